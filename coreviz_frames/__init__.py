@@ -1,0 +1,88 @@
+"""coreviz_frames: CoreViz collections into typed DataFrames, Parquet datasets and crops.
+
+Example:
+    >>> import coreviz_frames as cvf
+    >>> client = cvf.Client()                       # COREVIZ_API_KEY from the environment
+    >>> tables = cvf.to_tables(client.browse("COLLECTION_ID"))
+    >>> tables.objects.label.value_counts()
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._version import __version__
+from .errors import (
+    APIStatusError,
+    AuthenticationError,
+    ConfigError,
+    CorevizError,
+    ExportError,
+    ImageLoadError,
+    InvalidIdError,
+    InvalidResponseError,
+    NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    SchemaError,
+    ServerError,
+    TransportError,
+)
+
+# Public names that live in heavier modules, imported on first use.
+_LAZY = {
+    "Client": "client",
+    "FetchReport": "client",
+    "MediaTables": "tables",
+    "to_tables": "tables",
+    "tags_wide": "tables",
+    "boxes_to_xyxy": "boxes",
+    "boxes_to_normalized_xywh": "boxes",
+    "boxes_to_yolo": "boxes",
+    "read_parquet": "parquet",
+    "export_parquet": "parquet",
+    "ExportReport": "parquet",
+    "load_image": "images",
+    "load_images": "images",
+    "load_crops": "crops",
+    "show_crops": "crops",
+    "CropDataset": "training",
+    "split_by_media": "training",
+    "export_crops": "training",
+}
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "ConfigError",
+    "CorevizError",
+    "ExportError",
+    "ImageLoadError",
+    "InvalidIdError",
+    "InvalidResponseError",
+    "NetworkError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "SchemaError",
+    "ServerError",
+    "TransportError",
+    "__version__",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coreviz_frames' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

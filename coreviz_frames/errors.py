@@ -1,0 +1,168 @@
+"""The exception tree of coreviz_frames.
+
+Every error the package raises derives from :class:`CorevizError`, so one
+``except cvf.CorevizError`` catches them all::
+
+    CorevizError
+    ├── ConfigError              missing API key, bad base URL, bad option
+    ├── InvalidIdError           an id with characters other than letters, digits, - and _
+    ├── APIStatusError           the API answered with an error status (.status, .url)
+    │   ├── AuthenticationError  401: missing or invalid credentials
+    │   ├── PermissionDeniedError 403: no access to this organization's media
+    │   ├── NotFoundError        404
+    │   ├── RateLimitError       429 (.retry_after, seconds or None)
+    │   └── ServerError          5xx
+    ├── TransportError           no usable answer came back (.url)
+    │   ├── RequestTimeoutError  connect or read timeout
+    │   └── NetworkError         connection refused, reset or dropped
+    ├── InvalidResponseError     the body is not JSON, or not the expected shape
+    ├── SchemaError              a malformed record (.media_id, .field)
+    ├── ImageLoadError           an image could not be downloaded or decoded (.url)
+    └── ExportError              a Parquet export cannot proceed (.path)
+
+Messages name what was wrong (the media id, the URL, the field) and never
+contain the API key or token.
+
+Example:
+    >>> try:
+    ...     client.get_media("missing")
+    ... except NotFoundError as exc:
+    ...     print(exc.status, exc.media_id)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "ConfigError",
+    "CorevizError",
+    "ExportError",
+    "ImageLoadError",
+    "InvalidIdError",
+    "InvalidResponseError",
+    "NetworkError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "SchemaError",
+    "ServerError",
+    "TransportError",
+]
+
+
+class CorevizError(Exception):
+    """Base class of every error raised by coreviz_frames."""
+
+
+class ConfigError(CorevizError, ValueError):
+    """The configuration is incomplete or invalid (no API key, bad option value)."""
+
+
+class InvalidIdError(CorevizError, ValueError):
+    """An id that may not be sent to the API (checked before any request)."""
+
+    def __init__(self, message: str, *, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class APIStatusError(CorevizError):
+    """The API answered with an error status.
+
+    Attributes: ``status`` (int), ``url`` (without any secret), ``media_id``
+    (the media or collection id the request was about, or None) and
+    ``detail`` (the API's own error message, if any).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        url: str | None = None,
+        media_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+        self.media_id = media_id
+        self.detail = detail
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key or token is missing or invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credentials are valid but have no access to this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such media or collection."""
+
+
+class RateLimitError(APIStatusError):
+    """429 after every retry; ``retry_after`` is the server's last hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx after every retry."""
+
+
+class TransportError(CorevizError):
+    """The request did not get a usable HTTP answer."""
+
+    def __init__(self, message: str, *, url: str | None = None, media_id: str | None = None):
+        super().__init__(message)
+        self.url = url
+        self.media_id = media_id
+
+
+class RequestTimeoutError(TransportError):
+    """The server did not answer within the timeout (after every retry)."""
+
+
+class NetworkError(TransportError):
+    """The connection could not be made, or broke (after every retry)."""
+
+
+class InvalidResponseError(CorevizError):
+    """The response body is not JSON, or does not have the documented shape."""
+
+    def __init__(self, message: str, *, url: str | None = None, media_id: str | None = None):
+        super().__init__(message)
+        self.url = url
+        self.media_id = media_id
+
+
+class SchemaError(CorevizError, ValueError):
+    """A record that cannot be flattened: names the media id and the field."""
+
+    def __init__(self, message: str, *, media_id: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.media_id = media_id
+        self.field = field
+
+
+class ImageLoadError(CorevizError):
+    """An image could not be downloaded, was too large, or could not be decoded."""
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
+
+
+class ExportError(CorevizError):
+    """A Parquet export cannot proceed (non-empty directory, incompatible manifest)."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path

@@ -1,0 +1,158 @@
+"""Deterministic synthetic CoreViz media records, for tests, benchmarks and the local API.
+
+A synthetic collection of any size is generated on demand, record by record,
+without writing files: ``synthetic_media(i)`` always returns the same record
+for the same ``i`` and ``collection_id``. Records have the shape of Get Media
+(media -> frames -> captions and objects, tags, moderation, dataset). One
+media in ten is a video of 51 frames, so 10,000 media hold about 60,000
+frames, 90,000 captions and 230,000 objects.
+
+Blob URLs use the placeholder scheme ``blob://``; the local API rewrites them
+to its own blob origin and renders the images on the fly:
+``blob://synthetic/<media_id>/<frame_index>.jpg`` is a frame and
+``blob://synthetic/<media_id>/<frame_index>/<object_index>.jpg`` the crop of
+one object (the same pixels as the frame inside the object's box).
+
+Example:
+    >>> rec = synthetic_media(7)
+    >>> rec["type"], len(rec["frames"])
+    ('image', 1)
+    >>> sum(len(f["objects"]) for r in iter_synthetic(10) for f in r["frames"]) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+__all__ = [
+    "SYNTHETIC_COLLECTION_ID",
+    "SYNTHETIC_FRAME_SIZE",
+    "iter_synthetic",
+    "synthetic_id",
+    "synthetic_media",
+]
+
+SYNTHETIC_COLLECTION_ID = "synthetic"
+#: Width and height of every synthetic frame, in pixels.
+SYNTHETIC_FRAME_SIZE = (320, 240)
+VIDEO_EVERY = 10
+VIDEO_FRAMES = 51
+_OBJECTS_PER_FRAME = (1, 2, 3, 4, 6, 7)  # mean 23/6, about 3.8
+_LABELS = ("person", "car", "dog", "cat", "bicycle", "tree", "shoe", "bottle")
+_COLORS = ("red", "green", "blue", "black", "white")
+_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def synthetic_id(*parts: object) -> str:
+    """A stable hyphen-less 32-hex id derived from ``parts``."""
+    return hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def synthetic_media(index: int, *, collection_id: str = SYNTHETIC_COLLECTION_ID) -> dict:
+    """The synthetic media record number ``index`` of ``collection_id``."""
+    media_id = synthetic_id(collection_id, "media", index)
+    is_video = index % VIDEO_EVERY == VIDEO_EVERY - 1
+    n_frames = VIDEO_FRAMES if is_video else 1
+    width, height = SYNTHETIC_FRAME_SIZE
+    created = _EPOCH + timedelta(seconds=index)
+    folder = f"f{index % 4}"
+    frames = []
+    for f in range(n_frames):
+        frame_id = synthetic_id(media_id, "frame", f)
+        timestamp = f"{f * 0.5:g}"
+        captions = [
+            {
+                "id": synthetic_id(frame_id, "caption", c),
+                "text": f"Synthetic caption {c} of frame {f} of media {index}.",
+                "frameId": frame_id,
+                "createdAt": _iso(created + timedelta(seconds=5)),
+                "status": "active",
+            }
+            for c in range(1 + (index + f) % 2)
+        ]
+        objects = []
+        for o in range(_OBJECTS_PER_FRAME[(index + f) % len(_OBJECTS_PER_FRAME)]):
+            x = float((o * 37 + index) % (width - 60))
+            y = float((o * 23 + f) % (height - 60))
+            w = float(20 + (o * 7 + index) % 40)
+            h = float(20 + (o * 11 + f) % 40)
+            objects.append(
+                {
+                    "id": synthetic_id(frame_id, "object", o),
+                    "type": "face" if o % 5 == 4 else "object",
+                    "label": _LABELS[(index + f + o) % len(_LABELS)],
+                    "blob": "" if o % 4 == 3 else f"blob://synthetic/{media_id}/{f}/{o}.jpg",
+                    "status": "active",
+                    "polygon": [
+                        {"x": x, "y": y},
+                        {"x": x + w, "y": y},
+                        {"x": x + w, "y": y + h},
+                        {"x": x, "y": y + h},
+                    ],
+                }
+            )
+        frames.append(
+            {
+                "id": frame_id,
+                "timestamp": timestamp,
+                "blob": f"blob://synthetic/{media_id}/{f}.jpg",
+                "width": width,
+                "height": height,
+                "status": "active",
+                "createdAt": _iso(created + timedelta(seconds=2)),
+                "mediaId": media_id,
+                "captions": captions,
+                "objects": objects,
+            }
+        )
+    return {
+        "id": media_id,
+        "name": f"synthetic-{index:07d}.{'mp4' if is_video else 'jpg'}",
+        "type": "video" if is_video else "image",
+        "blob": f"blob://synthetic/{media_id}/0.jpg",
+        "path": f"{collection_id}.{folder}.{media_id}",
+        "datasetId": collection_id,
+        "width": width,
+        "height": height,
+        "duration": (VIDEO_FRAMES - 1) * 0.5 if is_video else None,
+        "sizeBytes": 10_000 + index,
+        "createdAt": _iso(created),
+        "updatedAt": _iso(created),
+        "createdById": "synthetic-user",
+        "updatedById": None,
+        "status": "active",
+        "sourceMediaId": None,
+        "versionNumber": 1,
+        "metadata": {
+            "tags": {
+                "color": [_COLORS[index % len(_COLORS)]],
+                "split": ["even" if index % 2 == 0 else "odd"],
+            },
+            "moderation": {
+                "status": "approved",
+                "categories": [],
+                "moderatedAt": _iso(created + timedelta(seconds=1)),
+            },
+        },
+        "frames": frames,
+        "dataset": {
+            "id": collection_id,
+            "name": "Synthetic collection",
+            "organizationId": "synthetic-org",
+        },
+    }
+
+
+def iter_synthetic(
+    count: int, *, start: int = 0, collection_id: str = SYNTHETIC_COLLECTION_ID
+) -> Iterator[dict]:
+    """Yield synthetic records ``start`` .. ``start + count - 1`` lazily."""
+    for index in range(start, start + count):
+        yield synthetic_media(index, collection_id=collection_id)
