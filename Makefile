@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+# The CPU build of torch (for the CropDataset/DataLoader tests and the training notebook).
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test lint bench install clean
 
@@ -12,12 +15,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,dask,notebook]"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" \
+		|| echo "note: $(TORCH) could not be installed; torch tests will be skipped"
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/coreviz-frames demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks
 	$(BIN)/python -m pytest -q
 

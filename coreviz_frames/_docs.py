@@ -1,0 +1,22 @@
+"""Documentation generated from the schema module (the README's column table).
+
+Example:
+    >>> print(columns_markdown().splitlines()[0])
+    | grain | column | type | description |
+"""
+
+from __future__ import annotations
+
+from .schema import COLUMN_DOCS, GRAINS, SCHEMAS, pandas_dtype
+
+__all__ = ["columns_markdown"]
+
+
+def columns_markdown() -> str:
+    """A Markdown table of every grain's columns, pandas dtypes and descriptions."""
+    lines = ["| grain | column | type | description |", "|---|---|---|---|"]
+    for grain in GRAINS:
+        for field in SCHEMAS[grain]:
+            doc = COLUMN_DOCS[grain][field.name].replace("|", "\\|")
+            lines.append(f"| {grain} | `{field.name}` | {pandas_dtype(field.type)} | {doc} |")
+    return "\n".join(lines)
