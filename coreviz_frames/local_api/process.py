@@ -1,0 +1,161 @@
+"""Run the local API in its own Python process (so it does not share the client's GIL).
+
+:class:`LocalAPIProcess` starts ``python -m coreviz_frames.local_api`` with the options of
+:class:`~coreviz_frames.local_api.LocalAPI`, reads the URLs from its first stdout line,
+and reaches stats, reset and faults over the control endpoints (``/_local/...``).
+
+Example:
+    >>> with LocalAPIProcess(synthetic=10_000, latency=0.02) as server:
+    ...     server.reset_stats()
+    ...     # ... benchmark against server.base_url ...
+    ...     server.stats.max_in_flight
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .server import SAMPLE_DATA_DIR, StatsSnapshot
+
+__all__ = ["API_KEY_ENV", "LocalAPIProcess", "command_line"]
+
+#: The child process reads its API key from this variable (not argv, which others can see).
+API_KEY_ENV = "COREVIZ_LOCAL_API_KEY"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def command_line(
+    data_dir: str | Path = SAMPLE_DATA_DIR,
+    *,
+    synthetic: int | None = None,
+    forbidden_ids: Iterable[str] = (),
+    latency: float = 0.0,
+    light: bool = False,
+    browse_quirk: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    blob_port: int = 0,
+) -> list[str]:
+    """The ``python -m coreviz_frames.local_api`` arguments for these options."""
+    args = [sys.executable, "-m", "coreviz_frames.local_api", "--host", host]
+    args += ["--port", str(port), "--blob-port", str(blob_port), "--latency", repr(latency)]
+    if synthetic is not None:
+        args += ["--synthetic", str(synthetic)]
+    else:
+        args += ["--data-dir", str(data_dir)]
+    for media_id in forbidden_ids:
+        args += ["--forbidden-id", media_id]
+    if light:
+        args.append("--light")
+    if browse_quirk is not None:
+        args += ["--browse-quirk", browse_quirk]
+    return args
+
+
+class LocalAPIProcess:
+    """A :class:`LocalAPI` in a child process; same options, used as a context manager."""
+
+    def __init__(self, *, api_key: str | None = None, start_timeout: float = 60.0, **kwargs: Any):
+        self._args = command_line(**kwargs)
+        self._api_key = api_key
+        self._start_timeout = start_timeout
+        self._proc: subprocess.Popen | None = None
+        self.base_url = ""
+        self.blob_url = ""
+        self.collection_id = ""
+
+    def __repr__(self) -> str:
+        return f"<LocalAPIProcess {self.base_url or 'stopped'}>"
+
+    def start(self) -> LocalAPIProcess:
+        """Start the child and wait for its URLs."""
+        if self._proc is not None:
+            return self
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        env.pop(API_KEY_ENV, None)
+        if self._api_key is not None:
+            env[API_KEY_ENV] = self._api_key
+        self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE, env=env, text=True)
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            code = self._proc.wait(timeout=self._start_timeout)
+            self._proc = None
+            raise RuntimeError(f"local API process exited with status {code} before starting")
+        info = json.loads(line)
+        self.base_url = info["base_url"]
+        self.blob_url = info["blob_url"]
+        self.collection_id = info["collection_id"]
+        return self
+
+    def stop(self) -> None:
+        """Terminate the child (kill it if it does not exit within 5 s)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> LocalAPIProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _control(self, path: str, payload: dict | None = None) -> dict:
+        root = self.base_url.rsplit("/api", 1)[0]
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"{root}/_local/{path}",
+            data=data,
+            method="GET" if payload is None else "POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    @property
+    def stats(self) -> StatsSnapshot:
+        """A fresh snapshot of the child's counters."""
+        return StatsSnapshot.from_json(self._control("stats"))
+
+    def reset_stats(self) -> None:
+        self._control("reset", {})
+
+    def add_fault(
+        self,
+        path_prefix: str,
+        *,
+        status: int = 503,
+        count: int = 1,
+        retry_after: float | None = None,
+        drop: bool = False,
+    ) -> None:
+        """As :meth:`LocalAPI.add_fault`, in the child."""
+        self._control(
+            "fault",
+            {
+                "path_prefix": path_prefix,
+                "status": status,
+                "count": count,
+                "retry_after": retry_after,
+                "drop": drop,
+            },
+        )
