@@ -36,7 +36,8 @@ class _Group(click.Group):
 
 @click.group(
     cls=_Group,
-    epilog="Example:\n\n\b\n  coreviz-frames demo\n  coreviz-frames export --collection ID --out export/",
+    epilog="Example:\n\n\b\n  coreviz-frames demo\n"
+    "  coreviz-frames export --collection ID --out export/",
 )
 @click.version_option(__version__, prog_name="coreviz-frames")
 def main() -> None:
@@ -57,8 +58,12 @@ def _client(api_key: str | None, base_url: str | None, workers: int):
     epilog="Example:\n\n\b\n  coreviz-frames serve --port 8765\n"
     "  coreviz-frames serve --synthetic 100000 --latency 0.02"
 )
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Collection directory to serve (default: the embedded sample).")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Collection directory to serve (default: the embedded sample).",
+)
 @click.option("--synthetic", type=int, default=None, help="Serve N synthetic media instead.")
 @click.option("--api-key", default=None, help="Require this API key (401 otherwise).")
 @click.option("--latency", type=float, default=0.0, help="Seconds of latency per request.")
@@ -74,8 +79,16 @@ def serve(data_dir, synthetic, api_key, latency, light, host, port, blob_port) -
     """
     from .local_api.__main__ import main as serve_main
 
-    argv = ["--host", host, "--port", str(port), "--blob-port", str(blob_port),
-            "--latency", str(latency)]
+    argv = [
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--blob-port",
+        str(blob_port),
+        "--latency",
+        str(latency),
+    ]
     if data_dir:
         argv += ["--data-dir", data_dir]
     if synthetic is not None:
@@ -85,3 +98,320 @@ def serve(data_dir, synthetic, api_key, latency, light, host, port, blob_port) -
     if light:
         argv.append("--light")
     serve_main(argv)
+
+
+def _source(client, collection_id: str | None, filters: dict) -> dict:
+    return {
+        "base_url": client.base_url,
+        "collection_id": collection_id,
+        "filters": {k: v for k, v in filters.items() if v is not None},
+    }
+
+
+def _read_ids(ids_file: str) -> list[str]:
+    stream = sys.stdin if ids_file == "-" else open(ids_file, encoding="utf-8")  # noqa: SIM115
+    try:
+        return [line.strip() for line in stream if line.strip() and not line.startswith("#")]
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
+    if not values:
+        return None
+    filters: dict[str, list[str]] = {}
+    for value in values:
+        key, sep, tag = value.partition("=")
+        if not sep or not key or not tag:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
+        filters.setdefault(key, []).append(tag)
+    return filters
+
+
+@main.command(
+    epilog="Examples:\n\n\b\n"
+    "  coreviz-frames export --collection 5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c --out export/\n"
+    "  coreviz-frames export --collection ID --type image --tag color=red --out red/\n"
+    "  coreviz-frames export --ids ids.txt --out export/ --resume\n"
+    "  cat ids.txt | coreviz-frames export --ids - --out export/"
+)
+@click.option("--collection", "collection_id", default=None, help="Collection to export.")
+@click.option("--ids", "ids_file", default=None, help="File of media ids, one a line ('-': stdin).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Export directory (one folder per grain).",
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted export; no duplicates.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export in --out.")
+@click.option("--path", "folder_path", default=None, help="Only this ltree folder.")
+@click.option(
+    "--recursive/--no-recursive", default=True, show_default=True, help="Include sub-folders."
+)
+@click.option(
+    "--type",
+    "media_type",
+    default=None,
+    type=click.Choice(["image", "video", "pdf"]),
+    help="Only this media type.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Tag filter (repeatable; OR within a key, AND between keys).",
+)
+@click.option("--date-from", default=None, help="Created on or after YYYY-MM-DD.")
+@click.option("--date-to", default=None, help="Created on or before YYYY-MM-DD.")
+@click.option("--q", "query", default=None, help="Semantic search query.")
+@click.option("--page-size", type=int, default=100, show_default=True)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Media per Parquet part (bounds memory).",
+)
+@click.option("--workers", type=int, default=8, show_default=True, help="Concurrent requests.")
+@click.option("--partition-by", default=None, help="Hive-partition every grain on this column.")
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even if some records failed.")
+@click.option(
+    "--api-key", envvar="COREVIZ_API_KEY", default=None, show_envvar=True, help="API key."
+)
+@click.option(
+    "--base-url", envvar="COREVIZ_BASE_URL", default=None, show_envvar=True, help="API base URL."
+)
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    help="Run on a Dask cluster: a scheduler address, or 'local'.",
+)
+def export(
+    collection_id,
+    ids_file,
+    out_dir,
+    resume,
+    overwrite,
+    folder_path,
+    recursive,
+    media_type,
+    tags,
+    date_from,
+    date_to,
+    query,
+    page_size,
+    batch_size,
+    workers,
+    partition_by,
+    allow_failures,
+    api_key,
+    base_url,
+    progress,
+    dask_address,
+) -> None:
+    """Export a collection (or a list of media ids) to a Parquet dataset.
+
+    Streams batch by batch (memory bounded by --batch-size), writes every file
+    atomically, and records what was exported in a manifest, so --resume picks
+    up after a crash without duplicating a row. Exits 1 when any record failed,
+    unless --allow-failures.
+    """
+    if (collection_id is None) == (ids_file is None):
+        raise click.UsageError("give exactly one of --collection or --ids")
+    filters = {
+        "path": folder_path,
+        "recursive": recursive,
+        "type": media_type,
+        "tag_filters": _tag_filters(tags),
+        "date_from": date_from,
+        "date_to": date_to,
+        "q": query,
+    }
+    if dask_address is not None:
+        from .dask import export_collection_cli
+
+        report = export_collection_cli(
+            dask_address,
+            collection_id=collection_id,
+            ids_file=ids_file,
+            out_dir=out_dir,
+            overwrite=overwrite,
+            resume=resume,
+            page_size=page_size,
+            api_key=api_key,
+            base_url=base_url,
+            partition_by=partition_by,
+            filters=filters,
+        )
+    else:
+        from .parquet import export_parquet
+
+        with _client(api_key, base_url, workers) as client:
+            if collection_id is not None:
+                records = client.browse(
+                    collection_id, page_size=page_size, progress=False, **filters
+                )
+            else:
+                filters = {}
+                records = client.iter_media(_read_ids(ids_file), errors="skip", progress=False)
+            report = export_parquet(
+                records,
+                out_dir,
+                batch_size=batch_size,
+                resume=resume,
+                overwrite=overwrite,
+                progress=progress,
+                partition_by=partition_by,
+                source=_source(client, collection_id, filters),
+            )
+    click.echo(str(report))
+    if not report.ok and not allow_failures:
+        click.secho(
+            f"{len(report.failed)} record(s) failed; see the manifest in {out_dir}",
+            fg="yellow",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@main.command(epilog="Example:\n\n\b\n  coreviz-frames info export/")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+def info(export_dir) -> None:
+    """Print an export's manifest (source, schema version, failures) and row counts."""
+    from .parquet import describe_export
+
+    click.echo(describe_export(export_dir))
+
+
+@main.command(
+    epilog="Examples:\n\n\b\n  coreviz-frames crops export/ --out crops/\n"
+    "  coreviz-frames crops export/ --out crops/ --square --pad 0.1 --max-size 224"
+)
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where to write <label>/<object_id>.jpg and manifest.parquet.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "blob", "frame"]),
+    default="auto",
+    show_default=True,
+    help="Crop blob, box cut from the frame, or blob else frame.",
+)
+@click.option(
+    "--pad",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Padding around the box, as a fraction of its size.",
+)
+@click.option("--square", is_flag=True, help="Grow boxes to squares.")
+@click.option("--max-size", type=int, default=None, help="Longest side of a crop, in pixels.")
+@click.option("--workers", type=int, default=8, show_default=True)
+@click.option(
+    "--cache-dir",
+    default=None,
+    envvar="COREVIZ_FRAMES_CACHE",
+    show_envvar=True,
+    help="Disk cache of downloaded images.",
+)
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even if some crops failed.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+def crops(
+    export_dir, out_dir, source, pad, square, max_size, workers, cache_dir, allow_failures, progress
+) -> None:
+    """Write the object crops of a Parquet export as an ImageFolder (one folder per label)."""
+    from .training import export_crops_from_parquet
+
+    manifest = export_crops_from_parquet(
+        export_dir,
+        out_dir,
+        source=source,
+        pad=pad,
+        square=square,
+        max_size=max_size,
+        workers=workers,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    written = int((manifest["status"] == "written").sum())
+    failed = manifest[manifest["status"] != "written"]
+    click.echo(f"{written} crops written to {out_dir} ({len(failed)} failed)")
+    for row in failed.head(10).itertuples():
+        click.echo(f"  failed {row.object_id}: {row.reason}")
+    if len(failed) and not allow_failures:
+        sys.exit(1)
+
+
+@main.command(epilog="Example:\n\n\b\n  coreviz-frames demo --out demo-output/")
+@click.option(
+    "--out",
+    "out_dir",
+    default="demo-output",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the export and crops go.",
+)
+def demo(out_dir) -> None:
+    """Run the whole path offline on the embedded sample collection.
+
+    Starts the local CoreViz-compatible API, browses the collection through the
+    real client (with an API key, pages of 5), flattens the records into the
+    five tables, exports them to Parquet and writes a few object crops.
+    """
+    from .client import Client
+    from .local_api import LocalAPI
+    from .parquet import export_parquet
+    from .tables import to_tables
+    from .training import export_crops
+
+    out = Path(out_dir)
+    with (
+        LocalAPI(api_key=DEMO_API_KEY) as api,
+        Client(api_key=DEMO_API_KEY, base_url=api.base_url) as client,
+    ):
+        click.echo(f"Local CoreViz API on {api.base_url} (collection {api.collection_id})")
+        records = list(client.browse(api.collection_id, page_size=5, progress=False))
+        click.echo(f"Fetched {len(records)} media records in pages of 5:")
+        for rec in records:
+            frames = rec.get("frames") or []
+            n_obj = sum(len(f.get("objects") or []) for f in frames)
+            click.echo(
+                f"  {rec['id'][:12]:<12}  {rec.get('type', '?'):<6} "
+                f"{len(frames):>2} frame(s) {n_obj:>2} object(s)  {rec.get('name')}"
+            )
+        tables = to_tables(records)
+        click.echo("")
+        click.echo(str(tables.summary()))
+        report = export_parquet(
+            records,
+            out / "export",
+            overwrite=True,
+            progress=False,
+            source=_source(client, api.collection_id, {}),
+        )
+        click.echo("")
+        click.echo(f"Parquet export: {out / 'export'}  ({report.media_exported} media)")
+        crop_manifest = export_crops(tables, out / "crops", progress=False)
+        written = int((crop_manifest["status"] == "written").sum())
+        click.echo(
+            f"Object crops:   {out / 'crops'}  ({written} of {len(crop_manifest)} "
+            "written; see manifest.parquet for the rest)"
+        )
+    click.echo("")
+    click.echo("Next, try:")
+    click.echo(f"  .venv/bin/coreviz-frames info {out / 'export'}")
+    click.echo(
+        '  .venv/bin/python -c "import coreviz_frames as cvf; '
+        f"print(cvf.read_parquet('{out / 'export'}').objects.label.value_counts())\""
+    )

@@ -191,8 +191,8 @@ def arrow_to_pandas(table: pa.Table, grain: str) -> pd.DataFrame:
     the result never depends on the data.
 
     Example:
-        >>> arrow_to_pandas(SCHEMAS["tags"].empty_table(), "tags").dtypes["key"]
-        string[pyarrow]
+        >>> str(arrow_to_pandas(SCHEMAS["tags"].empty_table(), "tags").dtypes["key"])
+        'string'
     """
     schema = SCHEMAS[grain]
     if table.schema != schema:

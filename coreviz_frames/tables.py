@@ -9,21 +9,72 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-from .schema import GRAINS, empty_frame
+from .flatten import FlattenReport, SkippedRecordWarning, flatten
+from .schema import GRAINS, arrow_to_pandas, empty_frame
 
-__all__ = ["MediaTables", "to_tables"]
+__all__ = [
+    "FlattenReport",
+    "MediaTables",
+    "SkippedRecordWarning",
+    "TablesSummary",
+    "tags_wide",
+    "to_tables",
+]
 
 
 @dataclass(frozen=True)
+class TablesSummary:
+    """Row counts per grain, media per type and the most frequent object labels.
+
+    Plain dicts, so ``pd.Series(summary.counts)`` or ``pd.DataFrame(summary.to_dict())``
+    just work; ``str(summary)`` is a readable block of text.
+
+    Example:
+        >>> TablesSummary(counts={"media": 2}, media_types={"image": 2}, top_labels={}).counts
+        {'media': 2}
+    """
+
+    counts: dict[str, int]
+    media_types: dict[str, int] = field(default_factory=dict)
+    top_labels: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        """``{"counts": ..., "media_types": ..., "top_labels": ...}``."""
+        return {
+            "counts": dict(self.counts),
+            "media_types": dict(self.media_types),
+            "top_labels": dict(self.top_labels),
+        }
+
+    def __str__(self) -> str:
+        def block(title: str, items: dict[str, int]) -> list[str]:
+            if not items:
+                return [f"{title}: none"]
+            width = max(len(str(k)) for k in items)
+            return [f"{title}:"] + [f"  {k!s:<{width}}  {v:>10,}" for k, v in items.items()]
+
+        lines = block("rows", self.counts)
+        lines += block("media per type", self.media_types)
+        lines += block("top labels", self.top_labels)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class MediaTables:
     """The five grains of a set of media records, one DataFrame each.
 
     Every frame carries the ids of its ancestors, so no join is needed to group
     or filter; every DataFrame has the columns and dtypes of :mod:`.schema`.
+
+    Example:
+        >>> MediaTables.empty()
+        MediaTables(media=0, frames=0, captions=0, objects=0, tags=0)
     """
 
     media: pd.DataFrame
@@ -42,12 +93,108 @@ class MediaTables:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
     def to_parquet(self, path, **options):
-        """Write one directory per grain under ``path``; see :func:`coreviz_frames.parquet.write_tables`."""
+        """Write one directory per grain under ``path``.
+
+        See :func:`coreviz_frames.parquet.write_tables` for the options.
+        """
         from .parquet import write_tables
 
         return write_tables(self, path, **options)
 
+    def summary(self, top: int = 10) -> TablesSummary:
+        """Row counts per grain, media per type and the ``top`` object labels.
 
-def to_tables(records, *, errors: str = "raise") -> MediaTables:
-    """Flatten media records into :class:`MediaTables` (pure, no I/O)."""
-    raise NotImplementedError("to_tables is being built")
+        Example:
+            >>> print(MediaTables.empty().summary())  # doctest: +NORMALIZE_WHITESPACE
+            rows:
+              media              0
+            ...
+        """
+        counts = {grain: len(frame) for grain, frame in self.items()}
+        types = self.media["type"].fillna("<null>").value_counts(sort=True)
+        labels = self.objects["label"].fillna("<null>").value_counts(sort=True).head(top)
+        return TablesSummary(
+            counts=counts,
+            media_types={str(k): int(v) for k, v in types.items()},
+            top_labels={str(k): int(v) for k, v in labels.items()},
+        )
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{grain}={len(frame)}" for grain, frame in self.items())
+        return f"MediaTables({counts})"
+
+    def _repr_html_(self, rows: int = 5) -> str:
+        """Notebook view: row counts, then the first ``rows`` rows of each grain (escaped)."""
+        counts = "".join(
+            f"<tr><th>{html.escape(grain)}</th><td>{len(frame):,}</td></tr>"
+            for grain, frame in self.items()
+        )
+        parts = [
+            "<div class='coreviz-frames'><strong>MediaTables</strong>",
+            f"<table><tr><th>grain</th><th>rows</th></tr>{counts}</table>",
+        ]
+        for grain, frame in self.items():
+            parts.append(f"<details><summary>{html.escape(grain)} ({len(frame):,} rows)</summary>")
+            parts.append(frame.head(rows).to_html(escape=True, max_cols=20, border=0))
+            parts.append("</details>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def to_tables(
+    records: Iterable[dict],
+    *,
+    errors: str = "raise",
+    report: FlattenReport | None = None,
+) -> MediaTables:
+    """Flatten media records into :class:`MediaTables` (pure, no I/O).
+
+    ``records`` is any iterable (a generator works) of Get Media inner objects,
+    browse items or whole ``{"media": {...}}`` responses; folder rows are not
+    media and are left out. A malformed record raises
+    :class:`~coreviz_frames.errors.SchemaError` naming the media id and the
+    field (e.g. ``frames[2].width``); with ``errors="skip"`` it is left out
+    with a :class:`SkippedRecordWarning`, and listed in ``report.skipped`` when
+    a :class:`FlattenReport` is passed.
+
+    Example:
+        >>> report = FlattenReport()
+        >>> t = to_tables([{"id": "m1"}, {"frames": []}], errors="skip", report=report)
+        ...  # doctest: +SKIP
+        >>> len(t.media), report.skipped_count  # doctest: +SKIP
+        (1, 1)
+    """
+    arrow, _ = flatten(records, errors=errors, report=report)
+    return MediaTables(**{grain: arrow_to_pandas(arrow[grain], grain) for grain in GRAINS})
+
+
+def tags_wide(tags: pd.DataFrame, *, sep: str | None = None) -> pd.DataFrame:
+    """Pivot the long ``tags`` table wide: one row per media, one column per tag key.
+
+    Cells hold the list of values of that key, in their API order (``None``
+    where the media has no value for the key); with ``sep`` they are joined
+    into one string instead (``<NA>`` where missing). The index is
+    ``media_id``; media without any tag have no row.
+
+    Example:
+        >>> long = pd.DataFrame({"media_id": ["m1", "m1", "m2"], "dataset_id": None,
+        ...                      "key": ["color", "color", "split"],
+        ...                      "value": ["red", "blue", "train"]})
+        >>> tags_wide(long, sep="|").loc["m1", "color"]
+        'red|blue'
+    """
+    cells: dict[str, dict[str, list[str]]] = {}
+    for media_id, key, value in zip(
+        tags["media_id"].tolist(), tags["key"].tolist(), tags["value"].tolist(), strict=True
+    ):
+        cells.setdefault(media_id, {}).setdefault(key, []).append(value)
+    keys = list(dict.fromkeys(tags["key"].tolist()))
+    index = pd.Index(list(cells), name="media_id", dtype=tags["media_id"].dtype)
+    if sep is None:
+        data = {k: [cells[m].get(k) for m in cells] for k in keys}
+        wide = pd.DataFrame(data, index=index, columns=keys, dtype=object)
+    else:
+        data = {k: [sep.join(cells[m][k]) if k in cells[m] else None for m in cells] for k in keys}
+        wide = pd.DataFrame(data, index=index, columns=keys).astype(pd.StringDtype("pyarrow"))
+    wide.columns.name = "key"
+    return wide

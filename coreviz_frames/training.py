@@ -1,0 +1,455 @@
+"""Training on object crops: a map-style dataset, leak-free splits, an ImageFolder export.
+
+- :class:`CropDataset` gives ``(crop or transform(crop), class index)`` per object, with
+  ``classes`` and ``class_to_idx`` as torchvision's ``ImageFolder`` has them. It pickles
+  without any session or lock, so a torch ``DataLoader`` with worker processes can use it
+  (each worker opens its own connections lazily). torch is never imported here.
+- :func:`split_by_media` splits rows into train/val/test so that no media id is in two
+  splits (crops of one photo never leak between training and evaluation).
+- :func:`export_crops` writes ``<label>/<object_id>.jpg`` plus ``manifest.parquet``;
+  :func:`export_crops_from_parquet` does the same from a Parquet export directory.
+
+Example:
+    >>> import coreviz_frames as cvf
+    >>> splits = cvf.split_by_media(tables.objects, seed=1, stratify="label")  # doctest: +SKIP
+    >>> ds = cvf.CropDataset(splits["train"], frames=tables.frames)             # doctest: +SKIP
+    >>> image, target = ds[0]                                                   # doctest: +SKIP
+    >>> manifest = cvf.export_crops(tables, "crops/")                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from .cache import resolve_cache
+from .crops import (
+    CacheArg,
+    Source,
+    _column,
+    _plan,
+    _present,
+    _run_job,
+    _split_input,
+    iter_crops,
+)
+from .errors import ConfigError, ImageLoadError
+from .images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, MaxSize, OnError, _load_one
+
+__all__ = [
+    "MANIFEST_NAME",
+    "CropDataset",
+    "export_crops",
+    "export_crops_from_parquet",
+    "safe_name",
+    "split_by_media",
+]
+
+MANIFEST_NAME = "manifest.parquet"
+_CROP_OPTIONS = ("source", "pad", "square", "min_size", "max_size")
+_FRAME_LRU = 8  # decoded frame images kept per dataset (per worker process)
+SPLITS = ("train", "val", "test")
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class CropDataset:
+    """A map-style dataset of object crops and class indices (torch-compatible, torch-free).
+
+    Rows whose label is missing, or not among ``classes`` when given, are left out, and so
+    are rows that can give no crop (``skipped``: object id -> reason); ``objects`` holds
+    the rows kept, ``targets`` their class indices. Crops load on
+    ``__getitem__`` (through the disk cache when ``cache_dir`` or
+    ``$COREVIZ_FRAMES_CACHE`` is set); ``crop_options`` go to :func:`load_crops`
+    (``pad``, ``square``, ``min_size``, ``max_size``, ``source``).
+
+    Example:
+        >>> ds = CropDataset(tables, cache_dir="~/.cache/cvf", square=True)   # doctest: +SKIP
+        >>> len(ds), ds.classes[:3]                                           # doctest: +SKIP
+        (40, ['camera', 'cat', 'clock'])
+        >>> loader = torch.utils.data.DataLoader(ds, num_workers=2)           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        tables_or_objects: Any,
+        *,
+        transform: Callable[[Image.Image], Any] | None = None,
+        label_column: str = "label",
+        classes: Sequence[str] | None = None,
+        cache_dir: CacheArg = None,
+        frames: pd.DataFrame | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        **crop_options: Any,
+    ) -> None:
+        objects, frames = _split_input(tables_or_objects, frames)
+        if label_column not in objects.columns:
+            raise ConfigError(f"no column {label_column!r} in the objects table")
+        unknown = set(crop_options) - set(_CROP_OPTIONS)
+        if unknown:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        self._plan_options = {k: v for k, v in crop_options.items() if k != "max_size"}
+        labels = objects[label_column].astype("string")
+        keep = (labels.notna() & (labels != "")).to_numpy(dtype=bool)
+        if classes is not None:
+            classes = list(classes)
+            if len(set(classes)) != len(classes):
+                raise ConfigError("classes must be unique")
+            keep &= labels.isin(classes).fillna(False).to_numpy(dtype=bool)
+        kept = objects.loc[keep].reset_index(drop=True)
+        # Rows that can never give a crop (no blob and no box, say) are left out up front.
+        _, failed = _plan(kept, frames, **self._plan_kwargs())
+        self.skipped: dict[str, str] = {r.object_id: r.error or "" for r in failed.values()}
+        if failed:
+            kept = kept.drop(index=list(failed)).reset_index(drop=True)
+        if classes is None:
+            classes = sorted({str(v) for v in kept[label_column].tolist()})
+        self.objects = kept
+        self.frames = frames
+        self.transform = transform
+        self.label_column = label_column
+        self.classes: list[str] = list(classes)
+        self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
+        self.targets: list[int] = [self.class_to_idx[str(v)] for v in kept[label_column].tolist()]
+        self.cache_dir = cache_dir
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.max_size = crop_options.get("max_size")
+        self._init_runtime()
+
+    def _plan_kwargs(self) -> dict[str, Any]:
+        base = {"source": "auto", "pad": 0.0, "square": False, "min_size": None}
+        return {**base, **self._plan_options}
+
+    def _init_runtime(self) -> None:
+        # Per-process state: the last few decoded frame images, shared by their objects.
+        self._lock = threading.Lock()
+        self._frames_lru: OrderedDict[str, Image.Image] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state.pop("_frames_lru", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def _load_cached(self, url: str, *, max_size: MaxSize, **kwargs: Any) -> Image.Image:
+        if max_size is not None:  # a crop blob: used by one object only
+            return _load_one(url, max_size=max_size, **kwargs)
+        with self._lock:
+            image = self._frames_lru.get(url)
+            if image is not None:
+                self._frames_lru.move_to_end(url)
+                return image
+        image = _load_one(url, max_size=None, **kwargs)
+        with self._lock:
+            self._frames_lru[url] = image
+            while len(self._frames_lru) > _FRAME_LRU:
+                self._frames_lru.popitem(last=False)
+        return image
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __repr__(self) -> str:
+        return f"<CropDataset: {len(self)} crops, {len(self.classes)} classes>"
+
+    def load(self, index: int) -> Image.Image:
+        """The crop of row ``index`` (no transform); raises ``ImageLoadError`` on failure."""
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} crops")
+        jobs, failed = _plan(self.objects.iloc[[index]], self.frames, **self._plan_kwargs())
+        if failed:
+            raise ImageLoadError(next(iter(failed.values())).error or "cannot crop")
+        job = jobs[0]
+        opts = {
+            "max_size": self.max_size, "cache": resolve_cache(self.cache_dir),
+            "timeout": self.timeout, "max_bytes": self.max_bytes, "max_pixels": None,
+            "session": None, "on_error": "raise",
+            "loader": self._load_cached if job.kind == "frame" else None,
+        }
+        [(_, result)] = _run_job(job, opts)
+        if result.image is None:  # pragma: no cover - on_error="raise" raises instead
+            raise ImageLoadError(result.error or "cannot crop")
+        return result.image
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image = self.load(index)
+        target = self.targets[index]
+        if self.transform is not None:
+            return self.transform(image), target
+        return image, target
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    values = tuple(float(f) for f in fractions)
+    if len(values) != 3:
+        raise ConfigError(f"fractions must be (train, val, test), got {fractions!r}")
+    if any(not math.isfinite(f) or f < 0 for f in values):
+        raise ConfigError(f"fractions must be non-negative numbers, got {fractions!r}")
+    if not math.isclose(sum(values), 1.0, abs_tol=1e-6):
+        raise ConfigError(f"fractions must add up to 1, got {fractions!r} (sum {sum(values)})")
+    return values  # type: ignore[return-value]
+
+
+def _assign(groups: list[tuple[str, int]], fractions: tuple[float, float, float]) -> dict[str, int]:
+    """Give each (media id, row count) a split so each split's share of rows nears its fraction.
+
+    Greedy: every media goes to the split furthest below its target after the media is added.
+    """
+    counts = [0, 0, 0]
+    out: dict[str, int] = {}
+    for key, n in groups:
+        placed = sum(counts) + n
+        deficits = [fractions[i] * placed - counts[i] if fractions[i] > 0 else -math.inf
+                    for i in range(3)]
+        best = max(range(3), key=lambda i: (deficits[i], -i))
+        out[key] = best
+        counts[best] += n
+    return out
+
+
+def split_by_media(
+    df: Any,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    *,
+    seed: int = 0,
+    stratify: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Split rows into ``train``/``val``/``test`` so that no media id is in two splits.
+
+    Media are shuffled with ``seed`` and assigned greedily so each split's share of rows
+    approaches its fraction. ``stratify="label"`` (any column) balances that column
+    approximately: media are grouped by their most frequent value and each group is split
+    on its own. Same input and seed, same split. Row order and index are kept.
+
+    Example:
+        >>> objs = pd.DataFrame({"media_id": list("aabbcdde"), "label": list("xxyyxyxy")})
+        >>> parts = split_by_media(objs, (0.5, 0.25, 0.25), seed=0)
+        >>> sorted(parts), sum(len(p) for p in parts.values())
+        (['test', 'train', 'val'], 8)
+    """
+    if not isinstance(df, pd.DataFrame):
+        df = getattr(df, "objects", df)
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"expected a DataFrame or MediaTables, got {type(df).__name__}")
+    if "media_id" not in df.columns:
+        raise ConfigError("split_by_media needs a media_id column")
+    fracs = _check_fractions(fractions)
+    if stratify is not None and stratify not in df.columns:
+        raise ConfigError(f"no column {stratify!r} to stratify by")
+    media = df["media_id"].astype("string").fillna("<NA>")
+    sizes = media.value_counts(sort=False)
+    keys = sorted(sizes.index.tolist())
+    rng = np.random.default_rng(seed)
+    if stratify is None:
+        strata = {"": keys}
+    else:
+        values = df[stratify].astype("string").fillna("<NA>")
+        pairs = pd.DataFrame({"m": media.to_numpy(), "v": values.to_numpy()})
+        counts = pairs.groupby(["m", "v"], sort=True).size().reset_index(name="n")
+        # dominant value per media: most rows, ties by value order
+        counts = counts.sort_values(["m", "n", "v"], ascending=[True, False, True])
+        dominant = counts.drop_duplicates("m").set_index("m")["v"].to_dict()
+        strata = {}
+        for key in keys:
+            strata.setdefault(dominant[key], []).append(key)
+    assignment: dict[str, int] = {}
+    for name in sorted(strata):
+        members = strata[name]
+        order = rng.permutation(len(members))
+        groups = [(members[i], int(sizes[members[i]])) for i in order]
+        assignment.update(_assign(groups, fracs))
+    which = media.map(assignment).to_numpy()
+    return {name: df.loc[which == i] for i, name in enumerate(SPLITS)}
+
+
+# --------------------------------------------------------------------------- export
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
+             *(f"LPT{i}" for i in range(10))}
+
+
+def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) -> str:
+    """A file or directory name made from ``text``: no separators, dots-only or reserved names.
+
+    Example:
+        >>> safe_name("../etc/passwd"), safe_name("chien / dog"), safe_name(None)
+        ('etc_passwd', 'chien _ dog', '_unlabeled')
+    """
+    if not _present(text):
+        return fallback
+    name = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    name = _UNSAFE.sub("_", name).strip(" ._")
+    name = re.sub(r"_+", "_", name)[:max_len].strip(" .")
+    if not name or name.upper().split(".")[0] in _RESERVED:
+        digest = hashlib.sha256(str(text).encode()).hexdigest()[:8]
+        name = f"{name or 'label'}_{digest}"
+    return name
+
+
+def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
+    """label -> directory name; labels that sanitize alike get a short hash suffix."""
+    out: dict[Any, str] = {}
+    used: dict[str, Any] = {}
+    distinct = {str(v) if _present(v) else None for v in labels}
+    for label in sorted(distinct, key=lambda v: (v is None, v or "")):
+        name = safe_name(label)
+        if name.lower() in used and used[name.lower()] != label:
+            name = f"{name}_{hashlib.sha256(str(label).encode()).hexdigest()[:8]}"
+        used[name.lower()] = label
+        out[label] = name
+    return out
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+_MANIFEST_SCHEMA = pa.schema([
+    ("object_id", pa.string()),
+    ("media_id", pa.string()),
+    ("label", pa.string()),
+    ("path", pa.string()),
+    ("status", pa.string()),
+    ("reason", pa.string()),
+])
+
+
+def export_crops(
+    tables_or_objects: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    layout: str = "imagefolder",
+    frames: pd.DataFrame | None = None,
+    on_error: OnError = "record",
+    label_column: str = "label",
+    source: Source = "auto",
+    pad: float = 0.0,
+    square: bool = False,
+    min_size: MaxSize = None,
+    max_size: MaxSize = None,
+    quality: int = 95,
+    workers: int = 8,
+    cache_dir: CacheArg = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Write every object's crop as ``out_dir/<label>/<object_id>.jpg`` plus a manifest.
+
+    Labels become safe directory names (missing labels go to ``_unlabeled``). Each file is
+    written atomically; ``manifest.parquet`` (object_id, media_id, label, path relative to
+    ``out_dir``, status ``"written"`` or ``"failed"``, reason) lists every row in order and
+    is also returned. Memory stays bounded: crops are written as they arrive.
+
+    Example:
+        >>> manifest = export_crops(tables, "crops/", square=True, pad=0.1)   # doctest: +SKIP
+        >>> manifest.status.value_counts()                                    # doctest: +SKIP
+    """
+    if layout != "imagefolder":
+        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
+    if not 1 <= int(quality) <= 100:
+        raise ConfigError(f"quality must be 1..100, got {quality!r}")
+    objects, frames = _split_input(tables_or_objects, frames)
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    labels = _column(objects, label_column)
+    labels = [str(v) if _present(v) else None for v in labels]
+    object_ids = [str(v) for v in _column(objects, "object_id")]
+    media_ids = [str(v) if _present(v) else None for v in _column(objects, "media_id")]
+    dirs = _label_dirs(labels)
+    paths: list[str | None] = [None] * len(objects)
+    status = ["failed"] * len(objects)
+    reasons: list[str | None] = [None] * len(objects)
+    made: set[str] = set()
+    taken: set[str] = set()
+    for pos, result in iter_crops(
+        objects, frames=frames, source=source, pad=pad, square=square, min_size=min_size,
+        max_size=max_size, on_error=on_error, workers=workers, cache_dir=cache_dir,
+        progress=progress,
+    ):
+        if result.image is None:
+            reasons[pos] = result.error
+            continue
+        folder = dirs[labels[pos]]
+        stem = safe_name(object_ids[pos], fallback=f"row{pos}")
+        rel = f"{folder}/{stem}.jpg"
+        if rel.lower() in taken:  # duplicate object id (or ids equal once sanitized)
+            rel = f"{folder}/{stem}_{pos}.jpg"
+        taken.add(rel.lower())
+        if folder not in made:
+            (out / folder).mkdir(exist_ok=True)
+            made.add(folder)
+        buf = io.BytesIO()
+        result.image.save(buf, "JPEG", quality=int(quality))
+        try:
+            _write_atomic(out / rel, buf.getvalue())
+        except OSError as exc:
+            if on_error == "raise":
+                raise
+            reasons[pos] = f"cannot write {rel}: {exc}"
+            continue
+        paths[pos] = rel
+        status[pos] = "written"
+    manifest = pd.DataFrame(
+        {"object_id": object_ids, "media_id": media_ids, "label": labels, "path": paths,
+         "status": status, "reason": reasons}
+    ).astype(pd.StringDtype("pyarrow"))
+    table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    _write_atomic(out / MANIFEST_NAME, buf.getvalue().to_pybytes())
+    return manifest
+
+
+def export_crops_from_parquet(
+    export_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], **kwargs: Any
+) -> pd.DataFrame:
+    """:func:`export_crops` over a Parquet export (``tables.to_parquet`` / ``export_parquet``).
+
+    The objects and frames grains are read with :func:`coreviz_frames.parquet.read_parquet`;
+    ``kwargs`` go to :func:`export_crops`. The ``coreviz-frames crops`` command calls this.
+
+    Example:
+        >>> export_crops_from_parquet("export/", "crops/", square=True)   # doctest: +SKIP
+    """
+    from .parquet import read_parquet
+
+    tables = read_parquet(export_dir)
+    return export_crops(tables, out_dir, **kwargs)
+

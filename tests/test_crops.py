@@ -1,0 +1,168 @@
+"""load_crops and show_crops against the local API serving the sample collection."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import coreviz_frames as cvf
+from coreviz_frames.crops import CropGallery, CropResult, _pixels, load_crops, show_crops
+from coreviz_frames.errors import ConfigError, ImageLoadError
+
+
+def _tables(api, **client_kwargs) -> cvf.MediaTables:
+    with cvf.Client(api_key=client_kwargs.pop("api_key", "k"), base_url=api.base_url) as client:
+        return cvf.to_tables(client.browse(api.collection_id, progress=False))
+
+
+@pytest.fixture(scope="module")
+def tables(sample_api):
+    return _tables(sample_api)
+
+
+def _mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean())
+
+
+def test_crop_cut_from_frame_equals_served_crop(tables):
+    objs = tables.objects
+    both = objs[objs.blob.notna() & objs.bbox_x.notna()]
+    assert len(both) >= 10
+    served = load_crops(both, frames=tables.frames, source="blob", progress=False)
+    cut = load_crops(both, frames=tables.frames, source="frame", progress=False)
+    for oid, a, b in zip(both.object_id, served, cut, strict=True):
+        assert a.size == b.size, oid
+        assert _mean_abs_diff(a, b) < 4.0, oid  # JPEG re-encoding only
+
+
+def test_auto_uses_blob_then_frame_and_records_the_rest(tables):
+    objs = tables.objects
+    results = load_crops(tables, on_error="record", progress=False)
+    assert len(results) == len(objs)
+    assert all(isinstance(r, CropResult) for r in results)
+    assert [r.object_id for r in results] == objs.object_id.tolist()
+    for r, (_, row) in zip(results, objs.iterrows(), strict=True):
+        if pd.notna(row.blob):
+            assert r.ok and r.source == "blob"
+        elif pd.notna(row.bbox_x):
+            assert r.ok and r.source == "frame" and r.box is not None
+            assert r.image.size == (r.box[2] - r.box[0], r.box[3] - r.box[1])
+        else:
+            assert not r.ok and "no crop blob and no geometry" in r.error
+            assert row.object_id in r.error
+    spoon = objs.index[objs.bbox_x.isna() & objs.blob.isna()]
+    assert len(spoon) >= 1
+    with pytest.raises(ImageLoadError, match="no crop blob and no geometry"):
+        load_crops(tables, progress=False)
+    ok = load_crops(objs.drop(index=spoon), frames=tables.frames, progress=False)
+    assert all(isinstance(i, Image.Image) and i.mode == "RGB" for i in ok)
+
+
+def test_each_frame_downloaded_once(sample_api, tables):
+    objs = tables.objects[tables.objects.bbox_x.notna()]
+    sample_api.reset_stats()
+    crops = load_crops(objs, frames=tables.frames, source="frame", workers=4, progress=False)
+    assert len(crops) == len(objs)
+    paths = sample_api.stats.paths
+    assert paths and all(n == 1 for n in paths.values())
+    assert sum(paths.values()) == objs.frame_id.nunique()
+
+
+def test_clamp_scale_pad_square_min_size(sample_api, tables):
+    frame = tables.frames.iloc[0]
+    w, h = int(frame.width), int(frame.height)
+    base = dict(frame_id=frame.frame_id, media_id=frame.media_id, blob=None, label="x",
+                frame_width=w, frame_height=h)
+    rows = pd.DataFrame([
+        {**base, "object_id": "inside", "bbox_x": 10.0, "bbox_y": 20.0, "bbox_w": 30.0,
+         "bbox_h": 40.0},
+        {**base, "object_id": "outside", "bbox_x": w - 10.0, "bbox_y": -5.0, "bbox_w": 30.0,
+         "bbox_h": 20.0},
+        # the same box as "inside", in a frame declared twice as large: scaled back
+        {**base, "object_id": "scaled", "bbox_x": 20.0, "bbox_y": 40.0, "bbox_w": 60.0,
+         "bbox_h": 80.0, "frame_width": 2 * w, "frame_height": 2 * h},
+        {**base, "object_id": "gone", "bbox_x": w + 50.0, "bbox_y": 0.0, "bbox_w": 5.0,
+         "bbox_h": 5.0},
+    ])
+    res = load_crops(rows, frames=tables.frames, on_error="record", progress=False)
+    assert res[0].box == (10, 20, 40, 60) and not res[0].clamped
+    assert res[1].clamped and res[1].box == (w - 10, 0, w, 15) and res[1].image.size == (10, 15)
+    assert res[2].box == (10, 20, 40, 60) and _mean_abs_diff(res[0].image, res[2].image) == 0
+    assert not res[3].ok and res[3].clamped and "outside" in res[3].error
+    inside = rows.iloc[[0]]
+    sq = load_crops(inside, frames=tables.frames, square=True, progress=False)[0]
+    assert sq.size == (40, 40)
+    padded = load_crops(inside, frames=tables.frames, pad=0.25, progress=False)[0]
+    assert padded.size == (46, 60)  # (2.5, 10, 47.5, 70) covered by (2, 10, 48, 70)
+    grown = load_crops(inside, frames=tables.frames, min_size=50, progress=False)[0]
+    assert grown.size == (50, 50)
+    small = load_crops(inside, frames=tables.frames, max_size=16, progress=False)[0]
+    assert max(small.size) == 16
+    with pytest.raises(ConfigError):
+        load_crops(inside, frames=tables.frames, source="blob", pad=0.1)
+    with pytest.raises(ConfigError):
+        load_crops(inside, frames=tables.frames, source="nope")
+
+
+def test_auto_prefers_frame_when_box_is_adjusted(tables):
+    objs = tables.objects[tables.objects.blob.notna() & tables.objects.bbox_x.notna()].head(3)
+    res = load_crops(objs, frames=tables.frames, pad=0.1, on_error="record", progress=False)
+    assert all(r.ok and r.source == "frame" for r in res)
+
+
+def test_missing_frame_is_recorded(tables):
+    objs = tables.objects[tables.objects.blob.isna() & tables.objects.bbox_x.notna()]
+    res = load_crops(objs, on_error="record", progress=False)  # no frames table
+    assert all(not r.ok and "frame not in the frames table" in r.error for r in res)
+
+
+def test_broken_frame_image_is_recorded_and_the_rest_loads(tables):
+    objs = tables.objects[tables.objects.bbox_x.notna()]
+    frames = tables.frames.copy()
+    broken = objs.frame_id.iloc[0]
+    frames.loc[frames.frame_id == broken, "blob"] = frames.blob.iloc[0] + ".missing"
+    res = load_crops(objs, frames=frames, source="frame", on_error="record", progress=False)
+    bad = [r for r, f in zip(res, objs.frame_id, strict=True) if f == broken]
+    good = [r for r, f in zip(res, objs.frame_id, strict=True) if f != broken]
+    assert bad and all(not r.ok and "HTTP 404" in r.error for r in bad)
+    assert good and all(r.ok for r in good)
+
+
+def test_no_credentials_reach_the_blob_origin(local_api_factory):
+    api = local_api_factory(api_key="sk-test-secret")
+    tables = _tables(api, api_key="sk-test-secret")
+    with cvf.Client(api_key="sk-test-secret", base_url=api.base_url):
+        api.reset_stats()
+        load_crops(tables, on_error="record", workers=4, progress=False)
+        cvf.load_images(tables.frames.blob.tolist(), progress=False)
+    sent = api.stats.headers
+    assert sent and all(not p.startswith("/api") for p, _ in sent)
+    for path, headers in sent:
+        assert "x-api-key" not in headers and "authorization" not in headers, path
+        assert "sk-test-secret" not in " ".join(headers.values())
+
+
+def test_show_crops_html(tables):
+    objs = tables.objects[tables.objects.blob.notna()].head(3).copy()
+    objs["label"] = ["<script>alert(1)</script>", 'a "quoted" & label', "dog"]
+    gallery = show_crops(objs, n=2, size=48, columns=4)
+    assert isinstance(gallery, CropGallery) and len(gallery) == 2
+    html = gallery._repr_html_()
+    uris = re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(uris) == 2 and all(len(u) < 20_000 for u in uris)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&quot;quoted&quot; &amp; label" in html and "dog" not in html
+    assert "repeat(4,48px)" in html
+    failed = show_crops([CropResult("o1", None, "boom <b>")])._repr_html_()
+    assert "boom &lt;b&gt;" in failed
+
+
+def test_pixels_rule():
+    from coreviz_frames.boxes import Box
+
+    assert _pixels(Box(1.5, 2.0, 3.2, 4.0)) == (1, 2, 5, 6)
+    assert _pixels(Box(0.1 + 0.2, 0, 11.7, 1)) == (0, 0, 12, 1)  # 12.000000000000002

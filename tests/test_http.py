@@ -1,0 +1,493 @@
+"""The HTTP layer against real servers on 127.0.0.1: retries, timeouts, statuses, secrets.
+
+A small scripted ``ThreadingHTTPServer`` (``ScriptedServer``) gives exact fault sequences;
+``tests/test_client.py`` reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+import coreviz_frames as cvf
+from coreviz_frames import http as cvhttp
+from coreviz_frames.errors import (
+    APIStatusError,
+    AuthenticationError,
+    ConfigError,
+    CorevizError,
+    InvalidIdError,
+    InvalidResponseError,
+    NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+)
+
+KEY = "sk-test-SECRET-0123456789"
+TOKEN = "tok-SECRET-abcdef"
+
+Reply = tuple  # (status, headers dict, body) | ("drop",) | ("sleep", seconds, reply)
+
+
+def media_body(media_id: str) -> dict:
+    return {"media": {"id": media_id, "type": "image", "frames": []}}
+
+
+class ScriptedServer:
+    """A threaded HTTP server on 127.0.0.1 whose answers can be scripted per path.
+
+    ``script(path, *replies)`` queues replies for the next requests to ``path``; otherwise
+    ``route(path, query)`` answers. Counts requests, in-flight maximum, headers and queries.
+    """
+
+    def __init__(self, route: Callable[[str, dict], Reply] | None = None, latency: float = 0.0):
+        self.route = route or (lambda path, query: (404, {}, {"error": "Not found"}))
+        self.latency = latency
+        self.scripts: dict[str, deque] = {}
+        self.paths: Counter[str] = Counter()
+        self.headers: list[tuple[str, dict]] = []
+        self.queries: list[tuple[str, dict]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                server._handle(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.origin}/api"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    @property
+    def requests(self) -> int:
+        return sum(self.paths.values())
+
+    def script(self, path: str, *replies: Reply) -> None:
+        self.scripts.setdefault(path, deque()).extend(replies)
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(handler.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        with self._lock:
+            self.paths[parts.path] += 1
+            self.headers.append((parts.path, {k.lower(): v for k, v in handler.headers.items()}))
+            self.queries.append((parts.path, query))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            queue = self.scripts.get(parts.path)
+            reply = queue.popleft() if queue else None
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            if reply is None:
+                reply = self.route(parts.path, query)
+            while reply[0] == "sleep":
+                time.sleep(reply[1])
+                reply = reply[2]
+            if reply[0] == "drop":
+                handler.close_connection = True
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                return
+            status, headers, body = reply
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            handler.send_response(status)
+            headers = {"Content-Type": "application/json", **headers}
+            for k, v in headers.items():
+                handler.send_header(k, v)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def media_route(path: str, query: dict) -> Reply:
+    if path.startswith("/api/media/"):
+        return (200, {}, media_body(path.rsplit("/", 1)[1]))
+    return (404, {}, {"error": "Not found"})
+
+
+@pytest.fixture
+def server():
+    srv = ScriptedServer(media_route)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def other_server():
+    srv = ScriptedServer(lambda path, query: (200, {}, {"media": {"id": "elsewhere"}}))
+    yield srv
+    srv.close()
+
+
+def fast_client(base_url: str, *, retries: int = 2, **kwargs) -> cvf.Client:
+    """A client with a tiny backoff so retry tests stay quick."""
+    session = cvhttp.build_session(retries=retries, backoff_factor=0.01, backoff_max=0.05)
+    kwargs.setdefault("api_key", KEY)
+    return cvf.Client(base_url=base_url, session=session, retries=retries, **kwargs)
+
+
+# ----------------------------------------------------------------------------- retries
+
+
+def test_429_with_retry_after_is_retried_after_the_delay(server):
+    server.script("/api/media/m1", (429, {"Retry-After": "1"}, {"error": "Rate limit exceeded"}))
+    with fast_client(server.base_url) as client:
+        start = time.monotonic()
+        rec = client.get_media("m1")
+        elapsed = time.monotonic() - start
+    assert rec["id"] == "m1"
+    assert server.paths["/api/media/m1"] == 2
+    assert elapsed >= 1.0
+
+
+def test_503_twice_then_success(server):
+    server.script("/api/media/m1", (503, {}, {"error": "busy"}), (503, {}, {"error": "busy"}))
+    with fast_client(server.base_url, retries=2) as client:
+        assert client.get_media("m1")["id"] == "m1"
+    assert server.paths["/api/media/m1"] == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "exc_type"),
+    [(401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError)],
+)
+def test_client_errors_are_not_retried_and_typed(server, status, exc_type):
+    server.script("/api/media/abc123", (status, {}, {"error": "Nope", "message": "no access"}))
+    with fast_client(server.base_url, retries=3) as client, pytest.raises(exc_type) as info:
+        client.get_media("abc123")
+    assert server.paths["/api/media/abc123"] == 1
+    err = info.value
+    assert err.status == status and err.media_id == "abc123"
+    assert "abc123" in str(err) and str(status) in str(err)
+    assert "Nope: no access" in str(err) and err.detail == "Nope: no access"
+
+
+def test_other_4xx_is_api_status_error(server):
+    server.script("/api/media/m1", (400, {}, {"message": "bad request"}))
+    with fast_client(server.base_url) as client, pytest.raises(APIStatusError) as info:
+        client.get_media("m1")
+    assert type(info.value) is APIStatusError and info.value.status == 400
+    assert server.paths["/api/media/m1"] == 1
+
+
+def test_exhausted_5xx_retries_raise_server_error(server):
+    server.script("/api/media/m1", *[(502, {}, {"error": "bad gateway"})] * 5)
+    with fast_client(server.base_url, retries=2) as client, pytest.raises(ServerError) as info:
+        client.get_media("m1")
+    assert server.paths["/api/media/m1"] == 3
+    assert info.value.status == 502 and "m1" in str(info.value)
+
+
+def test_exhausted_429_raises_rate_limit_error_with_retry_after(server):
+    server.script("/api/media/m1", *[(429, {"Retry-After": "0"}, {"error": "slow down"})] * 3)
+    with fast_client(server.base_url, retries=1) as client, pytest.raises(RateLimitError) as info:
+        client.get_media("m1")
+    assert server.paths["/api/media/m1"] == 2
+    assert info.value.retry_after == 0.0 and info.value.status == 429
+
+
+def test_dropped_connection_is_retried(server):
+    server.script("/api/media/m1", ("drop",), ("drop",))
+    with fast_client(server.base_url, retries=2) as client:
+        assert client.get_media("m1")["id"] == "m1"
+    assert server.paths["/api/media/m1"] == 3
+
+
+def test_dropped_connection_every_time_is_network_error(server):
+    server.script("/api/media/m1", *[("drop",)] * 4)
+    with fast_client(server.base_url, retries=1) as client, pytest.raises(NetworkError) as info:
+        client.get_media("m1")
+    assert "m1" in str(info.value)
+
+
+def test_connection_refused_is_network_error():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    client = fast_client(f"http://127.0.0.1:{port}/api", retries=1)
+    with client, pytest.raises(NetworkError):
+        client.get_media("m1")
+
+
+def test_timeout_is_request_timeout_error(server):
+    server.script("/api/media/m1", ("sleep", 1.5, (200, {}, media_body("m1"))))
+    client = fast_client(server.base_url, retries=0, timeout=0.3)
+    with client, pytest.raises(RequestTimeoutError) as info:
+        client.get_media("m1")
+    assert "m1" in str(info.value) and "timed out" in str(info.value)
+
+
+def test_timeout_after_retries_is_still_a_timeout(server):
+    slow = ("sleep", 1.0, (200, {}, media_body("m1")))
+    server.script("/api/media/m1", slow, slow)
+    client = fast_client(server.base_url, retries=1, timeout=0.2)
+    with client, pytest.raises(RequestTimeoutError):
+        client.get_media("m1")
+    assert server.paths["/api/media/m1"] == 2
+
+
+def test_retry_after_is_capped():
+    retry = cvhttp.build_retry(3)
+    assert retry.parse_retry_after("3600") == cvhttp.RETRY_AFTER_CAP
+    assert retry.parse_retry_after("2") == 2
+    assert retry.new().parse_retry_after("99999") == cvhttp.RETRY_AFTER_CAP
+    assert 429 in retry.status_forcelist and 503 in retry.status_forcelist
+    assert retry.raise_on_status is False
+
+
+# ----------------------------------------------------------------------------- bodies
+
+
+def test_invalid_json_is_invalid_response_error(server):
+    server.script("/api/media/m1", (200, {"Content-Type": "text/html"}, b"<html>oops</html>"))
+    with fast_client(server.base_url) as client, pytest.raises(InvalidResponseError) as info:
+        client.get_media("m1")
+    assert "m1" in str(info.value) and "not JSON" in str(info.value)
+
+
+def test_wrong_shape_is_invalid_response_error(server):
+    server.script("/api/media/m1", (200, {}, {"media": ["not", "an", "object"]}))
+    server.script("/api/media/m2", (200, {}, [1, 2, 3]))
+    with fast_client(server.base_url) as client:
+        with pytest.raises(InvalidResponseError, match="m1"):
+            client.get_media("m1")
+        with pytest.raises(InvalidResponseError, match="m2"):
+            client.get_media("m2")
+
+
+def test_2xx_body_with_error_key_is_a_failure(server):
+    server.script("/api/media/m1", (200, {}, {"error": "Insufficient credits"}))
+    with fast_client(server.base_url) as client, pytest.raises(APIStatusError) as info:
+        client.get_media("m1")
+    assert "Insufficient credits" in str(info.value) and info.value.status == 200
+
+
+def test_non_json_error_body_still_typed(server):
+    server.script("/api/media/m1", (404, {"Content-Type": "text/plain"}, b"gone"))
+    with fast_client(server.base_url) as client, pytest.raises(NotFoundError):
+        client.get_media("m1")
+
+
+# ----------------------------------------------------------------------------- ids
+
+BAD_IDS = ["../x", "a/b", "%2e%2e", "abc?x=1", "a#b", "", " ", None, "a b", "é"]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_ids_are_refused_before_any_request(server, bad):
+    with fast_client(server.base_url) as client:
+        with pytest.raises(InvalidIdError):
+            client.get_media(bad)
+        with pytest.raises(InvalidIdError):
+            client.iter_media(["good1", bad, "good2"])
+        with pytest.raises(InvalidIdError):
+            client.browse(bad)
+        with pytest.raises(InvalidIdError):
+            client.iter_pages(bad)
+    assert server.requests == 0
+
+
+# ----------------------------------------------------------------------------- secrets
+
+
+def redirect_route(target: str) -> Callable[[str, dict], Reply]:
+    def route(path: str, query: dict) -> Reply:
+        if path.startswith("/api/media/"):
+            return (302, {"Location": f"{target}/cdn{path}"}, {})
+        return (404, {}, {})
+
+    return route
+
+
+@pytest.mark.parametrize("auth", [{"api_key": KEY}, {"token": TOKEN}])
+def test_redirect_to_another_origin_carries_no_credentials(other_server, auth):
+    api = ScriptedServer(redirect_route(other_server.origin))
+    try:
+        with fast_client(api.base_url, **auth) as client:
+            assert client.get_media("m1") == {"id": "elsewhere"}
+    finally:
+        api.close()
+    ((path, api_headers),) = api.headers
+    assert path == "/api/media/m1"
+    assert ("x-api-key" in api_headers) == ("api_key" in auth)
+    assert api_headers.get("authorization", "Bearer " + TOKEN).startswith("Bearer ")
+    ((path, blob_headers),) = other_server.headers
+    assert path == "/cdn/api/media/m1"
+    assert "x-api-key" not in blob_headers and "authorization" not in blob_headers
+
+
+def test_same_origin_redirect_keeps_credentials(server):
+    server.script("/api/media/old", (301, {"Location": "/api/media/new"}, {}))
+    with fast_client(server.base_url) as client:
+        assert client.get_media("old")["id"] == "new"
+    assert [h.get("x-api-key") for _, h in server.headers] == [KEY, KEY]
+
+
+def test_direct_request_to_another_origin_carries_no_credentials(server, other_server):
+    with fast_client(server.base_url) as client:
+        transport = client._transport
+        assert transport.headers_for(f"{other_server.origin}/a.jpg") == {}
+        assert transport.headers_for(f"{server.base_url}/media/x") == {"x-api-key": KEY}
+        transport.get_json(f"{other_server.origin}/blob.json")
+        client.get_media("m1")
+    assert "x-api-key" not in other_server.headers[0][1]
+    assert server.headers[0][1]["x-api-key"] == KEY
+    assert "x-api-key" not in client.session.headers
+    assert "authorization" not in {k.lower() for k in client.session.headers}
+
+
+def test_bearer_token_header(server):
+    with fast_client(server.base_url, token=TOKEN, api_key=None) as client:
+        client.get_media("m1")
+    headers = server.headers[0][1]
+    assert headers["authorization"] == f"Bearer {TOKEN}" and "x-api-key" not in headers
+
+
+def test_key_never_in_repr_exceptions_or_logs(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    for name in ("urllib3", "requests", "coreviz_frames"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    server.script("/api/media/m1", (503, {}, {"error": "busy"}), (200, {}, media_body("m1")))
+    server.script("/api/media/m1", (503, {}, {"error": "busy"}), (200, {}, media_body("m1")))
+    # a server that echoes the key back in its error message
+    for secret in (KEY, TOKEN):
+        server.script("/api/media/m2", (401, {}, {"error": f"bad key {secret}"}))
+        server.script(
+            "/api/media/m3", *[(500, {"Content-Type": "text/plain"}, secret.encode())] * 2
+        )
+        server.script("/api/media/m4", (200, {}, {"media": None, "error": f"{secret} rejected"}))
+    errors: list[BaseException] = []
+    for auth in ({"api_key": KEY}, {"token": TOKEN}):
+        with fast_client(server.base_url, retries=1, **auth) as client:
+            client.get_media("m1")
+            for mid in ("m2", "m3", "m4"):
+                try:
+                    client.get_media(mid)
+                except CorevizError as exc:
+                    errors.append(exc)
+            texts = [
+                repr(client),
+                str(client),
+                repr(vars(client)),
+                repr(vars(client._transport)),
+                repr(client._transport._credentials),
+            ]
+            with pytest.raises(TypeError):
+                vars(client._transport._credentials)
+            for text in texts:
+                assert KEY not in text and TOKEN not in text
+    assert len(errors) == 6
+    for exc in errors:
+        text = f"{exc!s} {exc!r} {vars(exc)!r}"
+        assert KEY not in text and TOKEN not in text
+    assert "***" in str(errors[0])
+    assert caplog.records and any(r.name.startswith("urllib3") for r in caplog.records)
+    assert KEY not in caplog.text and TOKEN not in caplog.text
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_missing_credentials_raise_config_error(monkeypatch):
+    monkeypatch.delenv("COREVIZ_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="COREVIZ_API_KEY"):
+        cvf.Client()
+
+
+def test_environment_fallbacks(monkeypatch, server):
+    monkeypatch.setenv("COREVIZ_API_KEY", KEY)
+    monkeypatch.setenv("COREVIZ_BASE_URL", server.base_url + "/")
+    with cvf.Client(retries=0) as client:
+        assert client.base_url == server.base_url and client.auth_kind == "api_key"
+        assert repr(client) == (
+            f"Client(base_url={server.base_url!r}, auth='api_key', max_workers=8)"
+        )
+        client.get_media("m1")
+    assert server.headers[0][1]["x-api-key"] == KEY
+
+
+def test_default_base_url(monkeypatch):
+    monkeypatch.delenv("COREVIZ_BASE_URL", raising=False)
+    client = cvf.Client(api_key=KEY)
+    assert client.base_url == "https://lab.coreviz.io/api"
+    assert client.api_origin == "https://lab.coreviz.io:443"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"base_url": "ftp://x/api"},
+        {"base_url": "nothing"},
+        {"retries": -1},
+        {"max_workers": 0},
+        {"timeout": 0},
+        {"timeout": "5"},
+    ],
+)
+def test_bad_options_raise_config_error(kwargs):
+    with pytest.raises(ConfigError):
+        cvf.Client(api_key=KEY, **kwargs)
+
+
+def test_constructor_is_keyword_only():
+    with pytest.raises(TypeError):
+        cvf.Client(KEY)  # type: ignore[misc]
+
+
+def test_session_pool_is_sized_for_the_workers():
+    client = cvf.Client(api_key=KEY, max_workers=32, retries=4)
+    adapter = client.session.get_adapter("https://lab.coreviz.io/api")
+    assert adapter._pool_maxsize >= 32
+    assert adapter.max_retries.total == 4 and adapter.max_retries.read == 4
+    client.close()
+
+
+def test_is_same_origin():
+    base = "https://lab.coreviz.io/api"
+    assert cvhttp.is_same_origin("https://lab.coreviz.io/api/media/x", base)
+    assert cvhttp.is_same_origin("https://LAB.coreviz.io:443/other", base)
+    assert not cvhttp.is_same_origin("http://lab.coreviz.io/api", base)
+    assert not cvhttp.is_same_origin("https://lab.coreviz.io:8443/api", base)
+    assert not cvhttp.is_same_origin("https://lab.coreviz.io.evil.com/api", base)
+    assert not cvhttp.is_same_origin("https://x.public.blob.vercel-storage.com/a.jpg", base)
+
+
+def test_translate_error_never_leaks_raw_requests_exceptions():
+    err = cvhttp.translate_error("http://u:p@h/x", exc=requests.ConnectionError("boom"))
+    assert isinstance(err, NetworkError) and "u:p" not in str(err)
+    err = cvhttp.translate_error("http://h/x", exc=requests.ReadTimeout("slow"))
+    assert isinstance(err, RequestTimeoutError)
