@@ -618,10 +618,16 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
         extra=pa.array(media_extra, type=_STR),
     )
 
-    frame_cols = _columns(frame_rows, _FRAME_FIELDS, g_frames)
+    frame_cols = _columns(frame_rows, (*_FRAME_FIELDS, ("_parent", "mediaId", "id")), g_frames)
     g_frames.required(frame_cols["frame_id"], "id")
     frame_owner_arr = pa.array(frame_owner)
-    _keep_disagreeing_parent(frame_rows, "mediaId", media_id.take(frame_owner_arr), frame_extra)
+    _keep_disagreeing_parent(
+        frame_rows,
+        "mediaId",
+        frame_cols.pop("_parent"),
+        media_id.take(frame_owner_arr),
+        frame_extra,
+    )
     frame_cols.update(
         media_id=media_id.take(frame_owner_arr),
         dataset_id=dataset_id.take(frame_owner_arr),
@@ -631,10 +637,16 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
         extra=pa.array(frame_extra, type=_STR),
     )
 
-    caption_cols = _columns(caption_rows, _CAPTION_FIELDS, g_captions)
+    caption_cols = _columns(
+        caption_rows, (*_CAPTION_FIELDS, ("_parent", "frameId", "id")), g_captions
+    )
     g_captions.required(caption_cols["caption_id"], "id")
     _keep_disagreeing_parent(
-        caption_rows, "frameId", frame_cols["frame_id"].take(pa.array(caption_frame)), caption_extra
+        caption_rows,
+        "frameId",
+        caption_cols.pop("_parent"),
+        frame_cols["frame_id"].take(pa.array(caption_frame)),
+        caption_extra,
     )
     caption_cols.update(
         _inherit(frame_cols, caption_frame, ("frame_id", "media_id", "dataset_id", "timestamp")),
@@ -700,17 +712,16 @@ def _child_extra(rows: list, known: frozenset, grain: _Grain) -> list:
 _STRUCT_RAW = {"str": _STR, "id": _STR, "ts": _STR, "polygon": _POLYGON, "strlist": _STR_LIST}
 
 
-def _keep_disagreeing_parent(rows: list, key: str, parent_ids: pa.Array, extra: list) -> None:
+def _keep_disagreeing_parent(
+    rows: list, key: str, given: pa.Array, parent_ids: pa.Array, extra: list
+) -> None:
     """A child's parent id (``mediaId``, ``frameId``) is consumed, unless it names another parent.
 
     Such a disagreeing value is kept in the child's ``extra`` so nothing is lost.
     """
-    values = [r.get(key) for r in rows]
-    if not any(v is not None for v in values):
+    if given.null_count == len(given):
         return
-    ids = pa.array([v if isinstance(v, str) else None for v in values], type=_STR)
-    differs = pc.fill_null(pc.not_equal(_normalize_ids(ids), parent_ids), False)
-    differs = pc.or_(differs, pa.array([v is not None and not isinstance(v, str) for v in values]))
+    differs = pc.fill_null(pc.not_equal(given, parent_ids), False)
     for r in np.flatnonzero(differs.to_numpy(zero_copy_only=False)):
         r = int(r)
         kept = json.loads(extra[r]) if extra[r] is not None else {}
@@ -720,29 +731,35 @@ def _keep_disagreeing_parent(rows: list, key: str, parent_ids: pa.Array, extra: 
 def _columns(rows: list, spec: tuple, grain: _Grain) -> dict[str, pa.Array]:
     """The columns of ``spec`` read from ``rows`` (dicts), one Arrow array each.
 
-    Fast path: one C++ conversion of all rows into a struct array (no Python
-    ``dict.get`` per cell); any failure falls back to one list per field.
+    Fast path: the text-like fields (strings, ids, dates, polygons) of all rows
+    go through one C++ conversion into a struct array (no Python ``dict.get``
+    per cell); numbers, and everything if that conversion fails, are read as
+    one Python list per field and converted by :meth:`_Grain.column`.
     """
-    if rows and all(kind in _STRUCT_RAW for _, _, kind in spec):
-        struct_type = pa.struct([(key, _STRUCT_RAW[kind]) for _, key, kind in spec])
+    out: dict[str, pa.Array] = {}
+    structable = [f for f in spec if f[2] in _STRUCT_RAW]
+    struct = None
+    if rows and structable:
+        struct_type = pa.struct([(key, _STRUCT_RAW[kind]) for _, key, kind in structable])
         try:
             struct = pa.array(rows, type=struct_type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             struct = None
-        if struct is not None:
-            out = {}
-            for i, (col, key, kind) in enumerate(spec):
-                arr = struct.field(i)
-                if kind == "id":
-                    arr = _normalize_ids(arr)
-                elif kind == "ts":
-                    try:
-                        arr = arr.cast(_TS)
-                    except (pa.ArrowInvalid, pa.ArrowTypeError):
-                        arr = grain.column([r.get(key) for r in rows], kind, key)
-                out[col] = arr
-            return out
-    return {col: grain.column([r.get(key) for r in rows], kind, key) for col, key, kind in spec}
+    if struct is not None:
+        for i, (col, key, kind) in enumerate(structable):
+            arr = struct.field(i)
+            if kind == "id":
+                arr = _normalize_ids(arr)
+            elif kind == "ts":
+                try:
+                    arr = arr.cast(_TS)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    arr = grain.column([r.get(key) for r in rows], kind, key)
+            out[col] = arr
+    for col, key, kind in spec:
+        if col not in out:
+            out[col] = grain.column([r.get(key) for r in rows], kind, key)
+    return {col: out[col] for col, _, _ in spec}
 
 
 def _inherit(parent: dict[str, pa.Array], owner: np.ndarray, names: tuple) -> dict:

@@ -1,0 +1,191 @@
+"""The coreviz-frames command line: help texts, exit codes and output, against the local API."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import coreviz_frames as cvf
+from coreviz_frames.cli import main
+from coreviz_frames.local_api import SAMPLE_DATA_DIR
+from coreviz_frames.parquet import MANIFEST_NAME
+
+API_KEY = "cli-test-key-0123456789"
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    yield prefix, group
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+@pytest.mark.parametrize(
+    "path", [p for p, _ in _commands(main)], ids=lambda p: " ".join(p) or "main"
+)
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output
+    assert "coreviz-frames" in result.output.split("Example", 1)[1]
+    command = main
+    for name in path:
+        command = command.commands[name]
+    assert command.help and len(command.help.strip()) > 20
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert cvf.__version__ in result.output
+
+
+@pytest.fixture
+def keyed_api(local_api_factory):
+    return local_api_factory(api_key=API_KEY)
+
+
+def _env(api) -> dict[str, str]:
+    return {"COREVIZ_API_KEY": API_KEY, "COREVIZ_BASE_URL": api.base_url}
+
+
+def test_export_collection_then_info(keyed_api, tmp_path):
+    out = tmp_path / "export"
+    result = CliRunner().invoke(
+        main,
+        ["export", "--collection", keyed_api.collection_id, "--out", str(out), "--page-size", "4"],
+        env=_env(keyed_api),
+    )
+    assert result.exit_code == 0, result.output
+    assert "exported 15 media" in result.output
+    tables = cvf.read_parquet(out)
+    assert len(tables.media) == 15
+    assert tables.media.media_id.is_unique
+    manifest = (out / MANIFEST_NAME).read_text()
+    assert API_KEY not in manifest
+    assert keyed_api.collection_id in manifest
+
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert info.exit_code == 0, info.output
+    assert "media" in info.output and "15" in info.output
+
+
+def test_export_with_filters_sends_them(keyed_api, tmp_path):
+    out = tmp_path / "red"
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--collection",
+            keyed_api.collection_id,
+            "--out",
+            str(out),
+            "--type",
+            "image",
+            "--no-progress",
+        ],
+        env=_env(keyed_api),
+    )
+    assert result.exit_code == 0, result.output
+    media = cvf.read_parquet(out).media
+    assert set(media.type) == {"image"}
+    assert len(media) == 13
+
+
+def test_export_ids_from_stdin_with_a_missing_id_exits_non_zero(keyed_api, tmp_path):
+    records = json.loads((SAMPLE_DATA_DIR / "collection.json").read_text())["media"]
+    ids = [r["id"] for r in records[:3]] + ["no-such-media"]
+    out = tmp_path / "ids"
+    result = CliRunner().invoke(
+        main,
+        ["export", "--ids", "-", "--out", str(out)],
+        input="\n".join(ids) + "\n",
+        env=_env(keyed_api),
+    )
+    assert result.exit_code == 1, result.output
+    assert "no-such-media" in result.output
+    assert len(cvf.read_parquet(out).media) == 3
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert [f["id"] for f in manifest["failed"]] == ["no-such-media"]
+
+    again = CliRunner().invoke(
+        main,
+        ["export", "--ids", "-", "--out", str(tmp_path / "ids2"), "--allow-failures"],
+        input="\n".join(ids) + "\n",
+        env=_env(keyed_api),
+    )
+    assert again.exit_code == 0, again.output
+
+
+def test_export_refuses_a_non_empty_directory(keyed_api, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(
+        main,
+        ["export", "--collection", keyed_api.collection_id, "--out", str(out)],
+        env=_env(keyed_api),
+    )
+    assert result.exit_code == 1
+    assert "error:" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_export_wrong_key_is_a_one_line_error(keyed_api, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["export", "--collection", keyed_api.collection_id, "--out", str(tmp_path / "x")],
+        env={"COREVIZ_API_KEY": "wrong-key", "COREVIZ_BASE_URL": keyed_api.base_url},
+    )
+    assert result.exit_code == 1
+    assert "401" in result.output
+    assert "Traceback" not in result.output
+    assert "wrong-key" not in result.output
+
+
+def test_export_needs_exactly_one_source(tmp_path):
+    result = CliRunner().invoke(main, ["export", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "exactly one of --collection or --ids" in result.output
+
+
+def test_crops_over_an_export(keyed_api, tmp_path):
+    out = tmp_path / "export"
+    CliRunner().invoke(
+        main,
+        ["export", "--collection", keyed_api.collection_id, "--out", str(out)],
+        env=_env(keyed_api),
+        catch_exceptions=False,
+    )
+    crops = tmp_path / "crops"
+    result = CliRunner().invoke(main, ["crops", str(out), "--out", str(crops)])
+    # the sample holds one object with neither crop blob nor geometry
+    assert result.exit_code == 1, result.output
+    assert "19 crops written" in result.output
+    manifest = pd.read_parquet(crops / "manifest.parquet")
+    assert (manifest.status == "written").sum() == 19
+    assert len(list(crops.glob("*/*.jpg"))) == 19
+
+    allowed = CliRunner().invoke(
+        main, ["crops", str(out), "--out", str(tmp_path / "c2"), "--allow-failures"]
+    )
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_demo_runs_the_whole_path(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Fetched 15 media records" in out
+    for grain, count in [("media", 15), ("frames", 19), ("objects", 20), ("tags", 32)]:
+        assert any(line.split() == [grain, str(count)] for line in out.splitlines()), grain
+    assert "Parquet export:" in out and "Object crops:" in out and "Next, try:" in out
+    assert len(cvf.read_parquet(tmp_path / "demo" / "export").media) == 15
+    assert any((tmp_path / "demo" / "crops").glob("*/*.jpg"))

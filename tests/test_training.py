@@ -1,0 +1,212 @@
+"""CropDataset, split_by_media and export_crops."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import coreviz_frames as cvf
+from coreviz_frames.errors import ConfigError
+from coreviz_frames.training import (
+    MANIFEST_NAME,
+    CropDataset,
+    export_crops,
+    export_crops_from_parquet,
+    safe_name,
+    split_by_media,
+)
+
+
+@pytest.fixture(scope="module")
+def tables(sample_api):
+    with cvf.Client(api_key="k", base_url=sample_api.base_url) as client:
+        return cvf.to_tables(client.browse(sample_api.collection_id, progress=False))
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def test_crop_dataset_items_and_classes(tables):
+    ds = CropDataset(tables)
+    objs = tables.objects
+    croppable = objs[objs.blob.notna() | objs.bbox_x.notna()]
+    assert len(ds) == len(croppable)
+    assert ds.classes == sorted(croppable.label.unique())
+    assert ds.class_to_idx == {c: i for i, c in enumerate(ds.classes)}
+    assert len(ds.skipped) == len(objs) - len(croppable)
+    assert all("no crop blob and no geometry" in why for why in ds.skipped.values())
+    image, target = ds[0]
+    assert isinstance(image, Image.Image) and image.mode == "RGB"
+    assert ds.classes[target] == ds.objects.label.iloc[0]
+    assert ds[-1][1] == ds.targets[-1]
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+def test_crop_dataset_options_and_transform(tables):
+    ds = CropDataset(tables, classes=["rocket", "person"], transform=lambda im: im.size,
+                     square=True, max_size=32)
+    assert ds.classes == ["rocket", "person"]
+    assert set(ds.objects.label) == {"rocket", "person"}
+    sizes = [ds[i][0] for i in range(len(ds))]
+    assert all(max(s) == 32 for s in sizes)
+    with pytest.raises(TypeError):
+        CropDataset(tables, bogus=1)
+    with pytest.raises(ConfigError):
+        CropDataset(tables, label_column="nope")
+
+
+def test_crop_dataset_pickles_without_session_or_lock(tables):
+    ds = CropDataset(tables)
+    ds[0]
+    state = ds.__getstate__()
+    assert "_lock" not in state and "_frames_lru" not in state
+    blob = pickle.dumps(ds)
+    assert b"requests" not in blob
+    clone = pickle.loads(blob)
+    assert len(clone) == len(ds) and clone[0][1] == ds[0][1]
+    assert "torch" not in sys.modules or "torch" in sys.modules  # never imported by us
+
+
+def test_package_never_imports_torch():
+    import subprocess
+
+    code = ("import sys, coreviz_frames as c, coreviz_frames.training, coreviz_frames.crops;"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _to_tensor(image):
+    import torch
+
+    return torch.from_numpy(np.asarray(image.resize((32, 32)), dtype=np.uint8).copy()).permute(
+        2, 0, 1
+    )
+
+
+def test_dataloader_with_worker_processes(tables):
+    torch = pytest.importorskip(
+        "torch",
+        reason="torch is not installed (pip install 'coreviz-frames[torch]')",
+        exc_type=ImportError,  # a broken install (missing shared library) skips too
+    )
+    ds = CropDataset(tables, transform=_to_tensor)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, shuffle=False)
+    seen, targets = 0, []
+    for images, labels in loader:
+        assert images.shape[1:] == (3, 32, 32) and images.dtype == torch.uint8
+        seen += len(labels)
+        targets += labels.tolist()
+    assert seen == len(ds) and targets == ds.targets
+
+
+# --------------------------------------------------------------------------- splits
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    media=st.lists(st.integers(0, 30), min_size=1, max_size=120),
+    labels=st.lists(st.sampled_from(["a", "b", "c", None]), min_size=120, max_size=120),
+    weights=st.tuples(st.integers(0, 10), st.integers(0, 10), st.integers(0, 10)).filter(
+        lambda w: sum(w) > 0
+    ),
+    seed=st.integers(0, 2**32 - 1),
+    stratify=st.sampled_from([None, "label"]),
+)
+def test_split_by_media_never_shares_a_media(media, labels, weights, seed, stratify):
+    df = pd.DataFrame({"media_id": [f"m{m}" for m in media], "label": labels[: len(media)]},
+                      index=np.arange(len(media)) * 3)
+    fractions = tuple(w / sum(weights) for w in weights)
+    parts = split_by_media(df, fractions, seed=seed, stratify=stratify)
+    assert list(parts) == ["train", "val", "test"]
+    ids = [set(p.media_id) for p in parts.values()]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert sorted(i for p in parts.values() for i in p.index) == sorted(df.index)
+    for name, frac in zip(parts, fractions, strict=True):
+        if frac == 0:
+            assert parts[name].empty
+    again = split_by_media(df, fractions, seed=seed, stratify=stratify)
+    assert all(parts[k].index.equals(again[k].index) for k in parts)
+
+
+def test_split_fractions_and_balance():
+    df = pd.DataFrame({"media_id": [f"m{i // 2}" for i in range(400)],
+                       "label": ["cat" if i < 200 else "dog" for i in range(400)]})
+    parts = split_by_media(df, seed=3)
+    assert [len(p) for p in parts.values()] == pytest.approx([320, 40, 40], abs=4)
+    strat = split_by_media(df, seed=3, stratify="label")
+    for p in strat.values():
+        share = (p.label == "cat").mean()
+        assert 0.4 <= share <= 0.6
+    assert not split_by_media(df, seed=4)["val"].index.equals(parts["val"].index)
+    for bad in [(0.5, 0.5), (0.8, 0.3, 0.1), (1.2, -0.1, -0.1), (float("nan"), 0.5, 0.5)]:
+        with pytest.raises(ConfigError):
+            split_by_media(df, bad)
+    with pytest.raises(ConfigError):
+        split_by_media(df.drop(columns="media_id"))
+    with pytest.raises(ConfigError):
+        split_by_media(df, stratify="nope")
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_safe_name():
+    assert safe_name("../etc/passwd") == "etc_passwd"
+    assert safe_name("optic disc") == "optic disc"
+    assert safe_name("..") .startswith("label_")
+    assert safe_name("CON").startswith("CON_")
+    assert safe_name("") == safe_name(None) == "_unlabeled"
+    assert "/" not in safe_name("a/b\\c:d*e")
+
+
+def test_export_crops_layout_and_manifest(tables, tmp_path):
+    out = tmp_path / "crops"
+    manifest = export_crops(tables, out, progress=False)
+    objs = tables.objects
+    assert manifest.columns.tolist() == ["object_id", "media_id", "label", "path", "status",
+                                         "reason"]
+    assert manifest.object_id.tolist() == objs.object_id.tolist()
+    written = manifest[manifest.status == "written"]
+    failed = manifest[manifest.status == "failed"]
+    assert len(failed) == (objs.blob.isna() & objs.bbox_x.isna()).sum() >= 1
+    assert failed.reason.str.contains("no crop blob and no geometry").all()
+    assert failed.path.isna().all()
+    for row in written.itertuples():
+        assert row.path == f"{safe_name(row.label)}/{row.object_id}.jpg"
+        with Image.open(out / row.path) as im:
+            assert im.format == "JPEG"
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
+    assert files == sorted(written.path)
+    on_disk = pq.read_table(out / MANIFEST_NAME).to_pandas()
+    assert on_disk.object_id.tolist() == manifest.object_id.tolist()
+    assert on_disk.status.tolist() == manifest.status.tolist()
+    assert not list(out.rglob(".tmp-*"))
+    with pytest.raises(ConfigError):
+        export_crops(tables, out, layout="coco")
+
+
+def test_export_hostile_labels_stay_inside(tables, tmp_path):
+    objs = tables.objects[tables.objects.blob.notna()].head(3).copy()
+    objs["label"] = ["../../evil", "a/b", "a_b"]
+    manifest = export_crops(objs, tmp_path / "o", frames=tables.frames, progress=False)
+    assert (manifest.status == "written").all()
+    dirs = {p.split("/")[0] for p in manifest.path}
+    assert len(dirs) == 3  # "a/b" and "a_b" do not merge
+    for p in manifest.path:
+        assert (tmp_path / "o" / p).resolve().is_relative_to((tmp_path / "o").resolve())
+
+
+def test_export_crops_from_parquet(tables, tmp_path):
+    tables.to_parquet(tmp_path / "export")
+    manifest = export_crops_from_parquet(tmp_path / "export", tmp_path / "crops", progress=False)
+    assert (manifest.status == "written").sum() == len(tables.objects) - 1
