@@ -20,3 +20,21 @@ def columns_markdown() -> str:
             doc = COLUMN_DOCS[grain][field.name].replace("|", "\\|")
             lines.append(f"| {grain} | `{field.name}` | {pandas_dtype(field.type)} | {doc} |")
     return "\n".join(lines)
+
+
+START, END = "<!-- columns:start -->", "<!-- columns:end -->"
+
+
+def render_readme(text: str) -> str:
+    """``text`` with the column table between the README's markers regenerated."""
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{columns_markdown()}\n{END}{tail}"
+
+
+if __name__ == "__main__":  # python -m coreviz_frames._docs README.md
+    import sys
+    from pathlib import Path
+
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    readme.write_text(render_readme(readme.read_text()))
