@@ -46,6 +46,8 @@ _LAZY = {
     "ExportReport": "parquet",
     "load_image": "images",
     "load_images": "images",
+    "ImageResult": "images",
+    "CropResult": "crops",
     "load_crops": "crops",
     "show_crops": "crops",
     "CropDataset": "training",

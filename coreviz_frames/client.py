@@ -419,6 +419,55 @@ class Client:
         }
         return {k: v for k, v in candidates.items() if v is not None}
 
+    def fetch_page(
+        self,
+        collection_id: str,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        path: str | None = None,
+        recursive: bool = True,
+        type: str | None = None,
+        tag_filters: Mapping[str, str | Sequence[str]] | str | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        q: str | None = None,
+        similar_to_object_id: str | None = None,
+        sort_by: str | None = "createdAt",
+        sort_direction: str | None = "asc",
+    ) -> dict:
+        """One raw page of a collection: ``limit`` rows from ``offset`` (folder rows included).
+
+        The filters and sort are those of :meth:`browse`; the request is retried like every
+        other. Returns ``{"media": [...], "pagination": {...}}`` as the API sent it. Used to
+        split a collection into independent offset ranges (see :mod:`coreviz_frames.dask`).
+
+        Example:
+            >>> page = client.fetch_page("COLLECTION_ID", offset=0, limit=1)
+            >>> page["pagination"]["total"]
+            20412
+        """
+        collection_id = validate_id(collection_id, kind="collection id")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigError(f"offset must be an integer >= 0, not {offset!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        params = self._browse_params(
+            path=path,
+            recursive=recursive,
+            type=type,
+            tag_filters=tag_filters,
+            date_from=date_from,
+            date_to=date_to,
+            q=q,
+            similar_to_object_id=similar_to_object_id,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
+            page_size=limit,
+            max_items=None,
+        )
+        return self._fetch_page(collection_id, params, offset, limit)
+
     def _fetch_page(
         self, collection_id: str, params: Mapping[str, str], offset: int, limit: int
     ) -> dict:

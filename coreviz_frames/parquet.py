@@ -52,7 +52,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pandas as pd
@@ -66,6 +66,9 @@ from .errors import ConfigError, ExportError
 from .ids import normalize_id
 from .progress import progress_bar
 from .schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, SCHEMAS, arrow_to_pandas, empty_frame
+
+if TYPE_CHECKING:
+    from .tables import MediaTables
 
 __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",
@@ -388,7 +391,7 @@ class _Store:
 
     # -- writing ----------------------------------------------------------------------
 
-    def write_part(self, seq: int, tables: Any, *, media: int) -> dict[str, Any]:
+    def write_part(self, seq: int, tables: MediaTables, *, media: int) -> dict[str, Any]:
         """Write one part (a file per grain and partition), rename, record it in the manifest."""
         pending: list[tuple[Path, Path]] = []
         files: dict[str, list[str]] = {}
@@ -434,7 +437,7 @@ class _Store:
 
 
 def write_tables(
-    tables: Any,
+    tables: MediaTables,
     path: PathLike,
     *,
     partition_by: str | None = None,
@@ -545,7 +548,7 @@ def _read_grain(
 
 def read_parquet(
     path: PathLike, *, grains: Iterable[str] | None = None, filters: Any = None
-) -> Any:
+) -> MediaTables:
     """Read an export (or any ``to_parquet`` directory) back into ``MediaTables``.
 
     Columns and dtypes are exactly the declared ones. Only committed parts are
@@ -679,7 +682,7 @@ def _record_id(record: Any) -> str | None:
     return None
 
 
-def _flatten(batch: list[Any]) -> tuple[Any, list[dict[str, Any]]]:
+def _flatten(batch: list[Any]) -> tuple[MediaTables, list[dict[str, Any]]]:
     """``to_tables`` of a batch; a malformed record becomes a failure, not a crashed export."""
     from .flatten import FlattenReport, SkippedRecordWarning
     from .tables import to_tables

@@ -234,7 +234,7 @@ def test_export_from_the_local_api_keeps_failures_and_no_key(
 ) -> None:
     key = "sk-local-secret-4242"
     api = local_api_factory(synthetic=30, api_key=key)
-    with Client(api_key=key, base_url=api.base_url, max_workers=4) as client:
+    with Client(api_key=key, base_url=api.base_url, max_workers=4, retries=0) as client:
         ids = [r["id"] for r in client.browse(api.collection_id, progress=False)]
         api.add_fault(f"/api/media/{ids[3]}", status=503, count=100)
         it = client.iter_media([*ids, "doesnotexist"], errors="skip", progress=False)

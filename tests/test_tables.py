@@ -593,18 +593,70 @@ def test_property_rows_ancestors_nothing_lost(records):
 
 
 def _sample_records() -> list[dict]:
-    doc = json.loads((DATA / "collection.json").read_text())
-    return doc["media"]
+    """Folder rows then media records, as the local API's store serves them."""
+    doc = json.loads((DATA / "collection.json").read_text(encoding="utf-8"))
+    return doc.get("folders", []) + doc["media"]
 
 
 @pytest.mark.skipif(not (DATA / "collection.json").exists(), reason="no sample collection")
 def test_golden_sample_collection():
     records = _sample_records()
-    t = to_tables(records)
+    report = FlattenReport()
+    t = to_tables(records, report=report)
     assert_schema(t)
-    assert len(t.media) == len(records)
-    assert t.media.media_id.is_unique and t.frames.frame_id.is_unique
-    assert t.objects.object_id.is_unique and t.captions.caption_id.is_unique
-    assert set(t.frames.media_id) <= set(t.media.media_id)
-    assert set(t.objects.frame_id) <= set(t.frames.frame_id)
-    assert set(t.captions.frame_id) <= set(t.frames.frame_id)
+    assert report.folders == 3 and report.skipped_count == 0
+    counts = {grain: len(frame) for grain, frame in t.items()}
+    assert counts == {"media": 15, "frames": 19, "captions": 15, "objects": 20, "tags": 32}
+    collection = "5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c"
+    m = t.media.set_index("media_id")
+    assert m.index.is_unique and len(m) == 15
+    assert m.type.value_counts().to_dict() == {"image": 13, "video": 1, "pdf": 1}
+    # legacy record: hyphenated ids normalised, no path/dataset, exif kept in extra
+    legacy = m.loc["ad53d81160cb5e94bb28ae9d9756f128"]
+    assert pd.isna(legacy.dataset_id) and pd.isna(legacy.folder_path)
+    assert json.loads(legacy.extra) == {"exif": {"tags": {}}}
+    assert legacy.entity_id is not pd.NA and "-" not in legacy.entity_id
+    assert (m.drop(index="ad53d81160cb5e94bb28ae9d9756f128").dataset_id == collection).all()
+    launches = f"{collection}.58fb2c4962835d6b9689fe622e1ee502.38037a0bda165276af335250dff09382"
+    video = m.loc["6a19c6bbdaa25804b764f03c65cb4dba"]
+    assert video.folder_path == launches and video.frame_count == 5
+    blocked = m.loc["7b28b2bab6bf5cf2aa0a59ff60563656"]
+    assert pd.isna(blocked.blob) and blocked.frame_count == 0
+    assert blocked.moderation_status == "rejected"
+    assert json.loads(m.loc["e59ba0ec9aed5457a4a62395366a9773"].extra) == {"rating": 4}
+    # frames: video timestamps from strings, pdf pages
+    f = t.frames
+    vf = f[f.media_id == "6a19c6bbdaa25804b764f03c65cb4dba"]
+    assert vf.timestamp.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert vf.frame_index.tolist() == [0, 1, 2, 3, 4]
+    assert vf.end_timestamp.tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
+    pages = f[f.media_id == "12b8cf338c7d550e9bf692e7d2179481"]
+    assert pages.page_number.tolist() == [1, 2] and pages.text.notna().all()
+    assert pages.thumbnail_blob.notna().all()
+    assert f.frame_id.is_unique and set(f.media_id) <= set(m.index)
+    assert f.groupby("media_id").size().to_dict() == {
+        k: v for k, v in m.frame_count.to_dict().items() if v
+    }
+    # ancestors of captions and objects agree with their frame
+    frame_media = f.set_index("frame_id").media_id
+    for child in (t.captions, t.objects):
+        assert child.frame_id.isin(f.frame_id).all()
+        assert (child.media_id.to_numpy() == frame_media.loc[child.frame_id].to_numpy()).all()
+    assert t.captions.caption_id.is_unique and t.objects.object_id.is_unique
+    o = t.objects.set_index("object_id")
+    assert o.label.value_counts().head(2).to_dict() == {"rocket": 5, "person": 3}
+    assert o.blob.isna().sum() == 3  # flag and tower ("" blobs), spoon (no blob)
+    assert o.bbox_x.isna().sum() == 1  # spoon: no polygon
+    assert (o.frame_width.notna() & o.frame_height.notna()).all()
+    assert json.loads(o.extra.dropna().iloc[0]) == {"confidence": 0.97}
+    assert t.captions.extra.dropna().map(json.loads).tolist() == [{"model": "caption-v2"}]
+    assert t.tags.media_id.isin(m.index).all()
+
+
+def test_golden_through_local_api_store():
+    store = pytest.importorskip("coreviz_frames.local_api.store")
+    if not (DATA / "collection.json").exists():
+        pytest.skip("no sample collection")
+    rows = [record for _, record in store.FileCollection(DATA).iter_records()]
+    t = to_tables(rows)
+    assert (len(t.media), len(t.frames), len(t.objects)) == (15, 19, 20)

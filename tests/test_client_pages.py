@@ -1,0 +1,66 @@
+"""Client.fetch_page: one raw page of a collection, against the local API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+import coreviz_frames as cvf
+from coreviz_frames.errors import ConfigError, InvalidIdError, ServerError
+
+
+@pytest.fixture
+def client(sample_api):
+    with cvf.Client(api_key="k", base_url=sample_api.base_url, retries=2) as c:
+        yield c
+
+
+def test_fetch_page_matches_iter_pages(client, sample_api):
+    cid = sample_api.collection_id
+    pages = list(client.iter_pages(cid, page_size=7, progress=False))
+    total = pages[0]["pagination"]["total"]
+    walked = [m["id"] for p in pages for m in p["media"]]
+    fetched = []
+    for offset in range(0, total, 7):
+        page = client.fetch_page(cid, offset=offset, limit=7)
+        assert page["pagination"]["total"] == total
+        assert page["pagination"]["offset"] == offset
+        fetched += [m["id"] for m in page["media"]]
+    assert fetched == walked
+    assert any(m.get("type") == "folder" for p in pages for m in p["media"])
+
+
+def test_fetch_page_limit_one_and_filters(client, sample_api):
+    cid = sample_api.collection_id
+    first = client.fetch_page(cid, offset=0, limit=1)
+    assert len(first["media"]) == 1
+    images = client.fetch_page(cid, offset=0, limit=1000, type="image")
+    assert images["media"] and all(m["type"] == "image" for m in images["media"])
+    beyond = client.fetch_page(cid, offset=first["pagination"]["total"], limit=5)
+    assert beyond["media"] == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"offset": -1}, ConfigError),
+        ({"limit": 0}, ConfigError),
+        ({"limit": True}, ConfigError),
+        ({"sort_direction": "up"}, ConfigError),
+    ],
+)
+def test_fetch_page_validates(client, sample_api, kwargs, error):
+    with pytest.raises(error):
+        client.fetch_page(sample_api.collection_id, **kwargs)
+
+
+def test_fetch_page_refuses_bad_id_and_retries(local_api_factory):
+    api = local_api_factory(synthetic=20)
+    with cvf.Client(api_key="k", base_url=api.base_url, retries=2) as client:
+        with pytest.raises(InvalidIdError):
+            client.fetch_page("../x")
+        prefix = f"/api/dataset/{api.collection_id}/media"
+        api.add_fault(prefix, status=503, count=1)
+        assert len(client.fetch_page(api.collection_id, limit=5)["media"]) == 5
+        api.add_fault(prefix, status=503, count=5)
+        with pytest.raises(ServerError):
+            client.fetch_page(api.collection_id, limit=5)
