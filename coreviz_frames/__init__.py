@@ -37,6 +37,7 @@ _LAZY = {
     "FetchReport": "client",
     "MediaTables": "tables",
     "to_tables": "tables",
+    "FlattenReport": "flatten",
     "tags_wide": "tables",
     "boxes_to_xyxy": "boxes",
     "boxes_to_normalized_xywh": "boxes",

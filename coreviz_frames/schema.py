@@ -126,7 +126,7 @@ _COLUMNS: dict[str, list[tuple[str, pa.DataType, bool, str]]] = {
         ("type", _STR, True, "`object`, `face`, `text`, ..."),
         ("label", _STR, True, "Detected label"),
         ("status", _STR, True, "Object status"),
-        ("blob", _STR, True, "Crop image URL (`\"\"` becomes null)"),
+        ("blob", _STR, True, 'Crop image URL (`""` becomes null)'),
         ("polygon", _POLYGON, True, "Outline as a list of {x, y} in frame pixels"),
         ("bbox_x", _FLOAT, True, "COCO box left, frame pixels"),
         ("bbox_y", _FLOAT, True, "COCO box top, frame pixels"),

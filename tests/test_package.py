@@ -29,6 +29,7 @@ EXPECTED = {
     "FetchReport",
     "MediaTables",
     "to_tables",
+    "FlattenReport",
     "tags_wide",
     "boxes_to_xyxy",
     "boxes_to_normalized_xywh",

@@ -1,0 +1,874 @@
+"""Scale out on Dask: fetch, flatten and export a collection across a cluster.
+
+Optional (``pip install "coreviz-frames[dask]"``); importing :mod:`coreviz_frames` never
+imports Dask. The collection's offset range (``pagination.total``, read once) is cut into
+page-aligned partitions; one task per partition fetches its pages (concurrently, with the
+client's retries), skips folder rows, hydrates incomplete items and flattens them with
+:func:`~coreviz_frames.tables.to_tables`. Each grain is a Dask DataFrame over those tasks,
+its meta taken from :mod:`coreviz_frames.schema` (divisions unknown), so nothing is fetched
+until you compute. Compute the grains *together* (``dask.compute(*frames.values())``) and
+each page is fetched once; computing them one by one fetches the collection once per call.
+
+Credentials travel inside a :class:`ClientSpec`: it pickles with the key (the workers need
+it) but its ``repr``, its Dask token and every task key show ``***`` or a hash instead.
+
+A partition that still fails after the client's retries raises :class:`PartitionError`
+naming its offset (or id) range and the cause. Folder rows count in ``pagination.total``,
+so a partition holds at most, not exactly, ``stop - start`` media. A media that moves
+between partitions while the collection changes under the read may be read twice or not
+at all: ids are de-duplicated within a partition only.
+
+:func:`export_collection` writes every grain with Dask's own ``to_parquet`` into the layout
+of :func:`~coreviz_frames.parquet.export_parquet` (``<out>/<grain>/part-NNNNNN.parquet``,
+the ``coreviz_frames`` file metadata key, and a ``_coreviz_manifest.json`` listing every
+file once all are written), so :func:`~coreviz_frames.parquet.read_parquet`, DuckDB and
+Spark read it. ``resume`` is not supported on Dask (Dask writes files, not committed
+parts); a crashed Dask export can be finished by ``export_parquet(..., resume=True)``,
+which drops the unlisted files and exports again.
+
+Example:
+    >>> import dask
+    >>> from distributed import Client as DaskClient
+    >>> from coreviz_frames.dask import read_collection, export_collection
+    >>> dc = DaskClient("tcp://scheduler:8786")
+    >>> frames = read_collection("COLLECTION_ID", client_kwargs={"api_key": "sk-..."})
+    >>> media, objects = dask.compute(frames["media"], frames["objects"])
+    >>> report = export_collection("COLLECTION_ID", "export/", client_kwargs={"api_key": "sk-..."})
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, CorevizError
+
+_HINT = 'pip install "coreviz-frames[dask]"'
+
+
+class DaskNotInstalledError(ConfigError, ImportError):
+    """Dask (or distributed) is not installed: ``pip install "coreviz-frames[dask]"``."""
+
+
+try:
+    import dask
+    import dask.dataframe as dd
+    from dask.base import tokenize
+    from dask.delayed import Delayed, delayed
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
+    raise DaskNotInstalledError(
+        f"coreviz_frames.dask needs Dask: {_HINT} ({_exc})", name="dask"
+    ) from _exc
+
+import pandas as pd  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from .client import Client, _needs_hydration  # noqa: E402
+from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
+from .http import build_session  # noqa: E402
+from .ids import validate_id  # noqa: E402
+from .parquet import (  # noqa: E402
+    DEFAULT_ROW_GROUP_SIZE,
+    ExportReport,
+    _file_metadata,
+    _now,
+    _part_name,
+    _Store,
+)
+from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
+from .tables import MediaTables, to_tables  # noqa: E402
+
+__all__ = [
+    "ClientSpec",
+    "DaskNotInstalledError",
+    "PartitionError",
+    "export_collection",
+    "export_collection_cli",
+    "export_media",
+    "read_collection",
+    "read_media",
+]
+
+#: Pages per partition when ``npartitions`` is not given (1,000 media at page_size 100).
+PAGES_PER_PARTITION = 10
+#: Ids per partition of :func:`read_media` when ``npartitions`` is not given.
+IDS_PER_PARTITION = 1000
+
+_CLIENT_OPTIONS = frozenset(
+    {"api_key", "token", "base_url", "timeout", "retries", "max_workers", "backoff_factor"}
+)
+_FILTERS = frozenset(
+    {
+        "path",
+        "recursive",
+        "type",
+        "tag_filters",
+        "date_from",
+        "date_to",
+        "q",
+        "similar_to_object_id",
+        "sort_by",
+        "sort_direction",
+    }
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _restore_partition_error(cls: type, message: str, attrs: dict[str, Any]) -> PartitionError:
+    err = cls(message)
+    err.__dict__.update(attrs)
+    return err
+
+
+class PartitionError(CorevizError):
+    """A partition failed after the client's retries.
+
+    ``message`` names the partition, its range and the cause. Attributes: ``index``,
+    ``start``/``stop`` (offsets, or positions in the id list; ``stop`` exclusive),
+    ``collection_id`` (None for id lists), ``cause_type`` (e.g. ``"ServerError"``),
+    ``cause`` (its message) and ``status`` (HTTP status or None). Pickles across processes.
+
+    Example:
+        >>> try:
+        ...     dask.compute(*read_collection("COL", client_kwargs=kw).values())
+        ... except PartitionError as exc:
+        ...     print(exc.start, exc.stop, exc.status)
+        200 400 503
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        collection_id: str | None = None,
+        cause_type: str | None = None,
+        cause: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.start = start
+        self.stop = stop
+        self.collection_id = collection_id
+        self.cause_type = cause_type
+        self.cause = cause
+        self.status = status
+
+    def __reduce__(self):  # keyword-only attributes survive the trip back from a worker
+        return (_restore_partition_error, (type(self), str(self), dict(self.__dict__)))
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class _Sealed:
+    """A secret that pickles (so it reaches the workers) but shows as ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (_Sealed, (self._value,))
+
+    def __dask_tokenize__(self) -> str:
+        return "***"
+
+
+_CLIENTS: dict[str, Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+class ClientSpec:
+    """How to build a :class:`~coreviz_frames.client.Client` on a worker, key included.
+
+    Takes the keyword arguments of ``Client`` (``api_key``, ``token``, ``base_url``,
+    ``timeout``, ``retries``, ``max_workers``) plus ``backoff_factor`` (seconds, for the
+    retry policy); ``session`` is refused (a session cannot travel). ``COREVIZ_API_KEY`` and
+    ``COREVIZ_BASE_URL`` are read here, on the machine that builds the graph. The repr and
+    the Dask token never contain the key; the pickled form does (workers need it), so use
+    TLS between client, scheduler and workers on an untrusted network. Each worker
+    process builds one client per spec and reuses its connection pool.
+
+    Example:
+        >>> ClientSpec({"api_key": "sk-1", "base_url": "http://127.0.0.1:8000/api"})
+        ClientSpec(api_key=***, base_url='http://127.0.0.1:8000/api')
+    """
+
+    __slots__ = ("_kind", "_nonce", "_options", "_secret")
+
+    def __init__(self, client_kwargs: Mapping[str, Any] | None = None) -> None:
+        options = dict(client_kwargs or {})
+        unknown = set(options) - _CLIENT_OPTIONS
+        if unknown:
+            raise ConfigError(
+                f"client_kwargs: unsupported {sorted(unknown)} (a session cannot be sent to "
+                f"workers); use {sorted(_CLIENT_OPTIONS)}"
+            )
+        token = options.pop("token", None)
+        api_key = options.pop("api_key", None)
+        if token:
+            self._kind, secret = "token", str(token)
+        elif api_key or os.environ.get("COREVIZ_API_KEY"):
+            self._kind, secret = "api_key", str(api_key or os.environ["COREVIZ_API_KEY"])
+        else:
+            raise ConfigError(
+                "no CoreViz credentials: pass client_kwargs={'api_key': ...} or set "
+                "COREVIZ_API_KEY"
+            )
+        self._secret = _Sealed(secret)
+        if not options.get("base_url") and os.environ.get("COREVIZ_BASE_URL"):
+            options["base_url"] = os.environ["COREVIZ_BASE_URL"]
+        self._options = {k: v for k, v in options.items() if v is not None}
+        self._nonce = uuid.uuid4().hex
+
+    @property
+    def base_url(self) -> str | None:
+        """The API base URL (None: the client's default)."""
+        return self._options.get("base_url")
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in sorted(self._options.items()))
+        return f"ClientSpec({self._kind}=***{opts})"
+
+    __str__ = __repr__
+
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        return ("coreviz_frames.ClientSpec", sorted(self._options.items()), self._nonce)
+
+    def __reduce__(self):
+        return (_restore_spec, (self._kind, self._secret, self._options, self._nonce))
+
+    def new_client(self) -> Client:
+        """A new client (the caller closes it)."""
+        options = dict(self._options)
+        backoff = options.pop("backoff_factor", None)
+        if backoff is not None:
+            options["session"] = build_session(
+                retries=options.get("retries", 5),
+                pool_size=max(options.get("max_workers", 8), 10),
+                backoff_factor=float(backoff),
+            )
+        return Client(**{self._kind: self._secret.reveal()}, **options)
+
+    def client(self) -> Client:
+        """The client of this spec in this process (built once, then reused)."""
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(self._nonce)
+            if client is None:
+                client = _CLIENTS[self._nonce] = self.new_client()
+            return client
+
+
+def _restore_spec(kind: str, secret: _Sealed, options: dict[str, Any], nonce: str) -> ClientSpec:
+    spec = ClientSpec.__new__(ClientSpec)
+    spec._kind, spec._secret, spec._options, spec._nonce = kind, secret, options, nonce
+    return spec
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class _Part:
+    """What one partition task returns: its tables, media count and failed records."""
+
+    __slots__ = ("failed", "media", "tables")
+
+    def __init__(self, tables: MediaTables, failed: list[dict[str, Any]]) -> None:
+        self.tables = tables
+        self.media = len(tables.media)
+        self.failed = failed
+
+    def __repr__(self) -> str:
+        return f"<_Part media={self.media} failed={len(self.failed)}>"
+
+
+def _failure_dict(media_id: Any, status: int | None, reason: str) -> dict[str, Any]:
+    return {"id": None if media_id is None else str(media_id), "status": status, "reason": reason}
+
+
+def _flatten(records: list[dict], errors: str) -> tuple[MediaTables, list[dict[str, Any]]]:
+    if errors == "raise":
+        return to_tables(records), []
+    report = FlattenReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedRecordWarning)
+        tables = to_tables(records, errors="skip", report=report)
+    failed = [
+        _failure_dict(err.media_id, None, f"{type(err).__name__}: {err}") for err in report.skipped
+    ]
+    return tables, failed
+
+
+def _wrap(exc: BaseException, where: str, **attrs: Any) -> PartitionError:
+    status = getattr(exc, "status", None)
+    return PartitionError(
+        f"{where} failed: {type(exc).__name__}: {exc}",
+        cause_type=type(exc).__name__,
+        cause=str(exc),
+        status=status if isinstance(status, int) else None,
+        **attrs,
+    )
+
+
+def _fetch_range(
+    client: Client,
+    collection_id: str,
+    filters: Mapping[str, Any],
+    page_size: int,
+    start: int,
+    stop: int,
+) -> list[dict]:
+    """Media records of offsets ``[start, stop)``: folders skipped, de-duplicated, hydrated."""
+    offsets = list(range(start, stop, page_size))
+    if not offsets:
+        return []
+
+    def fetch(offset: int) -> dict:
+        limit = min(page_size, stop - offset)
+        return client.fetch_page(collection_id, offset=offset, limit=limit, **filters)
+
+    pool = ThreadPoolExecutor(max(1, min(client.max_workers, len(offsets))))
+    try:
+        pages = list(pool.map(fetch, offsets))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    items: list[dict] = []
+    seen: set[str] = set()
+    for page in pages:
+        for item in page["media"]:
+            if item.get("type") == "folder":
+                continue
+            media_id = item.get("id")
+            if isinstance(media_id, str):
+                if media_id in seen:
+                    continue
+                seen.add(media_id)
+            items.append(item)
+    # hydrate="auto", as browse does: items lacking frames/captions/objects get Get Media
+    wanted = [i for i, it in enumerate(items) if isinstance(it.get("id"), str) and _needs_hydration(it)]
+    if wanted:
+        full = client.iter_media([items[i]["id"] for i in wanted], errors="raise", progress=False)
+        for i, record in zip(wanted, full, strict=True):
+            for key, value in items[i].items():  # keep browse-only fields such as _score
+                record.setdefault(key, value)
+            items[i] = record
+    return items
+
+
+def _collection_part(
+    spec: ClientSpec,
+    collection_id: str,
+    filters: dict[str, Any],
+    page_size: int,
+    index: int,
+    start: int,
+    stop: int,
+    flatten_errors: str,
+) -> _Part:
+    where = f"partition {index} of collection {collection_id!r} (offsets {start}-{stop - 1})"
+    try:
+        records = _fetch_range(spec.client(), collection_id, filters, page_size, start, stop)
+        tables, failed = _flatten(records, flatten_errors)
+    except Exception as exc:
+        raise _wrap(
+            exc, where, index=index, start=start, stop=stop, collection_id=collection_id
+        ) from None
+    return _Part(tables, failed)
+
+
+def _media_part(
+    spec: ClientSpec, ids: list[str], index: int, start: int, errors: str
+) -> _Part:
+    stop = start + len(ids)
+    span = f"{ids[0]}..{ids[-1]}" if ids else "none"
+    where = f"partition {index} of the id list (ids {start}-{stop - 1}: {span})"
+    try:
+        iterator = spec.client().iter_media(ids, errors=errors, progress=False)  # type: ignore[arg-type]
+        records = list(iterator)
+        tables, failed = _flatten(records, errors)
+    except Exception as exc:
+        raise _wrap(exc, where, index=index, start=start, stop=stop) from None
+    failed = [
+        _failure_dict(f.media_id, f.status, f"{f.error_type}: {f.reason}")
+        for f in iterator.report.failed
+    ] + failed
+    return _Part(tables, failed)
+
+
+def _grain_of(part: _Part, grain: str) -> pd.DataFrame:
+    return getattr(part.tables, grain)
+
+
+def _summary_of(part: _Part) -> tuple[int, list[dict[str, Any]]]:
+    return part.media, part.failed
+
+
+# --------------------------------------------------------------------------- plans
+
+
+class _Plan:
+    """Partition tasks (one :class:`Delayed` per partition) and what they cover."""
+
+    def __init__(self, token: str, parts: list[Delayed], source: dict[str, Any]) -> None:
+        self.token = token
+        self.parts = parts
+        self.source = source
+
+    def frames(self) -> dict[str, dd.DataFrame]:
+        out: dict[str, dd.DataFrame] = {}
+        with dask.config.set({"dataframe.convert-string": False}):
+            for grain in GRAINS:
+                pieces = [
+                    delayed(_grain_of, pure=True)(
+                        part, grain, dask_key_name=(f"coreviz-{grain}-{self.token}", i)
+                    )
+                    for i, part in enumerate(self.parts)
+                ]
+                out[grain] = dd.from_delayed(
+                    pieces, meta=empty_frame(grain), divisions=None, verify_meta=True
+                )
+        return out
+
+    def summaries(self) -> list[Delayed]:
+        return [
+            delayed(_summary_of, pure=True)(part, dask_key_name=(f"coreviz-summary-{self.token}", i))
+            for i, part in enumerate(self.parts)
+        ]
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def _offset_ranges(total: int, page_size: int, npartitions: int | None) -> list[tuple[int, int]]:
+    """Page-aligned ``[start, stop)`` offset ranges covering ``total`` rows."""
+    pages = max(1, math.ceil(total / page_size))
+    if npartitions is None:
+        npartitions = math.ceil(pages / PAGES_PER_PARTITION)
+    n = max(1, min(npartitions, pages))
+    bounds = [min(total, (pages * i // n) * page_size) for i in range(n + 1)]
+    bounds[-1] = total
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _collection_plan(
+    collection_id: str,
+    client_kwargs: Mapping[str, Any] | None,
+    npartitions: int | None,
+    page_size: int,
+    filters: dict[str, Any],
+    flatten_errors: str,
+) -> _Plan:
+    collection_id = validate_id(collection_id, kind="collection id")
+    _check_int("page_size", page_size, 1)
+    if npartitions is not None:
+        _check_int("npartitions", npartitions, 1)
+    unknown = set(filters) - _FILTERS
+    if unknown:
+        raise ConfigError(f"unknown browse filters {sorted(unknown)}; use {sorted(_FILTERS)}")
+    spec = ClientSpec(client_kwargs)
+    with spec.new_client() as client:  # validates options and filters, reads total once
+        first = client.fetch_page(collection_id, offset=0, limit=1, **filters)
+    total = (first.get("pagination") or {}).get("total")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise PartitionError(
+            f"collection {collection_id!r}: the API gave no pagination.total ({total!r}); "
+            "it cannot be split into partitions (use Client.browse instead)",
+            collection_id=collection_id,
+        )
+    ranges = _offset_ranges(total, page_size, npartitions)
+    token = tokenize(collection_id, sorted(filters.items(), key=str), page_size, ranges, spec)
+    name = f"coreviz-fetch-{token}"
+    parts = [
+        delayed(_collection_part, pure=True)(
+            spec,
+            collection_id,
+            filters,
+            page_size,
+            i,
+            start,
+            stop,
+            flatten_errors,
+            dask_key_name=(name, i),
+        )
+        for i, (start, stop) in enumerate(ranges)
+    ]
+    source = {
+        "base_url": spec.base_url,
+        "collection_id": collection_id,
+        "filters": {k: v for k, v in filters.items() if v is not None},
+        "engine": "dask",
+        "partitions": len(ranges),
+    }
+    return _Plan(token, parts, source)
+
+
+def _media_plan(
+    ids: Iterable[str],
+    client_kwargs: Mapping[str, Any] | None,
+    npartitions: int | None,
+    errors: str,
+) -> _Plan:
+    if isinstance(ids, (str, bytes)):
+        raise ConfigError("ids must be an iterable of ids, not a single string")
+    if npartitions is not None:
+        _check_int("npartitions", npartitions, 1)
+    ids = list(dict.fromkeys(validate_id(m) for m in ids))
+    spec = ClientSpec(client_kwargs)
+    spec.new_client().close()  # validate the options here, not on a worker
+    if npartitions is None:
+        npartitions = math.ceil(len(ids) / IDS_PER_PARTITION)
+    n = max(1, min(npartitions, len(ids)))
+    bounds = [len(ids) * i // n for i in range(n + 1)]
+    token = tokenize(ids, bounds, spec, errors)
+    parts = [
+        delayed(_media_part, pure=True)(
+            spec, ids[a:b], i, a, errors, dask_key_name=(f"coreviz-media-{token}", i)
+        )
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+    ]
+    source = {"base_url": spec.base_url, "media_ids": len(ids), "engine": "dask"}
+    return _Plan(token, parts, source)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_collection(
+    collection_id: str,
+    *,
+    client_kwargs: Mapping[str, Any] | None = None,
+    npartitions: int | None = None,
+    page_size: int = 100,
+    **browse_filters: Any,
+) -> dict[str, dd.DataFrame]:
+    """Every media of a collection as one lazy Dask DataFrame per grain.
+
+    ``pagination.total`` is read once (one request); the offset range is split into
+    ``npartitions`` page-aligned partitions (default: one per 10 pages). ``browse_filters``
+    are those of :meth:`Client.browse` (``path``, ``recursive``, ``type``, ``tag_filters``,
+    ``date_from``, ``date_to``, ``q``, ...). Columns and dtypes are exactly
+    :func:`coreviz_frames.schema.pandas_dtypes`; rows of a grain come in partition order.
+    A partition that fails raises :class:`PartitionError` when computed.
+
+    Example:
+        >>> frames = read_collection("COL", client_kwargs={"api_key": "sk-.."}, npartitions=8)
+        >>> media, objects = dask.compute(frames["media"], frames["objects"])
+        >>> frames["objects"].label.value_counts().compute()
+    """
+    plan = _collection_plan(
+        collection_id, client_kwargs, npartitions, page_size, dict(browse_filters), "raise"
+    )
+    return plan.frames()
+
+
+def read_media(
+    ids: Iterable[str],
+    *,
+    client_kwargs: Mapping[str, Any] | None = None,
+    npartitions: int | None = None,
+) -> dict[str, dd.DataFrame]:
+    """Media by id (de-duplicated, input order) as one lazy Dask DataFrame per grain.
+
+    Each partition fetches its ids with :meth:`Client.iter_media` (``max_workers`` at a
+    time); any failed id fails its partition with :class:`PartitionError` naming the id range
+    (use :func:`export_media` to skip and report failed ids instead).
+
+    Example:
+        >>> frames = read_media(ids, client_kwargs={"api_key": "sk-.."}, npartitions=4)
+        >>> frames["frames"].groupby("media_id").size().compute()
+    """
+    return _media_plan(ids, client_kwargs, npartitions, "raise").frames()
+
+
+# --------------------------------------------------------------------------- exporting
+
+
+def _write_empty(root: Path, grain: str, partition_by: str | None, compression: str) -> str:
+    """An empty file for a grain that got none (so every grain has its columns on disk)."""
+    schema = SCHEMAS[grain]
+    rel = Path(grain, _part_name(0))
+    if partition_by is not None:
+        schema = schema.remove(schema.get_field_index(partition_by))
+        rel = Path(grain, f"{partition_by}=__HIVE_DEFAULT_PARTITION__", _part_name(0))
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    table = schema.empty_table().replace_schema_metadata(_file_metadata(grain))
+    pq.write_table(table, root / rel, compression=compression)
+    return rel.as_posix()
+
+
+def _export(
+    plan: _Plan,
+    out_dir: str | os.PathLike,
+    *,
+    overwrite: bool,
+    resume: bool,
+    partition_by: str | None,
+    compression: str,
+) -> ExportReport:
+    if resume:
+        raise ConfigError(
+            "--resume is not supported with --dask: Dask writes whole files, not committed "
+            "parts; re-run with --overwrite, or finish a crashed Dask export without --dask "
+            "(export_parquet(..., resume=True))"
+        )
+    started = time.monotonic()
+    store = _Store(
+        out_dir,
+        partition_by=partition_by,
+        row_group_size=DEFAULT_ROW_GROUP_SIZE,
+        compression=compression,
+    )
+    store.open(overwrite=overwrite, resume=False, source=plan.source)  # refuses / clears
+    root = store.root
+    writes = []
+    for grain, frame in plan.frames().items():
+        writes.append(
+            frame.to_parquet(
+                root / grain,
+                engine="pyarrow",
+                compression=compression,
+                write_index=False,
+                schema=SCHEMAS[grain],
+                name_function=_part_name,
+                custom_metadata=_file_metadata(grain),
+                write_metadata_file=False,
+                partition_on=[partition_by] if partition_by else None,
+                row_group_size=DEFAULT_ROW_GROUP_SIZE,
+                compute=False,
+            )
+        )
+    *_, summaries = dask.compute(*writes, plan.summaries())  # one fetch per partition
+
+    manifest = store.manifest
+    report = ExportReport(path=root)
+    failed: list[dict[str, Any]] = []
+    files_by_part: dict[int, dict[str, list[str]]] = {
+        i: {g: [] for g in GRAINS} for i in range(len(summaries))
+    }
+    for grain in GRAINS:
+        found = sorted((root / grain).rglob("part-*.parquet")) if (root / grain).is_dir() else []
+        for file in found:
+            seq = int(file.name[len("part-") : -len(".parquet")])
+            files_by_part[seq][grain].append(file.relative_to(root).as_posix())
+        if not found:
+            files_by_part[0][grain].append(_write_empty(root, grain, store.partition_by, compression))
+    for seq, (media, part_failed) in enumerate(summaries):
+        files = files_by_part[seq]
+        rows = {
+            g: sum(pq.ParquetFile(root / rel).metadata.num_rows for rel in files[g]) for g in GRAINS
+        }
+        manifest["parts"].append(
+            {"part": seq, "media": media, "rows": rows, "files": files, "committed_at": _now()}
+        )
+        manifest["media_exported"] += media
+        for g, n in rows.items():
+            manifest["rows"][g] += n
+            report.rows[g] += n
+        report.media_exported += media
+        report.parts_written += 1
+        failed += part_failed
+    manifest["failed"] = failed
+    manifest["status"] = "complete"
+    manifest["finished_at"] = _now()
+    store.save()
+    report.failed = failed
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def export_collection(
+    collection_id: str,
+    out_dir: str | os.PathLike,
+    *,
+    client_kwargs: Mapping[str, Any] | None = None,
+    npartitions: int | None = None,
+    page_size: int = 100,
+    overwrite: bool = False,
+    resume: bool = False,
+    partition_by: str | None = None,
+    compression: str = "zstd",
+    **browse_filters: Any,
+) -> ExportReport:
+    """Export a collection to Parquet on the current Dask scheduler, one file per partition.
+
+    Same layout, file metadata and manifest as :func:`~coreviz_frames.parquet.export_parquet`
+    (part ``N`` is partition ``N``); ``read_parquet`` and DuckDB read it. Refuses a non-empty
+    ``out_dir`` unless ``overwrite``; ``resume=True`` raises :class:`ConfigError` (not
+    supported on Dask). Malformed records are skipped and listed in ``report.failed``; a
+    partition whose requests fail raises :class:`PartitionError` (nothing is committed).
+
+    Example:
+        >>> with distributed.Client("tcp://scheduler:8786"):
+        ...     report = export_collection("COL", "export/", client_kwargs={"api_key": "sk-.."})
+        >>> print(report)
+    """
+    if resume:
+        _export(_Plan("", [], {}), out_dir, overwrite=overwrite, resume=True,
+                partition_by=partition_by, compression=compression)
+    plan = _collection_plan(
+        collection_id, client_kwargs, npartitions, page_size, dict(browse_filters), "skip"
+    )
+    return _export(
+        plan,
+        out_dir,
+        overwrite=overwrite,
+        resume=False,
+        partition_by=partition_by,
+        compression=compression,
+    )
+
+
+def export_media(
+    ids: Iterable[str],
+    out_dir: str | os.PathLike,
+    *,
+    client_kwargs: Mapping[str, Any] | None = None,
+    npartitions: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    partition_by: str | None = None,
+    compression: str = "zstd",
+) -> ExportReport:
+    """Export media by id to Parquet on the current Dask scheduler.
+
+    Failed ids are skipped and listed (id, status, reason) in ``report.failed`` and the
+    manifest, as with ``export_parquet(client.iter_media(ids, errors="skip"), ...)``.
+
+    Example:
+        >>> report = export_media(ids, "export/", client_kwargs={"api_key": "sk-.."})
+        >>> report.ok, len(report.failed)
+        (False, 2)
+    """
+    if resume:
+        _export(_Plan("", [], {}), out_dir, overwrite=overwrite, resume=True,
+                partition_by=partition_by, compression=compression)
+    plan = _media_plan(ids, client_kwargs, npartitions, "skip")
+    return _export(
+        plan,
+        out_dir,
+        overwrite=overwrite,
+        resume=False,
+        partition_by=partition_by,
+        compression=compression,
+    )
+
+
+def _read_ids_file(ids_file: str) -> list[str]:
+    import sys
+
+    stream = sys.stdin if ids_file == "-" else open(ids_file, encoding="utf-8")  # noqa: SIM115
+    try:
+        return [line.strip() for line in stream if line.strip() and not line.startswith("#")]
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def export_collection_cli(
+    dask_address: str,
+    *,
+    collection_id: str | None = None,
+    ids_file: str | None = None,
+    out_dir: str | os.PathLike,
+    overwrite: bool = False,
+    resume: bool = False,
+    page_size: int = 100,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    partition_by: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+    n_workers: int | None = None,
+) -> ExportReport:
+    """``coreviz-frames export --dask ADDRESS|local``: connect, export, return the report.
+
+    ``"local"`` starts a ``LocalCluster`` (one single-threaded worker process per core, on
+    127.0.0.1, no dashboard) for the duration; anything else is a scheduler address for
+    ``distributed.Client``. Exactly one of ``collection_id`` and ``ids_file`` (one id per
+    line, ``-`` for stdin). ``filters`` holds the browse filters (None values ignored).
+
+    Example:
+        >>> report = export_collection_cli("local", collection_id="COL", out_dir="export/",
+        ...                                api_key="sk-..")
+        >>> report.ok, str(report).splitlines()[0]
+    """
+    if resume:
+        raise ConfigError(
+            "--resume is not supported with --dask; re-run with --overwrite, or resume "
+            "without --dask"
+        )
+    if (collection_id is None) == (ids_file is None):
+        raise ConfigError("give exactly one of collection_id and ids_file")
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover
+        raise DaskNotInstalledError(f"--dask needs distributed: {_HINT}", name="distributed") from exc
+    client_kwargs = {"api_key": api_key, "base_url": base_url}
+    client_kwargs = {k: v for k, v in client_kwargs.items() if v is not None}
+    cluster = None
+    try:
+        if dask_address == "local":
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            dask_client = distributed.Client(cluster)
+        else:
+            dask_client = distributed.Client(dask_address)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot connect to the Dask scheduler {dask_address!r}: {exc}") from exc
+    try:
+        with dask_client:
+            if collection_id is not None:
+                browse = {k: v for k, v in (filters or {}).items() if v is not None}
+                return export_collection(
+                    collection_id,
+                    out_dir,
+                    client_kwargs=client_kwargs,
+                    page_size=page_size,
+                    overwrite=overwrite,
+                    partition_by=partition_by,
+                    **browse,
+                )
+            assert ids_file is not None
+            return export_media(
+                _read_ids_file(ids_file),
+                out_dir,
+                client_kwargs=client_kwargs,
+                overwrite=overwrite,
+                partition_by=partition_by,
+            )
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _unused(_: Sequence[Any]) -> None:  # keep typing imports honest for linters
+    return None
