@@ -38,13 +38,15 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import os
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -235,8 +237,7 @@ class ClientSpec:
             self._kind, secret = "api_key", str(api_key or os.environ["COREVIZ_API_KEY"])
         else:
             raise ConfigError(
-                "no CoreViz credentials: pass client_kwargs={'api_key': ...} or set "
-                "COREVIZ_API_KEY"
+                "no CoreViz credentials: pass client_kwargs={'api_key': ...} or set COREVIZ_API_KEY"
             )
         self._secret = _Sealed(secret)
         if not options.get("base_url") and os.environ.get("COREVIZ_BASE_URL"):
@@ -368,7 +369,9 @@ def _fetch_range(
                 seen.add(media_id)
             items.append(item)
     # hydrate="auto", as browse does: items lacking frames/captions/objects get Get Media
-    wanted = [i for i, it in enumerate(items) if isinstance(it.get("id"), str) and _needs_hydration(it)]
+    wanted = [
+        i for i, it in enumerate(items) if isinstance(it.get("id"), str) and _needs_hydration(it)
+    ]
     if wanted:
         full = client.iter_media([items[i]["id"] for i in wanted], errors="raise", progress=False)
         for i, record in zip(wanted, full, strict=True):
@@ -399,9 +402,7 @@ def _collection_part(
     return _Part(tables, failed)
 
 
-def _media_part(
-    spec: ClientSpec, ids: list[str], index: int, start: int, errors: str
-) -> _Part:
+def _media_part(spec: ClientSpec, ids: list[str], index: int, start: int, errors: str) -> _Part:
     stop = start + len(ids)
     span = f"{ids[0]}..{ids[-1]}" if ids else "none"
     where = f"partition {index} of the id list (ids {start}-{stop - 1}: {span})"
@@ -422,8 +423,13 @@ def _grain_of(part: _Part, grain: str) -> pd.DataFrame:
     return getattr(part.tables, grain)
 
 
-def _summary_of(part: _Part) -> tuple[int, list[dict[str, Any]]]:
-    return part.media, part.failed
+def _summary_of(part: _Part) -> pd.DataFrame:
+    return pd.DataFrame({"media": [part.media], "failed": [json.dumps(part.failed)]})
+
+
+_SUMMARY_META = pd.DataFrame(
+    {"media": pd.Series([], dtype="int64"), "failed": pd.Series([], dtype=object)}
+)
 
 
 # --------------------------------------------------------------------------- plans
@@ -452,11 +458,16 @@ class _Plan:
                 )
         return out
 
-    def summaries(self) -> list[Delayed]:
-        return [
-            delayed(_summary_of, pure=True)(part, dask_key_name=(f"coreviz-summary-{self.token}", i))
+    def summary(self) -> dd.DataFrame:
+        """One row per partition: its media count and its failures (JSON text)."""
+        pieces = [
+            delayed(_summary_of, pure=True)(
+                part, dask_key_name=(f"coreviz-summary-{self.token}", i)
+            )
             for i, part in enumerate(self.parts)
         ]
+        with dask.config.set({"dataframe.convert-string": False}):
+            return dd.from_delayed(pieces, meta=_SUMMARY_META, divisions=None, verify_meta=False)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -472,7 +483,7 @@ def _offset_ranges(total: int, page_size: int, npartitions: int | None) -> list[
     n = max(1, min(npartitions, pages))
     bounds = [min(total, (pages * i // n) * page_size) for i in range(n + 1)]
     bounds[-1] = total
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def _collection_plan(
@@ -549,7 +560,7 @@ def _media_plan(
         delayed(_media_part, pure=True)(
             spec, ids[a:b], i, a, errors, dask_key_name=(f"coreviz-media-{token}", i)
         )
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        for i, (a, b) in enumerate(itertools.pairwise(bounds))
     ]
     source = {"base_url": spec.base_url, "media_ids": len(ids), "engine": "dask"}
     return _Plan(token, parts, source)
@@ -621,6 +632,14 @@ def _write_empty(root: Path, grain: str, partition_by: str | None, compression: 
     return rel.as_posix()
 
 
+def _refuse_resume() -> None:
+    raise ConfigError(
+        "--resume is not supported with --dask: Dask writes whole files, not committed "
+        "parts; re-run with --overwrite, or finish a crashed Dask export without --dask "
+        "(export_parquet(..., resume=True))"
+    )
+
+
 def _export(
     plan: _Plan,
     out_dir: str | os.PathLike,
@@ -631,11 +650,7 @@ def _export(
     compression: str,
 ) -> ExportReport:
     if resume:
-        raise ConfigError(
-            "--resume is not supported with --dask: Dask writes whole files, not committed "
-            "parts; re-run with --overwrite, or finish a crashed Dask export without --dask "
-            "(export_parquet(..., resume=True))"
-        )
+        _refuse_resume()
     started = time.monotonic()
     store = _Store(
         out_dir,
@@ -662,7 +677,8 @@ def _export(
                 compute=False,
             )
         )
-    *_, summaries = dask.compute(*writes, plan.summaries())  # one fetch per partition
+    *_, summary = dask.compute(*writes, plan.summary())  # one fetch per partition
+    summaries = [(int(row.media), json.loads(row.failed)) for row in summary.itertuples()]
 
     manifest = store.manifest
     report = ExportReport(path=root)
@@ -676,7 +692,9 @@ def _export(
             seq = int(file.name[len("part-") : -len(".parquet")])
             files_by_part[seq][grain].append(file.relative_to(root).as_posix())
         if not found:
-            files_by_part[0][grain].append(_write_empty(root, grain, store.partition_by, compression))
+            files_by_part[0][grain].append(
+                _write_empty(root, grain, store.partition_by, compression)
+            )
     for seq, (media, part_failed) in enumerate(summaries):
         files = files_by_part[seq]
         rows = {
@@ -728,8 +746,7 @@ def export_collection(
         >>> print(report)
     """
     if resume:
-        _export(_Plan("", [], {}), out_dir, overwrite=overwrite, resume=True,
-                partition_by=partition_by, compression=compression)
+        _refuse_resume()
     plan = _collection_plan(
         collection_id, client_kwargs, npartitions, page_size, dict(browse_filters), "skip"
     )
@@ -765,8 +782,7 @@ def export_media(
         (False, 2)
     """
     if resume:
-        _export(_Plan("", [], {}), out_dir, overwrite=overwrite, resume=True,
-                partition_by=partition_by, compression=compression)
+        _refuse_resume()
     plan = _media_plan(ids, client_kwargs, npartitions, "skip")
     return _export(
         plan,
@@ -817,16 +833,15 @@ def export_collection_cli(
         >>> report.ok, str(report).splitlines()[0]
     """
     if resume:
-        raise ConfigError(
-            "--resume is not supported with --dask; re-run with --overwrite, or resume "
-            "without --dask"
-        )
+        _refuse_resume()
     if (collection_id is None) == (ids_file is None):
         raise ConfigError("give exactly one of collection_id and ids_file")
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover
-        raise DaskNotInstalledError(f"--dask needs distributed: {_HINT}", name="distributed") from exc
+        raise DaskNotInstalledError(
+            f"--dask needs distributed: {_HINT}", name="distributed"
+        ) from exc
     client_kwargs = {"api_key": api_key, "base_url": base_url}
     client_kwargs = {k: v for k, v in client_kwargs.items() if v is not None}
     cluster = None
@@ -868,7 +883,3 @@ def export_collection_cli(
     finally:
         if cluster is not None:
             cluster.close()
-
-
-def _unused(_: Sequence[Any]) -> None:  # keep typing imports honest for linters
-    return None
