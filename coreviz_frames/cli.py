@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from ._version import __version__
-from .errors import CorevizError
+from .errors import ConfigError, CorevizError, ExportError
 
 __all__ = ["main"]
 
@@ -253,23 +253,35 @@ def export(
         from .parquet import export_parquet
 
         with _client(api_key, base_url, workers) as client:
+            # one bar, the fetch's: it knows the total (pagination or the id count)
             if collection_id is not None:
                 records = client.browse(
-                    collection_id, page_size=page_size, progress=False, **filters
+                    collection_id, page_size=page_size, progress=progress, **filters
                 )
             else:
                 filters = {}
-                records = client.iter_media(_read_ids(ids_file), errors="skip", progress=False)
-            report = export_parquet(
-                records,
-                out_dir,
-                batch_size=batch_size,
-                resume=resume,
-                overwrite=overwrite,
-                progress=progress,
-                partition_by=partition_by,
-                source=_source(client, collection_id, filters),
-            )
+                records = client.iter_media(_read_ids(ids_file), errors="skip", progress=progress)
+            try:
+                report = export_parquet(
+                    records,
+                    out_dir,
+                    batch_size=batch_size,
+                    resume=resume,
+                    overwrite=overwrite,
+                    progress=False,
+                    partition_by=partition_by,
+                    source=_source(client, collection_id, filters),
+                )
+            except (ExportError, ConfigError):
+                raise
+            except CorevizError as exc:
+                click.secho(f"error: {exc}", fg="red", err=True)
+                click.echo(
+                    f"The parts already written to {out_dir} are kept: re-run the same "
+                    "command with --resume to continue where it stopped.",
+                    err=True,
+                )
+                sys.exit(1)
     click.echo(str(report))
     if not report.ok and not allow_failures:
         click.secho(

@@ -189,3 +189,23 @@ def test_demo_runs_the_whole_path(tmp_path):
     assert "Parquet export:" in out and "Object crops:" in out and "Next, try:" in out
     assert len(cvf.read_parquet(tmp_path / "demo" / "export").media) == 15
     assert any((tmp_path / "demo" / "crops").glob("*/*.jpg"))
+
+
+def test_export_stopped_by_an_error_resumes_without_duplicates(local_api_factory, tmp_path):
+    api = local_api_factory(api_key=API_KEY, light=True)  # browse items need hydration
+    records = json.loads((SAMPLE_DATA_DIR / "collection.json").read_text())["media"]
+    with cvf.Client(api_key=API_KEY, base_url=api.base_url) as client:
+        order = [r["id"] for r in client.browse(api.collection_id, hydrate=False)]
+    assert sorted(order) == sorted(r["id"] for r in records)
+    api.add_fault(f"/api/media/{order[9]}", status=404, count=1)
+    out = tmp_path / "export"
+    args = ["export", "--collection", api.collection_id, "--out", str(out), "--batch-size", "3"]
+    first = CliRunner().invoke(main, args, env=_env(api))
+    assert first.exit_code == 1
+    assert order[9] in first.output and "--resume" in first.output
+    assert 0 < len(cvf.read_parquet(out).media) < 15
+
+    second = CliRunner().invoke(main, [*args, "--resume"], env=_env(api))
+    assert second.exit_code == 0, second.output
+    media = cvf.read_parquet(out).media
+    assert sorted(media.media_id) == sorted(cvf.to_tables(records).media.media_id)
