@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import click
+import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -209,3 +215,45 @@ def test_export_stopped_by_an_error_resumes_without_duplicates(local_api_factory
     assert second.exit_code == 0, second.output
     media = cvf.read_parquet(out).media
     assert sorted(media.media_id) == sorted(cvf.to_tables(records).media.media_id)
+
+
+def test_sigkill_mid_export_then_cli_resume(local_api_factory, tmp_path):
+    n = 120
+    api = local_api_factory(synthetic=n, latency=0.02, light=True, api_key=API_KEY)
+    out = tmp_path / "crash"
+    args = ["export", "--collection", api.collection_id, "--out", str(out), "--batch-size", "10"]
+    env = {**os.environ, **_env(api)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coreviz_frames", *args, "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / "tags").glob("part-*.parquet"))) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the export never wrote two parts"
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+    assert 0 < len(cvf.read_parquet(out).media) < n
+
+    result = subprocess.run(
+        [sys.executable, "-m", "coreviz_frames", *args, "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    media = cvf.read_parquet(out).media
+    assert len(media) == n and media.media_id.is_unique
+    con = duckdb.connect()
+    assert con.execute(
+        f"SELECT count(*), count(DISTINCT media_id) FROM '{out}/media/*.parquet'"
+    ).fetchone() == (n, n)
+    leftovers = [p.name for p in out.rglob("*") if "tmp" in p.name]
+    assert leftovers == []

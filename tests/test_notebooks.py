@@ -71,7 +71,11 @@ def test_notebook_runs(
         resources={"metadata": {"path": str(tmp_path)}},
     )
     started = time.monotonic()
-    client.execute()  # raises CellExecutionError (with the traceback) on a failing cell
+    try:
+        client.execute()  # raises CellExecutionError (with the traceback) on a failing cell
+    finally:
+        if km.has_kernel:  # nbclient leaves a kernel manager it was given running
+            km.shutdown_kernel(now=True)
     elapsed = time.monotonic() - started
     print(f"{name}: {elapsed:.1f} s")
 
