@@ -66,9 +66,7 @@ try:
     from dask.base import tokenize
     from dask.delayed import Delayed, delayed
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
-    raise DaskNotInstalledError(
-        f"coreviz_frames.dask needs Dask: {_HINT} ({_exc})", name="dask"
-    ) from _exc
+    raise DaskNotInstalledError(f"coreviz_frames.dask needs Dask: {_HINT} ({_exc})") from _exc
 
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -449,7 +447,7 @@ class _Plan:
             for grain in GRAINS:
                 pieces = [
                     delayed(_grain_of, pure=True)(
-                        part, grain, dask_key_name=(f"coreviz-{grain}-{self.token}", i)
+                        part, grain, dask_key_name=(f"coreviz-grain-{grain}-{self.token}", i)
                     )
                     for i, part in enumerate(self.parts)
                 ]
@@ -558,7 +556,7 @@ def _media_plan(
     token = tokenize(ids, bounds, spec, errors)
     parts = [
         delayed(_media_part, pure=True)(
-            spec, ids[a:b], i, a, errors, dask_key_name=(f"coreviz-media-{token}", i)
+            spec, ids[a:b], i, a, errors, dask_key_name=(f"coreviz-fetch-ids-{token}", i)
         )
         for i, (a, b) in enumerate(itertools.pairwise(bounds))
     ]

@@ -5,6 +5,7 @@ The local APIs run in this process; the workers reach them over 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import subprocess
@@ -128,7 +129,7 @@ def test_offset_ranges_are_page_aligned_and_cover_everything():
         ranges = _offset_ranges(total, size, n)
         assert ranges[0][0] == 0 and ranges[-1][1] == total
         assert all(a % size == 0 and a < b for a, b in ranges)
-        assert all(b == c for (_, b), (c, _) in zip(ranges, ranges[1:], strict=False))
+        assert all(b == c for (_, b), (c, _) in itertools.pairwise(ranges))
 
 
 def test_meta_comes_from_the_schema_without_computing(sample):
@@ -278,7 +279,7 @@ def duckdb_count(path: Path, grain: str, hive: bool = False) -> int:
     duckdb = pytest.importorskip("duckdb")
     glob = (path / grain / ("**/*.parquet" if hive else "*.parquet")).as_posix()
     query = f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning={str(hive).lower()})"
-    return duckdb.sql(query).fetchone()[0]
+    return duckdb.connect().execute(query).fetchone()[0]
 
 
 def test_export_is_read_back_by_read_parquet_and_duckdb(dask_client, synthetic, tmp_path):

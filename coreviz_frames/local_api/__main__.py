@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--light", action="store_true", help="browse items without captions and objects"
     )
     parser.add_argument("--browse-quirk", choices=BROWSE_QUIRKS, default=None)
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="serialise every record before serving (the URL line is printed after)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="API port (0: any free port)")
     parser.add_argument("--blob-port", type=int, default=0, help="blob port (0: any free port)")
@@ -66,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         blob_port=args.blob_port,
+        warm=args.warm,
     )
     return 0
 

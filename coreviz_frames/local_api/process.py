@@ -43,6 +43,7 @@ def command_line(
     host: str = "127.0.0.1",
     port: int = 0,
     blob_port: int = 0,
+    warm: bool = False,
 ) -> list[str]:
     """The ``python -m coreviz_frames.local_api`` arguments for these options."""
     args = [sys.executable, "-m", "coreviz_frames.local_api", "--host", host]
@@ -57,6 +58,8 @@ def command_line(
         args.append("--light")
     if browse_quirk is not None:
         args += ["--browse-quirk", browse_quirk]
+    if warm:
+        args.append("--warm")
     return args
 
 

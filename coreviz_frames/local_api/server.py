@@ -18,19 +18,20 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import email.parser
 import json
 import re
 import socket
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..ids import normalize_id
@@ -41,7 +42,7 @@ from .store import (
     FileCollection,
     QueryError,
     SyntheticCollection,
-    browse,
+    browse_indices,
     light_item,
 )
 
@@ -61,7 +62,10 @@ SAMPLE_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 SAMPLE_COLLECTION_ID = "5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c"
 BROWSE_QUIRKS = ("repeat_page", "has_more_forever", "wrong_total")
 HEADER_HISTORY = 10_000
-_BLOB_REF = re.compile(r'(?<!\\)"blob://')
+_BLOB_REF = re.compile(rb'(?<!\\)"blob://')
+#: Default bound of the serialised-record cache (a 10,000-media synthetic collection,
+#: about 100 MB of JSON, fits).
+RECORD_CACHE_BYTES = 256 * 2**20
 _MEDIA = re.compile(r"/api/media/([^/]+)")
 _DATASET = re.compile(r"/api/dataset/([^/]+)/(media|tags)")
 
@@ -202,13 +206,187 @@ def _json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _rewrite_blobs(body: bytes, blob_url: bytes) -> bytes:
+    """Point the ``"blob://...`` string values of a JSON body at ``blob_url``."""
+    if b'"blob://' not in body:
+        return body
+    replacement = b'"' + blob_url + b"/"
+    if b"\\" not in body:  # no escaped quote can precede a match: plain replace is the same
+        return body.replace(b'"blob://', replacement)
+    return _BLOB_REF.sub(lambda _: replacement, body)
+
+
+class _Raw(NamedTuple):
+    """A response body already serialised (blob URLs rewritten), as parts to concatenate.
+
+    Parts are joined once, with the status line and headers, into the single buffer that
+    is sent: joining 1 MB pages more than once costs more than building them.
+    """
+
+    parts: list[bytes]
+
+
+class _RecordCache:
+    """A thread-safe LRU of serialised records, bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[Any, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: bytes) -> bool:
+        """Store ``value`` (evicting the least recently used); False if it cannot fit."""
+        if len(value) > self.max_bytes:
+            return False
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._items[key] = value
+            self.size += len(value)
+            while self.size > self.max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self.size -= len(evicted)
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+_MAX_LINE = 65536  # http.client's limits on request header lines
+_MAX_HEADERS = 100
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # what the email parser takes as one
+
+
+class _Headers:
+    """Request headers as ``http.client.parse_headers`` would give them (first value per
+    case-insensitive name), parsed without the email package's generality."""
+
+    __slots__ = ("_first", "_items")
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+        self._first: dict[str, str] = {}
+        for name, value in items:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._first.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._first.get(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, _ in self._items])
+
+    def keys(self) -> list[str]:
+        return [name for name, _ in self._items]
+
+    def values(self) -> list[str]:
+        return [value for _, value in self._items]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        lowered = name.lower()
+        found = [value for key, value in self._items if key.lower() == lowered]
+        return found or failobj
+
+
+def _fast_headers(lines: list[bytes]) -> _Headers | None:
+    """``lines`` (ending with the blank line) parsed, or None if any is unusual (then the
+    email parser decides, as in the standard library)."""
+    items = []
+    for raw in lines[:-1]:
+        line = raw.decode("iso-8859-1")
+        name, colon, value = line.partition(":")
+        if not colon or not _HEADER_NAME.fullmatch(name):
+            return None
+        items.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return _Headers(items)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 120  # idle keep-alive connections are closed after this
+    _date: tuple[int, str] = (0, "")
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:  # quiet, and cheaper
+        pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())  # the Date header has a one-second resolution: format once
+        cached = _Handler._date
+        if cached[0] != now:
+            cached = _Handler._date = (now, super().date_time_string(now))
+        return cached[1]
+
+    def parse_request(self) -> bool:
+        """``BaseHTTPRequestHandler.parse_request`` with a faster path for the usual
+        ``METHOD target HTTP/1.x`` request with plain ``Name: value`` headers (the same
+        results; anything else goes through the standard parser)."""
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
+            return super().parse_request()
+        self.requestline = requestline
+        self.command, self.path, self.request_version = words
+        self.close_connection = words[2] == "HTTP/1.0"
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")  # as the standard library (gh-87389)
+        lines = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+                return False
+            lines.append(line)
+            if len(lines) > _MAX_HEADERS:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+        headers = _fast_headers(lines)
+        if headers is None:
+            text = b"".join(lines).decode("iso-8859-1")
+            self.headers = email.parser.Parser(_class=self.MessageClass).parsestr(text)
+        else:
+            self.headers = headers  # type: ignore[assignment]
+        connection = self.headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -219,16 +397,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
-    def _send(self, status: int, body: bytes, content_type: str, extra=None) -> None:
+    def _send(self, status: int, body: bytes | list[bytes], content_type: str, extra=None) -> None:
+        parts = body if isinstance(body, list) else [body]
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(map(len, parts))))
         for name, value in (extra or {}).items():
             self.send_header(name, value)
-        # headers and body in one write (with TCP_NODELAY, no 40 ms delayed-ACK stall)
+        # headers and body joined once and sent in one write (with TCP_NODELAY, no 40 ms
+        # delayed-ACK stall)
         self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self._headers_buffer.append(body)
+            self._headers_buffer.extend(parts)
         self.flush_headers()
 
     def _send_json(self, status: int, payload: Any, extra=None) -> None:
@@ -268,11 +448,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._blob(method, path)
             else:
                 status, payload = api._route(method, path, split.query, self.headers)
-                body_bytes = _json_bytes(payload)
-                if b'"blob://' in body_bytes:
-                    text = _BLOB_REF.sub(f'"{api.blob_url}/', body_bytes.decode())
-                    body_bytes = text.encode()
-                self._send(status, body_bytes, "application/json")
+                if isinstance(payload, _Raw):  # already serialised, blob URLs rewritten
+                    body: bytes | list[bytes] = payload.parts
+                else:
+                    body = _rewrite_blobs(_json_bytes(payload), api._blob_url_bytes)
+                self._send(status, body, "application/json")
         finally:
             api.stats.leave()
 
@@ -322,6 +502,11 @@ _NOT_FOUND = {"error": "Not found"}
 class LocalAPI:
     """A CoreViz-compatible read API on 127.0.0.1, serving ``data_dir`` or a synthetic collection.
 
+    Each record is serialised once (blob URLs rewritten) into an LRU bounded by
+    ``record_cache_bytes`` (256 MB by default: 10,000 synthetic media take about 100 MB),
+    and a page body joins the cached bytes. ``warm=True`` fills that cache in
+    :meth:`start` (see :meth:`warm`), so no request pays for building records.
+
     Example:
         >>> with LocalAPI(synthetic=1000, latency=0.02) as api:
         ...     api.add_fault("/api/media/", status=429, retry_after=1)
@@ -342,6 +527,8 @@ class LocalAPI:
         host: str = "127.0.0.1",
         port: int = 0,
         blob_port: int = 0,
+        warm: bool = False,
+        record_cache_bytes: int = RECORD_CACHE_BYTES,
     ) -> None:
         if browse_quirk is not None and browse_quirk not in BROWSE_QUIRKS:
             raise ValueError(f"browse_quirk must be None or one of {', '.join(BROWSE_QUIRKS)}")
@@ -368,6 +555,11 @@ class LocalAPI:
         self._threads: list[threading.Thread] = []
         self._base_url: str | None = None
         self._blob_url: str | None = None
+        self._blob_url_bytes = b""
+        # Serialised records (blob URLs rewritten), so a page body is a join of cached
+        # bytes instead of building and re-serialising every record on every request.
+        self._records = _RecordCache(record_cache_bytes)
+        self._warm = warm
 
     def __repr__(self) -> str:
         state = self._base_url or "stopped"
@@ -421,6 +613,10 @@ class LocalAPI:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         self._base_url = f"http://{host}:{api_server.server_address[1]}/api"
         self._blob_url = f"http://{host}:{blob_server.server_address[1]}"
+        self._blob_url_bytes = self._blob_url.encode()
+        self._records.clear()  # the blob origin may have changed
+        if self._warm:
+            self.warm()
         for server in self._servers:
             thread = threading.Thread(
                 target=server.serve_forever,
@@ -431,6 +627,42 @@ class LocalAPI:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def warm(self) -> int:
+        """Serialise every record into the record cache now (after :meth:`start`), so
+        requests, even the first, only join cached bytes; return how many are cached.
+
+        Stops early when the cache is full (``record_cache_bytes``).
+        """
+        if self._blob_url is None:
+            raise RuntimeError("LocalAPI is not started")
+        if len(self.collection):
+            self.collection.lookup("")  # builds the id -> row map of Get Media
+        cache = self._records
+        # what browse serves (light items if so configured), then what Get Media serves
+        for light in dict.fromkeys((self.light, False)):
+            for index in range(len(self.collection)):
+                if cache.get((index, light)) is None:
+                    body = self._serialise(index, light)
+                    if cache.size + len(body) > cache.max_bytes:
+                        return len(cache)
+                    cache.put((index, light), body)
+        return len(cache)
+
+    def _serialise(self, index: int, light: bool) -> bytes:
+        """Row ``index`` as served (a light browse item if ``light``), blob URLs rewritten."""
+        record = self.collection.record(index)
+        body = _json_bytes(light_item(record) if light else record)
+        return _rewrite_blobs(body, self._blob_url_bytes)
+
+    def _record_bytes(self, index: int, light: bool = False) -> bytes:
+        """:meth:`_serialise` through the record cache."""
+        key = (index, light)
+        body = self._records.get(key)
+        if body is None:
+            body = self._serialise(index, light)
+            self._records.put(key, body)
+        return body
 
     def stop(self) -> None:
         """Stop both servers (idempotent)."""
@@ -461,6 +693,7 @@ class LocalAPI:
         return normalize_id(value) in self._forbidden
 
     def _route(self, method: str, path: str, query: str, headers) -> tuple[int, Any]:
+        """``(status, payload)``: a JSON-able payload, or the final body as :class:`_Raw`."""
         if not path.startswith("/api/"):
             return 404, _NOT_FOUND
         if not self._authorized(headers):
@@ -475,7 +708,7 @@ class LocalAPI:
             index = self.collection.lookup(media_id)
             if index is None:
                 return 404, _NOT_FOUND
-            return 200, {"media": self.collection.record(index)}
+            return 200, _Raw([b'{"media":', self._record_bytes(index), b"}"])
         match = _DATASET.fullmatch(path)
         if not match:
             return 404, _NOT_FOUND
@@ -493,33 +726,40 @@ class LocalAPI:
             return 400, {"error": "Bad request", "message": str(exc)}
         return 200, self._browse(browse_query)
 
-    def _browse(self, query: BrowseQuery) -> dict:
+    def _browse(self, query: BrowseQuery) -> dict | _Raw:
         requested_offset = query.offset
         if self.browse_quirk == "repeat_page":
             query = BrowseQuery(**{**vars(query), "offset": 0})
-        page = browse(self.collection, query)
-        items = []
-        scores = page.scores or [None] * len(page.records)
-        for record, score in zip(page.records, scores, strict=True):
-            item = light_item(record) if self.light else record
-            if score is not None:
-                item = {**item, "_score": score}
-            items.append(item)
-        total = page.total
-        has_more = query.offset + len(items) < total
+        indices, total, scores = browse_indices(self.collection, query)
+        has_more = query.offset + len(indices) < total
         if self.browse_quirk in ("repeat_page", "has_more_forever"):
             has_more = True
         if self.browse_quirk == "wrong_total":
             total += 5
-        return {
-            "media": items,
-            "pagination": {
-                "total": total,
-                "limit": query.limit,
-                "offset": requested_offset,
-                "hasMore": has_more,
-            },
+        pagination = {
+            "total": total,
+            "limit": query.limit,
+            "offset": requested_offset,
+            "hasMore": has_more,
         }
+        if not scores:  # the common case: the cached bytes of each record, comma-separated
+            parts = [b'{"media":[']
+            for index in indices:
+                parts += (self._record_bytes(index, self.light), b",")
+            tail = b'],"pagination":' + _json_bytes(pagination) + b"}"
+            if len(parts) > 1:
+                parts[-1] = tail  # replaces the last comma
+            else:
+                parts.append(tail)
+            return _Raw(parts)
+        items = []
+        for index, score in zip(indices, scores, strict=True):
+            record = self.collection.record(index)
+            item = light_item(record) if self.light else record
+            if score is not None:
+                item = {**item, "_score": score}
+            items.append(item)
+        return {"media": items, "pagination": pagination}
 
 
 @contextlib.contextmanager

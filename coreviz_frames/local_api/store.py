@@ -38,6 +38,7 @@ __all__ = [
     "QueryError",
     "SyntheticCollection",
     "browse",
+    "browse_indices",
     "light_item",
 ]
 
@@ -474,15 +475,20 @@ def _select(collection: Collection, query: BrowseQuery) -> tuple[Sequence[int], 
     return indices, scores
 
 
-def browse(collection: Collection, query: BrowseQuery) -> BrowsePage:
-    """Filter, sort and slice ``collection``; only the returned page's records are built."""
+def browse_indices(
+    collection: Collection, query: BrowseQuery
+) -> tuple[Sequence[int], int, list[float | None]]:
+    """Filter, sort and slice ``collection`` without building any record: the page's row
+    indices, the total, and the page's scores (empty unless the query is scored)."""
     indices, scores = _select(collection, query)
     page = indices[query.offset : query.offset + query.limit]
-    return BrowsePage(
-        records=[collection.record(i) for i in page],
-        total=len(indices),
-        scores=[scores.get(i) for i in page] if query.scored else [],
-    )
+    return page, len(indices), [scores.get(i) for i in page] if query.scored else []
+
+
+def browse(collection: Collection, query: BrowseQuery) -> BrowsePage:
+    """Filter, sort and slice ``collection``; only the returned page's records are built."""
+    page, total, scores = browse_indices(collection, query)
+    return BrowsePage(records=[collection.record(i) for i in page], total=total, scores=scores)
 
 
 def light_item(record: dict) -> dict:
