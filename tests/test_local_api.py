@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from coreviz_frames.local_api import (
 )
 from coreviz_frames.local_api.__main__ import build_parser
 from coreviz_frames.local_api.images import polygon_extent
-from coreviz_frames.local_api.store import SyntheticCollection
+from coreviz_frames.local_api.process import command_line
+from coreviz_frames.local_api.server import _rewrite_blobs
+from coreviz_frames.local_api.store import SyntheticCollection, light_item
 from coreviz_frames.synthetic import synthetic_media
 
 KEY = "test-key-123"
@@ -431,3 +434,96 @@ def test_local_api_process_stats_faults_and_stop():
 def test_command_line_options():
     args = build_parser().parse_args(["--synthetic", "10", "--light", "--latency", "0.5"])
     assert args.synthetic == 10 and args.light and args.latency == 0.5
+
+
+# -- serving cost: record cache, warm start, fast header parsing ---------------------------
+
+
+def _expected_body(payload, blob_url: str) -> bytes:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return body.replace('"blob://', f'"{blob_url}/').encode()
+
+
+@pytest.mark.parametrize("light", [False, True])
+def test_cached_bodies_are_the_serialised_records(local_api_factory, light):
+    api = local_api_factory(synthetic=50, warm=True, light=light)
+    assert len(api._records) == (50 if not light else 100)  # light items and full records
+    url = f"{api.base_url}/dataset/synthetic/media"
+    params = {"recursive": "true", "sortDirection": "asc", "limit": "7", "offset": "18"}
+    for _ in range(2):  # from the warm cache, then again
+        got = get(url, params=params).content
+        items = [synthetic_media(i) for i in range(18, 25)]
+        if light:
+            items = [light_item(item) for item in items]
+        pagination = {"total": 50, "limit": 7, "offset": 18, "hasMore": True}
+        assert got == _expected_body({"media": items, "pagination": pagination}, api.blob_url)
+        media_id = items[0]["id"]
+        got = get(f"{api.base_url}/media/{media_id}").content
+        assert got == _expected_body({"media": synthetic_media(18)}, api.blob_url)
+    empty = get(url, params={"recursive": "true", "offset": "50"}).content
+    pagination = {"total": 50, "limit": 10, "offset": 50, "hasMore": False}
+    assert empty == _expected_body({"media": [], "pagination": pagination}, api.blob_url)
+
+
+def test_record_cache_is_bounded_by_bytes(local_api_factory):
+    api = local_api_factory(synthetic=40, record_cache_bytes=30_000)
+    assert api.warm() < 40  # stops when full
+    assert api._records.size <= 30_000
+    walk(api, 10, recursive="true")  # evicts least recently used records, stays bounded
+    assert api._records.size <= 30_000
+    page = browse(api, recursive="true", sortDirection="asc", limit=3)
+    assert [m["name"] for m in page["media"]] == [f"synthetic-{i:07d}.jpg" for i in range(3)]
+
+
+def test_rewrite_blobs_matches_the_escaping_rule():
+    body = json.dumps({"a": "blob://x/1.jpg", "b": 'say "blob://no" \\', "c": ["blob://y"]})
+    rewritten = _rewrite_blobs(body.encode(), b"http://h:1")
+    assert json.loads(rewritten) == {
+        "a": "http://h:1/x/1.jpg",
+        "b": 'say "blob://no" \\',
+        "c": ["http://h:1/y"],
+    }
+
+
+def test_warm_option_on_the_command_line_and_process():
+    assert build_parser().parse_args(["--warm"]).warm
+    assert "--warm" in command_line(synthetic=10, warm=True)
+    assert "--warm" not in command_line(synthetic=10)
+    with LocalAPIProcess(synthetic=30, warm=True) as server:
+        url = f"{server.base_url}/dataset/synthetic/media"
+        page = get(url, params={"recursive": "true", "limit": "2"}).json()
+        assert [m["name"] for m in page["media"]] == [
+            "synthetic-0000029.mp4",
+            "synthetic-0000028.jpg",
+        ]
+
+
+def test_unusual_request_headers_parse_as_in_the_standard_library(local_api_factory):
+    api = local_api_factory(synthetic=5, api_key=KEY)
+    host, port = api.base_url.split("//")[1].split("/")[0].split(":")
+
+    def raw(head: bytes) -> bytes:
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+            sock.sendall(head)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    path = b"GET /api/dataset/synthetic/tags HTTP/1.1\r\n"
+    # lower-case name, extra spaces, a duplicate (the first wins), Connection: close
+    ok = raw(
+        path + b"x-API-key:   " + KEY.encode() + b"\r\nX-Api-Key: nope\r\nConnection: close\r\n\r\n"
+    )
+    assert ok.startswith(b"HTTP/1.1 200") and b'"split":["even","odd"]' in ok
+    # a folded header line goes through the email parser
+    folded = raw(
+        path + b"X-Thing: a\r\n  b\r\nx-api-key: " + KEY.encode() + b"\r\nConnection: close\r\n\r\n"
+    )
+    assert folded.startswith(b"HTTP/1.1 200")
+    assert raw(path + b"x-api-key: wrong\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 401")
+    assert raw(
+        b"GET /api/dataset/synthetic/tags HTTP/1.0\r\nx-api-key: " + KEY.encode() + b"\r\n\r\n"
+    ).startswith(b"HTTP/1.1 200")  # HTTP/1.0 closes the connection (raw() would hang otherwise)
+    assert raw(b"GET /x HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.1 505")
+    assert raw(b"GET /x HTTP/1.1\r\n" + b"A: b\r\n" * 101 + b"\r\n").startswith(b"HTTP/1.1 431")
