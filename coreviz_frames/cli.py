@@ -403,27 +403,36 @@ def demo(out_dir) -> None:
                 f"{len(frames):>2} frame(s) {n_obj:>2} object(s)  {rec.get('name')}"
             )
         tables = to_tables(records)
+        summary = tables.summary()
         click.echo("")
-        click.echo(str(tables.summary()))
+        click.echo("Flattened into five tables (to_tables):")
+        click.echo(str(summary))
+        export_dir = out / "export"
         report = export_parquet(
             records,
-            out / "export",
+            export_dir,
             overwrite=True,
             progress=False,
             source=_source(client, api.collection_id, {}),
         )
-        click.echo("")
-        click.echo(f"Parquet export: {out / 'export'}  ({report.media_exported} media)")
-        crop_manifest = export_crops(tables, out / "crops", progress=False)
-        written = int((crop_manifest["status"] == "written").sum())
-        click.echo(
-            f"Object crops:   {out / 'crops'}  ({written} of {len(crop_manifest)} "
-            "written; see manifest.parquet for the rest)"
-        )
+        crops_dir = out / "crops"
+        crop_manifest = export_crops(tables, crops_dir, progress=False)
+    written = int((crop_manifest["status"] == "written").sum())
+    counts = ", ".join(f"{n} {grain}" for grain, n in summary.counts.items())
     click.echo("")
+    click.echo("Done.")
+    click.echo(f"  Rows:           {counts}")
+    click.echo(
+        f"  Parquet export: {export_dir}/  ({report.media_exported} media, one folder per grain)"
+    )
+    click.echo(
+        f"  Object crops:   {crops_dir}/  ({written} of {len(crop_manifest)} objects; "
+        "manifest.parquet says why the others failed)"
+    )
     click.echo("Next, try:")
-    click.echo(f"  .venv/bin/coreviz-frames info {out / 'export'}")
+    click.echo(f"  .venv/bin/coreviz-frames info {export_dir}")
     click.echo(
         '  .venv/bin/python -c "import coreviz_frames as cvf; '
-        f"print(cvf.read_parquet('{out / 'export'}').objects.label.value_counts())\""
+        f"print(cvf.read_parquet('{export_dir}').objects.label.value_counts())\""
     )
+    click.echo("  notebooks/01_explore_collection.ipynb  (a guided tour in Jupyter)")

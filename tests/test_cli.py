@@ -257,3 +257,27 @@ def test_sigkill_mid_export_then_cli_resume(local_api_factory, tmp_path):
     ).fetchone() == (n, n)
     leftovers = [p.name for p in out.rglob("*") if "tmp" in p.name]
     assert leftovers == []
+
+
+def test_serve_prints_its_urls_and_answers(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coreviz_frames", "serve", "--api-key", API_KEY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        info = json.loads(proc.stdout.readline())
+        with cvf.Client(api_key=API_KEY, base_url=info["base_url"]) as client:
+            records = list(client.browse(info["collection_id"], progress=False))
+        assert len(records) == 15
+        with (
+            cvf.Client(api_key="wrong", base_url=info["base_url"]) as client,
+            pytest.raises(cvf.AuthenticationError),
+        ):
+            client.get_media(records[0]["id"])
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -525,5 +525,5 @@ def test_unusual_request_headers_parse_as_in_the_standard_library(local_api_fact
     assert raw(
         b"GET /api/dataset/synthetic/tags HTTP/1.0\r\nx-api-key: " + KEY.encode() + b"\r\n\r\n"
     ).startswith(b"HTTP/1.1 200")  # HTTP/1.0 closes the connection (raw() would hang otherwise)
-    assert raw(b"GET /x HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.1 505")
+    assert b"505" in raw(b"GET /x HTTP/2.0\r\n\r\n")  # the standard parser (no status line)
     assert raw(b"GET /x HTTP/1.1\r\n" + b"A: b\r\n" * 101 + b"\r\n").startswith(b"HTTP/1.1 431")
