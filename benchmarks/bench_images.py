@@ -42,8 +42,9 @@ def timed(fn):
 
 def objects_for(server: LocalAPIProcess, n: int):
     with Client(api_key="bench-key", base_url=server.base_url) as client:
-        records = list(client.browse(server.collection_id, max_items=max(20, n // 3),
-                                     progress=False))
+        records = list(
+            client.browse(server.collection_id, max_items=max(20, n // 3), progress=False)
+        )
     tables = to_tables(records)
     if len(tables.objects) < n:
         raise SystemExit(f"only {len(tables.objects)} objects, wanted {n}")
@@ -61,8 +62,12 @@ def sequential(objects, frames) -> list[Image.Image]:
         else:
             data = requests.get(frame_url[row.frame_id], timeout=30).content
             frame = Image.open(io.BytesIO(data)).convert("RGB")
-            box = (int(row.bbox_x), int(row.bbox_y), int(np.ceil(row.bbox_x + row.bbox_w)),
-                   int(np.ceil(row.bbox_y + row.bbox_h)))
+            box = (
+                int(row.bbox_x),
+                int(row.bbox_y),
+                int(np.ceil(row.bbox_x + row.bbox_w)),
+                int(np.ceil(row.bbox_y + row.bbox_h)),
+            )
             out.append(frame.crop(box))
     return out
 
@@ -84,19 +89,25 @@ def bench_crops(n: int, latency: float) -> None:
 
         with tempfile.TemporaryDirectory() as cache:
             server.reset_stats()
-            t_cold, _ = timed(lambda: load_crops(objects, frames=frames, cache_dir=cache,
-                                                 progress=False))
+            t_cold, _ = timed(
+                lambda: load_crops(objects, frames=frames, cache_dir=cache, progress=False)
+            )
             server.reset_stats()
-            t_warm, _ = timed(lambda: load_crops(objects, frames=frames, cache_dir=cache,
-                                                 progress=False))
+            t_warm, _ = timed(
+                lambda: load_crops(objects, frames=frames, cache_dir=cache, progress=False)
+            )
             warm_requests = server.stats.requests
 
     print(f"  sequential loop        {t_seq:7.2f} s  {seq_requests:5d} requests")
-    print(f"  load_crops (8 thr.)    {t_lib:7.2f} s  {lib_requests:5d} requests"
-          f"   {t_seq / t_lib:5.1f}x the loop")
+    print(
+        f"  load_crops (8 thr.)    {t_lib:7.2f} s  {lib_requests:5d} requests"
+        f"   {t_seq / t_lib:5.1f}x the loop"
+    )
     print(f"  load_crops, cold cache {t_cold:7.2f} s")
-    print(f"  load_crops, warm cache {t_warm:7.2f} s  {warm_requests:5d} requests"
-          f"   {t_lib / t_warm:5.1f}x uncached, {t_seq / t_warm:5.1f}x the loop")
+    print(
+        f"  load_crops, warm cache {t_warm:7.2f} s  {warm_requests:5d} requests"
+        f"   {t_lib / t_warm:5.1f}x uncached, {t_seq / t_warm:5.1f}x the loop"
+    )
     if warm_requests:
         raise SystemExit("FAIL: the cached pass made requests")
 

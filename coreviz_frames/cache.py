@@ -35,6 +35,7 @@ __all__ = ["CACHE_ENV", "CACHE_MAX_BYTES_ENV", "DiskCache", "resolve_cache"]
 CACHE_ENV = "COREVIZ_FRAMES_CACHE"
 CACHE_MAX_BYTES_ENV = "COREVIZ_FRAMES_CACHE_MAX_BYTES"
 
+
 class DiskCache:
     """A directory of URL-keyed files with atomic writes and an optional size cap.
 

@@ -133,8 +133,7 @@ def _split_input(tables_or_objects: Any, frames: pd.DataFrame | None):
     if isinstance(tables_or_objects, pd.Series):
         return tables_or_objects.to_frame().T, frames
     raise TypeError(
-        "expected MediaTables or an objects DataFrame, got "
-        f"{type(tables_or_objects).__name__}"
+        f"expected MediaTables or an objects DataFrame, got {type(tables_or_objects).__name__}"
     )
 
 
@@ -186,8 +185,17 @@ def _plan(
     failed: dict[int, CropResult] = {}
     columns = [
         _column(objects, c)
-        for c in ("object_id", "frame_id", "blob", "bbox_x", "bbox_y", "bbox_w", "bbox_h",
-                  "frame_width", "frame_height")
+        for c in (
+            "object_id",
+            "frame_id",
+            "blob",
+            "bbox_x",
+            "bbox_y",
+            "bbox_w",
+            "bbox_h",
+            "frame_width",
+            "frame_height",
+        )
     ]
     for pos, (oid, fid, blob, bx, by, bw, bh, fw, fh) in enumerate(zip(*columns, strict=True)):
         oid = str(oid)
@@ -313,14 +321,17 @@ def iter_crops(
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     objects, frames = _split_input(tables_or_objects, frames)
-    jobs, failed = _plan(objects, frames, source=source, pad=pad, square=square,
-                         min_size=min_size)
+    jobs, failed = _plan(objects, frames, source=source, pad=pad, square=square, min_size=min_size)
     if failed and on_error == "raise":
         pos = min(failed)
         raise ImageLoadError(failed[pos].error or "cannot crop", reason="cannot crop")
     opts = {
-        "max_size": max_size, "cache": resolve_cache(cache_dir), "timeout": timeout,
-        "max_bytes": max_bytes, "max_pixels": max_pixels, "session": session,
+        "max_size": max_size,
+        "cache": resolve_cache(cache_dir),
+        "timeout": timeout,
+        "max_bytes": max_bytes,
+        "max_pixels": max_pixels,
+        "session": session,
         "on_error": on_error,
     }
     yield from failed.items()
@@ -394,9 +405,20 @@ def load_crops(
     objects, frames = _split_input(tables_or_objects, frames)
     out: list[CropResult | None] = [None] * len(objects)
     for pos, result in iter_crops(
-        objects, frames=frames, source=source, pad=pad, square=square, min_size=min_size,
-        max_size=max_size, on_error=on_error, workers=workers, cache_dir=cache_dir,
-        timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels, session=session,
+        objects,
+        frames=frames,
+        source=source,
+        pad=pad,
+        square=square,
+        min_size=min_size,
+        max_size=max_size,
+        on_error=on_error,
+        workers=workers,
+        cache_dir=cache_dir,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        session=session,
         progress=progress,
     ):
         out[pos] = result
@@ -502,12 +524,21 @@ def show_crops(
     table, frames = _split_input(objects, frames)
     table = table.head(n)
     results = load_crops(
-        table, frames=frames, source=source, max_size=(size, size), on_error="record",
-        workers=workers, cache_dir=cache_dir, progress=progress,
+        table,
+        frames=frames,
+        source=source,
+        max_size=(size, size),
+        on_error="record",
+        workers=workers,
+        cache_dir=cache_dir,
+        progress=progress,
     )
     labels = _column(table, label_column)
     labels = [None if not _present(v) else str(v) for v in labels]
     return CropGallery(
-        [r.image for r in results], labels, size=size, columns=columns,  # type: ignore[union-attr]
+        [r.image for r in results],
+        labels,
+        size=size,
+        columns=columns,  # type: ignore[union-attr]
         errors=[r.error for r in results],  # type: ignore[union-attr]
     )

@@ -187,9 +187,13 @@ class CropDataset:
             raise ImageLoadError(next(iter(failed.values())).error or "cannot crop")
         job = jobs[0]
         opts = {
-            "max_size": self.max_size, "cache": resolve_cache(self.cache_dir),
-            "timeout": self.timeout, "max_bytes": self.max_bytes, "max_pixels": None,
-            "session": None, "on_error": "raise",
+            "max_size": self.max_size,
+            "cache": resolve_cache(self.cache_dir),
+            "timeout": self.timeout,
+            "max_bytes": self.max_bytes,
+            "max_pixels": None,
+            "session": None,
+            "on_error": "raise",
             "loader": self._load_cached if job.kind == "frame" else None,
         }
         [(_, result)] = _run_job(job, opts)
@@ -228,8 +232,9 @@ def _assign(groups: list[tuple[str, int]], fractions: tuple[float, float, float]
     out: dict[str, int] = {}
     for key, n in groups:
         placed = sum(counts) + n
-        deficits = [fractions[i] * placed - counts[i] if fractions[i] > 0 else -math.inf
-                    for i in range(3)]
+        deficits = [
+            fractions[i] * placed - counts[i] if fractions[i] > 0 else -math.inf for i in range(3)
+        ]
         best = max(range(3), key=lambda i: (deficits[i], -i))
         out[key] = best
         counts[best] += n
@@ -294,8 +299,14 @@ def split_by_media(
 # --------------------------------------------------------------------------- export
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
-             *(f"LPT{i}" for i in range(10))}
+_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(10)),
+    *(f"LPT{i}" for i in range(10)),
+}
 
 
 def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) -> str:
@@ -342,14 +353,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-_MANIFEST_SCHEMA = pa.schema([
-    ("object_id", pa.string()),
-    ("media_id", pa.string()),
-    ("label", pa.string()),
-    ("path", pa.string()),
-    ("status", pa.string()),
-    ("reason", pa.string()),
-])
+_MANIFEST_SCHEMA = pa.schema(
+    [
+        ("object_id", pa.string()),
+        ("media_id", pa.string()),
+        ("label", pa.string()),
+        ("path", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
 
 
 def export_crops(
@@ -399,8 +412,16 @@ def export_crops(
     made: set[str] = set()
     taken: set[str] = set()
     for pos, result in iter_crops(
-        objects, frames=frames, source=source, pad=pad, square=square, min_size=min_size,
-        max_size=max_size, on_error=on_error, workers=workers, cache_dir=cache_dir,
+        objects,
+        frames=frames,
+        source=source,
+        pad=pad,
+        square=square,
+        min_size=min_size,
+        max_size=max_size,
+        on_error=on_error,
+        workers=workers,
+        cache_dir=cache_dir,
         progress=progress,
     ):
         if result.image is None:
@@ -427,8 +448,14 @@ def export_crops(
         paths[pos] = rel
         status[pos] = "written"
     manifest = pd.DataFrame(
-        {"object_id": object_ids, "media_id": media_ids, "label": labels, "path": paths,
-         "status": status, "reason": reasons}
+        {
+            "object_id": object_ids,
+            "media_id": media_ids,
+            "label": labels,
+            "path": paths,
+            "status": status,
+            "reason": reasons,
+        }
     ).astype(pd.StringDtype("pyarrow"))
     table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
     buf = pa.BufferOutputStream()
@@ -452,4 +479,3 @@ def export_crops_from_parquet(
 
     tables = read_parquet(export_dir)
     return export_crops(tables, out_dir, **kwargs)
-

@@ -96,8 +96,9 @@ def test_corrupt_cache_entry_is_fetched_again(sample_api, tables, tmp_path, dama
     good = load_image(url, cache_dir=tmp_path)
     path = DiskCache(tmp_path).path_for(url)
     data = path.read_bytes()
-    path.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"<html>oops</html>",
-                      "empty": b""}[damage])
+    path.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"<html>oops</html>", "empty": b""}[damage]
+    )
     sample_api.reset_stats()
     repaired = load_image(url, cache_dir=tmp_path)
     assert sample_api.stats.requests == 1

@@ -75,19 +75,53 @@ def test_each_frame_downloaded_once(sample_api, tables):
 def test_clamp_scale_pad_square_min_size(sample_api, tables):
     frame = tables.frames.iloc[0]
     w, h = int(frame.width), int(frame.height)
-    base = dict(frame_id=frame.frame_id, media_id=frame.media_id, blob=None, label="x",
-                frame_width=w, frame_height=h)
-    rows = pd.DataFrame([
-        {**base, "object_id": "inside", "bbox_x": 10.0, "bbox_y": 20.0, "bbox_w": 30.0,
-         "bbox_h": 40.0},
-        {**base, "object_id": "outside", "bbox_x": w - 10.0, "bbox_y": -5.0, "bbox_w": 30.0,
-         "bbox_h": 20.0},
-        # the same box as "inside", in a frame declared twice as large: scaled back
-        {**base, "object_id": "scaled", "bbox_x": 20.0, "bbox_y": 40.0, "bbox_w": 60.0,
-         "bbox_h": 80.0, "frame_width": 2 * w, "frame_height": 2 * h},
-        {**base, "object_id": "gone", "bbox_x": w + 50.0, "bbox_y": 0.0, "bbox_w": 5.0,
-         "bbox_h": 5.0},
-    ])
+    base = dict(
+        frame_id=frame.frame_id,
+        media_id=frame.media_id,
+        blob=None,
+        label="x",
+        frame_width=w,
+        frame_height=h,
+    )
+    rows = pd.DataFrame(
+        [
+            {
+                **base,
+                "object_id": "inside",
+                "bbox_x": 10.0,
+                "bbox_y": 20.0,
+                "bbox_w": 30.0,
+                "bbox_h": 40.0,
+            },
+            {
+                **base,
+                "object_id": "outside",
+                "bbox_x": w - 10.0,
+                "bbox_y": -5.0,
+                "bbox_w": 30.0,
+                "bbox_h": 20.0,
+            },
+            # the same box as "inside", in a frame declared twice as large: scaled back
+            {
+                **base,
+                "object_id": "scaled",
+                "bbox_x": 20.0,
+                "bbox_y": 40.0,
+                "bbox_w": 60.0,
+                "bbox_h": 80.0,
+                "frame_width": 2 * w,
+                "frame_height": 2 * h,
+            },
+            {
+                **base,
+                "object_id": "gone",
+                "bbox_x": w + 50.0,
+                "bbox_y": 0.0,
+                "bbox_w": 5.0,
+                "bbox_h": 5.0,
+            },
+        ]
+    )
     res = load_crops(rows, frames=tables.frames, on_error="record", progress=False)
     assert res[0].box == (10, 20, 40, 60) and not res[0].clamped
     assert res[1].clamped and res[1].box == (w - 10, 0, w, 15) and res[1].image.size == (10, 15)

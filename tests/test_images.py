@@ -87,8 +87,15 @@ class BlobServer:
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def add(self, path: str, body: bytes, *, status: int = 200, ctype: str = "image/jpeg",
-            headers: dict[str, str] | None = None) -> str:
+    def add(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        status: int = 200,
+        ctype: str = "image/jpeg",
+        headers: dict[str, str] | None = None,
+    ) -> str:
         self.routes[path] = (status, {"Content-Type": ctype, **(headers or {})}, body)
         return self.url + path
 
@@ -129,7 +136,7 @@ def _trickle(body: bytes, pause: float):
         h.end_headers()
         try:
             for i in range(0, len(body), 64):
-                h.wfile.write(body[i:i + 64])
+                h.wfile.write(body[i : i + 64])
                 h.wfile.flush()
                 time.sleep(pause)
         except OSError:
@@ -162,12 +169,20 @@ def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
     """A PNG header claiming ``width`` x ``height`` pixels, with a tiny (too short) body."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 BOMB = bomb_png()  # 400 Mpx declared, a few hundred bytes on the wire
@@ -287,8 +302,7 @@ def test_retries_503_then_succeeds(server):
 def test_batch_records_failures_and_loads_the_rest(server):
     bad = ["/bomb.png", "/big.jpg", "/truncated.jpg", "/html.jpg", "/missing.jpg"]
     urls = [server.url + p for p in ["/good.jpg", *bad, "/noise.jpg"]]
-    results = load_images(urls, on_error="record", max_bytes=150_000, workers=4,
-                          progress=False)
+    results = load_images(urls, on_error="record", max_bytes=150_000, workers=4, progress=False)
     assert [type(r) for r in results] == [ImageResult] * len(urls)
     assert [r.url for r in results] == urls
     assert [r.ok for r in results] == [True, False, False, False, False, False, True]

@@ -52,8 +52,9 @@ def test_crop_dataset_items_and_classes(tables):
 
 
 def test_crop_dataset_options_and_transform(tables):
-    ds = CropDataset(tables, classes=["rocket", "person"], transform=lambda im: im.size,
-                     square=True, max_size=32)
+    ds = CropDataset(
+        tables, classes=["rocket", "person"], transform=lambda im: im.size, square=True, max_size=32
+    )
     assert ds.classes == ["rocket", "person"]
     assert set(ds.objects.label) == {"rocket", "person"}
     sizes = [ds[i][0] for i in range(len(ds))]
@@ -79,8 +80,10 @@ def test_crop_dataset_pickles_without_session_or_lock(tables):
 def test_package_never_imports_torch():
     import subprocess
 
-    code = ("import sys, coreviz_frames as c, coreviz_frames.training, coreviz_frames.crops;"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, coreviz_frames as c, coreviz_frames.training, coreviz_frames.crops;"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -123,8 +126,10 @@ def test_dataloader_with_worker_processes(tables):
     stratify=st.sampled_from([None, "label"]),
 )
 def test_split_by_media_never_shares_a_media(media, labels, weights, seed, stratify):
-    df = pd.DataFrame({"media_id": [f"m{m}" for m in media], "label": labels[: len(media)]},
-                      index=np.arange(len(media)) * 3)
+    df = pd.DataFrame(
+        {"media_id": [f"m{m}" for m in media], "label": labels[: len(media)]},
+        index=np.arange(len(media)) * 3,
+    )
     fractions = tuple(w / sum(weights) for w in weights)
     parts = split_by_media(df, fractions, seed=seed, stratify=stratify)
     assert list(parts) == ["train", "val", "test"]
@@ -139,8 +144,12 @@ def test_split_by_media_never_shares_a_media(media, labels, weights, seed, strat
 
 
 def test_split_fractions_and_balance():
-    df = pd.DataFrame({"media_id": [f"m{i // 2}" for i in range(400)],
-                       "label": ["cat" if i < 200 else "dog" for i in range(400)]})
+    df = pd.DataFrame(
+        {
+            "media_id": [f"m{i // 2}" for i in range(400)],
+            "label": ["cat" if i < 200 else "dog" for i in range(400)],
+        }
+    )
     parts = split_by_media(df, seed=3)
     assert [len(p) for p in parts.values()] == pytest.approx([320, 40, 40], abs=4)
     strat = split_by_media(df, seed=3, stratify="label")
@@ -163,7 +172,7 @@ def test_split_fractions_and_balance():
 def test_safe_name():
     assert safe_name("../etc/passwd") == "etc_passwd"
     assert safe_name("optic disc") == "optic disc"
-    assert safe_name("..") .startswith("label_")
+    assert safe_name("..").startswith("label_")
     assert safe_name("CON").startswith("CON_")
     assert safe_name("") == safe_name(None) == "_unlabeled"
     assert "/" not in safe_name("a/b\\c:d*e")
@@ -173,8 +182,14 @@ def test_export_crops_layout_and_manifest(tables, tmp_path):
     out = tmp_path / "crops"
     manifest = export_crops(tables, out, progress=False)
     objs = tables.objects
-    assert manifest.columns.tolist() == ["object_id", "media_id", "label", "path", "status",
-                                         "reason"]
+    assert manifest.columns.tolist() == [
+        "object_id",
+        "media_id",
+        "label",
+        "path",
+        "status",
+        "reason",
+    ]
     assert manifest.object_id.tolist() == objs.object_id.tolist()
     written = manifest[manifest.status == "written"]
     failed = manifest[manifest.status == "failed"]
