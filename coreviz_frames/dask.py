@@ -78,10 +78,10 @@ from .ids import validate_id  # noqa: E402
 from .parquet import (  # noqa: E402
     DEFAULT_ROW_GROUP_SIZE,
     ExportReport,
-    _file_metadata,
-    _now,
-    _part_name,
-    _Store,
+    ExportStore,
+    file_metadata,
+    part_name,
+    utc_now,
 )
 from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
 from .tables import MediaTables, to_tables  # noqa: E402
@@ -620,12 +620,12 @@ def read_media(
 def _write_empty(root: Path, grain: str, partition_by: str | None, compression: str) -> str:
     """An empty file for a grain that got none (so every grain has its columns on disk)."""
     schema = SCHEMAS[grain]
-    rel = Path(grain, _part_name(0))
+    rel = Path(grain, part_name(0))
     if partition_by is not None:
         schema = schema.remove(schema.get_field_index(partition_by))
-        rel = Path(grain, f"{partition_by}=__HIVE_DEFAULT_PARTITION__", _part_name(0))
+        rel = Path(grain, f"{partition_by}=__HIVE_DEFAULT_PARTITION__", part_name(0))
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
-    table = schema.empty_table().replace_schema_metadata(_file_metadata(grain))
+    table = schema.empty_table().replace_schema_metadata(file_metadata(grain))
     pq.write_table(table, root / rel, compression=compression)
     return rel.as_posix()
 
@@ -650,7 +650,7 @@ def _export(
     if resume:
         _refuse_resume()
     started = time.monotonic()
-    store = _Store(
+    store = ExportStore(
         out_dir,
         partition_by=partition_by,
         row_group_size=DEFAULT_ROW_GROUP_SIZE,
@@ -667,8 +667,8 @@ def _export(
                 compression=compression,
                 write_index=False,
                 schema=SCHEMAS[grain],
-                name_function=_part_name,
-                custom_metadata=_file_metadata(grain),
+                name_function=part_name,
+                custom_metadata=file_metadata(grain),
                 write_metadata_file=False,
                 partition_on=[partition_by] if partition_by else None,
                 row_group_size=DEFAULT_ROW_GROUP_SIZE,
@@ -699,7 +699,7 @@ def _export(
             g: sum(pq.ParquetFile(root / rel).metadata.num_rows for rel in files[g]) for g in GRAINS
         }
         manifest["parts"].append(
-            {"part": seq, "media": media, "rows": rows, "files": files, "committed_at": _now()}
+            {"part": seq, "media": media, "rows": rows, "files": files, "committed_at": utc_now()}
         )
         manifest["media_exported"] += media
         for g, n in rows.items():
@@ -710,7 +710,7 @@ def _export(
         failed += part_failed
     manifest["failed"] = failed
     manifest["status"] = "complete"
-    manifest["finished_at"] = _now()
+    manifest["finished_at"] = utc_now()
     store.save()
     report.failed = failed
     report.elapsed = time.monotonic() - started

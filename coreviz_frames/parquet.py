@@ -75,10 +75,14 @@ __all__ = [
     "MANIFEST_NAME",
     "METADATA_KEY",
     "ExportReport",
+    "ExportStore",
     "describe_export",
     "export_parquet",
+    "file_metadata",
+    "part_name",
     "read_manifest",
     "read_parquet",
+    "utc_now",
     "write_tables",
 ]
 
@@ -105,11 +109,13 @@ PathLike = str | os.PathLike
 # --------------------------------------------------------------------------- small helpers
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time as ISO-8601 text, as the manifest records it."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _file_metadata(grain: str) -> dict[bytes, bytes]:
+def file_metadata(grain: str) -> dict[bytes, bytes]:
+    """The ``coreviz_frames`` schema-metadata entry every Parquet file of ``grain`` carries."""
     blob = {
         "package_version": __version__,
         "schema_version": SCHEMA_VERSION,
@@ -119,7 +125,8 @@ def _file_metadata(grain: str) -> dict[bytes, bytes]:
     return {METADATA_KEY.encode(): json.dumps(blob, sort_keys=True).encode()}
 
 
-def _part_name(seq: int) -> str:
+def part_name(seq: int) -> str:
+    """The file name of part ``seq`` (``part-000042.parquet``), sortable by name."""
     return f"part-{seq:06d}.parquet"
 
 
@@ -196,7 +203,7 @@ def _atomic_write_bytes(target: Path, data: bytes) -> None:
 
 def _to_arrow(frame: pd.DataFrame, grain: str) -> pa.Table:
     table = pa.Table.from_pandas(frame, schema=SCHEMAS[grain], preserve_index=False)
-    return table.replace_schema_metadata(_file_metadata(grain))
+    return table.replace_schema_metadata(file_metadata(grain))
 
 
 def _split_partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa.Table]]:
@@ -214,7 +221,7 @@ def _split_partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa
     return out
 
 
-class _Store:
+class ExportStore:
     """One export directory: its manifest, its committed parts, atomic part writes."""
 
     def __init__(
@@ -257,7 +264,7 @@ class _Store:
         if entries:
             self._clear()
         root.mkdir(parents=True, exist_ok=True)
-        now = _now()
+        now = utc_now()
         self.manifest = {
             "format": _MANIFEST_FORMAT,
             "manifest_version": _MANIFEST_VERSION,
@@ -312,7 +319,7 @@ class _Store:
         manifest["status"] = "running"
         manifest["finished_at"] = None
         manifest["runs"] = int(manifest.get("runs", 1)) + 1
-        manifest["updated_at"] = _now()
+        manifest["updated_at"] = utc_now()
         self.save()
 
     def _grain_entries(self) -> Iterator[Path]:
@@ -385,7 +392,7 @@ class _Store:
         return ids
 
     def save(self) -> None:
-        self.manifest["updated_at"] = _now()
+        self.manifest["updated_at"] = utc_now()
         data = json.dumps(self.manifest, indent=1, sort_keys=False).encode()
         _atomic_write_bytes(self.root / MANIFEST_NAME, data + b"\n")
 
@@ -396,7 +403,7 @@ class _Store:
         pending: list[tuple[Path, Path]] = []
         files: dict[str, list[str]] = {}
         rows: dict[str, int] = {}
-        name = _part_name(seq)
+        name = part_name(seq)
         try:
             for grain, frame in tables.items():
                 table = _to_arrow(frame, grain)
@@ -424,7 +431,13 @@ class _Store:
             for tmp, _ in pending:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
-        entry = {"part": seq, "media": media, "rows": rows, "files": files, "committed_at": _now()}
+        entry = {
+            "part": seq,
+            "media": media,
+            "rows": rows,
+            "files": files,
+            "committed_at": utc_now(),
+        }
         manifest = self.manifest
         manifest["parts"].append(entry)
         manifest["media_exported"] = int(manifest.get("media_exported", 0)) + media
@@ -456,13 +469,13 @@ def write_tables(
         >>> read_parquet(path).media.equals(tables.media)
         True
     """
-    store = _Store(
+    store = ExportStore(
         path, partition_by=partition_by, row_group_size=row_group_size, compression=compression
     )
     store.open(overwrite=overwrite, resume=False, source=None)
     store.write_part(0, tables, media=len(tables.media))
     store.manifest["status"] = "complete"
-    store.manifest["finished_at"] = _now()
+    store.manifest["finished_at"] = utc_now()
     store.save()
     return store.root
 
@@ -729,7 +742,7 @@ def export_parquet(
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
     if source is None:
         source = getattr(records, "source", None)
-    store = _Store(
+    store = ExportStore(
         path, partition_by=partition_by, row_group_size=row_group_size, compression=compression
     )
     store.open(overwrite=overwrite, resume=resume, source=source)
@@ -792,7 +805,7 @@ def export_parquet(
             flush()  # the last batch; or an empty part so every grain has its columns
     sync_failures()
     manifest["status"] = "complete"
-    manifest["finished_at"] = _now()
+    manifest["finished_at"] = utc_now()
     store.save()
     report.failed = list(manifest["failed"])
     report.elapsed = time.monotonic() - started

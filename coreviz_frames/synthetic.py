@@ -31,8 +31,13 @@ __all__ = [
     "SYNTHETIC_COLLECTION_ID",
     "SYNTHETIC_FRAME_SIZE",
     "iter_synthetic",
+    "synthetic_created_at",
+    "synthetic_folder",
     "synthetic_id",
+    "synthetic_is_video",
     "synthetic_media",
+    "synthetic_name",
+    "synthetic_tags",
 ]
 
 SYNTHETIC_COLLECTION_ID = "synthetic"
@@ -65,20 +70,48 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def synthetic_created_at(index: int) -> str:
+    """``createdAt`` of synthetic media ``index`` (one second apart from 2026-01-01)."""
+    return _iso(_EPOCH + timedelta(seconds=index))
+
+
+def synthetic_is_video(index: int) -> bool:
+    """Whether synthetic media ``index`` is a video (one in ``VIDEO_EVERY``)."""
+    return index % VIDEO_EVERY == VIDEO_EVERY - 1
+
+
+def synthetic_name(index: int) -> str:
+    """The file name of synthetic media ``index``."""
+    return f"synthetic-{index:07d}.{'mp4' if synthetic_is_video(index) else 'jpg'}"
+
+
+def synthetic_folder(index: int) -> str:
+    """The folder label (ltree) synthetic media ``index`` lives in."""
+    return f"f{index % 4}"
+
+
+def synthetic_tags(index: int) -> dict[str, list[str]]:
+    """``metadata.tags`` of synthetic media ``index``."""
+    return {
+        "color": [_COLORS[index % len(_COLORS)]],
+        "split": ["even" if index % 2 == 0 else "odd"],
+    }
+
+
 def synthetic_media(index: int, *, collection_id: str = SYNTHETIC_COLLECTION_ID) -> dict:
     """The synthetic media record number ``index`` of ``collection_id``."""
     # Written for speed (the local API builds thousands of these per second): ids are
     # hashed from pre-joined keys and the four timestamps are formatted once per record.
     # The output is the same as the straightforward version (tests compare the JSON).
     media_id = synthetic_id(collection_id, "media", index)
-    is_video = index % VIDEO_EVERY == VIDEO_EVERY - 1
+    is_video = synthetic_is_video(index)
     n_frames = VIDEO_FRAMES if is_video else 1
     width, height = SYNTHETIC_FRAME_SIZE
     created = _EPOCH + timedelta(seconds=index)
     created_iso = _iso(created)
     frame_created = _iso(created + timedelta(seconds=2))
     caption_created = _iso(created + timedelta(seconds=5))
-    folder = f"f{index % 4}"
+    folder = synthetic_folder(index)
     blob_prefix = f"blob://synthetic/{media_id}/"
     n_shapes = len(_OBJECTS_PER_FRAME)
     n_labels = len(_LABELS)
@@ -133,7 +166,7 @@ def synthetic_media(index: int, *, collection_id: str = SYNTHETIC_COLLECTION_ID)
         )
     return {
         "id": media_id,
-        "name": f"synthetic-{index:07d}.{'mp4' if is_video else 'jpg'}",
+        "name": synthetic_name(index),
         "type": "video" if is_video else "image",
         "blob": f"{blob_prefix}0.jpg",
         "path": f"{collection_id}.{folder}.{media_id}",
@@ -150,10 +183,7 @@ def synthetic_media(index: int, *, collection_id: str = SYNTHETIC_COLLECTION_ID)
         "sourceMediaId": None,
         "versionNumber": 1,
         "metadata": {
-            "tags": {
-                "color": [_COLORS[index % len(_COLORS)]],
-                "split": ["even" if index % 2 == 0 else "odd"],
-            },
+            "tags": synthetic_tags(index),
             "moderation": {
                 "status": "approved",
                 "categories": [],

@@ -21,7 +21,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -72,7 +71,14 @@ class Collection:
         raise NotImplementedError
 
     def entry(self, index: int) -> Entry:
-        raise NotImplementedError
+        return Entry(
+            id=self.media_id(index),
+            name=_syn.synthetic_name(index),
+            type="video" if _syn.synthetic_is_video(index) else "image",
+            created_at=_syn.synthetic_created_at(index),
+            parent=f"{self.collection_id}.{_syn.synthetic_folder(index)}",
+            tags=_syn.synthetic_tags(index),
+        )
 
     def record(self, index: int) -> dict:
         """The full Get Media record (or folder row) of row ``index``; do not mutate it."""
@@ -198,18 +204,13 @@ class SyntheticCollection(Collection):
             return self._by_id
 
     def entry(self, index: int) -> Entry:
-        is_video = index % _syn.VIDEO_EVERY == _syn.VIDEO_EVERY - 1
-        colors = _syn._COLORS
         return Entry(
             id=self.media_id(index),
-            name=f"synthetic-{index:07d}.{'mp4' if is_video else 'jpg'}",
-            type="video" if is_video else "image",
-            created_at=_syn._iso(_syn._EPOCH + timedelta(seconds=index)),
-            parent=f"{self.collection_id}.f{index % 4}",
-            tags={
-                "color": [colors[index % len(colors)]],
-                "split": ["even" if index % 2 == 0 else "odd"],
-            },
+            name=_syn.synthetic_name(index),
+            type="video" if _syn.synthetic_is_video(index) else "image",
+            created_at=_syn.synthetic_created_at(index),
+            parent=f"{self.collection_id}.{_syn.synthetic_folder(index)}",
+            tags=_syn.synthetic_tags(index),
         )
 
     def record(self, index: int) -> dict:
