@@ -57,8 +57,17 @@ __all__ = [
     "serve_local_api",
 ]
 
+
 #: The sample collection committed under ``data/`` at the repository root.
-SAMPLE_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+def _sample_data_dir() -> Path:
+    """``data/`` of a source checkout, else the copy installed as ``coreviz_frames.sample_data``."""
+    checkout = Path(__file__).resolve().parents[2] / "data"
+    if (checkout / "collection.json").is_file():
+        return checkout
+    return Path(__file__).resolve().parents[1] / "sample_data"
+
+
+SAMPLE_DATA_DIR = _sample_data_dir()
 SAMPLE_COLLECTION_ID = "5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c"
 BROWSE_QUIRKS = ("repeat_page", "has_more_forever", "wrong_total")
 HEADER_HISTORY = 10_000
