@@ -81,8 +81,10 @@ class DiskCache:
         path = self.path_for(url)
         try:
             os.utime(path)
-        except OSError:
+        except FileNotFoundError:
             return None
+        except OSError:  # a read-only cache: a hit all the same
+            return path if path.is_file() else None
         return path
 
     def get(self, url: str) -> bytes | None:

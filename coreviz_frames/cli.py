@@ -32,6 +32,9 @@ class _Group(click.Group):
         except CorevizError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(1)
+        except OSError as exc:  # a file or directory that cannot be read or written
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
 
 
 @click.group(
@@ -137,7 +140,13 @@ def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
     "  cat ids.txt | coreviz-frames export --ids - --out export/"
 )
 @click.option("--collection", "collection_id", default=None, help="Collection to export.")
-@click.option("--ids", "ids_file", default=None, help="File of media ids, one a line ('-': stdin).")
+@click.option(
+    "--ids",
+    "ids_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="File of media ids, one a line ('-': stdin).",
+)
 @click.option(
     "--out",
     "out_dir",

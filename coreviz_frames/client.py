@@ -29,13 +29,22 @@ from typing import Any, Literal
 
 import requests
 
-from .errors import APIStatusError, ConfigError, CorevizError, InvalidResponseError
+from .errors import (
+    APIStatusError,
+    ConfigError,
+    CorevizError,
+    InvalidIdError,
+    InvalidResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from .http import Credentials, Transport, build_session, origin_of
 from .ids import validate_id
 from .progress import progress_bar
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "BrowseIterator",
     "Client",
     "FailedFetch",
     "FetchReport",
@@ -190,6 +199,41 @@ class MediaIterator(Iterator[dict]):
             bar.close()
 
 
+class BrowseIterator(Iterator[dict]):
+    """The lazy iterator returned by :meth:`Client.browse`, with its :class:`FetchReport`.
+
+    A listed item whose Get Media (hydration) answers 404 or 403, or whose id cannot be
+    sent, is skipped with a warning and recorded in ``report.failed``, so one deleted or
+    forbidden media does not end the walk (and an export lists it instead of failing).
+
+    Example:
+        >>> it = client.browse("COLLECTION_ID")
+        >>> records = list(it)
+        >>> it.report.failed_ids
+        []
+    """
+
+    def __init__(self, run: Callable[[FetchReport], Iterator[dict]]) -> None:
+        self.report = FetchReport()
+        self._gen = run(self.report)
+
+    def __iter__(self) -> BrowseIterator:
+        return self
+
+    def __next__(self) -> dict:
+        return next(self._gen)
+
+    def close(self) -> None:
+        """Stop browsing; pending requests are cancelled."""
+        self._gen.close()
+
+    def __enter__(self) -> BrowseIterator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def _date_param(value: date | str | None, name: str) -> str | None:
     if value is None:
         return None
@@ -274,6 +318,8 @@ class Client:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ConfigError(f"max_workers must be an integer >= 1, not {max_workers!r}")
         timeouts = timeout if isinstance(timeout, tuple) else (timeout,)
+        if isinstance(timeout, tuple) and len(timeout) != 2:
+            timeouts = ()
         if not timeouts or not all(
             isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeouts
         ):
@@ -682,6 +728,8 @@ class Client:
         ``hydrate="auto"`` replaces items that lack ``frames``, or whose frames lack
         ``captions``/``objects``, with their Get Media record (fetched concurrently, order
         kept); ``True`` hydrates every item, ``False`` none. ``max_items`` caps the records.
+        An item whose Get Media answers 404/403 is skipped with a warning and listed in the
+        returned :class:`BrowseIterator`'s ``report.failed``.
 
         Example:
             >>> recs = list(client.browse("COLLECTION_ID", type="image", max_items=500))
@@ -704,15 +752,23 @@ class Client:
             page_size=page_size,
             max_items=max_items,
         )
-        return self._browse(collection_id, params, page_size, max_items, hydrate, progress)
+        return BrowseIterator(
+            lambda report: self._browse(
+                collection_id, params, page_size, max_items, hydrate, progress, report
+            )
+        )
 
-    def _hydrated(self, item: dict) -> dict:
-        full = self.get_media(item["id"])
+    def _hydrated(self, item: dict) -> dict | FailedFetch:
+        try:
+            full = self.get_media(item["id"])
+        except (NotFoundError, PermissionDeniedError, InvalidIdError) as exc:
+            # deleted since it was listed, or not readable: reported, not fatal
+            return FailedFetch.from_error(str(item["id"]), exc)
         for key, value in item.items():  # keep browse-only fields such as _score
             full.setdefault(key, value)
         return full
 
-    def _browse(self, collection_id, params, page_size, max_items, hydrate, progress):
+    def _browse(self, collection_id, params, page_size, max_items, hydrate, progress, report):
         if max_items == 0:
             return
         bar = progress_bar(desc="browse", unit="media", progress=progress)
@@ -754,6 +810,16 @@ class Client:
             for fut in futures:
                 record = fut.result()
                 bar.update(1)
+                if isinstance(record, FailedFetch):
+                    report.failed.append(record)
+                    warnings.warn(
+                        f"collection {collection_id!r}: skipped media {record.media_id!r} "
+                        f"(Get Media failed: {record.reason})",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                    continue
+                report.succeeded += 1
                 yield record
         finally:
             futures.close()

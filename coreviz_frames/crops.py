@@ -237,15 +237,41 @@ def _plan(
     return list(jobs.values()), failed
 
 
+def _shift_inside(box: Box, width: int, height: int) -> tuple[Box, bool]:
+    """``box`` moved (not resized) to lie inside the image along each axis where it fits.
+
+    A box that does not overlap the image is left where it is (and found empty later).
+    """
+    x, y = box.x, box.y
+    if not (x < width and x + box.w > 0 and y < height and y + box.h > 0):
+        return box, False
+    if box.w <= width:
+        x = min(max(x, 0.0), width - box.w)
+    if box.h <= height:
+        y = min(max(y, 0.0), height - box.h)
+    if (x, y) == (box.x, box.y):
+        return box, False
+    return Box(x, y, box.w, box.h), True
+
+
 def _cut(
-    image: Image.Image, box: Box, frame_size: tuple[Any, Any]
+    image: Image.Image, box: Box, frame_size: tuple[Any, Any], *, fit: bool = False
 ) -> tuple[Image.Image | None, tuple[int, int, int, int], bool]:
-    """Crop ``box`` (frame pixels) from ``image``, scaled if the image is not frame-sized."""
+    """Crop ``box`` (frame pixels) from ``image``, scaled if the image is not frame-sized.
+
+    ``fit`` (a box grown by ``square`` or ``min_size``) first moves a box that reaches
+    outside the image back inside where it fits, so it keeps its shape and size; what
+    still reaches outside is clamped. Either way the result is flagged ``clamped``.
+    """
     fw, fh = frame_size
     known = _present(fw) and _present(fh) and int(fw) > 0 and int(fh) > 0
     if known and (int(fw), int(fh)) != image.size:
         box = _scale(box, image.width / int(fw), image.height / int(fh))
+    shifted = False
+    if fit:
+        box, shifted = _shift_inside(box, image.width, image.height)
     box, clamped = box.clamp(image.width, image.height)
+    clamped = clamped or shifted
     pixels = _pixels(box)
     x0, y0, x1, y1 = pixels
     if x1 <= x0 or y1 <= y0:
@@ -281,7 +307,7 @@ def _run_job(job: _Job, opts: dict[str, Any]) -> list[tuple[int, CropResult]]:
             crop = image if i == len(job.rows) - 1 else image.copy()
             out.append((pos, CropResult(oid, crop, None, "blob", job.url)))
             continue
-        crop, pixels, clamped = _cut(image, box, frame_size)
+        crop, pixels, clamped = _cut(image, box, frame_size, fit=opts.get("fit", False))
         if crop is None:
             msg = f"object {oid}: box {pixels} lies outside the frame image {image.size}"
             if opts["on_error"] == "raise":
@@ -333,6 +359,7 @@ def iter_crops(
         "max_pixels": max_pixels,
         "session": session,
         "on_error": on_error,
+        "fit": bool(square) or min_size is not None,
     }
     yield from failed.items()
     # Largest jobs first, so one busy frame does not finish last.

@@ -477,7 +477,7 @@ class Transport:
             )
         try:
             body = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise translate_error(
                 final_url,
                 what=what,
@@ -508,16 +508,17 @@ class Transport:
         """One GET plus at most :data:`MAX_REDIRECTS` redirect hops, each re-authorised."""
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                response = self.session.get(
-                    url,
-                    params=params,
-                    headers=self.headers_for(url),
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
+                response = self._get(url, params)
             except requests.RequestException as exc:
                 raise translate_error(
                     url, what=what, media_id=media_id, exc=exc, secrets=self._secrets()
+                ) from None
+            except ValueError as exc:  # e.g. a redirect to an unparsable Location
+                raise InvalidResponseError(
+                    f"GET{_subject(what)} ({_safe_url(url)}) failed: invalid URL in the "
+                    f"response ({exc})",
+                    url=_safe_url(url),
+                    media_id=media_id,
                 ) from None
             logger.debug("GET %s -> %s", _safe_url(response.url or url), response.status_code)
             if not response.is_redirect:
@@ -531,6 +532,36 @@ class Transport:
             url=_safe_url(url),
             media_id=media_id,
         )
+
+    def _get(self, url: str, params: Mapping[str, str] | None) -> requests.Response:
+        """One GET, retried like a read error when the connection breaks *while the body is
+        read* (requests reads it after urllib3's ``Retry`` has returned, so ``Retry`` alone
+        never retries a truncated body); the adapter's own ``Retry`` budget and backoff apply.
+        """
+        retry = None
+        while True:
+            try:
+                return self.session.get(
+                    url,
+                    params=params,
+                    headers=self.headers_for(url),
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
+                cause = exc.args[0] if exc.args else None
+                if not isinstance(cause, (ProtocolError, ReadTimeoutError)):
+                    raise  # not a body-read failure: urllib3 already retried it
+                if retry is None:
+                    retry = self.session.get_adapter(url).max_retries
+                    if not isinstance(retry, Retry):
+                        raise
+                try:
+                    retry = retry.increment(method="GET", url=url, error=cause)
+                except (MaxRetryError, ProtocolError, ReadTimeoutError):
+                    raise exc from None
+                logger.debug("GET %s: body read failed (%s), retrying", _safe_url(url), cause)
+                retry.sleep()
 
     def close(self) -> None:
         """Close the session's pooled connections."""

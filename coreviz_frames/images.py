@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -34,11 +35,12 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
 from PIL import Image, ImageOps
+from requests.utils import requote_uri
 
 from .cache import DiskCache, resolve_cache
 from .errors import ConfigError, ImageLoadError, RequestTimeoutError
@@ -61,6 +63,7 @@ DEFAULT_TIMEOUT = 30.0
 IMAGE_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF")
 _FALLBACK_MAX_PIXELS = 89_478_485  # Pillow's default MAX_IMAGE_PIXELS
 _CHUNK = 64 * 1024
+_MAX_REDIRECTS = 10
 _CREDENTIAL_HEADERS = ("authorization", "x-api-key", "cookie")
 
 OnError = Literal["raise", "record"]
@@ -158,6 +161,24 @@ def _chunks(resp: requests.Response) -> Iterator[bytes]:
         yield chunk
 
 
+def _get(sess: requests.Session, url: str, *, timeout: float, safe: str) -> requests.Response:
+    """GET ``url``, following redirects here: every hop is prepared without credentials.
+
+    requests' own redirect handling re-adds the session's cookies and ``.netrc``
+    credentials on each hop of a caller-provided session, after the auth hook ran.
+    """
+    for _ in range(_MAX_REDIRECTS + 1):
+        resp = sess.get(
+            url, stream=True, timeout=timeout, auth=_NO_CREDENTIALS, allow_redirects=False
+        )
+        target = sess.get_redirect_target(resp)
+        if target is None:
+            return resp
+        resp.close()
+        url = requote_uri(urljoin(resp.url, target))
+    raise _fail(safe, "download failed", f"more than {_MAX_REDIRECTS} redirects")
+
+
 def _download(
     url: str, *, session: requests.Session | None, timeout: float, max_bytes: int
 ) -> bytes:
@@ -166,7 +187,7 @@ def _download(
     sess = session if session is not None else _blob_session()
     deadline = time.monotonic() + 10 * timeout
     try:
-        with sess.get(url, stream=True, timeout=timeout, auth=_NO_CREDENTIALS) as resp:
+        with _get(sess, url, timeout=timeout, safe=safe) as resp:
             if resp.status_code >= 400:
                 raise _fail(safe, f"HTTP {resp.status_code}", resp.reason or "")
             length = resp.headers.get("Content-Length")
@@ -286,7 +307,10 @@ def _load_one(
         data = _download(src, session=session, timeout=timeout, max_bytes=max_bytes)
         image = decode_image(data, url=safe, max_size=max_size, max_pixels=max_pixels)
         if cache is not None:
-            cache.put(src, data)  # only bytes that decoded are cached
+            # only bytes that decoded are cached; the cache is best effort (a full disk, a
+            # read-only or invalid directory must not fail a load that succeeded)
+            with contextlib.suppress(OSError):
+                cache.put(src, data)
         return image
     path = _local_path(src)
     name = str(src)

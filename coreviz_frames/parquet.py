@@ -62,7 +62,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ._version import __version__
-from .errors import ConfigError, ExportError
+from .errors import ConfigError, ExportError, SchemaError
 from .ids import normalize_id
 from .progress import progress_bar
 from .schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, SCHEMAS, arrow_to_pandas, empty_frame
@@ -202,7 +202,30 @@ def _atomic_write_bytes(target: Path, data: bytes) -> None:
 
 
 def _to_arrow(frame: pd.DataFrame, grain: str) -> pa.Table:
-    table = pa.Table.from_pandas(frame, schema=SCHEMAS[grain], preserve_index=False)
+    schema = SCHEMAS[grain]
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"cannot write the {grain} table: it has no column {missing[0]!r}", field=missing[0]
+        )
+    try:
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        bad = None  # name the offending column (only on this error path)
+        for f in schema:
+            column = frame[f.name]
+            if not f.nullable and column.isna().any():
+                bad = f.name
+                break
+            try:
+                pa.Array.from_pandas(column, type=f.type)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                bad = f.name
+                break
+        where = f"column {bad!r} of the {grain} table" if bad else f"the {grain} table"
+        raise SchemaError(
+            f"cannot write {where}: it does not fit the declared schema ({exc})", field=bad
+        ) from exc
     return table.replace_schema_metadata(file_metadata(grain))
 
 
@@ -632,7 +655,10 @@ class ExportReport:
             lines.append(f"skipped {self.media_skipped:,} media already exported")
         lines.append("rows: " + ", ".join(f"{g} {n:,}" for g, n in self.rows.items()))
         if self.failed:
-            lines.append(f"FAILED: {len(self.failed):,} records (listed in {MANIFEST_NAME})")
+            lines.append(
+                f"FAILED: {len(self.failed):,} records (listed in {MANIFEST_NAME}; "
+                "a re-run with resume=True, or --resume, retries them)"
+            )
             for item in self.failed[:5]:
                 status = f" {item['status']}" if item.get("status") is not None else ""
                 lines.append(f"  {item.get('id')}{status}: {item.get('reason')}")

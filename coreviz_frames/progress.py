@@ -33,5 +33,6 @@ def progress_bar(
 ) -> tqdm:
     """A tqdm bar, disabled when ``progress`` is False (or None outside a terminal/notebook)."""
     if progress is None:
-        progress = _in_notebook() or sys.stderr.isatty()
+        isatty = getattr(sys.stderr, "isatty", None)  # stderr may be None (pythonw, services)
+        progress = _in_notebook() or bool(isatty is not None and isatty())
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)

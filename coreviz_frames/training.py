@@ -194,6 +194,8 @@ class CropDataset:
             "max_pixels": None,
             "session": None,
             "on_error": "raise",
+            "fit": bool(self._plan_options.get("square"))
+            or self._plan_options.get("min_size") is not None,
             "loader": self._load_cached if job.kind == "frame" else None,
         }
         [(_, result)] = _run_job(job, opts)
@@ -223,21 +225,32 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _assign(groups: list[tuple[str, int]], fractions: tuple[float, float, float]) -> dict[str, int]:
+def _assign(
+    groups: list[tuple[str, int]],
+    fractions: tuple[float, float, float],
+    totals: list[int] | None = None,
+) -> dict[str, int]:
     """Give each (media id, row count) a split so each split's share of rows nears its fraction.
 
-    Greedy: every media goes to the split furthest below its target after the media is added.
+    Greedy: every media goes to the split furthest below its target after the media is added,
+    counting both these groups and ``totals`` (the rows already placed by earlier strata, which
+    is updated): without the running totals every small stratum would go to train alone.
     """
     counts = [0, 0, 0]
+    totals = [0, 0, 0] if totals is None else totals
     out: dict[str, int] = {}
     for key, n in groups:
-        placed = sum(counts) + n
+        placed, placed_all = sum(counts) + n, sum(totals) + n
         deficits = [
-            fractions[i] * placed - counts[i] if fractions[i] > 0 else -math.inf for i in range(3)
+            fractions[i] * placed - counts[i] + fractions[i] * placed_all - totals[i]
+            if fractions[i] > 0
+            else -math.inf
+            for i in range(3)
         ]
         best = max(range(3), key=lambda i: (deficits[i], -i))
         out[key] = best
         counts[best] += n
+        totals[best] += n
     return out
 
 
@@ -287,11 +300,12 @@ def split_by_media(
         for key in keys:
             strata.setdefault(dominant[key], []).append(key)
     assignment: dict[str, int] = {}
+    totals = [0, 0, 0]
     for name in sorted(strata):
         members = strata[name]
         order = rng.permutation(len(members))
         groups = [(members[i], int(sizes[members[i]])) for i in order]
-        assignment.update(_assign(groups, fracs))
+        assignment.update(_assign(groups, fracs, totals))
     which = media.map(assignment).to_numpy()
     return {name: df.loc[which == i] for i, name in enumerate(SPLITS)}
 

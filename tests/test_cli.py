@@ -203,7 +203,8 @@ def test_export_stopped_by_an_error_resumes_without_duplicates(local_api_factory
     with cvf.Client(api_key=API_KEY, base_url=api.base_url) as client:
         order = [r["id"] for r in client.browse(api.collection_id, hydrate=False)]
     assert sorted(order) == sorted(r["id"] for r in records)
-    api.add_fault(f"/api/media/{order[9]}", status=404, count=1)
+    # a 404 on hydration is now skipped and recorded; a 401 still stops the walk
+    api.add_fault(f"/api/media/{order[9]}", status=401, count=1)
     out = tmp_path / "export"
     args = ["export", "--collection", api.collection_id, "--out", str(out), "--batch-size", "3"]
     first = CliRunner().invoke(main, args, env=_env(api))
@@ -281,3 +282,38 @@ def test_serve_prints_its_urls_and_answers(tmp_path):
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_a_missing_ids_file_is_a_usage_error_not_a_traceback(tmp_path):
+    for extra in ([], ["--dask", "local"]):
+        result = CliRunner().invoke(
+            main,
+            [
+                "export",
+                "--ids",
+                str(tmp_path / "missing.txt"),
+                "--out",
+                str(tmp_path / "x"),
+                *extra,
+            ],
+            env={"COREVIZ_API_KEY": API_KEY, "COREVIZ_BASE_URL": "http://127.0.0.1:9/api"},
+        )
+        assert result.exit_code == 2, result.output
+        assert "missing.txt" in result.output and "does not exist" in result.output
+        assert not isinstance(result.exception, FileNotFoundError)
+
+
+def test_an_unwritable_output_is_a_one_line_error(keyed_api, tmp_path):
+    out = tmp_path / "export"
+    CliRunner().invoke(
+        main,
+        ["export", "--collection", keyed_api.collection_id, "--out", str(out)],
+        env=_env(keyed_api),
+        catch_exceptions=False,
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["crops", str(out), "--out", str(blocker / "crops")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert not isinstance(result.exception, OSError)

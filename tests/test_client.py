@@ -389,6 +389,22 @@ def test_browse_errors_are_typed(collection_server):
             list(client.browse(COLLECTION))
 
 
+def test_browse_skips_and_reports_items_that_cannot_be_hydrated(collection_server):
+    items = make_items(12)
+    srv = collection_server(items, light_items=True)
+    srv.script("/api/media/m1", (404, {}, {"error": "Media not found"}))
+    srv.script("/api/media/m3", (403, {}, {"error": "Forbidden"}))
+    with fast_client(srv.base_url) as client:
+        it = client.browse(COLLECTION, page_size=5, progress=False)
+        with pytest.warns(UserWarning) as caught:
+            got = [r["id"] for r in it]
+    assert sorted(str(w.message).split("'")[3] for w in caught) == ["m1", "m3"]
+    assert got == [i for i in media_ids(items) if i not in ("m1", "m3")]
+    assert it.report.failed_ids == ["m1", "m3"]
+    assert [f.status for f in it.report.failed] == [404, 403]
+    assert it.report.succeeded == len(got)
+
+
 def test_client_from_package_namespace():
     assert cvf.Client is cvf.client.Client and cvf.FetchReport is FetchReport
     assert "Client" in cvf.__all__ and "FetchReport" in cvf.__all__

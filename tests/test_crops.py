@@ -200,3 +200,35 @@ def test_pixels_rule():
 
     assert _pixels(Box(1.5, 2.0, 3.2, 4.0)) == (1, 2, 5, 6)
     assert _pixels(Box(0.1 + 0.2, 0, 11.7, 1)) == (0, 0, 12, 1)  # 12.000000000000002
+
+
+def test_square_and_min_size_near_an_edge_stay_square_and_full_size(tables):
+    frame = tables.frames.iloc[0]
+    w, h = int(frame.width), int(frame.height)
+    corner = pd.DataFrame(
+        [
+            {
+                "object_id": "corner",
+                "frame_id": frame.frame_id,
+                "media_id": frame.media_id,
+                "blob": None,
+                "label": "x",
+                "frame_width": w,
+                "frame_height": h,
+                "bbox_x": w - 12.0,
+                "bbox_y": 2.0,
+                "bbox_w": 10.0,
+                "bbox_h": 30.0,
+            }
+        ]
+    )
+    kw = dict(frames=tables.frames, on_error="record", progress=False)
+    sq = load_crops(corner, square=True, **kw)[0]
+    assert sq.image.size == (30, 30) and sq.clamped
+    assert sq.box == (w - 30, 2, w, 32)  # moved inside, the object still in it
+    grown = load_crops(corner, min_size=50, **kw)[0]
+    assert grown.image.size == (50, 50) and grown.clamped
+    ds = cvf.CropDataset(corner, frames=tables.frames, square=True)
+    assert ds[0][0].size == (30, 30)
+    plain = load_crops(corner, pad=0.5, **kw)[0]  # padding is still cut at the edge
+    assert plain.clamped and plain.box[2] == w

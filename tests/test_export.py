@@ -252,6 +252,27 @@ def test_export_from_the_local_api_keeps_failures_and_no_key(
             assert key.encode() not in file.read_bytes(), file
 
 
+def test_export_of_a_browse_lists_a_forbidden_item_and_completes(
+    tmp_path: Path, local_api_factory
+) -> None:
+    api = local_api_factory(synthetic=12, light=True)
+    with Client(api_key="k", base_url=api.base_url, retries=0) as client:
+        ids = [r["id"] for r in client.browse(api.collection_id, hydrate=False, progress=False)]
+    api = local_api_factory(synthetic=12, light=True, forbidden_ids=[ids[5]])
+    with Client(api_key="k", base_url=api.base_url, retries=0) as client:
+        for resume in (False, True):  # a re-run does not get stuck on it either
+            with pytest.warns(UserWarning, match=ids[5]):
+                report = export_parquet(
+                    client.browse(api.collection_id, progress=False),
+                    tmp_path / "x",
+                    batch_size=4,
+                    resume=resume,
+                )
+            assert [(f["id"], f["status"]) for f in report.failed] == [(ids[5], 403)]
+    assert read_manifest(tmp_path / "x")["failed"] == report.failed
+    assert sorted(cvf.read_parquet(tmp_path / "x").media.media_id) == sorted(set(ids) - {ids[5]})
+
+
 def test_refuses_a_non_empty_directory_and_touches_nothing(tmp_path: Path) -> None:
     target = tmp_path / "busy"
     target.mkdir()

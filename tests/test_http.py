@@ -39,7 +39,9 @@ from coreviz_frames.errors import (
 KEY = "sk-test-SECRET-0123456789"
 TOKEN = "tok-SECRET-abcdef"
 
-Reply = tuple  # (status, headers dict, body) | ("drop",) | ("sleep", seconds, reply)
+Reply = (
+    tuple  # (status, headers dict, body) | ("drop",) | ("truncate", b"...") | ("sleep", s, reply)
+)
 
 
 def media_body(media_id: str) -> dict:
@@ -109,6 +111,16 @@ class ScriptedServer:
                 time.sleep(reply[1])
                 reply = reply[2]
             if reply[0] == "drop":
+                handler.close_connection = True
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if reply[0] == "truncate":  # headers promise more body than is sent
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(reply[1]) + 100))
+                handler.end_headers()
+                handler.wfile.write(reply[1])
+                handler.wfile.flush()
                 handler.close_connection = True
                 handler.connection.shutdown(socket.SHUT_RDWR)
                 return
@@ -231,6 +243,33 @@ def test_dropped_connection_every_time_is_network_error(server):
     with fast_client(server.base_url, retries=1) as client, pytest.raises(NetworkError) as info:
         client.get_media("m1")
     assert "m1" in str(info.value)
+
+
+def test_connection_broken_while_reading_the_body_is_retried(server):
+    server.script("/api/media/m1", ("truncate", b'{"media": {"id"'))
+    with fast_client(server.base_url, retries=2) as client:
+        assert client.get_media("m1")["id"] == "m1"
+    assert server.paths["/api/media/m1"] == 2
+
+
+def test_body_broken_every_time_is_network_error_after_the_retries(server):
+    server.script("/api/media/m1", *[("truncate", b'{"media": {"id"')] * 4)
+    with fast_client(server.base_url, retries=2) as client, pytest.raises(NetworkError) as info:
+        client.get_media("m1")
+    assert "m1" in str(info.value)
+    assert server.paths["/api/media/m1"] == 3
+
+
+def test_unparsable_redirect_location_is_invalid_response_error(server):
+    server.script("/api/media/m1", (302, {"Location": "http://[::1"}, b""))
+    with fast_client(server.base_url) as client, pytest.raises(InvalidResponseError, match="m1"):
+        client.get_media("m1")
+
+
+def test_absurdly_nested_json_is_invalid_response_error(server):
+    server.script("/api/media/m1", (200, {}, b'{"a":' * 100_000 + b"1" + b"}" * 100_000))
+    with fast_client(server.base_url) as client, pytest.raises(InvalidResponseError, match="m1"):
+        client.get_media("m1")
 
 
 def test_connection_refused_is_network_error():
@@ -456,6 +495,8 @@ def test_default_base_url(monkeypatch):
         {"max_workers": 0},
         {"timeout": 0},
         {"timeout": "5"},
+        {"timeout": (5,)},
+        {"timeout": (1, 2, 3)},
     ],
 )
 def test_bad_options_raise_config_error(kwargs):

@@ -361,3 +361,39 @@ def test_missing_local_file():
         load_image("/nonexistent/x.jpg")
     with pytest.raises(ImageLoadError, match="unsupported URL scheme"):
         load_image("ftp://host/x.jpg")
+
+
+def test_caller_session_sends_no_cookie_or_netrc_across_a_redirect(server, monkeypatch, tmp_path):
+    # requests' own redirect handling re-adds a session's cookies and .netrc credentials
+    # on every hop, after the per-request auth hook has stripped them
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login user password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    leaky = requests.Session()
+    leaky.headers.update({"x-api-key": "sk-secret"})
+    leaky.cookies.set("session", "cookie-secret")
+    start = len(server.requests)
+    assert load_image(server.url + "/redirect.jpg", session=leaky).size == (64, 48)
+    sent = server.requests[start:]
+    assert [path for path, _ in sent] == ["/redirect.jpg", "/good.jpg"]
+    for _, headers in sent:
+        names = {k.lower() for k in headers}
+        assert not names & {"authorization", "x-api-key", "cookie"}, headers
+
+
+def test_redirect_loop_is_an_image_load_error(server):
+    server.add("/loop.jpg", b"", status=302, headers={"Location": "/loop.jpg"})
+    with pytest.raises(ImageLoadError, match="redirects") as info:
+        load_image(server.url + "/loop.jpg")
+    assert info.value.url == server.url + "/loop.jpg"
+
+
+def test_an_unusable_cache_directory_does_not_fail_the_load(server, tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    results = load_images(
+        [server.url + "/good.jpg"], cache_dir=not_a_dir, on_error="record", progress=False
+    )
+    assert results[0].ok, results[0].error
+    assert load_image(server.url + "/good.jpg", cache_dir=not_a_dir).size == (64, 48)

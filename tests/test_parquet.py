@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import coreviz_frames as cvf
-from coreviz_frames import ConfigError, ExportError
+from coreviz_frames import ConfigError, ExportError, SchemaError
 from coreviz_frames.client import Client
 from coreviz_frames.parquet import MANIFEST_NAME, METADATA_KEY, read_manifest, write_tables
 from coreviz_frames.schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, SCHEMAS
@@ -231,3 +232,18 @@ def test_read_without_manifest_uses_visible_files(tables: MediaTables, tmp_path:
     os.remove(path / MANIFEST_NAME)
     (path / "media" / ".tmp-part-000001.parquet.1.tmp").write_bytes(b"garbage")
     assert_tables_equal(cvf.read_parquet(path), tables)
+
+
+def test_a_table_that_does_not_fit_the_schema_is_a_schema_error(tables, tmp_path: Path) -> None:
+    media = tables.media.copy()
+    media["width"] = media["width"].astype("float64") / 2 + 0.25
+    with pytest.raises(SchemaError, match="'width' of the media table") as info:
+        replace(tables, media=media).to_parquet(tmp_path / "a")
+    assert info.value.field == "width"
+    with pytest.raises(SchemaError, match="no column 'extra'") as info:
+        replace(tables, objects=tables.objects.drop(columns=["extra"])).to_parquet(tmp_path / "b")
+    assert info.value.field == "extra"
+    media = tables.media.copy()
+    media.loc[media.index[0], "media_id"] = None
+    with pytest.raises(SchemaError, match="'media_id'"):
+        replace(tables, media=media).to_parquet(tmp_path / "c")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import coreviz_frames as cvf
+from coreviz_frames.progress import progress_bar
 
 
 def _browse(api, capsys, progress):
@@ -35,3 +38,9 @@ def test_bulk_fetch_and_export_bars(sample_api, capsys, tmp_path):
         tables = cvf.to_tables(records)
         cvf.load_crops(tables, on_error="record", progress=True)
         assert "crops" in capsys.readouterr().err
+
+
+def test_default_progress_without_a_stderr(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", None)  # pythonw, some services and daemons
+    with progress_bar(total=2, desc="x") as bar:
+        bar.update(2)

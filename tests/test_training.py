@@ -225,3 +225,18 @@ def test_export_crops_from_parquet(tables, tmp_path):
     tables.to_parquet(tmp_path / "export")
     manifest = export_crops_from_parquet(tmp_path / "export", tmp_path / "crops", progress=False)
     assert (manifest.status == "written").sum() == len(tables.objects) - 1
+
+
+def test_stratified_split_with_many_small_classes_keeps_the_fractions():
+    # 100 labels of 3 media each: split one by one, every small stratum went to train
+    df = pd.DataFrame(
+        {"media_id": [f"m{i}" for i in range(300)], "label": [f"l{i % 100}" for i in range(300)]}
+    )
+    parts = split_by_media(df, seed=0, stratify="label")
+    assert [len(p) for p in parts.values()] == pytest.approx([240, 30, 30], abs=3)
+    big = pd.DataFrame(
+        {"media_id": [f"m{i}" for i in range(1000)], "label": [f"l{i % 7}" for i in range(1000)]}
+    )
+    for p in split_by_media(big, seed=1, stratify="label").values():
+        shares = p.label.value_counts(normalize=True)
+        assert len(shares) == 7 and shares.max() - shares.min() < 0.05
