@@ -51,10 +51,10 @@ def main() -> None:
     """
 
 
-def _client(api_key: str | None, base_url: str | None, workers: int):
+def _client(api_key: str | None, base_url: str | None, workers: int, retries: int = 5):
     from .client import Client
 
-    return Client(api_key=api_key, base_url=base_url, max_workers=workers)
+    return Client(api_key=api_key, base_url=base_url, max_workers=workers, retries=retries)
 
 
 @main.command(
@@ -186,6 +186,13 @@ def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
     help="Media per Parquet part (bounds memory).",
 )
 @click.option("--workers", type=int, default=8, show_default=True, help="Concurrent requests.")
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Retries per request on connection errors, 429 and 5xx.",
+)
 @click.option("--partition-by", default=None, help="Hive-partition every grain on this column.")
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some records failed.")
 @click.option(
@@ -217,6 +224,7 @@ def export(
     page_size,
     batch_size,
     workers,
+    retries,
     partition_by,
     allow_failures,
     api_key,
@@ -261,7 +269,7 @@ def export(
     else:
         from .parquet import export_parquet
 
-        with _client(api_key, base_url, workers) as client:
+        with _client(api_key, base_url, workers, retries) as client:
             # one bar, the fetch's: it knows the total (pagination or the id count)
             if collection_id is not None:
                 records = client.browse(

@@ -604,6 +604,11 @@ def read_parquet(
     if not root.is_dir():
         raise ExportError(f"no Parquet export at {root}", path=str(root))
     manifest = read_manifest(root) if (root / MANIFEST_NAME).is_file() else None
+    if manifest is None and not any((root / grain).is_dir() for grain in GRAINS):
+        raise ExportError(
+            f"no Parquet export at {root}: no manifest and none of the folders {', '.join(GRAINS)}",
+            path=str(root),
+        )
     partition_by = manifest.get("partition_by") if manifest else _detect_partition(root)
     wanted = set(GRAINS if grains is None else grains)
     unknown = wanted - set(GRAINS)

@@ -317,3 +317,27 @@ def test_an_unwritable_output_is_a_one_line_error(keyed_api, tmp_path):
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: ") and "Traceback" not in result.output
     assert not isinstance(result.exception, OSError)
+
+
+def test_export_stopped_by_a_server_error_says_how_to_resume(local_api_factory, tmp_path):
+    api = local_api_factory(api_key=API_KEY, light=True)
+    with cvf.Client(api_key=API_KEY, base_url=api.base_url) as client:
+        order = [r["id"] for r in client.browse(api.collection_id, hydrate=False)]
+    api.add_fault(f"/api/media/{order[7]}", status=503, count=1)
+    out = tmp_path / "export"
+    args = ["export", "--collection", api.collection_id, "--out", str(out), "--batch-size", "3"]
+    first = CliRunner().invoke(main, [*args, "--retries", "0"], env=_env(api))
+    assert first.exit_code == 1
+    assert "503" in first.output and "--resume" in first.output
+    assert "Traceback" not in first.output
+    second = CliRunner().invoke(main, [*args, "--resume"], env=_env(api))
+    assert second.exit_code == 0, second.output
+    media = cvf.read_parquet(out).media
+    assert len(media) == 15 and media.media_id.is_unique
+
+
+def test_crops_over_a_directory_that_is_not_an_export(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = CliRunner().invoke(main, ["crops", str(tmp_path), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1
+    assert "no Parquet export" in result.output

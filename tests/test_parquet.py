@@ -247,3 +247,9 @@ def test_a_table_that_does_not_fit_the_schema_is_a_schema_error(tables, tmp_path
     media.loc[media.index[0], "media_id"] = None
     with pytest.raises(SchemaError, match="'media_id'"):
         replace(tables, media=media).to_parquet(tmp_path / "c")
+
+
+def test_a_directory_that_is_not_an_export_is_refused(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("not an export")
+    with pytest.raises(ExportError, match="no Parquet export"):
+        cvf.read_parquet(tmp_path)
