@@ -598,6 +598,7 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
     g_objects = _Grain(ctx, child_locator(object_frame, object_index, "objects"))
     caption_extra = _child_extra(caption_rows, _CAPTION_KEYS, g_captions)
     object_extra = _child_extra(object_rows, _OBJECT_KEYS, g_objects)
+    _keep_rich_polygons(object_rows, object_extra)
     ctx.flush()
 
     # --- columns ---------------------------------------------------------------------------
@@ -706,6 +707,31 @@ def _child_extra(rows: list, known: frozenset, grain: _Grain) -> list:
                 pos, prefix[:-1], f"expected an object, got {type(rows[r]).__name__}"
             )
     return extra
+
+
+def _keep_rich_polygons(rows: list, extra: list) -> None:
+    """A polygon whose points carry more than ``x`` and ``y`` is also kept whole in ``extra``.
+
+    The ``polygon`` column holds only the coordinates; this keeps any other point field
+    (under the API's spelling) so nothing is dropped. Plain ``{x, y}`` points cost one
+    length check each.
+    """
+    for r, row in enumerate(rows):
+        polygon = row.get("polygon") if type(row) is dict else None
+        if type(polygon) is not list:
+            continue
+        for point in polygon:
+            if (
+                type(point) is dict
+                and (len(point) != 2 or "x" not in point or "y" not in point)
+                and not point.keys() <= _POINT_KEYS
+            ):
+                kept = json.loads(extra[r]) if extra[r] is not None else {}
+                extra[r] = _dumps({**kept, "polygon": polygon})
+                break
+
+
+_POINT_KEYS = frozenset(("x", "y"))
 
 
 # Kinds whose raw JSON values convert exactly (no silent coercion) inside one struct array.

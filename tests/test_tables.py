@@ -660,3 +660,24 @@ def test_golden_through_local_api_store():
     rows = [record for _, record in store.FileCollection(DATA).iter_records()]
     t = to_tables(rows)
     assert (len(t.media), len(t.frames), len(t.objects)) == (15, 19, 20)
+
+
+def test_polygon_point_fields_beyond_x_and_y_are_kept_in_extra():
+    rich = [{"x": 1.0, "y": 2.0}, {"x": 4.0, "y": 6.0, "visible": False}]
+    record = {
+        "id": "m1",
+        "frames": [
+            {
+                "id": "f1",
+                "objects": [
+                    {"id": "o1", "polygon": rich, "score": 0.9},
+                    {"id": "o2", "polygon": [{"x": 1.0, "y": 2.0}, {"x": 3.0, "y": 5.0}]},
+                ],
+            }
+        ],
+    }
+    objects = to_tables([record]).objects
+    assert json.loads(objects.extra[0]) == {"score": 0.9, "polygon": rich}
+    assert pd.isna(objects.extra[1])
+    assert objects.polygon[0] == [{"x": 1.0, "y": 2.0}, {"x": 4.0, "y": 6.0}]
+    assert (objects.bbox_w[0], objects.bbox_h[0]) == (3.0, 4.0)
