@@ -73,7 +73,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from .client import Client, _needs_hydration  # noqa: E402
 from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
-from .http import build_session  # noqa: E402
+from .http import Secret, build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
 from .parquet import (  # noqa: E402
     DEFAULT_ROW_GROUP_SIZE,
@@ -174,24 +174,16 @@ class PartitionError(CorevizError):
 # --------------------------------------------------------------------------- credentials
 
 
-class _Sealed:
-    """A secret that pickles (so it reaches the workers) but shows as ``***``."""
+class _Sealed(Secret):
+    """A :class:`~coreviz_frames.http.Secret` that pickles (so it reaches the workers).
 
-    __slots__ = ("_value",)
+    Its repr, str and Dask token stay ``***``: the key is in no task key or graph repr.
+    """
 
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "***"
-
-    __str__ = __repr__
+    __slots__ = ()
 
     def __reduce__(self):
-        return (_Sealed, (self._value,))
+        return (_Sealed, (self.reveal(),))
 
     def __dask_tokenize__(self) -> str:
         return "***"
