@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..errors import ConfigError
 from ..ids import normalize_id
 from .images import FileBlobs, SyntheticBlobs
 from .store import (
@@ -540,9 +541,9 @@ class LocalAPI:
         record_cache_bytes: int = RECORD_CACHE_BYTES,
     ) -> None:
         if browse_quirk is not None and browse_quirk not in BROWSE_QUIRKS:
-            raise ValueError(f"browse_quirk must be None or one of {', '.join(BROWSE_QUIRKS)}")
+            raise ConfigError(f"browse_quirk must be None or one of {', '.join(BROWSE_QUIRKS)}")
         if latency < 0:
-            raise ValueError("latency must be >= 0")
+            raise ConfigError("latency must be >= 0")
         self.collection: Collection
         if synthetic is not None:
             self.collection = SyntheticCollection(synthetic)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import synthetic as _syn
+from ..errors import ConfigError
 from ..ids import normalize_id
 
 __all__ = [
@@ -174,7 +175,7 @@ class SyntheticCollection(Collection):
 
     def __init__(self, count: int, *, collection_id: str = _syn.SYNTHETIC_COLLECTION_ID) -> None:
         if count < 0:
-            raise ValueError("count must be >= 0")
+            raise ConfigError("count must be >= 0")
         self.count = count
         self.collection_id = collection_id
         self.dataset = {
