@@ -263,10 +263,15 @@ def _tag_filters_param(value: Mapping[str, str | Sequence[str]] | str | None) ->
 
 
 def _needs_hydration(item: Mapping[str, Any]) -> bool:
+    """A browse item is light when it has no frames list, or none of its frames carries
+    ``captions`` or ``objects`` (a full record may omit them on some frames, as the sample's
+    video does on every other frame; that alone is no reason to fetch it again)."""
     frames = item.get("frames")
     if not isinstance(frames, list):
         return True
-    return any(not isinstance(f, dict) or "captions" not in f or "objects" not in f for f in frames)
+    return bool(frames) and not any(
+        isinstance(f, dict) and ("captions" in f or "objects" in f) for f in frames
+    )
 
 
 class Client:

@@ -490,3 +490,16 @@ def test_local_api_auth_errors_are_typed_and_not_retried():
             client.get_media(ids[0])
         with fast_client(api.base_url, token=KEY, api_key=None) as client:
             assert client.get_media(ids[2])["id"] == ids[2]
+
+
+def test_full_records_with_sparse_frames_are_not_fetched_again(sample_api):
+    """The sample has frames without `captions` or `objects` keys next to frames with them
+    (brick, gravel, the video): those records are complete, so browse must not spend a Get
+    Media on each. Only the PDF, whose page frames carry neither key, cannot be told apart
+    from a light item and is fetched."""
+    sample_api.reset_stats()
+    with cvf.Client(api_key="k", base_url=sample_api.base_url) as client:
+        records = list(client.browse(sample_api.collection_id, progress=False))
+    assert len(records) == 15
+    fetched = [p.rsplit("/", 1)[1] for p in sample_api.stats.paths if p.startswith("/api/media/")]
+    assert fetched == [r["id"] for r in records if r["type"] == "pdf"]
