@@ -30,14 +30,16 @@ from typing import Any, Literal
 import requests
 
 from .errors import (
-    APIStatusError,
     ConfigError,
     CorevizError,
     InvalidIdError,
     InvalidResponseError,
     NotFoundError,
+    PaginationWarning,
     PermissionDeniedError,
+    SkippedRecordWarning,
 )
+from .failures import FailedFetch
 from .http import Credentials, Transport, build_session, origin_of
 from .ids import validate_id
 from .progress import progress_bar
@@ -54,26 +56,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class PaginationWarning(UserWarning):
-    """The API's pagination is inconsistent (wrong total, empty or repeated page)."""
-
-
-@dataclass(frozen=True)
-class FailedFetch:
-    """One id that could not be fetched: its HTTP status (None for transport errors),
-    the exception type name (``"NotFoundError"``) and the message."""
-
-    media_id: str
-    status: int | None
-    error_type: str
-    reason: str
-
-    @classmethod
-    def from_error(cls, media_id: str, exc: BaseException) -> FailedFetch:
-        status = exc.status if isinstance(exc, APIStatusError) else None
-        return cls(media_id, status, type(exc).__name__, str(exc))
 
 
 @dataclass
@@ -820,7 +802,7 @@ class Client:
                     warnings.warn(
                         f"collection {collection_id!r}: skipped media {record.media_id!r} "
                         f"(Get Media failed: {record.reason})",
-                        UserWarning,
+                        SkippedRecordWarning,
                         stacklevel=3,
                     )
                     continue

@@ -20,6 +20,13 @@ Every error the package raises derives from :class:`CorevizError`, so one
     ├── ImageLoadError           an image could not be downloaded or decoded (.url)
     └── ExportError              a Parquet export cannot proceed (.path)
 
+The package's warnings derive from :class:`CorevizWarning` (a ``UserWarning``), so
+``warnings.filterwarnings("ignore", category=cvf.CorevizWarning)`` silences them all::
+
+    CorevizWarning
+    ├── PaginationWarning        the API's pagination is inconsistent
+    └── SkippedRecordWarning     a record or listed item was skipped (and reported)
+
 Messages name what was wrong (the media id, the URL, the field) and never
 contain the API key or token.
 
@@ -37,23 +44,38 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "CorevizError",
+    "CorevizWarning",
     "ExportError",
     "ImageLoadError",
     "InvalidIdError",
     "InvalidResponseError",
     "NetworkError",
     "NotFoundError",
+    "PaginationWarning",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",
     "SchemaError",
     "ServerError",
+    "SkippedRecordWarning",
     "TransportError",
 ]
 
 
 class CorevizError(Exception):
     """Base class of every error raised by coreviz_frames."""
+
+
+class CorevizWarning(UserWarning):
+    """Base class of every warning issued by coreviz_frames."""
+
+
+class PaginationWarning(CorevizWarning):
+    """The API's pagination is inconsistent (wrong total, empty or repeated page)."""
+
+
+class SkippedRecordWarning(CorevizWarning):
+    """A record or a listed item was skipped; it is listed in the report of the call."""
 
 
 class ConfigError(CorevizError, ValueError):

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import SchemaError
+from .errors import SchemaError, SkippedRecordWarning
 from .ids import normalize_id
 from .schema import SCHEMAS
 
@@ -104,10 +104,6 @@ _OBJECT_KEYS = frozenset(k for _, k, _ in _OBJECT_FIELDS)
 _DATASET_KEYS = frozenset({"id", "name", "organizationId"})
 _MODERATION_KEYS = frozenset({"status", "categories", "moderatedAt"})
 _METADATA_KEYS = frozenset({"tags", "moderation"})
-
-
-class SkippedRecordWarning(UserWarning):
-    """A malformed media record was skipped (``to_tables(..., errors="skip")``)."""
 
 
 @dataclass
