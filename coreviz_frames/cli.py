@@ -57,50 +57,41 @@ def _client(api_key: str | None, base_url: str | None, workers: int, retries: in
     return Client(api_key=api_key, base_url=base_url, max_workers=workers, retries=retries)
 
 
+def _local_api_options(command):
+    """One click option per field of the local API's ``LocalAPIOptions``."""
+    from .local_api.options import option_specs
+
+    for spec in reversed(option_specs()):
+        kwargs: dict = {"help": spec.help[:1].upper() + spec.help[1:] + "."}
+        if spec.is_flag:
+            kwargs["is_flag"] = True
+        elif spec.multiple:
+            kwargs.update(multiple=True, metavar=spec.metavar)
+        elif spec.name == "data_dir":
+            kwargs.update(type=click.Path(exists=True, file_okay=False), default=None)
+        else:
+            choice = click.Choice(spec.choices) if spec.choices else spec.type
+            kwargs.update(type=choice, default=spec.default, metavar=spec.metavar)
+            kwargs["show_default"] = spec.default not in (None, 0, 0.0)
+        command = click.option(spec.flag, spec.name, **kwargs)(command)
+    return command
+
+
 @main.command(
     epilog="Example:\n\n\b\n  coreviz-frames serve --port 8765\n"
     "  coreviz-frames serve --synthetic 100000 --latency 0.02"
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False),
-    default=None,
-    help="Collection directory to serve (default: the embedded sample).",
-)
-@click.option("--synthetic", type=int, default=None, help="Serve N synthetic media instead.")
-@click.option("--api-key", default=None, help="Require this API key (401 otherwise).")
-@click.option("--latency", type=float, default=0.0, help="Seconds of latency per request.")
-@click.option("--light", is_flag=True, help="Browse items without captions and objects.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=0, help="API port (0: any free port).")
-@click.option("--blob-port", type=int, default=0, help="Blob server port (0: any free port).")
-def serve(data_dir, synthetic, api_key, latency, light, host, port, blob_port) -> None:
+@_local_api_options
+def serve(**options) -> None:
     """Serve a CoreViz-compatible read API on this machine, for tests and demos.
 
     Prints one JSON line with the base URL, the blob URL and the collection id,
     then serves until interrupted.
     """
-    from .local_api.__main__ import main as serve_main
+    from .local_api.options import LocalAPIOptions
+    from .local_api.server import serve_forever
 
-    argv = [
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--blob-port",
-        str(blob_port),
-        "--latency",
-        str(latency),
-    ]
-    if data_dir:
-        argv += ["--data-dir", data_dir]
-    if synthetic is not None:
-        argv += ["--synthetic", str(synthetic)]
-    if api_key:
-        argv += ["--api-key", api_key]
-    if light:
-        argv.append("--light")
-    serve_main(argv)
+    serve_forever(options=LocalAPIOptions.from_namespace(options).with_environment())
 
 
 def _source(client, collection_id: str | None, filters: dict) -> dict:

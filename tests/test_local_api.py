@@ -22,7 +22,7 @@ from coreviz_frames.local_api import (
 from coreviz_frames.local_api.__main__ import build_parser
 from coreviz_frames.local_api.images import polygon_extent
 from coreviz_frames.local_api.process import command_line
-from coreviz_frames.local_api.server import _rewrite_blobs
+from coreviz_frames.local_api.routes import rewrite_blobs as _rewrite_blobs
 from coreviz_frames.local_api.store import SyntheticCollection, light_item
 from coreviz_frames.synthetic import synthetic_media
 

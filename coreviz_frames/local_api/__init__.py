@@ -14,21 +14,33 @@ Example:
 
 from __future__ import annotations
 
-from .process import LocalAPIProcess
-from .server import (
-    SAMPLE_COLLECTION_ID,
-    SAMPLE_DATA_DIR,
-    LocalAPI,
-    ServerStats,
-    StatsSnapshot,
-    serve_forever,
-    serve_local_api,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .options import SAMPLE_COLLECTION_ID, SAMPLE_DATA_DIR, LocalAPIOptions
+    from .process import LocalAPIProcess
+    from .server import LocalAPI, serve_forever, serve_local_api
+    from .stats import ServerStats, StatsSnapshot
+
+# Imported on first use, so that ``coreviz_frames.local_api.options`` (read by the CLI)
+# does not load the servers, the collections and PIL.
+_LAZY = {
+    "SAMPLE_COLLECTION_ID": "options",
+    "SAMPLE_DATA_DIR": "options",
+    "LocalAPIOptions": "options",
+    "LocalAPIProcess": "process",
+    "LocalAPI": "server",
+    "serve_forever": "server",
+    "serve_local_api": "server",
+    "ServerStats": "stats",
+    "StatsSnapshot": "stats",
+}
 
 __all__ = [
     "SAMPLE_COLLECTION_ID",
     "SAMPLE_DATA_DIR",
     "LocalAPI",
+    "LocalAPIOptions",
     "LocalAPIProcess",
     "ServerStats",
     "StatsSnapshot",
@@ -43,3 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     from .__main__ import main as _main
 
     return _main(argv)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,8 +1,9 @@
 """Run the local API in its own Python process (so it does not share the client's GIL).
 
-:class:`LocalAPIProcess` starts ``python -m coreviz_frames.local_api`` with the options of
-:class:`~coreviz_frames.local_api.LocalAPI`, reads the URLs from its first stdout line,
-and reaches stats, reset and faults over the control endpoints (``/_local/...``).
+:class:`LocalAPIProcess` starts ``python -m coreviz_frames.local_api`` with a
+:class:`~.options.LocalAPIOptions` (or its fields as keywords, as
+:class:`~.server.LocalAPI`), reads the URLs from its first stdout line, and
+reaches stats, reset and faults over the control endpoints (``/_local/...``).
 
 Example:
     >>> with LocalAPIProcess(synthetic=10_000, latency=0.02) as server:
@@ -19,56 +20,43 @@ import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .server import SAMPLE_DATA_DIR, StatsSnapshot
+from .faults import Fault
+from .options import API_KEY_ENV, LocalAPIOptions
+from .stats import StatsSnapshot
 
 __all__ = ["API_KEY_ENV", "LocalAPIProcess", "command_line"]
 
-#: The child process reads its API key from this variable (not argv, which others can see).
-API_KEY_ENV = "COREVIZ_LOCAL_API_KEY"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def command_line(
-    data_dir: str | Path = SAMPLE_DATA_DIR,
-    *,
-    synthetic: int | None = None,
-    forbidden_ids: Iterable[str] = (),
-    latency: float = 0.0,
-    light: bool = False,
-    browse_quirk: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    blob_port: int = 0,
-    warm: bool = False,
-) -> list[str]:
-    """The ``python -m coreviz_frames.local_api`` arguments for these options."""
-    args = [sys.executable, "-m", "coreviz_frames.local_api", "--host", host]
-    args += ["--port", str(port), "--blob-port", str(blob_port), "--latency", repr(latency)]
-    if synthetic is not None:
-        args += ["--synthetic", str(synthetic)]
-    else:
-        args += ["--data-dir", str(data_dir)]
-    for media_id in forbidden_ids:
-        args += ["--forbidden-id", media_id]
-    if light:
-        args.append("--light")
-    if browse_quirk is not None:
-        args += ["--browse-quirk", browse_quirk]
-    if warm:
-        args.append("--warm")
-    return args
+def command_line(options: LocalAPIOptions | None = None, **kwargs: Any) -> list[str]:
+    """The ``python -m coreviz_frames.local_api`` command for these options (never the API
+    key: :class:`LocalAPIProcess` passes it in :data:`API_KEY_ENV`).
+
+    Example:
+        >>> command_line(synthetic=10, warm=True)[-3:]
+        ['--synthetic', '10', '--warm']
+    """
+    options = LocalAPIOptions.build(options, **kwargs)
+    return [sys.executable, "-m", "coreviz_frames.local_api", *options.to_argv()]
 
 
 class LocalAPIProcess:
     """A :class:`LocalAPI` in a child process; same options, used as a context manager."""
 
-    def __init__(self, *, api_key: str | None = None, start_timeout: float = 60.0, **kwargs: Any):
-        self._args = command_line(**kwargs)
-        self._api_key = api_key
+    def __init__(
+        self,
+        *,
+        options: LocalAPIOptions | None = None,
+        start_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        self.options = LocalAPIOptions.build(options, **kwargs)
+        self._args = command_line(self.options)
+        self._api_key = self.options.api_key
         self._start_timeout = start_timeout
         self._proc: subprocess.Popen | None = None
         self.base_url = ""
@@ -146,19 +134,21 @@ class LocalAPIProcess:
         self,
         path_prefix: str,
         *,
-        status: int = 503,
+        status: int | None = None,
         count: int = 1,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         drop: bool = False,
+        trickle_headers: float = 0.0,
+        trickle_body: float = 0.0,
     ) -> None:
         """As :meth:`LocalAPI.add_fault`, in the child."""
-        self._control(
-            "fault",
-            {
-                "path_prefix": path_prefix,
-                "status": status,
-                "count": count,
-                "retry_after": retry_after,
-                "drop": drop,
-            },
+        fault = Fault.from_options(
+            path_prefix,
+            status=status,
+            count=count,
+            retry_after=retry_after,
+            drop=drop,
+            trickle_headers=trickle_headers,
+            trickle_body=trickle_body,
         )
+        self._control("fault", fault.to_json())
