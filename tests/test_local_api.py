@@ -527,3 +527,18 @@ def test_unusual_request_headers_parse_as_in_the_standard_library(local_api_fact
     ).startswith(b"HTTP/1.1 200")  # HTTP/1.0 closes the connection (raw() would hang otherwise)
     assert b"505" in raw(b"GET /x HTTP/2.0\r\n\r\n")  # the standard parser (no status line)
     assert raw(b"GET /x HTTP/1.1\r\n" + b"A: b\r\n" * 101 + b"\r\n").startswith(b"HTTP/1.1 431")
+
+
+def test_browse_quirk_low_total_under_reports_and_keeps_has_more_true(local_api_factory):
+    api = local_api_factory(browse_quirk="low_total")
+    page = browse(api, recursive="true", limit=5)
+    assert page["pagination"]["total"] == 18 // 4 and page["pagination"]["hasMore"] is True
+    last = browse(api, recursive="true", limit=5, offset=15)
+    assert len(last["media"]) == 3 and last["pagination"]["hasMore"] is False
+
+
+def test_browse_quirk_grows_after_two_requests(local_api_factory):
+    api = local_api_factory(browse_quirk="grows")
+    totals = [browse(api, recursive="true", limit=100)["pagination"]["total"] for _ in range(3)]
+    assert totals == [13, 13, 18]
+    assert len(browse(api, recursive="true", limit=100)["media"]) == 18

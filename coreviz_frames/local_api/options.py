@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 #: Inconsistent pagination the browse route can serve (see :mod:`.routes`).
-BROWSE_QUIRKS = ("repeat_page", "has_more_forever", "wrong_total")
+#: ``low_total``: the total says a quarter of the rows (hasMore stays true to the rows);
+#: ``grows``: the first two browse requests see the collection without its last 5 media.
+BROWSE_QUIRKS = ("repeat_page", "has_more_forever", "wrong_total", "low_total", "grows")
 #: Default bound of the serialised-record cache (a 10,000-media synthetic collection,
 #: about 100 MB of JSON, fits).
 RECORD_CACHE_BYTES = 256 * 2**20

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -138,6 +139,7 @@ class ApiRoutes:
         self._forbidden = {normalize_id(i) for i in forbidden_ids}
         self.light = light
         self.browse_quirk = browse_quirk
+        self._browse_served = itertools.count()  # for the "grows" quirk
         # Serialised records (blob URLs rewritten), so a page body is a join of cached
         # bytes instead of building and re-serialising every record on every request.
         self.records = RecordCache(record_cache_bytes)
@@ -243,7 +245,13 @@ class ApiRoutes:
         if self.browse_quirk == "repeat_page":
             query = BrowseQuery(**{**vars(query), "offset": 0})
         indices, total, scores = browse_indices(self.collection, query)
+        if self.browse_quirk == "grows" and next(self._browse_served) < 2:
+            total = max(0, total - 5)  # 5 media are added after the first two requests
+            indices = indices[: max(0, total - query.offset)]
+            scores = scores[: len(indices)]
         has_more = query.offset + len(indices) < total
+        if self.browse_quirk == "low_total":
+            total //= 4
         if self.browse_quirk in ("repeat_page", "has_more_forever"):
             has_more = True
         if self.browse_quirk == "wrong_total":
