@@ -42,6 +42,8 @@ from .images import (
     _load_one,
     _size_pair,
     check_on_error,
+    is_http_url,
+    refuse_url,
 )
 from .progress import progress_bar
 
@@ -215,6 +217,10 @@ def _plan(
             if not has_blob:
                 failed[pos] = CropResult(oid, None, f"object {oid}: no crop blob")
                 continue
+            if not is_http_url(blob):
+                refused = refuse_url(str(blob))
+                failed[pos] = CropResult(oid, None, f"object {oid}: {refused}", "blob", str(blob))
+                continue
             key = ("blob", str(blob))
             jobs.setdefault(key, _Job(str(blob), "blob")).rows.append((pos, oid, None, (fw, fh)))
             continue
@@ -225,6 +231,12 @@ def _plan(
         if not _present(frame_blob):
             reason = "frame not in the frames table" if str(fid) not in lookup else "no frame blob"
             failed[pos] = CropResult(oid, None, f"object {oid}: {reason} (frame {fid})")
+            continue
+        if not is_http_url(frame_blob):
+            refused = refuse_url(str(frame_blob))
+            failed[pos] = CropResult(
+                oid, None, f"object {oid}: {refused}", "frame", str(frame_blob)
+            )
             continue
         if bool(pad):
             box = box.pad(pad)
@@ -350,7 +362,8 @@ def iter_crops(
     jobs, failed = _plan(objects, frames, source=source, pad=pad, square=square, min_size=min_size)
     if failed and on_error == "raise":
         pos = min(failed)
-        raise ImageLoadError(failed[pos].error or "cannot crop", reason="cannot crop")
+        first = failed[pos]
+        raise ImageLoadError(first.error or "cannot crop", url=first.url, reason="cannot crop")
     opts = {
         "max_size": max_size,
         "cache": resolve_cache(cache_dir),

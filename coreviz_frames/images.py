@@ -2,6 +2,12 @@
 
 - :func:`load_image` reads one local path or http(s) URL into a fully loaded RGB
   ``PIL.Image`` (EXIF orientation applied, no file handle left open).
+
+URLs taken from records (every ``str`` given to :func:`load_images`, every blob used by
+crops and training) are fetched only over http(s): a local path or ``file://`` URL in a
+record is refused (reason ``"not an http(s) URL"``). A local file is read only when the
+caller names it: any path given to :func:`load_image`, a ``pathlib.Path`` given to
+:func:`load_images`; and only a regular file (a FIFO or device would block).
 - :func:`load_images` loads many concurrently, keeps input order and downloads each
   distinct URL once; with ``on_error="record"`` it returns :class:`ImageResult` rows
   whose ``image`` is None and ``error`` says why, and the rest of the batch goes on.
@@ -28,13 +34,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -65,8 +72,11 @@ _FALLBACK_MAX_PIXELS = 89_478_485  # Pillow's default MAX_IMAGE_PIXELS
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 10
 _CREDENTIAL_HEADERS = ("authorization", "x-api-key", "cookie")
+#: ``ImageLoadError.reason`` of a URL from a record that is not http(s).
+NOT_HTTP = "not an http(s) URL"
 
 OnError = Literal["raise", "record"]
+K = TypeVar("K", bound=Hashable)
 MaxSize = int | tuple[int, int] | None
 
 
@@ -131,8 +141,23 @@ def _blob_session() -> requests.Session:
 # --------------------------------------------------------------------------- fetching
 
 
-def _is_url(src: str) -> bool:
-    return urlsplit(src).scheme.lower() in ("http", "https")
+def is_http_url(src: object) -> bool:
+    """True for an ``http://`` or ``https://`` URL: the only blob URLs taken from records.
+
+    Example:
+        >>> is_http_url("https://x/a.jpg"), is_http_url("file:///etc/passwd"), is_http_url("/a")
+        (True, False, False)
+    """
+    return isinstance(src, str) and urlsplit(src).scheme.lower() in ("http", "https")
+
+
+def refuse_url(url: str) -> ImageLoadError:
+    """The error for a URL from a record that is not http(s) (a local path, ``file://``...)."""
+    return _fail(
+        url,
+        NOT_HTTP,
+        "URLs from records are fetched only over http(s); pass a local file to load_image",
+    )
 
 
 def _local_path(src: str | os.PathLike[str]) -> Path:
@@ -292,8 +317,11 @@ def _load_one(
     max_bytes: int,
     max_pixels: int | None,
     session: requests.Session | None,
+    local: bool = False,
 ) -> Image.Image:
-    if isinstance(src, str) and _is_url(src):
+    """Load ``src``: an http(s) URL, or (only with ``local``) a local path or ``file://`` URL."""
+    if is_http_url(src):
+        assert isinstance(src, str)
         safe = _safe_url(src)
         if cache is not None:
             path = cache.get_path(src)
@@ -312,14 +340,19 @@ def _load_one(
             with contextlib.suppress(OSError):
                 cache.put(src, data)
         return image
-    path = _local_path(src)
     name = str(src)
+    if not local:
+        raise refuse_url(name)
+    path = _local_path(src)
     if isinstance(src, str) and "://" in src and not src.lower().startswith("file://"):
         raise _fail(name, "unsupported URL scheme")
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
         raise _fail(name, "cannot read", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        raise _fail(name, "not a regular file")
+    size = st.st_size
     if size > max_bytes:
         raise _fail(name, "too large", f"{size} bytes > max_bytes {max_bytes}")
     return decode_image(path, url=name, max_size=max_size, max_pixels=max_pixels)
@@ -353,6 +386,7 @@ def load_image(
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         session=session,
+        local=True,
     )
 
 
@@ -362,27 +396,27 @@ def check_on_error(on_error: str) -> None:
 
 
 def run_ordered(
-    keys: Sequence[str],
-    task: Callable[[str], object],
+    keys: Sequence[K],
+    task: Callable[[K], object],
     *,
     workers: int,
     on_error: OnError,
     progress: bool | None,
     desc: str,
-) -> dict[str, object]:
+) -> dict[K, object]:
     """Run ``task`` once per distinct key on ``workers`` threads: ``{key: result or error}``.
 
     With ``on_error="raise"`` the first :class:`ImageLoadError` cancels what has not
     started and is raised; otherwise it is stored as the key's value.
     """
     distinct = list(dict.fromkeys(keys))
-    out: dict[str, object] = {}
+    out: dict[K, object] = {}
     if not distinct:
         return out
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
 
-    def guarded(key: str) -> object:
+    def guarded(key: K) -> object:
         try:
             return task(key)
         except ImageLoadError as exc:
@@ -427,6 +461,9 @@ def load_images(
 ) -> list[Image.Image] | list[ImageResult]:
     """Load many images concurrently, in input order, each distinct URL once.
 
+    A ``str`` is a URL, as records carry them, and is fetched only over http(s) (a local
+    path or ``file://`` string is refused); a ``pathlib.Path`` is a local file chosen by
+    the caller and is read.
     ``on_error="raise"`` returns a list of images and raises the first
     :class:`~coreviz_frames.errors.ImageLoadError`; ``on_error="record"`` returns one
     :class:`ImageResult` per input (``image`` None and ``error`` set on failure).
@@ -438,10 +475,12 @@ def load_images(
         []
     """
     check_on_error(on_error)
-    items = [u if isinstance(u, str) else os.fspath(u) for u in urls]
+    # A str is a URL (from a record: http(s) only); a path object is the caller's local file.
+    items = [(u, False) if isinstance(u, str) else (os.fspath(u), True) for u in urls]
     cache = resolve_cache(cache_dir)
 
-    def task(src: str) -> Image.Image:
+    def task(item: tuple[str, bool]) -> Image.Image:
+        src, local = item
         return _load_one(
             src,
             max_size=max_size,
@@ -450,24 +489,26 @@ def load_images(
             max_bytes=max_bytes,
             max_pixels=max_pixels,
             session=session,
+            local=local,
         )
 
     done = run_ordered(
         items, task, workers=workers, on_error=on_error, progress=progress, desc="images"
     )
-    seen: set[str] = set()
+    seen: set[tuple[str, bool]] = set()
     images: list[Image.Image | None] = []
     errors: list[str | None] = []
-    for src in items:
-        value = done[src]
+    for item in items:
+        value = done[item]
         if isinstance(value, ImageLoadError):
             images.append(None)
             errors.append(str(value))
             continue
         assert isinstance(value, Image.Image)
-        images.append(value.copy() if src in seen else value)
+        images.append(value.copy() if item in seen else value)
         errors.append(None)
-        seen.add(src)
+        seen.add(item)
     if on_error == "raise":
         return images  # type: ignore[return-value]
-    return [ImageResult(src, img, err) for src, img, err in zip(items, images, errors, strict=True)]
+    srcs = [src for src, _ in items]
+    return [ImageResult(src, img, err) for src, img, err in zip(srcs, images, errors, strict=True)]

@@ -50,7 +50,7 @@ from .crops import (
     _split_input,
     iter_crops,
 )
-from .errors import ConfigError, ImageLoadError
+from .errors import ConfigError, ExportError, ImageLoadError
 from .images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, MaxSize, OnError, _load_one
 
 __all__ = [
@@ -342,9 +342,12 @@ def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) ->
 
 
 def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
-    """label -> directory name; labels that sanitize alike get a short hash suffix."""
+    """label -> directory name; labels that sanitize alike get a short hash suffix.
+
+    No directory takes the manifest's name (a label ``manifest.parquet`` is suffixed too).
+    """
     out: dict[Any, str] = {}
-    used: dict[str, Any] = {}
+    used: dict[str, Any] = {MANIFEST_NAME.lower(): object()}
     distinct = {str(v) if _present(v) else None for v in labels}
     for label in sorted(distinct, key=lambda v: (v is None, v or "")):
         name = safe_name(label)
@@ -352,6 +355,32 @@ def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
             name = f"{name}_{hashlib.sha256(str(label).encode()).hexdigest()[:8]}"
         used[name.lower()] = label
         out[label] = name
+    return out
+
+
+def _crop_paths(
+    object_ids: Sequence[str], labels: Sequence[Any], dirs: dict[Any, str]
+) -> list[str]:
+    """Each row's file, relative to the output directory: unique by construction.
+
+    ``<label dir>/<safe object id>.jpg``; a name already taken (ignoring case) by an earlier
+    row, for a repeated id or ids equal once sanitized, becomes ``<safe id>~<row>.jpg``.
+    ``~`` never occurs in a sanitized id and row positions are distinct, so a suffixed
+    name can collide neither with a plain name nor with another suffixed one.
+
+    Example:
+        >>> _crop_paths(["a", "a_2", "a"], ["x", "x", "x"], {"x": "x"})
+        ['x/a.jpg', 'x/a_2.jpg', 'x/a~2.jpg']
+    """
+    taken: set[str] = set()
+    out = []
+    for pos, (oid, label) in enumerate(zip(object_ids, labels, strict=True)):
+        stem = safe_name(oid, fallback=f"row{pos}")
+        rel = f"{dirs[label]}/{stem}.jpg"
+        if rel.lower() in taken:
+            rel = f"{dirs[label]}/{stem}~{pos}.jpg"
+        taken.add(rel.lower())
+        out.append(rel)
     return out
 
 
@@ -399,7 +428,9 @@ def export_crops(
 ) -> pd.DataFrame:
     """Write every object's crop as ``out_dir/<label>/<object_id>.jpg`` plus a manifest.
 
-    Labels become safe directory names (missing labels go to ``_unlabeled``). Each file is
+    Labels become safe directory names (missing labels go to ``_unlabeled``; none takes
+    the manifest's name). File names are unique by construction: a repeated object id
+    (or ids equal once sanitized, ignoring case) gets ``~<row position>`` appended. Each file is
     written atomically; ``manifest.parquet`` (object_id, media_id, label, path relative to
     ``out_dir``, status ``"written"`` or ``"failed"``, reason) lists every row in order and
     is also returned. Memory stays bounded: crops are written as they arrive.
@@ -415,16 +446,21 @@ def export_crops(
     objects, frames = _split_input(tables_or_objects, frames)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST_NAME
+    if manifest_path.exists() and not manifest_path.is_file():
+        raise ExportError(
+            f"cannot write the crop manifest: {manifest_path} exists and is not a file",
+            path=str(manifest_path),
+        )
     labels = _column(objects, label_column)
     labels = [str(v) if _present(v) else None for v in labels]
     object_ids = [str(v) for v in _column(objects, "object_id")]
     media_ids = [str(v) if _present(v) else None for v in _column(objects, "media_id")]
-    dirs = _label_dirs(labels)
+    planned = _crop_paths(object_ids, labels, _label_dirs(labels))
     paths: list[str | None] = [None] * len(objects)
     status = ["failed"] * len(objects)
     reasons: list[str | None] = [None] * len(objects)
     made: set[str] = set()
-    taken: set[str] = set()
     for pos, result in iter_crops(
         objects,
         frames=frames,
@@ -441,23 +477,20 @@ def export_crops(
         if result.image is None:
             reasons[pos] = result.error
             continue
-        folder = dirs[labels[pos]]
-        stem = safe_name(object_ids[pos], fallback=f"row{pos}")
-        rel = f"{folder}/{stem}.jpg"
-        if rel.lower() in taken:  # duplicate object id (or ids equal once sanitized)
-            rel = f"{folder}/{stem}_{pos}.jpg"
-        taken.add(rel.lower())
-        if folder not in made:
-            (out / folder).mkdir(exist_ok=True)
-            made.add(folder)
+        rel = planned[pos]
+        folder = rel.split("/")[0]
         buf = io.BytesIO()
         result.image.save(buf, "JPEG", quality=int(quality))
         try:
+            if folder not in made:
+                (out / folder).mkdir(exist_ok=True)
+                made.add(folder)
             _write_atomic(out / rel, buf.getvalue())
         except OSError as exc:
+            reason = f"cannot write {rel}: {type(exc).__name__}: {exc.strerror or exc}"
             if on_error == "raise":
-                raise
-            reasons[pos] = f"cannot write {rel}: {exc}"
+                raise ExportError(reason, path=str(out / rel)) from None
+            reasons[pos] = reason
             continue
         paths[pos] = rel
         status[pos] = "written"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 
 import numpy as np
 import pandas as pd
@@ -232,3 +234,87 @@ def test_square_and_min_size_near_an_edge_stay_square_and_full_size(tables):
     assert ds[0][0].size == (30, 30)
     plain = load_crops(corner, pad=0.5, **kw)[0]  # padding is still cut at the edge
     assert plain.clamped and plain.box[2] == w
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def _bounded(fn, seconds: float = 20.0):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it does not return."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
+@pytest.fixture
+def local_files(tmp_path):
+    """A readable local JPEG (the 'secret') and a FIFO nobody writes to."""
+    secret = tmp_path / "secret.jpg"
+    Image.new("RGB", (7, 5), (1, 2, 3)).save(secret, "JPEG")
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    yield secret, fifo
+    try:  # unblock a reader left behind by a failing test
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _local_blobs(secret, fifo) -> list[str]:
+    return [secret.as_uri(), str(secret), "secret.jpg", str(fifo), "file://" + str(fifo)]
+
+
+def test_crop_blobs_naming_local_files_are_refused(tables, local_files, tmp_path, monkeypatch):
+    secret, fifo = local_files
+    monkeypatch.chdir(tmp_path)  # so the relative "secret.jpg" exists too
+    blobs = _local_blobs(secret, fifo)
+    objs = tables.objects[tables.objects.blob.notna()].head(len(blobs)).copy()
+    objs["blob"] = blobs
+    results = _bounded(
+        lambda: load_crops(objs, frames=tables.frames, on_error="record", progress=False)
+    )
+    for r, blob in zip(results, blobs, strict=True):
+        assert not r.ok and "not an http(s) URL" in r.error and blob in r.error, r
+    with pytest.raises(ImageLoadError, match="not an http") as info:
+        _bounded(lambda: load_crops(objs.head(1), frames=tables.frames, progress=False))
+    assert info.value.url == blobs[0]
+
+
+def test_frame_blobs_naming_local_files_are_refused(tables, local_files):
+    secret, fifo = local_files
+    objs = tables.objects[tables.objects.bbox_x.notna()]
+    frames = tables.frames.copy()
+    frames["blob"] = [str(secret) if i % 2 else str(fifo) for i in range(len(frames))]
+    results = _bounded(
+        lambda: load_crops(objs, frames=frames, source="frame", on_error="record", progress=False)
+    )
+    assert results and all(not r.ok and "not an http(s) URL" in r.error for r in results)
+    ds = cvf.CropDataset(objs, frames=frames, source="frame")
+    assert len(ds) == 0 and all("not an http(s) URL" in why for why in ds.skipped.values())
+
+
+def test_load_images_reads_local_files_only_when_given_as_paths(tables, local_files):
+    secret, fifo = local_files
+    results = _bounded(
+        lambda: cvf.load_images(
+            [secret.as_uri(), str(secret), str(fifo)], on_error="record", progress=False
+        )
+    )
+    assert all(not r.ok and "not an http(s) URL" in r.error for r in results)
+    assert cvf.load_images([secret], progress=False)[0].size == (7, 5)  # a Path: the caller's
+    assert cvf.load_image(str(secret)).size == (7, 5)
+    with pytest.raises(ImageLoadError, match="not a regular file"):
+        _bounded(lambda: cvf.load_image(fifo))

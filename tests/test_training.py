@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import coreviz_frames as cvf
-from coreviz_frames.errors import ConfigError
+from coreviz_frames.errors import ConfigError, ExportError
 from coreviz_frames.training import (
     MANIFEST_NAME,
     CropDataset,
@@ -240,3 +240,57 @@ def test_stratified_split_with_many_small_classes_keeps_the_fractions():
     for p in split_by_media(big, seed=1, stratify="label").values():
         shares = p.label.value_counts(normalize=True)
         assert len(shares) == 7 and shares.max() - shares.min() < 0.05
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def test_export_crop_file_names_are_unique_by_construction(tables, tmp_path):
+    # ids a, a_2, a: the third crop used to be written over the second (a_2.jpg twice)
+    objs = tables.objects[tables.objects.blob.notna()].head(4).copy()
+    objs["object_id"] = ["a", "a_2", "a", "A"]
+    objs["label"] = "same"
+    out = tmp_path / "o"
+    manifest = export_crops(objs, out, frames=tables.frames, workers=2, progress=False)
+    assert (manifest.status == "written").all()
+    assert manifest.path.str.lower().nunique() == 4
+    assert manifest.path.tolist()[:2] == ["same/a.jpg", "same/a_2.jpg"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg")) == sorted(
+        manifest.path
+    )
+    crops = cvf.load_crops(objs, frames=tables.frames, progress=False)
+    for crop, rel in zip(crops, manifest.path, strict=True):
+        with Image.open(out / rel) as im:
+            assert im.size == crop.size, rel  # each file holds its own row's crop
+
+
+def test_a_label_named_like_the_manifest_does_not_collide(tables, tmp_path):
+    objs = tables.objects[tables.objects.blob.notna()].head(2).copy()
+    objs["label"] = ["manifest.parquet", "MANIFEST.parquet"]
+    out = tmp_path / "o"
+    manifest = export_crops(objs, out, frames=tables.frames, progress=False)
+    assert (manifest.status == "written").all()
+    assert (out / MANIFEST_NAME).is_file()
+    assert pq.read_table(out / MANIFEST_NAME).num_rows == 2
+    assert not any(p.lower().startswith(MANIFEST_NAME + "/") for p in manifest.path)
+    assert len({p.split("/")[0].lower() for p in manifest.path}) == 2
+
+
+def test_a_directory_in_the_manifest_place_is_refused_before_any_crop(tables, tmp_path):
+    out = tmp_path / "o"
+    (out / MANIFEST_NAME).mkdir(parents=True)
+    objs = tables.objects[tables.objects.blob.notna()].head(2)
+    with pytest.raises(ExportError, match=MANIFEST_NAME):
+        export_crops(objs, out, frames=tables.frames, progress=False)
+    assert not list(out.rglob("*.jpg"))
+
+
+def test_export_crops_never_copies_a_local_file_named_by_a_record(tables, tmp_path):
+    secret = tmp_path / "secret.jpg"
+    Image.new("RGB", (7, 5), (1, 2, 3)).save(secret, "JPEG")
+    objs = tables.objects[tables.objects.blob.notna()].head(2).copy()
+    objs["blob"] = [secret.as_uri(), str(secret)]
+    manifest = export_crops(objs, tmp_path / "o", frames=tables.frames, progress=False)
+    assert (manifest.status == "failed").all()
+    assert manifest.reason.str.contains("not an http\\(s\\) URL").all()
+    assert not list((tmp_path / "o").rglob("*.jpg"))
