@@ -2,13 +2,16 @@
 
 Layers, all lazy: ``iter_pages`` (raw pages of ``GET /api/dataset/{id}/media``) →
 ``browse`` (media records, folders skipped, de-duplicated, hydrated) → ``to_tables``.
+``iter_range`` is ``browse`` over one offset range (what each Dask partition reads).
 ``iter_media`` fetches a list of ids concurrently, in input order, and records what failed.
+Every iterator carries a :class:`FetchReport`: what succeeded, what failed and why, and
+whether the walk reached its end (``complete``) or stopped early (``incomplete_reason``).
 
 Example:
     >>> import coreviz_frames as cvf
     >>> with cvf.Client(api_key="...") as client:
     ...     rec = client.get_media("abc123def456")
-    ...     it = client.iter_media(["a1", "b2", "c3"], errors="skip")
+    ...     it = client.iter_media(["a1", "b2", "c3"], on_error="skip")
     ...     records = list(it)
     ...     it.report.failed          # [FailedFetch(media_id='b2', status=404, ...)]
     ...     everything = list(client.browse("COLLECTION_ID"))
@@ -16,33 +19,37 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-import re
+import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
 from .errors import (
+    AuthenticationError,
     ConfigError,
     CorevizError,
-    InvalidIdError,
     InvalidResponseError,
-    NotFoundError,
     PaginationWarning,
-    PermissionDeniedError,
     SkippedRecordWarning,
 )
 from .failures import FailedFetch
+from .filters import BrowseFilters
 from .http import Credentials, Transport, build_session, origin_of
-from .ids import validate_id
+from .ids import normalize_id, validate_id
+from .pagination import PageWalk, check_max_overrun
 from .progress import progress_bar
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .filters import BrowseFilterArgs
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -51,43 +58,59 @@ __all__ = [
     "FailedFetch",
     "FetchReport",
     "MediaIterator",
+    "PageIterator",
     "PaginationWarning",
 ]
 
 DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CLOSED_EARLY = "the iteration was closed before its end"
 
 
 @dataclass
 class FetchReport:
-    """What a bulk fetch did: how many ids succeeded and every id that failed, with why.
+    """What a fetch did: how many records it yielded, every id that failed (with why), the
+    ids left out by :meth:`BrowseIterator.exclude`, and whether it reached its end.
 
-    Complete once the iteration has finished.
+    ``complete`` is True only once the iteration finished normally (``hasMore: false``,
+    ``max_items`` or, for ``iter_media``, the last id); otherwise ``incomplete_reason``
+    says why it stopped (an inconsistent page, a fatal error, an early ``close()``).
 
     Example:
-        >>> it = client.iter_media(ids, errors="skip")
+        >>> it = client.iter_media(ids, on_error="skip")
         >>> records = list(it)
-        >>> it.report.succeeded, [f.media_id for f in it.report.failed]
-        (198, ['missing1', 'missing2'])
+        >>> it.report.succeeded, it.report.failed_ids, it.report.complete
+        (198, ['missing1', 'missing2'], True)
     """
 
     succeeded: int = 0
     failed: list[FailedFetch] = field(default_factory=list)
+    complete: bool = field(default=False, compare=False)
+    incomplete_reason: str | None = field(default=None, compare=False)
+    excluded: int = field(default=0, compare=False)
 
     @property
-    def failed_ids(self) -> list[str]:
+    def failed_ids(self) -> list[str | None]:
         """The ids in ``failed``, in input order."""
         return [f.media_id for f in self.failed]
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed."""
-        return not self.failed
+        """True when the iteration finished and nothing failed."""
+        return self.complete and not self.failed
+
+    def finish(self) -> None:
+        """Mark the iteration as finished normally."""
+        self.complete, self.incomplete_reason = True, None
+
+    def stop(self, reason: str) -> None:
+        """Mark the iteration as stopped early (the first reason is kept)."""
+        if not self.complete and self.incomplete_reason is None:
+            self.incomplete_reason = reason
 
 
 def _ordered_futures(
     executor: Executor, jobs: Iterable[Callable[[], Any] | Future], window: int
-) -> Iterator[Future]:
+) -> Generator[Future, None, None]:
     """Submit ``jobs`` (callables, or already-made futures) keeping at most ``window`` ahead;
     yield their futures in input order."""
     pending: deque[Future] = deque()
@@ -109,43 +132,131 @@ def _done(value: Any) -> Future:
     return fut
 
 
-class MediaIterator(Iterator[dict]):
-    """The lazy iterator returned by :meth:`Client.iter_media`, with its :class:`FetchReport`.
+def _on_error(on_error: str | None, errors: str | None, allowed: tuple[str, ...]) -> str:
+    """The ``on_error`` value, honouring the deprecated ``errors=`` spelling."""
+    if errors is not None:
+        warnings.warn(
+            "errors= is deprecated; use on_error= (same values)", DeprecationWarning, stacklevel=3
+        )
+        if on_error is not None and on_error != errors:
+            raise ConfigError(f"on_error={on_error!r} and errors={errors!r} disagree")
+        on_error = errors
+    on_error = "raise" if on_error is None else on_error
+    if on_error not in allowed:
+        raise ConfigError(
+            f"on_error must be one of {', '.join(map(repr, allowed))}, not {on_error!r}"
+        )
+    return on_error
 
-    ``media_ids`` holds the de-duplicated ids, in input order; ``report`` fills in as
-    records are consumed. ``close()`` (or leaving a ``with`` block) stops early and cancels
-    pending requests.
 
-    Example:
-        >>> with client.iter_media(ids, errors="skip") as it:
-        ...     first = next(it)
-    """
+class _Cancelled(CorevizError):
+    """A request of an iteration that was already cancelled (never reaches the caller)."""
 
-    def __init__(
-        self, client: Client, media_ids: list[str], errors: str, progress: bool | None
-    ) -> None:
-        self.media_ids = media_ids
+
+class _Scope:
+    """The requests of one iteration. After :meth:`cancel` (a fatal error, or ``close()``)
+    no new request of it starts, and the client's transport aborts in-flight retries."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._event = threading.Event()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` unless the scope was cancelled."""
+        if self._event.is_set():
+            raise _Cancelled("cancelled")
+        return fn(*args)
+
+    def cancel(self) -> None:
+        self._event.set()
+        self._client._abort_requests()
+
+
+class _ReportingIterator(Iterator[dict]):
+    """An iterator over ``_run()`` that keeps :attr:`report` true to how it ended."""
+
+    def __init__(self, client: Client, progress: bool | None) -> None:
         self.report = FetchReport()
         self._client = client
-        self._errors = errors
         self._progress = progress
-        self._gen = self._run()
+        self._scope = _Scope(client)
+        self._started = False
+        self._excluded: frozenset[str | None] = frozenset()
+        self._gen = self._tracked()
 
-    def __iter__(self) -> MediaIterator:
+    def _run(self) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def _tracked(self) -> Generator[dict, None, None]:
+        self._started = True
+        try:
+            yield from self._run()
+        except GeneratorExit:
+            self.report.stop(_CLOSED_EARLY)
+            self._scope.cancel()
+            raise
+        except BaseException as exc:
+            self.report.stop(f"{type(exc).__name__}: {exc}")
+            self._scope.cancel()
+            raise
+
+    def exclude(self, ids: Set[str]) -> None:
+        """Leave out these ids (compared normalised): neither fetched nor yielded, only
+        counted in ``report.excluded``. Call it before iteration starts.
+
+        Example:
+            >>> it = client.browse("COLLECTION_ID")
+            >>> it.exclude({"already1", "already2"})
+        """
+        if self._started:
+            raise ConfigError("exclude() must be called before iteration starts")
+        self._excluded = frozenset(normalize_id(str(i)) for i in ids)
+
+    def _is_excluded(self, media_id: object) -> bool:
+        return (
+            bool(self._excluded)
+            and isinstance(media_id, str)
+            and (normalize_id(media_id) in self._excluded)
+        )
+
+    def __iter__(self) -> _ReportingIterator:
         return self
 
     def __next__(self) -> dict:
         return next(self._gen)
 
     def close(self) -> None:
-        """Stop fetching; pending requests are cancelled."""
+        """Stop; pending requests are cancelled."""
         self._gen.close()
 
-    def __enter__(self) -> MediaIterator:
+    def __enter__(self) -> _ReportingIterator:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class MediaIterator(_ReportingIterator):
+    """The lazy iterator returned by :meth:`Client.iter_media`, with its :class:`FetchReport`.
+
+    ``media_ids`` holds the de-duplicated ids, in input order; ``report`` fills in as
+    records are consumed. ``close()`` (or leaving a ``with`` block) stops early and cancels
+    pending requests; so does a failure with ``on_error="raise"``.
+
+    Example:
+        >>> with client.iter_media(ids, on_error="skip") as it:
+        ...     first = next(it)
+    """
+
+    def __init__(
+        self, client: Client, media_ids: list[str], on_error: str, progress: bool | None
+    ) -> None:
+        self.media_ids = media_ids
+        self._on_error = on_error
+        super().__init__(client, progress)
+
+    def __enter__(self) -> MediaIterator:
+        return self
 
     def __repr__(self) -> str:
         return (
@@ -154,94 +265,100 @@ class MediaIterator(Iterator[dict]):
         )
 
     def _run(self) -> Iterator[dict]:
-        ids = self.media_ids
+        ids = [m for m in self.media_ids if not self._is_excluded(m)]
+        self.report.excluded = len(self.media_ids) - len(ids)
         if not ids:
+            self.report.finish()
             return
-        client = self._client
+        client, scope = self._client, self._scope
         workers = max(1, min(client.max_workers, len(ids)))
         bar = progress_bar(total=len(ids), desc="media", unit="media", progress=self._progress)
         executor = ThreadPoolExecutor(workers, thread_name_prefix="coreviz-media")
         try:
-            jobs = (lambda media_id=media_id: client._fetch_media(media_id) for media_id in ids)
+            jobs = (lambda m=m: scope.run(client._fetch_media, m) for m in ids)
             futures = _ordered_futures(executor, jobs, 2 * workers)
             for media_id, fut in zip(ids, futures, strict=False):
                 try:
                     record = fut.result()
                 except CorevizError as exc:
                     bar.update(1)
-                    if self._errors == "raise":
+                    if self._on_error == "raise":
                         raise
                     self.report.failed.append(FailedFetch.from_error(media_id, exc))
                     continue
                 bar.update(1)
                 self.report.succeeded += 1
                 yield record
+            self.report.finish()
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
             bar.close()
 
 
-class BrowseIterator(Iterator[dict]):
-    """The lazy iterator returned by :meth:`Client.browse`, with its :class:`FetchReport`.
+@dataclass(frozen=True)
+class _Walk:
+    """One collection walk: which collection, which rows, how."""
 
-    A listed item whose Get Media (hydration) answers 404 or 403, or whose id cannot be
-    sent, is skipped with a warning and recorded in ``report.failed``, so one deleted or
-    forbidden media does not end the walk (and an export lists it instead of failing).
+    collection_id: str
+    filters: BrowseFilters
+    page_size: int
+    max_items: int | None = None
+    start: int = 0
+    stop: int | None = None
+    max_overrun: int | None = None
+
+
+class PageIterator(_ReportingIterator):
+    """The lazy iterator returned by :meth:`Client.iter_pages`: raw pages, and a
+    :class:`FetchReport` whose ``succeeded`` counts the rows yielded (folder rows included)
+    and whose ``complete``/``incomplete_reason`` say whether the walk reached its end.
 
     Example:
-        >>> it = client.browse("COLLECTION_ID")
-        >>> records = list(it)
-        >>> it.report.failed_ids
-        []
+        >>> pages = client.iter_pages("COLLECTION_ID")
+        >>> rows = sum(len(p["media"]) for p in pages)
+        >>> pages.report.complete
+        True
     """
 
-    def __init__(self, run: Callable[[FetchReport], Iterator[dict]]) -> None:
-        self.report = FetchReport()
-        self._gen = run(self.report)
+    def __init__(self, client: Client, walk: _Walk, progress: bool | None) -> None:
+        self._walk = walk
+        super().__init__(client, progress)
 
-    def __iter__(self) -> BrowseIterator:
+    def __enter__(self) -> PageIterator:
         return self
 
-    def __next__(self) -> dict:
-        return next(self._gen)
+    def exclude(self, ids: Set[str]) -> None:
+        """Not supported on raw pages (use :meth:`Client.browse`)."""
+        raise ConfigError("iter_pages yields raw pages; exclude() works on browse/iter_media")
 
-    def close(self) -> None:
-        """Stop browsing; pending requests are cancelled."""
-        self._gen.close()
-
-    def __enter__(self) -> BrowseIterator:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def _date_param(value: date | str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str) and _DATE.fullmatch(value):
+    def _run(self) -> Iterator[dict]:
+        walk, report, max_items = self._walk, self.report, self._walk.max_items
+        if max_items == 0:
+            report.finish()
+            return
+        bar = progress_bar(desc="pages", unit="media", progress=self._progress)
+        executor = ThreadPoolExecutor(self._client.max_workers, thread_name_prefix="coreviz-pages")
+        walker = self._client._page_walk(walk, executor, self._scope, bar)
+        pages = walker.pages()
         try:
-            date.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return value
-    raise ConfigError(f"{name} must be a datetime.date or 'YYYY-MM-DD', not {value!r}")
-
-
-def _tag_filters_param(value: Mapping[str, str | Sequence[str]] | str | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"tag_filters must be a mapping of tag -> values, not {value!r}")
-    norm = {str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in value.items()}
-    return json.dumps(norm, separators=(",", ":"), ensure_ascii=False)
+            for page in pages:
+                media = page["media"]
+                if max_items is not None and report.succeeded + len(media) > max_items:
+                    page = {**page, "media": media[: max_items - report.succeeded]}
+                report.succeeded += len(page["media"])
+                bar.update(len(page["media"]))
+                yield page
+                if max_items is not None and report.succeeded >= max_items:
+                    report.finish()
+                    return
+            if walker.complete:
+                report.finish()
+            else:
+                report.stop(walker.incomplete_reason or "the walk stopped early")
+        finally:
+            pages.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            bar.close()
 
 
 def _needs_hydration(item: Mapping[str, Any]) -> bool:
@@ -256,6 +373,105 @@ def _needs_hydration(item: Mapping[str, Any]) -> bool:
     )
 
 
+class BrowseIterator(_ReportingIterator):
+    """The lazy iterator returned by :meth:`Client.browse` and :meth:`Client.iter_range`,
+    with its :class:`FetchReport`.
+
+    A listed item whose Get Media (hydration) fails for that media alone (404, 403, a 5xx
+    or 429 that outlasted the retries, a timeout, a network error, a bad body, an id that
+    cannot be sent) is skipped with a :class:`SkippedRecordWarning` and recorded in
+    ``report.failed``, so one bad media does not end the walk. A failing *page* (or a 401)
+    ends it: the error is raised and outstanding requests are cancelled.
+    ``report.complete`` is True only once the walk reached ``hasMore: false`` (or
+    ``max_items``); after an inconsistent page it is False, with ``incomplete_reason``.
+
+    Example:
+        >>> it = client.browse("COLLECTION_ID")
+        >>> it.exclude(already_exported_ids)    # optional, before iterating
+        >>> records = list(it)
+        >>> it.report.failed_ids, it.report.complete
+        ([], True)
+    """
+
+    def __init__(
+        self, client: Client, walk: _Walk, hydrate: Literal["auto"] | bool, progress: bool | None
+    ) -> None:
+        self._walk = walk
+        self._hydrate = hydrate
+        super().__init__(client, progress)
+
+    def __enter__(self) -> BrowseIterator:
+        return self
+
+    def _jobs(self, pages: Iterator[dict], bar: Any) -> Iterator[Callable[[], Any] | Future]:
+        """One job per new media item: a finished future, or a Get Media to run."""
+        seen: set[str] = set()
+        queued, max_items, hydrate = 0, self._walk.max_items, self._hydrate
+        client, scope = self._client, self._scope
+        for page in pages:
+            for item in page["media"]:
+                media_id = item.get("id")
+                if item.get("type") == "folder":
+                    bar.update(1)
+                    continue
+                if isinstance(media_id, str):
+                    if media_id in seen:
+                        continue
+                    seen.add(media_id)
+                if self._is_excluded(media_id):
+                    self.report.excluded += 1
+                    bar.update(1)
+                    continue
+                if isinstance(media_id, str) and (
+                    hydrate is True or (hydrate == "auto" and _needs_hydration(item))
+                ):
+                    yield partial(scope.run, client._hydrated, item)
+                else:
+                    yield _done(item)
+                queued += 1
+                if max_items is not None and queued >= max_items:
+                    return
+
+    def _run(self) -> Iterator[dict]:
+        walk, report = self._walk, self.report
+        if walk.max_items == 0:
+            report.finish()
+            return
+        client = self._client
+        bar = progress_bar(desc="browse", unit="media", progress=self._progress)
+        executor = ThreadPoolExecutor(client.max_workers, thread_name_prefix="coreviz-browse")
+        walker = client._page_walk(walk, executor, self._scope, bar)
+        pages = walker.pages()
+        futures = _ordered_futures(executor, self._jobs(pages, bar), 2 * client.max_workers)
+        try:
+            for fut in futures:
+                record = fut.result()
+                bar.update(1)
+                if isinstance(record, FailedFetch):
+                    report.failed.append(record)
+                    warnings.warn(
+                        f"collection {walk.collection_id!r}: skipped media {record.media_id!r} "
+                        f"(Get Media failed: {record.reason})",
+                        SkippedRecordWarning,
+                        stacklevel=3,
+                    )
+                    continue
+                report.succeeded += 1
+                yield record
+            if walker.complete or (
+                walk.max_items is not None
+                and report.succeeded + len(report.failed) >= walk.max_items
+            ):
+                report.finish()
+            else:
+                report.stop(walker.incomplete_reason or "the walk stopped early")
+        finally:
+            futures.close()
+            pages.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            bar.close()
+
+
 class Client:
     """A CoreViz Studio API client.
 
@@ -266,7 +482,8 @@ class Client:
 
     ``timeout`` is seconds (or a ``(connect, read)`` pair) for every request; ``retries``
     applies to connection/read errors, 429 and 5xx; ``max_workers`` bounds the concurrent
-    requests of ``iter_media`` and ``browse``. A ``session`` you pass is used as is (its
+    requests of ``iter_media`` and ``browse``; a fatal error ends an iteration at once
+    (its outstanding requests are cancelled). A ``session`` you pass is used as is (its
     adapters decide retries and pooling; see :func:`coreviz_frames.http.build_session`) and
     is not closed by :meth:`close`.
 
@@ -351,6 +568,10 @@ class Client:
         if self._owns_session:
             self._transport.close()
 
+    def _abort_requests(self) -> None:
+        """Make in-flight retries of this client's transport stop (a fatal error ended an
+        iteration); new requests of that iteration are refused by its :class:`_Scope`."""
+
     def __enter__(self) -> Client:
         return self
 
@@ -384,73 +605,68 @@ class Client:
         self,
         media_ids: Iterable[str],
         *,
-        errors: Literal["raise", "skip"] = "raise",
+        on_error: Literal["raise", "skip"] | None = None,
         progress: bool | None = None,
+        errors: Literal["raise", "skip"] | None = None,
     ) -> MediaIterator:
         """Fetch many media concurrently (``max_workers`` at a time), lazily, in input order.
 
         Every id is validated before any request; a repeated id is fetched and yielded once.
-        ``errors="raise"`` raises the first failure (in input order); ``errors="skip"`` skips
-        failed ids and records them in the returned iterator's ``report`` (also
-        ``client.last_report``): a :class:`FetchReport`, complete once iteration ends.
+        ``on_error="raise"`` (the default) raises the first failure (in input order) and
+        cancels the outstanding requests; ``on_error="skip"`` skips failed ids and records
+        them in the returned iterator's ``report`` (also ``client.last_report``): a
+        :class:`FetchReport`, complete once iteration ends. ``errors=`` is the deprecated
+        spelling of ``on_error=``. ``iterator.exclude(ids)`` leaves ids out unfetched.
 
         Example:
-            >>> it = client.iter_media(["a1", "gone", "c3"], errors="skip")
+            >>> it = client.iter_media(["a1", "gone", "c3"], on_error="skip")
             >>> [r["id"] for r in it], it.report.failed_ids
             (['a1', 'c3'], ['gone'])
         """
-        if errors not in ("raise", "skip"):
-            raise ConfigError(f"errors must be 'raise' or 'skip', not {errors!r}")
+        mode = _on_error(on_error, errors, ("raise", "skip"))
         if isinstance(media_ids, (str, bytes)):
             raise ConfigError("media_ids must be an iterable of ids, not a single string")
         ids = list(dict.fromkeys(validate_id(m) for m in media_ids))
-        iterator = MediaIterator(self, ids, errors, progress)
+        iterator = MediaIterator(self, ids, mode, progress)
         self.last_report = iterator.report
         return iterator
 
     # ------------------------------------------------------------------ pages
 
-    def _browse_params(
+    def _walk_of(
         self,
+        collection_id: str,
+        filters: BrowseFilters | None,
+        filter_kwargs: Mapping[str, Any],
         *,
-        path: str | None,
-        recursive: bool,
-        type: str | None,
-        tag_filters: Mapping[str, str | Sequence[str]] | str | None,
-        date_from: date | str | None,
-        date_to: date | str | None,
-        q: str | None,
-        similar_to_object_id: str | None,
-        sort_by: str | None,
-        sort_direction: str | None,
         page_size: int,
-        max_items: int | None,
-    ) -> dict[str, str]:
+        max_items: int | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        max_overrun: int | None = None,
+    ) -> _Walk:
+        """Validate a walk's arguments (before any request)."""
+        collection_id = validate_id(collection_id, kind="collection id")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ConfigError(f"page_size must be an integer >= 1, not {page_size!r}")
-        if max_items is not None and (
-            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-        ):
-            raise ConfigError(f"max_items must be None or an integer >= 0, not {max_items!r}")
-        if sort_direction not in (None, "asc", "desc"):
-            raise ConfigError(f"sort_direction must be 'asc' or 'desc', not {sort_direction!r}")
-        candidates: dict[str, str | None] = {
-            "path": path or None,
-            "recursive": "true" if recursive else None,
-            "type": type or None,
-            "tagFilters": _tag_filters_param(tag_filters),
-            "dateFrom": _date_param(date_from, "date_from"),
-            "dateTo": _date_param(date_to, "date_to"),
-            "q": q or None,
-            "similarToObjectId": (
-                validate_id(similar_to_object_id, kind="object id")
-                if similar_to_object_id is not None
-                else None
-            ),
-            "sortBy": sort_by or None,
-            "sortDirection": sort_direction or None,
-        }
-        return {k: v for k, v in candidates.items() if v is not None}
+        for name, value in (("max_items", max_items), ("stop", stop)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise ConfigError(f"{name} must be None or an integer >= 0, not {value!r}")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ConfigError(f"start must be an integer >= 0, not {start!r}")
+        if stop is not None and stop < start:
+            raise ConfigError(f"stop ({stop}) must not be below start ({start})")
+        return _Walk(
+            collection_id,
+            BrowseFilters.build(filters, **filter_kwargs),
+            page_size,
+            max_items,
+            start,
+            stop,
+            check_max_overrun(max_overrun),
+        )
 
     def fetch_page(
         self,
@@ -458,48 +674,26 @@ class Client:
         *,
         offset: int = 0,
         limit: int = 100,
-        path: str | None = None,
-        recursive: bool = True,
-        type: str | None = None,
-        tag_filters: Mapping[str, str | Sequence[str]] | str | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        q: str | None = None,
-        similar_to_object_id: str | None = None,
-        sort_by: str | None = "createdAt",
-        sort_direction: str | None = "asc",
+        filters: BrowseFilters | None = None,
+        **filter_kwargs: Unpack[BrowseFilterArgs],
     ) -> dict:
         """One raw page of a collection: ``limit`` rows from ``offset`` (folder rows included).
 
-        The filters and sort are those of :meth:`browse`; the request is retried like every
-        other. Returns ``{"media": [...], "pagination": {...}}`` as the API sent it. Used to
-        split a collection into independent offset ranges (see :mod:`coreviz_frames.dask`).
+        ``filters`` (a :class:`~coreviz_frames.filters.BrowseFilters`) or the filter keywords
+        of :meth:`browse` select and sort; the request is retried like every other. Returns
+        ``{"media": [...], "pagination": {...}}`` as the API sent it.
 
         Example:
             >>> page = client.fetch_page("COLLECTION_ID", offset=0, limit=1)
             >>> page["pagination"]["total"]
             20412
         """
-        collection_id = validate_id(collection_id, kind="collection id")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ConfigError(f"offset must be an integer >= 0, not {offset!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
-        params = self._browse_params(
-            path=path,
-            recursive=recursive,
-            type=type,
-            tag_filters=tag_filters,
-            date_from=date_from,
-            date_to=date_to,
-            q=q,
-            similar_to_object_id=similar_to_object_id,
-            sort_by=sort_by,
-            sort_direction=sort_direction,
-            page_size=limit,
-            max_items=None,
-        )
-        return self._fetch_page(collection_id, params, offset, limit)
+        walk = self._walk_of(collection_id, filters, filter_kwargs, page_size=limit)
+        return self._fetch_page(walk.collection_id, walk.filters.to_params(), offset, limit)
 
     def _fetch_page(
         self, collection_id: str, params: Mapping[str, str], offset: int, limit: int
@@ -525,198 +719,96 @@ class Client:
             )
         return page
 
-    def _walk_pages(
-        self,
-        collection_id: str,
-        params: Mapping[str, str],
-        page_size: int,
-        executor: Executor,
-        *,
-        plan_limit: int | None = None,
-        on_total: Callable[[int], None] | None = None,
-    ) -> Iterator[dict]:
-        """Pages in offset order. Once the first page gives ``total``, the later offsets (up
-        to ``plan_limit`` rows) are fetched ahead concurrently; after them, or if the server
-        returns short pages, it continues one page at a time while ``hasMore`` is true."""
-        where = f"collection {collection_id!r}"
-        window = 2 * self.max_workers
+    def _page_walk(self, walk: _Walk, executor: Executor, scope: _Scope, bar: Any) -> PageWalk:
+        params = walk.filters.to_params()
 
-        def fetch(offset: int) -> dict:
-            return self._fetch_page(collection_id, params, offset, page_size)
+        def fetch(offset: int, limit: int) -> dict:
+            return scope.run(self._fetch_page, walk.collection_id, params, offset, limit)
 
-        page = fetch(0)
-        first_pagination = page.get("pagination") or {}
-        total = first_pagination.get("total")
-        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-            total = None
-        if total is not None and on_total is not None:
-            on_total(total)
-        planned: deque[tuple[int, Future]] = deque()
-        plan: Iterator[int] = iter(())
-        seen: set[str] = set()
-        offset = rows = 0
-        complete = True
-        try:
-            while True:
-                media = page["media"]
-                pagination = page.get("pagination") or {}
-                has_more = pagination.get("hasMore")
-                if not isinstance(has_more, bool):
-                    has_more = len(media) >= page_size
-                if not media:
-                    if has_more:
-                        warnings.warn(
-                            f"{where}: empty page at offset {offset} although hasMore is true;"
-                            f" stopping after {rows} items",
-                            PaginationWarning,
-                            stacklevel=2,
-                        )
-                        complete = False
-                    break
-                ids = {m["id"] for m in media if isinstance(m.get("id"), str)}
-                if ids and ids <= seen:
-                    warnings.warn(
-                        f"{where}: the page at offset {offset} repeats items already seen;"
-                        f" stopping after {rows} items",
-                        PaginationWarning,
-                        stacklevel=2,
-                    )
-                    complete = False
-                    break
-                seen |= ids
-                rows += len(media)
-                yield page
-                if not has_more:
-                    break
-                if offset == 0 and total is not None:
-                    end = total if plan_limit is None else min(total, plan_limit)
-                    plan = iter(range(len(media), end, len(media)))
-                offset += len(media)
-                while len(planned) < window:
-                    nxt = next(plan, None)
-                    if nxt is None:
-                        break
-                    planned.append((nxt, executor.submit(fetch, nxt)))
-                if planned and planned[0][0] == offset:
-                    page = planned.popleft()[1].result()
-                else:  # nothing planned, or a short page shifted the offsets
-                    for _, fut in planned:
-                        fut.cancel()
-                    planned.clear()
-                    plan = iter(())
-                    page = fetch(offset)
-        finally:
-            for _, fut in planned:
-                fut.cancel()
-        if complete and total is not None and rows != total:
-            warnings.warn(
-                f"{where}: pagination reported total={total} but {rows} items were returned",
-                PaginationWarning,
-                stacklevel=2,
-            )
+        def on_total(total: int) -> None:
+            rows = max(0, total - walk.start)
+            if walk.stop is not None:
+                rows = min(rows, walk.stop - walk.start)
+            bar.total = rows if walk.max_items is None else min(rows, walk.max_items)
+            bar.refresh()
+
+        return PageWalk(
+            fetch,
+            page_size=walk.page_size,
+            executor=executor,
+            window=2 * self.max_workers,
+            where=f"collection {walk.collection_id!r}",
+            start=walk.start,
+            stop=walk.stop,
+            max_overrun=walk.max_overrun,
+            plan_limit=walk.max_items,
+            on_total=on_total,
+        )
 
     def iter_pages(
         self,
         collection_id: str,
         *,
-        path: str | None = None,
-        recursive: bool = True,
-        type: str | None = None,
-        tag_filters: Mapping[str, str | Sequence[str]] | str | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        q: str | None = None,
-        similar_to_object_id: str | None = None,
-        sort_by: str | None = "createdAt",
-        sort_direction: str | None = "asc",
+        filters: BrowseFilters | None = None,
         page_size: int = 100,
         max_items: int | None = None,
+        max_overrun: int | None = None,
         progress: bool | None = None,
-    ) -> Iterator[dict]:
+        **filter_kwargs: Unpack[BrowseFilterArgs],
+    ) -> PageIterator:
         """Raw pages (``{"media": [...], "pagination": {...}}``) of a collection, lazily.
 
-        Folder rows are included. ``max_items`` caps the rows (the last page is truncated).
-        Stops on ``hasMore: false``; an empty or fully repeated page stops the walk with a
-        :class:`PaginationWarning`, as does a ``total`` that disagrees with the rows seen.
+        Folder rows are included; filters as in :meth:`browse`. ``max_items`` caps the rows
+        (the last page is truncated). Stops on ``hasMore: false``. An empty page while
+        ``hasMore`` is true, a fully repeated page, or a walk that passes the announced
+        ``total`` by more than ``max_overrun`` rows (default: as many again as the total,
+        at least 1,000) stops it early with a :class:`PaginationWarning`, and the returned
+        iterator's ``report.complete`` stays False with ``report.incomplete_reason``.
 
         Example:
-            >>> for page in client.iter_pages("COLLECTION_ID", page_size=50, type="image"):
+            >>> pages = client.iter_pages("COLLECTION_ID", page_size=50, type="image")
+            >>> for page in pages:
             ...     print(page["pagination"]["offset"], len(page["media"]))
+            >>> pages.report.complete
+            True
         """
-        collection_id = validate_id(collection_id, kind="collection id")
-        params = self._browse_params(
-            path=path,
-            recursive=recursive,
-            type=type,
-            tag_filters=tag_filters,
-            date_from=date_from,
-            date_to=date_to,
-            q=q,
-            similar_to_object_id=similar_to_object_id,
-            sort_by=sort_by,
-            sort_direction=sort_direction,
+        walk = self._walk_of(
+            collection_id,
+            filters,
+            filter_kwargs,
             page_size=page_size,
             max_items=max_items,
+            max_overrun=max_overrun,
         )
-        return self._iter_pages(collection_id, params, page_size, max_items, progress)
-
-    def _iter_pages(self, collection_id, params, page_size, max_items, progress):
-        if max_items == 0:
-            return
-        bar = progress_bar(desc="pages", unit="media", progress=progress)
-        executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="coreviz-pages")
-
-        def on_total(total: int) -> None:
-            bar.total = total if max_items is None else min(total, max_items)
-            bar.refresh()
-
-        rows = 0
-        try:
-            for page in self._walk_pages(
-                collection_id, params, page_size, executor, plan_limit=max_items, on_total=on_total
-            ):
-                media = page["media"]
-                if max_items is not None and rows + len(media) > max_items:
-                    page = {**page, "media": media[: max_items - rows]}
-                rows += len(page["media"])
-                bar.update(len(page["media"]))
-                yield page
-                if max_items is not None and rows >= max_items:
-                    return
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-            bar.close()
+        return PageIterator(self, walk, progress)
 
     def browse(
         self,
         collection_id: str,
         *,
-        path: str | None = None,
-        recursive: bool = True,
-        type: str | None = None,
-        tag_filters: Mapping[str, str | Sequence[str]] | str | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        q: str | None = None,
-        similar_to_object_id: str | None = None,
-        sort_by: str | None = "createdAt",
-        sort_direction: str | None = "asc",
+        filters: BrowseFilters | None = None,
         page_size: int = 100,
         max_items: int | None = None,
         hydrate: Literal["auto"] | bool = "auto",
+        max_overrun: int | None = None,
         progress: bool | None = None,
-    ) -> Iterator[dict]:
+        **filter_kwargs: Unpack[BrowseFilterArgs],
+    ) -> BrowseIterator:
         """Every media record of a collection, lazily: folders skipped, each id once.
 
-        Filters are those of ``GET /api/dataset/{id}/media``: ``path`` (ltree folder),
-        ``recursive``, ``type`` (``image``/``video``/...), ``tag_filters``
-        (``{"color": ["red", "blue"]}``), ``date_from``/``date_to`` (``date`` or
-        ``"YYYY-MM-DD"``), ``q`` (semantic search), ``similar_to_object_id``.
+        Filters are those of ``GET /api/dataset/{id}/media``, given as ``filters=``
+        (a :class:`~coreviz_frames.filters.BrowseFilters`) or as keywords that build one
+        (keywords override ``filters``): ``path`` (ltree folder), ``recursive``, ``type``
+        (``image``/``video``/...), ``tag_filters`` (``{"color": ["red", "blue"]}``),
+        ``date_from``/``date_to`` (``date`` or ``"YYYY-MM-DD"``), ``q`` (semantic search),
+        ``similar_to_object_id``, ``sort_by``, ``sort_direction``.
         ``hydrate="auto"`` replaces items that lack ``frames``, or whose frames lack
         ``captions``/``objects``, with their Get Media record (fetched concurrently, order
-        kept); ``True`` hydrates every item, ``False`` none. ``max_items`` caps the records.
-        An item whose Get Media answers 404/403 is skipped with a warning and listed in the
-        returned :class:`BrowseIterator`'s ``report.failed``.
+        kept); ``True`` hydrates every item, ``False`` none. ``max_items`` caps the records;
+        ``max_overrun`` bounds the rows read past the announced total (see
+        :meth:`iter_pages`). An item whose Get Media fails is skipped with a warning and
+        listed in the returned :class:`BrowseIterator`'s ``report.failed``; a failing page
+        raises. ``report.complete`` says whether the walk reached its end.
 
         Example:
             >>> recs = list(client.browse("COLLECTION_ID", type="image", max_items=500))
@@ -724,92 +816,62 @@ class Client:
         """
         if hydrate not in ("auto", True, False):
             raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
-        collection_id = validate_id(collection_id, kind="collection id")
-        params = self._browse_params(
-            path=path,
-            recursive=recursive,
-            type=type,
-            tag_filters=tag_filters,
-            date_from=date_from,
-            date_to=date_to,
-            q=q,
-            similar_to_object_id=similar_to_object_id,
-            sort_by=sort_by,
-            sort_direction=sort_direction,
+        walk = self._walk_of(
+            collection_id,
+            filters,
+            filter_kwargs,
             page_size=page_size,
             max_items=max_items,
+            max_overrun=max_overrun,
         )
-        return BrowseIterator(
-            lambda report: self._browse(
-                collection_id, params, page_size, max_items, hydrate, progress, report
-            )
+        return BrowseIterator(self, walk, hydrate, progress)
+
+    def iter_range(
+        self,
+        collection_id: str,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        filters: BrowseFilters | None = None,
+        page_size: int = 100,
+        hydrate: Literal["auto"] | bool = "auto",
+        max_overrun: int | None = None,
+        progress: bool | None = False,
+    ) -> BrowseIterator:
+        """The media records of the offset range ``[start, stop)``, exactly as :meth:`browse`
+        yields them (folders skipped, de-duplicated within the range, hydrated, failures in
+        ``report.failed``). ``stop=None`` reads on until ``hasMore: false`` (bounded by
+        ``max_overrun`` past the total). Offsets count folder rows, as ``pagination.total``
+        does; the pages of a bounded range are fetched concurrently.
+
+        Example:
+            >>> it = client.iter_range("COLLECTION_ID", 1000, 2000)
+            >>> records = list(it)
+            >>> it.report.complete, it.report.failed_ids
+            (True, [])
+        """
+        if hydrate not in ("auto", True, False):
+            raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
+        walk = self._walk_of(
+            collection_id,
+            filters,
+            {},
+            page_size=page_size,
+            start=start,
+            stop=stop,
+            max_overrun=max_overrun,
         )
+        return BrowseIterator(self, walk, hydrate, progress)
 
     def _hydrated(self, item: dict) -> dict | FailedFetch:
+        """``item``'s Get Media record, or the failure of that one media (not fatal)."""
         try:
             full = self.get_media(item["id"])
-        except (NotFoundError, PermissionDeniedError, InvalidIdError) as exc:
-            # deleted since it was listed, or not readable: reported, not fatal
+        except (AuthenticationError, _Cancelled):
+            raise
+        except CorevizError as exc:
+            # deleted since it was listed, unreadable, or failing after the retries
             return FailedFetch.from_error(str(item["id"]), exc)
         for key, value in item.items():  # keep browse-only fields such as _score
             full.setdefault(key, value)
         return full
-
-    def _browse(self, collection_id, params, page_size, max_items, hydrate, progress, report):
-        if max_items == 0:
-            return
-        bar = progress_bar(desc="browse", unit="media", progress=progress)
-        executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="coreviz-browse")
-
-        def on_total(total: int) -> None:
-            bar.total = total if max_items is None else min(total, max_items)
-            bar.refresh()
-
-        pages = self._walk_pages(
-            collection_id, params, page_size, executor, plan_limit=max_items, on_total=on_total
-        )
-
-        def jobs() -> Iterator[Callable[[], dict] | Future]:
-            seen: set[str] = set()
-            queued = 0
-            for page in pages:
-                for item in page["media"]:
-                    if item.get("type") == "folder":
-                        bar.update(1)
-                        continue
-                    media_id = item.get("id")
-                    if isinstance(media_id, str):
-                        if media_id in seen:
-                            continue
-                        seen.add(media_id)
-                    if isinstance(media_id, str) and (
-                        hydrate is True or (hydrate == "auto" and _needs_hydration(item))
-                    ):
-                        yield lambda item=item: self._hydrated(item)
-                    else:
-                        yield _done(item)
-                    queued += 1
-                    if max_items is not None and queued >= max_items:
-                        return
-
-        futures = _ordered_futures(executor, jobs(), 2 * self.max_workers)
-        try:
-            for fut in futures:
-                record = fut.result()
-                bar.update(1)
-                if isinstance(record, FailedFetch):
-                    report.failed.append(record)
-                    warnings.warn(
-                        f"collection {collection_id!r}: skipped media {record.media_id!r} "
-                        f"(Get Media failed: {record.reason})",
-                        SkippedRecordWarning,
-                        stacklevel=3,
-                    )
-                    continue
-                report.succeeded += 1
-                yield record
-        finally:
-            futures.close()
-            pages.close()
-            executor.shutdown(wait=False, cancel_futures=True)
-            bar.close()

@@ -154,7 +154,7 @@ def test_iter_media_skip_reports_every_failed_id(collection_server):
     srv.script("/api/media/m3", *[(503, {}, {"error": "busy"})] * 3)
     ids = ["m0", "nope1", "m1", "m3", "nope2", "m2"]
     with fast_client(srv.base_url, retries=1, max_workers=3) as client:
-        it = client.iter_media(ids, errors="skip", progress=False)
+        it = client.iter_media(ids, on_error="skip", progress=False)
         got = [r["id"] for r in it]
     assert got == ["m0", "m1", "m2"]
     report = it.report
@@ -182,7 +182,7 @@ def test_iter_media_rejects_bad_options(collection_server):
     srv = collection_server()
     with fast_client(srv.base_url) as client:
         with pytest.raises(ConfigError):
-            client.iter_media(["m0"], errors="ignore")
+            client.iter_media(["m0"], on_error="ignore")
         with pytest.raises(ConfigError):
             client.iter_media("m0")
         assert list(client.iter_media([])) == []
@@ -465,7 +465,7 @@ def test_local_api_iter_media_concurrent_and_faults():
             assert len(ids) == 200
             api.reset_stats()
             api.add_fault(f"/api/media/{ids[5]}", status=503, count=2)
-            it = client.iter_media([*ids, "doesnotexist"], errors="skip", progress=False)
+            it = client.iter_media([*ids, "doesnotexist"], on_error="skip", progress=False)
             got = [r["id"] for r in it]
         assert got == ids
         assert 1 < api.stats.max_in_flight <= 8
@@ -503,3 +503,227 @@ def test_full_records_with_sparse_frames_are_not_fetched_again(sample_api):
     assert len(records) == 15
     fetched = [p.rsplit("/", 1)[1] for p in sample_api.stats.paths if p.startswith("/api/media/")]
     assert fetched == [r["id"] for r in records if r["type"] == "pdf"]
+
+
+# ----------------------------------------------------------------------------- issue 10
+
+
+def endless_route(announced_total: int = 30):
+    """``hasMore: true`` forever, with new ids on every page, and a total that lies."""
+
+    def route(path: str, query: dict):
+        if path == PAGES:
+            limit, offset = int(query.get("limit", 10)), int(query.get("offset", 0))
+            page = [
+                {"id": f"m{i}", "type": "image", "frames": []}
+                for i in range(offset, offset + limit)
+            ]
+            pagination = {"total": announced_total, "offset": offset, "hasMore": True}
+            return (200, {}, {"media": page, "pagination": pagination})
+        return (404, {}, {"error": "Not found"})
+
+    return route
+
+
+@pytest.mark.parametrize("quirk", ["repeat_page", "has_more_forever"])
+def test_a_walk_cut_short_is_reported_incomplete(collection_server, quirk):
+    srv = collection_server(make_items(25), quirk=quirk)
+    with fast_client(srv.base_url, max_workers=4) as client:
+        it = client.browse(COLLECTION, page_size=10, progress=False)
+        pages = client.iter_pages(COLLECTION, page_size=10, progress=False)
+        with pytest.warns(PaginationWarning):
+            list(it)
+            list(pages)
+    for report in (it.report, pages.report):
+        assert report.complete is False and not report.ok
+        assert "repeats" in report.incomplete_reason or "empty page" in report.incomplete_reason
+
+
+def test_a_finished_walk_is_complete(collection_server):
+    srv = collection_server(make_items(25))
+    with fast_client(srv.base_url, max_workers=4) as client:
+        it = client.browse(COLLECTION, page_size=10, progress=False)
+        assert it.report.complete is False  # not before it ran
+        list(it)
+        capped = client.browse(COLLECTION, page_size=10, max_items=3, progress=False)
+        list(capped)
+        pages = client.iter_pages(COLLECTION, page_size=10, progress=False)
+        list(pages)
+        media = client.iter_media(["m0", "nope"], on_error="skip", progress=False)
+        list(media)
+    for report in (it.report, capped.report, pages.report, media.report):
+        assert report.complete is True and report.incomplete_reason is None
+    assert pages.report.succeeded == 25 and it.report.ok and not media.report.ok
+
+
+def test_a_wrong_total_alone_is_not_fatal(collection_server):
+    srv = collection_server(make_items(25), quirk="wrong_total_low")
+    with fast_client(srv.base_url) as client, pytest.warns(PaginationWarning, match="total"):
+        it = client.browse(COLLECTION, page_size=4, progress=False)
+        list(it)
+    assert it.report.complete is True
+
+
+def test_a_fatal_error_or_an_early_close_leaves_the_walk_incomplete(collection_server):
+    srv = collection_server(make_items(25))
+    srv.script(PAGES, (200, {}, {"media": [], "pagination": {"hasMore": True}}))
+    srv.script(PAGES, (500, {}, {"error": "db down"}))
+    srv.script(PAGES, (500, {}, {"error": "db down"}))
+    with fast_client(srv.base_url, retries=1) as client:
+        with pytest.warns(PaginationWarning):
+            first = client.browse(COLLECTION, progress=False)
+            assert list(first) == []
+        broken = client.browse(COLLECTION, progress=False)
+        with pytest.raises(ServerError):
+            list(broken)
+        closed = client.browse(COLLECTION, page_size=5, progress=False)
+        next(closed)
+        closed.close()
+        failing = client.iter_media(["m0", "nope"], progress=False)
+        with pytest.raises(NotFoundError):
+            list(failing)
+    assert "empty page" in first.report.incomplete_reason
+    assert broken.report.complete is False and "ServerError" in broken.report.incomplete_reason
+    assert closed.report.complete is False and "closed" in closed.report.incomplete_reason
+    assert failing.report.complete is False and "nope" in failing.report.incomplete_reason
+
+
+def _walk_until(iterator, limit: int = 20_000) -> int:
+    """Consume ``iterator``; fail (instead of hanging) if it passes ``limit`` items."""
+    for n, _ in enumerate(iterator, 1):
+        if n > limit:
+            pytest.fail(f"the walk did not stop after {limit} items")
+    return n
+
+
+def test_has_more_forever_with_new_ids_stops_past_the_total():
+    srv = ScriptedServer(endless_route(announced_total=30))
+    try:
+        with fast_client(srv.base_url, max_workers=4) as client:
+            it = client.browse(COLLECTION, page_size=50, hydrate=False, progress=False)
+            with pytest.warns(PaginationWarning, match="max_overrun"):
+                n = _walk_until(it)
+            assert 30 < n <= 30 + 1000 + 50  # the default allowance: max(total, 1000)
+            assert it.report.complete is False and "announced total of 30" in (
+                it.report.incomplete_reason
+            )
+            raised = client.iter_pages(COLLECTION, page_size=50, max_overrun=100, progress=False)
+            with pytest.warns(PaginationWarning):
+                rows = sum(len(p["media"]) for p in raised)
+            assert rows <= 30 + 100 and raised.report.complete is False
+    finally:
+        srv.close()
+
+
+def test_max_overrun_is_validated(collection_server):
+    srv = collection_server()
+    with fast_client(srv.base_url) as client:
+        for bad in (-1, 1.5, True):
+            with pytest.raises(ConfigError, match="max_overrun"):
+                client.browse(COLLECTION, max_overrun=bad)
+    assert srv.requests == 0
+
+
+def test_browse_exclude_skips_hydration_and_yield(collection_server):
+    items = make_items(25)
+    srv = collection_server(items, light_items=True)
+    with fast_client(srv.base_url, max_workers=4) as client:
+        it = client.browse(COLLECTION, page_size=7, progress=False)
+        it.exclude({"m1", "m2", "m13", "unknown"})
+        got = [r["id"] for r in it]
+        with pytest.raises(ConfigError, match="before"):
+            it.exclude({"m3"})
+    assert got == [i for i in media_ids(items) if i not in ("m1", "m2", "m13")]
+    assert it.report.excluded == 3 and it.report.complete
+    assert srv.paths["/api/media/m1"] == 0 and srv.paths["/api/media/m13"] == 0
+
+
+def test_exclude_compares_normalised_ids():
+    uuid = "7938B58D-D60A-43D8-953F-4F56B3CD8410"
+    other = "0000b58d-d60a-43d8-953f-4f56b3cd8410"
+    srv = ScriptedServer(lambda p, q: (200, {}, media_body(p.rsplit("/", 1)[1])))
+    try:
+        with fast_client(srv.base_url) as client:
+            it = client.iter_media([uuid, other, "plain"], progress=False)
+            it.exclude({"7938b58dd60a43d8953f4f56b3cd8410", "plain"})
+            assert [r["id"] for r in it] == [other]
+        assert it.report.excluded == 2 and srv.requests == 1
+    finally:
+        srv.close()
+
+
+def test_iter_media_exclude_fetches_only_the_rest(collection_server):
+    srv = collection_server()
+    with fast_client(srv.base_url, max_workers=2) as client:
+        it = client.iter_media(["m0", "m1", "m2", "m3"], progress=False)
+        it.exclude(frozenset({"m1", "m3"}))
+        assert [r["id"] for r in it] == ["m0", "m2"]
+        nothing = client.iter_media(["m0"], progress=False)
+        nothing.exclude({"m0"})
+        assert list(nothing) == [] and nothing.report.complete
+    assert srv.requests == 2 and it.report.excluded == 2 and it.report.succeeded == 2
+
+
+def test_a_persistent_failure_of_one_media_is_recorded_not_fatal(collection_server):
+    items = make_items(12)
+    srv = collection_server(items, light_items=True)
+    srv.script("/api/media/m1", *[(503, {}, {"error": "busy"})] * 3)
+    srv.script("/api/media/m3", *[("drop",)] * 3)
+    srv.script("/api/media/m4", *[(429, {}, {"error": "slow down"})] * 3)
+    with fast_client(srv.base_url, retries=1) as client:
+        it = client.browse(COLLECTION, page_size=5, progress=False)
+        with pytest.warns(cvf.SkippedRecordWarning):
+            got = [r["id"] for r in it]
+    assert got == [i for i in media_ids(items) if i not in ("m1", "m3", "m4")]
+    assert [(f.media_id, f.status, f.error_type) for f in it.report.failed] == [
+        ("m1", 503, "ServerError"),
+        ("m3", None, "NetworkError"),
+        ("m4", 429, "RateLimitError"),
+    ]
+    assert it.report.complete and not it.report.ok
+
+
+def test_an_authentication_error_while_hydrating_is_still_fatal(collection_server):
+    srv = collection_server(make_items(12), light_items=True)
+    srv.script("/api/media/m1", (401, {}, {"error": "Unauthorized"}))
+    with fast_client(srv.base_url) as client, pytest.raises(AuthenticationError):
+        list(client.browse(COLLECTION, page_size=5, progress=False))
+
+
+def test_errors_keyword_is_deprecated_but_works(collection_server):
+    srv = collection_server()
+    with fast_client(srv.base_url) as client:
+        with pytest.warns(DeprecationWarning, match="on_error"):
+            it = client.iter_media(["m0", "nope"], errors="skip", progress=False)
+        assert [r["id"] for r in it] == ["m0"] and it.report.failed_ids == ["nope"]
+        with pytest.raises(ConfigError), pytest.warns(DeprecationWarning):
+            client.iter_media(["m0"], on_error="raise", errors="skip")
+
+
+@needs_local_api
+def test_local_api_total_that_under_reports_stops_as_incomplete_unless_raised():
+    api = LocalAPI(api_key=KEY, synthetic=2000, browse_quirk="low_total")
+    with api, fast_client(api.start().base_url, max_workers=4) as client:
+        cut = client.browse(api.collection_id, hydrate=False, progress=False)
+        with pytest.warns(PaginationWarning, match="announced total of 500"):
+            assert _walk_until(cut) <= 1500
+        assert cut.report.complete is False
+        full = client.browse(api.collection_id, hydrate=False, max_overrun=10_000, progress=False)
+        with pytest.warns(PaginationWarning, match="total=500"):
+            assert _walk_until(full) == 2000
+        assert full.report.complete is True
+
+
+@needs_local_api
+def test_local_api_hydration_faults_are_recorded():
+    api = LocalAPI(api_key=KEY, synthetic=30, light=True)
+    with api, fast_client(api.start().base_url, max_workers=4, retries=1) as client:
+        ids = [r["id"] for r in client.browse(api.collection_id, hydrate=False)]
+        api.add_fault(f"/api/media/{ids[3]}", status=500, count=5)
+        api.add_fault(f"/api/media/{ids[7]}", drop=True, count=5)
+        it = client.browse(api.collection_id, page_size=10, progress=False)
+        with pytest.warns(cvf.SkippedRecordWarning):
+            got = [r["id"] for r in it]
+    assert got == [i for i in ids if i not in (ids[3], ids[7])]
+    assert [(f.media_id, f.status) for f in it.report.failed] == [(ids[3], 500), (ids[7], None)]
+    assert it.report.complete

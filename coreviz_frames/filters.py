@@ -1,0 +1,182 @@
+"""Browse filters as one frozen, validated value: :class:`BrowseFilters`.
+
+The filters and sort order of ``GET /api/dataset/{id}/media`` are validated and encoded into
+query parameters here, once; :meth:`Client.browse <coreviz_frames.client.Client.browse>`,
+``iter_pages``, ``fetch_page``, ``iter_range``, the Dask readers and ``coreviz-frames export``
+all take this value (``browse(...)``'s keyword arguments build it).
+
+Example:
+    >>> f = BrowseFilters(type="image", tag_filters={"color": ["red", "blue"]},
+    ...                   date_from="2024-01-31")
+    >>> f.to_params()["tagFilters"], f.to_params()["dateFrom"]
+    ('{"color":["red","blue"]}', '2024-01-31')
+    >>> BrowseFilters(sort_direction="up")
+    Traceback (most recent call last):
+    ...
+    coreviz_frames.errors.ConfigError: sort_direction must be 'asc' or 'desc', not 'up'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
+from typing import Any, TypedDict
+
+from .errors import ConfigError
+from .ids import validate_id
+
+__all__ = ["FILTER_NAMES", "BrowseFilterArgs", "BrowseFilters"]
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_param(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ConfigError(f"{name} must be a datetime.date or 'YYYY-MM-DD', not {value!r}")
+
+
+def _tag_filters_param(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"tag_filters must be a mapping of tag -> values, not {value!r}")
+    norm = {str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in value.items()}
+    return json.dumps(norm, separators=(",", ":"), ensure_ascii=False)
+
+
+def _optional_str(value: object, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class BrowseFilters:
+    """What a collection walk selects and in which order; validated when built.
+
+    ``path`` (ltree folder), ``recursive``, ``type`` (``image``/``video``/...),
+    ``tag_filters`` (``{"color": ["red", "blue"]}``, kept as its JSON encoding),
+    ``date_from``/``date_to`` (``date`` or ``"YYYY-MM-DD"``, kept as the string), ``q``
+    (semantic search), ``similar_to_object_id``, ``sort_by`` and ``sort_direction``
+    (``"asc"``/``"desc"``). Hashable, picklable, comparable; a bad value raises
+    :class:`~coreviz_frames.errors.ConfigError` (or ``InvalidIdError``) naming the field.
+
+    Example:
+        >>> BrowseFilters(type="video").to_params()
+        {'recursive': 'true', 'type': 'video', 'sortBy': 'createdAt', 'sortDirection': 'asc'}
+        >>> BrowseFilters.build(None, q="red shoe").q
+        'red shoe'
+    """
+
+    path: str | None = None
+    recursive: bool = True
+    type: str | None = None
+    tag_filters: Mapping[str, str | Sequence[str]] | str | None = None
+    date_from: date | str | None = None
+    date_to: date | str | None = None
+    q: str | None = None
+    similar_to_object_id: str | None = None
+    sort_by: str | None = "createdAt"
+    sort_direction: str | None = "asc"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("path", "type", "q", "sort_by"):
+            set_(self, name, _optional_str(getattr(self, name), name))
+        if not isinstance(self.recursive, bool):
+            raise ConfigError(f"recursive must be True or False, not {self.recursive!r}")
+        set_(self, "tag_filters", _tag_filters_param(self.tag_filters))
+        set_(self, "date_from", _date_param(self.date_from, "date_from"))
+        set_(self, "date_to", _date_param(self.date_to, "date_to"))
+        if self.similar_to_object_id is not None:
+            validate_id(self.similar_to_object_id, kind="object id")
+        if self.sort_direction not in (None, "asc", "desc"):
+            raise ConfigError(
+                f"sort_direction must be 'asc' or 'desc', not {self.sort_direction!r}"
+            )
+
+    @classmethod
+    def build(cls, filters: BrowseFilters | None = None, **kwargs: Any) -> BrowseFilters:
+        """``filters`` (or the defaults) with ``kwargs`` applied; unknown names are refused.
+
+        Example:
+            >>> BrowseFilters.build(BrowseFilters(type="image"), path="col.a").path
+            'col.a'
+        """
+        if filters is not None and not isinstance(filters, BrowseFilters):
+            raise ConfigError(f"filters must be a BrowseFilters, not {type(filters).__name__}")
+        unknown = set(kwargs) - set(FILTER_NAMES)
+        if unknown:
+            raise ConfigError(
+                f"unknown browse filters {sorted(unknown)}; use {sorted(FILTER_NAMES)}"
+            )
+        base = filters if filters is not None else cls()
+        return replace(base, **kwargs) if kwargs else base
+
+    def to_params(self) -> dict[str, str]:
+        """The query parameters of ``GET /api/dataset/{id}/media`` (unset filters left out)."""
+        candidates: dict[str, Any] = {
+            "path": self.path,
+            "recursive": "true" if self.recursive else None,
+            "type": self.type,
+            "tagFilters": self.tag_filters,
+            "dateFrom": self.date_from,
+            "dateTo": self.date_to,
+            "q": self.q,
+            "similarToObjectId": self.similar_to_object_id,
+            "sortBy": self.sort_by,
+            "sortDirection": self.sort_direction,
+        }
+        return {k: str(v) for k, v in candidates.items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The filters that differ from the defaults (for a manifest's ``source``).
+
+        Example:
+            >>> BrowseFilters(type="image", recursive=False).to_dict()
+            {'recursive': False, 'type': 'image'}
+        """
+        default = BrowseFilters()
+        return {
+            name: getattr(self, name)
+            for name in FILTER_NAMES
+            if getattr(self, name) != getattr(default, name)
+        }
+
+
+class BrowseFilterArgs(TypedDict, total=False):
+    """The keyword arguments that build a :class:`BrowseFilters` (for ``**filter_kwargs``)."""
+
+    path: str | None
+    recursive: bool
+    type: str | None
+    tag_filters: Mapping[str, str | Sequence[str]] | str | None
+    date_from: date | str | None
+    date_to: date | str | None
+    q: str | None
+    similar_to_object_id: str | None
+    sort_by: str | None
+    sort_direction: str | None
+
+
+#: The field names of :class:`BrowseFilters`, in declaration order.
+FILTER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(BrowseFilters))
