@@ -41,7 +41,7 @@ from .errors import (
 )
 from .failures import FailedFetch
 from .filters import BrowseFilters
-from .http import Credentials, Transport, build_session, origin_of
+from .http import Credentials, Transport, build_session, origin_of, safe_url
 from .ids import normalize_id, validate_id
 from .pagination import PageWalk, check_max_overrun
 from .progress import progress_bar
@@ -514,9 +514,12 @@ class Client:
                 "no CoreViz credentials: pass api_key= or token=, or set COREVIZ_API_KEY"
             )
         base = (base_url or os.environ.get("COREVIZ_BASE_URL") or DEFAULT_BASE_URL).strip()
-        scheme, host, _ = origin_of(base)
+        try:
+            scheme, host, _ = origin_of(base)
+        except ValueError:  # unparsable, e.g. an unclosed IPv6 bracket
+            scheme, host = "", ""
         if scheme not in ("http", "https") or not host:
-            raise ConfigError(f"base_url must be an http(s) URL, not {base!r}")
+            raise ConfigError(f"base_url must be an http(s) URL, not {safe_url(base)!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigError(f"retries must be an integer >= 0, not {retries!r}")
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
@@ -525,10 +528,11 @@ class Client:
         if isinstance(timeout, tuple) and len(timeout) != 2:
             timeouts = ()
         if not timeouts or not all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in timeouts
+            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < float("inf")
+            for t in timeouts
         ):
             raise ConfigError(
-                f"timeout must be seconds > 0 or a (connect, read) pair, not {timeout!r}"
+                f"timeout must be finite seconds > 0 or a (connect, read) pair, not {timeout!r}"
             )
         self.base_url = base.rstrip("/")
         self.auth_kind = credentials.kind
@@ -559,7 +563,7 @@ class Client:
 
     def __repr__(self) -> str:
         return (
-            f"Client(base_url={self.base_url!r}, auth={self.auth_kind!r}, "
+            f"Client(base_url={safe_url(self.base_url)!r}, auth={self.auth_kind!r}, "
             f"max_workers={self.max_workers})"
         )
 

@@ -21,23 +21,34 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import heapq
 import inspect
+import itertools
 import logging
+import math
+import os
+import socket
+import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    InvalidHeader,
     MaxRetryError,
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
 )
+from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from .errors import (
@@ -51,20 +62,29 @@ from .errors import (
     RateLimitError,
     RequestTimeoutError,
     ServerError,
+    TransportError,
 )
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "RETRY_AFTER_CAP",
     "RETRY_STATUSES",
+    "Cancellation",
     "Credentials",
+    "Deadline",
+    "RequestCancelledError",
     "Secret",
     "Transport",
     "build_retry",
     "build_session",
+    "deadline_for",
     "is_same_origin",
+    "mask_secrets",
     "origin_of",
+    "parse_retry_after",
+    "safe_url",
     "translate_error",
+    "watch_session",
 ]
 
 logger = logging.getLogger("coreviz_frames.http")
@@ -174,26 +194,490 @@ def is_same_origin(url: str, base_url: str) -> bool:
     return origin_of(url) == origin_of(base_url)
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part, for messages and logs."""
-    parts = urlsplit(url)
+def safe_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part: the only form put in messages and logs.
+
+    Example:
+        >>> safe_url("https://me:hunter2@lab.coreviz.io/api"), safe_url("http://u:p@[::1")
+        ('https://lab.coreviz.io/api', 'http://[::1')
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: strip by hand
+        scheme, sep, rest = url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        return f"{scheme}{sep}{netloc.rsplit('@', 1)[-1]}{slash}{path}" if sep else url
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+_safe_url = safe_url  # the former name (images.py still imports it)
+
+#: A trailing prefix of a secret at least this long (or the whole secret, if shorter) is
+#: masked too: a text cut by a length limit, or by the server, may end with one.
+MIN_MASKED_PREFIX = 4
+
+
+def mask_secrets(text: str, secrets: Iterable[str], limit: int | None = None) -> str:
+    """``text`` with each of ``secrets`` replaced by ``***``, then cut to ``limit``
+    characters, then any trailing prefix of a secret masked too (masking before cutting,
+    so a cut never leaves part of a secret).
+
+    Example:
+        >>> mask_secrets("key sk-123456 rejected", ["sk-123456"])
+        'key *** rejected'
+        >>> mask_secrets("key sk-123456 rejected", ["sk-123456"], limit=10)
+        'key ***'
+        >>> mask_secrets("echo: sk-1234", ["sk-123456"])
+        'echo: ***'
+    """
+    secrets = [s for s in secrets if s]
+    if limit is not None:
+        text = text[: limit + max((len(s) for s in secrets), default=0)]
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    if limit is not None:
+        text = text[:limit]
+    for secret in secrets:
+        shortest = min(MIN_MASKED_PREFIX, len(secret))
+        for n in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
+            if text.endswith(secret[:n]):
+                text = text[:-n] + "***"
+                break
+    return text
+
+
+# --------------------------------------------------------------------------- cancellation
+
+
+class RequestCancelledError(TransportError):
+    """A request was not sent, or gave up, because its :class:`Cancellation` was cancelled
+    (e.g. another request of the same batch failed fatally)."""
+
+
+class Cancellation:
+    """A cancel switch shared by the requests of one batch (thread-safe).
+
+    Once :meth:`cancel` is called, requests checked against it start no new attempt,
+    retry back-off sleeps end at once, and in-flight requests give up at their next retry
+    decision; all raise :class:`RequestCancelledError`. ``Cancellation(parent, ...)``
+    is also cancelled when any parent is.
+
+    Example:
+        >>> batch = Cancellation()
+        >>> batch.cancelled
+        False
+        >>> batch.cancel("media 'x' failed")
+        >>> batch.cancelled, batch.reason, Cancellation(batch).cancelled
+        (True, "media 'x' failed", True)
+    """
+
+    def __init__(self, *parents: Cancellation) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._children: weakref.WeakSet[Cancellation] = weakref.WeakSet()
+        self._deadlines: weakref.WeakSet[Deadline] = weakref.WeakSet()
+        self.reason: str | None = None
+        for parent in parents:
+            parent._adopt(self)
+
+    def _adopt(self, child: Cancellation) -> None:
+        with self._lock:
+            self._children.add(child)
+            reason = self.reason if self._event.is_set() else None
+        if reason is not None:
+            child.cancel(reason)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Cancel (idempotent: the first reason is kept)."""
+        with self._lock:
+            if not self._event.is_set():
+                self.reason = reason
+                self._event.set()
+            children = list(self._children)
+            deadlines = list(self._deadlines)
+        for deadline in deadlines:
+            deadline._abort()  # in-flight attempts fail now, then give up at their retry
+        for child in children:
+            child.cancel(self.reason or reason)
+
+    def _watch(self, deadline: Deadline, active: bool) -> None:
+        with self._lock:
+            if active:
+                self._deadlines.add(deadline)
+            else:
+                self._deadlines.discard(deadline)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if cancelled meanwhile (then raise)."""
+        if seconds > 0:
+            self._event.wait(seconds)
+        self.check()
+
+    def check(
+        self, url: str | None = None, *, what: str | None = None, media_id: str | None = None
+    ) -> None:
+        """Raise :meth:`error` if cancelled."""
+        if self._event.is_set():
+            raise self.error(url, what=what, media_id=media_id)
+
+    def error(
+        self, url: str | None = None, *, what: str | None = None, media_id: str | None = None
+    ) -> RequestCancelledError:
+        """The :class:`RequestCancelledError` naming ``url`` and the reason."""
+        safe = safe_url(url) if url else None
+        subject = f"GET{_subject(what)} ({safe}) " if safe else ""
+        return RequestCancelledError(
+            f"{subject}cancelled: {self.reason}", url=safe, media_id=media_id
+        )
+
+    def __repr__(self) -> str:
+        return f"<Cancellation {'cancelled' if self.cancelled else 'active'}>"
+
+
+# --------------------------------------------------------------------------- deadlines
+
+_scopes = threading.local()
+
+
+def _current() -> Deadline | None:
+    stack = getattr(_scopes, "stack", None)
+    return stack[-1] if stack else None
+
+
+class _Attempt:
+    """One connection in use by one request attempt, with its expiry time."""
+
+    __slots__ = ("conn", "deadline", "done", "expires", "fired")
+
+    def __init__(self, deadline: Deadline, conn: Any, expires: float) -> None:
+        self.deadline = deadline
+        self.conn = conn
+        self.expires = expires
+        self.done = False
+        self.fired = False
+
+    def fire(self) -> float | None:
+        """Called by the watchdog at expiry: shut the socket down; return when to look again
+        (the connection may still be connecting and have no socket yet), or None."""
+        if self.done:
+            return None
+        self.fired = True
+        self.deadline.expired = True
+        return self.shutdown()
+
+    def shutdown(self) -> float | None:
+        """Shut the attempt's socket down; if it has none yet, when to try again."""
+        sock = getattr(self.conn, "sock", None)
+        if sock is None:
+            return time.monotonic() + 0.02
+        with contextlib.suppress(OSError):
+            # socket.socket's own shutdown, also for an SSLSocket (whose override would
+            # drop its SSL object under the reading thread): the blocked read sees EOF.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        return None
+
+
+class _Watchdog:
+    """One daemon thread firing expired attempts (a heap ordered by expiry time)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Attempt]] = []
+        self._count = itertools.count()
+        self._pid: int | None = None
+
+    def schedule(self, attempt: _Attempt, when: float) -> None:
+        with self._cond:
+            if self._pid != os.getpid():  # first use, or a forked child: a fresh thread
+                self._pid = os.getpid()
+                self._heap = []
+                threading.Thread(target=self._run, name="coreviz-deadlines", daemon=True).start()
+            heapq.heappush(self._heap, (when, next(self._count), attempt))
+            if self._heap[0][2] is attempt:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    if self._heap:
+                        self._cond.wait(self._heap[0][0] - time.monotonic())
+                    else:
+                        self._cond.wait()
+                _, _, attempt = heapq.heappop(self._heap)
+            again = attempt.fire()
+            if again is not None:
+                self.schedule(attempt, again)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class Deadline:
+    """A total time limit on each HTTP attempt, plus a :class:`Cancellation` check.
+
+    While the ``with`` block runs, every request attempt this thread makes through a
+    *watched* session (:func:`build_session` sessions are; :func:`watch_session` watches
+    any other, as ``Deadline(..., session=s)`` does) must be complete — connect, headers
+    and body together — within ``seconds`` of taking its connection from the pool. When
+    the time is up a watchdog thread shuts the attempt's socket down, so a server that
+    trickles its headers or body one byte at a time cannot hold the caller: the blocked
+    read fails at once, urllib3 may retry it like any read error (within its ``Retry``
+    budget), and ``expired`` becomes True; turn the final exception into a typed one with
+    :meth:`timeout_error`. Read the body *inside* the block (``stream=True`` responses
+    too). ``seconds=None`` sets no limit (only the ``cancel`` checks).
+
+    With ``cancel``, no new attempt starts once it is cancelled, and the package's retry
+    policy (:func:`build_retry`) ends its back-off sleeps at once and gives up at its next
+    retry decision: all raise :class:`RequestCancelledError`.
+
+    Example (a blob download):
+        >>> session = build_session(retries=2)
+        >>> with Deadline(10.0, session=session) as deadline:      # doctest: +SKIP
+        ...     try:
+        ...         with session.get(url, stream=True, timeout=5) as resp:
+        ...             data = b"".join(resp.iter_content(65536))
+        ...     except requests.RequestException as exc:
+        ...         if deadline.expired:
+        ...             raise deadline.timeout_error(url) from None
+        ...         raise translate_error(url, exc=exc) from None
+    """
+
+    def __init__(
+        self,
+        seconds: float | None,
+        *,
+        session: requests.Session | None = None,
+        cancel: Cancellation | None = None,
+    ) -> None:
+        if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"a deadline must be finite seconds > 0, not {seconds!r}")
+        self.seconds = seconds
+        self.cancel = cancel
+        self.session = session
+        #: True when the latest attempt was cut by the deadline.
+        self.expired = False
+        self._attempt: _Attempt | None = None
+
+    def __enter__(self) -> Deadline:
+        if self.session is not None:
+            watch_session(self.session)
+        if self.cancel is not None:
+            self.cancel._watch(self, True)
+        stack = getattr(_scopes, "stack", None)
+        if stack is None:
+            stack = _scopes.stack = []
+        stack.append(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._end_attempt()
+        if self.cancel is not None:
+            self.cancel._watch(self, False)
+        stack = _scopes.stack
+        if stack and stack[-1] is self:
+            stack.pop()
+        elif self in stack:
+            stack.remove(self)
+
+    def timeout_error(
+        self, url: str, *, what: str | None = None, media_id: str | None = None
+    ) -> RequestTimeoutError:
+        """The :class:`RequestTimeoutError` naming ``url`` for an expired deadline."""
+        safe = safe_url(url)
+        return RequestTimeoutError(
+            f"GET{_subject(what)} ({safe}) timed out: not complete within its total "
+            f"deadline of {self.seconds:g} s",
+            url=safe,
+            media_id=media_id,
+        )
+
+    # -- called by the watched connection pools and the retry policy, in this thread
+
+    def _start_attempt(self, conn: Any) -> None:
+        self._end_attempt()
+        if self.cancel is not None:
+            self.cancel.check()
+        self.expired = False
+        if self.seconds is not None:
+            attempt = _Attempt(self, conn, time.monotonic() + self.seconds)
+            self._attempt = attempt
+            _WATCHDOG.schedule(attempt, attempt.expires)
+
+    def _abort(self) -> None:
+        """Cancelled: cut the attempt in flight (from another thread)."""
+        attempt = self._attempt
+        if attempt is not None and not attempt.done:
+            attempt.shutdown()
+
+    def _end_attempt(self) -> None:
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            attempt.done = True
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """A connection pool that tells the thread's active :class:`Deadline` (if any) which
+    connection each attempt uses."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        scope = _current()
+        if scope is not None and scope.cancel is not None:
+            scope.cancel.check()  # before waiting for a pooled connection
+        conn = super()._get_conn(timeout)
+        if scope is not None:
+            try:
+                scope._start_attempt(conn)
+            except BaseException:
+                super()._put_conn(conn)
+                raise
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        scope = _current()
+        attempt = scope._attempt if scope is not None else None
+        if attempt is not None and (conn is None or attempt.conn is conn):
+            attempt.done = True
+        super()._put_conn(conn)
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+def _watch_manager(manager: PoolManager) -> None:
+    if manager.pool_classes_by_scheme.get("http") is _WatchedPool:
+        return
+    manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, **_WATCHED_POOLS}
+    manager.clear()  # pools made before were of the unwatched classes (idle ones only)
+
+
+def watch_session(session: requests.Session) -> requests.Session:
+    """Let :class:`Deadline` see the connections of ``session`` (idempotent; returns it).
+
+    Every mounted ``HTTPAdapter`` (and the proxy managers it creates) gets connection
+    pools that report each attempt's connection to the thread's active :class:`Deadline`;
+    nothing else changes. Adapters of other kinds are left as they are (no deadline).
+
+    Example:
+        >>> s = watch_session(requests.Session())
+        >>> watch_session(s) is s
+        True
+    """
+    for adapter in session.adapters.values():
+        if not isinstance(adapter, HTTPAdapter):
+            continue
+        _watch_manager(adapter.poolmanager)
+        for manager in adapter.proxy_manager.values():
+            _watch_manager(manager)
+        if not getattr(adapter, "_coreviz_watched", False):
+            original = adapter.proxy_manager_for
+
+            def proxy_manager_for(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                manager = _original(*args, **kwargs)
+                _watch_manager(manager)
+                return manager
+
+            adapter.proxy_manager_for = proxy_manager_for  # type: ignore[method-assign]
+            adapter._coreviz_watched = True  # type: ignore[attr-defined]
+    return session
+
+
+def deadline_for(timeout: float | tuple[float, float]) -> float:
+    """The total deadline of one attempt for a requests-style ``timeout``: the seconds
+    themselves, or ``connect + read`` for a pair.
+
+    Example:
+        >>> deadline_for(30), deadline_for((3.05, 27))
+        (30.0, 30.05)
+    """
+    if isinstance(timeout, tuple):
+        return float(sum(timeout))
+    return float(timeout)
+
+
 # --------------------------------------------------------------------------- session
 
 
-class _CappedRetry(Retry):
-    """urllib3 ``Retry`` whose ``Retry-After`` wait is capped at :data:`RETRY_AFTER_CAP`.
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait for a ``Retry-After`` value (delay seconds, fractional allowed, or an
+    HTTP date), at least 0 and at most :data:`RETRY_AFTER_CAP`; None if it is missing or
+    unreadable (``"soon"``, ``"nan"``): then the package's own backoff applies.
 
-    urllib3 >= 2.5 has ``retry_after_max`` (default 6 hours); older versions do not cap at
-    all, so the cap is applied here for every version.
+    Example:
+        >>> parse_retry_after("0.5"), parse_retry_after("soon"), parse_retry_after("3600")
+        (0.5, None, 60.0)
+    """
+    seconds = _retry_after_seconds(value)
+    return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (>= 0, not capped), or None if missing or unreadable."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class _CappedRetry(Retry):
+    """urllib3 ``Retry`` with the package's ``Retry-After`` reading and cancellable sleeps.
+
+    - ``Retry-After`` may be fractional (``0.5``) and is capped at :data:`RETRY_AFTER_CAP`
+      (urllib3 >= 2.5 has ``retry_after_max``; older versions do not cap at all); an
+      unreadable one (``soon``) means the normal backoff (urllib3 raises on both).
+    - Inside a :class:`Deadline` with a :class:`Cancellation`, back-off sleeps end as soon
+      as it is cancelled, and the next retry decision raises :class:`RequestCancelledError`.
     """
 
     def parse_retry_after(self, retry_after: str) -> float:
-        return min(float(super().parse_retry_after(retry_after)), RETRY_AFTER_CAP)
+        seconds = parse_retry_after(retry_after)
+        if seconds is None:
+            raise InvalidHeader(f"Invalid Retry-After header: {retry_after}")
+        return seconds
+
+    def get_retry_after(self, response: Any) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def increment(self, method: str | None = None, url: str | None = None, *args, **kwargs):
+        scope = _current()
+        if scope is not None and scope.cancel is not None and scope.cancel.cancelled:
+            response = kwargs.get("response")
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    response.drain_conn()
+            scope.cancel.check()
+        return super().increment(method, url, *args, **kwargs)
+
+    def sleep(self, response: Any = None) -> None:
+        wait = None
+        if self.respect_retry_after_header and response is not None:
+            wait = self.get_retry_after(response)
+        if not wait:
+            wait = self.get_backoff_time()
+        scope = _current()
+        if scope is not None and scope.cancel is not None:
+            scope.cancel.sleep(wait)
+        elif wait > 0:
+            time.sleep(wait)
 
 
 _RETRY_PARAMS = set(inspect.signature(Retry.__init__).parameters)
@@ -265,7 +749,7 @@ def build_session(
         session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=retry))
     session.headers["User-Agent"] = DEFAULT_USER_AGENT
     session.headers["Accept"] = "application/json"
-    return session
+    return watch_session(session)
 
 
 # --------------------------------------------------------------------------- errors
@@ -282,20 +766,6 @@ def _detail(body: Any) -> str | None:
     parts = [str(body[k]) for k in ("error", "message") if body.get(k) not in (None, "")]
     parts = list(dict.fromkeys(parts))
     return ": ".join(parts) if parts else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -344,21 +814,18 @@ def translate_error(
         >>> type(err).__name__
         'NetworkError'
     """
-    safe = _safe_url(url)
+    safe = safe_url(url)
     subject = _subject(what)
 
-    def clean(text: str) -> str:
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+    def clean(text: str, limit: int | None = None) -> str:
+        return mask_secrets(text, secrets, limit)
 
     if response is not None:
         status = response.status_code
         reason = response.reason or ""
         if exc is not None:  # the body could not be decoded as JSON
             ctype = response.headers.get("Content-Type", "?")
-            snippet = clean(response.text[:80])
+            snippet = clean(response.text, 80)
             return InvalidResponseError(
                 f"GET{subject} ({safe}) returned {status} with a body that is not JSON "
                 f"(Content-Type {ctype}): {snippet!r}",
@@ -379,7 +846,7 @@ def translate_error(
         if 200 <= status < 300:
             return APIStatusError(text + " (error in a successful response)", **kwargs)
         if status == 429:
-            after = _retry_after(response.headers.get("Retry-After"))
+            after = _retry_after_seconds(response.headers.get("Retry-After"))
             if after is not None:
                 text += f" (Retry-After {after:g} s)"
             return RateLimitError(text, retry_after=after, **kwargs)
@@ -397,12 +864,12 @@ def translate_error(
         )
     if isinstance(exc, (requests.ConnectionError, MaxRetryError, ProtocolError, OSError)):
         return NetworkError(
-            f"GET{subject} ({safe}) failed: connection error ({name}: {clean(str(root))[:200]})",
+            f"GET{subject} ({safe}) failed: connection error ({name}: {clean(str(root), 200)})",
             url=safe,
             media_id=media_id,
         )
     return NetworkError(
-        f"GET{subject} ({safe}) failed: {name}: {clean(str(root))[:200]}",
+        f"GET{subject} ({safe}) failed: {name}: {clean(str(root), 200)}",
         url=safe,
         media_id=media_id,
     )
@@ -415,13 +882,26 @@ class Transport:
     """Sends JSON GETs to one API: timeouts, per-request credentials, redirects, decoding.
 
     ``credentials`` (a :class:`Credentials`, or None) are attached only to URLs on
-    ``base_url``'s origin. ``timeout`` is seconds, or a ``(connect, read)`` pair.
+    ``base_url``'s origin. ``timeout`` is seconds, or a ``(connect, read)`` pair, for
+    connecting and for each read; ``deadline`` (default :func:`deadline_for` ``timeout``:
+    the seconds, or connect + read) bounds each attempt as a whole — connect, headers and
+    body together — through a :class:`Deadline` (retries may follow, within the session's
+    ``Retry`` budget). An attempt cut by it ends as :class:`RequestTimeoutError`.
+
+    Cancelling: :meth:`cancel` stops every request of this transport for good (as for a
+    closed client); a :class:`Cancellation` passed to :meth:`get_json` as ``cancel=``
+    stops just the requests given it (one batch). Either way no new request starts,
+    back-off sleeps end at once, requests in flight are cut and give up at their retry
+    decision, and :class:`RequestCancelledError` is raised.
 
     Example:
         >>> t = Transport("http://127.0.0.1:8000/api", session=build_session(),
         ...               credentials=Credentials.api_key("k"))
         >>> t.url("media/abc")
         'http://127.0.0.1:8000/api/media/abc'
+        >>> batch = Cancellation()
+        >>> # worker threads: t.get_json("media/a", cancel=batch); on a fatal error:
+        >>> batch.cancel("media 'a' failed: 401")
     """
 
     def __init__(
@@ -431,11 +911,23 @@ class Transport:
         session: requests.Session,
         credentials: Credentials | None = None,
         timeout: float | tuple[float, float] = 30.0,
+        deadline: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session
+        self.session = watch_session(session)
         self._credentials = credentials
         self.timeout = timeout
+        self.deadline = deadline_for(timeout) if deadline is None else float(deadline)
+        self._cancellation = Cancellation()
+
+    def cancel(self, reason: str = "the transport was cancelled") -> None:
+        """Stop every request of this transport, now and later (see the class docstring)."""
+        self._cancellation.cancel(reason)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancellation.cancelled
 
     def url(self, path: str) -> str:
         """``base_url`` joined with a relative ``path`` (which must already be safe)."""
@@ -457,10 +949,16 @@ class Transport:
         params: Mapping[str, str] | None = None,
         what: str | None = None,
         media_id: str | None = None,
+        cancel: Cancellation | None = None,
     ) -> dict:
-        """GET a JSON object; any failure raises a :class:`CorevizError` naming ``what``."""
+        """GET a JSON object; any failure raises a :class:`CorevizError` naming ``what``.
+
+        ``cancel``: a :class:`Cancellation` shared by a batch of requests (see the class
+        docstring); when it is cancelled this raises :class:`RequestCancelledError`.
+        """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
-        response = self._send(url, params=params, what=what, media_id=media_id)
+        token = self._cancellation if cancel is None else Cancellation(self._cancellation, cancel)
+        response = self._send(url, params=params, what=what, media_id=media_id, cancel=token)
         final_url = response.url or url
         if not 200 <= response.status_code < 300:
             try:
@@ -488,9 +986,9 @@ class Transport:
             ) from None
         if not isinstance(body, dict):
             raise InvalidResponseError(
-                f"GET{_subject(what)} ({_safe_url(final_url)}) returned JSON "
+                f"GET{_subject(what)} ({safe_url(final_url)}) returned JSON "
                 f"{type(body).__name__}, expected an object",
-                url=_safe_url(final_url),
+                url=safe_url(final_url),
                 media_id=media_id,
             )
         if "error" in body and body["error"] not in (None, False, ""):
@@ -504,23 +1002,40 @@ class Transport:
             )
         return body
 
-    def _send(self, url, *, params, what, media_id) -> requests.Response:
+    def _send(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        what: str | None,
+        media_id: str | None,
+        cancel: Cancellation,
+    ) -> requests.Response:
         """One GET plus at most :data:`MAX_REDIRECTS` redirect hops, each re-authorised."""
         for _ in range(MAX_REDIRECTS + 1):
+            deadline = Deadline(self.deadline, cancel=cancel)
             try:
-                response = self._get(url, params)
+                cancel.check()
+                with deadline:
+                    response = self._get(url, params)
+            except RequestCancelledError:
+                raise cancel.error(url, what=what, media_id=media_id) from None
             except requests.RequestException as exc:
+                if cancel.cancelled:  # cut by the cancellation
+                    raise cancel.error(url, what=what, media_id=media_id) from None
+                if deadline.expired:
+                    raise deadline.timeout_error(url, what=what, media_id=media_id) from None
                 raise translate_error(
                     url, what=what, media_id=media_id, exc=exc, secrets=self._secrets()
                 ) from None
             except ValueError as exc:  # e.g. a redirect to an unparsable Location
                 raise InvalidResponseError(
-                    f"GET{_subject(what)} ({_safe_url(url)}) failed: invalid URL in the "
+                    f"GET{_subject(what)} ({safe_url(url)}) failed: invalid URL in the "
                     f"response ({exc})",
-                    url=_safe_url(url),
+                    url=safe_url(url),
                     media_id=media_id,
                 ) from None
-            logger.debug("GET %s -> %s", _safe_url(response.url or url), response.status_code)
+            logger.debug("GET %s -> %s", safe_url(response.url or url), response.status_code)
             if not response.is_redirect:
                 return response
             location = response.headers["Location"]
@@ -528,8 +1043,8 @@ class Transport:
             params = None  # the Location already carries the query
             response.close()
         raise InvalidResponseError(
-            f"GET{_subject(what)} ({_safe_url(url)}): more than {MAX_REDIRECTS} redirects",
-            url=_safe_url(url),
+            f"GET{_subject(what)} ({safe_url(url)}): more than {MAX_REDIRECTS} redirects",
+            url=safe_url(url),
             media_id=media_id,
         )
 
@@ -553,14 +1068,14 @@ class Transport:
                 if not isinstance(cause, (ProtocolError, ReadTimeoutError)):
                     raise  # not a body-read failure: urllib3 already retried it
                 if retry is None:
-                    retry = self.session.get_adapter(url).max_retries
+                    retry = getattr(self.session.get_adapter(url), "max_retries", None)
                     if not isinstance(retry, Retry):
                         raise
                 try:
                     retry = retry.increment(method="GET", url=url, error=cause)
                 except (MaxRetryError, ProtocolError, ReadTimeoutError):
                     raise exc from None
-                logger.debug("GET %s: body read failed (%s), retrying", _safe_url(url), cause)
+                logger.debug("GET %s: body read failed (%s), retrying", safe_url(url), cause)
                 retry.sleep()
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import warnings
 from datetime import date, datetime
 
 import pytest
-from test_http import KEY, ScriptedServer, fast_client, media_body
+from helpers import KEY, ScriptedServer, fast_client, media_body
 
 import coreviz_frames as cvf
 from coreviz_frames.client import FailedFetch, FetchReport, MediaIterator, PaginationWarning
