@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -409,3 +410,266 @@ def test_translate_error_never_leaks_raw_requests_exceptions():
     assert isinstance(err, NetworkError) and "u:p" not in str(err)
     err = cvhttp.translate_error("http://h/x", exc=requests.ReadTimeout("slow"))
     assert isinstance(err, RequestTimeoutError)
+
+
+# ----------------------------------------------------------------------------- Retry-After
+
+
+@pytest.mark.parametrize("retry_after", ["0.5", "soon", "1.5e-1", "nan", ""])
+@pytest.mark.parametrize("status", [429, 503])
+def test_fractional_or_text_retry_after_is_retried(local_api_factory, status, retry_after):
+    api = local_api_factory(synthetic=5)
+    media_id = api.collection.media_id(0)
+    api.add_fault("/api/media/", status=status, retry_after=retry_after, count=2)
+    with fast_client(api.base_url, retries=2) as client:
+        assert client.get_media(media_id)["id"] == media_id
+    assert api.stats.paths[f"/api/media/{media_id}"] == 3
+
+
+def test_fractional_retry_after_is_honoured(local_api_factory):
+    api = local_api_factory(synthetic=5)
+    media_id = api.collection.media_id(0)
+    api.add_fault("/api/media/", status=429, retry_after="0.6")
+    with fast_client(api.base_url, retries=1) as client:
+        start = time.monotonic()
+        client.get_media(media_id)
+    assert time.monotonic() - start >= 0.6
+
+
+def test_browse_survives_text_retry_after(local_api_factory):
+    api = local_api_factory(synthetic=30)
+    api.add_fault("/api/dataset/", status=429, retry_after="soon", count=2)
+    api.add_fault("/api/dataset/", status=503, retry_after="0.1", count=1)
+    with fast_client(api.base_url, retries=3) as client:
+        records = list(client.browse(api.collection_id, page_size=10, progress=False))
+    assert len({r["id"] for r in records}) == 30
+
+
+def test_parse_retry_after():
+    assert cvhttp.parse_retry_after("0.5") == 0.5
+    assert cvhttp.parse_retry_after(" 2 ") == 2.0
+    assert cvhttp.parse_retry_after("3600") == cvhttp.RETRY_AFTER_CAP
+    assert cvhttp.parse_retry_after("-3") == 0.0
+    for bad in ("soon", "", None, "nan", "inf"):
+        assert cvhttp.parse_retry_after(bad) is None
+    assert cvhttp.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    retry = cvhttp.build_retry(2)
+    assert retry.parse_retry_after("0.25") == 0.25
+
+
+# ----------------------------------------------------------------------------- deadlines
+
+TRICKLE = 0.5  # seconds between bytes: each read returns in time, the whole never does
+
+
+@pytest.mark.parametrize("part", ["trickle_headers", "trickle_body"])
+def test_trickling_server_is_cut_by_the_total_deadline(local_api_factory, part):
+    api = local_api_factory(synthetic=5)
+    media_id = api.collection.media_id(0)
+    api.add_fault("/api/media/", **{part: TRICKLE}, count=5)
+    client = cvf.Client(api_key=KEY, base_url=api.base_url, timeout=1, retries=0)
+    start = time.monotonic()
+    with client, pytest.raises(RequestTimeoutError) as info:
+        client.get_media(media_id)
+    assert time.monotonic() - start < 10  # used to take as long as the server liked
+    assert f"/api/media/{media_id}" in str(info.value) and "deadline" in str(info.value)
+    assert info.value.url == f"{api.base_url}/media/{media_id}"
+    assert info.value.media_id == media_id
+
+
+def test_attempt_cut_by_the_deadline_is_retried(local_api_factory):
+    api = local_api_factory(synthetic=5)
+    media_id = api.collection.media_id(0)
+    api.add_fault("/api/media/", trickle_headers=TRICKLE)
+    with fast_client(api.base_url, retries=1, timeout=1) as client:
+        assert client.get_media(media_id)["id"] == media_id
+    assert api.stats.paths[f"/api/media/{media_id}"] == 2
+
+
+@pytest.mark.parametrize("part", ["trickle_headers", "trickle_body"])
+def test_deadline_bounds_a_plain_session_streaming_a_blob(local_api_factory, part):
+    """The mechanism the image loader reuses: any requests.Session, stream=True."""
+    api = local_api_factory(synthetic=3)
+    record = api.collection.record(0)
+    blob = record["frames"][0]["blob"].replace("blob://", api.blob_url + "/")
+    api.add_fault("/synthetic/", **{part: TRICKLE})
+    session = requests.Session()
+    start = time.monotonic()
+    with (
+        cvhttp.Deadline(1.0, session=session) as deadline,
+        pytest.raises(requests.RequestException),
+        session.get(blob, stream=True, timeout=1) as resp,
+    ):
+        b"".join(resp.iter_content(1024))
+    assert time.monotonic() - start < 10
+    assert deadline.expired
+    err = deadline.timeout_error(blob)
+    assert isinstance(err, RequestTimeoutError) and err.url == blob
+    with cvhttp.Deadline(1.0, session=session) as deadline:  # the next download is fine
+        assert session.get(blob, timeout=5).content.startswith(b"\xff\xd8")
+    assert not deadline.expired
+    session.close()
+
+
+def test_deadline_needs_finite_positive_seconds():
+    for bad in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError):
+            cvhttp.Deadline(bad)
+    assert cvhttp.deadline_for((3, 27)) == 30.0
+
+
+def test_fast_requests_are_not_disturbed_by_deadlines(local_api_factory):
+    api = local_api_factory(synthetic=40)
+    ids = [api.collection.media_id(i) for i in range(40)]
+    with fast_client(api.base_url, retries=0, timeout=5, max_workers=8) as client:
+        for _ in range(3):
+            assert [r["id"] for r in client.iter_media(ids, progress=False)] == ids
+
+
+# ----------------------------------------------------------------------------- cancellation
+
+
+def _transport(base_url: str, retries: int = 5, timeout: float = 30.0) -> cvhttp.Transport:
+    session = cvhttp.build_session(retries=retries, backoff_factor=0.01, backoff_max=0.05)
+    return cvhttp.Transport(
+        base_url, session=session, credentials=cvhttp.Credentials.api_key(KEY), timeout=timeout
+    )
+
+
+def _run_in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, list]:
+    box: list = []
+
+    def run() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:  # handed to the test
+            box.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def _wait_for(predicate: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_cancelled_batch_sends_no_request(local_api_factory):
+    api = local_api_factory(synthetic=5)
+    batch = cvhttp.Cancellation()
+    batch.cancel("media 'x' failed: 401")
+    transport = _transport(api.base_url)
+    with pytest.raises(cvhttp.RequestCancelledError, match="media 'x' failed") as info:
+        transport.get_json("media/abc", cancel=batch, media_id="abc")
+    assert isinstance(info.value, CorevizError) and info.value.media_id == "abc"
+    assert api.stats.requests == 0
+    # other requests of the transport are not affected
+    assert transport.get_json(f"dataset/{api.collection_id}/tags")["tags"]
+    transport.close()
+
+
+def test_cancel_ends_a_retry_after_sleep_at_once(local_api_factory):
+    api = local_api_factory(synthetic=5)
+    media_id = api.collection.media_id(0)
+    api.add_fault("/api/media/", status=503, retry_after=30, count=10)
+    transport = _transport(api.base_url)
+    batch = cvhttp.Cancellation()
+    thread, box = _run_in_thread(lambda: transport.get_json(f"media/{media_id}", cancel=batch))
+    _wait_for(lambda: api.stats.requests == 1)
+    start = time.monotonic()
+    batch.cancel("stop")
+    thread.join(10)
+    assert time.monotonic() - start < 10  # used to sleep 30 s, then retry 4 more times
+    assert isinstance(box[0], cvhttp.RequestCancelledError) and media_id in str(box[0])
+    assert api.stats.requests == 1
+    transport.close()
+
+
+def test_cancel_cuts_a_request_in_flight(local_api_factory):
+    api = local_api_factory(synthetic=5)
+    media_id = api.collection.media_id(0)
+    api.add_fault("/api/media/", trickle_headers=TRICKLE, count=10)
+    transport = _transport(api.base_url, timeout=30)
+    thread, box = _run_in_thread(lambda: transport.get_json(f"media/{media_id}"))
+    _wait_for(lambda: api.stats.requests == 1)
+    start = time.monotonic()
+    transport.cancel("closing")
+    thread.join(10)
+    assert time.monotonic() - start < 10  # used to wait for the 30 s deadline, and retry
+    assert isinstance(box[0], cvhttp.RequestCancelledError)
+    assert api.stats.requests == 1
+    assert transport.cancelled
+    with pytest.raises(cvhttp.RequestCancelledError):
+        transport.get_json(f"media/{media_id}")
+    transport.close()
+
+
+def test_cancellation_reaches_children():
+    parent = cvhttp.Cancellation()
+    child = cvhttp.Cancellation(parent)
+    parent.cancel("why")
+    assert child.cancelled and child.reason == "why"
+    late = cvhttp.Cancellation(parent)
+    assert late.cancelled
+    start = time.monotonic()
+    with pytest.raises(cvhttp.RequestCancelledError):
+        late.sleep(30)
+    assert time.monotonic() - start < 10
+
+
+# ----------------------------------------------------------------------------- masking
+
+
+def test_key_cut_by_the_snippet_limit_is_masked(server):
+    for prefix in range(60, 81, 2):  # the key straddles the 80-character cut
+        body = ("x" * prefix + KEY + " tail").encode()
+        server.script("/api/media/m1", (200, {"Content-Type": "text/plain"}, body))
+        client = fast_client(server.base_url, retries=0)
+        with client, pytest.raises(InvalidResponseError) as info:
+            client.get_media("m1")
+        text = str(info.value)
+        assert "not JSON" in text and KEY[:4] not in text, (prefix, text)
+
+
+def test_partial_key_at_the_end_of_a_text_is_masked():
+    assert cvhttp.mask_secrets("echo " + KEY[:10], [KEY]) == "echo ***"
+    assert cvhttp.mask_secrets("x" * 75 + KEY, [KEY], limit=80) == "x" * 75 + "***"
+    assert cvhttp.mask_secrets("abc", [KEY]) == "abc"
+    assert cvhttp.mask_secrets("plain s", ["sk-1"]) == "plain s"
+
+
+def test_url_userinfo_never_shown(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    base = server.base_url.replace("http://", "http://user:hunter2@")
+    server.script("/api/media/m1", (404, {}, {"error": "Not found"}))
+    client = fast_client(base, retries=0)
+    assert "hunter2" not in repr(client) and "user:" not in repr(client)
+    with client, pytest.raises(NotFoundError) as info:
+        client.get_media("m1")
+    assert "hunter2" not in str(info.value) and "hunter2" not in (info.value.url or "")
+    assert "hunter2" not in caplog.text
+    assert cvhttp.safe_url("http://u:p@[::1") == "http://[::1"
+    with pytest.raises(ConfigError) as bad:
+        cvf.Client(api_key=KEY, base_url="ftp://u:hunter2@x/api")
+    assert "hunter2" not in str(bad.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"base_url": "http://[::1"},
+        {"base_url": "http://[::1/api"},
+        {"timeout": float("inf")},
+        {"timeout": float("nan")},
+        {"timeout": -1.0},
+        {"timeout": (1.0, float("inf"))},
+    ],
+)
+def test_unusable_base_url_or_timeout_is_config_error(kwargs):
+    with pytest.raises(ConfigError) as info:
+        cvf.Client(api_key=KEY, **kwargs)
+    assert next(iter(kwargs)) in str(info.value)
