@@ -43,7 +43,8 @@ def _child(kind: str, n: int, out: str, base_url: str, collection_id: str) -> di
     """One measured run (in its own process): returns elapsed, rows and peak RSS."""
     import pyarrow.parquet as pq
 
-    from coreviz_frames.parquet import _to_arrow, export_parquet
+    from coreviz_frames.export import export_parquet
+    from coreviz_frames.grainfiles import to_arrow
     from coreviz_frames.synthetic import iter_synthetic
     from coreviz_frames.tables import to_tables
 
@@ -69,7 +70,7 @@ def _child(kind: str, n: int, out: str, base_url: str, collection_id: str) -> di
         for grain, frame in tables.items():
             Path(out, grain).mkdir(parents=True, exist_ok=True)
             pq.write_table(
-                _to_arrow(frame, grain), f"{out}/{grain}/data.parquet", compression="zstd"
+                to_arrow(frame, grain), f"{out}/{grain}/data.parquet", compression="zstd"
             )
             rows += len(frame)
         media = len(tables.media)

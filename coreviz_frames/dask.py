@@ -48,7 +48,6 @@ import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, CorevizError
@@ -69,21 +68,15 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
     raise DaskNotInstalledError(f"coreviz_frames.dask needs Dask: {_HINT} ({_exc})") from _exc
 
 import pandas as pd  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 from .client import Client, _needs_hydration  # noqa: E402
+from .export import ExportReport  # noqa: E402
 from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
+from .grainfiles import DEFAULT_ROW_GROUP_SIZE, file_metadata  # noqa: E402
 from .http import Secret, build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
-from .parquet import (  # noqa: E402
-    DEFAULT_ROW_GROUP_SIZE,
-    ExportReport,
-    ExportStore,
-    file_metadata,
-    part_name,
-    utc_now,
-)
 from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
+from .store import ExportStore, failure_from_manifest, part_name  # noqa: E402
 from .tables import MediaTables, to_tables  # noqa: E402
 
 __all__ = [
@@ -609,19 +602,6 @@ def read_media(
 # --------------------------------------------------------------------------- exporting
 
 
-def _write_empty(root: Path, grain: str, partition_by: str | None, compression: str) -> str:
-    """An empty file for a grain that got none (so every grain has its columns on disk)."""
-    schema = SCHEMAS[grain]
-    rel = Path(grain, part_name(0))
-    if partition_by is not None:
-        schema = schema.remove(schema.get_field_index(partition_by))
-        rel = Path(grain, f"{partition_by}=__HIVE_DEFAULT_PARTITION__", part_name(0))
-    (root / rel).parent.mkdir(parents=True, exist_ok=True)
-    table = schema.empty_table().replace_schema_metadata(file_metadata(grain))
-    pq.write_table(table, root / rel, compression=compression)
-    return rel.as_posix()
-
-
 def _refuse_resume() -> None:
     raise ConfigError(
         "--resume is not supported with --dask: Dask writes whole files, not committed "
@@ -642,69 +622,35 @@ def _export(
     if resume:
         _refuse_resume()
     started = time.monotonic()
-    store = ExportStore(
-        out_dir,
-        partition_by=partition_by,
-        row_group_size=DEFAULT_ROW_GROUP_SIZE,
-        compression=compression,
-    )
-    store.open(overwrite=overwrite, resume=False, source=plan.source)  # refuses / clears
-    root = store.root
-    writes = []
-    for grain, frame in plan.frames().items():
-        writes.append(
-            frame.to_parquet(
-                root / grain,
-                engine="pyarrow",
-                compression=compression,
-                write_index=False,
-                schema=SCHEMAS[grain],
-                name_function=part_name,
-                custom_metadata=file_metadata(grain),
-                write_metadata_file=False,
-                partition_on=[partition_by] if partition_by else None,
-                row_group_size=DEFAULT_ROW_GROUP_SIZE,
-                compute=False,
+    store = ExportStore(out_dir, partition_by=partition_by, compression=compression)
+    report = ExportReport(path=store.root)
+    with store.open(overwrite=overwrite, source=plan.source):  # locks; refuses / clears
+        writes = []
+        for grain, frame in plan.frames().items():
+            writes.append(
+                frame.to_parquet(
+                    store.root / grain,
+                    engine="pyarrow",
+                    compression=compression,
+                    write_index=False,
+                    schema=SCHEMAS[grain],
+                    name_function=part_name,
+                    custom_metadata=file_metadata(grain),
+                    write_metadata_file=False,
+                    partition_on=[partition_by] if partition_by else None,
+                    row_group_size=DEFAULT_ROW_GROUP_SIZE,
+                    compute=False,
+                )
             )
+        *_, summary = dask.compute(*writes, plan.summary())  # one fetch per partition
+        rows = list(summary.itertuples())
+        for commit in store.adopt_parts([int(row.media) for row in rows]):
+            report.add(commit)
+        store.record_failures(
+            failure_from_manifest(item) for row in rows for item in json.loads(row.failed)
         )
-    *_, summary = dask.compute(*writes, plan.summary())  # one fetch per partition
-    summaries = [(int(row.media), json.loads(row.failed)) for row in summary.itertuples()]
-
-    manifest = store.manifest
-    report = ExportReport(path=root)
-    failed: list[dict[str, Any]] = []
-    files_by_part: dict[int, dict[str, list[str]]] = {
-        i: {g: [] for g in GRAINS} for i in range(len(summaries))
-    }
-    for grain in GRAINS:
-        found = sorted((root / grain).rglob("part-*.parquet")) if (root / grain).is_dir() else []
-        for file in found:
-            seq = int(file.name[len("part-") : -len(".parquet")])
-            files_by_part[seq][grain].append(file.relative_to(root).as_posix())
-        if not found:
-            files_by_part[0][grain].append(
-                _write_empty(root, grain, store.partition_by, compression)
-            )
-    for seq, (media, part_failed) in enumerate(summaries):
-        files = files_by_part[seq]
-        rows = {
-            g: sum(pq.ParquetFile(root / rel).metadata.num_rows for rel in files[g]) for g in GRAINS
-        }
-        manifest["parts"].append(
-            {"part": seq, "media": media, "rows": rows, "files": files, "committed_at": utc_now()}
-        )
-        manifest["media_exported"] += media
-        for g, n in rows.items():
-            manifest["rows"][g] += n
-            report.rows[g] += n
-        report.media_exported += media
-        report.parts_written += 1
-        failed += part_failed
-    manifest["failed"] = failed
-    manifest["status"] = "complete"
-    manifest["finished_at"] = utc_now()
-    store.save()
-    report.failed = failed
+        store.finish("complete")
+        report.failed = store.failure_entries()
     report.elapsed = time.monotonic() - started
     return report
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .flatten import FlattenReport, SkippedRecordWarning, flatten
 from .schema import GRAINS, arrow_to_pandas, empty_frame
+from .store import write_tables
 
 __all__ = [
     "FlattenReport",
@@ -95,10 +96,8 @@ class MediaTables:
     def to_parquet(self, path, **options):
         """Write one directory per grain under ``path``.
 
-        See :func:`coreviz_frames.parquet.write_tables` for the options.
+        See :func:`coreviz_frames.store.write_tables` for the options.
         """
-        from .parquet import write_tables
-
         return write_tables(self, path, **options)
 
     def summary(self, top: int = 10) -> TablesSummary:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import socket
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,18 +15,23 @@ import pytest
 import requests
 from PIL import Image, ImageChops
 
+from coreviz_frames.errors import ConfigError
 from coreviz_frames.local_api import (
     SAMPLE_COLLECTION_ID,
     SAMPLE_DATA_DIR,
     LocalAPI,
+    LocalAPIOptions,
     LocalAPIProcess,
+    ServerStats,
     serve_local_api,
 )
 from coreviz_frames.local_api.__main__ import build_parser
 from coreviz_frames.local_api.images import polygon_extent
+from coreviz_frames.local_api.options import API_KEY_ENV, option_specs
 from coreviz_frames.local_api.process import command_line
 from coreviz_frames.local_api.routes import rewrite_blobs as _rewrite_blobs
 from coreviz_frames.local_api.store import SyntheticCollection, light_item
+from coreviz_frames.local_api.wire import HTTPServer, Reply, Request
 from coreviz_frames.synthetic import synthetic_media
 
 KEY = "test-key-123"
@@ -542,3 +550,163 @@ def test_browse_quirk_grows_after_two_requests(local_api_factory):
     totals = [browse(api, recursive="true", limit=100)["pagination"]["total"] for _ in range(3)]
     assert totals == [13, 13, 18]
     assert len(browse(api, recursive="true", limit=100)["media"]) == 18
+
+
+# -- slow and unusual answers (faults for the HTTP layer's deadline and Retry-After tests) ---
+
+
+def test_retry_after_may_be_any_text(local_api_factory):
+    api = local_api_factory(synthetic=5)
+    url = f"{api.base_url}/dataset/synthetic/tags"
+    for value, sent in (("soon", "soon"), ("0.5", "0.5"), (0.25, "0.25"), (2, "2")):
+        api.add_fault("/api/dataset/", status=429, retry_after=value)
+        response = get(url)
+        assert response.status_code == 429 and response.headers["Retry-After"] == sent
+    assert get(url).status_code == 200
+
+
+@pytest.mark.parametrize("part", ["trickle_headers", "trickle_body"])
+def test_trickled_answers_are_complete_and_slow(local_api_factory, part):
+    api = local_api_factory(synthetic=5)
+    url = f"{api.base_url}/dataset/synthetic/tags"
+    normal = get(url)
+    api.add_fault("/api/dataset/", **{part: 0.002})
+    start = time.monotonic()
+    slow = get(url)
+    elapsed = time.monotonic() - start
+    assert slow.status_code == 200 and slow.content == normal.content
+    sent = len(normal.content) if part == "trickle_body" else 60  # the head is > 60 bytes
+    assert elapsed >= sent * 0.002
+    assert api.stats.paths["/api/dataset/synthetic/tags"] == 2
+
+
+def test_trickled_error_status_and_blob_server(local_api_factory):
+    api = local_api_factory(synthetic=3)
+    api.add_fault("/api/media/", status=503, retry_after="soon", trickle_body=0.001)
+    response = get(f"{api.base_url}/media/x")
+    assert response.status_code == 503 and response.json()["message"] == "Injected fault"
+    blob = api.collection.record(0)["frames"][0]["blob"].replace("blob://", api.blob_url + "/")
+    api.add_fault("/synthetic/", trickle_headers=0.001)
+    assert get(blob).content.startswith(b"\xff\xd8")
+
+
+def test_stop_ends_a_trickled_answer(local_api_factory):
+    api = local_api_factory(synthetic=3)
+    api.add_fault("/api/dataset/", trickle_body=0.5)
+    url = f"{api.base_url}/dataset/synthetic/media"
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(get, url, timeout=30)
+        for _ in range(500):
+            if api.stats.requests:
+                break
+            time.sleep(0.01)
+        start = time.monotonic()
+        api.stop()
+        with pytest.raises(requests.RequestException):
+            future.result(timeout=20)
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": 99},
+        {"status": 700},
+        {"trickle_body": -1},
+        {"trickle_headers": float("nan")},
+    ],
+)
+def test_bad_faults_are_config_errors(local_api_factory, kwargs):
+    api = local_api_factory(synthetic=3)
+    with pytest.raises(ConfigError):
+        api.add_fault("/api/", **kwargs)
+    root = api.base_url.rsplit("/api", 1)[0]
+    body = json.dumps({"path_prefix": "/api/", **kwargs})  # NaN as JSON's NaN extension
+    response = requests.post(f"{root}/_local/fault", data=body, timeout=TIMEOUT)
+    assert response.status_code == 400
+
+
+def test_process_faults_trickle_and_text_retry_after():
+    with LocalAPIProcess(synthetic=5) as server:
+        url = f"{server.base_url}/dataset/synthetic/tags"
+        server.add_fault("/api/dataset/", status=503, retry_after="soon")
+        response = get(url)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "soon"
+        server.add_fault("/api/dataset/", trickle_body=0.001)
+        assert get(url).json()["tags"]["split"] == ["even", "odd"]
+
+
+# -- one options value ----------------------------------------------------------------------
+
+
+def test_options_value_validates_and_hides_the_key(tmp_path):
+    opts = LocalAPIOptions(synthetic=10, api_key="sk-hidden", forbidden_ids=["a", "b"])
+    assert opts.forbidden_ids == ("a", "b") and "sk-hidden" not in repr(opts)
+    assert "sk-hidden" not in " ".join(command_line(opts))
+    assert LocalAPIOptions.from_argv(opts.to_argv()) == opts.replace(api_key=None)
+    for bad in (
+        {"latency": -1},
+        {"latency": float("nan")},
+        {"browse_quirk": "nope"},
+        {"synthetic": -5},
+        {"port": 70000},
+        {"record_cache_bytes": "big"},
+        {"forbidden_ids": "abc"},
+    ):
+        with pytest.raises(ConfigError):
+            LocalAPIOptions(**bad)
+    with pytest.raises(TypeError, match="colour"):
+        LocalAPI(colour="red")
+
+
+def test_one_options_value_drives_every_entry_point(local_api_factory):
+    opts = LocalAPIOptions(synthetic=7, light=True, latency=0.0)
+    api = local_api_factory(options=opts)
+    assert api.options == opts and len(browse(api, recursive="true")["media"]) == 7
+    assert local_api_factory(options=opts, synthetic=3).options.synthetic == 3
+    parsed = build_parser().parse_args(["--synthetic", "7", "--light"])
+    assert LocalAPIOptions.from_namespace(parsed) == opts
+    fields = [f.name for f in dataclasses.fields(LocalAPIOptions)]
+    assert [spec.name for spec in option_specs()] == fields
+    from coreviz_frames.cli import serve
+
+    assert sorted(p.name for p in serve.params) == sorted(fields)
+    with LocalAPIProcess(options=opts.replace(api_key=KEY)) as server:
+        page = get(
+            f"{server.base_url}/dataset/synthetic/media",
+            params={"recursive": "true"},
+            headers={"x-api-key": KEY},
+        ).json()
+        assert page["pagination"]["total"] == 7
+        assert "frames" in page["media"][0] and "captions" not in page["media"][0]["frames"][0]
+
+
+def test_api_key_from_the_environment(monkeypatch):
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    assert LocalAPIOptions().with_environment().api_key == "from-env"
+    assert LocalAPIOptions(api_key="given").with_environment().api_key == "given"
+
+
+def test_request_handler_serves_any_application():
+    """The HTTP plumbing knows the application only by its public methods."""
+
+    class Echo:
+        stats = ServerStats()
+        stopping = threading.Event()
+
+        def counted(self, request: Request) -> bool:
+            return True
+
+        def respond(self, request: Request) -> Reply:
+            return Reply(200, [request.path.encode()], "text/plain", {"X-Role": request.role})
+
+    server = HTTPServer(("127.0.0.1", 0), Echo(), "test")
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        response = get(f"http://127.0.0.1:{server.server_address[1]}/hello?x=1")
+        assert response.text == "/hello" and response.headers["X-Role"] == "test"
+        assert Echo.stats.paths["/hello"] == 1
+    finally:
+        server.shutdown()
+        server.server_close()

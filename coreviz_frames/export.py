@@ -1,0 +1,239 @@
+"""Streaming export: media records in, a resumable Parquet export out (:func:`export_parquet`).
+
+Records are flattened and written batch by batch (memory bounded by ``batch_size``)
+through the export store (:mod:`.store`), which locks the directory, commits each
+part and keeps the manifest. Failures reported by the client's iterators
+(``records.report.failed``) and records that cannot be flattened are listed as
+:class:`~coreviz_frames.failures.FailedFetch`. A walk that stopped early
+(``records.report.complete`` is False) ends the export as ``incomplete``, never as
+``complete``. On resume, ids already exported are handed to ``records.exclude(ids)``
+(the client's iterators then neither fetch nor yield them) and skipped in any case.
+
+Example:
+    >>> report = export_parquet(client.browse("COLLECTION_ID"), "big/", resume=True)
+    >>> report.ok, report.media_exported
+    (True, 12000)
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, SkippedRecordWarning
+from .failures import FailedFetch
+from .grainfiles import DEFAULT_ROW_GROUP_SIZE
+from .ids import normalize_id
+from .progress import progress_bar
+from .schema import GRAINS
+from .store import MANIFEST_NAME, ExportStore, PartCommit, PathLike, failure_from_manifest
+from .tables import FlattenReport, MediaTables, to_tables
+
+__all__ = ["ExportReport", "export_parquet"]
+
+
+@dataclass
+class ExportReport:
+    """What one :func:`export_parquet` run did.
+
+    ``rows`` counts rows written by this run per grain; ``failed`` lists every
+    record not exported (manifest entries ``{"id", "status", "error_type", "reason"}``),
+    including failures of earlier runs that were not retried successfully.
+    ``complete`` is False when the walk over the records stopped early
+    (``incomplete_reason`` says why); ``ok`` is True only when complete with no failure.
+
+    Example:
+        >>> print(ExportReport(Path("out"), complete=False, incomplete_reason="empty page"))
+        exported 0 media to out in 0.0s (0 media/s, 0 parts)
+        rows: media 0, frames 0, captions 0, objects 0, tags 0
+        INCOMPLETE: the walk over the records stopped early (empty page); ...
+    """
+
+    path: Path
+    media_exported: int = 0
+    media_skipped: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GRAINS, 0))
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    parts_written: int = 0
+    elapsed: float = 0.0
+    complete: bool = True
+    incomplete_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the walk was complete and no record failed."""
+        return self.complete and not self.failed
+
+    @property
+    def failures(self) -> list[FailedFetch]:
+        """``failed`` as :class:`~coreviz_frames.failures.FailedFetch` records."""
+        return [failure_from_manifest(entry) for entry in self.failed]
+
+    def add(self, commit: PartCommit) -> None:
+        """Count one committed part."""
+        self.parts_written += 1
+        self.media_exported += commit.media
+        for grain, n in commit.rows.items():
+            self.rows[grain] = self.rows.get(grain, 0) + n
+
+    def __str__(self) -> str:
+        rate = self.media_exported / self.elapsed if self.elapsed > 0 else 0.0
+        lines = [
+            f"exported {self.media_exported:,} media to {self.path} in {self.elapsed:.1f}s "
+            f"({rate:,.0f} media/s, {self.parts_written} parts)"
+        ]
+        if self.media_skipped:
+            lines.append(f"skipped {self.media_skipped:,} media already exported")
+        lines.append("rows: " + ", ".join(f"{g} {n:,}" for g, n in self.rows.items()))
+        if not self.complete:
+            lines.append(
+                "INCOMPLETE: the walk over the records stopped early "
+                f"({self.incomplete_reason or 'no reason given'}); the export holds only "
+                "what was seen. A re-run with resume=True, or --resume, continues it."
+            )
+        if self.failed:
+            lines.append(
+                f"FAILED: {len(self.failed):,} records (listed in {MANIFEST_NAME}; "
+                "a re-run with resume=True, or --resume, retries them)"
+            )
+            for item in self.failed[:5]:
+                status = f" {item['status']}" if item.get("status") is not None else ""
+                lines.append(f"  {item.get('id')}{status}: {item.get('reason')}")
+            if len(self.failed) > 5:
+                lines.append(f"  ... and {len(self.failed) - 5:,} more")
+        return "\n".join(lines)
+
+
+def _reported_failures(records: Any) -> list[FailedFetch]:
+    """The failed fetches a client iterator reports (``records.report.failed``)."""
+    report = getattr(records, "report", None)
+    return list(getattr(report, "failed", None) or [])
+
+
+def _excluded_count(records: Any) -> int:
+    """How many exported media the iterator left out for us (``records.report.excluded``)."""
+    excluded = getattr(getattr(records, "report", None), "excluded", 0)
+    return excluded if isinstance(excluded, int) and not isinstance(excluded, bool) else 0
+
+
+def _walk_outcome(records: Any) -> tuple[bool, str | None]:
+    """``(complete, reason)`` of the walk, as ``records.report`` says (complete if silent)."""
+    report = getattr(records, "report", None)
+    complete = getattr(report, "complete", True)
+    reason = getattr(report, "incomplete_reason", None)
+    return (complete is not False), (None if complete is not False else reason)
+
+
+def _record_id(record: Any) -> str | None:
+    if isinstance(record, Mapping):
+        ident = record.get("id")
+        return normalize_id(ident) if isinstance(ident, str) else None
+    return None
+
+
+def _flatten(batch: list[Any]) -> tuple[MediaTables, list[FailedFetch]]:
+    """``to_tables`` of a batch; a malformed record becomes a failure, not a crashed export."""
+    skipped = FlattenReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedRecordWarning)
+        tables = to_tables(batch, errors="skip", report=skipped)
+    return tables, [FailedFetch.from_error(err.media_id, err) for err in skipped.skipped]
+
+
+def _exclude_exported(records: Any, store: ExportStore) -> None:
+    """Tell the client's iterator which ids are exported, so it does not fetch them."""
+    exclude = getattr(records, "exclude", None)
+    exported = store.exported_ids()
+    if exported and callable(exclude):
+        exclude(exported)
+
+
+def _run(
+    records: Iterable[Any], store: ExportStore, report: ExportReport, batch_size: int, bar: Any
+) -> None:
+    batch: list[Any] = []
+    batch_ids: set[str] = set()
+
+    def flush() -> None:
+        tables, bad = _flatten(batch)
+        report.add(store.commit_part(tables, failures=[*_reported_failures(records), *bad]))
+        batch.clear()
+        batch_ids.clear()
+
+    for record in records:
+        bar.update(1)
+        if isinstance(record, Mapping) and record.get("type") == "folder":
+            continue
+        ident = _record_id(record)
+        if ident is not None and (store.is_exported(ident) or ident in batch_ids):
+            report.media_skipped += 1
+            continue
+        batch.append(record)
+        if ident is not None:
+            batch_ids.add(ident)
+        if len(batch) >= batch_size:
+            flush()
+    if batch or not store.has_parts:
+        flush()  # the last batch; or an empty part so every grain has its columns
+
+
+def export_parquet(
+    records: Iterable[Mapping[str, Any]],
+    path: PathLike,
+    *,
+    batch_size: int = 1000,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    source: Mapping[str, Any] | None = None,
+    partition_by: str | None = None,
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    compression: str = "zstd",
+) -> ExportReport:
+    """Stream media records into a Parquet export, ``batch_size`` media per part.
+
+    Memory is bounded by the batch. ``source`` (e.g. ``{"base_url": ...,
+    "collection_id": ..., "filters": {...}}``) goes into the manifest with any
+    credential removed. Failed fetches exposed by ``records.report`` (the
+    client's ``errors="skip"`` iterators) and records that cannot be flattened
+    are listed in the report and the manifest. A walk the iterator reports as cut
+    short ends as ``incomplete`` (``report.ok`` is False). With ``resume=True`` media
+    of committed parts are skipped (and not fetched, by iterators with ``exclude``)
+    and an interrupted part is redone (a directory without a manifest is refused, or
+    cleared if ``overwrite`` is also given). ``ExportError`` when ``path`` is not empty
+    and neither flag is given, or when another export is writing there.
+
+    Example:
+        >>> recs = client.browse("COLLECTION_ID", page_size=100)
+        >>> src = {"base_url": client.base_url, "collection_id": "COLLECTION_ID"}
+        >>> report = export_parquet(recs, "export/", resume=True, source=src)
+        >>> print(report)
+    """
+    started = time.monotonic()
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+    if source is None:
+        source = getattr(records, "source", None)
+    store = ExportStore(
+        path, partition_by=partition_by, row_group_size=row_group_size, compression=compression
+    )
+    report = ExportReport(path=store.root)
+    total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]
+    with store.open(overwrite=overwrite, resume=resume, source=source):
+        _exclude_exported(records, store)
+        with progress_bar(total=total, desc="export", unit="media", progress=progress) as bar:
+            _run(records, store, report, batch_size, bar)
+        store.record_failures(_reported_failures(records))
+        report.media_skipped += _excluded_count(records)
+        report.complete, report.incomplete_reason = _walk_outcome(records)
+        if report.complete:
+            store.finish("complete")
+        else:
+            store.finish("incomplete", reason=report.incomplete_reason or "walk stopped early")
+        report.failed = store.failure_entries()
+    report.elapsed = time.monotonic() - started
+    return report

@@ -1,0 +1,237 @@
+"""The Parquet files of one grain: encode a table, split it by partition, write, read back.
+
+Every file carries the declared Arrow schema of its grain (:mod:`.schema`), zstd
+compression, bounded row groups and a ``coreviz_frames`` key in its schema metadata
+(package version, schema version, grain, box convention). With ``partition_by`` the
+partition column lives in the hive path (``objects/dataset_id=abc/part-000000.parquet``),
+not in the file, as Spark, DuckDB and Polars expect. Files are written with
+:func:`coreviz_frames.fileio.atomic_writer`. This module knows nothing of manifests:
+:mod:`.store` decides which files make an export.
+
+Example:
+    >>> from coreviz_frames.schema import empty_frame
+    >>> table = to_arrow(empty_frame("media"), "media")
+    >>> table.num_rows, METADATA_KEY.encode() in table.schema.metadata
+    (0, True)
+    >>> [rel for rel, _ in split_partitions(table, None)]
+    ['']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from ._version import __version__
+from .errors import ConfigError, ExportError, SchemaError
+from .fileio import atomic_writer
+from .schema import BOX_CONVENTION, SCHEMA_VERSION, SCHEMAS
+
+__all__ = [
+    "DEFAULT_ROW_GROUP_SIZE",
+    "HIVE_NULL",
+    "METADATA_KEY",
+    "check_partition_by",
+    "detect_partition",
+    "file_metadata",
+    "read_grain",
+    "split_partitions",
+    "to_arrow",
+    "visible_parquet",
+    "write_file",
+]
+
+#: Key of the JSON blob in every Parquet file's schema metadata.
+METADATA_KEY = "coreviz_frames"
+#: Rows per Parquet row group (at most).
+DEFAULT_ROW_GROUP_SIZE = 100_000
+#: The hive directory value that stands for null.
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
+def file_metadata(grain: str) -> dict[bytes, bytes]:
+    """The ``coreviz_frames`` schema-metadata entry every Parquet file of ``grain`` carries.
+
+    Example:
+        >>> json.loads(file_metadata("objects")[b"coreviz_frames"])["grain"]
+        'objects'
+    """
+    blob = {
+        "package_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "grain": grain,
+        "box_convention": BOX_CONVENTION,
+    }
+    return {METADATA_KEY.encode(): json.dumps(blob, sort_keys=True).encode()}
+
+
+def check_partition_by(partition_by: str | None) -> str | None:
+    """``partition_by`` if every grain has it as a text or integer column, else ConfigError.
+
+    Example:
+        >>> check_partition_by("dataset_id")
+        'dataset_id'
+    """
+    if partition_by is None:
+        return None
+    for grain, schema in SCHEMAS.items():
+        if partition_by not in schema.names:
+            raise ConfigError(
+                f"partition_by={partition_by!r}: the {grain} table has no such column "
+                "(use a column of every grain, such as 'dataset_id')"
+            )
+        typ = schema.field(partition_by).type
+        if not (pa.types.is_string(typ) or pa.types.is_integer(typ)):
+            raise ConfigError(f"partition_by={partition_by!r}: only text or integer columns")
+    return partition_by
+
+
+def _bad_column(frame: pd.DataFrame, schema: pa.Schema) -> str | None:
+    """The first column that does not fit ``schema`` (only on the error path)."""
+    for f in schema:
+        column = frame[f.name]
+        if not f.nullable and column.isna().any():
+            return f.name
+        try:
+            pa.Array.from_pandas(column, type=f.type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return f.name
+    return None
+
+
+def to_arrow(frame: pd.DataFrame, grain: str) -> pa.Table:
+    """``frame`` as an Arrow table of the grain's declared schema, with the file metadata.
+
+    A missing column or a value that does not fit is a :class:`SchemaError` naming the column.
+    """
+    schema = SCHEMAS[grain]
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"cannot write the {grain} table: it has no column {missing[0]!r}", field=missing[0]
+        )
+    try:
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        bad = _bad_column(frame, schema)
+        where = f"column {bad!r} of the {grain} table" if bad else f"the {grain} table"
+        raise SchemaError(
+            f"cannot write {where}: it does not fit the declared schema ({exc})", field=bad
+        ) from exc
+    return table.replace_schema_metadata(file_metadata(grain))
+
+
+def _partition_dir(table: pa.Table, column: str, value: Any) -> str:
+    """The hive directory name of ``value``; SchemaError if it cannot be one."""
+    name = f"{column}={quote(str(value), safe='')}"
+    problem = None
+    if str(value) == HIVE_NULL:
+        problem = "is the name hive readers use for null, so it would read back as null"
+    elif len(name.encode()) > _NAME_MAX:
+        problem = (
+            f"makes a directory name of {len(name.encode())} bytes, over the "
+            f"{_NAME_MAX}-byte limit of file names"
+        )
+    if problem is None:
+        return name
+    media_id = None
+    if "media_id" in table.column_names:
+        media_id = table.filter(pc.equal(table.column(column), value)).column("media_id")[0]
+        media_id = media_id.as_py()
+    shown = str(value) if len(str(value)) <= 60 else str(value)[:57] + "..."
+    where = f" (media {media_id!r})" if media_id is not None else ""
+    raise SchemaError(
+        f"cannot partition by {column!r}: the value {shown!r}{where} {problem}; "
+        "choose another partition_by column",
+        media_id=media_id,
+        field=column,
+    )
+
+
+def split_partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa.Table]]:
+    """``(relative directory, table without the partition column)`` per partition value.
+
+    Nulls go to ``<column>=__HIVE_DEFAULT_PARTITION__``; a real value that hive readers
+    would not read back as itself is a :class:`SchemaError` naming the column and value.
+    """
+    if column is None:
+        return [("", table)]
+    values = table.column(column)
+    uniques = pc.unique(values).to_pylist()
+    real = sorted((v for v in uniques if v is not None), key=str)
+    names = [(_partition_dir(table, column, v), v) for v in real]  # check every value first
+    rest = table.drop_columns([column])
+    out = [(name, rest.filter(pc.equal(values, value))) for name, value in names]
+    if None in uniques or not out:
+        out.append((f"{column}={HIVE_NULL}", rest.filter(pc.is_null(values))))
+    return out
+
+
+def write_file(target: Path, table: pa.Table, *, row_group_size: int, compression: str) -> None:
+    """Write ``table`` to ``target`` atomically (its directory is created if needed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(target) as fh:
+        pq.write_table(table, fh, row_group_size=row_group_size, compression=compression)
+
+
+def visible_parquet(gdir: Path) -> list[Path]:
+    """Parquet files under ``gdir`` that readers see (no ``.``/``_`` path components)."""
+    found = []
+    for file in gdir.rglob("*.parquet"):
+        rel = file.relative_to(gdir)
+        if not any(p.startswith((".", "_")) for p in rel.parts):
+            found.append(file)
+    return sorted(found, key=lambda f: (f.name, f.relative_to(gdir).as_posix()))
+
+
+def detect_partition(root: Path) -> str | None:
+    """The hive partition column of a directory written without a manifest, if any."""
+    gdir = root / "media"
+    if gdir.is_dir():
+        for entry in sorted(gdir.iterdir()):
+            if entry.is_dir() and "=" in entry.name and not entry.name.startswith((".", "_")):
+                return entry.name.split("=", 1)[0]
+    return None
+
+
+def _as_expression(filters: Any) -> ds.Expression | None:
+    if filters is None or isinstance(filters, ds.Expression):
+        return filters
+    return pq.filters_to_expression(filters)
+
+
+def read_grain(
+    root: Path, grain: str, files: Sequence[Path], partition_by: str | None, filters: Any
+) -> pa.Table:
+    """The rows of ``files`` (of ``grain`` under ``root``) as one table of the declared schema."""
+    schema = SCHEMAS[grain]
+    if not files:
+        return schema.empty_table()
+    partitioning = None
+    if partition_by is not None:
+        partitioning = ds.partitioning(pa.schema([schema.field(partition_by)]), flavor="hive")
+    dataset = ds.dataset(
+        [os.fspath(f) for f in files],
+        schema=schema,
+        format="parquet",
+        partitioning=partitioning,
+        partition_base_dir=str(root / grain),
+    )
+    try:
+        table = dataset.to_table(filter=_as_expression(filters))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        raise ExportError(
+            f"cannot read {grain} of {root} with {filters!r}: {exc}", path=str(root)
+        ) from exc
+    return table.select(schema.names)
