@@ -30,6 +30,7 @@ EXPECTED = {
     "__version__",
     "Client",
     "FetchReport",
+    "BrowseFilters",
     "MediaTables",
     "to_tables",
     "FlattenReport",
@@ -43,6 +44,8 @@ EXPECTED = {
     "load_image",
     "load_images",
     "ImageResult",
+    "DownloadOptions",
+    "CropOptions",
     "load_crops",
     "show_crops",
     "CropResult",
@@ -65,7 +68,9 @@ def test_every_public_name_resolves():
 def test_every_error_derives_from_coreviz_error():
     for name in cvf.__all__:
         value = getattr(cvf, name)
-        if isinstance(value, type) and issubclass(value, Exception):
+        if isinstance(value, type) and issubclass(value, Warning):
+            assert issubclass(value, cvf.CorevizWarning), name
+        elif isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, cvf.CorevizError), name
 
 
