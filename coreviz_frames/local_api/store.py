@@ -72,14 +72,8 @@ class Collection:
         raise NotImplementedError
 
     def entry(self, index: int) -> Entry:
-        return Entry(
-            id=self.media_id(index),
-            name=_syn.synthetic_name(index),
-            type="video" if _syn.synthetic_is_video(index) else "image",
-            created_at=_syn.synthetic_created_at(index),
-            parent=f"{self.collection_id}.{_syn.synthetic_folder(index)}",
-            tags=_syn.synthetic_tags(index),
-        )
+        """What browse filters and sorts on, for row ``index``."""
+        raise NotImplementedError
 
     def record(self, index: int) -> dict:
         """The full Get Media record (or folder row) of row ``index``; do not mutate it."""
