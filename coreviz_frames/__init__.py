@@ -51,6 +51,8 @@ _LAZY = {
     "load_image": "images",
     "load_images": "images",
     "ImageResult": "images",
+    "DownloadOptions": "options",
+    "CropOptions": "options",
     "CropResult": "crops",
     "load_crops": "crops",
     "show_crops": "crops",

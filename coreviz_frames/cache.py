@@ -1,11 +1,12 @@
 """An opt-in on-disk cache of downloaded image bytes, keyed by URL.
 
 Each URL is stored once under ``<dir>/<h[:2]>/<h>`` where ``h`` is the
-SHA-256 of the URL, written atomically (a temporary file, then
-``os.replace``), so a crash never leaves a half-written entry under the final
-name. A cached file that fails to decode is removed by the image loader and
-fetched again. An optional size cap evicts the least recently used entries
-(oldest modification time; a hit refreshes it).
+SHA-256 of the URL, written atomically with :func:`coreviz_frames.fileio.atomic_write_bytes`
+(a hidden temporary file, then ``os.replace``; no fsync: a lost entry is fetched again),
+so a crash never leaves a half-written entry under the final name. A cached
+file that fails to decode is removed by the image loader and fetched again. An
+optional size cap evicts the least recently used entries (oldest modification time;
+a hit refreshes it).
 
 The cache is used when ``cache_dir`` is given, or else when the
 ``COREVIZ_FRAMES_CACHE`` environment variable names a directory
@@ -24,11 +25,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 from .errors import ConfigError
+from .fileio import atomic_write_bytes
 
 __all__ = ["CACHE_ENV", "CACHE_MAX_BYTES_ENV", "DiskCache", "resolve_cache"]
 
@@ -56,13 +57,13 @@ class DiskCache:
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r}, max_bytes={self.max_bytes!r})"
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         del state["_lock"]
         state["_total"] = None
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
@@ -101,15 +102,7 @@ class DiskCache:
         """Store ``data`` for ``url`` atomically and return its path."""
         path = self.path_for(url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(path, data, fsync=False)  # a lost entry is only fetched again
         if self.max_bytes is not None:
             with self._lock:
                 if self._total is None:
@@ -126,14 +119,14 @@ class DiskCache:
             self.path_for(url).unlink()
 
     def _entries(self) -> list[tuple[float, int, Path]]:
-        out = []
+        out: list[tuple[float, int, Path]] = []
         if not self.directory.is_dir():
             return out
         for sub in os.scandir(self.directory):
             if not sub.is_dir(follow_symlinks=False):
                 continue
             for entry in os.scandir(sub.path):
-                if entry.name.startswith(".tmp-"):
+                if entry.name.startswith("."):  # temporary files of writes in progress
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)

@@ -351,15 +351,13 @@ def crops(
     export_dir, out_dir, source, pad, square, max_size, workers, cache_dir, allow_failures, progress
 ) -> None:
     """Write the object crops of a Parquet export as an ImageFolder (one folder per label)."""
+    from .options import CropOptions
     from .training import export_crops_from_parquet
 
     manifest = export_crops_from_parquet(
         export_dir,
         out_dir,
-        source=source,
-        pad=pad,
-        square=square,
-        max_size=max_size,
+        crop=CropOptions(source=source, pad=pad, square=square, max_size=max_size),
         workers=workers,
         cache_dir=cache_dir,
         progress=progress,

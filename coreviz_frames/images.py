@@ -2,26 +2,29 @@
 
 - :func:`load_image` reads one local path or http(s) URL into a fully loaded RGB
   ``PIL.Image`` (EXIF orientation applied, no file handle left open).
+- :func:`load_images` loads many concurrently, keeps input order and downloads each
+  distinct URL once; with ``on_error="record"`` it returns :class:`ImageResult` rows
+  whose ``image`` is None and ``error`` says why, and the rest of the batch goes on.
+- :func:`load_blob` loads a blob URL taken from a record (crops and training use it).
 
 URLs taken from records (every ``str`` given to :func:`load_images`, every blob used by
 crops and training) are fetched only over http(s): a local path or ``file://`` URL in a
 record is refused (reason ``"not an http(s) URL"``). A local file is read only when the
 caller names it: any path given to :func:`load_image`, a ``pathlib.Path`` given to
 :func:`load_images`; and only a regular file (a FIFO or device would block).
-- :func:`load_images` loads many concurrently, keeps input order and downloads each
-  distinct URL once; with ``on_error="record"`` it returns :class:`ImageResult` rows
-  whose ``image`` is None and ``error`` says why, and the rest of the batch goes on.
 
 Blob URLs are public: downloads go through a per-thread pooled session that never
 sends credentials (no ``x-api-key``, no ``Authorization``, no ``.netrc``), even when
-a caller passes a session that has them. Retries (urllib3 ``Retry``) cover connection
-errors, 429 and 5xx with a short backoff.
+a caller passes a session that has them. Retries (urllib3 ``Retry``, at most 3) cover
+connection errors, 429 and 5xx with a short backoff.
 
 Safety: the body is streamed and aborted past ``max_bytes`` (``Content-Length`` is
-checked first); ``timeout`` bounds connecting and every read, and the whole body must
-arrive within ``10 * timeout``; images of more than ``max_pixels`` pixels are refused
-before decoding; only common raster formats are decoded; truncated files are errors
-(``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed).
+checked first); ``timeout`` is the total deadline of each attempt (connect, headers and
+body together, enforced by :class:`coreviz_frames.http.Deadline`, so a server that
+trickles bytes cannot hold a download); images of more than ``max_pixels`` pixels are
+refused before decoding; only common raster formats are decoded; truncated files are
+errors (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed). The options travel
+as one :class:`~coreviz_frames.options.DownloadOptions` value.
 
 Example:
     >>> img = load_image("https://blob.example/frame.jpg", max_size=256)   # doctest: +SKIP
@@ -36,12 +39,11 @@ import io
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -49,23 +51,40 @@ import urllib3
 from PIL import Image, ImageOps
 from requests.utils import requote_uri
 
-from .cache import DiskCache, resolve_cache
+from .cache import DiskCache
 from .errors import ConfigError, ImageLoadError, RequestTimeoutError
-from .http import _safe_url, build_session, translate_error
+from .http import Deadline, build_session, deadline_for, safe_url, translate_error
+from .options import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    DownloadKwargs,
+    DownloadOptions,
+    MaxSize,
+    OnError,
+    check_on_error,
+    download_options,
+    size_pair,
+)
 from .progress import progress_bar
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_TIMEOUT",
     "IMAGE_FORMATS",
+    "NOT_HTTP",
+    "DownloadOptions",
     "ImageResult",
+    "decode_image",
+    "is_http_url",
+    "load_blob",
     "load_image",
     "load_images",
+    "refuse_url",
+    "run_ordered",
 ]
-
-#: Largest download accepted by default (bytes).
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-DEFAULT_TIMEOUT = 30.0
 #: Decoders tried on downloaded bytes (others, e.g. FITS or EPS, are never attempted).
 IMAGE_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO", "AVIF")
 _FALLBACK_MAX_PIXELS = 89_478_485  # Pillow's default MAX_IMAGE_PIXELS
@@ -75,9 +94,7 @@ _CREDENTIAL_HEADERS = ("authorization", "x-api-key", "cookie")
 #: ``ImageLoadError.reason`` of a URL from a record that is not http(s).
 NOT_HTTP = "not an http(s) URL"
 
-OnError = Literal["raise", "record"]
 K = TypeVar("K", bound=Hashable)
-MaxSize = int | tuple[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -204,38 +221,51 @@ def _get(sess: requests.Session, url: str, *, timeout: float, safe: str) -> requ
     raise _fail(safe, "download failed", f"more than {_MAX_REDIRECTS} redirects")
 
 
-def _download(
-    url: str, *, session: requests.Session | None, timeout: float, max_bytes: int
-) -> bytes:
-    """The body of ``url``, streamed, capped at ``max_bytes`` and ``10 * timeout`` seconds."""
-    safe = _safe_url(url)
-    sess = session if session is not None else _blob_session()
-    deadline = time.monotonic() + 10 * timeout
-    try:
-        with _get(sess, url, timeout=timeout, safe=safe) as resp:
-            if resp.status_code >= 400:
-                raise _fail(safe, f"HTTP {resp.status_code}", resp.reason or "")
-            length = resp.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise _fail(safe, "too large", f"Content-Length {length} > max_bytes {max_bytes}")
-            ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
-                raise _fail(safe, "not an image", f"Content-Type {ctype}")
-            buf = bytearray()
-            for chunk in _chunks(resp):
-                buf += chunk
-                if len(buf) > max_bytes:
-                    raise _fail(safe, "too large", f"more than max_bytes {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise _fail(safe, "timeout", f"body not complete after {10 * timeout:g} s")
-            return bytes(buf)
-    except ImageLoadError:
-        raise
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        err = translate_error(safe, exc=exc)  # the package's one classification of failures
-        detail = str(err).split(" failed: ", 1)[-1].split(" timed out ", 1)[-1]
-        reason = "timeout" if isinstance(err, RequestTimeoutError) else "download failed"
-        raise _fail(safe, reason, detail) from None
+def _read_body(resp: requests.Response, safe: str, max_bytes: int) -> bytes:
+    """The body of an answered GET, checked (status, size, type) and capped at ``max_bytes``."""
+    if resp.status_code >= 400:
+        raise _fail(safe, f"HTTP {resp.status_code}", resp.reason or "")
+    length = resp.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise _fail(safe, "too large", f"Content-Length {length} > max_bytes {max_bytes}")
+    ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
+        raise _fail(safe, "not an image", f"Content-Type {ctype}")
+    buf = bytearray()
+    for chunk in _chunks(resp):
+        buf += chunk
+        if len(buf) > max_bytes:
+            raise _fail(safe, "too large", f"more than max_bytes {max_bytes} bytes")
+    return bytes(buf)
+
+
+def _download(url: str, download: DownloadOptions) -> bytes:
+    """The body of ``url``, streamed and capped at ``max_bytes``.
+
+    Each attempt (connect, headers and body together) must finish within ``timeout``
+    seconds: the package's one deadline mechanism (:class:`coreviz_frames.http.Deadline`)
+    cuts a server that trickles its headers or body.
+    """
+    safe = safe_url(url)
+    timeout = download.timeout
+    sess = download.session if download.session is not None else _blob_session()
+    late = f"not complete within its total deadline of {timeout:g} s"
+    with Deadline(deadline_for(timeout), session=sess) as deadline:
+        try:
+            with _get(sess, url, timeout=timeout, safe=safe) as resp:
+                data = _read_body(resp, safe, download.max_bytes)
+        except ImageLoadError:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if deadline.expired:
+                raise _fail(safe, "timeout", late) from None
+            err = translate_error(safe, exc=exc)  # the package's one classification of failures
+            detail = str(err).split(" failed: ", 1)[-1].split(" timed out ", 1)[-1]
+            reason = "timeout" if isinstance(err, RequestTimeoutError) else "download failed"
+            raise _fail(safe, reason, detail) from None
+        if deadline.expired:  # the socket was cut: what arrived is not the whole body
+            raise _fail(safe, "timeout", late)
+    return data
 
 
 _formats_cache: tuple[str, ...] | None = None
@@ -255,15 +285,6 @@ def _max_pixels(max_pixels: int | None) -> int:
     return Image.MAX_IMAGE_PIXELS or _FALLBACK_MAX_PIXELS
 
 
-def _size_pair(max_size: MaxSize) -> tuple[int, int] | None:
-    if max_size is None:
-        return None
-    pair = (max_size, max_size) if isinstance(max_size, int) else tuple(max_size)
-    if len(pair) != 2 or any(int(v) < 1 for v in pair):
-        raise ConfigError(f"max_size must be a positive int or (width, height), got {max_size!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def decode_image(
     source: bytes | str | os.PathLike[str],
     *,
@@ -273,7 +294,7 @@ def decode_image(
 ) -> Image.Image:
     """Decode ``source`` (bytes or a path) into a loaded RGB image; errors name ``url``."""
     limit = _max_pixels(max_pixels)
-    target = _size_pair(max_size)
+    target = size_pair(max_size)
     fp = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
     try:
         with Image.open(fp, formats=_formats()) as im:
@@ -308,91 +329,94 @@ def decode_image(
         raise _fail(url, "cannot decode", f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def _load_one(
-    src: str | os.PathLike[str],
-    *,
-    max_size: MaxSize,
-    cache: DiskCache | None,
-    timeout: float,
-    max_bytes: int,
-    max_pixels: int | None,
-    session: requests.Session | None,
-    local: bool = False,
+def _fetch_url(
+    url: str, *, max_size: MaxSize, download: DownloadOptions, cache: DiskCache | None
 ) -> Image.Image:
-    """Load ``src``: an http(s) URL, or (only with ``local``) a local path or ``file://`` URL."""
-    if is_http_url(src):
-        assert isinstance(src, str)
-        safe = _safe_url(src)
-        if cache is not None:
-            path = cache.get_path(src)
-            if path is not None:
-                try:
-                    return decode_image(path, url=safe, max_size=max_size, max_pixels=max_pixels)
-                except ImageLoadError as exc:
-                    cache.discard(src)  # corrupt or truncated entry: fetch it again
-                    if exc.reason == "decompression bomb":
-                        raise
-        data = _download(src, session=session, timeout=timeout, max_bytes=max_bytes)
-        image = decode_image(data, url=safe, max_size=max_size, max_pixels=max_pixels)
-        if cache is not None:
-            # only bytes that decoded are cached; the cache is best effort (a full disk, a
-            # read-only or invalid directory must not fail a load that succeeded)
-            with contextlib.suppress(OSError):
-                cache.put(src, data)
-        return image
+    """Download (or read from ``cache``) and decode the http(s) URL ``url``."""
+    safe = safe_url(url)
+    max_pixels = download.max_pixels
+    if cache is not None:
+        path = cache.get_path(url)
+        if path is not None:
+            try:
+                return decode_image(path, url=safe, max_size=max_size, max_pixels=max_pixels)
+            except ImageLoadError as exc:
+                cache.discard(url)  # corrupt or truncated entry: fetch it again
+                if exc.reason == "decompression bomb":
+                    raise
+    data = _download(url, download)
+    image = decode_image(data, url=safe, max_size=max_size, max_pixels=max_pixels)
+    if cache is not None:
+        # only bytes that decoded are cached; the cache is best effort (a full disk, a
+        # read-only or invalid directory must not fail a load that succeeded)
+        with contextlib.suppress(OSError):
+            cache.put(url, data)
+    return image
+
+
+def _read_local(
+    src: str | os.PathLike[str], *, max_size: MaxSize, download: DownloadOptions
+) -> Image.Image:
+    """Decode the local file ``src`` (a path or ``file://`` URL): a regular file only."""
     name = str(src)
-    if not local:
-        raise refuse_url(name)
-    path = _local_path(src)
     if isinstance(src, str) and "://" in src and not src.lower().startswith("file://"):
         raise _fail(name, "unsupported URL scheme")
+    path = _local_path(src)
     try:
         st = path.stat()
     except OSError as exc:
         raise _fail(name, "cannot read", f"{type(exc).__name__}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
         raise _fail(name, "not a regular file")
-    size = st.st_size
-    if size > max_bytes:
-        raise _fail(name, "too large", f"{size} bytes > max_bytes {max_bytes}")
-    return decode_image(path, url=name, max_size=max_size, max_pixels=max_pixels)
+    if st.st_size > download.max_bytes:
+        raise _fail(name, "too large", f"{st.st_size} bytes > max_bytes {download.max_bytes}")
+    return decode_image(path, url=name, max_size=max_size, max_pixels=download.max_pixels)
+
+
+def load_blob(
+    url: str, *, max_size: MaxSize = None, download: DownloadOptions | None = None
+) -> Image.Image:
+    """Load the image of a blob URL taken from a record: fetched only over http(s).
+
+    A local path or ``file://`` URL is refused with an
+    :class:`~coreviz_frames.errors.ImageLoadError` (reason ``"not an http(s) URL"``),
+    never read. Crops and training load every image through this.
+
+    Example:
+        >>> load_blob("/etc/passwd")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.errors.ImageLoadError: cannot load image /etc/passwd: not an http(s) URL ...
+    """
+    if not is_http_url(url):
+        raise refuse_url(str(url))
+    download = download if download is not None else DownloadOptions()
+    return _fetch_url(url, max_size=max_size, download=download, cache=download.cache())
 
 
 def load_image(
     url_or_path: str | os.PathLike[str],
     *,
     max_size: MaxSize = None,
-    cache_dir: DiskCache | str | os.PathLike[str] | bool | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int | None = None,
-    session: requests.Session | None = None,
+    download: DownloadOptions | None = None,
+    **options: Unpack[DownloadKwargs],
 ) -> Image.Image:
     """Load one image (local path, ``file://`` or http(s) URL) as a loaded RGB ``PIL.Image``.
 
     ``max_size`` (int or ``(w, h)``) returns a thumbnail no larger than that, decoding a
-    JPEG at reduced scale first. ``cache_dir`` (or ``$COREVIZ_FRAMES_CACHE``) keeps the
-    downloaded bytes on disk. ``max_pixels`` defaults to ``PIL.Image.MAX_IMAGE_PIXELS``.
+    JPEG at reduced scale first. The download options (``timeout``, ``max_bytes``,
+    ``max_pixels``, ``cache_dir``, ``session``: see
+    :class:`~coreviz_frames.options.DownloadOptions`) are keywords, or one ``download=``
+    value. ``cache_dir`` (or ``$COREVIZ_FRAMES_CACHE``) keeps the downloaded bytes on disk.
     Any failure raises :class:`~coreviz_frames.errors.ImageLoadError` naming the URL.
 
     Example:
         >>> img = load_image(tables.frames.blob[0], max_size=512)   # doctest: +SKIP
     """
-    return _load_one(
-        url_or_path,
-        max_size=max_size,
-        cache=resolve_cache(cache_dir),
-        timeout=timeout,
-        max_bytes=max_bytes,
-        max_pixels=max_pixels,
-        session=session,
-        local=True,
-    )
-
-
-def check_on_error(on_error: str) -> None:
-    if on_error not in ("raise", "record"):
-        raise ConfigError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    opts = download_options(options, download)
+    if is_http_url(url_or_path):
+        return load_blob(str(url_or_path), max_size=max_size, download=opts)
+    return _read_local(url_or_path, max_size=max_size, download=opts)
 
 
 def run_ordered(
@@ -452,18 +476,15 @@ def load_images(
     workers: int = 8,
     on_error: OnError = "raise",
     max_size: MaxSize = None,
-    cache_dir: DiskCache | str | os.PathLike[str] | bool | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int | None = None,
     progress: bool | None = None,
-    session: requests.Session | None = None,
+    download: DownloadOptions | None = None,
+    **options: Unpack[DownloadKwargs],
 ) -> list[Image.Image] | list[ImageResult]:
     """Load many images concurrently, in input order, each distinct URL once.
 
     A ``str`` is a URL, as records carry them, and is fetched only over http(s) (a local
     path or ``file://`` string is refused); a ``pathlib.Path`` is a local file chosen by
-    the caller and is read.
+    the caller and is read. The download options are those of :func:`load_image`.
     ``on_error="raise"`` returns a list of images and raises the first
     :class:`~coreviz_frames.errors.ImageLoadError`; ``on_error="record"`` returns one
     :class:`ImageResult` per input (``image`` None and ``error`` set on failure).
@@ -475,22 +496,15 @@ def load_images(
         []
     """
     check_on_error(on_error)
+    opts = download_options(options, download)
     # A str is a URL (from a record: http(s) only); a path object is the caller's local file.
     items = [(u, False) if isinstance(u, str) else (os.fspath(u), True) for u in urls]
-    cache = resolve_cache(cache_dir)
 
     def task(item: tuple[str, bool]) -> Image.Image:
         src, local = item
-        return _load_one(
-            src,
-            max_size=max_size,
-            cache=cache,
-            timeout=timeout,
-            max_bytes=max_bytes,
-            max_pixels=max_pixels,
-            session=session,
-            local=local,
-        )
+        if local:
+            return _read_local(src, max_size=max_size, download=opts)
+        return load_blob(src, max_size=max_size, download=opts)
 
     done = run_ordered(
         items, task, workers=workers, on_error=on_error, progress=progress, desc="images"

@@ -19,19 +19,17 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import math
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,19 +37,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from .cache import resolve_cache
-from .crops import (
-    CacheArg,
-    Source,
-    _column,
-    _plan,
-    _present,
-    _run_job,
-    _split_input,
+from .crop_jobs import (
+    blob_loader,
+    column,
     iter_crops,
+    plan_crops,
+    present,
+    run_job,
+    split_input,
 )
 from .errors import ConfigError, ExportError, ImageLoadError
-from .images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, MaxSize, OnError, _load_one
+from .fileio import atomic_write_bytes, atomic_writer
+from .images import load_blob
+from .options import CropOptions, DownloadOptions, MaxSize, OnError, split_options
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .options import CropDownloadKwargs
 
 __all__ = [
     "MANIFEST_NAME",
@@ -63,7 +66,6 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.parquet"
-_CROP_OPTIONS = ("source", "pad", "square", "min_size", "max_size")
 _FRAME_LRU = 8  # decoded frame images kept per dataset (per worker process)
 SPLITS = ("train", "val", "test")
 
@@ -95,19 +97,15 @@ class CropDataset:
         transform: Callable[[Image.Image], Any] | None = None,
         label_column: str = "label",
         classes: Sequence[str] | None = None,
-        cache_dir: CacheArg = None,
         frames: pd.DataFrame | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        **crop_options: Any,
+        crop: CropOptions | None = None,
+        download: DownloadOptions | None = None,
+        **options: Unpack[CropDownloadKwargs],
     ) -> None:
-        objects, frames = _split_input(tables_or_objects, frames)
+        self.crop, self.download = split_options(options, crop=crop, download=download)
+        objects, frames = split_input(tables_or_objects, frames)
         if label_column not in objects.columns:
             raise ConfigError(f"no column {label_column!r} in the objects table")
-        unknown = set(crop_options) - set(_CROP_OPTIONS)
-        if unknown:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
-        self._plan_options = {k: v for k, v in crop_options.items() if k != "max_size"}
         labels = objects[label_column].astype("string")
         keep = (labels.notna() & (labels != "")).to_numpy(dtype=bool)
         if classes is not None:
@@ -117,7 +115,7 @@ class CropDataset:
             keep &= labels.isin(classes).fillna(False).to_numpy(dtype=bool)
         kept = objects.loc[keep].reset_index(drop=True)
         # Rows that can never give a crop (no blob and no box, say) are left out up front.
-        _, failed = _plan(kept, frames, **self._plan_kwargs())
+        _, failed = plan_crops(kept, frames, self.crop)
         self.skipped: dict[str, str] = {r.object_id: r.error or "" for r in failed.values()}
         if failed:
             kept = kept.drop(index=list(failed)).reset_index(drop=True)
@@ -130,15 +128,7 @@ class CropDataset:
         self.classes: list[str] = list(classes)
         self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
         self.targets: list[int] = [self.class_to_idx[str(v)] for v in kept[label_column].tolist()]
-        self.cache_dir = cache_dir
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.max_size = crop_options.get("max_size")
         self._init_runtime()
-
-    def _plan_kwargs(self) -> dict[str, Any]:
-        base = {"source": "auto", "pad": 0.0, "square": False, "min_size": None}
-        return {**base, **self._plan_options}
 
     def _init_runtime(self) -> None:
         # Per-process state: the last few decoded frame images, shared by their objects.
@@ -155,15 +145,14 @@ class CropDataset:
         self.__dict__.update(state)
         self._init_runtime()
 
-    def _load_cached(self, url: str, *, max_size: MaxSize, **kwargs: Any) -> Image.Image:
-        if max_size is not None:  # a crop blob: used by one object only
-            return _load_one(url, max_size=max_size, **kwargs)
+    def _load_frame(self, url: str, max_size: MaxSize) -> Image.Image:
+        """A frame image, through a small per-process LRU (its objects are cut from it)."""
         with self._lock:
             image = self._frames_lru.get(url)
             if image is not None:
                 self._frames_lru.move_to_end(url)
                 return image
-        image = _load_one(url, max_size=None, **kwargs)
+        image = load_blob(url, max_size=max_size, download=self.download)
         with self._lock:
             self._frames_lru[url] = image
             while len(self._frames_lru) > _FRAME_LRU:
@@ -182,23 +171,13 @@ class CropDataset:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} crops")
-        jobs, failed = _plan(self.objects.iloc[[index]], self.frames, **self._plan_kwargs())
+        jobs, failed = plan_crops(self.objects.iloc[[index]], self.frames, self.crop)
         if failed:
-            raise ImageLoadError(next(iter(failed.values())).error or "cannot crop")
+            first = next(iter(failed.values()))
+            raise ImageLoadError(first.error or "cannot crop", url=first.url, reason="cannot crop")
         job = jobs[0]
-        opts = {
-            "max_size": self.max_size,
-            "cache": resolve_cache(self.cache_dir),
-            "timeout": self.timeout,
-            "max_bytes": self.max_bytes,
-            "max_pixels": None,
-            "session": None,
-            "on_error": "raise",
-            "fit": bool(self._plan_options.get("square"))
-            or self._plan_options.get("min_size") is not None,
-            "loader": self._load_cached if job.kind == "frame" else None,
-        }
-        [(_, result)] = _run_job(job, opts)
+        load = self._load_frame if job.kind == "frame" else blob_loader(self.download)
+        [(_, result)] = run_job(job, self.crop, on_error="raise", load=load)
         if result.image is None:  # pragma: no cover - on_error="raise" raises instead
             raise ImageLoadError(result.error or "cannot crop")
         return result.image
@@ -218,11 +197,12 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     values = tuple(float(f) for f in fractions)
     if len(values) != 3:
         raise ConfigError(f"fractions must be (train, val, test), got {fractions!r}")
+    train, val, test = values
     if any(not math.isfinite(f) or f < 0 for f in values):
         raise ConfigError(f"fractions must be non-negative numbers, got {fractions!r}")
     if not math.isclose(sum(values), 1.0, abs_tol=1e-6):
         raise ConfigError(f"fractions must add up to 1, got {fractions!r} (sum {sum(values)})")
-    return values  # type: ignore[return-value]
+    return train, val, test
 
 
 def _assign(
@@ -330,7 +310,7 @@ def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) ->
         >>> safe_name("../etc/passwd"), safe_name("chien / dog"), safe_name(None)
         ('etc_passwd', 'chien _ dog', '_unlabeled')
     """
-    if not _present(text):
+    if not present(text):
         return fallback
     name = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
     name = _UNSAFE.sub("_", name).strip(" ._")
@@ -348,7 +328,7 @@ def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
     """
     out: dict[Any, str] = {}
     used: dict[str, Any] = {MANIFEST_NAME.lower(): object()}
-    distinct = {str(v) if _present(v) else None for v in labels}
+    distinct = {str(v) if present(v) else None for v in labels}
     for label in sorted(distinct, key=lambda v: (v is None, v or "")):
         name = safe_name(label)
         if name.lower() in used and used[name.lower()] != label:
@@ -384,18 +364,6 @@ def _crop_paths(
     return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 _MANIFEST_SCHEMA = pa.schema(
     [
         ("object_id", pa.string()),
@@ -408,6 +376,36 @@ _MANIFEST_SCHEMA = pa.schema(
 )
 
 
+def _out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """The output directory, made; refused when a non-file holds the manifest's place."""
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST_NAME
+    if manifest_path.exists() and not manifest_path.is_file():
+        raise ExportError(
+            f"cannot write the crop manifest: {manifest_path} exists and is not a file",
+            path=str(manifest_path),
+        )
+    return out
+
+
+def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[str]) -> None:
+    """Write ``image`` as JPEG to ``out/rel`` atomically, making its folder the first time."""
+    folder = rel.split("/")[0]
+    if folder not in made:
+        (out / folder).mkdir(exist_ok=True)
+        made.add(folder)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    atomic_write_bytes(out / rel, buf.getvalue())
+
+
+def _write_manifest(out: Path, manifest: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
+    with atomic_writer(out / MANIFEST_NAME) as fh:
+        pq.write_table(table, fh)
+
+
 def export_crops(
     tables_or_objects: Any,
     out_dir: str | os.PathLike[str],
@@ -416,24 +414,22 @@ def export_crops(
     frames: pd.DataFrame | None = None,
     on_error: OnError = "record",
     label_column: str = "label",
-    source: Source = "auto",
-    pad: float = 0.0,
-    square: bool = False,
-    min_size: MaxSize = None,
-    max_size: MaxSize = None,
     quality: int = 95,
     workers: int = 8,
-    cache_dir: CacheArg = None,
     progress: bool | None = None,
+    crop: CropOptions | None = None,
+    download: DownloadOptions | None = None,
+    **options: Unpack[CropDownloadKwargs],
 ) -> pd.DataFrame:
     """Write every object's crop as ``out_dir/<label>/<object_id>.jpg`` plus a manifest.
 
     Labels become safe directory names (missing labels go to ``_unlabeled``; none takes
     the manifest's name). File names are unique by construction: a repeated object id
-    (or ids equal once sanitized, ignoring case) gets ``~<row position>`` appended. Each file is
-    written atomically; ``manifest.parquet`` (object_id, media_id, label, path relative to
-    ``out_dir``, status ``"written"`` or ``"failed"``, reason) lists every row in order and
-    is also returned. Memory stays bounded: crops are written as they arrive.
+    (or ids equal once sanitized, ignoring case) gets ``~<row position>`` appended. Each
+    file is written atomically; ``manifest.parquet`` (object_id, media_id, label, path
+    relative to ``out_dir``, status ``"written"`` or ``"failed"``, reason) lists every row
+    in order and is also returned. Memory stays bounded: crops are written as they
+    arrive. Crop and download options are those of :func:`~coreviz_frames.load_crops`.
 
     Example:
         >>> manifest = export_crops(tables, "crops/", square=True, pad=0.1)   # doctest: +SKIP
@@ -443,71 +439,48 @@ def export_crops(
         raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"quality must be 1..100, got {quality!r}")
-    objects, frames = _split_input(tables_or_objects, frames)
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / MANIFEST_NAME
-    if manifest_path.exists() and not manifest_path.is_file():
-        raise ExportError(
-            f"cannot write the crop manifest: {manifest_path} exists and is not a file",
-            path=str(manifest_path),
-        )
-    labels = _column(objects, label_column)
-    labels = [str(v) if _present(v) else None for v in labels]
-    object_ids = [str(v) for v in _column(objects, "object_id")]
-    media_ids = [str(v) if _present(v) else None for v in _column(objects, "media_id")]
+    crop_opts, download_opts = split_options(options, crop=crop, download=download)
+    objects, frames = split_input(tables_or_objects, frames)
+    out = _out_dir(out_dir)
+    labels = [str(v) if present(v) else None for v in column(objects, label_column)]
+    object_ids = [str(v) for v in column(objects, "object_id")]
     planned = _crop_paths(object_ids, labels, _label_dirs(labels))
     paths: list[str | None] = [None] * len(objects)
-    status = ["failed"] * len(objects)
     reasons: list[str | None] = [None] * len(objects)
     made: set[str] = set()
-    for pos, result in iter_crops(
+    results = iter_crops(
         objects,
         frames=frames,
-        source=source,
-        pad=pad,
-        square=square,
-        min_size=min_size,
-        max_size=max_size,
+        crop=crop_opts,
+        download=download_opts,
         on_error=on_error,
         workers=workers,
-        cache_dir=cache_dir,
         progress=progress,
-    ):
+    )
+    for pos, result in results:
         if result.image is None:
             reasons[pos] = result.error
             continue
-        rel = planned[pos]
-        folder = rel.split("/")[0]
-        buf = io.BytesIO()
-        result.image.save(buf, "JPEG", quality=int(quality))
         try:
-            if folder not in made:
-                (out / folder).mkdir(exist_ok=True)
-                made.add(folder)
-            _write_atomic(out / rel, buf.getvalue())
+            _save_crop(out, planned[pos], result.image, int(quality), made)
         except OSError as exc:
-            reason = f"cannot write {rel}: {type(exc).__name__}: {exc.strerror or exc}"
+            reason = f"cannot write {planned[pos]}: {type(exc).__name__}: {exc.strerror or exc}"
             if on_error == "raise":
-                raise ExportError(reason, path=str(out / rel)) from None
+                raise ExportError(reason, path=str(out / planned[pos])) from None
             reasons[pos] = reason
             continue
-        paths[pos] = rel
-        status[pos] = "written"
+        paths[pos] = planned[pos]
     manifest = pd.DataFrame(
         {
             "object_id": object_ids,
-            "media_id": media_ids,
+            "media_id": [str(v) if present(v) else None for v in column(objects, "media_id")],
             "label": labels,
             "path": paths,
-            "status": status,
+            "status": ["failed" if p is None else "written" for p in paths],
             "reason": reasons,
         }
     ).astype(pd.StringDtype("pyarrow"))
-    table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
-    buf = pa.BufferOutputStream()
-    pq.write_table(table, buf)
-    _write_atomic(out / MANIFEST_NAME, buf.getvalue().to_pybytes())
+    _write_manifest(out, manifest)
     return manifest
 
 

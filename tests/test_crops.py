@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from test_images import run_within
 
 import coreviz_frames as cvf
-from coreviz_frames.crops import CropGallery, CropResult, _pixels, load_crops, show_crops
+from coreviz_frames.crop_jobs import pixels as _pixels
+from coreviz_frames.crops import CropGallery, CropResult, load_crops, show_crops
 from coreviz_frames.errors import ConfigError, ImageLoadError
 
 
@@ -239,25 +240,6 @@ def test_square_and_min_size_near_an_edge_stay_square_and_full_size(tables):
 # --------------------------------------------------------------------------- issue 10
 
 
-def _bounded(fn, seconds: float = 20.0):
-    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it does not return."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]
-
-
 @pytest.fixture
 def local_files(tmp_path):
     """A readable local JPEG (the 'secret') and a FIFO nobody writes to."""
@@ -283,13 +265,13 @@ def test_crop_blobs_naming_local_files_are_refused(tables, local_files, tmp_path
     blobs = _local_blobs(secret, fifo)
     objs = tables.objects[tables.objects.blob.notna()].head(len(blobs)).copy()
     objs["blob"] = blobs
-    results = _bounded(
+    results = run_within(
         lambda: load_crops(objs, frames=tables.frames, on_error="record", progress=False)
     )
     for r, blob in zip(results, blobs, strict=True):
         assert not r.ok and "not an http(s) URL" in r.error and blob in r.error, r
     with pytest.raises(ImageLoadError, match="not an http") as info:
-        _bounded(lambda: load_crops(objs.head(1), frames=tables.frames, progress=False))
+        run_within(lambda: load_crops(objs.head(1), frames=tables.frames, progress=False))
     assert info.value.url == blobs[0]
 
 
@@ -298,7 +280,7 @@ def test_frame_blobs_naming_local_files_are_refused(tables, local_files):
     objs = tables.objects[tables.objects.bbox_x.notna()]
     frames = tables.frames.copy()
     frames["blob"] = [str(secret) if i % 2 else str(fifo) for i in range(len(frames))]
-    results = _bounded(
+    results = run_within(
         lambda: load_crops(objs, frames=frames, source="frame", on_error="record", progress=False)
     )
     assert results and all(not r.ok and "not an http(s) URL" in r.error for r in results)
@@ -308,7 +290,7 @@ def test_frame_blobs_naming_local_files_are_refused(tables, local_files):
 
 def test_load_images_reads_local_files_only_when_given_as_paths(tables, local_files):
     secret, fifo = local_files
-    results = _bounded(
+    results = run_within(
         lambda: cvf.load_images(
             [secret.as_uri(), str(secret), str(fifo)], on_error="record", progress=False
         )
@@ -317,4 +299,4 @@ def test_load_images_reads_local_files_only_when_given_as_paths(tables, local_fi
     assert cvf.load_images([secret], progress=False)[0].size == (7, 5)  # a Path: the caller's
     assert cvf.load_image(str(secret)).size == (7, 5)
     with pytest.raises(ImageLoadError, match="not a regular file"):
-        _bounded(lambda: cvf.load_image(fifo))
+        run_within(lambda: cvf.load_image(fifo))

@@ -146,6 +146,27 @@ def _trickle(body: bytes, pause: float):
     return handler
 
 
+def _trickle_headers(body: bytes, pause: float):
+    """The status line and headers one byte every ``pause`` seconds, then the body."""
+
+    def handler(h: BaseHTTPRequestHandler) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+            f"X-Padding: {'x' * 80}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        try:
+            for i in range(len(head)):
+                h.wfile.write(head[i : i + 1])
+                h.wfile.flush()
+                time.sleep(pause)
+            h.wfile.write(body)
+        except OSError:
+            pass
+        h.close_connection = True
+
+    return handler
+
+
 def _flaky(failures: int, body: bytes):
     state = {"n": 0}
 
@@ -204,6 +225,8 @@ def server():
     srv.routes["/slow.jpg"] = _slow(1.5, GOOD)
     srv.routes["/trickle.jpg"] = _trickle(NOISE, 0.02)
     srv.routes["/flaky.jpg"] = _flaky(2, GOOD)
+    srv.routes["/trickle-headers.jpg"] = _trickle_headers(GOOD, 0.5)
+    srv.routes["/trickle-body.jpg"] = _trickle(NOISE, 0.5)
     srv.add("/missing.jpg", b"", status=404)
     srv.add("/redirect.jpg", b"", status=302, headers={"Location": "/good.jpg"})
     rgba = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
@@ -397,3 +420,34 @@ def test_an_unusable_cache_directory_does_not_fail_the_load(server, tmp_path):
     )
     assert results[0].ok, results[0].error
     assert load_image(server.url + "/good.jpg", cache_dir=not_a_dir).size == (64, 48)
+
+
+def run_within(fn, seconds: float = 20.0):
+    """``fn()`` run in a thread: its value, or its exception raised here; fails (instead of
+    hanging the suite) if it is still running after ``seconds``."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
+@pytest.mark.parametrize("path", ["/trickle-headers.jpg", "/trickle-body.jpg"])
+def test_a_trickling_server_cannot_hold_a_download_past_its_deadline(server, path):
+    # one byte every 0.5 s: every read in time, the headers alone took 45 s with timeout=1
+    url = server.url + path
+    with pytest.raises(ImageLoadError) as info:
+        run_within(lambda: load_image(url, timeout=1), 15.0)
+    assert info.value.reason == "timeout" and info.value.url == url
+    results = load_images([url], timeout=1, on_error="record", progress=False)
+    assert not results[0].ok and "timeout" in results[0].error
