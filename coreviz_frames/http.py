@@ -2,12 +2,27 @@
 
 - :func:`build_session` makes a ``requests.Session`` whose adapter pools connections and
   retries through urllib3 ``Retry``: connection and read errors, 429 and 5xx, on GET only,
-  with exponential backoff plus jitter, honouring ``Retry-After`` (capped at 60 s).
-- :class:`Transport` sends GETs with a timeout on every request, adds the credentials
-  *per request* and only for URLs on the API's own origin (never as session defaults),
-  follows redirects itself so a hop to another origin never carries them, and decodes JSON.
+  with exponential backoff plus jitter, honouring ``Retry-After`` (fractional seconds or an
+  HTTP date, capped at 60 s; an unreadable one such as ``soon`` means the normal backoff).
+- **Timeouts.** ``timeout`` bounds connecting and each read; on top of it every attempt
+  has a *total deadline* — connect, headers and body together — so a server trickling
+  bytes cannot hold a caller: :class:`Deadline` (a context manager over any
+  ``requests.Session``; a watchdog thread shuts the socket of the attempt in flight down
+  when its time is up). :class:`Transport` gives every API attempt the deadline
+  :func:`deadline_for` ``timeout`` (the seconds, or connect + read); an attempt cut by it
+  is retried like a read timeout and, if none is left, raises ``RequestTimeoutError``
+  naming the URL. The image loader reuses :class:`Deadline` for blob downloads.
+- **Cancelling.** A :class:`Cancellation` shared by a batch of requests (or
+  :meth:`Transport.cancel` for all of them) stops them: no new attempt starts, back-off
+  sleeps end at once, attempts in flight are cut and give up at their retry decision, and
+  :class:`RequestCancelledError` is raised.
+- :class:`Transport` sends GETs, adds the credentials *per request* and only for URLs on
+  the API's own origin (never as session defaults), follows redirects itself so a hop to
+  another origin never carries them, and decodes JSON.
 - :func:`translate_error` is the single place where requests/urllib3 exceptions and HTTP
-  statuses become the exception tree of :mod:`coreviz_frames.errors`.
+  statuses become the exception tree of :mod:`coreviz_frames.errors`; text from the
+  server goes through :func:`mask_secrets` and URLs through :func:`safe_url` (no
+  ``user:password@``) before they reach a message or a log.
 - :func:`is_same_origin` tells whether a URL may receive the credentials (the image loader
   reuses it).
 
@@ -227,8 +242,8 @@ def mask_secrets(text: str, secrets: Iterable[str], limit: int | None = None) ->
     Example:
         >>> mask_secrets("key sk-123456 rejected", ["sk-123456"])
         'key *** rejected'
-        >>> mask_secrets("key sk-123456 rejected", ["sk-123456"], limit=10)
-        'key ***'
+        >>> mask_secrets("key sk-123456 rejected", ["sk-123456"], limit=10)  # not 'key sk-123'
+        'key *** re'
         >>> mask_secrets("echo: sk-1234", ["sk-123456"])
         'echo: ***'
     """
