@@ -830,64 +830,73 @@ def translate_error(
         'NetworkError'
     """
     safe = safe_url(url)
-    subject = _subject(what)
-
-    def clean(text: str, limit: int | None = None) -> str:
-        return mask_secrets(text, secrets, limit)
-
     if response is not None:
-        status = response.status_code
-        reason = response.reason or ""
-        if exc is not None:  # the body could not be decoded as JSON
-            ctype = response.headers.get("Content-Type", "?")
-            snippet = clean(response.text, 80)
-            return InvalidResponseError(
-                f"GET{subject} ({safe}) returned {status} with a body that is not JSON "
-                f"(Content-Type {ctype}): {snippet!r}",
-                url=safe,
-                media_id=media_id,
-            )
-        detail = _detail(body)
-        detail = clean(detail) if detail else None
-        text = f"GET{subject} ({safe}) failed: {status} {reason}".rstrip()
-        if detail:
-            text += f": {detail}"
-        kwargs: dict[str, Any] = {
-            "status": status,
-            "url": safe,
-            "media_id": media_id,
-            "detail": detail,
-        }
-        if 200 <= status < 300:
-            return APIStatusError(text + " (error in a successful response)", **kwargs)
-        if status == 429:
-            after = _retry_after_seconds(response.headers.get("Retry-After"))
-            if after is not None:
-                text += f" (Retry-After {after:g} s)"
-            return RateLimitError(text, retry_after=after, **kwargs)
-        if status >= 500:
-            return ServerError(text, **kwargs)
-        return _STATUS_TYPES.get(status, APIStatusError)(text, **kwargs)
+        return _status_error(safe, what, media_id, response, exc, body, secrets)
+    return _exception_error(safe, what, media_id, exc, secrets)
 
+
+def _status_error(
+    safe: str,
+    what: str | None,
+    media_id: str | None,
+    response: requests.Response,
+    exc: BaseException | None,
+    body: Any,
+    secrets: tuple[str, ...],
+) -> CorevizError:
+    """:func:`translate_error` for a response: an error status, or a body that is not JSON."""
+    status = response.status_code
+    if exc is not None:  # the body could not be decoded as JSON
+        ctype = response.headers.get("Content-Type", "?")
+        snippet = mask_secrets(response.text, secrets, 80)
+        return InvalidResponseError(
+            f"GET{_subject(what)} ({safe}) returned {status} with a body that is not JSON "
+            f"(Content-Type {ctype}): {snippet!r}",
+            url=safe,
+            media_id=media_id,
+        )
+    detail = _detail(body)
+    detail = mask_secrets(detail, secrets) if detail else None
+    text = f"GET{_subject(what)} ({safe}) failed: {status} {response.reason or ''}".rstrip()
+    if detail:
+        text += f": {detail}"
+    kwargs: dict[str, Any] = {"status": status, "url": safe, "media_id": media_id}
+    kwargs["detail"] = detail
+    if 200 <= status < 300:
+        return APIStatusError(text + " (error in a successful response)", **kwargs)
+    if status == 429:
+        after = _retry_after_seconds(response.headers.get("Retry-After"))
+        if after is not None:
+            text += f" (Retry-After {after:g} s)"
+        return RateLimitError(text, retry_after=after, **kwargs)
+    if status >= 500:
+        return ServerError(text, **kwargs)
+    return _STATUS_TYPES.get(status, APIStatusError)(text, **kwargs)
+
+
+def _exception_error(
+    safe: str,
+    what: str | None,
+    media_id: str | None,
+    exc: BaseException | None,
+    secrets: tuple[str, ...],
+) -> CorevizError:
+    """:func:`translate_error` for a request that got no usable answer."""
     root = _root_cause(exc) if exc is not None else None
     name = type(root).__name__ if root is not None else "unknown error"
+    subject = _subject(what)
     timed_out = isinstance(exc, (requests.Timeout, ConnectTimeoutError, ReadTimeoutError))
     timed_out |= isinstance(root, (ConnectTimeoutError, ReadTimeoutError, TimeoutError))
     if timed_out and not isinstance(root, NewConnectionError):
         return RequestTimeoutError(
             f"GET{subject} ({safe}) timed out ({name})", url=safe, media_id=media_id
         )
+    cause = mask_secrets(str(root), secrets, 200)
     if isinstance(exc, (requests.ConnectionError, MaxRetryError, ProtocolError, OSError)):
-        return NetworkError(
-            f"GET{subject} ({safe}) failed: connection error ({name}: {clean(str(root), 200)})",
-            url=safe,
-            media_id=media_id,
-        )
-    return NetworkError(
-        f"GET{subject} ({safe}) failed: {name}: {clean(str(root), 200)}",
-        url=safe,
-        media_id=media_id,
-    )
+        cause = f"connection error ({name}: {cause})"
+    else:
+        cause = f"{name}: {cause}"
+    return NetworkError(f"GET{subject} ({safe}) failed: {cause}", url=safe, media_id=media_id)
 
 
 # --------------------------------------------------------------------------- transport

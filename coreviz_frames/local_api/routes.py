@@ -20,7 +20,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
@@ -216,22 +216,28 @@ class ApiRoutes:
             return 405, {"error": "Method not allowed"}
         match = _MEDIA.fullmatch(path)
         if match:
-            media_id = unquote(match[1])
-            if self._forbidden_id(media_id):
-                return 403, _FORBIDDEN
-            index = self.collection.lookup(media_id)
-            if index is None:
-                return 404, _NOT_FOUND
-            return 200, Raw([b'{"media":', self.record_bytes(index), b"}"])
+            return self._media(unquote(match[1]))
         match = _DATASET.fullmatch(path)
         if not match:
             return 404, _NOT_FOUND
-        collection_id = unquote(match[1])
+        return self._dataset(unquote(match[1]), match[2], query)
+
+    def _media(self, media_id: str) -> tuple[int, Any]:
+        """Get Media."""
+        if self._forbidden_id(media_id):
+            return 403, _FORBIDDEN
+        index = self.collection.lookup(media_id)
+        if index is None:
+            return 404, _NOT_FOUND
+        return 200, Raw([b'{"media":', self.record_bytes(index), b"}"])
+
+    def _dataset(self, collection_id: str, endpoint: str, query: str) -> tuple[int, Any]:
+        """The tags or a browse page of the collection."""
         if self._forbidden_id(collection_id):
             return 403, _FORBIDDEN
         if normalize_id(collection_id) != normalize_id(self.collection.collection_id):
             return 404, _NOT_FOUND
-        if match[2] == "tags":
+        if endpoint == "tags":
             return 200, {"tags": self.collection.tags()}
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         try:
@@ -250,12 +256,7 @@ class ApiRoutes:
             indices = indices[: max(0, total - query.offset)]
             scores = scores[: len(indices)]
         has_more = query.offset + len(indices) < total
-        if self.browse_quirk == "low_total":
-            total //= 4
-        if self.browse_quirk in ("repeat_page", "has_more_forever"):
-            has_more = True
-        if self.browse_quirk == "wrong_total":
-            total += 5
+        total, has_more = self._quirk_pagination(total, has_more)
         pagination = {
             "total": total,
             "limit": query.limit,
@@ -263,15 +264,7 @@ class ApiRoutes:
             "hasMore": has_more,
         }
         if not scores:  # the common case: the cached bytes of each record, comma-separated
-            parts = [b'{"media":[']
-            for index in indices:
-                parts += (self.record_bytes(index, self.light), b",")
-            tail = b'],"pagination":' + json_bytes(pagination) + b"}"
-            if len(parts) > 1:
-                parts[-1] = tail  # replaces the last comma
-            else:
-                parts.append(tail)
-            return Raw(parts)
+            return self._cached_page(indices, pagination)
         items = []
         for index, score in zip(indices, scores, strict=True):
             record = self.collection.record(index)
@@ -280,3 +273,25 @@ class ApiRoutes:
                 item = {**item, "_score": score}
             items.append(item)
         return {"media": items, "pagination": pagination}
+
+    def _quirk_pagination(self, total: int, has_more: bool) -> tuple[int, bool]:
+        """``(total, hasMore)`` as the configured browse quirk lies about them."""
+        if self.browse_quirk == "low_total":
+            total //= 4
+        if self.browse_quirk in ("repeat_page", "has_more_forever"):
+            has_more = True
+        if self.browse_quirk == "wrong_total":
+            total += 5
+        return total, has_more
+
+    def _cached_page(self, indices: Sequence[int], pagination: dict) -> Raw:
+        """A page body joined from the cached bytes of its records."""
+        parts = [b'{"media":[']
+        for index in indices:
+            parts += (self.record_bytes(index, self.light), b",")
+        tail = b'],"pagination":' + json_bytes(pagination) + b"}"
+        if len(parts) > 1:
+            parts[-1] = tail  # replaces the last comma
+        else:
+            parts.append(tail)
+        return Raw(parts)

@@ -196,18 +196,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.close_connection = words[2] == "HTTP/1.0"
         if self.path.startswith("//"):
             self.path = "/" + self.path.lstrip("/")  # as the standard library (gh-87389)
-        lines = []
-        while True:
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if len(line) > _MAX_LINE:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
-                return False
-            lines.append(line)
-            if len(lines) > _MAX_HEADERS:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
-                return False
-            if line in (b"\r\n", b"\n", b""):
-                break
+        lines = self._header_lines()
+        if lines is None:
+            return False
         headers = parse_headers(lines)
         if headers is None:
             text = b"".join(lines).decode("iso-8859-1")
@@ -223,6 +214,21 @@ class RequestHandler(BaseHTTPRequestHandler):
         if expect == "100-continue" and self.request_version >= "HTTP/1.1":
             return self.handle_expect_100()
         return True
+
+    def _header_lines(self) -> list[bytes] | None:
+        """The header lines up to the blank one, or None (after a 431) if too large."""
+        lines = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+                return None
+            lines.append(line)
+            if len(lines) > _MAX_HEADERS:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                return lines
 
     def do_GET(self) -> None:
         self._handle("GET")
