@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
@@ -41,7 +40,15 @@ from .errors import (
 )
 from .failures import FailedFetch
 from .filters import BrowseFilters
-from .http import Credentials, Transport, build_session, origin_of, safe_url
+from .http import (
+    Cancellation,
+    Credentials,
+    RequestCancelledError,
+    Transport,
+    build_session,
+    origin_of,
+    safe_url,
+)
 from .ids import normalize_id, validate_id
 from .pagination import PageWalk, check_max_overrun
 from .progress import progress_bar
@@ -149,29 +156,6 @@ def _on_error(on_error: str | None, errors: str | None, allowed: tuple[str, ...]
     return on_error
 
 
-class _Cancelled(CorevizError):
-    """A request of an iteration that was already cancelled (never reaches the caller)."""
-
-
-class _Scope:
-    """The requests of one iteration. After :meth:`cancel` (a fatal error, or ``close()``)
-    no new request of it starts, and the client's transport aborts in-flight retries."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._event = threading.Event()
-
-    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` unless the scope was cancelled."""
-        if self._event.is_set():
-            raise _Cancelled("cancelled")
-        return fn(*args)
-
-    def cancel(self) -> None:
-        self._event.set()
-        self._client._abort_requests()
-
-
 class _ReportingIterator(Iterator[dict]):
     """An iterator over ``_run()`` that keeps :attr:`report` true to how it ended."""
 
@@ -179,7 +163,9 @@ class _ReportingIterator(Iterator[dict]):
         self.report = FetchReport()
         self._client = client
         self._progress = progress
-        self._scope = _Scope(client)
+        #: Cancelled when the iteration ends early (a fatal error, ``close()``): none of its
+        #: requests starts after that, and retries in flight give up at once.
+        self._cancel = Cancellation()
         self._started = False
         self._excluded: frozenset[str | None] = frozenset()
         self._gen = self._tracked()
@@ -193,11 +179,11 @@ class _ReportingIterator(Iterator[dict]):
             yield from self._run()
         except GeneratorExit:
             self.report.stop(_CLOSED_EARLY)
-            self._scope.cancel()
+            self._cancel.cancel(_CLOSED_EARLY)
             raise
         except BaseException as exc:
             self.report.stop(f"{type(exc).__name__}: {exc}")
-            self._scope.cancel()
+            self._cancel.cancel(f"the iteration failed: {type(exc).__name__}")
             raise
 
     def exclude(self, ids: Set[str]) -> None:
@@ -270,12 +256,12 @@ class MediaIterator(_ReportingIterator):
         if not ids:
             self.report.finish()
             return
-        client, scope = self._client, self._scope
+        client, cancel = self._client, self._cancel
         workers = max(1, min(client.max_workers, len(ids)))
         bar = progress_bar(total=len(ids), desc="media", unit="media", progress=self._progress)
         executor = ThreadPoolExecutor(workers, thread_name_prefix="coreviz-media")
         try:
-            jobs = (lambda m=m: scope.run(client._fetch_media, m) for m in ids)
+            jobs = (partial(client._fetch_media, m, cancel=cancel) for m in ids)
             futures = _ordered_futures(executor, jobs, 2 * workers)
             for media_id, fut in zip(ids, futures, strict=False):
                 try:
@@ -338,7 +324,7 @@ class PageIterator(_ReportingIterator):
             return
         bar = progress_bar(desc="pages", unit="media", progress=self._progress)
         executor = ThreadPoolExecutor(self._client.max_workers, thread_name_prefix="coreviz-pages")
-        walker = self._client._page_walk(walk, executor, self._scope, bar)
+        walker = self._client._page_walk(walk, executor, self._cancel, bar)
         pages = walker.pages()
         try:
             for page in pages:
@@ -407,7 +393,7 @@ class BrowseIterator(_ReportingIterator):
         """One job per new media item: a finished future, or a Get Media to run."""
         seen: set[str] = set()
         queued, max_items, hydrate = 0, self._walk.max_items, self._hydrate
-        client, scope = self._client, self._scope
+        client, cancel = self._client, self._cancel
         for page in pages:
             for item in page["media"]:
                 media_id = item.get("id")
@@ -425,7 +411,7 @@ class BrowseIterator(_ReportingIterator):
                 if isinstance(media_id, str) and (
                     hydrate is True or (hydrate == "auto" and _needs_hydration(item))
                 ):
-                    yield partial(scope.run, client._hydrated, item)
+                    yield partial(client._hydrated, item, cancel)
                 else:
                     yield _done(item)
                 queued += 1
@@ -440,7 +426,7 @@ class BrowseIterator(_ReportingIterator):
         client = self._client
         bar = progress_bar(desc="browse", unit="media", progress=self._progress)
         executor = ThreadPoolExecutor(client.max_workers, thread_name_prefix="coreviz-browse")
-        walker = client._page_walk(walk, executor, self._scope, bar)
+        walker = client._page_walk(walk, executor, self._cancel, bar)
         pages = walker.pages()
         futures = _ordered_futures(executor, self._jobs(pages, bar), 2 * client.max_workers)
         try:
@@ -568,13 +554,11 @@ class Client:
         )
 
     def close(self) -> None:
-        """Release pooled connections (a session passed in by the caller is left open)."""
+        """Stop every request of this client (retries in flight give up at once) and release
+        pooled connections (a session passed in by the caller is left open)."""
+        self._transport.cancel("the client was closed")
         if self._owns_session:
             self._transport.close()
-
-    def _abort_requests(self) -> None:
-        """Make in-flight retries of this client's transport stop (a fatal error ended an
-        iteration); new requests of that iteration are refused by its :class:`_Scope`."""
 
     def __enter__(self) -> Client:
         return self
@@ -593,9 +577,11 @@ class Client:
         """
         return self._fetch_media(validate_id(media_id))
 
-    def _fetch_media(self, media_id: str) -> dict:
+    def _fetch_media(self, media_id: str, *, cancel: Cancellation | None = None) -> dict:
         what = f"media {media_id!r}"
-        body = self._transport.get_json(f"media/{media_id}", what=what, media_id=media_id)
+        body = self._transport.get_json(
+            f"media/{media_id}", what=what, media_id=media_id, cancel=cancel
+        )
         media = body.get("media")
         if not isinstance(media, dict):
             raise InvalidResponseError(
@@ -700,12 +686,22 @@ class Client:
         return self._fetch_page(walk.collection_id, walk.filters.to_params(), offset, limit)
 
     def _fetch_page(
-        self, collection_id: str, params: Mapping[str, str], offset: int, limit: int
+        self,
+        collection_id: str,
+        params: Mapping[str, str],
+        offset: int,
+        limit: int,
+        *,
+        cancel: Cancellation | None = None,
     ) -> dict:
         what = f"collection {collection_id!r} (offset {offset})"
         query = {**params, "limit": str(limit), "offset": str(offset)}
         page = self._transport.get_json(
-            f"dataset/{collection_id}/media", params=query, what=what, media_id=collection_id
+            f"dataset/{collection_id}/media",
+            params=query,
+            what=what,
+            media_id=collection_id,
+            cancel=cancel,
         )
         media = page.get("media")
         if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
@@ -723,11 +719,13 @@ class Client:
             )
         return page
 
-    def _page_walk(self, walk: _Walk, executor: Executor, scope: _Scope, bar: Any) -> PageWalk:
+    def _page_walk(
+        self, walk: _Walk, executor: Executor, cancel: Cancellation, bar: Any
+    ) -> PageWalk:
         params = walk.filters.to_params()
 
         def fetch(offset: int, limit: int) -> dict:
-            return scope.run(self._fetch_page, walk.collection_id, params, offset, limit)
+            return self._fetch_page(walk.collection_id, params, offset, limit, cancel=cancel)
 
         def on_total(total: int) -> None:
             rows = max(0, total - walk.start)
@@ -867,11 +865,11 @@ class Client:
         )
         return BrowseIterator(self, walk, hydrate, progress)
 
-    def _hydrated(self, item: dict) -> dict | FailedFetch:
+    def _hydrated(self, item: dict, cancel: Cancellation | None = None) -> dict | FailedFetch:
         """``item``'s Get Media record, or the failure of that one media (not fatal)."""
         try:
-            full = self.get_media(item["id"])
-        except (AuthenticationError, _Cancelled):
+            full = self._fetch_media(validate_id(item["id"]), cancel=cancel)
+        except (AuthenticationError, RequestCancelledError):
             raise
         except CorevizError as exc:
             # deleted since it was listed, unreadable, or failing after the retries

@@ -190,12 +190,15 @@ class PageWalk:
                 if not media:
                     break
                 self.rows += len(media)
+                if offset == self._start and self._stop is None and has_more:
+                    # plan the later pages now, so they are queued before the caller's
+                    # work on this one (hydration shares the executor)
+                    self._plan_from(offset + len(media), len(media), self.total)
+                    self._top_up()
                 yield page
                 offset += len(media)
                 if not has_more or (self._stop is not None and offset >= self._stop):
                     break
-                if offset == self._start + len(media) and self._stop is None:
-                    self._plan_from(offset, len(media), self.total)
                 page = self._page_at(offset)
         finally:
             self._cancel()

@@ -7,6 +7,7 @@ run against ``coreviz_frames.local_api`` (skipped until that module exists).
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from datetime import date, datetime
 
@@ -14,6 +15,7 @@ import pytest
 from helpers import KEY, ScriptedServer, fast_client, media_body
 
 import coreviz_frames as cvf
+from coreviz_frames import http as cvhttp
 from coreviz_frames.client import FailedFetch, FetchReport, MediaIterator, PaginationWarning
 from coreviz_frames.errors import (
     AuthenticationError,
@@ -702,15 +704,15 @@ def test_errors_keyword_is_deprecated_but_works(collection_server):
 
 @needs_local_api
 def test_local_api_total_that_under_reports_stops_as_incomplete_unless_raised():
-    api = LocalAPI(api_key=KEY, synthetic=2000, browse_quirk="low_total")
+    api = LocalAPI(api_key=KEY, synthetic=400, browse_quirk="low_total")
     with api, fast_client(api.start().base_url, max_workers=4) as client:
-        cut = client.browse(api.collection_id, hydrate=False, progress=False)
-        with pytest.warns(PaginationWarning, match="announced total of 500"):
-            assert _walk_until(cut) <= 1500
+        cut = client.browse(api.collection_id, hydrate=False, max_overrun=50, progress=False)
+        with pytest.warns(PaginationWarning, match="announced total of 100"):
+            assert _walk_until(cut) <= 150
         assert cut.report.complete is False
-        full = client.browse(api.collection_id, hydrate=False, max_overrun=10_000, progress=False)
-        with pytest.warns(PaginationWarning, match="total=500"):
-            assert _walk_until(full) == 2000
+        full = client.browse(api.collection_id, hydrate=False, max_overrun=300, progress=False)
+        with pytest.warns(PaginationWarning, match="total=100"):
+            assert _walk_until(full) == 400
         assert full.report.complete is True
 
 
@@ -727,3 +729,76 @@ def test_local_api_hydration_faults_are_recorded():
     assert got == [i for i in ids if i not in (ids[3], ids[7])]
     assert [(f.media_id, f.status) for f in it.report.failed] == [(ids[3], 500), (ids[7], None)]
     assert it.report.complete
+
+
+def _slow_retry_client(base_url: str, **kwargs) -> cvf.Client:
+    """Five retries with a back-off of seconds: without cancellation, a 503 keeps the
+    server busy for most of a minute."""
+    session = cvhttp.build_session(retries=5, backoff_factor=0.5, backoff_max=4)
+    return cvf.Client(api_key=KEY, base_url=base_url, session=session, retries=5, **kwargs)
+
+
+def _assert_quiet(srv: ScriptedServer) -> None:
+    time.sleep(0.5)  # requests already on the wire land
+    seen = srv.requests
+    time.sleep(3)
+    assert srv.requests == seen, "requests went on after the fatal error"
+
+
+def test_a_fatal_error_in_iter_media_cancels_outstanding_requests():
+    def route(path, query):
+        if path == "/api/media/bad":
+            return (404, {}, {"error": "Media not found"})
+        return (503, {}, {"error": "busy"})
+
+    srv = ScriptedServer(route)
+    try:
+        with _slow_retry_client(srv.base_url, max_workers=4) as client:
+            it = client.iter_media(["bad", *[f"s{i}" for i in range(20)]], progress=False)
+            with pytest.raises(NotFoundError, match="bad"):
+                list(it)
+            _assert_quiet(srv)
+        assert srv.requests < 21 + 8  # nowhere near 20 ids x 6 attempts
+        assert it.report.complete is False
+    finally:
+        srv.close()
+
+
+def test_a_fatal_page_error_in_browse_cancels_outstanding_hydrations():
+    def route(path, query):
+        if path == PAGES:
+            if query.get("offset", "0") != "0":
+                return (403, {}, {"error": "Forbidden"})
+            media = [{"id": f"s{i}", "type": "image"} for i in range(5)]  # light: hydrated
+            return (200, {}, {"media": media, "pagination": {"total": 10, "hasMore": True}})
+        return (503, {}, {"error": "busy"})
+
+    srv = ScriptedServer(route)
+    try:
+        with _slow_retry_client(srv.base_url, max_workers=4) as client:
+            it = client.browse(COLLECTION, page_size=5, progress=False)
+            with pytest.raises(PermissionDeniedError):
+                list(it)
+            _assert_quiet(srv)
+        assert "PermissionDeniedError" in it.report.incomplete_reason
+    finally:
+        srv.close()
+
+
+def test_closing_the_client_stops_its_requests():
+    srv = ScriptedServer(lambda path, query: (503, {}, {"error": "busy"}))
+    try:
+        client = _slow_retry_client(srv.base_url, max_workers=2)
+        it = client.iter_media(["s1", "s2"], on_error="skip", progress=False)
+        import threading
+
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (list(it), done.set()), daemon=True)
+        worker.start()
+        time.sleep(0.3)
+        client.close()
+        assert done.wait(10), "iteration still running 10 s after close()"
+        assert [f.error_type for f in it.report.failed] == ["RequestCancelledError"] * 2
+        _assert_quiet(srv)
+    finally:
+        srv.close()
