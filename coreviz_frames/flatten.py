@@ -41,6 +41,9 @@ _POLYGON = SCHEMAS["objects"].field("polygon").type
 _STR_LIST = SCHEMAS["media"].field("moderation_categories").type
 _NONE = type(None)
 _UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# The dates a pandas frame can print (Python datetimes: years 1 to 9999), in microseconds.
+_TS_MIN = -62135596800000000  # 0001-01-01T00:00:00Z
+_TS_MAX = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 
 # (column, API key, kind) of the fields read straight from each grain's dicts.
 _MEDIA_FIELDS = (
@@ -140,6 +143,38 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def clean_text(value: str) -> str:
+    """``value`` with every lone surrogate replaced by U+FFFD (a valid pair is joined).
+
+    A lone surrogate (the JSON escape ``\\ud800``) is valid JSON but not Unicode:
+    no UTF-8 encoder, hence no Arrow or Parquet string, can hold it.
+
+    Example:
+        >>> clean_text("a\\ud800b")
+        'a\\ufffdb'
+    """
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _clean(value: object) -> object:
+    """``value`` with :func:`clean_text` applied to every string inside it."""
+    if type(value) is str:
+        return clean_text(value)
+    if type(value) is list:
+        return [_clean(v) for v in value]
+    if type(value) is dict:
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _array(values: list, typ: pa.DataType) -> pa.Array:
+    """``pa.array(values, type=typ)``; text holding a lone surrogate is cleaned, not fatal."""
+    try:
+        return pa.array(values, type=typ)
+    except UnicodeEncodeError:
+        return pa.array(_clean(values), type=typ)
+
+
 def _expand(counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Owner position and index-within-owner of every child, from per-owner counts."""
     c = np.asarray(counts, dtype=np.int64)
@@ -206,11 +241,14 @@ def _py_polygon(v):
         return None
     if not isinstance(v, list):
         raise TypeError(f"expected a list of {{x, y}} points, got {type(v).__name__}")
-    out = []
+    out: list = []
     for p in v:
-        if not isinstance(p, dict):
+        if p is None:
+            out.append(None)  # reported, with its position, by _check_polygons
+        elif not isinstance(p, dict):
             raise TypeError(f"expected a {{x, y}} point, got {type(p).__name__}")
-        out.append({"x": _py_float(p.get("x")), "y": _py_float(p.get("y"))})
+        else:
+            out.append({"x": _py_float(p.get("x")), "y": _py_float(p.get("y"))})
     return out
 
 
@@ -248,6 +286,14 @@ class _Grain:
             self.ctx.bad_record(pos, f"{prefix}{key}", msg)  # raises unless skipping
         self.ctx.flush()
 
+    def fail_each(self, bad: Mapping[int, tuple[str, str]]) -> None:
+        """Report malformed rows, each with its own field (under the row's path) and message."""
+        for row in sorted(bad):
+            key, msg = bad[row]
+            pos, prefix = self.locate(int(row))
+            self.ctx.bad_record(pos, f"{prefix}{key}", msg)
+        self.ctx.flush()
+
     def column(self, values: list, kind: str, key: str) -> pa.Array:
         """Build one Arrow column of ``kind`` from raw values, vectorised where possible."""
         if kind == "ts":
@@ -258,7 +304,7 @@ class _Grain:
         try:
             if kind in ("str", "id"):
                 if types <= {str, _NONE}:
-                    arr = pa.array(values, type=_STR)
+                    arr = _array(values, _STR)
             elif kind == "int":
                 if types <= {int, _NONE}:  # floats would be truncated silently
                     arr = pa.array(values, type=_INT)
@@ -267,8 +313,11 @@ class _Grain:
                     arr = pa.array(values, type=_FLOAT)
                 elif types <= {str, _NONE}:
                     arr = pa.array(values, type=_STR).cast(_FLOAT)
+            elif kind == "strlist":
+                if types <= {list, _NONE}:  # pyarrow would split a string into characters
+                    arr = _array(values, typ)
             else:
-                arr = pa.array(values, type=typ)
+                arr = _array(values, typ)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             arr = None
         if arr is None:
@@ -289,13 +338,16 @@ class _Grain:
                 out.append(None)
         if bad:
             self.fail(bad, key, bad.__getitem__)
-        return pa.array(out, type=_TYPES[kind])
+        return _array(out, _TYPES[kind])
 
     def _timestamps(self, values: list, key: str) -> pa.Array:
         try:
-            return pa.array(values, type=_STR).cast(_TS)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            arr = pa.array(values, type=_STR).cast(_TS)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
             pass
+        else:
+            self.check_dates(arr, key, values.__getitem__)
+            return arr
         bad = {
             i: f"expected an ISO-8601 date string, got {type(v).__name__}"
             for i, v in enumerate(values)
@@ -311,7 +363,19 @@ class _Grain:
             bad[int(i)] = f"unparsable date {values[int(i)]!r}"
         if bad:
             self.fail(sorted(bad), key, bad.__getitem__)
-        return pa.array(parsed.dt.floor("us").dt.as_unit("us"), type=_TS)
+        arr = pa.array(parsed.dt.floor("us").dt.as_unit("us"), type=_TS)
+        self.check_dates(arr, key, values.__getitem__)
+        return arr
+
+    def check_dates(self, arr: pa.Array, key: str, raw: Callable[[int], object]) -> None:
+        """Dates outside years 1 to 9999 (which pandas cannot print) are malformed."""
+        if arr.null_count == len(arr):
+            return
+        micros = arr.cast(_INT)
+        outside = pc.or_(pc.less(micros, _TS_MIN), pc.greater(micros, _TS_MAX))
+        rows = np.flatnonzero(pc.fill_null(outside, False).to_numpy(zero_copy_only=False))
+        if len(rows):
+            self.fail(rows, key, lambda r: f"date {raw(r)!r} is outside years 1 to 9999")
 
     def required(self, arr: pa.Array, key: str) -> None:
         """Every row must have a value (ids of children)."""
@@ -337,6 +401,7 @@ class _Context:
     def bad_record(self, pos: int, field: str, message: str) -> None:
         raw = self.media[pos].get("id") if isinstance(self.media[pos], dict) else None
         media_id = raw if isinstance(raw, str) else (None if raw is None else str(raw))
+        media_id = None if media_id is None else clean_text(media_id)
         err = SchemaError(
             f"media {media_id!r}: field {field!r}: {message}", media_id=media_id, field=field
         )
@@ -605,14 +670,14 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
         dataset_id=dataset_id,
         dataset_name=g_media.column(dataset_names, "str", "dataset.name"),
         organization_id=g_media.column(org_ids, "id", "dataset.organizationId"),
-        folder_path=pa.array(folder_paths, type=_STR),
+        folder_path=_array(folder_paths, _STR),
         moderation_status=g_media.column(mod_status, "str", "metadata.moderation.status"),
         moderation_categories=g_media.column(
             mod_categories, "strlist", "metadata.moderation.categories"
         ),
         moderated_at=g_media.column(mod_at, "ts", "metadata.moderation.moderatedAt"),
         frame_count=pa.array(frame_counts, type=_INT),
-        extra=pa.array(media_extra, type=_STR),
+        extra=_array(media_extra, _STR),
     )
 
     frame_cols = _columns(frame_rows, (*_FRAME_FIELDS, ("_parent", "mediaId", "id")), g_frames)
@@ -631,7 +696,7 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
         frame_index=pa.array(frame_index, type=_INT),
         caption_count=pa.array(caption_counts, type=_INT),
         object_count=pa.array(object_counts, type=_INT),
-        extra=pa.array(frame_extra, type=_STR),
+        extra=_array(frame_extra, _STR),
     )
 
     caption_cols = _columns(
@@ -648,7 +713,7 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
     caption_cols.update(
         _inherit(frame_cols, caption_frame, ("frame_id", "media_id", "dataset_id", "timestamp")),
         caption_index=pa.array(caption_index, type=_INT),
-        extra=pa.array(caption_extra, type=_STR),
+        extra=_array(caption_extra, _STR),
     )
 
     object_cols = _columns(object_rows, _OBJECT_FIELDS, g_objects)
@@ -665,7 +730,7 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
         frame_width=sizes["width"],
         frame_height=sizes["height"],
         object_index=pa.array(object_index, type=_INT),
-        extra=pa.array(object_extra, type=_STR),
+        extra=_array(object_extra, _STR),
     )
     object_cols.update(_bbox(object_cols["polygon"]))
 
@@ -673,8 +738,8 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
     tag_cols = {
         "media_id": media_id.take(tag_owner_arr),
         "dataset_id": dataset_id.take(tag_owner_arr),
-        "key": pa.array(tag_keys, type=_STR),
-        "value": pa.array(tag_values, type=_STR),
+        "key": _array(tag_keys, _STR),
+        "value": _array(tag_values, _STR),
     }
     ctx.flush()
 
@@ -731,7 +796,8 @@ _POINT_KEYS = frozenset(("x", "y"))
 
 
 # Kinds whose raw JSON values convert exactly (no silent coercion) inside one struct array.
-_STRUCT_RAW = {"str": _STR, "id": _STR, "ts": _STR, "polygon": _POLYGON, "strlist": _STR_LIST}
+# (Not lists of strings: pyarrow would split a string given for one into characters.)
+_STRUCT_RAW = {"str": _STR, "id": _STR, "ts": _STR, "polygon": _POLYGON}
 
 
 def _keep_disagreeing_parent(
@@ -774,14 +840,56 @@ def _columns(rows: list, spec: tuple, grain: _Grain) -> dict[str, pa.Array]:
                 arr = _normalize_ids(arr)
             elif kind == "ts":
                 try:
+                    text = arr
                     arr = arr.cast(_TS)
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
                     arr = grain.column([r.get(key) for r in rows], kind, key)
+                else:
+                    grain.check_dates(arr, key, lambda r, text=text: text[r].as_py())
             out[col] = arr
     for col, key, kind in spec:
         if col not in out:
             out[col] = grain.column([r.get(key) for r in rows], kind, key)
+        if kind == "polygon":
+            _check_polygons(out[col], lambda r, key=key: rows[r].get(key), grain, key)
     return {col: out[col] for col, _, _ in spec}
+
+
+def _check_polygons(
+    polygon: pa.Array, raw: Callable[[int], object], grain: _Grain, key: str
+) -> None:
+    """What pyarrow converts silently is malformed: a null point (it would read as (0, 0)),
+    a missing or null coordinate, a boolean coordinate (it would read as 0 or 1), NaN or
+    infinity. Vectorised; only points at exactly 0 or 1 are looked up in Python (booleans).
+    """
+    offsets = polygon.offsets.to_numpy()
+    if not len(polygon) or offsets[-1] == offsets[0]:
+        return
+    lo = int(offsets[0])
+    points = polygon.values.slice(lo, int(offsets[-1]) - lo)
+    xs = points.field("x").to_numpy(zero_copy_only=False)
+    ys = points.field("y").to_numpy(zero_copy_only=False)
+    null_point = ~points.is_valid().to_numpy(zero_copy_only=False)
+    bad_x = ~null_point & ~np.isfinite(xs)  # a null coordinate reads as NaN
+    bad_y = ~null_point & ~np.isfinite(ys)
+    maybe_bool = ~null_point & ((xs == 0) | (xs == 1) | (ys == 0) | (ys == 1))
+    found: dict[int, tuple[str, str]] = {}
+    for i in np.flatnonzero(null_point | bad_x | bad_y | maybe_bool)[::-1]:
+        row = int(np.searchsorted(offsets, lo + i, side="right")) - 1
+        j = lo + int(i) - int(offsets[row])
+        if null_point[i]:
+            found[row] = (f"{key}[{j}]", "point is null")
+            continue
+        point = raw(row)[j]  # type: ignore[index]
+        for axis, bad in (("y", bad_y[i]), ("x", bad_x[i])):
+            given = point.get(axis)
+            if type(given) is bool:
+                found[row] = (f"{key}[{j}].{axis}", "expected a number, got bool")
+            elif bad:
+                what = "missing" if given is None else f"not a finite number ({given!r})"
+                found[row] = (f"{key}[{j}].{axis}", f"coordinate is {what}")
+    if found:
+        grain.fail_each(found)
 
 
 def _inherit(parent: dict[str, pa.Array], owner: np.ndarray, names: tuple) -> dict:

@@ -681,3 +681,342 @@ def test_polygon_point_fields_beyond_x_and_y_are_kept_in_extra():
     assert pd.isna(objects.extra[1])
     assert objects.polygon[0] == [{"x": 1.0, "y": 2.0}, {"x": 4.0, "y": 6.0}]
     assert (objects.bbox_w[0], objects.bbox_h[0]) == (3.0, 4.0)
+
+
+# --- issue 10.8: no silent value corruption --------------------------------------------------
+#
+# pyarrow converts permissively: a null polygon point becomes (0, 0), a boolean becomes 1.0, a
+# string given for a list is split into characters, and a year-0 date is accepted but cannot be
+# printed. Each of these is a SchemaError naming the media id and the field.
+
+_OBJ = "frames[0].objects[0]."
+
+
+def _mutated(path: tuple, value) -> dict:
+    """A synthetic record with ``value`` set at ``path`` (keys and list positions)."""
+    rec = _rec(id="bad-one")
+    node = rec
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return rec
+
+
+_OBJECT_PATH = ("frames", 0, "objects", 0)
+_CORRUPTING = {
+    "null point": ((*_OBJECT_PATH, "polygon", 1), None, _OBJ + "polygon[1]"),
+    "null x": ((*_OBJECT_PATH, "polygon", 2, "x"), None, _OBJ + "polygon[2].x"),
+    "bool x": ((*_OBJECT_PATH, "polygon", 1, "x"), True, _OBJ + "polygon[1].x"),
+    "bool y false": ((*_OBJECT_PATH, "polygon", 3, "y"), False, _OBJ + "polygon[3].y"),
+    "nan y": ((*_OBJECT_PATH, "polygon", 0, "y"), float("nan"), _OBJ + "polygon[0].y"),
+    "categories string": (
+        ("metadata", "moderation", "categories"),
+        "violence",
+        "metadata.moderation.categories",
+    ),
+    "polygon string": ((*_OBJECT_PATH, "polygon"), "1,2,3,4", _OBJ + "polygon"),
+    "year 0": (("createdAt",), "0000-01-01T00:00:00Z", "createdAt"),
+    "caption year 0": (
+        ("frames", 0, "captions", 0, "createdAt"),
+        "0000-06-01T12:00:00.000Z",
+        "frames[0].captions[0].createdAt",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CORRUPTING))
+def test_corrupting_values_are_schema_errors(case):
+    path, value, field = _CORRUPTING[case]
+    rec = _mutated(path, value)
+    with pytest.raises(SchemaError) as info:
+        to_tables([_rec(id="good"), rec])
+    assert (info.value.media_id, info.value.field) == ("bad-one", field)
+    assert "bad-one" in str(info.value) and field in str(info.value)
+    report = FlattenReport()
+    with pytest.warns(SkippedRecordWarning, match="bad-one"):
+        t = to_tables([_rec(id="good"), rec], errors="skip", report=report)
+    assert t.media.media_id.tolist() == ["good"]
+    assert [e.field for e in report.skipped] == [field]
+    assert_schema(t)
+
+
+def test_null_point_no_longer_moves_the_box_to_the_origin():
+    rec = _rec()
+    rec["frames"][0]["objects"][0]["polygon"] = [{"x": 50, "y": 60}, None, {"x": 70, "y": 90}]
+    with pytest.raises(SchemaError, match=r"polygon\[1\].*point is null"):
+        to_tables([rec])
+
+
+def test_points_at_zero_and_one_are_still_numbers():
+    """The boolean check looks closer at coordinates 0 and 1: real ones stay valid."""
+    rec = _rec()
+    rec["frames"][0]["objects"][0]["polygon"] = [
+        {"x": 0, "y": 1.0},
+        {"x": 1, "y": 0.0},
+        {"x": "1", "y": 0},  # a numeric string is a tolerated spelling
+    ]
+    o = to_tables([rec]).objects.iloc[0]
+    assert (o.bbox_x, o.bbox_y, o.bbox_w, o.bbox_h) == (0.0, 0.0, 1.0, 1.0)
+
+
+def _numeric_paths() -> list[tuple[tuple, str]]:
+    """Every numeric field of every grain: (path in the synthetic record, reported field)."""
+    media = [("width",), ("height",), ("duration",), ("sizeBytes",), ("versionNumber",)]
+    media.append(("_score",))
+    frame = ["timestamp", "width", "height", "pageNumber", "endTimestamp"]
+    out = [(p, p[0]) for p in media]
+    out += [(("frames", 0, k), f"frames[0].{k}") for k in frame]
+    out += [((*_OBJECT_PATH, "polygon", 2, "y"), _OBJ + "polygon[2].y")]
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    target=st.sampled_from(_numeric_paths()),
+    value=st.booleans(),
+    mixed=st.booleans(),
+)
+def test_boolean_is_never_a_number(target, value, mixed):
+    """A boolean in any numeric field, alone or beside real numbers, is a SchemaError."""
+    path, field = target
+    records = [_mutated(path, value)] + ([_rec(id="good")] if mixed else [])
+    with pytest.raises(SchemaError) as info:
+        to_tables(records)
+    assert (info.value.media_id, info.value.field) == ("bad-one", field)
+
+
+def _date_paths() -> list[tuple[tuple, str]]:
+    """Every timestamp column's API field, in the synthetic record."""
+    return [
+        (("createdAt",), "createdAt"),
+        (("updatedAt",), "updatedAt"),
+        (("metadata", "moderation", "moderatedAt"), "metadata.moderation.moderatedAt"),
+        (("frames", 0, "createdAt"), "frames[0].createdAt"),
+        (("frames", 0, "captions", 0, "createdAt"), "frames[0].captions[0].createdAt"),
+    ]
+
+
+_any_date = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:00:00{}".format,
+    st.integers(0, 10_000),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.integers(0, 23),
+    st.sampled_from(["Z", "+05:30", ".5Z", ""]),
+)
+
+
+def _utc_year_in_range(date: str) -> bool:
+    """Whether the UTC instant of ``date`` (naive = UTC) falls in years 1 to 9999."""
+    from datetime import datetime, timedelta
+
+    year_text, rest = date.split("-", 1)
+    year, rest = int(year_text), "-" + rest
+    if not 1 <= year <= 9999:
+        return False
+    local = datetime.fromisoformat(f"2000{rest[:15]}").replace(year=year)
+    offset = timedelta(hours=5, minutes=30) if rest.endswith("+05:30") else timedelta(0)
+    try:
+        local - offset
+    except OverflowError:
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None)
+@given(target=st.sampled_from(_date_paths()), date=_any_date, mixed=st.booleans())
+def test_any_date_is_printable_or_a_schema_error(target, date, mixed):
+    """Years 1 to 9999 load and print; any other year is a SchemaError naming the field.
+
+    ``mixed`` adds a record with another date spelling, which takes the slower parser.
+    """
+    path, field = target
+    records = [_mutated(path, date)]
+    if mixed:
+        records.append(_rec(id="other", createdAt="2026-01-02 03:04:05"))
+    if _utc_year_in_range(date):
+        t = to_tables(records)
+        for _, frame in t.items():
+            str(frame), repr(frame), frame.to_string()
+    else:
+        with pytest.raises(SchemaError) as info:
+            to_tables(records)
+        assert (info.value.media_id, info.value.field) == ("bad-one", field)
+
+
+_LIST_PATHS = [
+    (("metadata", "moderation", "categories"), "metadata.moderation.categories"),
+    (("frames",), "frames"),
+    (("frames", 0, "captions"), "frames[0].captions"),
+    (("frames", 0, "objects"), "frames[0].objects"),
+    ((*_OBJECT_PATH, "polygon"), _OBJ + "polygon"),
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(target=st.sampled_from(_LIST_PATHS), text=st.text(min_size=1, max_size=6))
+def test_list_field_given_as_a_string_is_a_schema_error(target, text):
+    """A string where a list is expected is never split into characters."""
+    path, field = target
+    with pytest.raises(SchemaError) as info:
+        to_tables([_rec(id="good"), _mutated(path, text)])
+    assert info.value.media_id == "bad-one"
+    assert info.value.field == field
+
+
+# --- issue 10.9: lone surrogates -------------------------------------------------------------
+#
+# Decision: text is kept, each lone surrogate replaced by U+FFFD (as a JavaScript TextEncoder
+# does): the record is not lost, and every value is valid UTF-8 for Arrow and Parquet.
+
+_TEXT_PATHS = [  # (path in the record, grain, column, key inside extra's JSON)
+    (("name",), "media", "name", None),
+    (("path",), "media", "path", None),
+    (("id",), "media", "media_id", None),
+    (("rank",), "media", "extra", "rank"),  # an unknown field: the JSON of extra
+    (("dataset", "name"), "media", "dataset_name", None),
+    (("metadata", "moderation", "categories"), "media", "moderation_categories", None),
+    (("frames", 0, "text"), "frames", "text", None),
+    (("frames", 0, "captions", 0, "text"), "captions", "text", None),
+    ((*_OBJECT_PATH, "label"), "objects", "label", None),
+    ((*_OBJECT_PATH, "confidence"), "objects", "extra", "confidence"),
+]
+_surrogate_text = st.tuples(
+    st.text(max_size=3),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    st.text(max_size=3),
+).map("".join)
+
+
+def _no_surrogates(tables: MediaTables) -> None:
+    """Every grain converts to Parquet (its text is valid UTF-8)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for _, frame in tables.items():
+        pq.write_table(pa.Table.from_pandas(frame), io.BytesIO())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    target=st.sampled_from(_TEXT_PATHS),
+    text=_surrogate_text,
+    mode=st.sampled_from(["raise", "skip"]),
+)
+def test_lone_surrogate_in_any_text_field_is_replaced(target, text, mode):
+    path, grain, column, extra_key = target
+    value = [text] if column == "moderation_categories" else text
+    rec = _mutated(path, value)
+    report = FlattenReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkippedRecordWarning)
+        t = to_tables([rec, _rec(id="good")], errors=mode, report=report)
+    assert len(t.media) == 2 and report.skipped_count == 0
+    _no_surrogates(t)
+    cleaned = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    assert "\ufffd" in cleaned
+    got = getattr(t, grain)[column].iloc[0]
+    if extra_key is not None:
+        got = json.loads(got)[extra_key]
+    elif column == "moderation_categories":
+        got = next(iter(got))
+    assert got == cleaned
+
+
+def test_lone_surrogate_in_keys_and_tags():
+    rec = _rec(id="m1")
+    rec["odd\ud800key"] = {"inner\udfff": "v\udc00"}
+    rec["metadata"]["tags"] = {"col\ud800or": ["r\udc00ed", "blue"]}
+    t = to_tables([rec])
+    assert json.loads(t.media.extra.iloc[0]) == {"odd\ufffdkey": {"inner\ufffd": "v\ufffd"}}
+    assert t.tags[["key", "value"]].values.tolist() == [
+        ["col\ufffdor", "r\ufffded"],
+        ["col\ufffdor", "blue"],
+    ]
+    _no_surrogates(t)
+
+
+def test_surrogate_pair_is_one_character_not_replaced():
+    rec = _rec(name="\ud83d\ude00.jpg")  # a pair (as two code points): one emoji
+    assert to_tables([rec]).media.name.iloc[0] == "😀.jpg"
+
+
+def test_schema_error_of_a_record_with_a_surrogate_id_is_printable():
+    rec = _rec(id="bad\ud800", width="wide")
+    with pytest.raises(SchemaError) as info:
+        to_tables([rec])
+    assert info.value.media_id == "bad\ufffd"
+    str(info.value).encode("utf-8")
+
+
+def test_export_with_surrogate_and_malformed_records_succeeds(tmp_path):
+    """One hostile record no longer makes a collection unexportable: kept, or listed."""
+    records = [
+        _rec(id="good"),
+        _rec(id="sur", name="a\ud800b"),
+        _mutated((*_OBJECT_PATH, "polygon", 1), None) | {"id": "bad-point"},
+        _rec(id="last"),
+    ]
+    report = cvf.export_parquet(records, tmp_path / "out", batch_size=4, progress=False)
+    assert report.media_exported == 3
+    assert [f["id"] for f in report.failed] == ["bad-point"]
+    assert "polygon[1]" in report.failed[0]["reason"]
+    back = cvf.read_parquet(tmp_path / "out")
+    assert back.media.set_index("media_id").name["sur"] == "a\ufffdb"
+    assert sorted(back.media.media_id) == ["good", "last", "sur"]
+
+
+def _paths(node, prefix=()) -> list[tuple]:
+    """Every key / list position inside a record, depth first."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    out = []
+    for key, value in items:
+        out.append((*prefix, key))
+        if isinstance(value, (dict, list)):
+            out += _paths(value, (*prefix, key))
+    return out
+
+
+_SAMPLE_PATHS = _paths(_rec())
+_hostile = st.sampled_from(
+    [None, True, False, 0, 1, -1, 1.5, float("nan"), float("inf"), 2**70, "", "x", "12",
+     "0000-01-01T00:00:00Z", "a\ud800", [], [None], [True], ["a\udfff"], {}, {"x": None},
+     {"x": True, "y": 1}, [[1, 2]], [{"x": None, "y": None}]]
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.sampled_from(_SAMPLE_PATHS), _hostile), min_size=1, max_size=3))
+def test_hostile_values_load_cleanly_or_are_schema_errors(edits):
+    """Any value anywhere: tables that print and write to Parquet, or a SchemaError naming
+    the media; in skip mode the record is listed and the call never raises."""
+    rec = _rec(id="bad-one")
+    for path, value in edits:
+        node = rec
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = copy.deepcopy(value)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier edit replaced a parent
+    try:
+        t = to_tables([copy.deepcopy(rec), _rec(id="good")])
+    except SchemaError as exc:
+        assert exc.media_id != "good" and exc.field  # the hostile record, by its id
+        raised = True
+    else:
+        raised = False
+        for _, frame in t.items():
+            frame.to_string()
+        _no_surrogates(t)
+    report = FlattenReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedRecordWarning)
+        skipped = to_tables([rec, _rec(id="good")], errors="skip", report=report)
+    assert report.skipped_count == int(raised)
+    assert "good" in skipped.media.media_id.tolist()
+    for _, frame in skipped.items():
+        frame.to_string()
+    _no_surrogates(skipped)
