@@ -246,6 +246,31 @@ def _as_int(value: str, name: str, minimum: int) -> int:
     return number
 
 
+def _tag_filters(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The ``tagFilters`` JSON object as sorted ``(key, values)`` pairs."""
+    if not text:
+        return ()
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise QueryError("tagFilters must be a JSON object") from None
+    if not isinstance(raw, dict):
+        raise QueryError("tagFilters must be a JSON object")
+    pairs = []
+    for key, values in raw.items():
+        values = [values] if isinstance(values, str) else values
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise QueryError("tagFilters values must be lists of strings")
+        pairs.append((str(key), tuple(values)))
+    return tuple(sorted(pairs))
+
+
+def _date(value: str | None, name: str) -> str | None:
+    if value is not None and not _DATE.fullmatch(value):
+        raise QueryError(f"{name} must be YYYY-MM-DD")
+    return value
+
+
 @dataclass(frozen=True)
 class BrowseQuery:
     """The parameters of ``GET /api/dataset/{id}/media``, validated.
@@ -282,31 +307,14 @@ class BrowseQuery:
         direction = (params.get("sortDirection") or "desc").lower()
         if direction not in ("asc", "desc"):
             raise QueryError("sortDirection must be asc or desc")
-        tag_filters: list[tuple[str, tuple[str, ...]]] = []
-        if params.get("tagFilters"):
-            try:
-                raw = json.loads(params["tagFilters"])
-            except ValueError:
-                raise QueryError("tagFilters must be a JSON object") from None
-            if not isinstance(raw, dict):
-                raise QueryError("tagFilters must be a JSON object")
-            for key, values in raw.items():
-                values = [values] if isinstance(values, str) else values
-                if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                    raise QueryError("tagFilters values must be lists of strings")
-                tag_filters.append((str(key), tuple(values)))
-        dates = {}
-        for name in ("dateFrom", "dateTo"):
-            value = params.get(name) or None
-            if value is not None and not _DATE.fullmatch(value):
-                raise QueryError(f"{name} must be YYYY-MM-DD")
-            dates[name] = value
+        tag_filters = _tag_filters(params.get("tagFilters") or "")
+        dates = {name: _date(params.get(name) or None, name) for name in ("dateFrom", "dateTo")}
         tags = tuple(t.strip() for t in (params.get("tags") or "").split(",") if t.strip())
         return cls(
             path=params.get("path") or None,
             recursive=_as_bool(params.get("recursive", "false"), "recursive"),
             type=None if kind == "all" else kind,
-            tag_filters=tuple(sorted(tag_filters)),
+            tag_filters=tag_filters,
             tags=tags,
             date_from=dates["dateFrom"],
             date_to=dates["dateTo"],
