@@ -43,7 +43,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -285,6 +285,18 @@ def _max_pixels(max_pixels: int | None) -> int:
     return Image.MAX_IMAGE_PIXELS or _FALLBACK_MAX_PIXELS
 
 
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` in RGB mode; transparent pixels composited on white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    return image.convert("RGB")
+
+
 def decode_image(
     source: bytes | str | os.PathLike[str],
     *,
@@ -307,14 +319,7 @@ def decode_image(
                     want = (target[1], target[0])
                 im.draft("RGB", want)
             im.load()
-            out = ImageOps.exif_transpose(im)  # a copy, detached from the file
-        if out.mode != "RGB":
-            if out.mode in ("RGBA", "LA", "PA") or (out.mode == "P" and "transparency" in out.info):
-                rgba = out.convert("RGBA")
-                out = Image.new("RGB", rgba.size, (255, 255, 255))
-                out.paste(rgba, mask=rgba.getchannel("A"))
-            else:
-                out = out.convert("RGB")
+            out = _to_rgb(ImageOps.exif_transpose(im))  # a copy, detached from the file
         if target is not None:
             out.thumbnail(target, Image.Resampling.LANCZOS)
         return out
@@ -419,6 +424,27 @@ def load_image(
     return _read_local(url_or_path, max_size=max_size, download=opts)
 
 
+def _run_pool(
+    keys: Sequence[K], task: Callable[[K], object], workers: int, bar: Any
+) -> dict[K, object]:
+    """``{key: task(key)}`` on ``workers`` threads; the first exception cancels the rest."""
+    out: dict[K, object] = {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
+        futures = {pool.submit(task, key): key for key in keys}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                exc = fut.exception()
+                if exc is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise exc
+                out[futures[fut]] = fut.result()
+                bar.update(1)
+    return out
+
+
 def run_ordered(
     keys: Sequence[K],
     task: Callable[[K], object],
@@ -432,13 +458,17 @@ def run_ordered(
 
     With ``on_error="raise"`` the first :class:`ImageLoadError` cancels what has not
     started and is raised; otherwise it is stored as the key's value.
+
+    Example:
+        >>> run_ordered(["a", "b", "a"], str.upper, workers=2, on_error="raise",
+        ...             progress=False, desc="demo")
+        {'a': 'A', 'b': 'B'}
     """
     distinct = list(dict.fromkeys(keys))
-    out: dict[K, object] = {}
-    if not distinct:
-        return out
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    if not distinct:
+        return {}
 
     def guarded(key: K) -> object:
         try:
@@ -449,25 +479,13 @@ def run_ordered(
             return exc
 
     with progress_bar(total=len(distinct), desc=desc, unit="img", progress=progress) as bar:
-        if workers == 1 or len(distinct) == 1:
-            for key in distinct:
-                out[key] = guarded(key)
-                bar.update(1)
-            return out
-        with ThreadPoolExecutor(max_workers=min(workers, len(distinct))) as pool:
-            futures = {pool.submit(guarded, key): key for key in distinct}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for fut in done:
-                    exc = fut.exception()
-                    if exc is not None:
-                        for other in pending:
-                            other.cancel()
-                        raise exc
-                    out[futures[fut]] = fut.result()
-                    bar.update(1)
-    return out
+        if workers > 1 and len(distinct) > 1:
+            return _run_pool(distinct, guarded, workers, bar)
+        out: dict[K, object] = {}
+        for key in distinct:
+            out[key] = guarded(key)
+            bar.update(1)
+        return out
 
 
 def load_images(
