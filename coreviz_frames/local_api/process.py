@@ -130,25 +130,7 @@ class LocalAPIProcess:
     def reset_stats(self) -> None:
         self._control("reset", {})
 
-    def add_fault(
-        self,
-        path_prefix: str,
-        *,
-        status: int | None = None,
-        count: int = 1,
-        retry_after: float | str | None = None,
-        drop: bool = False,
-        trickle_headers: float = 0.0,
-        trickle_body: float = 0.0,
-    ) -> None:
+    def add_fault(self, path_prefix: str, **options: Any) -> None:
         """As :meth:`LocalAPI.add_fault`, in the child."""
-        fault = Fault.from_options(
-            path_prefix,
-            status=status,
-            count=count,
-            retry_after=retry_after,
-            drop=drop,
-            trickle_headers=trickle_headers,
-            trickle_body=trickle_body,
-        )
+        fault = Fault.from_options(path_prefix, **options)
         self._control("fault", fault.to_json())

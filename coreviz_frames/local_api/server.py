@@ -162,33 +162,14 @@ class LocalAPI:
         """Zero every counter (and forget recorded headers)."""
         self.stats.reset()
 
-    def add_fault(
-        self,
-        path_prefix: str,
-        *,
-        status: int | None = None,
-        count: int = 1,
-        retry_after: float | str | None = None,
-        drop: bool = False,
-        trickle_headers: float = 0.0,
-        trickle_body: float = 0.0,
-    ) -> None:
-        """The next ``count`` requests whose path starts with ``path_prefix`` answer ``status``
-        (503 by default, with ``Retry-After`` if given: seconds, or any text such as
-        ``"soon"``), or with ``drop=True`` lose their connection, or get their normal answer
-        trickled one byte every ``trickle_headers`` (status line and headers) or
-        ``trickle_body`` seconds."""
-        self.faults.add(
-            Fault.from_options(
-                path_prefix,
-                status=status,
-                count=count,
-                retry_after=retry_after,
-                drop=drop,
-                trickle_headers=trickle_headers,
-                trickle_body=trickle_body,
-            )
-        )
+    def add_fault(self, path_prefix: str, **options: Any) -> None:
+        """Inject a fault (the keywords of :meth:`.faults.Fault.from_options`): the next
+        ``count`` requests whose path starts with ``path_prefix`` answer ``status`` (503 by
+        default, with ``Retry-After`` if given: seconds, or any text such as ``"soon"``), or
+        with ``drop=True`` lose their connection, or get their normal answer trickled one
+        byte every ``trickle_headers`` (status line and headers) or ``trickle_body`` seconds.
+        """
+        self.faults.add(Fault.from_options(path_prefix, **options))
 
     def start(self) -> LocalAPI:
         """Bind both servers and serve them from daemon threads; return ``self``."""
