@@ -38,6 +38,7 @@ from .errors import (
 _LAZY = {
     "Client": "client",
     "FetchReport": "client",
+    "BrowseFilters": "filters",
     "MediaTables": "tables",
     "to_tables": "tables",
     "FlattenReport": "flatten",

@@ -47,7 +47,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, CorevizError
@@ -69,12 +69,15 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 
 import pandas as pd  # noqa: E402
 
-from .client import Client, _needs_hydration  # noqa: E402
+from .client import Client  # noqa: E402
 from .export import ExportReport  # noqa: E402
+from .filters import BrowseFilters  # noqa: E402
 from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
 from .grainfiles import DEFAULT_ROW_GROUP_SIZE, file_metadata  # noqa: E402
 from .http import Secret, build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
+from .idsfile import read_ids_file  # noqa: E402
+from .pagination import check_max_overrun  # noqa: E402
 from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
 from .store import ExportStore, failure_from_manifest, part_name  # noqa: E402
 from .tables import MediaTables, to_tables  # noqa: E402
@@ -82,6 +85,7 @@ from .tables import MediaTables, to_tables  # noqa: E402
 __all__ = [
     "ClientSpec",
     "DaskNotInstalledError",
+    "PaginationError",
     "PartitionError",
     "export_collection",
     "export_collection_cli",
@@ -98,20 +102,9 @@ IDS_PER_PARTITION = 1000
 _CLIENT_OPTIONS = frozenset(
     {"api_key", "token", "base_url", "timeout", "retries", "max_workers", "backoff_factor"}
 )
-_FILTERS = frozenset(
-    {
-        "path",
-        "recursive",
-        "type",
-        "tag_filters",
-        "date_from",
-        "date_to",
-        "q",
-        "similar_to_object_id",
-        "sort_by",
-        "sort_direction",
-    }
-)
+#: The largest ``pagination.total`` planned unless ``max_total=`` raises it (a total of
+#: 10**12 would build a billion tasks; a real collection is 10**5 to 10**6 media).
+DEFAULT_MAX_TOTAL = 10_000_000
 
 
 # --------------------------------------------------------------------------- errors
@@ -162,6 +155,22 @@ class PartitionError(CorevizError):
 
     def __reduce__(self):  # keyword-only attributes survive the trip back from a worker
         return (_restore_partition_error, (type(self), str(self), dict(self.__dict__)))
+
+
+class PaginationError(PartitionError):
+    """The collection's pagination cannot be planned or was not walked to its end.
+
+    Raised before any task is built for a ``pagination.total`` above ``max_total``, and
+    by the last partition when its walk stops before ``hasMore: false`` (a total that
+    under-reports by more than ``max_overrun`` rows, an empty or repeated page). Same
+    attributes as :class:`PartitionError`.
+
+    Example:
+        >>> read_collection("COL", client_kwargs=kw)        # total says 10**12
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.dask.PaginationError: collection 'COL': pagination.total is ...
+    """
 
 
 # --------------------------------------------------------------------------- credentials
@@ -293,8 +302,8 @@ def _failure_dict(media_id: Any, status: int | None, reason: str) -> dict[str, A
     return {"id": None if media_id is None else str(media_id), "status": status, "reason": reason}
 
 
-def _flatten(records: list[dict], errors: str) -> tuple[MediaTables, list[dict[str, Any]]]:
-    if errors == "raise":
+def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict[str, Any]]]:
+    if on_error == "raise":
         return to_tables(records), []
     report = FlattenReport()
     with warnings.catch_warnings():
@@ -317,82 +326,75 @@ def _wrap(exc: BaseException, where: str, **attrs: Any) -> PartitionError:
     )
 
 
-def _fetch_range(
-    client: Client,
-    collection_id: str,
-    filters: Mapping[str, Any],
-    page_size: int,
-    start: int,
-    stop: int,
-) -> list[dict]:
-    """Media records of offsets ``[start, stop)``: folders skipped, de-duplicated, hydrated."""
-    offsets = list(range(start, stop, page_size))
-    if not offsets:
-        return []
+@dataclass(frozen=True)
+class _RangeRead:
+    """What every partition of one collection read shares."""
 
-    def fetch(offset: int) -> dict:
-        limit = min(page_size, stop - offset)
-        return client.fetch_page(collection_id, offset=offset, limit=limit, **filters)
-
-    pool = ThreadPoolExecutor(max(1, min(client.max_workers, len(offsets))))
-    try:
-        pages = list(pool.map(fetch, offsets))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    items: list[dict] = []
-    seen: set[str] = set()
-    for page in pages:
-        for item in page["media"]:
-            if item.get("type") == "folder":
-                continue
-            media_id = item.get("id")
-            if isinstance(media_id, str):
-                if media_id in seen:
-                    continue
-                seen.add(media_id)
-            items.append(item)
-    # hydrate="auto", as browse does: items lacking frames/captions/objects get Get Media
-    wanted = [
-        i for i, it in enumerate(items) if isinstance(it.get("id"), str) and _needs_hydration(it)
-    ]
-    if wanted:
-        full = client.iter_media([items[i]["id"] for i in wanted], errors="raise", progress=False)
-        for i, record in zip(wanted, full, strict=True):
-            for key, value in items[i].items():  # keep browse-only fields such as _score
-                record.setdefault(key, value)
-            items[i] = record
-    return items
+    collection_id: str
+    filters: BrowseFilters
+    page_size: int
+    max_overrun: int | None
 
 
 def _collection_part(
-    spec: ClientSpec,
-    collection_id: str,
-    filters: dict[str, Any],
-    page_size: int,
-    index: int,
-    start: int,
-    stop: int,
-    flatten_errors: str,
+    spec: ClientSpec, read: _RangeRead, index: int, start: int, stop: int, last: bool, on_error: str
 ) -> _Part:
-    where = f"partition {index} of collection {collection_id!r} (offsets {start}-{stop - 1})"
+    """Partition ``index``: offsets ``[start, stop)``, or from ``start`` until ``hasMore:
+    false`` for the ``last`` one (a total that under-reported, a collection that grew)."""
+    span = f"offsets {start}-{stop - 1}" + (" and on to the end" if last else "")
+    where = f"partition {index} of collection {read.collection_id!r} ({span})"
+    attrs: dict[str, Any] = {
+        "index": index,
+        "start": start,
+        "stop": stop,
+        "collection_id": read.collection_id,
+    }
     try:
-        records = _fetch_range(spec.client(), collection_id, filters, page_size, start, stop)
-        tables, failed = _flatten(records, flatten_errors)
+        it = spec.client().iter_range(
+            read.collection_id,
+            start,
+            None if last else stop,
+            filters=read.filters,
+            page_size=read.page_size,
+            max_overrun=read.max_overrun,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedRecordWarning)  # listed in it.report
+            records = list(it)
+        tables, failed = _flatten(records, on_error)
     except Exception as exc:
-        raise _wrap(
-            exc, where, index=index, start=start, stop=stop, collection_id=collection_id
-        ) from None
-    return _Part(tables, failed)
+        raise _wrap(exc, where, **attrs) from None
+    report = it.report
+    if not report.complete:
+        raise PaginationError(
+            f"{where}: the walk stopped before hasMore: false ({report.incomplete_reason})",
+            cause_type="PaginationWarning",
+            cause=report.incomplete_reason,
+            **attrs,
+        )
+    if on_error == "raise" and report.failed:
+        first = report.failed[0]
+        raise PartitionError(
+            f"{where} failed: {first.error_type}: {first.reason}",
+            cause_type=first.error_type,
+            cause=first.reason,
+            status=first.status,
+            **attrs,
+        )
+    fetch_failed = [
+        _failure_dict(f.media_id, f.status, f"{f.error_type}: {f.reason}") for f in report.failed
+    ]
+    return _Part(tables, fetch_failed + failed)
 
 
-def _media_part(spec: ClientSpec, ids: list[str], index: int, start: int, errors: str) -> _Part:
+def _media_part(spec: ClientSpec, ids: list[str], index: int, start: int, on_error: str) -> _Part:
     stop = start + len(ids)
     span = f"{ids[0]}..{ids[-1]}" if ids else "none"
     where = f"partition {index} of the id list (ids {start}-{stop - 1}: {span})"
     try:
-        iterator = spec.client().iter_media(ids, errors=errors, progress=False)  # type: ignore[arg-type]
+        iterator = spec.client().iter_media(ids, on_error=on_error, progress=False)  # type: ignore[arg-type]
         records = list(iterator)
-        tables, failed = _flatten(records, errors)
+        tables, failed = _flatten(records, on_error)
     except Exception as exc:
         raise _wrap(exc, where, index=index, start=start, stop=stop) from None
     failed = [
@@ -469,24 +471,11 @@ def _offset_ranges(total: int, page_size: int, npartitions: int | None) -> list[
     return list(itertools.pairwise(bounds))
 
 
-def _collection_plan(
-    collection_id: str,
-    client_kwargs: Mapping[str, Any] | None,
-    npartitions: int | None,
-    page_size: int,
-    filters: dict[str, Any],
-    flatten_errors: str,
-) -> _Plan:
-    collection_id = validate_id(collection_id, kind="collection id")
-    _check_int("page_size", page_size, 1)
-    if npartitions is not None:
-        _check_int("npartitions", npartitions, 1)
-    unknown = set(filters) - _FILTERS
-    if unknown:
-        raise ConfigError(f"unknown browse filters {sorted(unknown)}; use {sorted(_FILTERS)}")
-    spec = ClientSpec(client_kwargs)
-    with spec.new_client() as client:  # validates options and filters, reads total once
-        first = client.fetch_page(collection_id, offset=0, limit=1, **filters)
+def _planned_total(
+    client: Client, collection_id: str, filters: BrowseFilters, max_total: int
+) -> int:
+    """``pagination.total`` of the first page (one request), refused above ``max_total``."""
+    first = client.fetch_page(collection_id, offset=0, limit=1, filters=filters)
     total = (first.get("pagination") or {}).get("total")
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
         raise PartitionError(
@@ -494,38 +483,71 @@ def _collection_plan(
             "it cannot be split into partitions (use Client.browse instead)",
             collection_id=collection_id,
         )
-    ranges = _offset_ranges(total, page_size, npartitions)
-    token = tokenize(collection_id, sorted(filters.items(), key=str), page_size, ranges, spec)
+    if total > max_total:
+        raise PaginationError(
+            f"collection {collection_id!r}: pagination.total is {total:,}, above "
+            f"max_total={max_total:,}; no partitions were planned (pass a larger max_total= "
+            "if the collection really is that large)",
+            collection_id=collection_id,
+        )
+    return total
+
+
+def _collection_plan(
+    read: _RangeRead,
+    client_kwargs: Mapping[str, Any] | None,
+    npartitions: int | None,
+    on_error: str,
+    max_total: int,
+) -> _Plan:
+    """One task per page-aligned offset range of ``pagination.total``; the last one reads
+    on until ``hasMore: false`` (bounded by ``read.max_overrun``)."""
+    _check_int("page_size", read.page_size, 1)
+    if npartitions is not None:
+        _check_int("npartitions", npartitions, 1)
+    _check_int("max_total", max_total, 0)
+    spec = ClientSpec(client_kwargs)
+    with spec.new_client() as client:  # validates options, reads total once
+        total = _planned_total(client, read.collection_id, read.filters, max_total)
+    ranges = _offset_ranges(total, read.page_size, npartitions)
+    token = tokenize(read, ranges, spec)
     name = f"coreviz-fetch-{token}"
     parts = [
         delayed(_collection_part, pure=True)(
-            spec,
-            collection_id,
-            filters,
-            page_size,
-            i,
-            start,
-            stop,
-            flatten_errors,
-            dask_key_name=(name, i),
+            spec, read, i, start, stop, i == len(ranges) - 1, on_error, dask_key_name=(name, i)
         )
         for i, (start, stop) in enumerate(ranges)
     ]
     source = {
         "base_url": spec.base_url,
-        "collection_id": collection_id,
-        "filters": {k: v for k, v in filters.items() if v is not None},
+        "collection_id": read.collection_id,
+        "filters": read.filters.to_dict(),
         "engine": "dask",
         "partitions": len(ranges),
     }
     return _Plan(token, parts, source)
 
 
+def _range_read(
+    collection_id: str,
+    page_size: int,
+    filters: BrowseFilters | None,
+    max_overrun: int | None,
+    browse_filters: Mapping[str, Any],
+) -> _RangeRead:
+    return _RangeRead(
+        validate_id(collection_id, kind="collection id"),
+        BrowseFilters.build(filters, **browse_filters),
+        page_size,
+        check_max_overrun(max_overrun),
+    )
+
+
 def _media_plan(
     ids: Iterable[str],
     client_kwargs: Mapping[str, Any] | None,
     npartitions: int | None,
-    errors: str,
+    on_error: str,
 ) -> _Plan:
     if isinstance(ids, (str, bytes)):
         raise ConfigError("ids must be an iterable of ids, not a single string")
@@ -538,10 +560,10 @@ def _media_plan(
         npartitions = math.ceil(len(ids) / IDS_PER_PARTITION)
     n = max(1, min(npartitions, len(ids)))
     bounds = [len(ids) * i // n for i in range(n + 1)]
-    token = tokenize(ids, bounds, spec, errors)
+    token = tokenize(ids, bounds, spec, on_error)
     parts = [
         delayed(_media_part, pure=True)(
-            spec, ids[a:b], i, a, errors, dask_key_name=(f"coreviz-fetch-ids-{token}", i)
+            spec, ids[a:b], i, a, on_error, dask_key_name=(f"coreviz-fetch-ids-{token}", i)
         )
         for i, (a, b) in enumerate(itertools.pairwise(bounds))
     ]
@@ -558,26 +580,34 @@ def read_collection(
     client_kwargs: Mapping[str, Any] | None = None,
     npartitions: int | None = None,
     page_size: int = 100,
+    filters: BrowseFilters | None = None,
+    max_total: int = DEFAULT_MAX_TOTAL,
+    max_overrun: int | None = None,
     **browse_filters: Any,
 ) -> dict[str, dd.DataFrame]:
     """Every media of a collection as one lazy Dask DataFrame per grain.
 
     ``pagination.total`` is read once (one request); the offset range is split into
-    ``npartitions`` page-aligned partitions (default: one per 10 pages). ``browse_filters``
-    are those of :meth:`Client.browse` (``path``, ``recursive``, ``type``, ``tag_filters``,
+    ``npartitions`` page-aligned partitions (default: one per 10 pages). ``filters`` (a
+    :class:`~coreviz_frames.filters.BrowseFilters`) or ``browse_filters`` keywords are
+    those of :meth:`Client.browse` (``path``, ``recursive``, ``type``, ``tag_filters``,
     ``date_from``, ``date_to``, ``q``, ...). Columns and dtypes are exactly
     :func:`coreviz_frames.schema.pandas_dtypes`; rows of a grain come in partition order.
     A partition that fails raises :class:`PartitionError` when computed.
+
+    The total is not trusted: above ``max_total`` it is refused with
+    :class:`PaginationError` before any task is built, and the last partition reads on
+    until ``hasMore: false``, so media beyond a total that under-reports (or added during
+    the run) are read; one that passes the total by more than ``max_overrun`` rows (default:
+    as many again as the total, at least 1,000) raises :class:`PaginationError`.
 
     Example:
         >>> frames = read_collection("COL", client_kwargs={"api_key": "sk-.."}, npartitions=8)
         >>> media, objects = dask.compute(frames["media"], frames["objects"])
         >>> frames["objects"].label.value_counts().compute()
     """
-    plan = _collection_plan(
-        collection_id, client_kwargs, npartitions, page_size, dict(browse_filters), "raise"
-    )
-    return plan.frames()
+    read = _range_read(collection_id, page_size, filters, max_overrun, browse_filters)
+    return _collection_plan(read, client_kwargs, npartitions, "raise", max_total).frames()
 
 
 def read_media(
@@ -666,6 +696,9 @@ def export_collection(
     resume: bool = False,
     partition_by: str | None = None,
     compression: str = "zstd",
+    filters: BrowseFilters | None = None,
+    max_total: int = DEFAULT_MAX_TOTAL,
+    max_overrun: int | None = None,
     **browse_filters: Any,
 ) -> ExportReport:
     """Export a collection to Parquet on the current Dask scheduler, one file per partition.
@@ -673,8 +706,11 @@ def export_collection(
     Same layout, file metadata and manifest as :func:`~coreviz_frames.parquet.export_parquet`
     (part ``N`` is partition ``N``); ``read_parquet`` and DuckDB read it. Refuses a non-empty
     ``out_dir`` unless ``overwrite``; ``resume=True`` raises :class:`ConfigError` (not
-    supported on Dask). Malformed records are skipped and listed in ``report.failed``; a
-    partition whose requests fail raises :class:`PartitionError` (nothing is committed).
+    supported on Dask). Malformed records and media whose Get Media fails are skipped and
+    listed in ``report.failed``; a partition whose pages fail raises
+    :class:`PartitionError`, and one whose walk stops early :class:`PaginationError`
+    (nothing is committed). Filters, ``max_total`` and ``max_overrun`` as in
+    :func:`read_collection`.
 
     Example:
         >>> with distributed.Client("tcp://scheduler:8786"):
@@ -683,9 +719,8 @@ def export_collection(
     """
     if resume:
         _refuse_resume()
-    plan = _collection_plan(
-        collection_id, client_kwargs, npartitions, page_size, dict(browse_filters), "skip"
-    )
+    read = _range_read(collection_id, page_size, filters, max_overrun, browse_filters)
+    plan = _collection_plan(read, client_kwargs, npartitions, "skip", max_total)
     return _export(
         plan,
         out_dir,
@@ -730,17 +765,6 @@ def export_media(
     )
 
 
-def _read_ids_file(ids_file: str) -> list[str]:
-    import sys
-
-    stream = sys.stdin if ids_file == "-" else open(ids_file, encoding="utf-8")  # noqa: SIM115
-    try:
-        return [line.strip() for line in stream if line.strip() and not line.startswith("#")]
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
-
-
 def export_collection_cli(
     dask_address: str,
     *,
@@ -753,7 +777,7 @@ def export_collection_cli(
     api_key: str | None = None,
     base_url: str | None = None,
     partition_by: str | None = None,
-    filters: Mapping[str, Any] | None = None,
+    filters: BrowseFilters | Mapping[str, Any] | None = None,
     n_workers: int | None = None,
 ) -> ExportReport:
     """``coreviz-frames export --dask ADDRESS|local``: connect, export, return the report.
@@ -761,7 +785,8 @@ def export_collection_cli(
     ``"local"`` starts a ``LocalCluster`` (one single-threaded worker process per core, on
     127.0.0.1, no dashboard) for the duration; anything else is a scheduler address for
     ``distributed.Client``. Exactly one of ``collection_id`` and ``ids_file`` (one id per
-    line, ``-`` for stdin). ``filters`` holds the browse filters (None values ignored).
+    line, ``-`` for stdin). ``filters`` holds the browse filters (a
+    :class:`~coreviz_frames.filters.BrowseFilters`, or a mapping whose None values are ignored).
 
     Example:
         >>> report = export_collection_cli("local", collection_id="COL", out_dir="export/",
@@ -772,6 +797,10 @@ def export_collection_cli(
         _refuse_resume()
     if (collection_id is None) == (ids_file is None):
         raise ConfigError("give exactly one of collection_id and ids_file")
+    if not isinstance(filters, BrowseFilters):
+        filters = BrowseFilters.build(
+            None, **{k: v for k, v in (filters or {}).items() if v is not None}
+        )
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover
@@ -798,7 +827,6 @@ def export_collection_cli(
     try:
         with dask_client:
             if collection_id is not None:
-                browse = {k: v for k, v in (filters or {}).items() if v is not None}
                 return export_collection(
                     collection_id,
                     out_dir,
@@ -806,11 +834,11 @@ def export_collection_cli(
                     page_size=page_size,
                     overwrite=overwrite,
                     partition_by=partition_by,
-                    **browse,
+                    filters=filters,
                 )
             assert ids_file is not None
             return export_media(
-                _read_ids_file(ids_file),
+                read_ids_file(ids_file),
                 out_dir,
                 client_kwargs=client_kwargs,
                 overwrite=overwrite,

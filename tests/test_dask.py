@@ -29,6 +29,7 @@ from pandas.testing import assert_frame_equal  # noqa: E402
 import coreviz_frames as cvf  # noqa: E402
 from coreviz_frames.dask import (  # noqa: E402
     ClientSpec,
+    PaginationError,
     PartitionError,
     _offset_ranges,
     export_collection,
@@ -380,3 +381,93 @@ def test_export_collection_cli(dask_client, sample, tmp_path):
         address, collection_id=None, ids_file=str(ids_file), resume=False, **common
     )
     assert report.ok and report.media_exported == 15
+
+
+# --------------------------------------------------------------------------- lying totals
+
+
+def endless_api():
+    """A scripted server whose pagination.total is absurd (10**12) and hasMore never ends."""
+    from helpers import ScriptedServer
+
+    def route(path, query):
+        offset = int(query.get("offset", 0))
+        media = [{"id": f"m{offset}", "type": "image", "frames": []}]
+        return (200, {}, {"media": media, "pagination": {"total": 10**12, "hasMore": True}})
+
+    return ScriptedServer(route)
+
+
+def test_an_absurd_total_is_refused_before_building_tasks():
+    srv = endless_api()
+    try:
+        with pytest.raises(PaginationError, match="max_total") as info:
+            read_collection("col1", client_kwargs={"api_key": KEY, "base_url": srv.base_url})
+        assert srv.requests == 1 and info.value.collection_id == "col1"
+        assert isinstance(info.value, PartitionError)
+    finally:
+        srv.close()
+
+
+def test_max_total_is_a_bound_the_user_sets(sample):
+    with pytest.raises(PaginationError, match="18"):
+        read_collection(sample.collection_id, client_kwargs=kwargs_for(sample), max_total=10)
+    frames = read_collection(sample.collection_id, client_kwargs=kwargs_for(sample), max_total=18)
+    assert frames["media"].npartitions == 1
+    with pytest.raises(ConfigError, match="max_total"):
+        read_collection(sample.collection_id, client_kwargs=kwargs_for(sample), max_total=-1)
+
+
+def test_a_total_that_under_reports_is_read_to_the_end(dask_client, local_api_factory):
+    api = local_api_factory(synthetic=200, api_key=KEY, browse_quirk="low_total")
+    frames = read_collection(
+        api.collection_id, client_kwargs=kwargs_for(api), npartitions=2, page_size=10
+    )
+    computed = compute_all(frames)
+    assert len(computed["media"]) == 200  # the total said 50
+    with (
+        cvf.Client(api_key=KEY, base_url=api.base_url) as client,
+        pytest.warns(cvf.PaginationWarning),
+    ):
+        expected = cvf.to_tables(list(client.browse(api.collection_id, progress=False)))
+    assert_same(computed, expected)
+
+
+def test_a_collection_that_grows_during_the_read_is_read_to_the_end(dask_client, local_api_factory):
+    api = local_api_factory(synthetic=100, api_key=KEY, browse_quirk="grows")
+    frames = read_collection(
+        api.collection_id, client_kwargs=kwargs_for(api), npartitions=1, page_size=10
+    )  # planned on a total of 95: five media are added after the first two requests
+    computed = compute_all(frames)
+    assert computed["media"].media_id.tolist() == reference(api).media.media_id.tolist()
+    assert len(computed["media"]) == 100
+
+
+def test_a_last_partition_that_does_not_reach_has_more_false_fails_loudly(
+    dask_client, local_api_factory, tmp_path
+):
+    forever = local_api_factory(synthetic=60, api_key=KEY, browse_quirk="has_more_forever")
+    frames = read_collection(
+        forever.collection_id, client_kwargs=kwargs_for(forever), npartitions=2, page_size=10
+    )
+    with pytest.raises(PaginationError, match="empty page") as info:
+        compute_all(frames)
+    assert (info.value.index, info.value.start, info.value.stop) == (1, 30, 60)
+    with pytest.raises(PaginationError, match="hasMore"):
+        export_collection(
+            forever.collection_id, tmp_path / "x", client_kwargs=kwargs_for(forever), page_size=10
+        )
+    low = local_api_factory(synthetic=200, api_key=KEY, browse_quirk="low_total")
+    frames = read_collection(
+        low.collection_id, client_kwargs=kwargs_for(low), page_size=10, max_overrun=20
+    )
+    with pytest.raises(PaginationError, match="max_overrun"):
+        compute_all(frames)
+
+
+def test_readers_take_browse_filters_as_one_value(dask_client, sample):
+    filters = cvf.BrowseFilters(type="image")
+    frames = read_collection(
+        sample.collection_id, client_kwargs=kwargs_for(sample), filters=filters
+    )
+    assert_same(compute_all(frames), reference(sample, filters=filters))
