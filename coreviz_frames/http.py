@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import heapq
 import inspect
 import itertools
@@ -984,30 +985,24 @@ class Transport:
         token = self._cancellation if cancel is None else Cancellation(self._cancellation, cancel)
         response = self._send(url, params=params, what=what, media_id=media_id, cancel=token)
         final_url = response.url or url
+        fail = functools.partial(
+            translate_error,
+            final_url,
+            what=what,
+            media_id=media_id,
+            response=response,
+            secrets=self._secrets(),
+        )
         if not 200 <= response.status_code < 300:
             try:
                 body = response.json()
             except ValueError:
                 body = None
-            raise translate_error(
-                final_url,
-                what=what,
-                media_id=media_id,
-                response=response,
-                body=body,
-                secrets=self._secrets(),
-            )
+            raise fail(body=body)
         try:
             body = response.json()
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            raise translate_error(
-                final_url,
-                what=what,
-                media_id=media_id,
-                response=response,
-                exc=exc,
-                secrets=self._secrets(),
-            ) from None
+            raise fail(exc=exc) from None
         if not isinstance(body, dict):
             raise InvalidResponseError(
                 f"GET{_subject(what)} ({safe_url(final_url)}) returned JSON "
@@ -1016,14 +1011,7 @@ class Transport:
                 media_id=media_id,
             )
         if "error" in body and body["error"] not in (None, False, ""):
-            raise translate_error(
-                final_url,
-                what=what,
-                media_id=media_id,
-                response=response,
-                body=body,
-                secrets=self._secrets(),
-            )
+            raise fail(body=body)
         return body
 
     def _send(
