@@ -228,7 +228,9 @@ def export(
     Streams batch by batch (memory bounded by --batch-size), writes every file
     atomically, and records what was exported in a manifest, so --resume picks
     up after a crash without duplicating a row. Exits 1 when any record failed,
-    unless --allow-failures.
+    unless --allow-failures, and when the walk over the collection stopped early
+    (an incomplete export: --resume continues it). One export at a time per
+    directory: a second one exits 1 naming the process that holds it.
     """
     if (collection_id is None) == (ids_file is None):
         raise click.UsageError("give exactly one of --collection or --ids")
@@ -291,6 +293,15 @@ def export(
                 )
                 sys.exit(1)
     click.echo(str(report))
+    if not report.complete:  # a walk cut short is never a success, even with --allow-failures
+        click.secho(
+            f"export incomplete: {report.incomplete_reason or 'the walk stopped early'}. "
+            f"The parts written to {out_dir} are kept: re-run the same command with --resume "
+            "to continue.",
+            fg="yellow",
+            err=True,
+        )
+        sys.exit(1)
     if not report.ok and not allow_failures:
         click.secho(
             f"{len(report.failed)} record(s) failed; see the manifest in {out_dir}",

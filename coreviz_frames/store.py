@@ -455,6 +455,8 @@ class ExportStore:
                 )
             if not manifest.get("source"):
                 manifest["source"] = cleaned
+        for _ in self._owned_entries():
+            pass  # a symlinked grain or partition folder is refused before anything else
         for grain in GRAINS:
             manifest_files(root, manifest, grain)  # a damaged export is refused, named
         self._manifest = manifest

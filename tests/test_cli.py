@@ -341,3 +341,53 @@ def test_crops_over_a_directory_that_is_not_an_export(tmp_path):
     result = CliRunner().invoke(main, ["crops", str(tmp_path), "--out", str(tmp_path / "c")])
     assert result.exit_code == 1
     assert "no Parquet export" in result.output
+
+
+def test_export_of_a_walk_cut_short_exits_1_with_the_reason(local_api_factory, tmp_path):
+    api = local_api_factory(api_key=API_KEY, browse_quirk="has_more_forever")
+    out = tmp_path / "export"
+    args = ["export", "--collection", api.collection_id, "--out", str(out), "--page-size", "4"]
+    for extra in ([], ["--resume", "--allow-failures"]):  # never a success, whatever the flags
+        with pytest.warns(cvf.PaginationWarning):
+            result = CliRunner().invoke(main, [*args, *extra], env=_env(api))
+        assert result.exit_code == 1, result.output
+        manifest = json.loads((out / MANIFEST_NAME).read_text())
+        assert manifest["status"] == "incomplete"
+        assert f"export incomplete: {manifest['status_reason']}" in result.output
+        assert "--resume" in result.output and "Traceback" not in result.output
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert info.exit_code == 0 and "(incomplete: " in info.output
+
+
+def test_info_and_export_on_a_damaged_export_name_the_repair(keyed_api, tmp_path):
+    out = tmp_path / "export"
+    args = ["export", "--collection", keyed_api.collection_id, "--out", str(out)]
+    assert CliRunner().invoke(main, [*args, "--page-size", "4"], env=_env(keyed_api)).exit_code == 0
+    next((out / "frames").glob("part-*.parquet")).unlink()
+    repair = f"coreviz-frames export --collection {keyed_api.collection_id} --out {out} --overwrite"
+    for command in (["info", str(out)], [*args, "--resume"]):
+        result = CliRunner().invoke(main, command, env=_env(keyed_api))
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("error: ") and "missing" in result.output
+        assert repair in result.output and "Traceback" not in result.output
+    assert CliRunner().invoke(main, [*args, "--overwrite"], env=_env(keyed_api)).exit_code == 0
+    assert len(cvf.read_parquet(out).media) == 15
+
+
+def test_export_into_a_locked_directory_exits_1_naming_the_holder(keyed_api, tmp_path):
+    from coreviz_frames.lock import DirectoryLock
+
+    out = tmp_path / "export"
+    out.mkdir()
+    with DirectoryLock(out):
+        result = CliRunner().invoke(
+            main,
+            ["export", "--collection", keyed_api.collection_id, "--out", str(out), "--overwrite"],
+            env=_env(keyed_api),
+        )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ")
+    assert (
+        "being written by another export" in result.output and f"pid {os.getpid()}" in result.output
+    )
+    assert not (out / MANIFEST_NAME).exists()

@@ -350,3 +350,97 @@ def test_describe_export_counts_rows_from_parquet_metadata(tmp_path: Path) -> No
         assert line.split()[2] == "3"
     json.dumps(read_manifest(tmp_path / "x"))  # plain JSON
     assert MANIFEST_NAME in os.listdir(tmp_path / "x")
+
+
+# --------------------------------------------------------------------------- walks cut short
+
+
+@pytest.mark.parametrize("quirk", ["repeat_page", "has_more_forever"])
+def test_a_walk_cut_short_is_an_incomplete_export(tmp_path: Path, local_api_factory, quirk) -> None:
+    api = local_api_factory(synthetic=12, browse_quirk=quirk)
+    out = tmp_path / "x"
+    with Client(api_key="k", base_url=api.base_url, retries=0) as client:
+        for resume in (False, True):  # a resume against the same server stays incomplete
+            with pytest.warns(cvf.PaginationWarning):
+                report = export_parquet(
+                    client.browse(api.collection_id, page_size=5, progress=False),
+                    out,
+                    batch_size=4,
+                    resume=resume,
+                    progress=False,
+                )
+            assert not report.complete and not report.ok and not report.failed
+            assert report.incomplete_reason and report.incomplete_reason in str(report)
+            assert "INCOMPLETE" in str(report) and "resume" in str(report)
+            manifest = read_manifest(out)
+            assert manifest["status"] == "incomplete"
+            assert manifest["status_reason"] == report.incomplete_reason
+    media = cvf.read_parquet(out).media
+    assert media.media_id.is_unique and 0 < len(media) <= 12
+    assert "(incomplete: " in describe_export(out) and "--resume" in describe_export(out)
+
+
+def test_an_iterator_that_reports_an_incomplete_walk_ends_incomplete(tmp_path: Path) -> None:
+    records = _Reported(iter_synthetic(3), [])
+    records.report.complete = False
+    records.report.incomplete_reason = "empty page at offset 3 although hasMore is true"
+    report = export_parquet(records, tmp_path / "x", progress=False)
+    assert (report.ok, report.complete, report.media_exported) == (False, False, 3)
+    manifest = read_manifest(tmp_path / "x")
+    assert (manifest["status"], manifest["status_reason"]) == (
+        "incomplete",
+        "empty page at offset 3 although hasMore is true",
+    )
+    assert ExportReport(tmp_path).ok  # a plain iterable, which says nothing, is complete
+
+
+# --------------------------------------------------------------------------- resume fetches less
+
+
+def test_a_resumed_browse_export_fetches_no_exported_media_again(
+    tmp_path: Path, local_api_factory
+) -> None:
+    api = local_api_factory(synthetic=20, light=True)  # every browse item needs Get Media
+    out = tmp_path / "x"
+    with Client(api_key="k", base_url=api.base_url, max_workers=4) as client:
+        first = export_parquet(
+            client.browse(api.collection_id, page_size=5, max_items=8, progress=False),
+            out,
+            batch_size=3,
+            progress=False,
+        )
+        assert first.ok and first.media_exported == 8
+        done = set(cvf.read_parquet(out).media.media_id)
+        api.reset_stats()
+        report = export_parquet(
+            client.browse(api.collection_id, page_size=5, progress=False),
+            out,
+            batch_size=3,
+            resume=True,
+            progress=False,
+        )
+    assert report.ok and (report.media_skipped, report.media_exported) == (8, 12)
+    gets = {p for p, n in api.stats.paths.items() if p.startswith("/api/media/") and n}
+    assert len(gets) == 12 and not {p.rsplit("/", 1)[1] for p in gets} & done
+    back = cvf.read_parquet(out).media
+    assert back.media_id.is_unique and len(back) == 20
+
+
+def test_a_resumed_ids_export_fetches_only_ids_not_yet_exported(
+    tmp_path: Path, local_api_factory
+) -> None:
+    api = local_api_factory(synthetic=10)
+    out = tmp_path / "x"
+    with Client(api_key="k", base_url=api.base_url, max_workers=4) as client:
+        ids = [r["id"] for r in client.browse(api.collection_id, progress=False)]
+        export_parquet(client.iter_media(ids[:4], on_error="skip"), out, progress=False)
+        api.reset_stats()
+        report = export_parquet(
+            client.iter_media(ids, on_error="skip", progress=False),
+            out,
+            resume=True,
+            progress=False,
+        )
+    assert report.ok and (report.media_skipped, report.media_exported) == (4, 6)
+    fetched = {p.rsplit("/", 1)[1] for p, n in api.stats.paths.items() if n}
+    assert fetched == set(ids[4:])

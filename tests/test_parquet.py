@@ -253,3 +253,23 @@ def test_a_directory_that_is_not_an_export_is_refused(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("not an export")
     with pytest.raises(ExportError, match="no Parquet export"):
         cvf.read_parquet(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("dataset_id", "problem"),
+    [("d" * 300, "over the 255-byte limit"), ("__HIVE_DEFAULT_PARTITION__", "read back as null")],
+)
+def test_a_partition_value_that_cannot_be_a_folder_is_a_schema_error(
+    tmp_path: Path, dataset_id: str, problem: str
+) -> None:
+    records = list(iter_synthetic(3, collection_id=dataset_id))
+    orphan = {**records[0], "id": "orphan1", "datasetId": None, "dataset": None}
+    tables = to_tables([*records, orphan])
+    assert tables.media.dataset_id.isna().sum() == 1  # a null beside the real value
+    with pytest.raises(SchemaError, match=problem) as info:
+        write_tables(tables, tmp_path / "w", partition_by="dataset_id")
+    assert info.value.field == "dataset_id" and "dataset_id" in str(info.value)
+    assert dataset_id[:40] in str(info.value) and info.value.media_id in set(tables.media.media_id)
+    with pytest.raises(SchemaError, match=problem):
+        cvf.export_parquet(records, tmp_path / "e", partition_by="dataset_id", progress=False)
+    assert read_manifest(tmp_path / "e")["status"] == "failed"
