@@ -17,6 +17,8 @@ import click
 
 from ._version import __version__
 from .errors import ConfigError, CorevizError, ExportError
+from .filters import BrowseFilters
+from .idsfile import read_ids_file
 
 __all__ = ["main"]
 
@@ -94,21 +96,12 @@ def serve(**options) -> None:
     serve_forever(options=LocalAPIOptions.from_namespace(options).with_environment())
 
 
-def _source(client, collection_id: str | None, filters: dict) -> dict:
+def _source(client, collection_id: str | None, filters: BrowseFilters | None) -> dict:
     return {
         "base_url": client.base_url,
         "collection_id": collection_id,
-        "filters": {k: v for k, v in filters.items() if v is not None},
+        "filters": filters.to_dict() if filters is not None else {},
     }
-
-
-def _read_ids(ids_file: str) -> list[str]:
-    stream = sys.stdin if ids_file == "-" else open(ids_file, encoding="utf-8")  # noqa: SIM115
-    try:
-        return [line.strip() for line in stream if line.strip() and not line.startswith("#")]
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
 
 
 def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
@@ -234,15 +227,15 @@ def export(
     """
     if (collection_id is None) == (ids_file is None):
         raise click.UsageError("give exactly one of --collection or --ids")
-    filters = {
-        "path": folder_path,
-        "recursive": recursive,
-        "type": media_type,
-        "tag_filters": _tag_filters(tags),
-        "date_from": date_from,
-        "date_to": date_to,
-        "q": query,
-    }
+    filters = BrowseFilters(
+        path=folder_path,
+        recursive=recursive,
+        type=media_type,
+        tag_filters=_tag_filters(tags),
+        date_from=date_from,
+        date_to=date_to,
+        q=query,
+    )
     if dask_address is not None:
         from .dask import export_collection_cli
 
@@ -266,11 +259,13 @@ def export(
             # one bar, the fetch's: it knows the total (pagination or the id count)
             if collection_id is not None:
                 records = client.browse(
-                    collection_id, page_size=page_size, progress=progress, **filters
+                    collection_id, filters=filters, page_size=page_size, progress=progress
                 )
+                source = _source(client, collection_id, filters)
             else:
-                filters = {}
-                records = client.iter_media(_read_ids(ids_file), errors="skip", progress=progress)
+                ids = read_ids_file(ids_file)
+                records = client.iter_media(ids, on_error="skip", progress=progress)
+                source = _source(client, None, None)
             try:
                 report = export_parquet(
                     records,
@@ -280,7 +275,7 @@ def export(
                     overwrite=overwrite,
                     progress=False,
                     partition_by=partition_by,
-                    source=_source(client, collection_id, filters),
+                    source=source,
                 )
             except (ExportError, ConfigError):
                 raise
@@ -430,7 +425,7 @@ def demo(out_dir) -> None:
             export_dir,
             overwrite=True,
             progress=False,
-            source=_source(client, api.collection_id, {}),
+            source=_source(client, api.collection_id, None),
         )
         crops_dir = out / "crops"
         crop_manifest = export_crops(tables, crops_dir, progress=False)

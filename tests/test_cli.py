@@ -391,3 +391,31 @@ def test_export_into_a_locked_directory_exits_1_naming_the_holder(keyed_api, tmp
         "being written by another export" in result.output and f"pid {os.getpid()}" in result.output
     )
     assert not (out / MANIFEST_NAME).exists()
+
+
+def test_an_ids_file_that_cannot_be_decoded_is_a_one_line_error(tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"abc\n\xff\xfe\n")
+    result = CliRunner().invoke(
+        main,
+        ["export", "--ids", str(ids), "--out", str(tmp_path / "x")],
+        env={"COREVIZ_API_KEY": API_KEY, "COREVIZ_BASE_URL": "http://127.0.0.1:9/api"},
+    )
+    assert result.exit_code == 1, result.output
+    assert "cannot read the ids file" in result.output and "ids.txt" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_export_filters_are_one_value_recorded_in_the_manifest(keyed_api, tmp_path):
+    out = tmp_path / "images"
+    args = ["export", "--collection", keyed_api.collection_id, "--out", str(out)]
+    result = CliRunner().invoke(
+        main,
+        [*args, "--type", "image", "--date-from", "2000-01-01", "--no-progress"],
+        env=_env(keyed_api),
+    )
+    assert result.exit_code == 0, result.output
+    source = json.loads((out / "_coreviz_manifest.json").read_text())["source"]
+    assert source["filters"] == {"type": "image", "date_from": "2000-01-01"}
+    bad = CliRunner().invoke(main, [*args, "--date-from", "2000-13-01"], env=_env(keyed_api))
+    assert bad.exit_code == 1 and "date_from" in bad.output
