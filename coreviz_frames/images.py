@@ -218,6 +218,8 @@ def _get(sess: requests.Session, url: str, *, timeout: float, safe: str) -> requ
             return resp
         resp.close()
         url = requote_uri(urljoin(resp.url, target))
+        if not is_http_url(url):  # a redirect never leads to a local file
+            raise _fail(safe, NOT_HTTP, f"redirected to {safe_url(url)}")
     raise _fail(safe, "download failed", f"more than {_MAX_REDIRECTS} redirects")
 
 

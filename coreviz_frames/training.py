@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import math
@@ -80,11 +81,15 @@ class CropDataset:
     are rows that can give no crop (``skipped``: object id -> reason); ``objects`` holds
     the rows kept, ``targets`` their class indices. Crops load on
     ``__getitem__`` (through the disk cache when ``cache_dir`` or
-    ``$COREVIZ_FRAMES_CACHE`` is set); ``crop_options`` go to :func:`load_crops`
-    (``pad``, ``square``, ``min_size``, ``max_size``, ``source``).
+    ``$COREVIZ_FRAMES_CACHE`` is set). The crop and download options are those of
+    :func:`~coreviz_frames.load_crops` (``source``, ``pad``, ``square``, ``min_size``,
+    ``max_size``; ``timeout``, ``max_bytes``, ``max_pixels``, ``cache_dir``), as keywords
+    or as ``crop=`` / ``download=`` values, kept as ``self.crop`` and ``self.download``.
 
     Example:
         >>> ds = CropDataset(tables, cache_dir="~/.cache/cvf", square=True)   # doctest: +SKIP
+        >>> crop = CropOptions(square=True, pad=0.1, max_size=224)            # doctest: +SKIP
+        >>> train = CropDataset(splits["train"], crop=crop)                   # doctest: +SKIP
         >>> len(ds), ds.classes[:3]                                           # doctest: +SKIP
         (40, ['camera', 'cat', 'clock'])
         >>> loader = torch.utils.data.DataLoader(ds, num_workers=2)           # doctest: +SKIP
@@ -393,6 +398,8 @@ def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[
     """Write ``image`` as JPEG to ``out/rel`` atomically, making its folder the first time."""
     folder = rel.split("/")[0]
     if folder not in made:
+        if (out / folder).is_symlink():  # never write through a link to somewhere else
+            raise NotADirectoryError(errno.ENOTDIR, "a symbolic link, not a folder", folder)
         (out / folder).mkdir(exist_ok=True)
         made.add(folder)
     buf = io.BytesIO()

@@ -405,6 +405,15 @@ def test_caller_session_sends_no_cookie_or_netrc_across_a_redirect(server, monke
         assert not names & {"authorization", "x-api-key", "cookie"}, headers
 
 
+def test_a_redirect_to_a_local_file_is_refused(server, tmp_path):
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(GOOD)
+    server.add("/to-file.jpg", b"", status=302, headers={"Location": secret.as_uri()})
+    with pytest.raises(ImageLoadError, match="redirected to file://") as info:
+        load_image(server.url + "/to-file.jpg")
+    assert info.value.reason == "not an http(s) URL"
+
+
 def test_redirect_loop_is_an_image_load_error(server):
     server.add("/loop.jpg", b"", status=302, headers={"Location": "/loop.jpg"})
     with pytest.raises(ImageLoadError, match="redirects") as info:

@@ -294,3 +294,19 @@ def test_export_crops_never_copies_a_local_file_named_by_a_record(tables, tmp_pa
     assert (manifest.status == "failed").all()
     assert manifest.reason.str.contains("not an http\\(s\\) URL").all()
     assert not list((tmp_path / "o").rglob("*.jpg"))
+
+
+def test_export_crops_never_writes_through_a_symlinked_label_folder(tables, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "dog").symlink_to(elsewhere, target_is_directory=True)
+    objs = tables.objects[tables.objects.blob.notna()].head(2).copy()
+    objs["label"] = ["dog", "cat"]
+    manifest = export_crops(objs, out, frames=tables.frames, progress=False)
+    assert manifest.status.tolist() == ["failed", "written"]
+    assert "symbolic link" in manifest.reason.iloc[0]
+    assert not list(elsewhere.iterdir())
+    with pytest.raises(ExportError, match="symbolic link"):
+        export_crops(objs, out, frames=tables.frames, on_error="raise", progress=False)
