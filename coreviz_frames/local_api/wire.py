@@ -252,6 +252,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             app.stats.enter(request.path, {k.lower(): v for k, v in self.headers.items()})
         try:
             self._write(app.respond(request))
+        except (BrokenPipeError, ConnectionResetError):  # the client went away: not an error
+            self.close_connection = True
         finally:
             if counted:
                 app.stats.leave()
