@@ -64,3 +64,51 @@ def test_fetch_page_refuses_bad_id_and_retries(local_api_factory):
         api.add_fault(prefix, status=503, count=5)
         with pytest.raises(ServerError):
             client.fetch_page(api.collection_id, limit=5)
+
+
+# --------------------------------------------------------------------------- iter_range
+
+
+def test_iter_range_pieces_add_up_to_browse(client, sample_api):
+    cid = sample_api.collection_id
+    whole = [r["id"] for r in client.browse(cid, page_size=4, progress=False)]
+    pieces = [client.iter_range(cid, 0, 8, page_size=4), client.iter_range(cid, 8, 16, page_size=4)]
+    pieces.append(client.iter_range(cid, 16, None, page_size=4))
+    got = [r["id"] for it in pieces for r in it]
+    assert got == whole
+    assert all(it.report.complete and it.report.ok for it in pieces)
+
+
+def test_iter_range_hydrates_like_browse_and_reads_only_its_offsets(local_api_factory):
+    api = local_api_factory(synthetic=50, light=True)
+    with cvf.Client(api_key="k", base_url=api.base_url) as client:
+        expected = list(client.browse(api.collection_id, page_size=10, progress=False))[20:35]
+        api.reset_stats()
+        it = client.iter_range(api.collection_id, 20, 35, page_size=10)
+        assert list(it) == expected
+    pages = [p for p in api.stats.paths if p.startswith("/api/dataset/")]
+    assert sum(api.stats.paths[p] for p in pages) == 2  # offsets 20 and 30 (limit 5)
+    assert all("captions" in f for r in expected for f in r["frames"])
+
+
+def test_iter_range_validates_its_bounds(client, sample_api):
+    for start, stop in [(-1, None), (5, 2), (True, None), (0, 1.5)]:
+        with pytest.raises(ConfigError):
+            client.iter_range(sample_api.collection_id, start, stop)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def test_browse_takes_filters_as_one_value(client, sample_api):
+    cid = sample_api.collection_id
+    images = cvf.BrowseFilters(type="image")
+    by_value = [r["id"] for r in client.browse(cid, filters=images, progress=False)]
+    by_keyword = [r["id"] for r in client.browse(cid, type="image", progress=False)]
+    assert by_value == by_keyword and by_value
+    overridden = [r["id"] for r in client.browse(cid, filters=images, type="video")]
+    assert overridden == [r["id"] for r in client.browse(cid, type="video")]
+    page = client.fetch_page(cid, limit=100, filters=images)
+    assert [m["id"] for m in page["media"]] == by_value
+    with pytest.raises(ConfigError, match="unknown browse filters"):
+        client.browse(cid, colour="red")  # type: ignore[call-arg]
