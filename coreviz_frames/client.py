@@ -584,12 +584,14 @@ class Client:
         )
         media = body.get("media")
         if not isinstance(media, dict):
-            raise InvalidResponseError(
-                f"GET {what}: the response has no 'media' object (keys: {sorted(body)[:8]})",
-                url=self._transport.url(f"media/{media_id}"),
-                media_id=media_id,
-            )
+            problem = f"the response has no 'media' object (keys: {sorted(body)[:8]})"
+            raise self._invalid(what, f"media/{media_id}", media_id, problem)
         return media
+
+    def _invalid(self, what: str, path: str, media_id: str, problem: str) -> InvalidResponseError:
+        """The error for a response of the wrong shape."""
+        url = self._transport.url(path)
+        return InvalidResponseError(f"GET {what}: {problem}", url=url, media_id=media_id)
 
     def iter_media(
         self,
@@ -703,20 +705,15 @@ class Client:
             media_id=collection_id,
             cancel=cancel,
         )
+        path = f"dataset/{collection_id}/media"
         media = page.get("media")
         if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
-            raise InvalidResponseError(
-                f"GET {what}: the response has no 'media' list of objects",
-                url=self._transport.url(f"dataset/{collection_id}/media"),
-                media_id=collection_id,
-            )
+            problem = "the response has no 'media' list of objects"
+            raise self._invalid(what, path, collection_id, problem)
         pagination = page.get("pagination")
         if pagination is not None and not isinstance(pagination, dict):
-            raise InvalidResponseError(
-                f"GET {what}: 'pagination' is {type(pagination).__name__}, not an object",
-                url=self._transport.url(f"dataset/{collection_id}/media"),
-                media_id=collection_id,
-            )
+            problem = f"'pagination' is {type(pagination).__name__}, not an object"
+            raise self._invalid(what, path, collection_id, problem)
         return page
 
     def _page_walk(
