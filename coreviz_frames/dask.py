@@ -2,12 +2,16 @@
 
 Optional (``pip install "coreviz-frames[dask]"``); importing :mod:`coreviz_frames` never
 imports Dask. The collection's offset range (``pagination.total``, read once) is cut into
-page-aligned partitions; one task per partition fetches its pages (concurrently, with the
-client's retries), skips folder rows, hydrates incomplete items and flattens them with
-:func:`~coreviz_frames.tables.to_tables`. Each grain is a Dask DataFrame over those tasks,
-its meta taken from :mod:`coreviz_frames.schema` (divisions unknown), so nothing is fetched
-until you compute. Compute the grains *together* (``dask.compute(*frames.values())``) and
-each page is fetched once; computing them one by one fetches the collection once per call.
+page-aligned partitions; one task per partition reads its range with
+:meth:`Client.iter_range <coreviz_frames.client.Client.iter_range>` (pages fetched
+concurrently with the client's retries, folder rows skipped, incomplete items hydrated,
+exactly as ``browse``) and flattens them with :func:`~coreviz_frames.tables.to_tables`.
+The total is checked: above ``max_total`` it is refused before any task is built, and the
+last partition reads on until ``hasMore: false`` (see :class:`PaginationError`). Each
+grain is a Dask DataFrame over those tasks, its meta taken from :mod:`coreviz_frames.schema`
+(divisions unknown), so nothing is fetched until you compute. Compute the grains
+*together* (``dask.compute(*frames.values())``) and each page is fetched once; computing
+them one by one fetches the collection once per call.
 
 Credentials travel inside a :class:`ClientSpec`: it pickles with the key (the workers need
 it) but its ``repr``, its Dask token and every task key show ``***`` or a hash instead.
@@ -77,9 +81,10 @@ from .grainfiles import DEFAULT_ROW_GROUP_SIZE, file_metadata  # noqa: E402
 from .http import Secret, build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
 from .idsfile import read_ids_file  # noqa: E402
+from .manifest import failure_from_manifest  # noqa: E402
 from .pagination import check_max_overrun  # noqa: E402
 from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
-from .store import ExportStore, failure_from_manifest, part_name  # noqa: E402
+from .store import ExportStore, part_name  # noqa: E402
 from .tables import MediaTables, to_tables  # noqa: E402
 
 __all__ = [
@@ -745,7 +750,7 @@ def export_media(
     """Export media by id to Parquet on the current Dask scheduler.
 
     Failed ids are skipped and listed (id, status, reason) in ``report.failed`` and the
-    manifest, as with ``export_parquet(client.iter_media(ids, errors="skip"), ...)``.
+    manifest, as with ``export_parquet(client.iter_media(ids, on_error="skip"), ...)``.
 
     Example:
         >>> report = export_media(ids, "export/", client_kwargs={"api_key": "sk-.."})

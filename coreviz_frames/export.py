@@ -10,8 +10,8 @@ part and keeps the manifest. Failures reported by the client's iterators
 (the client's iterators then neither fetch nor yield them) and skipped in any case.
 
 Example:
-    >>> report = export_parquet(client.browse("COLLECTION_ID"), "big/", resume=True)
-    >>> report.ok, report.media_exported
+    >>> report = export_parquet(client.browse("COL"), "big/", resume=True)  # doctest: +SKIP
+    >>> report.ok, report.media_exported  # doctest: +SKIP
     (True, 12000)
 """
 
@@ -28,9 +28,10 @@ from .errors import ConfigError, SkippedRecordWarning
 from .failures import FailedFetch
 from .grainfiles import DEFAULT_ROW_GROUP_SIZE
 from .ids import normalize_id
+from .manifest import MANIFEST_NAME, failure_from_manifest
 from .progress import progress_bar
 from .schema import GRAINS
-from .store import MANIFEST_NAME, ExportStore, PartCommit, PathLike, failure_from_manifest
+from .store import ExportStore, PartCommit, PathLike
 from .tables import FlattenReport, MediaTables, to_tables
 
 __all__ = ["ExportReport", "export_parquet"]
@@ -208,10 +209,14 @@ def export_parquet(
     and neither flag is given, or when another export is writing there.
 
     Example:
-        >>> recs = client.browse("COLLECTION_ID", page_size=100)
-        >>> src = {"base_url": client.base_url, "collection_id": "COLLECTION_ID"}
-        >>> report = export_parquet(recs, "export/", resume=True, source=src)
-        >>> print(report)
+        >>> from coreviz_frames.synthetic import iter_synthetic
+        >>> import tempfile
+        >>> report = export_parquet(iter_synthetic(30), tempfile.mkdtemp(), batch_size=10)
+        >>> report.ok, report.media_exported, report.parts_written
+        (True, 30, 3)
+        >>> recs = client.browse("COLLECTION_ID", page_size=100)  # doctest: +SKIP
+        >>> src = {"base_url": client.base_url, "collection_id": "COL"}  # doctest: +SKIP
+        >>> report = export_parquet(recs, "export/", resume=True, source=src)  # doctest: +SKIP
     """
     started = time.monotonic()
     if batch_size < 1:

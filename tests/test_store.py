@@ -19,13 +19,13 @@ from coreviz_frames import ExportError
 from coreviz_frames.export import export_parquet
 from coreviz_frames.failures import FailedFetch
 from coreviz_frames.lock import LOCK_NAME, DirectoryLock, LockHolder
-from coreviz_frames.store import (
+from coreviz_frames.manifest import (
     MANIFEST_NAME,
-    ExportStore,
     failure_from_manifest,
     failure_to_manifest,
     read_manifest,
 )
+from coreviz_frames.store import ExportStore
 from coreviz_frames.synthetic import iter_synthetic
 from coreviz_frames.tables import to_tables
 
