@@ -8,8 +8,16 @@ on an empty page while ``hasMore`` is true, on a page that only repeats items al
 seen, or once the walk passes the announced ``total`` by more than ``max_overrun`` rows.
 
 Example:
-    >>> walk = PageWalk(fetch, page_size=100, executor=pool, window=16, where="collection 'c'")
-    >>> rows = sum(len(page["media"]) for page in walk)
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> rows = [{"id": f"m{i}"} for i in range(25)]
+    >>> def fetch(offset, limit):
+    ...     more = offset + limit < len(rows)
+    ...     return {"media": rows[offset : offset + limit],
+    ...             "pagination": {"total": len(rows), "hasMore": more}}
+    >>> with ThreadPoolExecutor(4) as pool:
+    ...     walk = PageWalk(fetch, page_size=10, executor=pool, window=4, where="collection c")
+    ...     [len(page["media"]) for page in walk]
+    [10, 10, 5]
     >>> walk.complete, walk.incomplete_reason
     (True, None)
 """
