@@ -269,7 +269,8 @@ class ClientSpec:
                 pool_size=max(options.get("max_workers", 8), 10),
                 backoff_factor=float(backoff),
             )
-        return Client(**{self._kind: self._secret.reveal()}, **options)
+        kwargs: dict[str, Any] = {self._kind: self._secret.reveal(), **options}
+        return Client(**kwargs)
 
     def client(self) -> Client:
         """The client of this spec in this process (built once, then reused)."""
