@@ -389,10 +389,10 @@ def _bounded_pool(
 
 def iter_crops(
     tables_or_objects: Any,
-    *,
     frames: pd.DataFrame | None = None,
     crop: CropOptions | None = None,
     download: DownloadOptions | None = None,
+    *,
     on_error: OnError = "raise",
     workers: int = 8,
     progress: bool | None = None,
@@ -401,6 +401,11 @@ def iter_crops(
 
     At most ``2 * workers`` images are in flight, so memory stays bounded however many
     frames there are: the streaming core of ``load_crops`` and ``export_crops``.
+
+    Example:
+        >>> objects = pd.DataFrame({"object_id": ["o1"], "blob": [None]})
+        >>> [(pos, r.error) for pos, r in iter_crops(objects, on_error="record")]
+        [(0, 'object o1: no crop blob and no geometry')]
     """
     check_on_error(on_error)
     if workers < 1:

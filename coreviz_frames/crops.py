@@ -70,17 +70,11 @@ def load_crops(
         >>> crops[0].size                                                     # doctest: +SKIP
         (224, 224)
     """
-    crop_opts, download_opts = split_options(options, crop=crop, download=download)
+    crop, download = split_options(options, crop=crop, download=download)
     objects, frames = split_input(tables_or_objects, frames)
     out: list[CropResult | None] = [None] * len(objects)
     results = iter_crops(
-        objects,
-        frames=frames,
-        crop=crop_opts,
-        download=download_opts,
-        on_error=on_error,
-        workers=workers,
-        progress=progress,
+        objects, frames, crop, download, on_error=on_error, workers=workers, progress=progress
     )
     for pos, result in results:
         out[pos] = result

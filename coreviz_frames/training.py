@@ -446,7 +446,7 @@ def export_crops(
         raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"quality must be 1..100, got {quality!r}")
-    crop_opts, download_opts = split_options(options, crop=crop, download=download)
+    crop, download = split_options(options, crop=crop, download=download)
     objects, frames = split_input(tables_or_objects, frames)
     out = _out_dir(out_dir)
     labels = [str(v) if present(v) else None for v in column(objects, label_column)]
@@ -456,13 +456,7 @@ def export_crops(
     reasons: list[str | None] = [None] * len(objects)
     made: set[str] = set()
     results = iter_crops(
-        objects,
-        frames=frames,
-        crop=crop_opts,
-        download=download_opts,
-        on_error=on_error,
-        workers=workers,
-        progress=progress,
+        objects, frames, crop, download, on_error=on_error, workers=workers, progress=progress
     )
     for pos, result in results:
         if result.image is None:

@@ -116,13 +116,18 @@ def _no_length(body: bytes):
     return handler
 
 
+def _jpeg_head(h: BaseHTTPRequestHandler, body: bytes) -> None:
+    """Status 200 and the headers of a JPEG of ``len(body)`` bytes."""
+    h.send_response(200)
+    h.send_header("Content-Type", "image/jpeg")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+
+
 def _slow(delay: float, body: bytes):
     def handler(h: BaseHTTPRequestHandler) -> None:
         time.sleep(delay)
-        h.send_response(200)
-        h.send_header("Content-Type", "image/jpeg")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
+        _jpeg_head(h, body)
         h.wfile.write(body)
 
     return handler
@@ -130,10 +135,7 @@ def _slow(delay: float, body: bytes):
 
 def _trickle(body: bytes, pause: float):
     def handler(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", "image/jpeg")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
+        _jpeg_head(h, body)
         try:
             for i in range(0, len(body), 64):
                 h.wfile.write(body[i : i + 64])
@@ -177,10 +179,7 @@ def _flaky(failures: int, body: bytes):
             h.send_header("Content-Length", "0")
             h.end_headers()
             return
-        h.send_response(200)
-        h.send_header("Content-Type", "image/jpeg")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
+        _jpeg_head(h, body)
         h.wfile.write(body)
 
     return handler
