@@ -517,8 +517,9 @@ def load_images(
     """
     check_on_error(on_error)
     opts = download_options(options, download)
-    # A str is a URL (from a record: http(s) only); a path object is the caller's local file.
-    items = [(u, False) if isinstance(u, str) else (os.fspath(u), True) for u in urls]
+    # A path object is the caller's local file; anything else is a URL, as records carry
+    # them (http(s) only: a missing blob, None or NaN, is refused like a local path).
+    items = [(os.fspath(u), True) if isinstance(u, os.PathLike) else (str(u), False) for u in urls]
 
     def task(item: tuple[str, bool]) -> Image.Image:
         src, local = item

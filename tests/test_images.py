@@ -343,6 +343,15 @@ def test_batch_raise_mode(server):
         load_images(urls, on_error="skip")
 
 
+def test_a_missing_url_is_a_recorded_failure_not_a_crash(server):
+    urls = [None, float("nan"), server.url + "/good.jpg"]
+    results = load_images(urls, on_error="record", progress=False)
+    assert [r.ok for r in results] == [False, False, True]
+    assert all("not an http(s) URL" in r.error for r in results[:2])
+    with pytest.raises(ImageLoadError, match="None: not an http"):
+        load_images([None], progress=False)
+
+
 def test_each_distinct_url_downloaded_once_order_kept(server):
     server.hits.pop("/noise.jpg", None)
     server.hits.pop("/good.jpg", None)
