@@ -408,9 +408,15 @@ class _Watchdog:
         self._count = itertools.count()
         self._pid: int | None = None
 
+    def reset(self) -> None:
+        """In a forked child: forget the parent's attempts and lock (its thread is gone)."""
+        self._cond = threading.Condition()
+        self._heap = []
+        self._pid = None
+
     def schedule(self, attempt: _Attempt, when: float) -> None:
         with self._cond:
-            if self._pid != os.getpid():  # first use, or a forked child: a fresh thread
+            if self._pid != os.getpid():  # first use (or a forked child): start the thread
                 self._pid = os.getpid()
                 self._heap = []
                 threading.Thread(target=self._run, name="coreviz-deadlines", daemon=True).start()
@@ -433,6 +439,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 class Deadline:
@@ -447,7 +455,8 @@ class Deadline:
     read fails at once, urllib3 may retry it like any read error (within its ``Retry``
     budget), and ``expired`` becomes True; turn the final exception into a typed one with
     :meth:`timeout_error`. Read the body *inside* the block (``stream=True`` responses
-    too). ``seconds=None`` sets no limit (only the ``cancel`` checks).
+    too). ``seconds=None`` sets no limit (only the ``cancel`` checks). A Deadline belongs to
+    the thread that enters it (make one per call; they are cheap).
 
     With ``cancel``, no new attempt starts once it is cancelled, and the package's retry
     policy (:func:`build_retry`) ends its back-off sleeps at once and gives up at its next

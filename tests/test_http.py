@@ -8,6 +8,8 @@ answers and unusual ``Retry-After`` headers.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -673,3 +675,34 @@ def test_unusable_base_url_or_timeout_is_config_error(kwargs):
     with pytest.raises(ConfigError) as info:
         cvf.Client(api_key=KEY, **kwargs)
     assert next(iter(kwargs)) in str(info.value)
+
+
+def _trickled_get_in_child(url: str, queue) -> None:
+    session = cvhttp.build_session(retries=0)
+    try:
+        with cvhttp.Deadline(1.0, session=session) as deadline:
+            session.get(url, timeout=1)
+        queue.put("answered")
+    except requests.RequestException:
+        queue.put(f"cut: expired={deadline.expired}")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* fork:DeprecationWarning")  # Python >= 3.12
+def test_deadline_works_in_a_forked_child(local_api_factory):
+    api = local_api_factory(synthetic=3)
+    api.add_fault("/api/dataset/", trickle_headers=TRICKLE, count=2)
+    url = f"{api.base_url}/dataset/synthetic/tags"
+    session = cvhttp.build_session(retries=0)
+    with cvhttp.Deadline(1.0, session=session), pytest.raises(requests.RequestException):
+        session.get(url, timeout=1)  # the parent's watchdog thread is running
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_trickled_get_in_child, args=(url, queue))
+    child.start()
+    try:
+        assert queue.get(timeout=20) == "cut: expired=True"
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
