@@ -706,3 +706,16 @@ def test_deadline_works_in_a_forked_child(local_api_factory):
         child.join(10)
         if child.is_alive():
             child.kill()
+
+
+def test_fault_soak_every_media_fetched_once(local_api_factory):
+    """30% random faults (429 with a fractional Retry-After, 500, 503, dropped connections)."""
+    api = local_api_factory(synthetic=300, fault_rate=0.3, fault_seed=3)
+    ids = [api.collection.media_id(i) for i in range(300)]
+    session = cvhttp.build_session(retries=8, backoff_factor=0.01, backoff_max=0.05)
+    client = cvf.Client(api_key=KEY, base_url=api.base_url, session=session, retries=8)
+    with client:
+        records = list(client.iter_media(ids, progress=False))
+        browsed = list(client.browse(api.collection_id, page_size=50, progress=False))
+    assert [r["id"] for r in records] == ids
+    assert sorted(r["id"] for r in browsed) == sorted(ids)

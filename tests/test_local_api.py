@@ -710,3 +710,26 @@ def test_request_handler_serves_any_application():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_random_faults_for_soaks(local_api_factory):
+    api = local_api_factory(synthetic=20, fault_rate=0.3, fault_seed=7)
+    ids = [api.collection.media_id(i) for i in range(20)]
+    outcomes = []
+    for _ in range(10):
+        for media_id in ids:
+            try:
+                response = get(f"{api.base_url}/media/{media_id}")
+            except requests.ConnectionError:
+                outcomes.append("drop")
+                continue
+            outcomes.append(response.status_code)
+            if response.status_code == 429:
+                assert response.headers["Retry-After"] == "0.1"
+    share = 1 - outcomes.count(200) / len(outcomes)
+    assert 0.2 < share < 0.4
+    assert {429, 500, 503, "drop"} <= set(outcomes)
+    assert get(f"{api.blob_url}/nope.jpg").status_code == 404  # blobs are not faulted
+    with pytest.raises(ConfigError):
+        LocalAPIOptions(fault_rate=1.5)
+    assert "--fault-rate" in command_line(synthetic=5, fault_rate=0.25)

@@ -6,6 +6,8 @@ starts with ``prefix``. It answers ``status`` (with a ``Retry-After`` header if
 connection, or serves the normal answer slowly: ``trickle_headers`` / ``trickle_body``
 seconds between single bytes of the status line and headers / of the body.
 
+:class:`RandomFaults` fails a share of requests at random (seeded), for fault soaks.
+
 Example:
     >>> table = FaultTable()
     >>> table.add(Fault("/api/media/", status=429, retry_after="0.5"))
@@ -17,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
+import random
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -24,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["Fault", "FaultTable"]
+__all__ = ["RANDOM_FAULTS", "Fault", "FaultTable", "RandomFaults"]
 
 
 @dataclass
@@ -134,3 +137,44 @@ class FaultTable:
                     return fault
             self._faults = [f for f in self._faults if f.remaining > 0]
             return None
+
+
+#: What :class:`RandomFaults` answers, in equal shares: a 429 with a fractional
+#: ``Retry-After``, a 500, a 503, a dropped connection.
+RANDOM_FAULTS = (
+    Fault("", status=429, retry_after="0.1"),
+    Fault("", status=500),
+    Fault("", status=503),
+    Fault("", status=None, drop=True),
+)
+
+
+class RandomFaults:
+    """Each request under ``prefix`` fails with probability ``rate`` (one of
+    :data:`RANDOM_FAULTS`), drawn from a generator seeded with ``seed`` (thread-safe).
+
+    Example:
+        >>> faults = RandomFaults(0.5, seed=1)
+        >>> sum(faults.take("/api/media/x") is not None for _ in range(1000)) in range(400, 600)
+        True
+        >>> RandomFaults(1.0).take("/synthetic/0.jpg") is None   # outside the prefix
+        True
+    """
+
+    def __init__(self, rate: float, *, seed: int = 0, prefix: str = "/api/") -> None:
+        rate = float(rate)
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"fault_rate must be between 0 and 1, not {rate!r}")
+        self.rate = rate
+        self.prefix = prefix
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def take(self, target: str) -> Fault | None:
+        """A fault for this request, or None."""
+        if not self.rate or not target.startswith(self.prefix):
+            return None
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            return self._random.choice(RANDOM_FAULTS)

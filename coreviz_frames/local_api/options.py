@@ -106,6 +106,14 @@ class LocalAPIOptions:
     record_cache_bytes: int = field(
         default=RECORD_CACHE_BYTES, metadata=_cli("bound of the serialised-record cache, bytes")
     )
+    fault_rate: float = field(
+        default=0.0,
+        metadata=_cli(
+            "share of API requests failing at random: a 429 with Retry-After 0.1, a 500, "
+            "a 503 or a dropped connection, in equal shares"
+        ),
+    )
+    fault_seed: int = field(default=0, metadata=_cli("seed of the random faults"))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -126,6 +134,14 @@ class LocalAPIOptions:
         _check_int(self.port, "port", 0, 65535)
         _check_int(self.blob_port, "blob_port", 0, 65535)
         _check_int(self.record_cache_bytes, "record_cache_bytes", 0)
+        _check_int(self.fault_seed, "fault_seed", 0)
+        try:
+            rate = float(self.fault_rate)
+        except (TypeError, ValueError):
+            rate = -1.0
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"fault_rate must be between 0 and 1, not {self.fault_rate!r}")
+        set_(self, "fault_rate", rate)
 
     def replace(self, **changes: Any) -> LocalAPIOptions:
         """A copy with ``changes`` (validated again)."""
@@ -207,7 +223,7 @@ class OptionSpec(NamedTuple):
 
 
 _TYPES: dict[str, type] = {"synthetic": int, "latency": float, "port": int, "blob_port": int}
-_TYPES["record_cache_bytes"] = int
+_TYPES.update(record_cache_bytes=int, fault_rate=float, fault_seed=int)
 _FLAGS = {"forbidden_ids": "forbidden-id"}
 
 

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote
 
 from ..errors import ConfigError
-from .faults import Fault, FaultTable
+from .faults import Fault, FaultTable, RandomFaults
 from .images import FileBlobs, SyntheticBlobs
 from .options import (
     BROWSE_QUIRKS,
@@ -105,6 +105,7 @@ class LocalAPI:
         )
         self.stats = ServerStats()
         self.faults = FaultTable()
+        self.random_faults = RandomFaults(opts.fault_rate, seed=opts.fault_seed)
         #: Set by :meth:`stop`: trickling answers end.
         self.stopping = threading.Event()
         self._servers: list[HTTPServer] = []
@@ -233,7 +234,7 @@ class LocalAPI:
             return self._control(request)
         if self.latency > 0:
             time.sleep(self.latency)
-        fault = self.faults.take(request.target)
+        fault = self.faults.take(request.target) or self.random_faults.take(request.target)
         if fault is not None and (fault.drop or fault.status is not None):
             return self._fault_reply(fault)
         reply = self._answer(request)
