@@ -70,6 +70,7 @@ from urllib3.util.retry import Retry
 from .errors import (
     APIStatusError,
     AuthenticationError,
+    ConfigError,
     CorevizError,
     InvalidResponseError,
     NetworkError,
@@ -482,7 +483,7 @@ class Deadline:
         cancel: Cancellation | None = None,
     ) -> None:
         if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
-            raise ValueError(f"a deadline must be finite seconds > 0, not {seconds!r}")
+            raise ConfigError(f"a deadline must be finite seconds > 0, not {seconds!r}")
         self.seconds = seconds
         self.cancel = cancel
         self.session = session
@@ -952,6 +953,7 @@ class Transport:
         self._credentials = credentials
         self.timeout = timeout
         self.deadline = deadline_for(timeout) if deadline is None else float(deadline)
+        Deadline(self.deadline)  # validates it (ConfigError)
         self._cancellation = Cancellation()
 
     def cancel(self, reason: str = "the transport was cancelled") -> None:

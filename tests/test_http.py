@@ -515,8 +515,10 @@ def test_deadline_bounds_a_plain_session_streaming_a_blob(local_api_factory, par
 
 def test_deadline_needs_finite_positive_seconds():
     for bad in (0, -1, float("inf"), float("nan")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ConfigError):
             cvhttp.Deadline(bad)
+        with pytest.raises(ConfigError):
+            cvhttp.Transport("http://h/api", session=requests.Session(), deadline=bad)
     assert cvhttp.deadline_for((3, 27)) == 30.0
 
 
