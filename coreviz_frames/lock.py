@@ -205,6 +205,33 @@ class DirectoryLock:
         self.taken_over = holder
         return None
 
+    def current_holder(self) -> LockHolder | None:
+        """Who holds this lock now, or None if it is free (or held by a dead process).
+
+        Example:
+            >>> import tempfile
+            >>> DirectoryLock(tempfile.mkdtemp()).current_holder() is None
+            True
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            holder = LockHolder.from_bytes(_read_fd(fd))
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return holder  # someone holds it
+                except OSError:
+                    pass  # no flock here: judge by the pid
+                else:
+                    return None  # free: whoever wrote it is gone
+            return None if holder is not None and holder.is_dead() else holder
+        finally:
+            os.close(fd)
+
     def _write_holder(self, fd: int) -> None:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

@@ -36,6 +36,7 @@ from .grainfiles import (
     read_grain,
     visible_parquet,
 )
+from .lock import DirectoryLock
 from .manifest import MANIFEST_NAME, manifest_files, read_manifest, repair_hint, utc_now
 from .schema import GRAINS, arrow_to_pandas, empty_frame
 from .store import ExportStore, part_name, write_tables
@@ -114,7 +115,10 @@ def _status_line(root: Path, manifest: Mapping[str, Any]) -> str:
     status = manifest.get("status", "?")
     reason = manifest.get("status_reason")
     line = f"export     {root}  ({status}{': ' + str(reason) if reason else ''})"
-    if status == "incomplete":
+    holder = DirectoryLock(root).current_holder() if status == "running" else None
+    if holder is not None:
+        line += f"\n           being written now by {holder.describe()}"
+    elif status == "incomplete":
         line += "\n           the walk stopped early: run the export again with --resume"
     elif status in ("failed", "running"):
         line += "\n           not finished: run the export again with --resume to complete it"

@@ -237,7 +237,7 @@ def test_export_from_the_local_api_keeps_failures_and_no_key(
     with Client(api_key=key, base_url=api.base_url, max_workers=4, retries=0) as client:
         ids = [r["id"] for r in client.browse(api.collection_id, progress=False)]
         api.add_fault(f"/api/media/{ids[3]}", status=503, count=100)
-        it = client.iter_media([*ids, "doesnotexist"], errors="skip", progress=False)
+        it = client.iter_media([*ids, "doesnotexist"], on_error="skip", progress=False)
         source = {"base_url": client.base_url, "collection_id": api.collection_id, "api_key": key}
         report = export_parquet(it, tmp_path / "x", batch_size=8, source=source)
     assert report.media_exported == 29

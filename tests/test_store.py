@@ -25,6 +25,7 @@ from coreviz_frames.manifest import (
     failure_to_manifest,
     read_manifest,
 )
+from coreviz_frames.parquet import describe_export
 from coreviz_frames.store import ExportStore
 from coreviz_frames.synthetic import iter_synthetic
 from coreviz_frames.tables import to_tables
@@ -81,6 +82,8 @@ def test_two_concurrent_exports_exactly_one_runs(tmp_path: Path) -> None:
                 export_parquet(second, out, progress=False, **kwargs)
             assert f"pid {os.getpid()} on host {socket.gethostname()}" in str(info.value)
             assert info.value.path == str(out)
+        described = describe_export(out)
+        assert "(running)" in described and f"being written now by pid {os.getpid()}" in described
     finally:
         gate.open()
         thread.join(30)
@@ -141,6 +144,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     out.mkdir()
     stale = LockHolder(_dead_pid(), socket.gethostname(), "2026-01-01T00:00:00Z")
     (out / LOCK_NAME).write_bytes(stale.to_bytes())
+    assert DirectoryLock(out).current_holder() is None  # nobody holds it any more
     report = export_parquet(iter_synthetic(3), out, progress=False)
     assert report.ok and report.media_exported == 3
     assert not (out / LOCK_NAME).exists()
@@ -169,7 +173,7 @@ def test_the_lock_is_released_after_an_error_and_the_export_is_failed(tmp_path: 
     assert manifest["status_reason"] == "RuntimeError: the source broke"
     assert manifest["media_exported"] == 4  # the two committed parts
     assert not (out / LOCK_NAME).exists()
-    assert "(failed: RuntimeError: the source broke)" in cvf.parquet.describe_export(out)
+    assert "(failed: RuntimeError: the source broke)" in describe_export(out)
     report = export_parquet(iter_synthetic(5), out, batch_size=2, resume=True, progress=False)
     assert report.ok and (report.media_skipped, report.media_exported) == (4, 1)
     assert read_manifest(out)["status"] == "complete"
@@ -275,7 +279,7 @@ def test_overwrite_killed_while_clearing_is_finished_by_a_rerun(tmp_path: Path, 
     _killed_while_clearing(out)
     with pytest.raises(ExportError, match="overwrite of this export was interrupted"):
         cvf.read_parquet(out)
-    assert "--overwrite" in cvf.parquet.describe_export(out)
+    assert "--overwrite" in describe_export(out)
     fresh = list(iter_synthetic(3, start=100))
     report = export_parquet(fresh, out, progress=False, **{finish: True})
     assert report.ok and report.media_exported == 3
@@ -293,7 +297,7 @@ def test_a_manifest_listing_missing_parts_is_a_typed_error_with_the_repair(
     repair = f"coreviz-frames export --collection col7 --out {out} --overwrite"
     for call in (
         lambda: cvf.read_parquet(out),
-        lambda: cvf.parquet.describe_export(out),
+        lambda: describe_export(out),
         lambda: export_parquet(records, out, resume=True, progress=False),
     ):
         with pytest.raises(ExportError, match="missing") as info:
