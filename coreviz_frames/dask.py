@@ -771,6 +771,32 @@ def export_media(
     )
 
 
+def _connect(dask_address: str, n_workers: int | None) -> tuple[Any, Any]:
+    """A ``distributed.Client`` (and the ``LocalCluster`` it runs on, or None)."""
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover
+        raise DaskNotInstalledError(
+            f"--dask needs distributed: {_HINT}", name="distributed"
+        ) from exc
+    cluster = None
+    try:
+        if dask_address == "local":
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            return distributed.Client(cluster), cluster
+        return distributed.Client(dask_address), None
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise ConfigError(f"cannot connect to the Dask scheduler {dask_address!r}: {exc}") from exc
+
+
 def export_collection_cli(
     dask_address: str,
     *,
@@ -807,29 +833,9 @@ def export_collection_cli(
         filters = BrowseFilters.build(
             None, **{k: v for k, v in (filters or {}).items() if v is not None}
         )
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover
-        raise DaskNotInstalledError(
-            f"--dask needs distributed: {_HINT}", name="distributed"
-        ) from exc
     client_kwargs = {"api_key": api_key, "base_url": base_url}
     client_kwargs = {k: v for k, v in client_kwargs.items() if v is not None}
-    cluster = None
-    try:
-        if dask_address == "local":
-            cluster = distributed.LocalCluster(
-                n_workers=n_workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
-            dask_client = distributed.Client(cluster)
-        else:
-            dask_client = distributed.Client(dask_address)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot connect to the Dask scheduler {dask_address!r}: {exc}") from exc
+    dask_client, cluster = _connect(dask_address, n_workers)
     try:
         with dask_client:
             if collection_id is not None:
