@@ -640,7 +640,7 @@ def test_process_faults_trickle_and_text_retry_after():
 
 
 def test_options_value_validates_and_hides_the_key(tmp_path):
-    opts = LocalAPIOptions(synthetic=10, api_key="sk-hidden", forbidden_ids=["a", "b"])
+    opts = LocalAPIOptions(synthetic=10, api_key="sk-hidden", forbidden_ids=("a", "b"))
     assert opts.forbidden_ids == ("a", "b") and "sk-hidden" not in repr(opts)
     assert "sk-hidden" not in " ".join(command_line(opts))
     assert LocalAPIOptions.from_argv(opts.to_argv()) == opts.replace(api_key=None)
@@ -715,7 +715,7 @@ def test_request_handler_serves_any_application():
 def test_random_faults_for_soaks(local_api_factory):
     api = local_api_factory(synthetic=20, fault_rate=0.3, fault_seed=7)
     ids = [api.collection.media_id(i) for i in range(20)]
-    outcomes = []
+    outcomes: list[int | str] = []
     for _ in range(10):
         for media_id in ids:
             try:
