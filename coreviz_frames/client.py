@@ -196,6 +196,8 @@ class _ReportingIterator(Iterator[dict]):
         """
         if self._started:
             raise ConfigError("exclude() must be called before iteration starts")
+        if isinstance(ids, (str, bytes)):
+            raise ConfigError("exclude() takes a set of ids, not a single string")
         self._excluded = frozenset(normalize_id(str(i)) for i in ids)
 
     def _is_excluded(self, media_id: object) -> bool:

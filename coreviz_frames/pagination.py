@@ -176,6 +176,9 @@ class PageWalk:
 
     def pages(self) -> Generator[dict, None, None]:
         """The pages, in offset order (a new walk each call)."""
+        if self._stop is not None and self._stop <= self._start:  # an empty range
+            self.complete = True
+            return
         if self._stop is not None:  # the whole range is known: fetch it ahead at once
             self._plan_from(self._start, self._page_size, self._stop)
         offset = self._start

@@ -112,3 +112,14 @@ def test_browse_takes_filters_as_one_value(client, sample_api):
     assert [m["id"] for m in page["media"]] == by_value
     with pytest.raises(ConfigError, match="unknown browse filters"):
         client.browse(cid, colour="red")  # type: ignore[call-arg]
+
+
+def test_an_empty_range_sends_no_request(local_api_factory):
+    api = local_api_factory(synthetic=10)
+    with cvf.Client(api_key="k", base_url=api.base_url) as client:
+        api.reset_stats()
+        it = client.iter_range(api.collection_id, 5, 5)
+        assert list(it) == [] and it.report.complete
+        with pytest.raises(ConfigError, match="single string"):
+            client.browse(api.collection_id).exclude("abc")  # type: ignore[arg-type]
+    assert api.stats.requests == 0
