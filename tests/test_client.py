@@ -802,3 +802,21 @@ def test_closing_the_client_stops_its_requests():
         _assert_quiet(srv)
     finally:
         srv.close()
+
+
+@needs_local_api
+def test_local_api_exclude_fetches_nothing_already_had():
+    api = LocalAPI(api_key=KEY, synthetic=40, light=True)
+    with api, fast_client(api.start().base_url, max_workers=4) as client:
+        ids = [r["id"] for r in client.browse(api.collection_id, hydrate=False)]
+        done = set(ids[::2])
+        api.reset_stats()
+        it = client.browse(api.collection_id, page_size=10, progress=False)
+        it.exclude(done)
+        got = [r["id"] for r in it]
+        gets = {p.rsplit("/", 1)[1] for p in api.stats.paths if p.startswith("/api/media/")}
+        again = client.iter_media(ids, progress=False)
+        again.exclude(done)
+        assert [r["id"] for r in again] == ids[1::2]
+    assert got == ids[1::2] and gets == set(ids[1::2])
+    assert it.report.excluded == again.report.excluded == 20
