@@ -341,3 +341,15 @@ def test_the_store_refuses_changes_once_finished(tmp_path: Path) -> None:
             store.record_failures([FailedFetch("a", None, "X", "y")])
     with pytest.raises(ExportError, match="open"), store:
         pass
+
+
+def test_a_dask_export_takes_the_same_lock(tmp_path: Path, local_api_factory) -> None:
+    pytest.importorskip("dask")
+    from coreviz_frames.dask import export_media
+
+    api = local_api_factory(synthetic=3)
+    out = tmp_path / "x"
+    out.mkdir()
+    with DirectoryLock(out), pytest.raises(ExportError, match="being written by another"):
+        export_media(["a1"], out, client_kwargs={"api_key": "k", "base_url": api.base_url})
+    assert sorted(p.name for p in out.iterdir()) == []  # nothing written, lock released
