@@ -253,10 +253,14 @@ KILL_WHILE_CLEARING = textwrap.dedent(
     from coreviz_frames.export import export_parquet
     from coreviz_frames.synthetic import iter_synthetic
 
-    real_rmtree = shutil.rmtree
+    real_rmtree, removed, die_after = shutil.rmtree, [], int(sys.argv[2])
     def rmtree_then_die(path, *args, **kwargs):
-        real_rmtree(path, *args, **kwargs)  # one grain folder gone, then the power cut
-        os.kill(os.getpid(), signal.SIGKILL)
+        if len(removed) == die_after:  # the power cut, after this many grain folders
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rmtree(path, *args, **kwargs)
+        removed.append(path)
+        if len(removed) == die_after:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     store.shutil.rmtree = rmtree_then_die
     export_parquet(iter_synthetic(3, start=100), sys.argv[1], overwrite=True, progress=False)
@@ -264,19 +268,25 @@ KILL_WHILE_CLEARING = textwrap.dedent(
 )
 
 
-def _killed_while_clearing(out: Path) -> None:
+def _killed_while_clearing(out: Path, die_after: int) -> None:
     export_parquet(iter_synthetic(20), out, batch_size=5, progress=False, source={"x": 1})
     proc = subprocess.run(
-        [sys.executable, "-c", KILL_WHILE_CLEARING, str(out)], cwd=ROOT, capture_output=True
+        [sys.executable, "-c", KILL_WHILE_CLEARING, str(out), str(die_after)],
+        cwd=ROOT,
+        capture_output=True,
     )
     assert proc.returncode == -9, proc.stderr.decode()
-    assert not (out / "media").exists() and (out / "objects").exists()  # half cleared
+    left = [g for g in ("media", "frames", "captions", "objects", "tags") if (out / g).exists()]
+    assert len(left) == 5 - die_after  # killed with that many grain folders removed
 
 
+@pytest.mark.parametrize("die_after", [0, 2, 5])
 @pytest.mark.parametrize("finish", ["resume", "overwrite"])
-def test_overwrite_killed_while_clearing_is_finished_by_a_rerun(tmp_path: Path, finish) -> None:
+def test_overwrite_killed_while_clearing_is_finished_by_a_rerun(
+    tmp_path: Path, finish, die_after
+) -> None:
     out = tmp_path / "x"
-    _killed_while_clearing(out)
+    _killed_while_clearing(out, die_after)
     with pytest.raises(ExportError, match="overwrite of this export was interrupted"):
         cvf.read_parquet(out)
     assert "--overwrite" in describe_export(out)
