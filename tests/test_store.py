@@ -363,3 +363,21 @@ def test_a_dask_export_takes_the_same_lock(tmp_path: Path, local_api_factory) ->
     with DirectoryLock(out), pytest.raises(ExportError, match="being written by another"):
         export_media(["a1"], out, client_kwargs={"api_key": "k", "base_url": api.base_url})
     assert sorted(p.name for p in out.iterdir()) == []  # nothing written, lock released
+
+
+def test_without_flock_the_lock_file_decides(tmp_path: Path, monkeypatch) -> None:
+    import coreviz_frames.lock as lock_mod
+
+    monkeypatch.setattr(lock_mod, "fcntl", None)  # as on Windows
+    with DirectoryLock(tmp_path):
+        with pytest.raises(ExportError, match=f"pid {os.getpid()} on host"):
+            DirectoryLock(tmp_path).acquire()
+        assert DirectoryLock(tmp_path).current_holder().pid == os.getpid()
+    assert not (tmp_path / LOCK_NAME).exists()
+    dead = _dead_pid()
+    (tmp_path / LOCK_NAME).write_bytes(LockHolder(dead, socket.gethostname(), None).to_bytes())
+    assert DirectoryLock(tmp_path).current_holder() is None
+    lock = DirectoryLock(tmp_path).acquire()
+    assert lock.taken_over is not None and lock.taken_over.pid == dead
+    lock.release()
+    assert not list(tmp_path.iterdir())  # no lock, no temporary file left
