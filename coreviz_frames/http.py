@@ -229,8 +229,6 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-_safe_url = safe_url  # the former name (images.py still imports it)
-
 #: A trailing prefix of a secret at least this long (or the whole secret, if shorter) is
 #: masked too: a text cut by a length limit, or by the server, may end with one.
 MIN_MASKED_PREFIX = 4
