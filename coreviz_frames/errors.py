@@ -13,7 +13,8 @@ Every error the package raises derives from :class:`CorevizError`, so one
     │   ├── RateLimitError       429 (.retry_after, seconds or None)
     │   └── ServerError          5xx
     ├── TransportError           no usable answer came back (.url)
-    │   ├── RequestTimeoutError  connect or read timeout
+    │   ├── RequestTimeoutError  connect or read timeout, or the total deadline of an attempt
+    │   ├── RequestCancelledError not sent, or given up: its batch was cancelled
     │   └── NetworkError         connection refused, reset or dropped
     ├── InvalidResponseError     the body is not JSON, or not the expected shape
     ├── SchemaError              a malformed record (.media_id, .field)
@@ -54,6 +55,7 @@ __all__ = [
     "PaginationWarning",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestCancelledError",
     "RequestTimeoutError",
     "SchemaError",
     "ServerError",
@@ -149,6 +151,11 @@ class TransportError(CorevizError):
 
 class RequestTimeoutError(TransportError):
     """The server did not answer within the timeout (after every retry)."""
+
+
+class RequestCancelledError(TransportError):
+    """A request was not sent, or gave up, because its batch was cancelled
+    (e.g. another request of the same batch failed fatally); see ``http.Cancellation``."""
 
 
 class NetworkError(TransportError):

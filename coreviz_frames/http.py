@@ -77,6 +77,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RequestCancelledError,
     RequestTimeoutError,
     ServerError,
     TransportError,
@@ -264,11 +265,6 @@ def mask_secrets(text: str, secrets: Iterable[str], limit: int | None = None) ->
 
 
 # --------------------------------------------------------------------------- cancellation
-
-
-class RequestCancelledError(TransportError):
-    """A request was not sent, or gave up, because its :class:`Cancellation` was cancelled
-    (e.g. another request of the same batch failed fatally)."""
 
 
 class Cancellation:

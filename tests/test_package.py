@@ -23,6 +23,7 @@ EXPECTED = {
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestCancelledError",
     "RequestTimeoutError",
     "SchemaError",
     "ServerError",
