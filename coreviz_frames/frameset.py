@@ -1,0 +1,640 @@
+"""What the detection-dataset writers share: the frames, their annotations, splits, ids.
+
+COCO (:mod:`coreviz_frames.coco`), YOLO (:mod:`coreviz_frames.yolo`), Hugging Face
+(:mod:`coreviz_frames.hf`) and :class:`~coreviz_frames.detection.DetectionDataset` all
+start from one :class:`DatasetPlan` made by :func:`plan_dataset`:
+
+- one :class:`FrameItem` per frame with an http(s) blob and a size, in a stable order
+  (media id, frame index, frame id), with integer ``image_id`` from 1;
+- its :class:`Annotation` values: the object's box clipped to the frame (``Box``), its
+  polygon clipped to the frame (flat ``x1, y1, x2, y2, ...``), the area, a category
+  index into ``plan.categories`` and integer ``ann_id`` from 1;
+- the split of each frame: no media id is in two splits;
+- what was left out and why (objects with no geometry or no label, frames with no blob).
+
+:func:`copy_frame_images` downloads frame images through the image loader (cache, size
+caps, no credentials, concurrent, each frame once) and writes them atomically.
+:class:`DatasetReport` is what every writer returns.
+
+Example:
+    >>> plan = plan_dataset(tables, splits=(0.8, 0.1, 0.1), seed=0)   # doctest: +SKIP
+    >>> plan.categories[:2], len(plan.items)                         # doctest: +SKIP
+    (['cat', 'clock'], 18)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from PIL import Image
+
+from .boxes import Box
+from .crop_jobs import column, present
+from .errors import ConfigError, ExportError, ImageLoadError
+from .fileio import atomic_write_bytes
+from .images import is_http_url, load_blob, run_ordered
+from .options import DownloadOptions
+from .training import safe_name, split_by_media
+
+__all__ = [
+    "Annotation",
+    "DatasetOnError",
+    "DatasetPlan",
+    "DatasetReport",
+    "FrameItem",
+    "SplitsArg",
+    "check_dataset_on_error",
+    "copy_frame_images",
+    "dataset_report",
+    "make_dir",
+    "out_path",
+    "plan_dataset",
+    "polygon_area",
+    "tag_labels",
+    "write_images",
+]
+
+DatasetOnError = Literal["raise", "skip", "record"]
+#: ``None`` (one split ``all``), fractions ``(train, val, test)``, or ``{name: rows or ids}``
+#: as :func:`~coreviz_frames.split_by_media` returns.
+SplitsArg = Sequence[float] | Mapping[str, Any] | None
+ALL = "all"
+
+
+def check_dataset_on_error(on_error: str) -> None:
+    """Refuse an ``on_error`` other than ``"raise"``, ``"skip"`` or ``"record"``.
+
+    For datasets ``"skip"`` and ``"record"`` do the same: a frame whose image fails is left
+    out of the annotations and listed in the report (a file cannot hold a placeholder).
+
+    Example:
+        >>> check_dataset_on_error("skip")
+    """
+    if on_error not in ("raise", "skip", "record"):
+        raise ConfigError(f"on_error must be 'raise', 'skip' or 'record', got {on_error!r}")
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One object of a frame: box and polygon clipped to the frame, in frame pixels."""
+
+    ann_id: int
+    object_id: str
+    category: int
+    box: Box
+    polygon: tuple[float, ...] | None
+    area: float
+    clipped: bool
+
+
+@dataclass(frozen=True)
+class FrameItem:
+    """One frame of a dataset: where its image is, its size, split, ids and annotations."""
+
+    image_id: int
+    frame_id: str
+    media_id: str
+    frame_index: int | None
+    url: str
+    width: int
+    height: int
+    split: str
+    name: str
+    annotations: tuple[Annotation, ...]
+
+
+@dataclass
+class DatasetPlan:
+    """The frames of a dataset and what was left out (see :func:`plan_dataset`)."""
+
+    items: list[FrameItem]
+    categories: list[str]
+    splits: list[str]
+    skipped_frames: dict[str, str] = field(default_factory=dict)
+    skipped_objects: dict[str, str] = field(default_factory=dict)
+
+    def split_items(self, split: str) -> list[FrameItem]:
+        """The frames of one split, in plan order."""
+        return [item for item in self.items if item.split == split]
+
+    @property
+    def clipped(self) -> list[str]:
+        """Object ids whose box or polygon reached outside the frame and was clipped."""
+        return [a.object_id for item in self.items for a in item.annotations if a.clipped]
+
+
+@dataclass
+class DatasetReport:
+    """What a dataset writer did: counts per split, categories, what was left out and why.
+
+    ``failed_frames`` are frames whose image could not be downloaded or written (left
+    out of the annotations); ``skipped_frames`` frames with no usable blob or size or in
+    no split; ``skipped_objects`` objects with no geometry, no label, a label outside the
+    categories or a box outside the frame; ``clipped_objects`` boxes cut back to the frame.
+
+    Example:
+        >>> r = DatasetReport("coco", "out", {"all": 2}, {"all": 3}, ["cat"])
+        >>> r.summary()
+        'coco: 2 images, 3 annotations, 1 categories, 0 failures -> out'
+    """
+
+    format: str
+    out_dir: str | None
+    images: dict[str, int]
+    annotations: dict[str, int]
+    categories: list[str]
+    failed_frames: dict[str, str] = field(default_factory=dict)
+    skipped_frames: dict[str, str] = field(default_factory=dict)
+    skipped_objects: dict[str, str] = field(default_factory=dict)
+    clipped_objects: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def total_images(self) -> int:
+        """Images written, over all splits."""
+        return sum(self.images.values())
+
+    @property
+    def total_annotations(self) -> int:
+        """Annotations written, over all splits."""
+        return sum(self.annotations.values())
+
+    def summary(self) -> str:
+        """One line: images, annotations, categories, failures and where it went."""
+        line = (
+            f"{self.format}: {self.total_images} images, {self.total_annotations} annotations, "
+            f"{len(self.categories)} categories, {len(self.failed_frames)} failures"
+        )
+        extra = [
+            f"{len(v)} {k}"
+            for k, v in (
+                ("frames skipped", self.skipped_frames),
+                ("objects skipped", self.skipped_objects),
+                ("boxes clipped", self.clipped_objects),
+            )
+            if v
+        ]
+        if extra:
+            line += f" ({', '.join(extra)})"
+        return line + (f" -> {self.out_dir}" if self.out_dir else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the report."""
+        return {
+            "format": self.format,
+            "out_dir": self.out_dir,
+            "images": dict(self.images),
+            "annotations": dict(self.annotations),
+            "categories": list(self.categories),
+            "failed_frames": dict(self.failed_frames),
+            "skipped_frames": dict(self.skipped_frames),
+            "skipped_objects": dict(self.skipped_objects),
+            "clipped_objects": list(self.clipped_objects),
+            "files": list(self.files),
+        }
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def polygon_area(flat: Sequence[float]) -> float:
+    """Area of a simple polygon given as flat ``x1, y1, x2, y2, ...`` (shoelace formula).
+
+    Example:
+        >>> polygon_area([0, 0, 4, 0, 4, 3, 0, 3])
+        12.0
+    """
+    xs, ys = flat[0::2], flat[1::2]
+    n = len(xs)
+    twice = sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))
+    return abs(twice) / 2.0
+
+
+def _flat_polygon(value: Any) -> list[float] | None:
+    """``[{x, y}, ...]`` (or ``[(x, y), ...]``) as flat floats; None when unusable."""
+    if value is None or isinstance(value, (str, bytes, float)):
+        return None
+    try:
+        points = list(value)
+    except TypeError:
+        return None
+    flat: list[float] = []
+    for p in points:
+        try:
+            x, y = (p["x"], p["y"]) if isinstance(p, Mapping) else (p[0], p[1])
+            x, y = float(x), float(y)
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        flat += [x, y]
+    return flat if len(flat) >= 6 else None
+
+
+def _clip_polygon(flat: list[float], width: int, height: int) -> tuple[list[float], bool]:
+    """Each point moved inside ``[0, width] x [0, height]``; True when one moved."""
+    out = [min(max(v, 0.0), float(width if i % 2 == 0 else height)) for i, v in enumerate(flat)]
+    return out, out != flat
+
+
+def _annotation(
+    row: tuple[Any, ...], size: tuple[int, int], category: int, ann_id: int
+) -> Annotation | str:
+    """The annotation of one object row, or why it is left out."""
+    oid, bx, by, bw, bh, poly = row
+    width, height = size
+    polygon = _flat_polygon(poly)
+    if all(present(v) for v in (bx, by, bw, bh)):
+        try:
+            box = Box(float(bx), float(by), float(bw), float(bh))
+        except (TypeError, ValueError) as exc:
+            return f"invalid box ({exc})"
+    elif polygon is not None:
+        xs, ys = polygon[0::2], polygon[1::2]
+        box = Box.from_xyxy(min(xs), min(ys), max(xs), max(ys))
+    else:
+        return "no geometry"
+    box, clipped = box.clamp(width, height)
+    if box.w <= 0 or box.h <= 0:
+        return f"box outside the frame or empty ({width}x{height})"
+    if polygon is not None:
+        polygon, moved = _clip_polygon(polygon, width, height)
+        clipped = clipped or moved
+    area = polygon_area(polygon) if polygon is not None else box.area
+    poly = tuple(polygon) if polygon is not None else None
+    return Annotation(ann_id, oid, category, box, poly, area, clipped)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _frames_table(tables: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frames, objects = getattr(tables, "frames", None), getattr(tables, "objects", None)
+    if not isinstance(frames, pd.DataFrame) or not isinstance(objects, pd.DataFrame):
+        raise TypeError(f"expected MediaTables (frames and objects), got {type(tables).__name__}")
+    for name, df, needed in (
+        ("frames", frames, ("frame_id", "media_id", "blob")),
+        ("objects", objects, ("object_id", "frame_id", "label")),
+    ):
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            raise ConfigError(f"the {name} table has no column {', '.join(missing)}")
+    return frames, objects
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if present(value) else None
+
+
+def _usable_frames(
+    frames: pd.DataFrame, skipped: dict[str, str]
+) -> list[tuple[str, str, int | None, str, int, int]]:
+    """``(frame_id, media_id, index, url, width, height)`` of usable frames, sorted."""
+    rows = zip(
+        *(column(frames, c) for c in ("frame_id", "media_id", "frame_index", "blob")),
+        column(frames, "width"),
+        column(frames, "height"),
+        strict=True,
+    )
+    out: dict[str, tuple[str, str, int | None, str, int, int]] = {}
+    for fid, mid, index, blob, w, h in rows:
+        fid = str(fid)
+        if fid in out:
+            skipped.setdefault(fid, "repeated frame id (the first row is used)")
+            continue
+        if not present(blob):
+            skipped[fid] = "no frame blob"
+        elif not is_http_url(blob):
+            skipped[fid] = f"frame blob is not an http(s) URL: {str(blob)[:80]}"
+        elif not (present(w) and present(h) and int(w) > 0 and int(h) > 0):
+            skipped[fid] = "no frame width and height"
+        else:
+            out[fid] = (fid, str(mid), _int_or_none(index), str(blob), int(w), int(h))
+    return sorted(out.values(), key=lambda r: (r[1], -1 if r[2] is None else r[2], r[0]))
+
+
+def _labels(objects: pd.DataFrame, label: str, tags: Any) -> list[str | None]:
+    """Each object's label: a column, or ``"tag:KEY"`` (the media's one value of that tag)."""
+    if not label.startswith("tag:"):
+        if label not in objects.columns:
+            raise ConfigError(f"no column {label!r} in the objects table")
+        return [str(v) if present(v) else None for v in objects[label].tolist()]
+    return tag_labels(objects, tags, label[4:])
+
+
+def tag_labels(objects: pd.DataFrame, tags: Any, key: str) -> list[str | None]:
+    """Each object's media's value of tag ``key``; None when it has none or several.
+
+    Example:
+        >>> objs = pd.DataFrame({"media_id": ["m1", "m2", "m3"]})
+        >>> tags = pd.DataFrame({"media_id": ["m1", "m2", "m2"], "key": ["color"] * 3,
+        ...                      "value": ["red", "red", "blue"]})
+        >>> tag_labels(objs, tags, "color")
+        ['red', None, None]
+    """
+    if not key:
+        raise ConfigError("label 'tag:' needs a tag key, as in 'tag:color'")
+    if not isinstance(tags, pd.DataFrame) or not {"media_id", "key", "value"} <= set(tags):
+        raise ConfigError(f"label 'tag:{key}' needs the tags table (pass MediaTables)")
+    rows = tags[tags["key"] == key]
+    values: dict[str, set[str]] = {}
+    for mid, value in zip(rows["media_id"].tolist(), rows["value"].tolist(), strict=True):
+        if present(value):
+            values.setdefault(str(mid), set()).add(str(value))
+    single = {m: next(iter(v)) for m, v in values.items() if len(v) == 1}
+    return [single.get(str(m)) for m in column(objects, "media_id")]
+
+
+def _split_of_media(
+    splits: SplitsArg, frames: list[tuple[str, str, int | None, str, int, int]], seed: int
+) -> tuple[list[str], dict[str, str]]:
+    """The split names, and ``{media id: split}``; no media id in two splits."""
+    media = [r[1] for r in frames]
+    if splits is None:
+        return [ALL], dict.fromkeys(media, ALL)
+    if not isinstance(splits, Mapping):
+        parts = split_by_media(pd.DataFrame({"media_id": media}), splits, seed=seed)
+    else:
+        parts = dict(splits)
+    names: list[str] = []
+    owner: dict[str, str] = {}
+    for name, part in parts.items():
+        if not isinstance(name, str) or not name or safe_name(name) != name or name != name.strip():
+            raise ConfigError(f"split name {name!r} is not a plain folder name")
+        names.append(name)
+        for mid in _media_ids(part, name):
+            if owner.setdefault(mid, name) != name:
+                raise ConfigError(f"media {mid} is in two splits: {owner[mid]!r} and {name!r}")
+    return names, owner
+
+
+def _media_ids(part: Any, name: str) -> list[str]:
+    if isinstance(part, pd.DataFrame):
+        if "media_id" not in part.columns:
+            raise ConfigError(f"split {name!r} has no media_id column")
+        return [str(m) for m in part["media_id"].dropna().unique()]
+    objects = getattr(part, "objects", None)
+    if isinstance(objects, pd.DataFrame):  # MediaTables
+        return _media_ids(part.media, name)
+    if isinstance(part, str) or not isinstance(part, Iterable):
+        raise ConfigError(f"split {name!r} must be rows with a media_id column or media ids")
+    return [str(m) for m in part]
+
+
+def _categories(labels: list[str | None], given: Sequence[str] | None) -> list[str]:
+    if given is None:
+        return sorted({lab for lab in labels if lab is not None})
+    if isinstance(given, str):
+        raise ConfigError("categories must be a list of labels, not one string")
+    out = [str(c) for c in given]
+    if len(set(out)) != len(out) or not out:
+        raise ConfigError(f"categories must be distinct labels, got {given!r}")
+    return out
+
+
+def plan_dataset(
+    tables: Any,
+    *,
+    splits: SplitsArg = None,
+    seed: int = 0,
+    categories: Sequence[str] | None = None,
+    include_empty: bool = True,
+    label: str = "label",
+) -> DatasetPlan:
+    """The frames of ``tables`` as a :class:`DatasetPlan` (pure: no I/O).
+
+    ``splits``: None (one split ``all``), fractions ``(train, val, test)`` (media split
+    with :func:`~coreviz_frames.split_by_media` and ``seed``), or a dict of rows or media
+    ids per split name (frames of media in no split are left out and reported).
+    ``categories``: the labels in order (sorted labels when None); objects with another
+    label are left out. ``label``: a column of the objects table or ``"tag:KEY"``.
+
+    Example:
+        >>> plan = plan_dataset(tables, categories=["rocket"])   # doctest: +SKIP
+    """
+    frames, objects = _frames_table(tables)
+    skipped_frames: dict[str, str] = {}
+    skipped_objects: dict[str, str] = {}
+    usable = _usable_frames(frames, skipped_frames)
+    labels = _labels(objects, label, getattr(tables, "tags", None))
+    size = {r[0]: (r[4], r[5]) for r in usable}
+    geometry = zip(
+        *(column(objects, c) for c in ("object_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h")),
+        column(objects, "polygon"),
+        column(objects, "frame_id"),
+        column(objects, "object_index"),
+        strict=True,
+    )
+    candidates: dict[str, list[tuple[tuple[Any, ...], str, Annotation]]] = {}
+    kept_labels: list[str | None] = []
+    for row, lab in zip(geometry, labels, strict=True):
+        oid, fid = str(row[0]), str(row[6])
+        if fid not in size:
+            why = skipped_frames.get(fid, "frame not in the frames table")
+            skipped_objects[oid] = f"frame {fid} left out: {why}"
+        elif lab is None:
+            skipped_objects[oid] = "no label" if label == "label" else f"no single {label}"
+        else:
+            ann = _annotation((oid, *row[1:6]), size[fid], 0, 0)
+            if isinstance(ann, str):
+                skipped_objects[oid] = ann
+                continue
+            candidates.setdefault(fid, []).append((row, lab, ann))
+            kept_labels.append(lab)
+    cats = _categories(kept_labels, categories)
+    index = {c: i for i, c in enumerate(cats)}
+    names, owner = _split_of_media(splits, usable, seed)
+    items: list[FrameItem] = []
+    taken: set[str] = set()
+    ann_id = 0
+    for fid, mid, fidx, url, w, h in usable:
+        if mid not in owner:
+            skipped_frames[fid] = f"media {mid} is in no split"
+            for row, _, _ in candidates.get(fid, []):
+                skipped_objects[str(row[0])] = f"media {mid} is in no split"
+            continue
+        anns: list[Annotation] = []
+        for row, lab, ann in sorted(candidates.get(fid, []), key=_object_order):
+            if lab not in index:
+                skipped_objects[str(row[0])] = f"label {lab!r} is not among the categories"
+                continue
+            ann_id += 1
+            anns.append(replace(ann, category=index[lab], ann_id=ann_id))
+        if not anns and not include_empty:
+            continue
+        name = safe_name(fid, fallback="frame")
+        if name.lower() in taken:
+            name = f"{name}~{len(items)}"
+        taken.add(name.lower())
+        items.append(
+            FrameItem(len(items) + 1, fid, mid, fidx, url, w, h, owner[mid], name, tuple(anns))
+        )
+    return DatasetPlan(items, cats, names, skipped_frames, skipped_objects)
+
+
+def _object_order(entry: tuple[tuple[Any, ...], str, Annotation]) -> tuple[int, str]:
+    row = entry[0]
+    idx = row[7]
+    return (int(idx) if present(idx) else -1, str(row[0]))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def make_dir(root: Path, *parts: str) -> Path:
+    """``root/parts...`` made, refusing a symbolic link on the way (never write elsewhere).
+
+    Example:
+        >>> import tempfile
+        >>> make_dir(Path(tempfile.mkdtemp()), "images", "train").name
+        'train'
+    """
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise ExportError(f"{path} is a symbolic link, not a folder", path=str(path))
+        path.mkdir(exist_ok=True)
+    return path
+
+
+def _save_frame(item: FrameItem, target: Path, download: DownloadOptions, quality: int) -> None:
+    image = load_blob(item.url, download=download)
+    if image.size != (item.width, item.height):  # annotations are in frame pixels
+        image = image.resize((item.width, item.height), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    atomic_write_bytes(target, buf.getvalue(), fsync=False)
+
+
+def copy_frame_images(
+    items: Sequence[FrameItem],
+    target: Callable[[FrameItem], Path],
+    *,
+    download: DownloadOptions,
+    on_error: DatasetOnError = "record",
+    workers: int = 8,
+    progress: bool | None = None,
+    quality: int = 95,
+) -> dict[str, str]:
+    """Write each frame's image as JPEG to ``target(item)``; ``{frame id: reason}`` of failures.
+
+    Images come through :func:`~coreviz_frames.images.load_blob` (http(s) only, cache,
+    caps, no credentials), ``workers`` at a time, each frame once, and are resized to the
+    frame's size if the blob is not (annotations are in frame pixels). With
+    ``on_error="raise"`` the first failure raises.
+
+    Example:
+        >>> failed = copy_frame_images(plan.items, lambda it: out / f"{it.name}.jpg",
+        ...                            download=DownloadOptions())   # doctest: +SKIP
+    """
+    check_dataset_on_error(on_error)
+    if not 1 <= int(quality) <= 100:
+        raise ConfigError(f"quality must be 1..100, got {quality!r}")
+    by_id = {item.frame_id: item for item in items}
+
+    def task(fid: str) -> str | None:
+        item = by_id[fid]
+        path = target(item)
+        try:
+            _save_frame(item, path, download, int(quality))
+        except ImageLoadError as exc:
+            if on_error == "raise":
+                raise ImageLoadError(
+                    f"frame {fid}: {exc}", url=exc.url, reason=exc.reason
+                ) from None
+            return f"frame {fid}: {exc}"
+        except OSError as exc:
+            reason = f"frame {fid}: cannot write {path.name}: {exc.strerror or exc}"
+            if on_error == "raise":
+                raise ExportError(reason, path=str(path)) from None
+            return reason
+        return None
+
+    done = run_ordered(
+        list(by_id), task, workers=workers, on_error="raise", progress=progress, desc="frames"
+    )
+    return {fid: str(reason) for fid, reason in done.items() if reason is not None}
+
+
+def out_path(out_dir: str | os.PathLike[str]) -> Path:
+    """The output directory, made (parents too).
+
+    Example:
+        >>> import tempfile
+        >>> out_path(tempfile.mkdtemp()).is_dir()
+        True
+    """
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a directory", path=str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_images(
+    plan: DatasetPlan,
+    out: Path,
+    folder: str,
+    *,
+    download: DownloadOptions,
+    on_error: DatasetOnError,
+    workers: int,
+    progress: bool | None,
+    quality: int,
+) -> dict[str, str]:
+    """Copy every frame of ``plan`` to ``out/<folder>/<split>/<name>.jpg``: failures by id.
+
+    Example:
+        >>> failed = write_images(plan, Path("out"), "images", download=DownloadOptions(),
+        ...     on_error="record", workers=8, progress=False, quality=95)   # doctest: +SKIP
+    """
+    dirs = {split: make_dir(out, folder, split) for split in plan.splits}
+    return copy_frame_images(
+        plan.items,
+        lambda it: dirs[it.split] / f"{it.name}.jpg",
+        download=download,
+        on_error=on_error,
+        workers=workers,
+        progress=progress,
+        quality=quality,
+    )
+
+
+def dataset_report(
+    fmt: str, out: Path | None, plan: DatasetPlan, failed: dict[str, str], files: list[str]
+) -> DatasetReport:
+    """The :class:`DatasetReport` of ``plan`` written less the ``failed`` frames.
+
+    Example:
+        >>> dataset_report("coco", None, plan, {}, []).total_images   # doctest: +SKIP
+        18
+    """
+    images: dict[str, int] = {}
+    annotations: dict[str, int] = {}
+    for split in plan.splits:
+        kept = [it for it in plan.split_items(split) if it.frame_id not in failed]
+        images[split] = len(kept)
+        annotations[split] = sum(len(it.annotations) for it in kept)
+    return DatasetReport(
+        fmt,
+        None if out is None else str(out),
+        images,
+        annotations,
+        list(plan.categories),
+        failed_frames=dict(failed),
+        skipped_frames=dict(plan.skipped_frames),
+        skipped_objects=dict(plan.skipped_objects),
+        clipped_objects=plan.clipped,
+        files=files,
+    )
