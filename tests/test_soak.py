@@ -41,7 +41,8 @@ def _check_export(path: Path, expected_ids: set[str]) -> None:
     media_ids = tables.media["media_id"].tolist()
     assert len(media_ids) == len(set(media_ids)), "a media exported twice"
     assert set(media_ids) == expected_ids
-    for grain, key in (("frames", "frame_id"), ("captions", "caption_id"), ("objects", "object_id")):
+    keys_of = {"frames": "frame_id", "captions": "caption_id", "objects": "object_id"}
+    for grain, key in keys_of.items():
         keys = getattr(tables, grain)[key]
         assert keys.is_unique, f"duplicated {grain} rows"
     frames_per_media = tables.frames.groupby("media_id").size()
@@ -77,9 +78,7 @@ def _soak(path: Path, export_once) -> list[tuple[int, int, str | None]]:
 def faulty_api():
     from coreviz_frames.local_api import LocalAPI
 
-    with LocalAPI(
-        synthetic=N_MEDIA, light=True, fault_rate=0.3, fault_seed=11, api_key=KEY
-    ) as api:
+    with LocalAPI(synthetic=N_MEDIA, light=True, fault_rate=0.3, fault_seed=11, api_key=KEY) as api:
         yield api
 
 
@@ -116,4 +115,3 @@ def test_browse_export_survives_faults_and_resumes_to_complete(faulty_api, tmp_p
         n for path, n in faulty_api.stats.paths.items() if path.startswith("/api/media/")
     )
     assert media_requests < 2 * N_MEDIA
-
