@@ -27,8 +27,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ConfigError
-from .frameset import FrameItem, SplitsArg, plan_dataset
-from .images import load_blob
+from .frameset import FrameItem, SplitsArg, frame_image, plan_dataset
 from .options import DownloadOptions, download_options
 
 if TYPE_CHECKING:
@@ -159,11 +158,7 @@ class DetectionDataset:
 
     def load(self, index: int) -> Image.Image:
         """The frame image of item ``index``, at the frame's size (boxes are in its pixels)."""
-        item = self.items[index]
-        image = load_blob(item.url, download=self.download)
-        if image.size != (item.width, item.height):
-            image = image.resize((item.width, item.height), Image.Resampling.LANCZOS)
-        return image
+        return frame_image(self.items[index], self.download)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if index < 0:

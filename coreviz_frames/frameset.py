@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 from PIL import Image
@@ -53,10 +53,13 @@ __all__ = [
     "check_dataset_on_error",
     "copy_frame_images",
     "dataset_report",
+    "frame_image",
+    "frame_jpeg",
     "make_dir",
     "out_path",
     "plan_dataset",
     "polygon_area",
+    "run_frames",
     "tag_labels",
     "write_images",
 ]
@@ -66,6 +69,7 @@ DatasetOnError = Literal["raise", "skip", "record"]
 #: as :func:`~coreviz_frames.split_by_media` returns.
 SplitsArg = Sequence[float] | Mapping[str, Any] | None
 ALL = "all"
+T = TypeVar("T")
 
 
 def check_dataset_on_error(on_error: str) -> None:
@@ -508,13 +512,81 @@ def make_dir(root: Path, *parts: str) -> Path:
     return path
 
 
-def _save_frame(item: FrameItem, target: Path, download: DownloadOptions, quality: int) -> None:
+def frame_image(item: FrameItem, download: DownloadOptions) -> Image.Image:
+    """The frame image of ``item`` (RGB), resized to the frame's size if it is not.
+
+    Example:
+        >>> frame_image(plan.items[0], DownloadOptions()).size   # doctest: +SKIP
+        (400, 520)
+    """
     image = load_blob(item.url, download=download)
-    if image.size != (item.width, item.height):  # annotations are in frame pixels
+    if image.size != (item.width, item.height):
         image = image.resize((item.width, item.height), Image.Resampling.LANCZOS)
+    return image
+
+
+def frame_jpeg(item: FrameItem, download: DownloadOptions, quality: int = 95) -> bytes:
+    """The frame image of ``item`` as JPEG bytes, at the frame's size.
+
+    Loaded through :func:`~coreviz_frames.images.load_blob` (http(s) only, cache, caps,
+    no credentials); resized when the blob is not frame-sized (annotations are in frame
+    pixels).
+    """
+    image = frame_image(item, download)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=quality)
-    atomic_write_bytes(target, buf.getvalue(), fsync=False)
+    return buf.getvalue()
+
+
+def run_frames(
+    items: Sequence[FrameItem],
+    work: Callable[[FrameItem], T],
+    *,
+    on_error: DatasetOnError = "record",
+    workers: int = 8,
+    progress: bool | None = None,
+) -> tuple[dict[str, T], dict[str, str]]:
+    """``work(item)`` for each frame, ``workers`` at a time, each frame once.
+
+    Returns ``({frame id: result}, {frame id: reason})``: an image that cannot be loaded
+    (:class:`~coreviz_frames.errors.ImageLoadError`) or a file that cannot be written
+    (``OSError``) is a failure, raised with ``on_error="raise"``.
+
+    Example:
+        >>> run_frames([], lambda item: 1)
+        ({}, {})
+    """
+    check_dataset_on_error(on_error)
+    by_id = {item.frame_id: item for item in items}
+
+    def task(fid: str) -> tuple[bool, Any]:
+        try:
+            return True, work(by_id[fid])
+        except ImageLoadError as exc:
+            if on_error == "raise":
+                raise ImageLoadError(
+                    f"frame {fid}: {exc}", url=exc.url, reason=exc.reason
+                ) from None
+            return False, f"frame {fid}: {exc}"
+        except OSError as exc:
+            reason = f"frame {fid}: cannot write: {exc.strerror or exc}"
+            if on_error == "raise":
+                raise ExportError(reason, path=exc.filename) from None
+            return False, reason
+
+    done = run_ordered(
+        list(by_id), task, workers=workers, on_error="raise", progress=progress, desc="frames"
+    )
+    results: dict[str, T] = {}
+    failed: dict[str, str] = {}
+    for fid, value in done.items():
+        assert isinstance(value, tuple)
+        ok, payload = value
+        if ok:
+            results[fid] = payload
+        else:
+            failed[fid] = str(payload)
+    return results, failed
 
 
 def copy_frame_images(
@@ -529,42 +601,22 @@ def copy_frame_images(
 ) -> dict[str, str]:
     """Write each frame's image as JPEG to ``target(item)``; ``{frame id: reason}`` of failures.
 
-    Images come through :func:`~coreviz_frames.images.load_blob` (http(s) only, cache,
-    caps, no credentials), ``workers`` at a time, each frame once, and are resized to the
-    frame's size if the blob is not (annotations are in frame pixels). With
-    ``on_error="raise"`` the first failure raises.
+    Images come from :func:`frame_jpeg`, ``workers`` at a time, each frame once, and are
+    written atomically. With ``on_error="raise"`` the first failure raises.
 
     Example:
         >>> failed = copy_frame_images(plan.items, lambda it: out / f"{it.name}.jpg",
         ...                            download=DownloadOptions())   # doctest: +SKIP
     """
-    check_dataset_on_error(on_error)
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"quality must be 1..100, got {quality!r}")
-    by_id = {item.frame_id: item for item in items}
 
-    def task(fid: str) -> str | None:
-        item = by_id[fid]
-        path = target(item)
-        try:
-            _save_frame(item, path, download, int(quality))
-        except ImageLoadError as exc:
-            if on_error == "raise":
-                raise ImageLoadError(
-                    f"frame {fid}: {exc}", url=exc.url, reason=exc.reason
-                ) from None
-            return f"frame {fid}: {exc}"
-        except OSError as exc:
-            reason = f"frame {fid}: cannot write {path.name}: {exc.strerror or exc}"
-            if on_error == "raise":
-                raise ExportError(reason, path=str(path)) from None
-            return reason
-        return None
+    def work(item: FrameItem) -> None:
+        data = frame_jpeg(item, download, int(quality))
+        atomic_write_bytes(target(item), data, fsync=False)
 
-    done = run_ordered(
-        list(by_id), task, workers=workers, on_error="raise", progress=progress, desc="frames"
-    )
-    return {fid: str(reason) for fid, reason in done.items() if reason is not None}
+    _, failed = run_frames(items, work, on_error=on_error, workers=workers, progress=progress)
+    return failed
 
 
 def out_path(out_dir: str | os.PathLike[str]) -> Path:
