@@ -61,6 +61,13 @@ _LAZY = {
     "CropDataset": "training",
     "split_by_media": "training",
     "export_crops": "training",
+    "export_coco": "coco",
+    "export_yolo": "yolo",
+    "DatasetReport": "frameset",
+    "DetectionDataset": "detection",
+    "detection_collate": "detection",
+    "to_hf_dataset": "hf",
+    "export_hf": "hf",
 }
 
 __all__ = [

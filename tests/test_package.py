@@ -53,6 +53,13 @@ EXPECTED = {
     "CropDataset",
     "split_by_media",
     "export_crops",
+    "export_coco",
+    "export_yolo",
+    "DatasetReport",
+    "DetectionDataset",
+    "detection_collate",
+    "to_hf_dataset",
+    "export_hf",
 }
 
 
@@ -80,6 +87,17 @@ def test_import_does_not_pull_heavy_optional_packages():
         "import sys, coreviz_frames as cvf; cvf.to_tables; cvf.Client; cvf.load_crops; "
         "cvf.CropDataset; cvf.read_parquet; "
         "heavy = ('torch', 'dask', 'distributed', 'matplotlib'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_dataset_writers_import_no_optional_package():
+    code = (
+        "import sys, coreviz_frames as cvf; cvf.export_coco; cvf.export_yolo; "
+        "cvf.DetectionDataset; cvf.to_hf_dataset; cvf.export_hf; "
+        "heavy = ('torch', 'datasets', 'pycocotools', 'supervision'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
