@@ -50,6 +50,7 @@ __all__ = [
     "DatasetReport",
     "FrameItem",
     "SplitsArg",
+    "assign_splits",
     "check_dataset_on_error",
     "copy_frame_images",
     "dataset_report",
@@ -359,11 +360,20 @@ def tag_labels(objects: pd.DataFrame, tags: Any, key: str) -> list[str | None]:
     return [single.get(str(m)) for m in column(objects, "media_id")]
 
 
-def _split_of_media(
-    splits: SplitsArg, frames: list[tuple[str, str, int | None, str, int, int]], seed: int
+def assign_splits(
+    media: Sequence[str], splits: SplitsArg, seed: int = 0
 ) -> tuple[list[str], dict[str, str]]:
-    """The split names, and ``{media id: split}``; no media id in two splits."""
-    media = [r[1] for r in frames]
+    """The split names, and ``{media id: split}``; no media id is in two splits.
+
+    ``media`` holds one media id per row (a media's share of rows weighs in the split
+    of fractions); ``splits`` is None (one split ``all``), fractions or a dict.
+
+    Example:
+        >>> assign_splits(["a", "b"], {"train": ["a"], "test": ["b"]})
+        (['train', 'test'], {'a': 'train', 'b': 'test'})
+        >>> assign_splits(["a", "b"], None)
+        (['all'], {'a': 'all', 'b': 'all'})
+    """
     if splits is None:
         return [ALL], dict.fromkeys(media, ALL)
     if not isinstance(splits, Mapping):
@@ -457,7 +467,7 @@ def plan_dataset(
             kept_labels.append(lab)
     cats = _categories(kept_labels, categories)
     index = {c: i for i, c in enumerate(cats)}
-    names, owner = _split_of_media(splits, usable, seed)
+    names, owner = assign_splits([r[1] for r in usable], splits, seed)
     items: list[FrameItem] = []
     taken: set[str] = set()
     ann_id = 0

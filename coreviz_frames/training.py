@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MANIFEST_NAME",
+    "METADATA_NAME",
     "CropDataset",
     "export_crops",
     "export_crops_from_parquet",
@@ -67,6 +68,8 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.parquet"
+#: The file list Hugging Face's ``imagefolder`` reads (``file_name`` and the ids).
+METADATA_NAME = "metadata.parquet"
 _FRAME_LRU = 8  # decoded frame images kept per dataset (per worker process)
 SPLITS = ("train", "val", "test")
 
@@ -329,10 +332,10 @@ def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) ->
 def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
     """label -> directory name; labels that sanitize alike get a short hash suffix.
 
-    No directory takes the manifest's name (a label ``manifest.parquet`` is suffixed too).
+    No directory takes the manifest's or metadata's name (such a label is suffixed too).
     """
     out: dict[Any, str] = {}
-    used: dict[str, Any] = {MANIFEST_NAME.lower(): object()}
+    used: dict[str, Any] = {MANIFEST_NAME.lower(): object(), METADATA_NAME.lower(): object()}
     distinct = {str(v) if present(v) else None for v in labels}
     for label in sorted(distinct, key=lambda v: (v is None, v or "")):
         name = safe_name(label)
@@ -344,14 +347,18 @@ def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
 
 
 def _crop_paths(
-    object_ids: Sequence[str], labels: Sequence[Any], dirs: dict[Any, str]
+    object_ids: Sequence[str],
+    labels: Sequence[Any],
+    dirs: dict[Any, str],
+    splits: Sequence[str | None] | None = None,
 ) -> list[str]:
     """Each row's file, relative to the output directory: unique by construction.
 
     ``<label dir>/<safe object id>.jpg``; a name already taken (ignoring case) by an earlier
     row, for a repeated id or ids equal once sanitized, becomes ``<safe id>~<row>.jpg``.
     ``~`` never occurs in a sanitized id and row positions are distinct, so a suffixed
-    name can collide neither with a plain name nor with another suffixed one.
+    name can collide neither with a plain name nor with another suffixed one. With
+    ``splits`` (a split name per row) each path starts with ``<split>/``.
 
     Example:
         >>> _crop_paths(["a", "a_2", "a"], ["x", "x", "x"], {"x": "x"})
@@ -359,11 +366,13 @@ def _crop_paths(
     """
     taken: set[str] = set()
     out = []
+    prefixes = [f"{s}/" if s else "" for s in (splits or [None] * len(object_ids))]
     for pos, (oid, label) in enumerate(zip(object_ids, labels, strict=True)):
         stem = safe_name(oid, fallback=f"row{pos}")
-        rel = f"{dirs[label]}/{stem}.jpg"
+        folder = f"{prefixes[pos]}{dirs[label]}"
+        rel = f"{folder}/{stem}.jpg"
         if rel.lower() in taken:
-            rel = f"{dirs[label]}/{stem}~{pos}.jpg"
+            rel = f"{folder}/{stem}~{pos}.jpg"
         taken.add(rel.lower())
         out.append(rel)
     return out
@@ -396,8 +405,11 @@ def _out_dir(out_dir: str | os.PathLike[str]) -> Path:
 
 def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[str]) -> None:
     """Write ``image`` as JPEG to ``out/rel`` atomically, making its folder the first time."""
-    folder = rel.split("/")[0]
-    if folder not in made:
+    parts = rel.split("/")[:-1]  # <label> or <split>/<label>
+    for depth in range(1, len(parts) + 1):
+        folder = "/".join(parts[:depth])
+        if folder in made:
+            continue
         if (out / folder).is_symlink():  # never write through a link to somewhere else
             raise NotADirectoryError(errno.ENOTDIR, "a symbolic link, not a folder", folder)
         (out / folder).mkdir(exist_ok=True)
@@ -413,6 +425,85 @@ def _write_manifest(out: Path, manifest: pd.DataFrame) -> None:
         pq.write_table(table, fh)
 
 
+def _row_labels(
+    tables_or_objects: Any, objects: pd.DataFrame, label: str | None, label_column: str
+) -> list[str | None]:
+    """Each row's label: ``label`` (a column or ``"tag:KEY"``), else ``label_column``."""
+    if label is not None and label_column != "label" and label != label_column:
+        raise ConfigError("pass either label= or label_column=, not both")
+    name = label if label is not None else label_column
+    if name.startswith("tag:"):
+        from .frameset import tag_labels  # the writers' module imports this one
+
+        return tag_labels(objects, getattr(tables_or_objects, "tags", None), name[4:])
+    if label is not None and name not in objects.columns:
+        raise ConfigError(f"no column {name!r} in the objects table")
+    return [str(v) if present(v) else None for v in column(objects, name)]
+
+
+def _row_splits(objects: pd.DataFrame, splits: Any, seed: int) -> list[str | None] | None:
+    """Each row's split (None: its media is in no split), or None without ``splits``."""
+    if splits is None:
+        return None
+    from .frameset import assign_splits
+
+    media = [str(m) for m in column(objects, "media_id")]
+    _, owner = assign_splits(media, splits, seed)
+    return [owner.get(m) for m in media]
+
+
+_METADATA_SCHEMA = pa.schema(
+    [
+        ("file_name", pa.string()),
+        ("label", pa.string()),
+        ("object_id", pa.string()),
+        ("frame_id", pa.string()),
+        ("media_id", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+
+
+def _metadata_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns: list[list[Any]] = [
+        [row[i] if present(row[i]) else None for row in rows] for i in range(len(_METADATA_SCHEMA))
+    ]
+    return pa.Table.from_arrays(
+        [pa.array(c, type=pa.string()) for c in columns], schema=_METADATA_SCHEMA
+    )
+
+
+def _write_metadata(
+    out: Path, manifest: pd.DataFrame, objects: pd.DataFrame, split_of: Any
+) -> None:
+    """``metadata.parquet``: one row per written crop, ``file_name`` relative to ``out``.
+
+    With splits each ``<split>/`` folder gets its own, ``file_name`` relative to it: the
+    file ``imagefolder`` reads for that split.
+    """
+    frame_ids = [str(v) if present(v) else None for v in column(objects, "frame_id")]
+    splits = split_of if split_of is not None else [None] * len(manifest)
+    rows = [
+        (path, label, oid, fid, mid, split)
+        for path, label, oid, fid, mid, split in zip(
+            manifest["path"].tolist(),
+            manifest["label"].tolist(),
+            manifest["object_id"].tolist(),
+            frame_ids,
+            manifest["media_id"].tolist(),
+            splits,
+            strict=True,
+        )
+        if present(path)
+    ]
+    with atomic_writer(out / METADATA_NAME) as fh:
+        pq.write_table(_metadata_table(rows), fh)
+    for split in sorted({row[5] for row in rows if row[5] is not None}):
+        mine = [(row[0].split("/", 1)[1], *row[1:]) for row in rows if row[5] == split]
+        with atomic_writer(out / split / METADATA_NAME) as fh:
+            pq.write_table(_metadata_table(mine), fh)
+
+
 def export_crops(
     tables_or_objects: Any,
     out_dir: str | os.PathLike[str],
@@ -421,6 +512,9 @@ def export_crops(
     frames: pd.DataFrame | None = None,
     on_error: OnError = "record",
     label_column: str = "label",
+    label: str | None = None,
+    splits: Any = None,
+    seed: int = 0,
     quality: int = 95,
     workers: int = 8,
     progress: bool | None = None,
@@ -431,16 +525,26 @@ def export_crops(
     """Write every object's crop as ``out_dir/<label>/<object_id>.jpg`` plus a manifest.
 
     Labels become safe directory names (missing labels go to ``_unlabeled``; none takes
-    the manifest's name). File names are unique by construction: a repeated object id
-    (or ids equal once sanitized, ignoring case) gets ``~<row position>`` appended. Each
-    file is written atomically; ``manifest.parquet`` (object_id, media_id, label, path
-    relative to ``out_dir``, status ``"written"`` or ``"failed"``, reason) lists every row
-    in order and is also returned. Memory stays bounded: crops are written as they
-    arrive. Crop and download options are those of :func:`~coreviz_frames.load_crops`.
+    the manifest's name). ``label`` is a column of the objects table or ``"tag:KEY"``, the
+    value of that tag on the object's media (a media with several values of the key, or
+    none, goes to ``_unlabeled``); ``label_column`` is its older spelling. ``splits``
+    (fractions ``(train, val, test)`` with ``seed``, or the dict
+    :func:`split_by_media` returns) writes ``out_dir/<split>/<label>/...`` ImageFolders,
+    no media id in two splits; rows of media in no split get status ``"skipped"``.
+    File names are unique by construction: a repeated object id (or ids equal once
+    sanitized, ignoring case) gets ``~<row position>`` appended. Each file is written
+    atomically; ``manifest.parquet`` (object_id, media_id, label, path relative to
+    ``out_dir``, status ``"written"``, ``"failed"`` or ``"skipped"``, reason) lists every
+    row in order and is also returned; ``metadata.parquet`` lists the written crops with
+    ``file_name`` (the column Hugging Face's ``imagefolder`` reads), label, object,
+    frame and media ids and split (with splits, each split folder has its own too).
+    Memory stays bounded: crops are written as they arrive. Crop and download options
+    are those of :func:`~coreviz_frames.load_crops`.
 
     Example:
         >>> manifest = export_crops(tables, "crops/", square=True, pad=0.1)   # doctest: +SKIP
-        >>> manifest.status.value_counts()                                    # doctest: +SKIP
+        >>> by_color = export_crops(tables, "by-color/", label="tag:color",
+        ...                         splits=(0.8, 0.1, 0.1))              # doctest: +SKIP
     """
     if layout != "imagefolder":
         raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
@@ -448,17 +552,31 @@ def export_crops(
         raise ConfigError(f"quality must be 1..100, got {quality!r}")
     crop, download = split_options(options, crop=crop, download=download)
     objects, frames = split_input(tables_or_objects, frames)
+    labels = _row_labels(tables_or_objects, objects, label, label_column)
+    split_of = _row_splits(objects, splits, seed)
     out = _out_dir(out_dir)
-    labels = [str(v) if present(v) else None for v in column(objects, label_column)]
     object_ids = [str(v) for v in column(objects, "object_id")]
-    planned = _crop_paths(object_ids, labels, _label_dirs(labels))
+    planned = _crop_paths(object_ids, labels, _label_dirs(labels), split_of)
     paths: list[str | None] = [None] * len(objects)
     reasons: list[str | None] = [None] * len(objects)
+    status = ["failed"] * len(objects)
     made: set[str] = set()
+    rows = list(range(len(objects)))
+    if split_of is not None:
+        rows = [pos for pos in rows if split_of[pos] is not None]
+        for pos in set(range(len(objects))) - set(rows):
+            status[pos], reasons[pos] = "skipped", "its media is in no split"
     results = iter_crops(
-        objects, frames, crop, download, on_error=on_error, workers=workers, progress=progress
+        objects.iloc[rows],
+        frames,
+        crop,
+        download,
+        on_error=on_error,
+        workers=workers,
+        progress=progress,
     )
-    for pos, result in results:
+    for sub, result in results:
+        pos = rows[sub]
         if result.image is None:
             reasons[pos] = result.error
             continue
@@ -470,18 +588,19 @@ def export_crops(
                 raise ExportError(reason, path=str(out / planned[pos])) from None
             reasons[pos] = reason
             continue
-        paths[pos] = planned[pos]
+        paths[pos], status[pos] = planned[pos], "written"
     manifest = pd.DataFrame(
         {
             "object_id": object_ids,
             "media_id": [str(v) if present(v) else None for v in column(objects, "media_id")],
             "label": labels,
             "path": paths,
-            "status": ["failed" if p is None else "written" for p in paths],
+            "status": status,
             "reason": reasons,
         }
     ).astype(pd.StringDtype("pyarrow"))
     _write_manifest(out, manifest)
+    _write_metadata(out, manifest, objects, split_of)
     return manifest
 
 
