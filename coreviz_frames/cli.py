@@ -377,6 +377,86 @@ def crops(
         sys.exit(1)
 
 
+def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float] | None:
+    """``"0.8,0.1,0.1"`` as three fractions (click callback of ``dataset --split``)."""
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise click.BadParameter(f"expected three fractions like 0.8,0.1,0.1, got {value!r}")
+    return parts[0], parts[1], parts[2]
+
+
+@main.command(
+    epilog="Examples:\n\n\b\n"
+    "  coreviz-frames dataset coco export/ --out coco/ --split 0.8,0.1,0.1\n"
+    "  coreviz-frames dataset yolo export/ --out yolo/ --task segment --seed 1\n"
+    "  coreviz-frames dataset hf export/ --out hf/ --no-images"
+)
+@click.argument("fmt", metavar="coco|yolo|hf", type=click.Choice(["coco", "yolo", "hf"]))
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."
+)
+@click.option(
+    "--split",
+    "fractions",
+    default=None,
+    callback=_split_fractions,
+    help="train,val,test fractions, grouped by media (default: one split 'all').",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
+@click.option(
+    "--task",
+    type=click.Choice(["detect", "segment"]),
+    default="detect",
+    show_default=True,
+    help="YOLO labels: boxes or polygons.",
+)
+@click.option("--no-images", is_flag=True, help="Annotations only: download no image.")
+@click.option("--workers", type=int, default=8, show_default=True)
+@click.option(
+    "--cache-dir",
+    default=None,
+    envvar="COREVIZ_FRAMES_CACHE",
+    show_envvar=True,
+    help="Disk cache of downloaded images.",
+)
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even if some frames failed.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+def dataset(fmt, export_dir, out_dir, fractions, seed, task, no_images, **options) -> None:
+    """Write the frames and objects of a Parquet export as a COCO, YOLO or HF dataset."""
+    from .parquet import read_parquet
+
+    if task != "detect" and fmt != "yolo":
+        raise click.UsageError("--task applies to yolo only")
+    tables = read_parquet(export_dir)
+    allow_failures = options.pop("allow_failures")
+    common = {"splits": fractions, "seed": seed, **options}
+    if fmt == "coco":
+        from .coco import export_coco
+
+        report = export_coco(tables, out_dir, images="none" if no_images else "copy", **common)
+    elif fmt == "yolo":
+        from .yolo import export_yolo
+
+        report = export_yolo(
+            tables, out_dir, images="none" if no_images else "copy", task=task, **common
+        )
+    else:
+        from .hf import export_hf
+
+        report = export_hf(tables, out_dir, images=not no_images, **common)
+    click.echo(report.summary())
+    for frame_id, reason in list(report.failed_frames.items())[:10]:
+        click.echo(f"  failed {frame_id}: {reason}")
+    if report.failed_frames and not allow_failures:
+        sys.exit(1)
+
+
 @main.command(epilog="Example:\n\n\b\n  coreviz-frames demo --out demo-output/")
 @click.option(
     "--out",

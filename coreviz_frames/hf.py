@@ -25,13 +25,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -236,6 +237,20 @@ def _build(
     return build(plan, bool(images), run)
 
 
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide datasets' own bars ("Creating parquet..."): ours is the one progress bar."""
+    ds = _datasets()
+    if ds.are_progress_bars_disabled():
+        yield
+        return
+    ds.disable_progress_bars()
+    try:
+        yield
+    finally:
+        ds.enable_progress_bars()
+
+
 def _dataset(built: _Built, split: str) -> Any:
     return _datasets().Dataset.from_list(built.rows[split], features=built.features)
 
@@ -380,7 +395,7 @@ def export_hf(
         n = max(1, math.ceil(len(ds) / int(rows_per_shard)))
         for i in range(n):
             name = f"{split}-{i:05d}-of-{n:05d}.parquet"
-            with atomic_writer(data / name) as fh:
+            with atomic_writer(data / name) as fh, _quiet_datasets():
                 ds.shard(num_shards=n, index=i, contiguous=True).to_parquet(fh)
             files.append(f"data/{name}")
         for stale in data.glob(f"{split}-*-of-*.parquet"):  # shards of an earlier export
