@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +91,7 @@ def boxes_to_yolo(
         [1.0, 0.25, 0.25, 0.5, 0.5]
     """
     if classes is None:
-        labels = df["label"].dropna().unique() if "label" in df.columns else []
+        labels: Iterable = df["label"].dropna().unique() if "label" in df.columns else []
         mapping = {str(label): i for i, label in enumerate(sorted(map(str, labels)))}
     elif isinstance(classes, Mapping):
         mapping = {str(k): int(v) for k, v in classes.items()}

@@ -20,15 +20,21 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
 import pyarrow as pa
 
 __all__ = [
+    "API_FIELDS",
     "BOX_CONVENTION",
+    "COLUMNS",
     "COLUMN_DOCS",
     "GRAINS",
     "SCHEMAS",
     "SCHEMA_VERSION",
+    "ApiField",
+    "Column",
     "arrow_to_pandas",
     "empty_frame",
     "pandas_dtype",
@@ -51,105 +57,198 @@ _POINT = pa.struct([pa.field("x", _FLOAT), pa.field("y", _FLOAT)])
 _POLYGON = pa.list_(_POINT)
 _STR_LIST = pa.list_(_STR)
 
-# (name, arrow type, nullable, description). Keys and ancestor ids come first,
-# ``extra`` (unknown API fields as JSON text) always last.
-_COLUMNS: dict[str, list[tuple[str, pa.DataType, bool, str]]] = {
+
+class Column(NamedTuple):
+    """One declared column: name, Arrow type, nullability, description, API source.
+
+    ``source`` is the API field the column is read from, under its API spelling,
+    dotted for a field of a nested object (``"metadata.moderation.status"``);
+    ``None`` for a column the flattening derives (ancestor ids, positions, counts,
+    boxes, ``extra``). Adding an API field is one ``Column`` with a ``source``.
+
+    Example:
+        >>> Column("size_bytes", pa.int64(), True, "File size", "sizeBytes").kind
+        'int'
+    """
+
+    name: str
+    type: pa.DataType
+    nullable: bool
+    doc: str
+    source: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """How a raw API value is read: ``id`` (string ids: UUIDs normalised), ``str``,
+        ``int``, ``float``, ``ts`` (ISO-8601 text), ``strlist`` or ``polygon``."""
+        t = self.type
+        if pa.types.is_string(t):
+            return "id" if self.name.endswith("_id") else "str"
+        if pa.types.is_integer(t):
+            return "int"
+        if pa.types.is_floating(t):
+            return "float"
+        if pa.types.is_timestamp(t):
+            return "ts"
+        if pa.types.is_list(t):
+            return "polygon" if pa.types.is_struct(t.value_type) else "strlist"
+        raise TypeError(f"no reading rule for column {self.name!r} of type {t}")
+
+
+class ApiField(NamedTuple):
+    """A column read from an API field: ``(column, source, kind)`` (see :class:`Column`).
+
+    Example:
+        >>> API_FIELDS["objects"][-1]
+        ApiField(column='polygon', source='polygon', kind='polygon')
+    """
+
+    column: str
+    source: str
+    kind: str
+
+
+# Keys and ancestor ids come first, ``extra`` (unknown API fields as JSON text) always last.
+_COLUMNS: dict[str, list[Column]] = {
     "media": [
-        ("media_id", _STR, False, "Media id (hyphen-less, lower-case if a UUID)"),
-        ("dataset_id", _STR, True, "Collection id (`datasetId`, else `dataset.id`)"),
-        ("dataset_name", _STR, True, "Collection name (`dataset.name`)"),
-        ("organization_id", _STR, True, "Organization id (`dataset.organizationId`)"),
-        ("name", _STR, True, "File name"),
-        ("type", _STR, True, "`image`, `video` or `pdf`"),
-        ("status", _STR, True, "`active`, `deleted`, ..."),
-        ("blob", _STR, True, "Public URL of the original file (null if blocked)"),
-        ("path", _STR, True, "ltree path `collection.folder....media`"),
-        ("folder_path", _STR, True, "ltree path of the containing folder"),
-        ("entity_id", _STR, True, "Legacy `entityId` (first API generation)"),
-        ("width", _INT, True, "Width in pixels"),
-        ("height", _INT, True, "Height in pixels"),
-        ("duration", _FLOAT, True, "Video duration in seconds"),
-        ("size_bytes", _INT, True, "File size in bytes"),
-        ("created_at", _TS, True, "Creation time (UTC)"),
-        ("updated_at", _TS, True, "Last update time (UTC)"),
-        ("created_by_id", _STR, True, "User who created the media"),
-        ("updated_by_id", _STR, True, "User who last updated the media"),
-        ("source_media_id", _STR, True, "Original media of a derived version"),
-        ("version_number", _INT, True, "Version number (1 for originals)"),
-        ("moderation_status", _STR, True, "`metadata.moderation.status`"),
-        ("moderation_categories", _STR_LIST, True, "`metadata.moderation.categories`"),
-        ("moderated_at", _TS, True, "`metadata.moderation.moderatedAt` (UTC)"),
-        ("score", _FLOAT, True, "`_score` of a scored browse (`q`, `similarToObjectId`)"),
-        ("frame_count", _INT, False, "Number of frames"),
-        ("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
+        Column("media_id", _STR, False, "Media id (hyphen-less, lower-case if a UUID)", "id"),
+        Column(
+            "dataset_id", _STR, True, "Collection id (`datasetId`, else `dataset.id`)", "datasetId"
+        ),
+        Column("dataset_name", _STR, True, "Collection name (`dataset.name`)", "dataset.name"),
+        Column(
+            "organization_id",
+            _STR,
+            True,
+            "Organization id (`dataset.organizationId`)",
+            "dataset.organizationId",
+        ),
+        Column("name", _STR, True, "File name", "name"),
+        Column("type", _STR, True, "`image`, `video` or `pdf`", "type"),
+        Column("status", _STR, True, "`active`, `deleted`, ...", "status"),
+        Column("blob", _STR, True, "Public URL of the original file (null if blocked)", "blob"),
+        Column("path", _STR, True, "ltree path `collection.folder....media`", "path"),
+        Column("folder_path", _STR, True, "ltree path of the containing folder"),
+        Column("entity_id", _STR, True, "Legacy `entityId` (first API generation)", "entityId"),
+        Column("width", _INT, True, "Width in pixels", "width"),
+        Column("height", _INT, True, "Height in pixels", "height"),
+        Column("duration", _FLOAT, True, "Video duration in seconds", "duration"),
+        Column("size_bytes", _INT, True, "File size in bytes", "sizeBytes"),
+        Column("created_at", _TS, True, "Creation time (UTC)", "createdAt"),
+        Column("updated_at", _TS, True, "Last update time (UTC)", "updatedAt"),
+        Column("created_by_id", _STR, True, "User who created the media", "createdById"),
+        Column("updated_by_id", _STR, True, "User who last updated the media", "updatedById"),
+        Column(
+            "source_media_id", _STR, True, "Original media of a derived version", "sourceMediaId"
+        ),
+        Column("version_number", _INT, True, "Version number (1 for originals)", "versionNumber"),
+        Column(
+            "moderation_status",
+            _STR,
+            True,
+            "`metadata.moderation.status`",
+            "metadata.moderation.status",
+        ),
+        Column(
+            "moderation_categories",
+            _STR_LIST,
+            True,
+            "`metadata.moderation.categories`",
+            "metadata.moderation.categories",
+        ),
+        Column(
+            "moderated_at",
+            _TS,
+            True,
+            "`metadata.moderation.moderatedAt` (UTC)",
+            "metadata.moderation.moderatedAt",
+        ),
+        Column(
+            "score",
+            _FLOAT,
+            True,
+            "`_score` of a scored browse (`q`, `similarToObjectId`)",
+            "_score",
+        ),
+        Column("frame_count", _INT, False, "Number of frames"),
+        Column("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
     ],
     "frames": [
-        ("frame_id", _STR, False, "Frame id"),
-        ("media_id", _STR, False, "Owning media"),
-        ("dataset_id", _STR, True, "Owning collection"),
-        ("frame_index", _INT, False, "Position of the frame in `media.frames`"),
-        ("timestamp", _FLOAT, True, "Seconds into the video (0 for images)"),
-        ("blob", _STR, True, "Processed frame URL"),
-        ("width", _INT, True, "Frame width in pixels"),
-        ("height", _INT, True, "Frame height in pixels"),
-        ("status", _STR, True, "Frame status"),
-        ("created_at", _TS, True, "Creation time (UTC)"),
-        ("page_number", _INT, True, "PDF page number"),
-        ("end_timestamp", _FLOAT, True, "End of the frame's span in seconds"),
-        ("thumbnail_blob", _STR, True, "Thumbnail URL (PDF pages)"),
-        ("text", _STR, True, "Extracted page text (PDF pages)"),
-        ("caption_count", _INT, False, "Number of captions"),
-        ("object_count", _INT, False, "Number of detected objects"),
-        ("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
+        Column("frame_id", _STR, False, "Frame id", "id"),
+        Column("media_id", _STR, False, "Owning media"),
+        Column("dataset_id", _STR, True, "Owning collection"),
+        Column("frame_index", _INT, False, "Position of the frame in `media.frames`"),
+        Column("timestamp", _FLOAT, True, "Seconds into the video (0 for images)", "timestamp"),
+        Column("blob", _STR, True, "Processed frame URL", "blob"),
+        Column("width", _INT, True, "Frame width in pixels", "width"),
+        Column("height", _INT, True, "Frame height in pixels", "height"),
+        Column("status", _STR, True, "Frame status", "status"),
+        Column("created_at", _TS, True, "Creation time (UTC)", "createdAt"),
+        Column("page_number", _INT, True, "PDF page number", "pageNumber"),
+        Column("end_timestamp", _FLOAT, True, "End of the frame's span in seconds", "endTimestamp"),
+        Column("thumbnail_blob", _STR, True, "Thumbnail URL (PDF pages)", "thumbnailBlob"),
+        Column("text", _STR, True, "Extracted page text (PDF pages)", "text"),
+        Column("caption_count", _INT, False, "Number of captions"),
+        Column("object_count", _INT, False, "Number of detected objects"),
+        Column("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
     ],
     "captions": [
-        ("caption_id", _STR, False, "Caption id"),
-        ("frame_id", _STR, False, "Owning frame"),
-        ("media_id", _STR, False, "Owning media"),
-        ("dataset_id", _STR, True, "Owning collection"),
-        ("caption_index", _INT, False, "Position of the caption in `frame.captions`"),
-        ("timestamp", _FLOAT, True, "The frame's timestamp in seconds"),
-        ("text", _STR, True, "Caption text"),
-        ("status", _STR, True, "Caption status"),
-        ("created_at", _TS, True, "Creation time (UTC)"),
-        ("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
+        Column("caption_id", _STR, False, "Caption id", "id"),
+        Column("frame_id", _STR, False, "Owning frame"),
+        Column("media_id", _STR, False, "Owning media"),
+        Column("dataset_id", _STR, True, "Owning collection"),
+        Column("caption_index", _INT, False, "Position of the caption in `frame.captions`"),
+        Column("timestamp", _FLOAT, True, "The frame's timestamp in seconds"),
+        Column("text", _STR, True, "Caption text", "text"),
+        Column("status", _STR, True, "Caption status", "status"),
+        Column("created_at", _TS, True, "Creation time (UTC)", "createdAt"),
+        Column("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
     ],
     "objects": [
-        ("object_id", _STR, False, "Detected object id (use with `similarToObjectId`)"),
-        ("frame_id", _STR, False, "Owning frame"),
-        ("media_id", _STR, False, "Owning media"),
-        ("dataset_id", _STR, True, "Owning collection"),
-        ("object_index", _INT, False, "Position of the object in `frame.objects`"),
-        ("timestamp", _FLOAT, True, "The frame's timestamp in seconds"),
-        ("frame_width", _INT, True, "Width of the owning frame in pixels"),
-        ("frame_height", _INT, True, "Height of the owning frame in pixels"),
-        ("type", _STR, True, "`object`, `face`, `text`, ..."),
-        ("label", _STR, True, "Detected label"),
-        ("status", _STR, True, "Object status"),
-        ("blob", _STR, True, 'Crop image URL (`""` becomes null)'),
-        ("polygon", _POLYGON, True, "Outline as a list of {x, y} in frame pixels"),
-        ("bbox_x", _FLOAT, True, "COCO box left, frame pixels"),
-        ("bbox_y", _FLOAT, True, "COCO box top, frame pixels"),
-        ("bbox_w", _FLOAT, True, "COCO box width, frame pixels"),
-        ("bbox_h", _FLOAT, True, "COCO box height, frame pixels"),
-        ("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
+        Column("object_id", _STR, False, "Detected object id (use with `similarToObjectId`)", "id"),
+        Column("frame_id", _STR, False, "Owning frame"),
+        Column("media_id", _STR, False, "Owning media"),
+        Column("dataset_id", _STR, True, "Owning collection"),
+        Column("object_index", _INT, False, "Position of the object in `frame.objects`"),
+        Column("timestamp", _FLOAT, True, "The frame's timestamp in seconds"),
+        Column("frame_width", _INT, True, "Width of the owning frame in pixels"),
+        Column("frame_height", _INT, True, "Height of the owning frame in pixels"),
+        Column("type", _STR, True, "`object`, `face`, `text`, ...", "type"),
+        Column("label", _STR, True, "Detected label", "label"),
+        Column("status", _STR, True, "Object status", "status"),
+        Column("blob", _STR, True, 'Crop image URL (`""` becomes null)', "blob"),
+        Column("polygon", _POLYGON, True, "Outline as a list of {x, y} in frame pixels", "polygon"),
+        Column("bbox_x", _FLOAT, True, "COCO box left, frame pixels"),
+        Column("bbox_y", _FLOAT, True, "COCO box top, frame pixels"),
+        Column("bbox_w", _FLOAT, True, "COCO box width, frame pixels"),
+        Column("bbox_h", _FLOAT, True, "COCO box height, frame pixels"),
+        Column("extra", _STR, True, "Unknown fields, as JSON text under their API spelling"),
     ],
     "tags": [
-        ("media_id", _STR, False, "Tagged media"),
-        ("dataset_id", _STR, True, "Owning collection"),
-        ("key", _STR, False, "Tag group (`metadata.tags` key)"),
-        ("value", _STR, False, "Tag value"),
+        Column("media_id", _STR, False, "Tagged media"),
+        Column("dataset_id", _STR, True, "Owning collection"),
+        Column("key", _STR, False, "Tag group (`metadata.tags` key)"),
+        Column("value", _STR, False, "Tag value"),
     ],
 }
 
+#: grain -> its declared columns, in order.
+COLUMNS: dict[str, tuple[Column, ...]] = {grain: tuple(cols) for grain, cols in _COLUMNS.items()}
+
 SCHEMAS: dict[str, pa.Schema] = {
-    grain: pa.schema([pa.field(name, typ, nullable=nullable) for name, typ, nullable, _ in cols])
-    for grain, cols in _COLUMNS.items()
+    grain: pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in cols])
+    for grain, cols in COLUMNS.items()
 }
 
 #: grain -> column -> one-line description (for the README and docs).
 COLUMN_DOCS: dict[str, dict[str, str]] = {
-    grain: {name: doc for name, _, _, doc in cols} for grain, cols in _COLUMNS.items()
+    grain: {c.name: c.doc for c in cols} for grain, cols in COLUMNS.items()
+}
+
+#: grain -> the columns read from an API field, in schema order (what flattening reads).
+API_FIELDS: dict[str, tuple[ApiField, ...]] = {
+    grain: tuple(ApiField(c.name, c.source, c.kind) for c in cols if c.source is not None)
+    for grain, cols in COLUMNS.items()
 }
 
 

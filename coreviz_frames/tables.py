@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-from .flatten import FlattenReport, SkippedRecordWarning, flatten
+from .flatten import FlattenReport, SkippedRecordWarning, check_on_error, flatten
 from .schema import GRAINS, arrow_to_pandas, empty_frame
 from .store import write_tables
 
@@ -143,8 +143,9 @@ class MediaTables:
 def to_tables(
     records: Iterable[dict],
     *,
-    errors: str = "raise",
+    on_error: str | None = None,
     report: FlattenReport | None = None,
+    errors: str | None = None,
 ) -> MediaTables:
     """Flatten media records into :class:`MediaTables` (pure, no I/O).
 
@@ -152,18 +153,21 @@ def to_tables(
     browse items or whole ``{"media": {...}}`` responses; folder rows are not
     media and are left out. A malformed record raises
     :class:`~coreviz_frames.errors.SchemaError` naming the media id and the
-    field (e.g. ``frames[2].width``); with ``errors="skip"`` it is left out
+    field (e.g. ``frames[2].width``); with ``on_error="skip"`` it is left out
     with a :class:`SkippedRecordWarning`, and listed in ``report.skipped`` when
-    a :class:`FlattenReport` is passed.
+    a :class:`FlattenReport` is passed. ``errors=`` is the deprecated spelling of
+    ``on_error=``. Text holding a lone surrogate (the JSON escape ``\\ud800``,
+    not Unicode) is kept with U+FFFD in its place.
 
     Example:
         >>> report = FlattenReport()
-        >>> t = to_tables([{"id": "m1"}, {"frames": []}], errors="skip", report=report)
+        >>> t = to_tables([{"id": "m1"}, {"frames": []}], on_error="skip", report=report)
         ...  # doctest: +SKIP
         >>> len(t.media), report.skipped_count  # doctest: +SKIP
         (1, 1)
     """
-    arrow, _ = flatten(records, errors=errors, report=report)
+    mode = check_on_error(on_error, errors)
+    arrow, _ = flatten(records, on_error=mode, report=report)
     return MediaTables(**{grain: arrow_to_pandas(arrow[grain], grain) for grain in GRAINS})
 
 
@@ -190,10 +194,12 @@ def tags_wide(tags: pd.DataFrame, *, sep: str | None = None) -> pd.DataFrame:
     keys = list(dict.fromkeys(tags["key"].tolist()))
     index = pd.Index(list(cells), name="media_id", dtype=tags["media_id"].dtype)
     if sep is None:
-        data = {k: [cells[m].get(k) for m in cells] for k in keys}
-        wide = pd.DataFrame(data, index=index, columns=keys, dtype=object)
+        lists = {k: [cells[m].get(k) for m in cells] for k in keys}
+        wide = pd.DataFrame(lists, index=index, columns=keys, dtype=object)
     else:
-        data = {k: [sep.join(cells[m][k]) if k in cells[m] else None for m in cells] for k in keys}
-        wide = pd.DataFrame(data, index=index, columns=keys).astype(pd.StringDtype("pyarrow"))
+        joined = {
+            k: [sep.join(cells[m][k]) if k in cells[m] else None for m in cells] for k in keys
+        }
+        wide = pd.DataFrame(joined, index=index, columns=keys).astype(pd.StringDtype("pyarrow"))
     wide.columns.name = "key"
     return wide

@@ -10,9 +10,13 @@ import pyarrow as pa
 import pytest
 
 from coreviz_frames.schema import (
+    API_FIELDS,
     COLUMN_DOCS,
+    COLUMNS,
     GRAINS,
     SCHEMAS,
+    ApiField,
+    Column,
     arrow_to_pandas,
     empty_frame,
     pandas_dtype,
@@ -94,3 +98,31 @@ def test_arrow_to_pandas_reorders_and_casts():
     frame = arrow_to_pandas(table, "tags")
     assert list(frame.columns) == SCHEMAS["tags"].names
     assert dict(frame.dtypes) == pandas_dtypes("tags")
+
+
+# --- API sources: the one place a column's API field and reading rule are declared ----------
+
+
+def test_api_fields_are_the_columns_with_a_source():
+    for grain in GRAINS:
+        declared = [c for c in COLUMNS[grain] if c.source is not None]
+        assert API_FIELDS[grain] == tuple(ApiField(c.name, c.source, c.kind) for c in declared)
+        sources = [f.source for f in API_FIELDS[grain]]
+        assert len(sources) == len(set(sources)), grain
+        assert all(c.name != "extra" for c in declared)
+    assert API_FIELDS["tags"] == ()
+    kinds = {f.column: f.kind for f in API_FIELDS["media"]}
+    assert kinds["media_id"] == kinds["dataset_id"] == "id" and kinds["name"] == "str"
+    assert kinds["size_bytes"] == "int" and kinds["created_at"] == "ts"
+    assert kinds["moderation_categories"] == "strlist"
+    assert {f.column: f.kind for f in API_FIELDS["objects"]}["polygon"] == "polygon"
+    assert {f.column: f.source for f in API_FIELDS["frames"]}["page_number"] == "pageNumber"
+
+
+def test_column_kind_rules():
+    assert Column("x_id", pa.string(), True, "").kind == "id"
+    assert Column("label", pa.string(), True, "").kind == "str"
+    assert Column("n", pa.int64(), True, "").kind == "int"
+    assert Column("t", pa.timestamp("us", tz="UTC"), True, "").kind == "ts"
+    with pytest.raises(TypeError, match="no reading rule"):
+        _ = Column("flag", pa.bool_(), True, "").kind

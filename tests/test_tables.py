@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 import coreviz_frames as cvf
 from coreviz_frames.errors import SchemaError
+from coreviz_frames.flatten import flatten
 from coreviz_frames.ids import normalize_id
-from coreviz_frames.schema import GRAINS, pandas_dtypes
+from coreviz_frames.schema import API_FIELDS, GRAINS, pandas_dtypes
 from coreviz_frames.synthetic import iter_synthetic
 from coreviz_frames.tables import (
     FlattenReport,
@@ -345,7 +346,7 @@ def test_skip_many_bad_records():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = FlattenReport()
-        t = to_tables(recs, errors="skip", report=report)
+        t = to_tables(recs, on_error="skip", report=report)
     assert t.media.media_id.tolist() == ["ok"]
     assert report.skipped_count == len(BAD_KINDS) == len(caught)
 
@@ -734,7 +735,7 @@ def test_corrupting_values_are_schema_errors(case):
     assert "bad-one" in str(info.value) and field in str(info.value)
     report = FlattenReport()
     with pytest.warns(SkippedRecordWarning, match="bad-one"):
-        t = to_tables([_rec(id="good"), rec], errors="skip", report=report)
+        t = to_tables([_rec(id="good"), rec], on_error="skip", report=report)
     assert t.media.media_id.tolist() == ["good"]
     assert [e.field for e in report.skipped] == [field]
     assert_schema(t)
@@ -912,7 +913,7 @@ def test_lone_surrogate_in_any_text_field_is_replaced(target, text, mode):
     report = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("error", SkippedRecordWarning)
-        t = to_tables([rec, _rec(id="good")], errors=mode, report=report)
+        t = to_tables([rec, _rec(id="good")], on_error=mode, report=report)
     assert len(t.media) == 2 and report.skipped_count == 0
     _no_surrogates(t)
     cleaned = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -1014,9 +1015,92 @@ def test_hostile_values_load_cleanly_or_are_schema_errors(edits):
     report = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
-        skipped = to_tables([rec, _rec(id="good")], errors="skip", report=report)
+        skipped = to_tables([rec, _rec(id="good")], on_error="skip", report=report)
     assert report.skipped_count == int(raised)
     assert "good" in skipped.media.media_id.tolist()
     for _, frame in skipped.items():
         frame.to_string()
     _no_surrogates(skipped)
+
+
+# --- issue 11.7: on_error= is the spelling; errors= still works, deprecated -------------------
+
+
+def test_on_error_skip_and_raise():
+    rec, field = _bad("width")
+    with pytest.raises(SchemaError):
+        to_tables([rec], on_error="raise")
+    report = FlattenReport()
+    with pytest.warns(SkippedRecordWarning):
+        t = to_tables([rec, _rec(id="good")], on_error="skip", report=report)
+    assert t.media.media_id.tolist() == ["good"] and report.skipped[0].field == field
+
+
+def test_errors_keyword_is_deprecated_but_works():
+    rec, _ = _bad("width")
+    with (
+        pytest.warns(DeprecationWarning, match="on_error") as caught,
+        pytest.warns(SkippedRecordWarning),
+    ):
+        t = to_tables([rec, _rec(id="good")], errors="skip")
+    assert t.media.media_id.tolist() == ["good"]
+    assert any(w.filename == __file__ for w in caught if w.category is DeprecationWarning)
+    with pytest.warns(DeprecationWarning), pytest.raises(SchemaError):
+        to_tables([rec], errors="raise")
+    with pytest.warns(DeprecationWarning):
+        arrow, report = flatten([rec], errors="skip")
+    assert arrow["media"].num_rows == 0 and report.skipped_count == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"on_error": "record"}, {"on_error": "ignore"}, {"on_error": "skip", "errors": "raise"}],
+)
+def test_bad_on_error_is_a_config_error(kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(cvf.ConfigError, match="on_error"):
+            to_tables([], **kwargs)
+
+
+# --- issue 11.5: flattening reads what schema.API_FIELDS declares ------------------------------
+
+_SAMPLE = {
+    "id": "abc",
+    "str": "text",
+    "int": 7,
+    "float": 2.5,
+    "ts": "2026-01-02T03:04:05Z",
+    "strlist": ["a", "b"],
+    "polygon": [{"x": 1.0, "y": 2.0}],
+}
+
+
+def _set(record: dict, source: str, value) -> None:
+    node = record
+    *parents, last = source.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+@pytest.mark.parametrize(
+    "grain, api_field",
+    [(grain, f) for grain in ("media", "frames", "captions", "objects") for f in API_FIELDS[grain]],
+    ids=lambda v: v if isinstance(v, str) else v.column,
+)
+def test_every_declared_api_field_is_read_into_its_column(grain, api_field):
+    """A new API field is one Column in schema.py: flattening reads every declared source."""
+    media, frame, caption, obj = {"id": "m"}, {"id": "f"}, {"id": "c"}, {"id": "o"}
+    media["frames"], frame["captions"], frame["objects"] = [frame], [caption], [obj]
+    target = {"media": media, "frames": frame, "captions": caption, "objects": obj}[grain]
+    _set(target, api_field.source, _SAMPLE[api_field.kind])
+    t = to_tables([media])
+    got = getattr(t, grain)[api_field.column].iloc[0]
+    expected = _SAMPLE[api_field.kind]
+    if api_field.kind == "ts":
+        expected = pd.Timestamp(expected)
+    if api_field.kind in ("strlist", "polygon"):
+        got = list(got)
+    assert got == expected
+    assert pd.isna(getattr(t, grain)["extra"].iloc[0])  # consumed, not repeated in extra
