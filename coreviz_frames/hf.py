@@ -34,6 +34,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .crop_jobs import iter_crops
@@ -316,6 +317,21 @@ def to_hf_dataset(
     return ds.DatasetDict({s: _dataset(built, s) for s in built.plan.splits})
 
 
+def _write_shards(ds: Any, data: Path, split: str, rows_per_shard: int) -> list[str]:
+    """``ds`` as ``data/<split>-NNNNN-of-NNNNN.parquet`` files; older shards removed."""
+    n = max(1, math.ceil(len(ds) / rows_per_shard))
+    files = []
+    for i in range(n):
+        name = f"{split}-{i:05d}-of-{n:05d}.parquet"
+        with atomic_writer(data / name) as fh, _quiet_datasets():
+            ds.shard(num_shards=n, index=i, contiguous=True).to_parquet(fh)
+        files.append(f"data/{name}")
+    for stale in data.glob(f"{split}-*-of-*.parquet"):  # shards of an earlier export
+        if f"data/{stale.name}" not in files:
+            stale.unlink()
+    return files
+
+
 def _card(splits: Sequence[str], grain: str, plan: DatasetPlan, counts: dict[str, int]) -> str:
     """The dataset card: YAML ``configs`` for ``load_dataset`` and a short description."""
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
@@ -392,15 +408,7 @@ def export_hf(
             annotations[split] = sum(len(r["objects"]["id"]) for r in built.rows[split])
         else:
             annotations[split] = len(ds)
-        n = max(1, math.ceil(len(ds) / int(rows_per_shard)))
-        for i in range(n):
-            name = f"{split}-{i:05d}-of-{n:05d}.parquet"
-            with atomic_writer(data / name) as fh, _quiet_datasets():
-                ds.shard(num_shards=n, index=i, contiguous=True).to_parquet(fh)
-            files.append(f"data/{name}")
-        for stale in data.glob(f"{split}-*-of-*.parquet"):  # shards of an earlier export
-            if f"data/{stale.name}" not in files:
-                stale.unlink()
+        files += _write_shards(ds, data, split, int(rows_per_shard))
     card = _card(built.plan.splits, grain, built.plan, counts)
     atomic_write_bytes(out / "README.md", card.encode())
     files.append("README.md")

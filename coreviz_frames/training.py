@@ -28,7 +28,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from .crop_jobs import (
+    CropResult,
     blob_loader,
     column,
     iter_crops,
@@ -419,6 +420,32 @@ def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[
     atomic_write_bytes(out / rel, buf.getvalue())
 
 
+def _save_results(
+    out: Path,
+    results: Iterable[tuple[int, CropResult]],
+    planned: list[str],
+    outcome: tuple[list[str | None], list[str | None], list[str]],
+    quality: int,
+    on_error: str,
+) -> None:
+    """Write each crop to its planned path; fill ``(paths, reasons, status)`` per row."""
+    paths, reasons, status = outcome
+    made: set[str] = set()
+    for pos, result in results:
+        if result.image is None:
+            reasons[pos] = result.error
+            continue
+        try:
+            _save_crop(out, planned[pos], result.image, int(quality), made)
+        except OSError as exc:
+            reason = f"cannot write {planned[pos]}: {type(exc).__name__}: {exc.strerror or exc}"
+            if on_error == "raise":
+                raise ExportError(reason, path=str(out / planned[pos])) from None
+            reasons[pos] = reason
+            continue
+        paths[pos], status[pos] = planned[pos], "written"
+
+
 def _write_manifest(out: Path, manifest: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
     with atomic_writer(out / MANIFEST_NAME) as fh:
@@ -560,7 +587,6 @@ def export_crops(
     paths: list[str | None] = [None] * len(objects)
     reasons: list[str | None] = [None] * len(objects)
     status = ["failed"] * len(objects)
-    made: set[str] = set()
     rows = list(range(len(objects)))
     if split_of is not None:
         rows = [pos for pos in rows if split_of[pos] is not None]
@@ -575,20 +601,8 @@ def export_crops(
         workers=workers,
         progress=progress,
     )
-    for sub, result in results:
-        pos = rows[sub]
-        if result.image is None:
-            reasons[pos] = result.error
-            continue
-        try:
-            _save_crop(out, planned[pos], result.image, int(quality), made)
-        except OSError as exc:
-            reason = f"cannot write {planned[pos]}: {type(exc).__name__}: {exc.strerror or exc}"
-            if on_error == "raise":
-                raise ExportError(reason, path=str(out / planned[pos])) from None
-            reasons[pos] = reason
-            continue
-        paths[pos], status[pos] = planned[pos], "written"
+    outcome = (paths, reasons, status)
+    _save_results(out, ((rows[sub], r) for sub, r in results), planned, outcome, quality, on_error)
     manifest = pd.DataFrame(
         {
             "object_id": object_ids,
