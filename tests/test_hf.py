@@ -133,3 +133,12 @@ def test_missing_datasets_gives_the_install_hint():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert 'pip install "coreviz-frames[hf]"' in out.stdout
     assert issubclass(HFNotInstalledError, ImportError)
+
+
+def test_export_hf_same_input_and_seed_give_identical_files(tables, tmp_path):
+    for name in ("a", "b"):
+        export_hf(tables, tmp_path / name, splits=(0.6, 0.2, 0.2), seed=1, progress=False)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
+    assert len(files) == 4  # three shards and the card
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
