@@ -188,6 +188,29 @@ _TYPES = {
 }
 
 
+def _exact_array(values: list, kind: str) -> pa.Array | None:
+    """``values`` as one Arrow array of ``kind`` when pyarrow converts them exactly, else None.
+
+    Only value types pyarrow cannot coerce silently go this way: no float for an
+    integer (truncated), no bool for a number (1.0), no string for a list (split).
+    """
+    types = set(map(type, values))
+    try:
+        if kind in ("str", "id"):
+            return text_array(values, _STR) if types <= {str, _NONE} else None
+        if kind == "int":
+            return pa.array(values, type=_INT) if types <= {int, _NONE} else None
+        if kind == "float":
+            if types <= {float, int, _NONE}:
+                return pa.array(values, type=_FLOAT)
+            return pa.array(values, type=_STR).cast(_FLOAT) if types <= {str, _NONE} else None
+        if kind == "strlist":
+            return text_array(values, _STR_LIST) if types <= {list, _NONE} else None
+        return text_array(values, _TYPES[kind])
+    except _CAST_ERRORS:
+        return None
+
+
 class RecordErrors:
     """Where malformed values go: a SchemaError at once, or (skip mode) collected by record.
 
@@ -258,28 +281,7 @@ class GrainReader:
         """Build one Arrow column of ``kind`` from raw values, vectorised where possible."""
         if kind == "ts":
             return self._timestamps(values, key)
-        typ = _TYPES[kind]
-        types = set(map(type, values))
-        arr = None
-        try:
-            if kind in ("str", "id"):
-                if types <= {str, _NONE}:
-                    arr = text_array(values, _STR)
-            elif kind == "int":
-                if types <= {int, _NONE}:  # floats would be truncated silently
-                    arr = pa.array(values, type=_INT)
-            elif kind == "float":
-                if types <= {float, int, _NONE}:
-                    arr = pa.array(values, type=_FLOAT)
-                elif types <= {str, _NONE}:
-                    arr = pa.array(values, type=_STR).cast(_FLOAT)
-            elif kind == "strlist":
-                if types <= {list, _NONE}:  # pyarrow would split a string into characters
-                    arr = text_array(values, typ)
-            else:
-                arr = text_array(values, typ)
-        except _CAST_ERRORS:
-            arr = None
+        arr = _exact_array(values, kind)
         if arr is None:
             arr = self._slow(values, kind, key)
         if kind == "id":

@@ -382,22 +382,30 @@ def _media_pass(rows: list[dict], errors: RecordErrors) -> _MediaPass:
         path = m.get("path")
         if type(path) is str and "." in path:
             out.folder_paths[i] = path.rsplit(".", 1)[0]
-        objects = _nested_objects(m, i, errors)
-        if objects is None:
-            continue
-        for parent, obj in objects.items():
-            out.nested[parent][i] = obj
-            consumed = _NESTED_KEYS[parent]
-            if not obj.keys() <= consumed:
-                extra = _put(extra, parent, {k: v for k, v in obj.items() if k not in consumed})
-        extra = _keep_disagreeing_dataset(m, objects.get("dataset"), extra)
-        tags = objects["metadata"].get("tags") if "metadata" in objects else None
-        if tags is not None:
-            extra = _tags(tags, i, out, errors, extra)
+        extra = _nested(m, i, out, errors, extra)
         if extra:
             out.extra[i] = _dumps(extra)
     errors.flush()
     return out
+
+
+def _nested(
+    media: dict, pos: int, out: _MediaPass, errors: RecordErrors, extra: dict | None
+) -> dict | None:
+    """The nested objects and tags of media ``pos`` into ``out``; returns its ``extra``."""
+    objects = _nested_objects(media, pos, errors)
+    if objects is None:
+        return extra
+    for parent, obj in objects.items():
+        out.nested[parent][pos] = obj
+        consumed = _NESTED_KEYS[parent]
+        if not obj.keys() <= consumed:
+            extra = _put(extra, parent, {k: v for k, v in obj.items() if k not in consumed})
+    extra = _keep_disagreeing_dataset(media, objects.get("dataset"), extra)
+    tags = objects["metadata"].get("tags") if "metadata" in objects else None
+    if tags is not None:
+        extra = _tags(tags, pos, out, errors, extra)
+    return extra
 
 
 def _nested_objects(media: dict, pos: int, errors: RecordErrors) -> dict[str, dict] | None:

@@ -105,71 +105,19 @@ def synthetic_media(index: int, *, collection_id: str = SYNTHETIC_COLLECTION_ID)
     # The output is the same as the straightforward version (tests compare the JSON).
     media_id = synthetic_id(collection_id, "media", index)
     is_video = synthetic_is_video(index)
-    n_frames = VIDEO_FRAMES if is_video else 1
     width, height = SYNTHETIC_FRAME_SIZE
     created = _EPOCH + timedelta(seconds=index)
     created_iso = _iso(created)
-    frame_created = _iso(created + timedelta(seconds=2))
-    caption_created = _iso(created + timedelta(seconds=5))
-    folder = synthetic_folder(index)
-    blob_prefix = f"blob://synthetic/{media_id}/"
-    n_shapes = len(_OBJECTS_PER_FRAME)
-    n_labels = len(_LABELS)
-    frames = []
-    for f in range(n_frames):
-        frame_id = _hex_id(f"{media_id}/frame/{f}")
-        captions = [
-            {
-                "id": _hex_id(f"{frame_id}/caption/{c}"),
-                "text": f"Synthetic caption {c} of frame {f} of media {index}.",
-                "frameId": frame_id,
-                "createdAt": caption_created,
-                "status": "active",
-            }
-            for c in range(1 + (index + f) % 2)
-        ]
-        objects = []
-        for o in range(_OBJECTS_PER_FRAME[(index + f) % n_shapes]):
-            x = float((o * 37 + index) % (width - 60))
-            y = float((o * 23 + f) % (height - 60))
-            w = float(20 + (o * 7 + index) % 40)
-            h = float(20 + (o * 11 + f) % 40)
-            x2, y2 = x + w, y + h
-            objects.append(
-                {
-                    "id": _hex_id(f"{frame_id}/object/{o}"),
-                    "type": "face" if o % 5 == 4 else "object",
-                    "label": _LABELS[(index + f + o) % n_labels],
-                    "blob": "" if o % 4 == 3 else f"{blob_prefix}{f}/{o}.jpg",
-                    "status": "active",
-                    "polygon": [
-                        {"x": x, "y": y},
-                        {"x": x2, "y": y},
-                        {"x": x2, "y": y2},
-                        {"x": x, "y": y2},
-                    ],
-                }
-            )
-        frames.append(
-            {
-                "id": frame_id,
-                "timestamp": _TIMESTAMPS[f],
-                "blob": f"{blob_prefix}{f}.jpg",
-                "width": width,
-                "height": height,
-                "status": "active",
-                "createdAt": frame_created,
-                "mediaId": media_id,
-                "captions": captions,
-                "objects": objects,
-            }
-        )
+    stamps = (_iso(created + timedelta(seconds=2)), _iso(created + timedelta(seconds=5)))
+    frames = [
+        _synthetic_frame(index, media_id, f, stamps) for f in range(VIDEO_FRAMES if is_video else 1)
+    ]
     return {
         "id": media_id,
         "name": synthetic_name(index),
         "type": "video" if is_video else "image",
-        "blob": f"{blob_prefix}0.jpg",
-        "path": f"{collection_id}.{folder}.{media_id}",
+        "blob": f"blob://synthetic/{media_id}/0.jpg",
+        "path": f"{collection_id}.{synthetic_folder(index)}.{media_id}",
         "datasetId": collection_id,
         "width": width,
         "height": height,
@@ -197,6 +145,63 @@ def synthetic_media(index: int, *, collection_id: str = SYNTHETIC_COLLECTION_ID)
             "organizationId": "synthetic-org",
         },
     }
+
+
+def _synthetic_frame(index: int, media_id: str, f: int, stamps: tuple[str, str]) -> dict:
+    """Frame ``f`` of media ``index``; ``stamps`` are the frame and caption creation times."""
+    frame_created, caption_created = stamps
+    frame_id = _hex_id(f"{media_id}/frame/{f}")
+    captions = [
+        {
+            "id": _hex_id(f"{frame_id}/caption/{c}"),
+            "text": f"Synthetic caption {c} of frame {f} of media {index}.",
+            "frameId": frame_id,
+            "createdAt": caption_created,
+            "status": "active",
+        }
+        for c in range(1 + (index + f) % 2)
+    ]
+    width, height = SYNTHETIC_FRAME_SIZE
+    return {
+        "id": frame_id,
+        "timestamp": _TIMESTAMPS[f],
+        "blob": f"blob://synthetic/{media_id}/{f}.jpg",
+        "width": width,
+        "height": height,
+        "status": "active",
+        "createdAt": frame_created,
+        "mediaId": media_id,
+        "captions": captions,
+        "objects": _synthetic_objects(index, media_id, frame_id, f),
+    }
+
+
+def _synthetic_objects(index: int, media_id: str, frame_id: str, f: int) -> list[dict]:
+    """The detected objects of frame ``f`` of media ``index``: boxes as 4-point polygons."""
+    width, height = SYNTHETIC_FRAME_SIZE
+    blob_prefix = f"blob://synthetic/{media_id}/{f}/"
+    objects = []
+    for o in range(_OBJECTS_PER_FRAME[(index + f) % len(_OBJECTS_PER_FRAME)]):
+        x = float((o * 37 + index) % (width - 60))
+        y = float((o * 23 + f) % (height - 60))
+        x2 = x + float(20 + (o * 7 + index) % 40)
+        y2 = y + float(20 + (o * 11 + f) % 40)
+        objects.append(
+            {
+                "id": _hex_id(f"{frame_id}/object/{o}"),
+                "type": "face" if o % 5 == 4 else "object",
+                "label": _LABELS[(index + f + o) % len(_LABELS)],
+                "blob": "" if o % 4 == 3 else f"{blob_prefix}{o}.jpg",
+                "status": "active",
+                "polygon": [
+                    {"x": x, "y": y},
+                    {"x": x2, "y": y},
+                    {"x": x2, "y": y2},
+                    {"x": x, "y": y2},
+                ],
+            }
+        )
+    return objects
 
 
 def iter_synthetic(
