@@ -141,7 +141,7 @@ def _flatten(batch: list[Any]) -> tuple[MediaTables, list[FailedFetch]]:
     skipped = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
-        tables = to_tables(batch, errors="skip", report=skipped)
+        tables = to_tables(batch, on_error="skip", report=skipped)
     return tables, [FailedFetch.from_error(err.media_id, err) for err in skipped.skipped]
 
 
@@ -200,7 +200,7 @@ def export_parquet(
     Memory is bounded by the batch. ``source`` (e.g. ``{"base_url": ...,
     "collection_id": ..., "filters": {...}}``) goes into the manifest with any
     credential removed. Failed fetches exposed by ``records.report`` (the
-    client's ``errors="skip"`` iterators) and records that cannot be flattened
+    client's ``on_error="skip"`` iterators) and records that cannot be flattened
     are listed in the report and the manifest. A walk the iterator reports as cut
     short ends as ``incomplete`` (``report.ok`` is False). With ``resume=True`` media
     of committed parts are skipped (and not fetched, by iterators with ``exclude``)
