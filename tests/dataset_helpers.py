@@ -31,10 +31,6 @@ def with_frame_blob(tables, frame_id: str, blob) -> cvf.MediaTables:
     return cvf.MediaTables(tables.media, frames, tables.captions, tables.objects, tables.tags)
 
 
-def media_of_split(doc_images: list[dict]) -> set[str]:
-    return {im["coreviz_media_id"] for im in doc_images}
-
-
 def objects_with_geometry(tables) -> pd.DataFrame:
     objs = tables.objects
     return objs[objs.bbox_x.notna() & objs.label.notna()]
