@@ -8,6 +8,7 @@ Every error the package raises derives from :class:`CorevizError`, so one
     ├── InvalidIdError           an id with characters other than letters, digits, - and _
     ├── APIStatusError           the API answered with an error status (.status, .url)
     │   ├── AuthenticationError  401: missing or invalid credentials
+    │   ├── PaymentRequiredError 402: insufficient credits (never retried)
     │   ├── PermissionDeniedError 403: no access to this organization's media
     │   ├── NotFoundError        404
     │   ├── RateLimitError       429 (.retry_after, seconds or None)
@@ -53,6 +54,7 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "PaginationWarning",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestCancelledError",
@@ -118,6 +120,11 @@ class APIStatusError(CorevizError):
 
 class AuthenticationError(APIStatusError):
     """401: the API key or token is missing or invalid."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """402: the organization has insufficient credits for this call (CoreViz bills some
+    calls); not retried. Top up the credits, then call again."""
 
 
 class PermissionDeniedError(APIStatusError):

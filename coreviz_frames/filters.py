@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -28,7 +29,10 @@ from typing import Any, TypedDict
 from .errors import ConfigError
 from .ids import validate_id
 
-__all__ = ["FILTER_NAMES", "BrowseFilterArgs", "BrowseFilters"]
+__all__ = ["FILTER_NAMES", "SIMILARITY_MODELS", "BrowseFilterArgs", "BrowseFilters"]
+
+#: The embedding models ``similar_to_object_model`` may name (``similarToObjectModel``).
+SIMILARITY_MODELS = ("faces", "objects", "shoeprints")
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -61,6 +65,14 @@ def _tag_filters_param(value: object) -> str | None:
     return json.dumps(norm, separators=(",", ":"), ensure_ascii=False)
 
 
+def _min_score(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"min_score must be a finite number, not {value!r}")
+    return float(value)
+
+
 def _optional_str(value: object, name: str) -> str | None:
     if value is None or value == "":
         return None
@@ -77,7 +89,10 @@ class BrowseFilters:
     ``tag_filters`` (``{"color": ["red", "blue"]}``, kept as its JSON encoding),
     ``date_from``/``date_to`` (``date`` or ``"YYYY-MM-DD"``, kept as the string), ``q``
     (semantic search), ``similar_to_object_id``, ``sort_by`` and ``sort_direction``
-    (``"asc"``/``"desc"``). Hashable, picklable, comparable; a bad value raises
+    (``"asc"``/``"desc"``); ``similar_to_object_model`` (one of :data:`SIMILARITY_MODELS`),
+    ``cluster_id`` (items whose objects belong to that cluster), ``media_id`` (only that
+    media) and ``min_score`` (the least ``_score`` of a scored browse), sent only when
+    given. Hashable, picklable, comparable; a bad value raises
     :class:`~coreviz_frames.errors.ConfigError` (or ``InvalidIdError``) naming the field.
 
     Example:
@@ -97,6 +112,10 @@ class BrowseFilters:
     similar_to_object_id: str | None = None
     sort_by: str | None = "createdAt"
     sort_direction: str | None = "asc"
+    similar_to_object_model: str | None = None
+    cluster_id: str | None = None
+    media_id: str | None = None
+    min_score: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -109,6 +128,17 @@ class BrowseFilters:
         set_(self, "date_to", _date_param(self.date_to, "date_to"))
         if self.similar_to_object_id is not None:
             validate_id(self.similar_to_object_id, kind="object id")
+        if self.cluster_id is not None:
+            validate_id(self.cluster_id, kind="cluster id")
+        if self.media_id is not None:
+            validate_id(self.media_id, kind="media id")
+        model = self.similar_to_object_model
+        if model is not None and model not in SIMILARITY_MODELS:
+            raise ConfigError(
+                f"similar_to_object_model must be one of {', '.join(SIMILARITY_MODELS)}, "
+                f"not {model!r}"
+            )
+        set_(self, "min_score", _min_score(self.min_score))
         if self.sort_direction not in (None, "asc", "desc"):
             raise ConfigError(
                 f"sort_direction must be 'asc' or 'desc', not {self.sort_direction!r}"
@@ -145,6 +175,10 @@ class BrowseFilters:
             "similarToObjectId": self.similar_to_object_id,
             "sortBy": self.sort_by,
             "sortDirection": self.sort_direction,
+            "similarToObjectModel": self.similar_to_object_model,
+            "clusterId": self.cluster_id,
+            "mediaId": self.media_id,
+            "minScore": None if self.min_score is None else repr(self.min_score),
         }
         return {k: str(v) for k, v in candidates.items() if v is not None}
 
@@ -176,6 +210,10 @@ class BrowseFilterArgs(TypedDict, total=False):
     similar_to_object_id: str | None
     sort_by: str | None
     sort_direction: str | None
+    similar_to_object_model: str | None
+    cluster_id: str | None
+    media_id: str | None
+    min_score: float | None
 
 
 #: The field names of :class:`BrowseFilters`, in declaration order.

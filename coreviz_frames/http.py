@@ -75,12 +75,12 @@ from .errors import (
     InvalidResponseError,
     NetworkError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     RequestCancelledError,
     RequestTimeoutError,
     ServerError,
-    TransportError,
 )
 
 __all__ = [
@@ -805,6 +805,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 _STATUS_TYPES: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
     429: RateLimitError,
@@ -876,6 +877,8 @@ def _status_error(
         return RateLimitError(text, retry_after=after, **kwargs)
     if status >= 500:
         return ServerError(text, **kwargs)
+    if status == 402 and "credit" not in text.lower():
+        text += " (insufficient credits)"
     return _STATUS_TYPES.get(status, APIStatusError)(text, **kwargs)
 
 
@@ -980,11 +983,14 @@ class Transport:
         what: str | None = None,
         media_id: str | None = None,
         cancel: Cancellation | None = None,
+        array_key: str | None = None,
     ) -> dict:
         """GET a JSON object; any failure raises a :class:`CorevizError` naming ``what``.
 
         ``cancel``: a :class:`Cancellation` shared by a batch of requests (see the class
         docstring); when it is cancelled this raises :class:`RequestCancelledError`.
+        ``array_key``: for endpoints that answer either an object or a bare JSON array
+        (e.g. the collections list), a top-level array is returned as ``{array_key: [...]}``.
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         token = self._cancellation if cancel is None else Cancellation(self._cancellation, cancel)
@@ -1008,6 +1014,8 @@ class Transport:
             body = response.json()
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise fail(exc=exc) from None
+        if array_key is not None and isinstance(body, list):
+            body = {array_key: body}
         if not isinstance(body, dict):
             raise InvalidResponseError(
                 f"GET{_subject(what)} ({safe_url(final_url)}) returned JSON "

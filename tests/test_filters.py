@@ -86,7 +86,7 @@ def test_build_applies_keywords_over_a_value_and_refuses_unknown_names():
         BrowseFilters.build(None, colour="red")
     with pytest.raises(ConfigError, match="BrowseFilters"):
         BrowseFilters.build({"type": "image"})  # type: ignore[arg-type]
-    assert FILTER_NAMES[0] == "path" and len(FILTER_NAMES) == 10
+    assert FILTER_NAMES[0] == "path" and len(FILTER_NAMES) == 14
 
 
 def test_empty_strings_mean_unset():
