@@ -1,7 +1,9 @@
 """Routing of the local API's read endpoints over one collection, and its record cache.
 
 :class:`ApiRoutes` answers ``GET /api/media/{id}``, ``GET /api/dataset/{id}/media``
-(pagination, filters, the :data:`BROWSE_QUIRKS`) and ``GET /api/dataset/{id}/tags``, checks
+(pagination, filters, the :data:`BROWSE_QUIRKS`) and ``GET /api/dataset/{id}/tags`` (and,
+through :class:`~.catalogue.CatalogueRoutes`, ``/api/me``, the organisation and collection
+lists, ``/api/dataset/{id}``, ``/api/media/{id}/versions`` and ``/api/search``), checks
 the API key and the forbidden ids, and serialises each record once (blob URLs rewritten to
 the blob origin) into a :class:`RecordCache` bounded in bytes.
 
@@ -25,6 +27,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
 from ..ids import normalize_id
+from .catalogue import CatalogueRoutes
 from .options import BROWSE_QUIRKS, RECORD_CACHE_BYTES
 from .store import BrowseQuery, Collection, QueryError, browse_indices, light_item
 from .wire import Reply
@@ -144,6 +147,7 @@ class ApiRoutes:
         # bytes instead of building and re-serialising every record on every request.
         self.records = RecordCache(record_cache_bytes)
         self._blob_url = b""
+        self.catalogue = CatalogueRoutes(collection, forbidden=self._forbidden_id)
 
     def __repr__(self) -> str:
         return f"<ApiRoutes {self.collection.collection_id}>"  # never shows the API key
@@ -219,7 +223,8 @@ class ApiRoutes:
             return self._media(unquote(match[1]))
         match = _DATASET.fullmatch(path)
         if not match:
-            return 404, _NOT_FOUND
+            answer = self.catalogue.answer(path, query)
+            return answer if answer is not None else (404, _NOT_FOUND)
         return self._dataset(unquote(match[1]), match[2], query)
 
     def _media(self, media_id: str) -> tuple[int, Any]:

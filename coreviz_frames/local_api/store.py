@@ -39,6 +39,7 @@ __all__ = [
     "SyntheticCollection",
     "browse",
     "browse_indices",
+    "cluster_id_of",
     "light_item",
 ]
 
@@ -46,6 +47,18 @@ MEDIA_TYPES = ("image", "video", "pdf", "folder")
 SORT_KEYS = ("name", "createdAt", "type")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _LIGHT_FRAME_KEYS = ("id", "timestamp", "blob", "width", "height")
+#: ``similarToObjectModel`` -> the ``type`` of the objects that model compares.
+MODEL_OBJECT_TYPES = {"faces": "face", "objects": "object", "shoeprints": "shoeprint"}
+
+
+def cluster_id_of(label: str) -> str:
+    """The local API's cluster of the objects labelled ``label`` (``clusterId`` filter).
+
+    Example:
+        >>> cluster_id_of("Coffee cup")
+        'cluster-coffee-cup'
+    """
+    return "cluster-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
 class QueryError(ValueError):
@@ -265,6 +278,18 @@ def _tag_filters(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(sorted(pairs))
 
 
+def _as_float(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise QueryError(f"{name} must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise QueryError(f"{name} must be a finite number")
+    return number
+
+
 def _date(value: str | None, name: str) -> str | None:
     if value is not None and not _DATE.fullmatch(value):
         raise QueryError(f"{name} must be YYYY-MM-DD")
@@ -290,6 +315,9 @@ class BrowseQuery:
     q: str | None = None
     similar_to_object_id: str | None = None
     media_id: str | None = None
+    similar_to_object_model: str | None = None
+    cluster_id: str | None = None
+    min_score: float | None = None
     sort_by: str = "createdAt"
     descending: bool = True
     limit: int = 10
@@ -310,6 +338,9 @@ class BrowseQuery:
         tag_filters = _tag_filters(params.get("tagFilters") or "")
         dates = {name: _date(params.get(name) or None, name) for name in ("dateFrom", "dateTo")}
         tags = tuple(t.strip() for t in (params.get("tags") or "").split(",") if t.strip())
+        model = params.get("similarToObjectModel") or None
+        if model is not None and model not in MODEL_OBJECT_TYPES:
+            raise QueryError(f"similarToObjectModel must be one of {', '.join(MODEL_OBJECT_TYPES)}")
         return cls(
             path=params.get("path") or None,
             recursive=_as_bool(params.get("recursive", "false"), "recursive"),
@@ -321,6 +352,9 @@ class BrowseQuery:
             q=params.get("q") or None,
             similar_to_object_id=params.get("similarToObjectId") or None,
             media_id=params.get("mediaId") or None,
+            similar_to_object_model=model,
+            cluster_id=params.get("clusterId") or None,
+            min_score=_as_float(params.get("minScore"), "minScore"),
             sort_by=sort_by,
             descending=direction == "desc",
             limit=_as_int(params.get("limit", "10"), "limit", 1),
@@ -361,6 +395,7 @@ class BrowseQuery:
             and self.date_from is None
             and self.date_to is None
             and self.media_id is None
+            and self.cluster_id is None
             and not self.scored
         )
 
@@ -380,8 +415,12 @@ def _objects(record: dict):
         yield from frame.get("objects") or []
 
 
-def _similar_score(record: dict, label: str) -> float:
-    labels = [o.get("label") for o in _objects(record)]
+def _similar_score(record: dict, label: str, object_type: str | None = None) -> float:
+    labels = [
+        o.get("label")
+        for o in _objects(record)
+        if object_type is None or o.get("type") == object_type
+    ]
     return round(labels.count(label) / len(labels), 4) if labels else 0.0
 
 
@@ -436,6 +475,31 @@ def _sort_key(entry: Entry, sort_by: str):
     return (entry.created_at, entry.id)
 
 
+def _in_cluster(record: dict, cluster_id: str) -> bool:
+    return any(cluster_id_of(o.get("label") or "") == cluster_id for o in _objects(record))
+
+
+def _scores(collection: Collection, query: BrowseQuery, indices: list[int]) -> dict[int, float]:
+    """The ``_score`` of each scored row (rows scoring 0 or below ``minScore`` left out)."""
+    label = None
+    if query.similar_to_object_id is not None:
+        label = _find_label(collection, query.similar_to_object_id)
+    object_type = MODEL_OBJECT_TYPES.get(query.similar_to_object_model or "")
+    needle = query.q.lower() if query.q else None
+    least = query.min_score
+    scores: dict[int, float] = {}
+    for i in indices:
+        record = collection.record(i)
+        score = 1.0
+        if needle is not None:
+            score = min(score, _text_score(record, needle))
+        if query.similar_to_object_id is not None:
+            score = min(score, _similar_score(record, label, object_type) if label else 0.0)
+        if score > 0 and (least is None or score >= least):
+            scores[i] = score
+    return scores
+
+
 def _find_label(collection: Collection, object_id: str) -> str | None:
     for _, record in collection.iter_records():
         for obj in _objects(record):
@@ -455,24 +519,15 @@ def _select(collection: Collection, query: BrowseQuery) -> tuple[Sequence[int], 
         return cached
     root = collection.collection_id
     indices = [i for i in range(len(collection)) if query.matches(collection.entry(i), root)]
+    if query.cluster_id is not None:
+        cluster = query.cluster_id
+        indices = [i for i in indices if _in_cluster(collection.record(i), cluster)]
     indices.sort(
         key=lambda i: _sort_key(collection.entry(i), query.sort_by), reverse=query.descending
     )
     scores: dict[int, float] = {}
     if query.scored:
-        label = None
-        if query.similar_to_object_id is not None:
-            label = _find_label(collection, query.similar_to_object_id)
-        needle = query.q.lower() if query.q else None
-        for i in indices:
-            record = collection.record(i)
-            score = 1.0
-            if needle is not None:
-                score = min(score, _text_score(record, needle))
-            if query.similar_to_object_id is not None:
-                score = min(score, _similar_score(record, label) if label else 0.0)
-            if score > 0:
-                scores[i] = score
+        scores = _scores(collection, query, indices)
         position = {i: p for p, i in enumerate(indices)}
         indices = sorted(scores, key=lambda i: (-scores[i], position[i]))
     cache.put(key, (indices, scores))
