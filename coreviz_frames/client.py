@@ -56,7 +56,11 @@ from .progress import progress_bar
 if TYPE_CHECKING:
     from typing import Unpack
 
+    import pandas as pd
+
+    from .catalogue import Catalogue
     from .filters import BrowseFilterArgs
+    from .search import SearchResults
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -876,3 +880,120 @@ class Client:
         for key, value in item.items():  # keep browse-only fields such as _score
             full.setdefault(key, value)
         return full
+
+    # ------------------------------------------------------------------ catalogue and search
+    # (the logic lives in coreviz_frames.catalogue and coreviz_frames.search)
+
+    def _catalogue(self) -> Catalogue:
+        from .catalogue import catalogue_for
+
+        return catalogue_for(self, self._transport)
+
+    def me(self) -> dict:
+        """The current user and default organisation (``GET /api/me``), fetched once per client.
+
+        Example:
+            >>> client.me()["organizationId"]
+            '0d9b1f7e6a3c4e5f9a8b7c6d5e4f3a2b'
+        """
+        return self._catalogue().me()
+
+    def organizations(self) -> pd.DataFrame:
+        """The user's organisations: ``organization_id``, ``name``, ``slug``, ``extra``.
+
+        Example:
+            >>> client.organizations().organization_id.tolist()
+            ['0d9b1f7e6a3c4e5f9a8b7c6d5e4f3a2b']
+        """
+        return self._catalogue().organizations()
+
+    def collections(self, organization_id: str | None = None) -> pd.DataFrame:
+        """The collections of an organisation (default: the user's): ``collection_id``,
+        ``name``, ``icon``, ``type``, ``organization_id``, ``extra``.
+
+        Example:
+            >>> client.collections()[["collection_id", "name"]].values.tolist()
+            [['5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c', 'Sample collection']]
+        """
+        return self._catalogue().collections(organization_id)
+
+    def get_collection(self, collection_id: str) -> dict:
+        """One collection (``GET /api/dataset/{id}``), as sent.
+
+        Example:
+            >>> client.get_collection("COLLECTION_ID")["name"]
+            'Sample collection'
+        """
+        return self._catalogue().get_collection(collection_id)
+
+    def tag_catalogue(self, collection_id: str) -> pd.DataFrame:
+        """Every tag ``key``/``value`` in use in a collection (plus ``extra``).
+
+        Example:
+            >>> client.tag_catalogue("COLLECTION_ID").query("key == 'color'").value.tolist()[:2]
+            ['black', 'blue']
+        """
+        return self._catalogue().tag_catalogue(collection_id)
+
+    def versions(self, media_id: str) -> list[dict]:
+        """Every version of a media (media records: ``cvf.to_tables`` flattens them).
+
+        Example:
+            >>> [v["versionNumber"] for v in client.versions("fbcc40d59151582cb8d387d431d6e91c")]
+            [1, 2]
+        """
+        return self._catalogue().versions(media_id)
+
+    def search(
+        self, q: str, *, organization_id: str | None = None, limit: int = 20
+    ) -> SearchResults:
+        """Organisation-wide, frame-level search with ranks (``GET /api/search``).
+
+        Without ``organization_id`` the default organisation of :meth:`me` is used.
+
+        Example:
+            >>> res = client.search("rocket", limit=5)
+            >>> res.hits[["hit_rank", "media_id", "rank", "text_rank"]]
+            >>> res.tables.objects.polygon
+        """
+        return self._catalogue().search(q, organization_id=organization_id, limit=limit)
+
+    def similar_objects(
+        self,
+        object_id: str,
+        *,
+        collection_id: str,
+        model: str | None = None,
+        limit: int = 20,
+        min_score: float | None = None,
+    ) -> list[dict]:
+        """The media records most similar to one object (``_score`` → ``media.score``).
+
+        Example:
+            >>> recs = client.similar_objects("OBJECT_ID", collection_id="COLLECTION_ID",
+            ...                               model="faces", limit=5)
+            >>> cvf.to_tables(recs).media[["media_id", "score"]]
+        """
+        from .catalogue import similar_objects
+
+        return similar_objects(
+            self,
+            object_id,
+            collection_id=collection_id,
+            model=model,
+            limit=limit,
+            min_score=min_score,
+        )
+
+    def folders(
+        self, collection_id: str, *, path: str | None = None, recursive: bool = True
+    ) -> pd.DataFrame:
+        """The folders of a collection: ``folder_id``, ``name``, ``path``, ``parent_path``,
+        ``folder_item_count``, ``extra``.
+
+        Example:
+            >>> client.folders("COLLECTION_ID")[["name", "folder_item_count"]]
+        """
+        from .catalogue import folders
+
+        return folders(self, collection_id, path=path, recursive=recursive)

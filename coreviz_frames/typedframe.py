@@ -1,0 +1,52 @@
+"""Small typed DataFrames for listings (hits, collections, tags, folders), as the tables are typed.
+
+A listing is declared as ``(column, Arrow type)`` pairs and built from row dicts with the
+dtypes of :func:`coreviz_frames.schema.pandas_dtype` (strings ``string[pyarrow]``, integers
+``Int64``, floats ``float64``), so a zero-row listing has the same columns and dtypes as a
+full one. Fields a listing does not know go, under their API spelling, into one JSON text
+column ``extra`` (:func:`extra_json`), as they do for media.
+
+Example:
+    >>> import pyarrow as pa
+    >>> df = typed_frame([("key", pa.string()), ("n", pa.int64())], [{"key": "a", "n": 1}])
+    >>> [str(t) for t in df.dtypes]
+    ['string', 'Int64']
+    >>> extra_json({"id": "x", "icon": "🌷"}, known={"id"})
+    '{"icon": "🌷"}'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from .casting import text_array
+from .schema import pandas_dtype
+
+__all__ = ["extra_json", "typed_frame"]
+
+
+def _types_mapper(arrow_type: pa.DataType) -> Any:
+    if pa.types.is_floating(arrow_type) or pa.types.is_timestamp(arrow_type):
+        return None  # numpy float64 / datetime64, as in the five tables
+    return pandas_dtype(arrow_type)
+
+
+def typed_frame(
+    columns: Sequence[tuple[str, pa.DataType]], rows: Sequence[Mapping[str, Any]]
+) -> pd.DataFrame:
+    """A DataFrame with exactly ``columns`` (in order, with their dtypes) from ``rows``;
+    a key missing from a row is a null."""
+    arrays = [text_array([row.get(name) for row in rows], typ) for name, typ in columns]
+    table = pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
+    return table.to_pandas(types_mapper=_types_mapper)
+
+
+def extra_json(item: Mapping[str, Any], *, known: Collection[str]) -> str | None:
+    """The keys of ``item`` outside ``known``, as JSON text (None when there are none)."""
+    extra = {key: value for key, value in item.items() if key not in known}
+    return json.dumps(extra, ensure_ascii=False, default=str) if extra else None
