@@ -30,6 +30,10 @@ from coreviz_frames.tables import (
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
+# The tests written before on_error= keep the deprecated errors= spelling on purpose (it must
+# keep working); its DeprecationWarning is tested in test_errors_keyword_is_deprecated_but_works.
+pytestmark = pytest.mark.filterwarnings("ignore:errors= is deprecated:DeprecationWarning")
+
 
 def assert_schema(tables: MediaTables) -> None:
     for grain, frame in tables.items():
@@ -1047,7 +1051,7 @@ def test_errors_keyword_is_deprecated_but_works():
     assert any(w.filename == __file__ for w in caught if w.category is DeprecationWarning)
     with pytest.warns(DeprecationWarning), pytest.raises(SchemaError):
         to_tables([rec], errors="raise")
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning), pytest.warns(SkippedRecordWarning):
         arrow, report = flatten([rec], errors="skip")
     assert arrow["media"].num_rows == 0 and report.skipped_count == 1
 
