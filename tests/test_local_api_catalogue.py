@@ -134,7 +134,7 @@ def test_search_ranks_are_predictable():
         assert metrics["objectEmbeddingRank"] == (0.25 if "person" in labels else 0.0)
     assert [h["rank"] for h in hits] == [0.5, 0.25, 0.25]
     assert search_frames(coll, "zebra") == [] and search_frames(coll, "  ") == []
-    assert len(search_frames(coll, "person", limit=2)) == 2
+    assert len(search_frames(coll, "caption", limit=2)) == 2
 
 
 def test_search_faults_apply(api):
