@@ -25,6 +25,7 @@ from .errors import (
     NetworkError,
     NotFoundError,
     PaginationWarning,
+    PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     RequestCancelledError,
@@ -39,6 +40,7 @@ from .errors import (
 _LAZY = {
     "Client": "client",
     "FetchReport": "client",
+    "SearchResults": "search",
     "BrowseFilters": "filters",
     "MediaTables": "tables",
     "to_tables": "tables",
@@ -68,6 +70,7 @@ _LAZY = {
     "detection_collate": "detection",
     "to_hf_dataset": "hf",
     "export_hf": "hf",
+    "duckdb_views": "engines",
 }
 
 __all__ = [
@@ -83,6 +86,7 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "PaginationWarning",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestCancelledError",

@@ -22,6 +22,7 @@ EXPECTED = {
     "NetworkError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PaymentRequiredError",
     "RateLimitError",
     "RequestCancelledError",
     "RequestTimeoutError",
@@ -31,6 +32,7 @@ EXPECTED = {
     "__version__",
     "Client",
     "FetchReport",
+    "SearchResults",
     "BrowseFilters",
     "MediaTables",
     "to_tables",
@@ -60,6 +62,7 @@ EXPECTED = {
     "detection_collate",
     "to_hf_dataset",
     "export_hf",
+    "duckdb_views",
 }
 
 
