@@ -71,6 +71,7 @@ _LAZY = {
     "to_hf_dataset": "hf",
     "export_hf": "hf",
     "duckdb_views": "engines",
+    "duckdb_views": "engines",
 }
 
 __all__ = [

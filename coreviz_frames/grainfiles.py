@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +45,7 @@ __all__ = [
     "check_partition_by",
     "detect_partition",
     "file_metadata",
+    "pandas_metadata",
     "read_grain",
     "split_partitions",
     "to_arrow",
@@ -74,6 +76,54 @@ def file_metadata(grain: str) -> dict[bytes, bytes]:
         "box_convention": BOX_CONVENTION,
     }
     return {METADATA_KEY.encode(): json.dumps(blob, sort_keys=True).encode()}
+
+
+@cache
+def _grain_pandas_columns(grain: str) -> dict[str, dict[str, Any]]:
+    """pyarrow's own pandas-metadata entries for every column of ``grain``."""
+    from .schema import empty_frame  # the schema's pandas dtypes, so the entries match them
+
+    frame = empty_frame(grain)
+    meta = pa.Table.from_pandas(frame, schema=SCHEMAS[grain], preserve_index=False)
+    return {c["name"]: c for c in meta.schema.pandas_metadata["columns"]}
+
+
+def _pandas_column(grain: str, name: str, in_file: bool) -> dict[str, Any]:
+    entry = dict(_grain_pandas_columns(grain)[name])
+    typ = SCHEMAS[grain].field(name).type
+    if pa.types.is_list(typ):
+        entry["numpy_type"] = "object"  # pandas cannot parse nested Arrow dtype names
+    elif not in_file:
+        # a hive partition column: pyarrow reads it as a dictionary, and turns a dictionary
+        # holding the null partition into a Categorical it cannot build; an Arrow dtype is
+        # converted by cast instead (nulls kept)
+        entry["numpy_type"] = "utf8[pyarrow]" if pa.types.is_string(typ) else "int64[pyarrow]"
+    return entry
+
+
+def pandas_metadata(grain: str, names: Sequence[str]) -> dict[bytes, bytes]:
+    """The ``pandas`` schema-metadata entry for a file of ``grain`` holding ``names``.
+
+    Plain ``pd.read_parquet`` then gives back ``Int64``, ``string`` and the ``us``
+    timestamp unit (not float64 and object); the grain's other columns (a hive partition
+    column) are described too, so a null partition reads back as null.
+
+    Example:
+        >>> meta = json.loads(pandas_metadata("media", ["media_id", "width"])[b"pandas"])
+        >>> [(c["name"], c["numpy_type"]) for c in meta["columns"]][:2]
+        [('media_id', 'string'), ('dataset_id', 'utf8[pyarrow]')]
+    """
+    present = set(names)
+    columns = [_pandas_column(grain, n, n in present) for n in SCHEMAS[grain].names]
+    blob = {
+        "index_columns": [],
+        "column_indexes": [],
+        "columns": columns,
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": pd.__version__,
+    }
+    return {b"pandas": json.dumps(blob).encode()}
 
 
 def check_partition_by(partition_by: str | None) -> str | None:
@@ -179,8 +229,18 @@ def split_partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa.
 
 
 def write_file(target: Path, table: pa.Table, *, row_group_size: int, compression: str) -> None:
-    """Write ``table`` to ``target`` atomically (its directory is created if needed)."""
+    """Write ``table`` to ``target`` atomically (its directory is created if needed).
+
+    A table carrying the ``coreviz_frames`` metadata also gets the pandas metadata of
+    its grain (:func:`pandas_metadata`).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    meta = table.schema.metadata or {}
+    if METADATA_KEY.encode() in meta:
+        grain = json.loads(meta[METADATA_KEY.encode()])["grain"]
+        table = table.replace_schema_metadata(
+            {**meta, **pandas_metadata(grain, table.column_names)}
+        )
     with atomic_writer(target) as fh:
         pq.write_table(table, fh, row_group_size=row_group_size, compression=compression)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from .engines import export_files
 from .errors import ConfigError, ExportError
 from .export import ExportReport, export_parquet
 from .grainfiles import (
@@ -34,7 +35,6 @@ from .grainfiles import (
     detect_partition,
     file_metadata,
     read_grain,
-    visible_parquet,
 )
 from .lock import DirectoryLock
 from .manifest import MANIFEST_NAME, manifest_files, read_manifest, repair_hint, utc_now
@@ -59,12 +59,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
-
-
-def _grain_files(root: Path, grain: str, manifest: Mapping[str, Any] | None) -> list[Path]:
-    if manifest is None:
-        return visible_parquet(root / grain)
-    return manifest_files(root, manifest, grain)
 
 
 def read_parquet(
@@ -103,7 +97,7 @@ def read_parquet(
     frames = {}
     for grain in GRAINS:
         if grain in wanted:
-            files = _grain_files(root, grain, manifest)
+            files = export_files(root, grain, manifest)
             table = read_grain(root, grain, files, partition_by, filters)
             frames[grain] = arrow_to_pandas(table, grain)
         else:

@@ -63,6 +63,7 @@ import pyarrow.parquet as pq
 
 from ._version import __version__
 from .errors import ConfigError, ExportError
+from .engines import write_dataset_card
 from .failures import FailedFetch
 from .fileio import atomic_write_bytes, is_temporary
 from .grainfiles import (
@@ -205,6 +206,7 @@ class ExportStore:
         self._lock.acquire()
         try:
             self._open_locked(overwrite, resume, source)
+            write_dataset_card(root, self.partition_by)  # README.md: where each reader points
         except BaseException:
             self._lock.release()
             raise

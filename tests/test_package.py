@@ -63,6 +63,7 @@ EXPECTED = {
     "to_hf_dataset",
     "export_hf",
     "duckdb_views",
+    "duckdb_views",
 }
 
 

@@ -1,0 +1,182 @@
+"""Other engines on an export: its dataset card (``README.md``) and DuckDB views.
+
+An export holds five grains with different columns, so a reader pointed at the export
+directory itself (``pd.read_parquet(export_dir)``, a DuckDB ``**/*.parquet`` glob) mixes
+them. Every export therefore carries a dataset card, ``README.md``, whose ``configs:``
+header gives one Hugging Face ``datasets`` configuration per grain
+(``load_dataset(export_dir, "objects")``) and whose text says where to point pandas,
+DuckDB, Polars and Spark; :func:`duckdb_views` makes one DuckDB view per grain.
+
+Example:
+    >>> card = dataset_card(None)
+    >>> "config_name: objects" in card and 'path: "objects/**/*.parquet"' in card
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ._version import __version__
+from .errors import ConfigError, ExportError
+from .fileio import atomic_write_bytes
+from .grainfiles import detect_partition, visible_parquet
+from .manifest import MANIFEST_NAME, manifest_files, read_manifest
+from .schema import GRAINS, SCHEMAS
+
+__all__ = ["CARD_NAME", "dataset_card", "duckdb_views", "export_files", "write_dataset_card"]
+
+#: The dataset card's file name, at the top of every export.
+CARD_NAME = "README.md"
+_MARK = "<!-- written by coreviz_frames: rewritten on every export run -->"
+
+_ONE_ROW_PER = {
+    "media": "media file (image, video, PDF)",
+    "frames": "frame (an image is one frame; a video or PDF has several)",
+    "captions": "caption of a frame",
+    "objects": "detected object (box, polygon, label)",
+    "tags": "tag value of a media",
+}
+
+PathLike = str | os.PathLike
+
+
+def dataset_card(partition_by: str | None) -> str:
+    """The text of an export's ``README.md``: a ``configs:`` header, then where to read.
+
+    Example:
+        >>> dataset_card("dataset_id").count("config_name:")
+        5
+    """
+    configs = "".join(
+        f"- config_name: {grain}\n"
+        "  data_files:\n"
+        "  - split: train\n"
+        f'    path: "{grain}/**/*.parquet"\n'
+        for grain in GRAINS
+    )
+    rows = "".join(f"| `{g}/` | {_ONE_ROW_PER[g]} | {len(SCHEMAS[g])} |\n" for g in GRAINS)
+    hive = "true" if partition_by else "false"
+    parted = (
+        f"\nThe folders are hive-partitioned by `{partition_by}` "
+        f"(`objects/{partition_by}=.../part-000000.parquet`); a null value is "
+        "`__HIVE_DEFAULT_PARTITION__`.\n"
+        if partition_by
+        else ""
+    )
+    return (
+        f"---\nconfigs:\n{configs}---\n{_MARK}\n\n"
+        f"# CoreViz export\n\nWritten by coreviz_frames {__version__}. One folder per grain, "
+        "each with its own columns: **point a reader at one grain folder, never at this "
+        "directory** (that would mix five tables). Ancestor ids (`media_id`, `frame_id`) "
+        "are in every row, so most questions need no join.\n\n"
+        f"| folder | one row per | columns |\n|---|---|---|\n{rows}{parted}\n"
+        "Only the files listed in `_coreviz_manifest.json` belong to the export; "
+        "`coreviz-frames info` checks it and `coreviz-frames repair` removes leftovers of an "
+        "interrupted run.\n\n"
+        "```python\n"
+        'pd.read_parquet("objects")                                   # pandas\n'
+        f'pl.read_parquet("objects/**/*.parquet", hive_partitioning={hive.title()})  # Polars\n'
+        'spark.read.parquet("objects")                                # Spark\n'
+        'datasets.load_dataset("path/to/export", "objects")           # Hugging Face\n'
+        'coreviz_frames.duckdb_views(con, "path/to/export")            # DuckDB views\n'
+        "```\n\n"
+        "```sql\n"
+        f"SELECT * FROM read_parquet('objects/**/*.parquet', hive_partitioning = {hive});\n"
+        "```\n"
+    )
+
+
+def write_dataset_card(root: PathLike, partition_by: str | None) -> Path | None:
+    """Write ``README.md`` into the export ``root`` (atomically); a README.md that this
+    package did not write is left alone (and ``None`` returned).
+
+    Example:
+        >>> import tempfile
+        >>> write_dataset_card(tempfile.mkdtemp(), None).name
+        'README.md'
+    """
+    target = Path(root) / CARD_NAME
+    if target.exists():
+        try:
+            ours = _MARK in target.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            ours = False
+        if not ours:
+            return None
+    atomic_write_bytes(target, dataset_card(partition_by).encode("utf-8"))
+    return target
+
+
+def export_files(
+    root: PathLike, grain: str, manifest: Mapping[str, Any] | None = None
+) -> list[Path]:
+    """The Parquet files of ``grain`` that make the export at ``root``.
+
+    With a manifest, only its committed parts (a leftover of an interrupted run is not
+    one); without (a folder written by another tool), every visible ``*.parquet`` file.
+
+    Example:
+        >>> export_files("export/", "objects")  # doctest: +SKIP
+        [PosixPath('export/objects/part-000000.parquet')]
+    """
+    root = Path(root)
+    if grain not in GRAINS:
+        raise ConfigError(f"unknown grain {grain!r}; choose from {', '.join(GRAINS)}")
+    if manifest is None and (root / MANIFEST_NAME).is_file():
+        manifest = read_manifest(root)
+    if manifest is None:
+        return visible_parquet(root / grain)
+    return manifest_files(root, manifest, grain)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[str]:
+    """Create one DuckDB view per grain (``media``, ``frames``, ...) over an export.
+
+    The views read the committed files only, with the declared column order, and a hive
+    partition column typed as declared (never guessed from the folder names). Returns the
+    view names. ``prefix`` is put before each name (``prefix="cv_"`` gives ``cv_objects``).
+
+    Example:
+        >>> import duckdb  # doctest: +SKIP
+        >>> con = duckdb.connect()  # doctest: +SKIP
+        >>> duckdb_views(con, "export/")  # doctest: +SKIP
+        ['media', 'frames', 'captions', 'objects', 'tags']
+        >>> con.sql("SELECT label, count(*) FROM objects GROUP BY label")  # doctest: +SKIP
+    """
+    root = Path(export_dir)
+    if not root.is_dir():
+        raise ExportError(f"no Parquet export at {root}", path=str(root))
+    manifest = read_manifest(root) if (root / MANIFEST_NAME).is_file() else None
+    partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
+    names = []
+    for grain in GRAINS:
+        files = export_files(root, grain, manifest)
+        if not files:
+            raise ExportError(f"{root}: the {grain} folder holds no Parquet file", path=str(root))
+        paths = "[" + ", ".join(_sql_text(os.fspath(f)) for f in files) + "]"
+        options = ""
+        if partition_by:
+            integer = pa.types.is_integer(SCHEMAS[grain].field(partition_by).type)
+            typ = _sql_text("BIGINT" if integer else "VARCHAR")
+            options = (
+                ", hive_partitioning = true, hive_types_autocast = false"
+                f", hive_types = {{{_sql_text(partition_by)}: {typ}}}"
+            )
+        columns = ", ".join(f'"{name}"' for name in SCHEMAS[grain].names)
+        view = f"{prefix}{grain}"
+        con.execute(
+            f'CREATE OR REPLACE VIEW "{view}" AS SELECT {columns} '
+            f"FROM read_parquet({paths}{options})"
+        )
+        names.append(view)
+    return names
