@@ -457,6 +457,70 @@ def dataset(fmt, export_dir, out_dir, fractions, seed, task, no_images, **option
         sys.exit(1)
 
 
+_API_KEY_OPTION = click.option(
+    "--api-key", envvar="COREVIZ_API_KEY", default=None, show_envvar=True, help="API key."
+)
+_BASE_URL_OPTION = click.option(
+    "--base-url", envvar="COREVIZ_BASE_URL", default=None, show_envvar=True, help="API base URL."
+)
+_ORGANIZATION_OPTION = click.option(
+    "--organization",
+    "organization_id",
+    default=None,
+    help="Organization id (default: yours, from GET /api/me).",
+)
+
+
+@main.command(
+    epilog='Examples:\n\n\b\n  coreviz-frames search "purple flowers"\n'
+    "  coreviz-frames search rocket --limit 5 --out hits.parquet"
+)
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@_ORGANIZATION_OPTION
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the hits (ranks included) to this Parquet file.",
+)
+@_API_KEY_OPTION
+@_BASE_URL_OPTION
+def search(query, limit, organization_id, out_path, api_key, base_url) -> None:
+    """Search every collection of an organization: one line per matching frame, best first,
+    with its rank, text rank and object-embedding rank."""
+    from .fileio import atomic_writer
+
+    with _client(api_key, base_url, 1) as client:
+        results = client.search(query, organization_id=organization_id, limit=limit)
+    click.echo(results.to_text())
+    if out_path is not None:
+        with atomic_writer(out_path) as fh:
+            results.hits.to_parquet(fh, index=False)
+        click.echo(f"Wrote {len(results.hits)} hit(s) to {out_path}")
+
+
+@main.command(epilog="Examples:\n\n\b\n  coreviz-frames collections\n")
+@_ORGANIZATION_OPTION
+@_API_KEY_OPTION
+@_BASE_URL_OPTION
+def collections(organization_id, api_key, base_url) -> None:
+    """List the collections of an organization: id, then name."""
+    with _client(api_key, base_url, 1) as client:
+        table = client.collections(organization_id)
+    click.echo(f"{len(table)} collection(s):")
+    for row in table.itertuples(index=False):
+        click.echo(f"  {row.collection_id}  {'' if _isna(row.name) else row.name}")
+
+
+def _isna(value: object) -> bool:
+    """True for None and pandas' missing values (pandas imported only when called)."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 @main.command(epilog="Example:\n\n\b\n  coreviz-frames demo --out demo-output/")
 @click.option(
     "--out",
@@ -499,6 +563,11 @@ def demo(out_dir) -> None:
         click.echo("")
         click.echo("Flattened into five tables (to_tables):")
         click.echo(str(summary))
+        click.echo("")
+        names = ", ".join(client.collections().name.astype(str))
+        click.echo(f"Collections of your organization (client.collections): {names}")
+        click.echo("Search across the organization (client.search):")
+        click.echo(client.search("rocket launch", limit=3).to_text())
         export_dir = out / "export"
         report = export_parquet(
             records,

@@ -228,6 +228,37 @@ class SearchResults:
             f"media={len(self.tables.media)})"
         )
 
+    def to_text(self) -> str:
+        """A short table of the hits, best first: position, ranks, ids and media name.
+
+        Example:
+            >>> print(res.to_text())  # doctest: +SKIP
+            2 hit(s) for 'rocket':
+              #   rank   text  object  media         frame         name
+              1  0.750  0.250   0.500  aea05ccc7dff  0e5e4b95833f  rocket.jpg
+        """
+        names = dict(zip(self.tables.media.media_id, self.tables.media.name, strict=True))
+        lines = [f"{len(self.hits)} hit(s) for {self.query!r}:"]
+        if len(self.hits):
+            lines.append(
+                f"  {'#':>2}  {'rank':>5}  {'text':>5}  {'object':>6}  {'media':<12}  "
+                f"{'frame':<12}  name"
+            )
+
+        def num(value: Any) -> str:
+            return "-" if pd.isna(value) else f"{value:.3f}"
+
+        for hit in self.hits.itertuples(index=False):
+            media = "" if pd.isna(hit.media_id) else str(hit.media_id)
+            frame = "" if pd.isna(hit.frame_id) else str(hit.frame_id)
+            name = names.get(media)
+            lines.append(
+                f"  {hit.hit_rank:>2}  {num(hit.rank):>5}  {num(hit.text_rank):>5}  "
+                f"{num(hit.object_embedding_rank):>6}  {media[:12]:<12}  {frame[:12]:<12}  "
+                f"{'' if name is None or pd.isna(name) else name}"
+            )
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         title = html.escape(repr(self))
         return f"<p><code>{title}</code></p>" + self.hits.to_html(max_rows=20)
