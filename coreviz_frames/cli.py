@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -514,7 +515,7 @@ def collections(organization_id, api_key, base_url) -> None:
         click.echo(f"  {row.collection_id}  {'' if _isna(row.name) else row.name}")
 
 
-def _isna(value: object) -> bool:
+def _isna(value: Any) -> bool:
     """True for None and pandas' missing values (pandas imported only when called)."""
     import pandas as pd
 

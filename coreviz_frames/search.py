@@ -163,6 +163,18 @@ def search_records(results: Sequence[Mapping[str, Any]]) -> list[dict]:
     return list(records.values())
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _cell(value: Any) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def _num(value: Any) -> str:
+    return "-" if _missing(value) else f"{value:.3f}"
+
+
 def _results_of(body: Mapping[str, Any], url: str | None) -> list[Mapping[str, Any]]:
     results = body.get("results")
     if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
@@ -245,17 +257,12 @@ class SearchResults:
                 f"{'frame':<12}  name"
             )
 
-        def num(value: Any) -> str:
-            return "-" if pd.isna(value) else f"{value:.3f}"
-
         for hit in self.hits.itertuples(index=False):
-            media = "" if pd.isna(hit.media_id) else str(hit.media_id)
-            frame = "" if pd.isna(hit.frame_id) else str(hit.frame_id)
-            name = names.get(media)
+            media, frame = _cell(hit.media_id), _cell(hit.frame_id)
             lines.append(
-                f"  {hit.hit_rank:>2}  {num(hit.rank):>5}  {num(hit.text_rank):>5}  "
-                f"{num(hit.object_embedding_rank):>6}  {media[:12]:<12}  {frame[:12]:<12}  "
-                f"{'' if name is None or pd.isna(name) else name}"
+                f"  {hit.hit_rank:>2}  {_num(hit.rank):>5}  {_num(hit.text_rank):>5}  "
+                f"{_num(hit.object_embedding_rank):>6}  {media[:12]:<12}  {frame[:12]:<12}  "
+                f"{_cell(names.get(media))}"
             )
         return "\n".join(lines)
 
