@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import ConfigError, SkippedRecordWarning
 from .failures import FailedFetch
+from .fingerprint import fingerprint
 from .grainfiles import DEFAULT_ROW_GROUP_SIZE
 from .ids import normalize_id
 from .manifest import MANIFEST_NAME, failure_from_manifest
@@ -34,7 +35,7 @@ from .schema import GRAINS
 from .store import ExportStore, PartCommit, PathLike
 from .tables import FlattenReport, MediaTables, to_tables
 
-__all__ = ["ExportReport", "export_parquet"]
+__all__ = ["ExportReport", "export_parquet", "flatten_batch", "walk_outcome"]
 
 
 @dataclass
@@ -121,8 +122,13 @@ def _excluded_count(records: Any) -> int:
     return excluded if isinstance(excluded, int) and not isinstance(excluded, bool) else 0
 
 
-def _walk_outcome(records: Any) -> tuple[bool, str | None]:
-    """``(complete, reason)`` of the walk, as ``records.report`` says (complete if silent)."""
+def walk_outcome(records: Any) -> tuple[bool, str | None]:
+    """``(complete, reason)`` of the walk, as ``records.report`` says (complete if silent).
+
+    Example:
+        >>> walk_outcome([])
+        (True, None)
+    """
     report = getattr(records, "report", None)
     complete = getattr(report, "complete", True)
     reason = getattr(report, "incomplete_reason", None)
@@ -136,8 +142,14 @@ def _record_id(record: Any) -> str | None:
     return None
 
 
-def _flatten(batch: list[Any]) -> tuple[MediaTables, list[FailedFetch]]:
-    """``to_tables`` of a batch; a malformed record becomes a failure, not a crashed export."""
+def flatten_batch(batch: list[Any]) -> tuple[MediaTables, list[FailedFetch]]:
+    """``to_tables`` of a batch; a malformed record becomes a failure, not a crashed export.
+
+    Example:
+        >>> tables, bad = flatten_batch([{"id": "m1", "type": "image"}, "not a record"])
+        >>> len(tables.media), len(bad)
+        (1, 1)
+    """
     skipped = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
@@ -160,8 +172,14 @@ def _run(
     batch_ids: set[str] = set()
 
     def flush() -> None:
-        tables, bad = _flatten(batch)
-        report.add(store.commit_part(tables, failures=[*_reported_failures(records), *bad]))
+        tables, bad = flatten_batch(batch)
+        fps = {
+            ident: (fingerprint(record), None)
+            for record in batch
+            if (ident := _record_id(record)) is not None
+        }
+        failures = [*_reported_failures(records), *bad]
+        report.add(store.commit_part(tables, failures=failures, fingerprints=fps))
         batch.clear()
         batch_ids.clear()
 
@@ -234,7 +252,7 @@ def export_parquet(
             _run(records, store, report, batch_size, bar)
         store.record_failures(_reported_failures(records))
         report.media_skipped += _excluded_count(records)
-        report.complete, report.incomplete_reason = _walk_outcome(records)
+        report.complete, report.incomplete_reason = walk_outcome(records)
         if report.complete:
             store.finish("complete")
         else:

@@ -59,16 +59,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ._version import __version__
+from .engines import CARD_NAME, write_dataset_card
 from .errors import ConfigError, ExportError
-from .engines import write_dataset_card
 from .failures import FailedFetch
 from .fileio import atomic_write_bytes, is_temporary
 from .grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
     check_partition_by,
+    file_metadata,
+    read_grain,
     split_partitions,
     to_arrow,
     write_file,
@@ -92,10 +96,14 @@ if TYPE_CHECKING:
     from .tables import MediaTables
 
 __all__ = [
+    "HISTORY_LENGTH",
+    "INDEX_DIR",
     "STATUSES",
     "ExportStore",
+    "Fingerprints",
     "GrainFrames",
     "PartCommit",
+    "StoredMedia",
     "part_name",
     "write_tables",
 ]
@@ -104,6 +112,21 @@ __all__ = [
 STATUSES = ("complete", "incomplete", "failed")
 
 _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
+
+#: Folder of the per-part fingerprint files (its leading ``_`` hides it from Parquet readers).
+INDEX_DIR = "_coreviz_index"
+#: How many syncs the manifest's ``syncs`` history keeps.
+HISTORY_LENGTH = 20
+_INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.string()),
+        pa.field("listing_fingerprint", pa.string()),
+    ]
+)
+
+#: ``{media_id: (fingerprint, listing_fingerprint)}`` of the media of one part.
+Fingerprints = Mapping[str, tuple[str | None, str | None]]
 
 PathLike = str | os.PathLike
 
@@ -134,6 +157,18 @@ class PartCommit:
     part: int
     media: int
     rows: dict[str, int]
+    bytes_written: int = 0
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """One media of the current snapshot: its part and fingerprints (None when the part
+    was written without them)."""
+
+    media_id: str
+    part: int
+    fingerprint: str | None
+    listing_fingerprint: str | None
 
 
 # --------------------------------------------------------------------------- the store
@@ -160,6 +195,8 @@ class ExportStore:
         self._manifest: dict[str, Any] = {}
         self._exported: set[str] = set()
         self._failed: dict[Any, FailedFetch] = {}
+        self._staged: list[dict[str, Any]] = []  # parts written by a sync, not yet listed
+        self._removed: set[int] = set()  # parts a sync drops from the next snapshot
 
     # -- read-only views ------------------------------------------------------------------
 
@@ -263,8 +300,14 @@ class ExportStore:
             self.close()
 
     def _start(self, source: Any) -> None:
+        self._manifest = self._new_manifest(source, "running")
+        self._exported = set()
+        self._failed = {}
+        self._save()
+
+    def _new_manifest(self, source: Any, status: str) -> dict[str, Any]:
         now = utc_now()
-        self._manifest = {
+        return {
             "format": MANIFEST_FORMAT,
             "manifest_version": MANIFEST_VERSION,
             "package_version": __version__,
@@ -273,22 +316,35 @@ class ExportStore:
             "grains": list(GRAINS),
             "partition_by": self.partition_by,
             "source": clean_source(source) if source is not None else None,
-            "status": "running",
+            "status": status,
             "status_reason": None,
             "started_at": now,
             "updated_at": now,
             "finished_at": None,
             "runs": 1,
+            "snapshot": 1 if status == "running" else 0,
             "media_exported": 0,
             "rows": dict.fromkeys(GRAINS, 0),
             "parts": [],
             "failed": [],
         }
-        self._exported = set()
-        self._failed = {}
-        self._save()
 
     def _resume(self, manifest: dict[str, Any], source: Any) -> None:
+        self._check_compatible(manifest, source)
+        self._manifest = manifest
+        self._drop_uncommitted()
+        self._exported = self._read_exported_ids()
+        self._failed = {}
+        self._add_failures(failure_from_manifest(f) for f in manifest.get("failed", []))
+        manifest["status"] = "running"
+        manifest["status_reason"] = None
+        manifest["finished_at"] = None
+        manifest["runs"] = int(manifest.get("runs", 1)) + 1
+        self._save()
+
+    def _check_compatible(self, manifest: dict[str, Any], source: Any) -> None:
+        """Refuse to continue ``manifest``'s export with another schema, partitioning or
+        collection, or when it is damaged (then ``self.partition_by`` is the manifest's)."""
         root = self.root
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise ExportError(
@@ -319,25 +375,12 @@ class ExportStore:
             pass  # a symlinked grain or partition folder is refused before anything else
         for grain in GRAINS:
             manifest_files(root, manifest, grain)  # a damaged export is refused, named
-        self._manifest = manifest
-        self._drop_uncommitted()
-        self._exported = self._read_exported_ids()
-        self._failed = {}
-        self._add_failures(failure_from_manifest(f) for f in manifest.get("failed", []))
-        manifest["status"] = "running"
-        manifest["status_reason"] = None
-        manifest["finished_at"] = None
-        manifest["runs"] = int(manifest.get("runs", 1)) + 1
-        self._save()
 
     # -- what is on disk ------------------------------------------------------------------
 
     def _committed_files(self) -> set[Path]:
         return {
-            self.root / rel
-            for part in self._manifest.get("parts", [])
-            for files in part["files"].values()
-            for rel in files
+            self.root / rel for part in self._manifest.get("parts", []) for rel in _part_files(part)
         }
 
     def _owned_entries(self) -> Iterator[tuple[Path, os.DirEntry[str]]]:
@@ -381,6 +424,14 @@ class ExportStore:
             for e in _scandir(self.root)
             if e.is_file(follow_symlinks=False) and is_temporary(e.name)
         ]
+        index_dir = self._index_dir()
+        if index_dir is not None:
+            doomed += [
+                Path(e.path)
+                for e in _scandir(index_dir)
+                if e.is_file(follow_symlinks=False)
+                and (is_temporary(e.name) or Path(e.path) not in committed)
+            ]
         for path in doomed:
             path.unlink(missing_ok=True)
 
@@ -414,6 +465,18 @@ class ExportStore:
         for grain in GRAINS:
             if (self.root / grain).is_dir():
                 shutil.rmtree(self.root / grain)
+        if self._index_dir() is not None:
+            shutil.rmtree(self.root / INDEX_DIR)
+
+    def _index_dir(self) -> Path | None:
+        """The fingerprint folder if it exists; ExportError if it is a symlink."""
+        path = self.root / INDEX_DIR
+        if path.is_symlink():
+            raise ExportError(
+                f"refusing to write into {self.root}: {path} is a symlink; remove it yourself",
+                path=str(self.root),
+            )
+        return path if path.is_dir() else None
 
     def _refuse_overwrite(self, path: Path) -> None:
         raise ExportError(
@@ -426,15 +489,34 @@ class ExportStore:
         """Media ids of the committed media parts (read from the Parquet files)."""
         ids: set[str] = set()
         for part in self._manifest.get("parts", []):
-            for rel in part["files"]["media"]:
-                file = self.root / rel
-                if self.partition_by == "media_id":  # the id is in the hive path only
-                    if pq.ParquetFile(file).metadata.num_rows:
-                        ids.add(unquote(file.parent.name.split("=", 1)[1]))
-                    continue
-                column = pq.read_table(file, columns=["media_id"]).column(0)
-                ids.update(column.to_pylist())
+            ids.update(self._part_media_ids(part))
         return ids
+
+    def _part_media_ids(self, part: Mapping[str, Any]) -> list[str]:
+        """The media ids of one committed part, from its media files."""
+        ids: list[str] = []
+        for rel in part["files"]["media"]:
+            file = self.root / rel
+            if self.partition_by == "media_id":  # the id is in the hive path only
+                if pq.ParquetFile(file).metadata.num_rows:
+                    ids.append(unquote(file.parent.name.split("=", 1)[1]))
+                continue
+            ids += pq.read_table(file, columns=["media_id"]).column(0).to_pylist()
+        return ids
+
+    def _part_fingerprints(
+        self, part: Mapping[str, Any]
+    ) -> dict[str, tuple[str | None, str | None]]:
+        """``{media_id: (fingerprint, listing_fingerprint)}`` of one part (None: unknown)."""
+        if not part.get("index"):
+            return {i: (None, None) for i in self._part_media_ids(part)}
+        cols = pq.read_table(self.root / part["index"]).to_pydict()
+        return {
+            m: (f, lf)
+            for m, f, lf in zip(
+                cols["media_id"], cols["fingerprint"], cols["listing_fingerprint"], strict=True
+            )
+        }
 
     # -- changes --------------------------------------------------------------------------
 
@@ -451,7 +533,7 @@ class ExportStore:
             )
 
     def _next_seq(self) -> int:
-        parts = self._manifest.get("parts", [])
+        parts = [*self._manifest.get("parts", []), *self._staged]
         return max((int(p["part"]) for p in parts), default=-1) + 1
 
     def _add_failures(self, failures: Iterable[FailedFetch]) -> None:
@@ -472,10 +554,17 @@ class ExportStore:
         self._add_failures(failures)
 
     def _commit(
-        self, files: dict[str, list[str]], rows: dict[str, int], media: int, ids: list[Any]
+        self,
+        files: dict[str, list[str]],
+        rows: dict[str, int],
+        media: int,
+        ids: list[Any],
+        index: str | None = None,
     ) -> PartCommit:
         seq = self._next_seq()
         entry = {"part": seq, "media": media, "rows": rows, "files": files}
+        if index is not None:
+            entry["index"] = index
         entry["committed_at"] = utc_now()
         manifest = self._manifest
         manifest["parts"].append(entry)
@@ -489,18 +578,9 @@ class ExportStore:
                 self._failed.pop(ident, None)
         return PartCommit(seq, media, dict(rows))
 
-    def commit_part(
-        self, tables: MediaTables | GrainFrames, *, failures: Iterable[FailedFetch] = ()
-    ) -> PartCommit:
-        """Write one part (a file per grain and partition), then commit it with ``failures``.
-
-        The files are written under temporary names and renamed; the part counts once the
-        manifest listing it is saved (by this call).
-        """
-        self._require_running()
-        frames = dict(tables.items())
-        arrow = {grain: to_arrow(frames[grain], grain) for grain in GRAINS}  # checks first
-        name = part_name(self._next_seq())
+    def _write_part(self, arrow: Mapping[str, pa.Table], seq: int) -> dict[str, list[str]]:
+        """Write part ``seq`` (a file per grain and partition); its files by grain."""
+        name = part_name(seq)
         files: dict[str, list[str]] = {}
         for grain, table in arrow.items():
             files[grain] = []
@@ -513,9 +593,40 @@ class ExportStore:
                     compression=self.compression,
                 )
                 files[grain].append(rel.as_posix())
+        return files
+
+    def _write_index(self, seq: int, ids: Iterable[Any], fingerprints: Fingerprints) -> str:
+        """Write the fingerprint file of part ``seq`` (one row per media id)."""
+        normalised = (normalize_id(i) if isinstance(i, str) else None for i in ids)
+        keys = [k for k in dict.fromkeys(normalised) if k is not None]
+        pairs = [fingerprints.get(k, (None, None)) for k in keys]
+        table = pa.table([keys, [p[0] for p in pairs], [p[1] for p in pairs]], schema=_INDEX_SCHEMA)
+        rel = Path(INDEX_DIR, part_name(seq))
+        write_file(self.root / rel, table, row_group_size=self.row_group_size, compression="zstd")
+        return rel.as_posix()
+
+    def commit_part(
+        self,
+        tables: MediaTables | GrainFrames,
+        *,
+        failures: Iterable[FailedFetch] = (),
+        fingerprints: Fingerprints | None = None,
+    ) -> PartCommit:
+        """Write one part (a file per grain and partition), then commit it with ``failures``.
+
+        The files are written under temporary names and renamed; the part counts once the
+        manifest listing it is saved (by this call). ``fingerprints`` (by normalised media
+        id) go into the part's file under ``_coreviz_index/``, where ``sync`` reads them.
+        """
+        self._require_running()
+        frames = dict(tables.items())
+        arrow = {grain: to_arrow(frames[grain], grain) for grain in GRAINS}  # checks first
+        seq = self._next_seq()
+        files = self._write_part(arrow, seq)
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         ids = frames["media"]["media_id"].tolist()
-        commit = self._commit(files, rows, len(ids), ids)
+        index = self._write_index(seq, ids, fingerprints) if fingerprints is not None else None
+        commit = self._commit(files, rows, len(ids), ids, index)
         self._add_failures(failures)
         self._save()
         return commit
@@ -575,6 +686,186 @@ class ExportStore:
         self._manifest["status_reason"] = reason
         self._manifest["finished_at"] = utc_now()
         self._save()
+
+    # -- snapshots (sync) -----------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> int:
+        """The number of the current snapshot (0 before the first one)."""
+        return int(self._manifest.get("snapshot", 0))
+
+    @property
+    def pending(self) -> bool:
+        """True when a sync staged or dropped a part since the last snapshot."""
+        return bool(self._staged or self._removed)
+
+    def open_sync(self, *, source: Any = None) -> ExportStore:
+        """Lock the directory for a sync, writing nothing yet (see :meth:`commit_snapshot`).
+
+        An export of another collection, filters, schema or partitioning is refused; an
+        empty or missing directory (or one holding only what a killed first sync left)
+        starts a new export; files a killed sync left are deleted.
+        """
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise ExportError(f"{root} exists and is not a directory", path=str(root))
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            self._open_sync_locked(source)
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def _open_sync_locked(self, source: Any) -> None:
+        root = self.root
+        manifest = read_manifest(root) if (root / MANIFEST_NAME).is_file() else None
+        if manifest is not None and manifest.get("status") != "clearing":
+            self._check_compatible(manifest, source)
+            _check_same_filters(root, manifest, source)
+            self._manifest = manifest
+            self._drop_uncommitted()
+        else:
+            ours = {*GRAINS, INDEX_DIR, LOCK_NAME, MANIFEST_NAME, CARD_NAME}
+            for entry in _scandir(root):
+                if entry.name not in ours and not is_temporary(entry.name):
+                    raise ExportError(
+                        f"cannot sync into {root}: it is not empty and holds no export "
+                        f"({entry.name}); sync into an empty directory",
+                        path=str(root),
+                    )
+            if manifest is not None or any(
+                e.name not in (LOCK_NAME, CARD_NAME) for e in _scandir(root)
+            ):
+                self._clear()  # what a killed first sync (or overwrite) left
+            self._manifest = self._new_manifest(source, "complete")
+        self._staged, self._removed = [], set()
+
+    def stored_media(self) -> dict[str, StoredMedia]:
+        """Every media of the current snapshot with its part and fingerprints."""
+        out: dict[str, StoredMedia] = {}
+        for part in self._manifest.get("parts", []):
+            seq = int(part["part"])
+            for media_id, (fp, listing) in self._part_fingerprints(part).items():
+                out[media_id] = StoredMedia(media_id, seq, fp, listing)
+        return out
+
+    def _stage(
+        self, arrow: Mapping[str, pa.Table], ids: list[Any], fps: Fingerprints
+    ) -> PartCommit:
+        seq = self._next_seq()
+        files = self._write_part(arrow, seq)
+        index = self._write_index(seq, ids, fps)
+        rows = {grain: table.num_rows for grain, table in arrow.items()}
+        entry = {"part": seq, "media": len(ids), "rows": rows, "files": files, "index": index}
+        self._staged.append(entry)
+        size = sum((self.root / rel).stat().st_size for rel in _part_files(entry))
+        return PartCommit(seq, len(ids), dict(rows), size)
+
+    def stage_part(
+        self, tables: MediaTables | GrainFrames, fingerprints: Fingerprints
+    ) -> PartCommit:
+        """Write a new part for the next snapshot (readers do not see it until
+        :meth:`commit_snapshot`); ``fingerprints`` by normalised media id."""
+        frames = dict(tables.items())
+        arrow = {grain: to_arrow(frames[grain], grain) for grain in GRAINS}
+        return self._stage(arrow, frames["media"]["media_id"].tolist(), fingerprints)
+
+    def stage_rewrite(self, seq: int, drop: Iterable[str]) -> PartCommit | None:
+        """Copy-on-write: part ``seq`` leaves the next snapshot, and its rows of media other
+        than ``drop`` (normalised ids) go into a new part (None when no row is left)."""
+        part = next((p for p in self._manifest["parts"] if int(p["part"]) == seq), None)
+        if part is None:
+            raise ExportError(f"{self.root}: no part {seq} to rewrite", path=str(self.root))
+        self._removed.add(seq)
+        doomed = set(drop)
+        arrow = {}
+        for grain in GRAINS:
+            files = [self.root / rel for rel in sorted(part["files"].get(grain, []))]
+            table = read_grain(self.root, grain, files, self.partition_by, None)
+            column = table.column("media_id")
+            hit = pc.is_in(column, value_set=pa.array(sorted(doomed), column.type))
+            keep = pc.invert(pc.fill_null(hit, False))
+            arrow[grain] = table.filter(keep).replace_schema_metadata(file_metadata(grain))
+        if not any(table.num_rows for table in arrow.values()):
+            return None
+        fps = self._part_fingerprints(part)
+        return self._stage(arrow, arrow["media"].column("media_id").to_pylist(), fps)
+
+    def discard_staged(self) -> None:
+        """Delete the parts staged since the last snapshot (after an error)."""
+        for entry in self._staged:
+            for rel in _part_files(entry):
+                (self.root / rel).unlink(missing_ok=True)
+        self._staged, self._removed = [], set()
+
+    def commit_snapshot(
+        self,
+        *,
+        failures: Iterable[FailedFetch] = (),
+        reason: str | None = None,
+        history: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Make the staged parts current: the manifest, listing exactly the parts of the new
+        snapshot, replaces the old one atomically; then the parts it no longer lists are
+        deleted. ``reason`` (the listing stopped early) makes the status ``incomplete``;
+        ``history`` is this sync's entry in ``syncs``. Returns the new snapshot number.
+        """
+        manifest = self._manifest
+        kept = [p for p in manifest["parts"] if int(p["part"]) not in self._removed]
+        old = [p for p in manifest["parts"] if int(p["part"]) in self._removed]
+        if not kept and not self._staged:  # every grain keeps a file, so its columns
+            self._stage({g: to_arrow(empty_frame(g), g) for g in GRAINS}, [], {})
+        now = utc_now()
+        for entry in self._staged:
+            entry["committed_at"] = now
+        parts = kept + self._staged
+        snapshot = self.snapshot + 1
+        manifest.update(
+            parts=parts,
+            media_exported=sum(int(p["media"]) for p in parts),
+            rows={g: sum(int(p["rows"].get(g, 0)) for p in parts) for g in GRAINS},
+            failed=[failure_to_manifest(f) for f in failures],
+            status="incomplete" if reason else "complete",
+            status_reason=reason,
+            finished_at=now,
+            snapshot=snapshot,
+        )
+        entry = {"at": now, "snapshot": snapshot, **(history or {})}
+        manifest["syncs"] = [*manifest.get("syncs", []), entry][-HISTORY_LENGTH:]
+        self._save()  # from here on, the new snapshot is the export
+        write_dataset_card(self.root, self.partition_by)
+        self._staged, self._removed = [], set()
+        for part in old:
+            for rel in _part_files(part):
+                (self.root / rel).unlink(missing_ok=True)
+        return snapshot
+
+
+def _check_same_filters(root: Path, manifest: Mapping[str, Any], source: Any) -> None:
+    """Refuse a sync whose filters differ from the export's, or of an export of ids."""
+    old = manifest.get("source")
+    new = clean_source(source) if source is not None else None
+    if isinstance(old, Mapping) and "collection_id" in old and old["collection_id"] is None:
+        raise ExportError(
+            f"cannot sync {root}: it is an export of a list of media ids, not of a collection",
+            path=str(root),
+        )
+    if isinstance(old, Mapping) and isinstance(new, Mapping) and "filters" in new:
+        before = old.get("filters") or {}
+        if before != (new["filters"] or {}):
+            raise ExportError(
+                f"cannot sync {root}: it was exported with filters {before}, not "
+                f"{new['filters'] or {}}; sync with the same filters, or into another directory",
+                path=str(root),
+            )
+
+
+def _part_files(part: Mapping[str, Any]) -> list[str]:
+    """Every file of a manifest part entry (grain files, then its fingerprint file)."""
+    files = [rel for rels in part["files"].values() for rel in rels]
+    return files + ([part["index"]] if part.get("index") else [])
 
 
 def _scandir(folder: Path) -> list[os.DirEntry[str]]:
