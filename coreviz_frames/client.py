@@ -71,6 +71,7 @@ __all__ = [
     "MediaIterator",
     "PageIterator",
     "PaginationWarning",
+    "needs_hydration",
 ]
 
 DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
@@ -353,7 +354,7 @@ class PageIterator(_ReportingIterator):
             bar.close()
 
 
-def _needs_hydration(item: Mapping[str, Any]) -> bool:
+def needs_hydration(item: Mapping[str, Any]) -> bool:
     """A browse item is light when it has no frames list, or none of its frames carries
     ``captions`` or ``objects`` (a full record may omit them on some frames, as the sample's
     video does on every other frame; that alone is no reason to fetch it again)."""
@@ -415,7 +416,7 @@ class BrowseIterator(_ReportingIterator):
                     bar.update(1)
                     continue
                 if isinstance(media_id, str) and (
-                    hydrate is True or (hydrate == "auto" and _needs_hydration(item))
+                    hydrate is True or (hydrate == "auto" and needs_hydration(item))
                 ):
                     yield partial(client._hydrated, item, cancel)
                 else:
