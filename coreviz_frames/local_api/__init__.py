@@ -1,8 +1,11 @@
 """A local, CoreViz-compatible read API for tests, notebooks, the demo and benchmarks.
 
 Serves the sample collection of ``data/`` (or N synthetic media) on 127.0.0.1 with
-``GET /api/media/{id}``, ``GET /api/dataset/{id}/media`` (pagination, filters, folders),
-``GET /api/dataset/{id}/tags``, and the images behind the blob URLs on a second port.
+``GET /api/media/{id}``, ``GET /api/dataset/{id}/media`` (pagination, filters, folders,
+scored search and similarity), ``GET /api/dataset/{id}/tags``, the catalogue (``/api/me``,
+``/api/auth/organization/list``, ``/api/organization/{id}/datasets``, ``/api/dataset/{id}``,
+``/api/media/{id}/versions``, ``/api/search``: see :mod:`.catalogue`), and the images
+behind the blob URLs on a second port.
 
 Example:
     >>> import requests

@@ -134,3 +134,8 @@ class LocalAPIProcess:
         """As :meth:`LocalAPI.add_fault`, in the child."""
         fault = Fault.from_options(path_prefix, **options)
         self._control("fault", fault.to_json())
+
+    def mutate(self, *, seed: int = 0, adds: int = 0, edits: int = 0, deletes: int = 0) -> dict:
+        """As :meth:`LocalAPI.mutate`, in the child: ``{"added", "edited", "deleted"}`` ids."""
+        payload = {"seed": seed, "adds": adds, "edits": edits, "deletes": deletes}
+        return self._control("mutate", payload)

@@ -1,13 +1,14 @@
 """The local CoreViz-compatible read API: two HTTP servers on 127.0.0.1.
 
 The API server answers ``/api/media/{id}``, ``/api/dataset/{id}/media`` and
-``/api/dataset/{id}/tags`` (see :mod:`.routes`; plus control endpoints ``/_local/stats``,
-``/_local/info``, ``/_local/reset`` and ``/_local/fault``, outside ``/api`` and never
-subject to the API key); the blob server, on another port (another origin), serves the
-images behind the records' ``blob://`` URLs. Both speak HTTP/1.1 keep-alive with
-TCP_NODELAY (see :mod:`.wire`), count requests and the most simultaneous requests seen
-(:mod:`.stats`), and can inject latency and faults (:mod:`.faults`). Options:
-:class:`~.options.LocalAPIOptions`.
+``/api/dataset/{id}/tags``, and the catalogue reads: user, organisations, collections,
+versions and search (see :mod:`.routes` and :mod:`.catalogue`; plus control endpoints
+``/_local/stats``, ``/_local/info``, ``/_local/reset`` and ``/_local/fault``, outside
+``/api`` and never subject to the API key); the blob server, on another port (another
+origin), serves the images behind the records' ``blob://`` URLs. Both speak HTTP/1.1
+keep-alive with TCP_NODELAY (see :mod:`.wire`), count requests and the most simultaneous
+requests seen (:mod:`.stats`), and can inject latency and faults (:mod:`.faults`).
+Options: :class:`~.options.LocalAPIOptions`.
 
 Example:
     >>> import requests
@@ -32,6 +33,7 @@ from urllib.parse import unquote
 from ..errors import ConfigError
 from .faults import Fault, FaultTable, RandomFaults
 from .images import FileBlobs, SyntheticBlobs
+from .mutations import Changes, MutableCollection, random_changes
 from .options import (
     BROWSE_QUIRKS,
     RECORD_CACHE_BYTES,
@@ -172,6 +174,28 @@ class LocalAPI:
         """
         self.faults.add(Fault.from_options(path_prefix, **options))
 
+    def mutable(self) -> MutableCollection:
+        """The served collection, made changeable on first use (see :mod:`.mutations`)."""
+        if not isinstance(self.collection, MutableCollection):
+            self.collection = MutableCollection(self.collection)
+            self.routes.collection = self.routes.catalogue.collection = self.collection
+        return self.collection
+
+    def mutate(self, *, seed: int = 0, adds: int = 0, edits: int = 0, deletes: int = 0) -> Changes:
+        """Change the collection between runs: ``deletes`` media deleted, ``edits`` edited
+        (captions, objects, frames, tags, names) and ``adds`` added, picked with ``seed``
+        (see :func:`.mutations.random_changes`); returns the ids changed.
+
+        Example:
+            >>> with LocalAPI(synthetic=50) as api:
+            ...     changes = api.mutate(seed=3, adds=2, edits=2, deletes=1)
+            >>> len(changes.added), len(api.collection)
+            (2, 51)
+        """
+        changes = random_changes(self.mutable(), seed=seed, adds=adds, edits=edits, deletes=deletes)
+        self.routes.records.clear()  # cached bodies are addressed by row
+        return changes
+
     def start(self) -> LocalAPI:
         """Bind both servers and serve them from daemon threads; return ``self``."""
         if self._servers:
@@ -281,6 +305,12 @@ class LocalAPI:
         if path == "/_local/reset" and method == "POST":
             self.reset_stats()
             return json_reply(200, {"ok": True})
+        if path == "/_local/mutate" and method == "POST":
+            try:
+                changes = self.mutate(**json.loads(request.body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return json_reply(400, {"error": "Bad request", "message": str(exc)})
+            return json_reply(200, changes.to_json())
         if path == "/_local/fault" and method == "POST":
             try:
                 self.faults.add(Fault.from_json(json.loads(request.body or b"{}")))
