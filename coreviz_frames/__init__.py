@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import (
@@ -35,6 +36,41 @@ from .errors import (
     SkippedRecordWarning,
     TransportError,
 )
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from .boxes import (
+        boxes_to_normalized_xywh as boxes_to_normalized_xywh,
+        boxes_to_xyxy as boxes_to_xyxy,
+        boxes_to_yolo as boxes_to_yolo,
+    )
+    from .client import Client as Client, FetchReport as FetchReport
+    from .coco import export_coco as export_coco
+    from .crops import CropResult as CropResult, load_crops as load_crops, show_crops as show_crops
+    from .detection import (
+        DetectionDataset as DetectionDataset,
+        detection_collate as detection_collate,
+    )
+    from .engines import duckdb_views as duckdb_views
+    from .export import ExportReport as ExportReport, export_parquet as export_parquet
+    from .filters import BrowseFilters as BrowseFilters
+    from .flatten import FlattenReport as FlattenReport
+    from .frameset import DatasetReport as DatasetReport
+    from .hf import export_hf as export_hf, to_hf_dataset as to_hf_dataset
+    from .images import (
+        ImageResult as ImageResult,
+        load_image as load_image,
+        load_images as load_images,
+    )
+    from .options import CropOptions as CropOptions, DownloadOptions as DownloadOptions
+    from .parquet import read_parquet as read_parquet
+    from .search import SearchResults as SearchResults
+    from .tables import MediaTables as MediaTables, tags_wide as tags_wide, to_tables as to_tables
+    from .training import (
+        CropDataset as CropDataset,
+        export_crops as export_crops,
+        split_by_media as split_by_media,
+    )
+    from .yolo import export_yolo as export_yolo
 
 # Public names that live in heavier modules, imported on first use.
 _LAZY = {
@@ -70,7 +106,6 @@ _LAZY = {
     "detection_collate": "detection",
     "to_hf_dataset": "hf",
     "export_hf": "hf",
-    "duckdb_views": "engines",
     "duckdb_views": "engines",
 }
 

@@ -314,7 +314,7 @@ def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict
     report = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
-        tables = to_tables(records, errors="skip", report=report)
+        tables = to_tables(records, on_error="skip", report=report)
     failed = [
         _failure_dict(err.media_id, None, f"{type(err).__name__}: {err}") for err in report.skipped
     ]

@@ -63,7 +63,6 @@ EXPECTED = {
     "to_hf_dataset",
     "export_hf",
     "duckdb_views",
-    "duckdb_views",
 }
 
 

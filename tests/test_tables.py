@@ -11,8 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pandas.testing as pdt
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import coreviz_frames as cvf
 from coreviz_frames.errors import SchemaError

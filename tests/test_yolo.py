@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dataset_helpers import browse_tables, objects_with_geometry, table_boxes, with_frame_blob
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image, ImageDraw
 
 import coreviz_frames as cvf
