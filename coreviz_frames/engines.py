@@ -93,8 +93,8 @@ def dataset_card(partition_by: str | None) -> str:
 
 
 def write_dataset_card(root: PathLike, partition_by: str | None) -> Path | None:
-    """Write ``README.md`` into the export ``root`` (atomically); a README.md that this
-    package did not write is left alone (and ``None`` returned).
+    """Write ``README.md`` into the export ``root`` (atomically, and only when it changes);
+    a README.md that this package did not write is left alone (and ``None`` returned).
 
     Example:
         >>> import tempfile
@@ -102,14 +102,17 @@ def write_dataset_card(root: PathLike, partition_by: str | None) -> Path | None:
         'README.md'
     """
     target = Path(root) / CARD_NAME
+    text = dataset_card(partition_by)
     if target.exists():
         try:
-            ours = _MARK in target.read_text(encoding="utf-8", errors="replace")
+            current = target.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            ours = False
-        if not ours:
+            current = ""
+        if _MARK not in current:
             return None
-    atomic_write_bytes(target, dataset_card(partition_by).encode("utf-8"))
+        if current == text:
+            return target  # unchanged (a resumed run): nothing to write
+    atomic_write_bytes(target, text.encode("utf-8"))
     return target
 
 

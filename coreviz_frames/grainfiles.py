@@ -272,12 +272,19 @@ def _as_expression(filters: Any) -> ds.Expression | None:
 
 
 def read_grain(
-    root: Path, grain: str, files: Sequence[Path], partition_by: str | None, filters: Any
+    root: Path,
+    grain: str,
+    files: Sequence[Path],
+    partition_by: str | None,
+    filters: Any,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """The rows of ``files`` (of ``grain`` under ``root``) as one table of the declared schema."""
+    """The rows of ``files`` (of ``grain`` under ``root``) as one table of the declared
+    schema, or of its ``columns`` only."""
     schema = SCHEMAS[grain]
+    names = schema.names if columns is None else list(columns)
     if not files:
-        return schema.empty_table()
+        return schema.empty_table().select(names)
     partitioning = None
     if partition_by is not None:
         partitioning = ds.partitioning(pa.schema([schema.field(partition_by)]), flavor="hive")
@@ -289,9 +296,10 @@ def read_grain(
         partition_base_dir=str(root / grain),
     )
     try:
-        table = dataset.to_table(filter=_as_expression(filters))
+        table = dataset.to_table(columns=names, filter=_as_expression(filters))
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(
-            f"cannot read {grain} of {root} with {filters!r}: {exc}", path=str(root)
+            f"cannot read {grain} of {root} with filters {filters}: {first}", path=str(root)
         ) from exc
-    return table.select(schema.names)
+    return table.select(names)

@@ -20,12 +20,17 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from .convert import BACKENDS, arrow_to_polars
 from .engines import export_files
 from .errors import ConfigError, ExportError
 from .export import ExportReport, export_parquet
@@ -38,7 +43,7 @@ from .grainfiles import (
 )
 from .lock import DirectoryLock
 from .manifest import MANIFEST_NAME, manifest_files, read_manifest, repair_hint, utc_now
-from .schema import GRAINS, arrow_to_pandas, empty_frame
+from .schema import GRAINS, SCHEMAS, arrow_to_pandas, empty_frame
 from .store import ExportStore, part_name, write_tables
 from .tables import MediaTables
 
@@ -61,25 +66,95 @@ __all__ = [
 PathLike = str | os.PathLike
 
 
-def read_parquet(
-    path: PathLike, *, grains: Iterable[str] | None = None, filters: Any = None
-) -> MediaTables:
-    """Read an export (or any ``to_parquet`` directory) back into ``MediaTables``.
+def _missing_message(what: str, column: str, lacking: list[str]) -> str:
+    having = [g for g in GRAINS if column in SCHEMAS[g].names]
+    where = (
+        f"only {', '.join(having)} {'has' if len(having) == 1 else 'have'} it"
+        if having
+        else ("no grain has it")
+    )
+    hint = f"; pass grains={having!r}" if having else ""
+    return f"{what} name the column {column!r}, which {', '.join(lacking)} lack ({where}){hint}"
 
-    Columns and dtypes are exactly the declared ones. Only committed parts are
-    read when a manifest is present; rows come in part order. ``grains`` limits
-    the grains read (the others are empty); ``filters`` is a pyarrow expression
-    or DNF list such as ``[("dataset_id", "=", "abc")]`` applied to every grain
-    read, so name only columns they all have (``media_id``, ``dataset_id``).
-    A manifest that lists missing files is an :class:`ExportError` naming the
-    command that rebuilds the export.
+
+def _filter_expression(filters: Any, grains: Sequence[str]) -> ds.Expression | None:
+    """``filters`` as one expression, checked against every grain read (one-line errors)."""
+    if filters is None:
+        return None
+    try:
+        expression = (
+            filters if isinstance(filters, ds.Expression) else pq.filters_to_expression(filters)
+        )
+    except (TypeError, ValueError, pa.ArrowException) as exc:
+        raise ConfigError(f"filters {filters!r} is not a pyarrow filter: {exc}") from exc
+    lacking: dict[str, list[str]] = {}
+    for grain in grains:
+        try:
+            ds.dataset(SCHEMAS[grain].empty_table()).to_table(filter=expression)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            found = re.search(r"FieldRef\.Name\(([^)]*)\)", str(exc))
+            if found is None:
+                first = str(exc).splitlines()[0]
+                raise ExportError(f"filters {filters!r} do not apply to {grain}: {first}") from exc
+            lacking.setdefault(found.group(1), []).append(grain)
+    for column, names in lacking.items():
+        raise ExportError(_missing_message("filters", column, names))
+    return expression
+
+
+def _check_columns(columns: Sequence[str] | None, grains: Sequence[str]) -> None:
+    if columns is None:
+        return
+    if isinstance(columns, str):
+        raise ConfigError(f"columns must be a list of names, not the string {columns!r}")
+    for column in columns:
+        lacking = [g for g in grains if column not in SCHEMAS[g].names]
+        if lacking:
+            raise ExportError(_missing_message("columns", column, lacking))
+
+
+def _to_pandas(table: pa.Table, grain: str, columns: Sequence[str] | None) -> pd.DataFrame:
+    """The declared pandas dtypes, for all columns or only ``columns``."""
+    if columns is None:
+        return arrow_to_pandas(table, grain)
+    schema = SCHEMAS[grain]
+    arrays = [
+        table.column(f.name) if f.name in columns else pa.nulls(len(table), f.type)
+        for f in schema
+    ]  # the columns not read are null stand-ins, dropped below
+    full = pa.Table.from_arrays(arrays, schema=schema)
+    return arrow_to_pandas(full, grain)[list(columns)]
+
+
+def read_parquet(
+    path: PathLike,
+    *,
+    grains: Iterable[str] | None = None,
+    columns: Sequence[str] | None = None,
+    filters: Any = None,
+    backend: str = "pandas",
+) -> Any:
+    """Read an export (or any ``to_parquet`` directory) back.
+
+    ``backend="pandas"`` (default) gives :class:`MediaTables` with the declared columns
+    and dtypes (grains not read are empty); ``"arrow"`` a ``{grain: pyarrow.Table}``
+    dict and ``"polars"`` a ``{grain: polars.DataFrame}`` dict of the grains read. Only
+    committed parts are read when a manifest is present; rows come in part order.
+    ``grains`` limits the grains read; ``columns`` the columns of each (every grain read
+    must have them); ``filters`` is a pyarrow expression or DNF list such as
+    ``[("label", "=", "dog")]``: a column some grain read lacks is a one-line
+    :class:`ExportError` naming the column and the grains that have it. A manifest that
+    lists missing files is an :class:`ExportError` naming the command that rebuilds it.
 
     Example:
         >>> dogs = [("label", "=", "dog")]
         >>> t = read_parquet("export/", grains=["objects"], filters=dogs)  # doctest: +SKIP
         >>> t.objects.label.unique().tolist()  # doctest: +SKIP
         ['dog']
+        >>> pl = read_parquet("export/", grains=["objects"], backend="polars")  # doctest: +SKIP
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend={backend!r}: choose one of {', '.join(BACKENDS)}")
     root = Path(path)
     if not root.is_dir():
         raise ExportError(f"no Parquet export at {root}", path=str(root))
@@ -90,19 +165,24 @@ def read_parquet(
             path=str(root),
         )
     partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
-    wanted = set(GRAINS if grains is None else grains)
-    unknown = wanted - set(GRAINS)
+    wanted = [g for g in GRAINS if grains is None or g in set(grains)]
+    unknown = set(GRAINS if grains is None else grains) - set(GRAINS)
     if unknown:
         raise ConfigError(f"unknown grains {sorted(unknown)}; choose from {list(GRAINS)}")
-    frames = {}
-    for grain in GRAINS:
-        if grain in wanted:
-            files = export_files(root, grain, manifest)
-            table = read_grain(root, grain, files, partition_by, filters)
-            frames[grain] = arrow_to_pandas(table, grain)
-        else:
-            frames[grain] = empty_frame(grain)
-    return MediaTables(**frames)
+    _check_columns(columns, wanted)
+    expression = _filter_expression(filters, wanted)
+    tables = {
+        grain: read_grain(
+            root, grain, export_files(root, grain, manifest), partition_by, expression, columns
+        )
+        for grain in wanted
+    }
+    if backend == "arrow":
+        return tables
+    if backend == "polars":
+        return {grain: arrow_to_polars(table) for grain, table in tables.items()}
+    frames = {grain: _to_pandas(table, grain, columns) for grain, table in tables.items()}
+    return MediaTables(**{g: frames[g] if g in frames else empty_frame(g) for g in GRAINS})
 
 
 def _status_line(root: Path, manifest: Mapping[str, Any]) -> str:

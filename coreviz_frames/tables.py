@@ -10,12 +10,20 @@ Example:
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from .convert import arrow_to_polars, write_csv
+from .errors import ConfigError
 from .flatten import FlattenReport, SkippedRecordWarning, check_on_error, flatten
+from .grainfiles import to_arrow
+from .joins import join_grains
 from .schema import GRAINS, arrow_to_pandas, empty_frame
 from .store import write_tables
 
@@ -99,6 +107,69 @@ class MediaTables:
         See :func:`coreviz_frames.store.write_tables` for the options.
         """
         return write_tables(self, path, **options)
+
+    def join(
+        self,
+        left: str,
+        right: str,
+        *,
+        how: str = "left",
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Join two grains on their shared id, without ``_x``/``_y`` columns.
+
+        ``right``'s columns that ``left`` also has get ``right``'s grain as a prefix
+        (``media_type``, ``media_status``, ``frame_extra``); the shared ancestor ids are
+        kept once. Joined with an ancestor (``frames``, ``media``), ``left`` keeps its row
+        count. ``columns`` limits the ``right`` columns brought in.
+
+        Example:
+            >>> t = MediaTables.empty()
+            >>> t.join("objects", "media").filter(like="media_").columns.tolist()[:3]
+            ['media_id', 'media_type', 'media_status']
+        """
+        return join_grains(dict(self.items()), left, right, how=how, columns=columns)
+
+    def _grains(self, grains: Iterable[str] | None) -> list[str]:
+        wanted = list(GRAINS if grains is None else [grains] if isinstance(grains, str) else grains)
+        unknown = [g for g in wanted if g not in GRAINS]
+        if unknown:
+            raise ConfigError(f"unknown grain {unknown[0]!r}; choose from {', '.join(GRAINS)}")
+        return wanted
+
+    def to_arrow(self, grains: Iterable[str] | None = None) -> dict[str, pa.Table]:
+        """``{grain: pyarrow.Table}`` with the declared Arrow schema (all grains by default).
+
+        Example:
+            >>> MediaTables.empty().to_arrow(["tags"])["tags"].schema.names
+            ['media_id', 'dataset_id', 'key', 'value']
+        """
+        return {g: to_arrow(getattr(self, g), g) for g in self._grains(grains)}
+
+    def to_polars(self, grains: Iterable[str] | None = None) -> dict[str, Any]:
+        """``{grain: polars.DataFrame}`` (needs ``pip install "coreviz-frames[polars]"``).
+
+        Example:
+            >>> MediaTables.empty().to_polars()["objects"].height  # doctest: +SKIP
+            0
+        """
+        return {g: arrow_to_polars(t) for g, t in self.to_arrow(grains).items()}
+
+    def to_csv(
+        self, path: str | os.PathLike[str], grains: Iterable[str] | None = None
+    ) -> list[Path]:
+        """Write ``<grain>.csv`` per grain into the directory ``path``; returns the files.
+
+        Polygons and other lists are one-line JSON text (``[{"x":1.0,"y":2.0}, ...]``),
+        timestamps ISO-8601 in UTC, missing values empty cells.
+
+        Example:
+            >>> import tempfile
+            >>> [f.name for f in MediaTables.empty().to_csv(tempfile.mkdtemp(), ["tags"])]
+            ['tags.csv']
+        """
+        root = Path(path)
+        return [write_csv(getattr(self, g), root / f"{g}.csv") for g in self._grains(grains)]
 
     def summary(self, top: int = 10) -> TablesSummary:
         """Row counts per grain, media per type and the ``top`` object labels.

@@ -119,3 +119,73 @@ def test_duckdb_views_give_read_parquet_row_counts(request, which):
         assert nulls == 1
     finally:
         con.close()
+
+
+def test_read_parquet_arrow_and_polars_backends(plain_export, tables):
+    arrow = cvf.read_parquet(plain_export, grains=["objects"], backend="arrow")
+    assert list(arrow) == ["objects"]
+    assert arrow["objects"].schema.names == SCHEMAS["objects"].names
+    assert arrow["objects"].num_rows == len(tables.objects)
+    pytest.importorskip("polars")
+    frames = cvf.read_parquet(plain_export, backend="polars")
+    assert {g: f.height for g, f in frames.items()} == {g: len(f) for g, f in tables.items()}
+    assert frames["objects"].group_by("label").len().height == tables.objects.label.nunique()
+
+
+def test_read_parquet_columns_and_filters(plain_export, tables):
+    dogs = [("label", "=", tables.objects.label.iloc[0])]
+    back = cvf.read_parquet(
+        plain_export, grains=["objects"], columns=["object_id", "label"], filters=dogs
+    )
+    assert back.objects.columns.tolist() == ["object_id", "label"]
+    assert str(back.objects.label.dtype) == "string"
+    assert (back.objects.label == dogs[0][2]).all()
+    assert len(back.objects) == (tables.objects.label == dogs[0][2]).sum()
+
+
+def test_a_filter_on_a_column_some_grains_lack_is_one_line_naming_them(plain_export):
+    with pytest.raises(cvf.ExportError) as caught:
+        cvf.read_parquet(plain_export, filters=[("label", "=", "dog")])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "'label'" in message and "media" in message and "grains=['objects']" in message
+    with pytest.raises(cvf.ExportError, match=r"'bbox_x'.*media") as caught:
+        cvf.read_parquet(plain_export, columns=["media_id", "bbox_x"])
+    with pytest.raises(cvf.ConfigError, match="backend="):
+        cvf.read_parquet(plain_export, backend="spark")
+
+
+def test_to_arrow_and_to_polars_have_every_grain(tables):
+    arrow = tables.to_arrow()
+    assert {g: t.num_rows for g, t in arrow.items()} == {g: len(f) for g, f in tables.items()}
+    assert arrow["media"].schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    pl = pytest.importorskip("polars")
+    polars = tables.to_polars(["objects"])
+    assert isinstance(polars["objects"], pl.DataFrame)
+    assert polars["objects"].schema["polygon"] == pl.List(
+        pl.Struct({"x": pl.Float64, "y": pl.Float64})
+    )
+
+
+def test_polars_missing_is_a_config_error_with_the_install_hint(tables, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "polars", None)  # as if not installed
+    with pytest.raises(cvf.ConfigError, match=r"coreviz-frames\[polars\]"):
+        tables.to_polars()
+
+
+def test_to_csv_writes_lists_as_one_line_json(tmp_path, tables):
+    import json
+
+    files = tables.to_csv(tmp_path / "csv")
+    assert sorted(f.name for f in files) == sorted(f"{g}.csv" for g in GRAINS)
+    objects = pd.read_csv(tmp_path / "csv" / "objects.csv")  # a plain reader
+    assert len(objects) == len(tables.objects)
+    with_polygon = objects["polygon"].dropna()
+    assert len(with_polygon) > 0
+    first = json.loads(with_polygon.iloc[0])
+    assert set(first[0]) == {"x", "y"}
+    text = (tmp_path / "csv" / "objects.csv").read_text()
+    assert len(text.splitlines()) == len(tables.objects) + 1  # no newline inside a cell
+    assert "array(" not in text
