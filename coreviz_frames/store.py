@@ -690,6 +690,11 @@ class ExportStore:
     # -- snapshots (sync) -----------------------------------------------------------------
 
     @property
+    def manifest(self) -> dict[str, Any]:
+        """A copy of the manifest as this store holds it (read-only view)."""
+        return json.loads(json.dumps(self._manifest))
+
+    @property
     def snapshot(self) -> int:
         """The number of the current snapshot (0 before the first one)."""
         return int(self._manifest.get("snapshot", 0))

@@ -30,7 +30,15 @@ from typing import Any, NamedTuple
 from ..ids import normalize_id
 from .store import Collection, Entry
 
-__all__ = ["Changes", "MutableCollection", "edit_record", "entry_of", "new_copy", "random_changes"]
+__all__ = [
+    "EDIT_KINDS",
+    "Changes",
+    "MutableCollection",
+    "edit_record",
+    "entry_of",
+    "new_copy",
+    "random_changes",
+]
 
 #: The kinds of edit :func:`edit_record` makes, in turn.
 EDIT_KINDS = ("caption", "add_object", "move_object", "tag", "remove_object", "rename", "frame")

@@ -25,7 +25,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
@@ -33,7 +33,7 @@ from urllib.parse import unquote
 from ..errors import ConfigError
 from .faults import Fault, FaultTable, RandomFaults
 from .images import FileBlobs, SyntheticBlobs
-from .mutations import Changes, MutableCollection, random_changes
+from .mutations import EDIT_KINDS, Changes, MutableCollection, random_changes
 from .options import (
     BROWSE_QUIRKS,
     RECORD_CACHE_BYTES,
@@ -181,10 +181,18 @@ class LocalAPI:
             self.routes.collection = self.routes.catalogue.collection = self.collection
         return self.collection
 
-    def mutate(self, *, seed: int = 0, adds: int = 0, edits: int = 0, deletes: int = 0) -> Changes:
+    def mutate(
+        self,
+        *,
+        seed: int = 0,
+        adds: int = 0,
+        edits: int = 0,
+        deletes: int = 0,
+        kinds: Sequence[str] = EDIT_KINDS,
+    ) -> Changes:
         """Change the collection between runs: ``deletes`` media deleted, ``edits`` edited
-        (captions, objects, frames, tags, names) and ``adds`` added, picked with ``seed``
-        (see :func:`.mutations.random_changes`); returns the ids changed.
+        (``kinds`` in turn: captions, objects, frames, tags, names) and ``adds`` added,
+        picked with ``seed`` (see :func:`.mutations.random_changes`); returns the ids.
 
         Example:
             >>> with LocalAPI(synthetic=50) as api:
@@ -192,7 +200,9 @@ class LocalAPI:
             >>> len(changes.added), len(api.collection)
             (2, 51)
         """
-        changes = random_changes(self.mutable(), seed=seed, adds=adds, edits=edits, deletes=deletes)
+        changes = random_changes(
+            self.mutable(), seed=seed, adds=adds, edits=edits, deletes=deletes, kinds=kinds
+        )
         self.routes.records.clear()  # cached bodies are addressed by row
         return changes
 
