@@ -63,6 +63,8 @@ EXPECTED = {
     "to_hf_dataset",
     "export_hf",
     "duckdb_views",
+    "sync",
+    "SyncReport",
 }
 
 
