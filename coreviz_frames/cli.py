@@ -310,10 +310,130 @@ def export(
 @main.command(epilog="Example:\n\n\b\n  coreviz-frames info export/")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
 def info(export_dir) -> None:
-    """Print an export's manifest (source, schema version, failures) and row counts."""
+    """Print an export's manifest (source, schema version, failures), row counts and the
+    history of its syncs."""
+    from .manifest import read_manifest, sync_history_lines
     from .parquet import describe_export
 
     click.echo(describe_export(export_dir))
+    for line in sync_history_lines(read_manifest(export_dir)):
+        click.echo(line)
+
+
+def _browse_filter_options(command):
+    """The browse filter options of ``export`` (--path ... --q), as one decorator."""
+    options = [
+        click.option("--path", "folder_path", default=None, help="Only this ltree folder."),
+        click.option(
+            "--recursive/--no-recursive", default=True, show_default=True, help="Sub-folders."
+        ),
+        click.option(
+            "--type",
+            "media_type",
+            default=None,
+            type=click.Choice(["image", "video", "pdf"]),
+            help="Only this media type.",
+        ),
+        click.option(
+            "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag filter (repeatable)."
+        ),
+        click.option("--date-from", default=None, help="Created on or after YYYY-MM-DD."),
+        click.option("--date-to", default=None, help="Created on or before YYYY-MM-DD."),
+        click.option("--q", "query", default=None, help="Semantic search query."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command(
+    "sync",
+    epilog="Examples:\n\n\b\n"
+    "  coreviz-frames sync --collection ID --out export/\n"
+    "  coreviz-frames sync --collection ID --type image --out images/ --allow-mass-delete",
+)
+@click.option("--collection", "collection_id", required=True, help="Collection to sync.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Export directory (created by the first sync).",
+)
+@_browse_filter_options
+@click.option(
+    "--hydrate",
+    type=click.Choice(["auto", "always"]),
+    default="auto",
+    show_default=True,
+    help="'always': Get Media for every media (sees changes a light listing hides).",
+)
+@click.option("--keep-deleted", is_flag=True, help="Keep media no longer listed.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Delete even when the listing is empty or would delete over half the export.",
+)
+@click.option("--page-size", type=int, default=100, show_default=True)
+@click.option("--batch-size", type=int, default=1000, show_default=True, help="Media per part.")
+@click.option("--workers", type=int, default=8, show_default=True, help="Concurrent requests.")
+@click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--partition-by", default=None, help="Hive partitioning of a new export.")
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even if some media failed.")
+@click.option(
+    "--api-key", envvar="COREVIZ_API_KEY", default=None, show_envvar=True, help="API key."
+)
+@click.option(
+    "--base-url", envvar="COREVIZ_BASE_URL", default=None, show_envvar=True, help="API base URL."
+)
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delete, **options):
+    """Bring an export up to date: add new media, replace changed ones, delete removed ones.
+
+    The first sync into an empty directory is a full export. Each sync that changes
+    something makes a new snapshot atomically (a killed sync leaves the old one); one
+    with nothing to change writes no file. Exits 1 when the listing stopped early, when
+    deletes were held back (empty listing, or over half the export: --allow-mass-delete),
+    or when some media failed (their previous rows are kept), unless --allow-failures.
+    """
+    from .sync import sync
+
+    filters = BrowseFilters(
+        path=options.pop("folder_path"),
+        recursive=options.pop("recursive"),
+        type=options.pop("media_type"),
+        tag_filters=_tag_filters(options.pop("tags")),
+        date_from=options.pop("date_from"),
+        date_to=options.pop("date_to"),
+        q=options.pop("query"),
+    )
+    client = _client(
+        options["api_key"], options["base_url"], options["workers"], options["retries"]
+    )
+    with client:
+        report = sync(
+            client,
+            collection_id,
+            out_dir,
+            filters=filters,
+            hydrate=True if hydrate == "always" else "auto",
+            delete_missing=not keep_deleted,
+            allow_mass_delete=allow_mass_delete,
+            batch_size=options["batch_size"],
+            page_size=options["page_size"],
+            partition_by=options["partition_by"],
+            progress=options["progress"],
+        )
+    click.echo(str(report))
+    if not report.complete or report.deletes_skipped:
+        sys.exit(1)
+    if report.failed and not options["allow_failures"]:
+        click.secho(
+            f"{len(report.failed)} media failed; see the manifest in {out_dir}",
+            fg="yellow",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @main.command(

@@ -38,6 +38,7 @@ __all__ = [
     "manifest_files",
     "read_manifest",
     "repair_hint",
+    "sync_history_lines",
     "utc_now",
 ]
 
@@ -191,3 +192,28 @@ def manifest_files(root: Path, manifest: Mapping[str, Any], grain: str) -> list[
             path=str(root),
         )
     return files
+
+
+def sync_history_lines(manifest: Mapping[str, Any], last: int = 10) -> list[str]:
+    """The manifest's sync history (``syncs``) as text lines, newest last; [] if none.
+
+    Example:
+        >>> entry = {"at": "2026-11-30T03:00:00Z", "snapshot": 2, "added": 3, "updated": 1,
+        ...          "deleted": 0, "unchanged": 96, "failed": 0, "bytes_written": 2048}
+        >>> print("\\n".join(sync_history_lines({"snapshot": 2, "syncs": [entry]})))
+        <BLANKLINE>
+        syncs (snapshot 2 is current; last 1):
+          2026-11-30T03:00:00Z  snapshot 2  +3 ~1 -0 =96  failed 0  2,048 bytes
+    """
+    syncs = [s for s in manifest.get("syncs") or [] if isinstance(s, Mapping)][-last:]
+    if not syncs:
+        return []
+    lines = ["", f"syncs (snapshot {manifest.get('snapshot')} is current; last {len(syncs)}):"]
+    for s in syncs:
+        flag = "" if s.get("complete", True) else "  INCOMPLETE listing"
+        lines.append(
+            f"  {s.get('at')}  snapshot {s.get('snapshot')}  +{s.get('added', 0)} "
+            f"~{s.get('updated', 0)} -{s.get('deleted', 0)} ={s.get('unchanged', 0)}  "
+            f"failed {s.get('failed', 0)}  {int(s.get('bytes_written', 0)):,} bytes{flag}"
+        )
+    return lines
