@@ -83,7 +83,11 @@ def fingerprint(record: Mapping[str, Any]) -> str:
         >>> fingerprint({"id": "m1"}) == fingerprint({"id": "m1"})
         True
     """
-    text = json.dumps(
-        canonical(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
+    text = _dumps(record)
+    if "?" in text or "#" in text or '"_' in text:  # else canonical(record) is record itself
+        text = _dumps(canonical(record))
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -247,14 +247,18 @@ def random_changes(
     edits: int = 0,
     deletes: int = 0,
     kinds: Sequence[str] = EDIT_KINDS,
+    newest: int | None = None,
 ) -> Changes:
     """Apply ``deletes``, then ``edits`` (kinds in turn), then ``adds`` random changes.
 
-    Media are picked among the media rows with ``random.Random(seed)``; no media is both
-    edited and deleted. Returns the ids changed.
+    Media are picked among the media rows (the ``newest`` last rows only, if given: recent
+    uploads are the ones an AI pass or a reviewer touches) with ``random.Random(seed)``;
+    no media is both edited and deleted. Returns the ids changed.
     """
     rng = random.Random(seed)
     ids = collection.media_ids()
+    if newest is not None:
+        ids = ids[-newest:] if newest > 0 else []
     picked = rng.sample(ids, min(len(ids), deletes + edits))
     changes = Changes()
     for media_id in picked[:deletes]:

@@ -135,7 +135,17 @@ class LocalAPIProcess:
         fault = Fault.from_options(path_prefix, **options)
         self._control("fault", fault.to_json())
 
-    def mutate(self, *, seed: int = 0, adds: int = 0, edits: int = 0, deletes: int = 0) -> dict:
+    def mutate(
+        self,
+        *,
+        seed: int = 0,
+        adds: int = 0,
+        edits: int = 0,
+        deletes: int = 0,
+        newest: int | None = None,
+    ) -> dict:
         """As :meth:`LocalAPI.mutate`, in the child: ``{"added", "edited", "deleted"}`` ids."""
         payload = {"seed": seed, "adds": adds, "edits": edits, "deletes": deletes}
+        if newest is not None:
+            payload["newest"] = newest
         return self._control("mutate", payload)

@@ -189,6 +189,7 @@ class LocalAPI:
         edits: int = 0,
         deletes: int = 0,
         kinds: Sequence[str] = EDIT_KINDS,
+        newest: int | None = None,
     ) -> Changes:
         """Change the collection between runs: ``deletes`` media deleted, ``edits`` edited
         (``kinds`` in turn: captions, objects, frames, tags, names) and ``adds`` added,
@@ -201,7 +202,13 @@ class LocalAPI:
             (2, 51)
         """
         changes = random_changes(
-            self.mutable(), seed=seed, adds=adds, edits=edits, deletes=deletes, kinds=kinds
+            self.mutable(),
+            seed=seed,
+            adds=adds,
+            edits=edits,
+            deletes=deletes,
+            kinds=kinds,
+            newest=newest,
         )
         self.routes.records.clear()  # cached bodies are addressed by row
         return changes
