@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ._version import __version__
+from .climessages import cli_text, error_lines, failure_lines
 from .errors import ConfigError, CorevizError, ExportError
 from .filters import BrowseFilters
 from .idsfile import read_ids_file
@@ -32,12 +33,29 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except CorevizError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+        except (CorevizError, OSError) as exc:  # OSError: a file that cannot be read/written
+            _echo_error(exc)
             ctx.exit(1)
-        except OSError as exc:  # a file or directory that cannot be read or written
-            click.secho(f"error: {exc}", fg="red", err=True)
-            ctx.exit(1)
+
+
+def _echo_error(exc: CorevizError | OSError) -> None:
+    """``error: ...`` in red on stderr (CLI flags, not Python arguments), then the hint."""
+    first, *rest = error_lines(exc)
+    click.secho(first, fg="red", err=True)
+    for line in rest:
+        click.echo(line, err=True)
+
+
+def _parts_written(out_dir: str) -> int:
+    """Committed parts of the export in ``out_dir`` (0 when there is none)."""
+    from .manifest import MANIFEST_NAME, read_manifest
+
+    if not (Path(out_dir) / MANIFEST_NAME).is_file():
+        return 0
+    try:
+        return len(read_manifest(out_dir).get("parts", []))
+    except (CorevizError, OSError):
+        return 0
 
 
 @click.group(
@@ -281,14 +299,17 @@ def export(
             except (ExportError, ConfigError):
                 raise
             except CorevizError as exc:
-                click.secho(f"error: {exc}", fg="red", err=True)
-                click.echo(
-                    f"The parts already written to {out_dir} are kept: re-run the same "
-                    "command with --resume to continue where it stopped.",
-                    err=True,
-                )
+                _echo_error(exc)
+                if _parts_written(out_dir):
+                    click.echo(
+                        f"The parts already written to {out_dir} are kept: re-run the same "
+                        "command with --resume to continue where it stopped.",
+                        err=True,
+                    )
                 sys.exit(1)
-    click.echo(str(report))
+    click.echo(cli_text(str(report)))
+    if any(item.get("status") == 401 for item in report.failed):
+        click.echo("check the API key (COREVIZ_API_KEY or --api-key)", err=True)
     if not report.complete:  # a walk cut short is never a success, even with --allow-failures
         click.secho(
             f"export incomplete: {report.incomplete_reason or 'the walk stopped early'}. "
@@ -492,8 +513,9 @@ def crops(
     written = int((manifest["status"] == "written").sum())
     failed = manifest[manifest["status"] != "written"]
     click.echo(f"{written} crops written to {out_dir} ({len(failed)} failed)")
-    for row in failed.head(10).itertuples():
-        click.echo(f"  failed {row.object_id}: {row.reason}")
+    pairs = zip(failed["object_id"].tolist(), failed["reason"].tolist(), strict=True)
+    for line in failure_lines(pairs, listed_in=str(Path(out_dir) / "manifest.parquet")):
+        click.echo(line, err=True)
     if len(failed) and not allow_failures:
         sys.exit(1)
 

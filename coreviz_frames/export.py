@@ -86,7 +86,8 @@ class ExportReport:
         rate = self.media_exported / self.elapsed if self.elapsed > 0 else 0.0
         lines = [
             f"exported {self.media_exported:,} media to {self.path} in {self.elapsed:.1f}s "
-            f"({rate:,.0f} media/s, {self.parts_written} parts)"
+            f"({rate:,.0f} media/s, {self.parts_written} part"
+            f"{'' if self.parts_written == 1 else 's'})"
         ]
         if self.media_skipped:
             lines.append(f"skipped {self.media_skipped:,} media already exported")
@@ -99,7 +100,8 @@ class ExportReport:
             )
         if self.failed:
             lines.append(
-                f"FAILED: {len(self.failed):,} records (listed in {MANIFEST_NAME}; "
+                f"FAILED: {len(self.failed):,} record{'' if len(self.failed) == 1 else 's'} "
+                f"(listed in {MANIFEST_NAME}; "
                 "a re-run with resume=True, or --resume, retries them)"
             )
             for item in self.failed[:5]:

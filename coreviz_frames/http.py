@@ -685,7 +685,11 @@ class _CappedRetry(Retry):
                 with contextlib.suppress(Exception):
                     response.drain_conn()
             scope.cancel.check()
-        return super().increment(method, url, *args, **kwargs)
+        new = super().increment(method, url, *args, **kwargs)  # raises once exhausted
+        error = kwargs.get("error")
+        if isinstance(error, NewConnectionError):
+            _log_connect_retry(error, kwargs.get("_pool"), new)
+        return new
 
     def sleep(self, response: Any = None) -> None:
         wait = None
@@ -700,7 +704,36 @@ class _CappedRetry(Retry):
             time.sleep(wait)
 
 
+_CONNECT_LOGGED: dict[str, float] = {}
+_CONNECT_LOG_LOCK = threading.Lock()
+
+
+def _log_connect_retry(error: NewConnectionError, pool: Any, retry: Retry) -> None:
+    """One log line per retried connection failure, so a wrong host is not a silent wait."""
+    text = str(error).lower()
+    if "resolve" in text or "name or service" in text or "nodename" in text:
+        why = "host not found"
+    elif "refused" in text:
+        why = "connection refused"
+    else:
+        why = "no connection"
+    where = f"{pool.host}:{pool.port}" if pool is not None else "the server"
+    done = sum(isinstance(h.error, NewConnectionError) for h in retry.history)
+    now = time.monotonic()
+    with _CONNECT_LOG_LOCK:  # many downloads failing at once: one line per host and second
+        if now - _CONNECT_LOGGED.get(where, -1e9) < 1.0:
+            return
+        _CONNECT_LOGGED[where] = now
+    left = retry.connect or 0
+    logger.warning("cannot connect to %s (%s): retry %d of %d", where, why, done, done + left)
+
+
 _RETRY_PARAMS = set(inspect.signature(Retry.__init__).parameters)
+
+
+#: Retries of a connection that cannot be made (refused, unknown host): few, so a wrong
+#: base URL or a host that is down is said within seconds; each one is logged as it happens.
+CONNECT_RETRIES = 2
 
 
 def build_retry(
@@ -719,7 +752,7 @@ def build_retry(
     """
     kwargs: dict[str, Any] = {
         "total": retries,
-        "connect": retries,
+        "connect": min(retries, CONNECT_RETRIES),
         "read": retries,
         "status": retries,
         "redirect": 0,
@@ -835,7 +868,7 @@ def translate_error(
         >>> type(err).__name__
         'NetworkError'
     """
-    safe = safe_url(url)
+    safe = safe_url(url).split("?", 1)[0]  # a query string (paging, signatures) says nothing
     if response is not None:
         return _status_error(safe, what, media_id, response, exc, body, secrets)
     return _exception_error(safe, what, media_id, exc, secrets)
@@ -863,7 +896,10 @@ def _status_error(
         )
     detail = _detail(body)
     detail = mask_secrets(detail, secrets) if detail else None
-    text = f"GET{_subject(what)} ({safe}) failed: {status} {response.reason or ''}".rstrip()
+    reason = response.reason or ""
+    if detail and reason and detail.lower().startswith(reason.lower()):
+        detail = detail[len(reason) :].lstrip(" :-") or None  # "401 Unauthorized" said once
+    text = f"GET{_subject(what)} ({safe}) failed: {status} {reason}".rstrip()
     if detail:
         text += f": {detail}"
     kwargs: dict[str, Any] = {"status": status, "url": safe, "media_id": media_id}

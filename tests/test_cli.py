@@ -420,3 +420,94 @@ def test_export_filters_are_one_value_recorded_in_the_manifest(keyed_api, tmp_pa
     assert source["filters"] == {"type": "image", "date_from": "2000-01-01"}
     bad = CliRunner().invoke(main, [*args, "--date-from", "2000-13-01"], env=_env(keyed_api))
     assert bad.exit_code == 1 and "date_from" in bad.output
+
+
+# -- messages a person can act on (issue 16, item 6) ---------------------------------------
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}/api"
+
+
+def test_a_non_empty_directory_names_the_flags_not_python_arguments(keyed_api, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    args = ["export", "--collection", keyed_api.collection_id, "--out", str(out)]
+    result = CliRunner().invoke(main, args, env=_env(keyed_api))
+    assert result.exit_code == 1
+    assert "--overwrite" in result.stderr and "--resume" in result.stderr
+    assert "overwrite=True" not in result.output and "resume=True" not in result.output
+
+
+def test_a_401_says_check_the_api_key_once_without_query_string_or_resume(keyed_api, tmp_path):
+    out = tmp_path / "x"
+    args = ["export", "--collection", keyed_api.collection_id, "--out", str(out)]
+    env = {"COREVIZ_API_KEY": "wrong-key-0000", "COREVIZ_BASE_URL": keyed_api.base_url}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "check the API key (COREVIZ_API_KEY or --api-key)" in err
+    assert err.count("Unauthorized") == 1  # not "401 Unauthorized: Unauthorized: ..."
+    assert "?" not in err and "offset=" not in err  # URLs without their query string
+    assert "--resume" not in result.output  # nothing was written: nothing to resume
+    assert "wrong-key-0000" not in result.output
+
+
+def test_a_401_on_every_id_names_the_key_and_the_flag_not_resume_true(keyed_api, tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a1b2c3\n")
+    args = ["export", "--ids", str(ids), "--out", str(tmp_path / "x"), "--no-progress"]
+    env = {"COREVIZ_API_KEY": "wrong-key-0000", "COREVIZ_BASE_URL": keyed_api.base_url}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 1
+    assert "check the API key (COREVIZ_API_KEY or --api-key)" in result.stderr
+    assert "resume=True" not in result.output and "--resume" in result.stdout
+    assert "(0 media/s, 1 part)" in result.stdout and "FAILED: 1 record " in result.stdout
+
+
+def test_connection_refused_says_check_base_url_after_few_shown_retries(tmp_path, caplog):
+    args = ["export", "--collection", "abc", "--out", str(tmp_path / "x"), "--no-progress"]
+    env = {"COREVIZ_API_KEY": API_KEY, "COREVIZ_BASE_URL": _closed_port_url()}
+    with caplog.at_level("WARNING", logger="coreviz_frames.http"):
+        result = CliRunner().invoke(main, args, env=env)  # used to retry 5 times (~20 s)
+    assert result.exit_code == 1
+    assert "check --base-url / COREVIZ_BASE_URL" in result.stderr
+    retries = [r.getMessage() for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert retries and retries[0].endswith("(connection refused): retry 1 of 2")
+    assert "--resume" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_host_says_check_base_url(tmp_path):
+    args = ["export", "--collection", "abc", "--out", str(tmp_path / "x"), "--no-progress"]
+    env = {"COREVIZ_API_KEY": API_KEY, "COREVIZ_BASE_URL": "http://no-such-host.invalid/api"}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 1
+    assert "check --base-url / COREVIZ_BASE_URL" in result.stderr
+
+
+def test_crops_with_the_image_host_down_list_each_id_once_on_stderr(local_api_factory, tmp_path):
+    api = local_api_factory(api_key=API_KEY)
+    out = tmp_path / "export"
+    args = ["export", "--collection", api.collection_id, "--out", str(out), "--no-progress"]
+    assert CliRunner().invoke(main, args, env=_env(api)).exit_code == 0
+    api.stop()  # the image host is gone
+    crops = tmp_path / "crops"
+    result = CliRunner().invoke(
+        main, ["crops", str(out), "--out", str(crops), "--no-progress"], env={}
+    )
+    assert result.exit_code == 1
+    assert "0 crops written" in result.stdout and "failed" not in result.stdout.split(")", 1)[1]
+    failed = [line for line in result.stderr.splitlines() if line.startswith("  failed ")]
+    ids = [line.split()[1].rstrip(":") for line in failed]
+    assert len(ids) == len(set(ids)) == 10
+    assert "  ... and 10 more (see " in result.stderr and "manifest.parquet)" in result.stderr
+    assert "could not connect: the image host (127.0.0.1:" in result.stderr
+    assert not any(line.split()[2] == "object" for line in failed)  # the id is said once
