@@ -1,0 +1,145 @@
+"""Benchmark: incremental ``sync`` against a full re-export, after a day's changes.
+
+A 20,000-media synthetic collection is served by the local API in its own process
+(``LocalAPIProcess``). Steps, all in this run:
+
+1. ``sync`` into an empty directory (a full export with fingerprints);
+2. on the local API, 1% of the media edited (captions, objects, frames, tags, names),
+   0.5% deleted and 1% added (``LocalAPIProcess.mutate``);
+3. ``sync`` of the export: time and bytes written (Parquet parts, fingerprint files and
+   the manifest), against
+4. a full re-export of the changed collection (``export_parquet`` of ``client.browse``
+   into a new directory, as ``--overwrite`` would): time and bytes written;
+5. a second ``sync`` with nothing changed, which must write no file.
+
+The synced export is checked to hold the same rows per grain as the re-export.
+
+Usage:
+    .venv/bin/python benchmarks/bench_sync.py            # 20,000 media
+    .venv/bin/python benchmarks/bench_sync.py --quick    # 2,000 media
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BATCH_SIZE = 1000
+PAGE_SIZE = 100
+WORKERS = 4
+
+
+def _files(path: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(path)): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in path.rglob("*")
+        if p.is_file() and not p.name.endswith(".lock")
+    }
+
+
+def _written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> int:
+    """Bytes of the files that are new or rewritten between two listings."""
+    return sum(size for rel, (mtime, size) in after.items() if before.get(rel) != (mtime, size))
+
+
+def _rows(path: Path) -> dict[str, int]:
+    from coreviz_frames.parquet import read_parquet
+
+    return {grain: len(frame) for grain, frame in read_parquet(path).items()}
+
+
+def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) -> dict:
+    """Change the collection, then time ``sync`` and a full re-export of the result."""
+    from coreviz_frames.export import export_parquet
+    from coreviz_frames.manifest import read_manifest
+    from coreviz_frames.sync import sync
+
+    cid = server.collection_id
+    changes = server.mutate(edits=n // 100, deletes=n // 200, adds=n // 100, **where)
+    print(
+        f"[{name}] changes: {len(changes['edited']):,} edited, {len(changes['deleted']):,} "
+        f"deleted, {len(changes['added']):,} added"
+    )
+    parts_before = len(read_manifest(synced)["parts"])
+    before = _files(synced)
+    start = time.perf_counter()
+    report = sync(client, cid, synced, batch_size=BATCH_SIZE, page_size=PAGE_SIZE, progress=False)
+    t_sync = time.perf_counter() - start
+    print(f"[{name}] {report}")
+    start = time.perf_counter()
+    records = client.browse(cid, page_size=PAGE_SIZE, progress=False)
+    export_parquet(records, fresh, batch_size=BATCH_SIZE, progress=False)
+    t_full = time.perf_counter() - start
+    return {
+        "name": name,
+        "t_sync": t_sync,
+        "b_sync": _written(before, _files(synced)),
+        "t_full": t_full,
+        "b_full": sum(size for _, size in _files(fresh).values()),
+        "rewritten": f"{report.parts_rewritten} of {parts_before} parts rewritten",
+        "same": _rows(synced) == _rows(fresh),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 media instead of 20,000")
+    args = parser.parse_args()
+    n = 2_000 if args.quick else 20_000
+
+    from coreviz_frames.client import Client
+    from coreviz_frames.local_api import LocalAPIProcess
+    from coreviz_frames.sync import sync
+
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    synced = work / "synced"
+    with (
+        LocalAPIProcess(synthetic=n, warm=True) as server,
+        Client(api_key="bench", base_url=server.base_url, max_workers=WORKERS) as client,
+    ):
+        cid = server.collection_id
+        opts = {"batch_size": BATCH_SIZE, "page_size": PAGE_SIZE, "progress": False}
+        start = time.perf_counter()
+        first = sync(client, cid, synced, **opts)
+        t_first = time.perf_counter() - start
+        print(f"initial sync of {n:,} media: {t_first:.1f}s, {first.bytes_written:,} bytes")
+        results = [
+            _scenario("recent", server, client, synced, work / "re1", n, seed=1, newest=n // 20),
+            _scenario("uniform", server, client, synced, work / "re2", n, seed=2),
+        ]
+        before = _files(synced)
+        start = time.perf_counter()
+        again = sync(client, cid, synced, **opts)
+        t_again = time.perf_counter() - start
+        again_bytes = _written(before, _files(synced))
+
+    print()
+    print(f"{'run':<34} {'seconds':>8} {'bytes written':>14}")
+    for r in results:
+        print(f"{'sync, ' + r['name'] + ' changes':<34} {r['t_sync']:>8.1f} {r['b_sync']:>14,}")
+        print(f"{'full re-export':<34} {r['t_full']:>8.1f} {r['b_full']:>14,}")
+    print(f"{'sync with no change':<34} {t_again:>8.1f} {again_bytes:>14,}")
+    print()
+    for r in results:
+        print(
+            f"{r['name']:>7}: sync / re-export: time {r['t_sync'] / r['t_full']:.2f}x, bytes "
+            f"{r['b_sync'] / r['b_full']:.3f}x ({r['rewritten']}); rows per grain equal to "
+            f"the re-export: {r['same']}"
+        )
+    full = results[-1]["t_full"]
+    print(
+        f"no change: time {t_again / full:.2f}x of a re-export, {again_bytes} bytes written, "
+        f"snapshot {again.snapshot} kept"
+    )
+    if again_bytes or again.changed or not all(r["same"] for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
