@@ -86,7 +86,9 @@ def fingerprint(record: Mapping[str, Any]) -> str:
     text = _dumps(record)
     if "?" in text or "#" in text or '"_' in text:  # else canonical(record) is record itself
         text = _dumps(canonical(record))
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    # "surrogatepass": a lone surrogate (valid JSON escape, not Unicode) hashes, never raises
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _dumps(value: Any) -> str:

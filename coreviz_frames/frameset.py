@@ -416,6 +416,42 @@ def _categories(labels: list[str | None], given: Sequence[str] | None) -> list[s
     return out
 
 
+def _candidate_objects(
+    objects: Any,
+    labels: list[str | None],
+    label: str,
+    size: dict[str, tuple[Any, Any]],
+    skipped_frames: dict[str, str],
+    skipped_objects: dict[str, str],
+) -> tuple[dict[str, list[tuple[tuple[Any, ...], str, Annotation]]], list[str | None]]:
+    """Objects with a label and usable geometry on a usable frame, by frame id (the rest
+    are listed in ``skipped_objects``), and the labels of those kept."""
+    geometry = zip(
+        *(column(objects, c) for c in ("object_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h")),
+        column(objects, "polygon"),
+        column(objects, "frame_id"),
+        column(objects, "object_index"),
+        strict=True,
+    )
+    candidates: dict[str, list[tuple[tuple[Any, ...], str, Annotation]]] = {}
+    kept_labels: list[str | None] = []
+    for row, lab in zip(geometry, labels, strict=True):
+        oid, fid = str(row[0]), str(row[6])
+        if fid not in size:
+            why = skipped_frames.get(fid, "frame not in the frames table")
+            skipped_objects[oid] = f"frame {fid} left out: {why}"
+        elif lab is None:
+            skipped_objects[oid] = "no label" if label == "label" else f"no single {label}"
+        else:
+            ann = _annotation((oid, *row[1:6]), size[fid], 0, 0)
+            if isinstance(ann, str):
+                skipped_objects[oid] = ann
+                continue
+            candidates.setdefault(fid, []).append((row, lab, ann))
+            kept_labels.append(lab)
+    return candidates, kept_labels
+
+
 def plan_dataset(
     tables: Any,
     *,
@@ -442,29 +478,9 @@ def plan_dataset(
     usable = _usable_frames(frames, skipped_frames)
     labels = _labels(objects, label, getattr(tables, "tags", None))
     size = {r[0]: (r[4], r[5]) for r in usable}
-    geometry = zip(
-        *(column(objects, c) for c in ("object_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h")),
-        column(objects, "polygon"),
-        column(objects, "frame_id"),
-        column(objects, "object_index"),
-        strict=True,
+    candidates, kept_labels = _candidate_objects(
+        objects, labels, label, size, skipped_frames, skipped_objects
     )
-    candidates: dict[str, list[tuple[tuple[Any, ...], str, Annotation]]] = {}
-    kept_labels: list[str | None] = []
-    for row, lab in zip(geometry, labels, strict=True):
-        oid, fid = str(row[0]), str(row[6])
-        if fid not in size:
-            why = skipped_frames.get(fid, "frame not in the frames table")
-            skipped_objects[oid] = f"frame {fid} left out: {why}"
-        elif lab is None:
-            skipped_objects[oid] = "no label" if label == "label" else f"no single {label}"
-        else:
-            ann = _annotation((oid, *row[1:6]), size[fid], 0, 0)
-            if isinstance(ann, str):
-                skipped_objects[oid] = ann
-                continue
-            candidates.setdefault(fid, []).append((row, lab, ann))
-            kept_labels.append(lab)
     cats = _categories(kept_labels, categories)
     index = {c: i for i, c in enumerate(cats)}
     names, owner = assign_splits([r[1] for r in usable], splits, seed)

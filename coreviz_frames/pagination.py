@@ -189,13 +189,7 @@ class PageWalk:
             if self.total is not None and self._on_total is not None:
                 self._on_total(self.total)
             while True:
-                media = page["media"]
-                if self._stop is not None and offset + len(media) > self._stop:
-                    media = media[: self._stop - offset]
-                    page = {**page, "media": media}
-                has_more = (page.get("pagination") or {}).get("hasMore")
-                if not isinstance(has_more, bool):
-                    has_more = len(media) >= self._limit(offset)
+                page, media, has_more = self._within_range(page, offset)
                 if not self._check(offset, media, has_more, seen):
                     return
                 if not media:
@@ -215,6 +209,17 @@ class PageWalk:
             self._cancel()
         self.complete = True
         self._check_total()
+
+    def _within_range(self, page: dict, offset: int) -> tuple[dict, list, bool]:
+        """``page`` cut at the range's end, its media, and whether more follow."""
+        media = page["media"]
+        if self._stop is not None and offset + len(media) > self._stop:
+            media = media[: self._stop - offset]
+            page = {**page, "media": media}
+        has_more = (page.get("pagination") or {}).get("hasMore")
+        if not isinstance(has_more, bool):
+            has_more = len(media) >= self._limit(offset)
+        return page, media, has_more
 
     def _check_total(self) -> None:
         whole = self._start == 0 and self._stop is None
