@@ -341,6 +341,22 @@ def info(export_dir) -> None:
         click.echo(line)
 
 
+@main.command(epilog="Example:\n\n\b\n  coreviz-frames repair export/")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+def repair(export_dir) -> None:
+    """Remove what an interrupted export left: uncommitted parts and temporary files.
+
+    Third-party readers (DuckDB, Polars, Spark globbing *.parquet) would read those parts.
+    A manifest a killed run left "running" becomes "failed"; --resume continues it.
+    """
+    from .store import ExportStore
+
+    removed = ExportStore(export_dir).repair()
+    for path in removed:
+        click.echo(f"removed {Path(path).relative_to(export_dir).as_posix()}")
+    click.echo(f"{len(removed)} leftover file(s) removed from {export_dir}")
+
+
 def _browse_filter_options(command):
     """The browse filter options of ``export`` (--path ... --q), as one decorator."""
     options = [

@@ -119,8 +119,7 @@ def _to_pandas(table: pa.Table, grain: str, columns: Sequence[str] | None) -> pd
         return arrow_to_pandas(table, grain)
     schema = SCHEMAS[grain]
     arrays = [
-        table.column(f.name) if f.name in columns else pa.nulls(len(table), f.type)
-        for f in schema
+        table.column(f.name) if f.name in columns else pa.nulls(len(table), f.type) for f in schema
     ]  # the columns not read are null stand-ins, dropped below
     full = pa.Table.from_arrays(arrays, schema=schema)
     return arrow_to_pandas(full, grain)[list(columns)]
@@ -211,6 +210,22 @@ def _failed_lines(failed: list[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _leftover_lines(root: Path) -> list[str]:
+    """A warning about files an interrupted run left (none while a writer holds the lock)."""
+    if DirectoryLock(root).current_holder() is not None:
+        return []
+    left = ExportStore(root).leftovers()
+    if not left:
+        return []
+    parts = [f for f in left if f.name.endswith(".parquet")]
+    shown = (parts or left)[0].relative_to(root).as_posix()
+    return [
+        f"WARNING: {len(left)} file(s) left by an interrupted run ({len(parts)} uncommitted "
+        f"part(s), such as {shown}): DuckDB, Polars or Spark globbing *.parquet would read "
+        f"them; remove them with: coreviz-frames repair {root}"
+    ]
+
+
 def describe_export(path: PathLike) -> str:
     """A human summary of an export: manifest, then rows and files per grain (from Parquet footers).
 
@@ -255,4 +270,5 @@ def describe_export(path: PathLike) -> str:
             mismatched.append(grain)
     if mismatched:
         lines.append(f"WARNING: manifest row counts differ from the files for {mismatched}")
+    lines += _leftover_lines(root)
     return "\n".join(lines + _failed_lines(manifest.get("failed", [])))

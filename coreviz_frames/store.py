@@ -407,8 +407,17 @@ class ExportStore:
                     for inner in _scandir(Path(entry.path)):
                         yield Path(entry.path), inner
 
-    def _drop_uncommitted(self) -> None:
-        """Delete our temporary files and the part files no committed part lists."""
+    def leftovers(self) -> list[Path]:
+        """What an interrupted run left: our temporary files and the part files no
+        committed part lists (a ``*.parquet`` glob of a third-party reader would see those
+        parts). Read-only; the manifest is read from disk when the store is not open.
+
+        Example:
+            >>> ExportStore("export/").leftovers()  # doctest: +SKIP
+            [PosixPath('export/objects/part-000004.parquet')]
+        """
+        if not self._manifest:
+            self._manifest = read_manifest(self.root)
         committed = self._committed_files()
         doomed = [
             Path(entry.path)
@@ -432,8 +441,35 @@ class ExportStore:
                 if e.is_file(follow_symlinks=False)
                 and (is_temporary(e.name) or Path(e.path) not in committed)
             ]
-        for path in doomed:
+        return doomed
+
+    def _drop_uncommitted(self) -> None:
+        """Delete :meth:`leftovers`."""
+        for path in self.leftovers():
             path.unlink(missing_ok=True)
+
+    def repair(self) -> list[Path]:
+        """Under the lock, delete :meth:`leftovers`; a manifest a killed writer left
+        ``running`` becomes ``failed`` (``--resume`` continues it). Returns what was deleted.
+
+        Example:
+            >>> ExportStore("export/").repair()  # doctest: +SKIP
+            [PosixPath('export/objects/part-000004.parquet')]
+        """
+        self._lock.acquire()
+        try:
+            self._manifest = read_manifest(self.root)
+            if self._manifest.get("status") == "clearing":
+                for grain in GRAINS:
+                    manifest_files(self.root, self._manifest, grain)  # names the rebuild
+            doomed = self.leftovers()
+            for path in doomed:
+                path.unlink(missing_ok=True)
+            if self.status == "running":
+                self.finish("failed", reason="interrupted before it finished (found by repair)")
+            return doomed
+        finally:
+            self._lock.release()
 
     def _check_clearable(self) -> None:
         """Refuse (deleting nothing) unless the grain folders hold only Parquet, our

@@ -511,3 +511,39 @@ def test_crops_with_the_image_host_down_list_each_id_once_on_stderr(local_api_fa
     assert "  ... and 10 more (see " in result.stderr and "manifest.parquet)" in result.stderr
     assert "could not connect: the image host (127.0.0.1:" in result.stderr
     assert not any(line.split()[2] == "object" for line in failed)  # the id is said once
+
+
+def test_info_warns_about_leftovers_and_repair_removes_them(keyed_api, tmp_path):
+    """An interrupted run's uncommitted part would be read by a DuckDB glob; info says so,
+    repair removes it (and a manifest left running becomes failed)."""
+    out = tmp_path / "export"
+    args = ["export", "--collection", keyed_api.collection_id, "--out", str(out)]
+    assert CliRunner().invoke(main, [*args, "--no-progress"], env=_env(keyed_api)).exit_code == 0
+    committed = next((out / "objects").glob("part-*.parquet"))
+    orphan = out / "objects" / "part-000007.parquet"
+    orphan.write_bytes(committed.read_bytes())  # renamed into place, never committed
+    (out / "media" / ".tmp-part-000007.parquet.1.abc.tmp").write_bytes(b"junk")
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest["status"] = "running"  # the writer was killed
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    glob = f"SELECT count(*) FROM read_parquet('{out}/objects/**/*.parquet')"
+    rows = len(cvf.read_parquet(out).objects)
+    assert duckdb.sql(glob).fetchall()[0][0] == 2 * rows  # fooled by the orphan
+
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert info.exit_code == 0, info.output
+    assert "2 file(s) left by an interrupted run" in info.output
+    assert "objects/part-000007.parquet" in info.output
+    assert f"coreviz-frames repair {out}" in info.output
+
+    repaired = CliRunner().invoke(main, ["repair", str(out)])
+    assert repaired.exit_code == 0, repaired.output
+    assert "removed objects/part-000007.parquet" in repaired.output
+    assert "2 leftover file(s) removed" in repaired.output
+    assert duckdb.sql(glob).fetchall()[0][0] == rows
+    assert json.loads((out / MANIFEST_NAME).read_text())["status"] == "failed"
+    again = CliRunner().invoke(main, ["info", str(out)])
+    assert "left by an interrupted run" not in again.output
+    resumed = CliRunner().invoke(main, [*args, "--resume", "--no-progress"], env=_env(keyed_api))
+    assert resumed.exit_code == 0, resumed.output
+    assert len(cvf.read_parquet(out).objects) == rows
