@@ -197,6 +197,7 @@ class ExportStore:
         self._failed: dict[Any, FailedFetch] = {}
         self._staged: list[dict[str, Any]] = []  # parts written by a sync, not yet listed
         self._removed: set[int] = set()  # parts a sync drops from the next snapshot
+        self._refreshed: dict[int, dict[str, tuple[str | None, str | None]]] = {}
 
     # -- read-only views ------------------------------------------------------------------
 
@@ -631,13 +632,16 @@ class ExportStore:
                 files[grain].append(rel.as_posix())
         return files
 
-    def _write_index(self, seq: int, ids: Iterable[Any], fingerprints: Fingerprints) -> str:
-        """Write the fingerprint file of part ``seq`` (one row per media id)."""
+    def _write_index(
+        self, seq: int, ids: Iterable[Any], fingerprints: Fingerprints, suffix: str = ""
+    ) -> str:
+        """Write the fingerprint file of part ``seq`` (one row per media id); a ``suffix``
+        names a newer version of it (``part-000003-s7.parquet``)."""
         normalised = (normalize_id(i) if isinstance(i, str) else None for i in ids)
         keys = [k for k in dict.fromkeys(normalised) if k is not None]
         pairs = [fingerprints.get(k, (None, None)) for k in keys]
         table = pa.table([keys, [p[0] for p in pairs], [p[1] for p in pairs]], schema=_INDEX_SCHEMA)
-        rel = Path(INDEX_DIR, part_name(seq))
+        rel = Path(INDEX_DIR, part_name(seq).replace(".parquet", f"{suffix}.parquet"))
         write_file(self.root / rel, table, row_group_size=self.row_group_size, compression="zstd")
         return rel.as_posix()
 
@@ -738,7 +742,7 @@ class ExportStore:
     @property
     def pending(self) -> bool:
         """True when a sync staged or dropped a part since the last snapshot."""
-        return bool(self._staged or self._removed)
+        return bool(self._staged or self._removed or self._refreshed)
 
     def open_sync(self, *, source: Any = None) -> ExportStore:
         """Lock the directory for a sync, writing nothing yet (see :meth:`commit_snapshot`).
@@ -781,7 +785,7 @@ class ExportStore:
             ):
                 self._clear()  # what a killed first sync (or overwrite) left
             self._manifest = self._new_manifest(source, "complete")
-        self._staged, self._removed = [], set()
+        self._staged, self._removed, self._refreshed = [], set(), {}
 
     def stored_media(self) -> dict[str, StoredMedia]:
         """Every media of the current snapshot with its part and fingerprints."""
@@ -831,15 +835,34 @@ class ExportStore:
             arrow[grain] = table.filter(keep).replace_schema_metadata(file_metadata(grain))
         if not any(table.num_rows for table in arrow.values()):
             return None
-        fps = self._part_fingerprints(part)
+        fps = {**self._part_fingerprints(part), **self._refreshed.pop(seq, {})}
         return self._stage(arrow, arrow["media"].column("media_id").to_pylist(), fps)
+
+    def refresh_fingerprints(self, seq: int, updates: Fingerprints) -> None:
+        """New fingerprints for media of part ``seq`` whose rows stay as they are (a light
+        listing item that changed while the record did not): the next snapshot lists a new
+        fingerprint file for the part, its data files unchanged."""
+        self._refreshed.setdefault(seq, {}).update(updates)
+
+    def _reindex(self, parts: list[dict[str, Any]], snapshot: int) -> tuple[list, list[str]]:
+        """``parts`` with refreshed fingerprint files written; and the files they replace."""
+        out, replaced = [], []
+        for part in parts:
+            updates = self._refreshed.get(int(part["part"]))
+            if updates:
+                fps = {**self._part_fingerprints(part), **updates}
+                index = self._write_index(int(part["part"]), fps, fps, f"-s{snapshot}")
+                replaced += [part["index"]] if part.get("index") else []
+                part = {**part, "index": index}
+            out.append(part)
+        return out, replaced
 
     def discard_staged(self) -> None:
         """Delete the parts staged since the last snapshot (after an error)."""
         for entry in self._staged:
             for rel in _part_files(entry):
                 (self.root / rel).unlink(missing_ok=True)
-        self._staged, self._removed = [], set()
+        self._staged, self._removed, self._refreshed = [], set(), {}
 
     def commit_snapshot(
         self,
@@ -861,8 +884,9 @@ class ExportStore:
         now = utc_now()
         for entry in self._staged:
             entry["committed_at"] = now
-        parts = kept + self._staged
         snapshot = self.snapshot + 1
+        kept, replaced = self._reindex(kept, snapshot)
+        parts = kept + self._staged
         manifest.update(
             parts=parts,
             media_exported=sum(int(p["media"]) for p in parts),
@@ -877,10 +901,9 @@ class ExportStore:
         manifest["syncs"] = [*manifest.get("syncs", []), entry][-HISTORY_LENGTH:]
         self._save()  # from here on, the new snapshot is the export
         write_dataset_card(self.root, self.partition_by)
-        self._staged, self._removed = [], set()
-        for part in old:
-            for rel in _part_files(part):
-                (self.root / rel).unlink(missing_ok=True)
+        self._staged, self._removed, self._refreshed = [], set(), {}
+        for rel in [*replaced, *(rel for part in old for rel in _part_files(part))]:
+            (self.root / rel).unlink(missing_ok=True)
         return snapshot
 
 

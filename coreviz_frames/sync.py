@@ -210,7 +210,8 @@ class _Run:
             content = fingerprint(full)
             stored = self.known.get(ident)
             if stored is not None and stored.fingerprint == content:
-                self.report.unchanged += 1
+                self.report.unchanged += 1  # the listed item changed, the record did not:
+                self.store.refresh_fingerprints(stored.part, {ident: (content, listed)})
             else:
                 self.add(full, ident, content, listed)
 

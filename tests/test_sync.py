@@ -416,3 +416,23 @@ def test_manifest_is_replaced_atomically_with_history(api, tmp_path):
     assert os.listdir(out / INDEX_DIR) and len(os.listdir(out / INDEX_DIR)) == len(
         manifest["parts"]
     )
+
+
+def test_a_light_listing_learns_its_fingerprints_once(local_api_factory, tmp_path):
+    """An export_parquet export of a light listing has no listing fingerprints: the first
+    sync fetches every media, rewrites no data (only fingerprint files), and the next one
+    fetches nothing and writes nothing."""
+    api = local_api_factory(synthetic=25, api_key=KEY, light=True)
+    out = tmp_path / "out"
+    with _client(api) as client:
+        export_parquet(client.browse(api.collection_id, progress=False), out, progress=False)
+        data = {k: v for k, v in _files(out).items() if not k.startswith(INDEX_DIR)}
+        first = sync(client, api.collection_id, out, progress=False)
+        assert (first.fetched, first.unchanged, first.updated) == (25, 25, 0)
+        after = _files(out)
+        assert {k: v for k, v in after.items() if k in data and k != MANIFEST_NAME} == {
+            k: v for k, v in data.items() if k != MANIFEST_NAME
+        }
+        second = sync(client, api.collection_id, out, progress=False)
+    assert second.fetched == 0 and not second.changed and _files(out) == after
+    _check_readers(out)

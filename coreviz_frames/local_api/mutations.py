@@ -23,7 +23,7 @@ import copy
 import hashlib
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -127,28 +127,46 @@ class MutableCollection(Collection):
             self._by_id = None
         self._query_cache = None  # filtered views of the old rows are stale
 
+    def apply(
+        self, *, delete: Iterable[str] = (), edit: Iterable[dict] = (), add: Iterable[dict] = ()
+    ) -> None:
+        """Delete the media ``delete``, replace media by the ``edit`` records (same ids) and
+        append the ``add`` records, as one change; KeyError for an unknown id, ValueError
+        for an added id already present."""
+        doomed = {normalize_id(i) for i in delete}
+        edits = {normalize_id(r["id"]): r for r in edit}
+        slots: list[_Slot] = []
+        present: set[str | None] = set()
+        for i, slot in enumerate(self._slots):
+            ident = normalize_id(self.entry(i).id)
+            present.add(ident)
+            if ident in doomed:
+                continue
+            record = edits.pop(ident, None)
+            if record is not None:
+                slot = _Slot(slot.base, record, entry_of(record, self.collection_id))
+            slots.append(slot)
+        unknown = (doomed - present) | set(edits)
+        if unknown:
+            raise KeyError(sorted(str(u) for u in unknown)[0])
+        for record in add:
+            if normalize_id(record["id"]) in present:
+                raise ValueError(f"media {record['id']!r} is already in the collection")
+            present.add(normalize_id(record["id"]))
+            slots.append(_Slot(None, record, entry_of(record, self.collection_id)))
+        self._changed(slots)
+
     def add_media(self, record: dict) -> None:
         """Add ``record`` (a Get Media record with an id not in the collection)."""
-        if self.lookup(record["id"]) is not None:
-            raise ValueError(f"media {record['id']!r} is already in the collection")
-        entry = entry_of(record, self.collection_id)
-        self._changed([*self._slots, _Slot(None, record, entry)])
+        self.apply(add=[record])
 
     def edit_media(self, record: dict) -> None:
         """Replace the media with ``record``'s id by ``record``; KeyError if there is none."""
-        index = self.lookup(record["id"])
-        if index is None:
-            raise KeyError(record["id"])
-        slots = list(self._slots)
-        slots[index] = _Slot(slots[index].base, record, entry_of(record, self.collection_id))
-        self._changed(slots)
+        self.apply(edit=[record])
 
     def delete_media(self, media_id: str) -> None:
         """Delete the media ``media_id``; KeyError if there is none."""
-        index = self.lookup(media_id)
-        if index is None:
-            raise KeyError(media_id)
-        self._changed(self._slots[:index] + self._slots[index + 1 :])
+        self.apply(delete=[media_id])
 
 
 def _new_id(*parts: object) -> str:
@@ -260,21 +278,21 @@ def random_changes(
     if newest is not None:
         ids = ids[-newest:] if newest > 0 else []
     picked = rng.sample(ids, min(len(ids), deletes + edits))
-    changes = Changes()
-    for media_id in picked[:deletes]:
-        collection.delete_media(media_id)
-        changes.deleted.append(media_id)
-    for n, media_id in enumerate(picked[deletes:]):
+    changes = Changes(deleted=picked[:deletes], edited=picked[deletes:])
+
+    def record_of(media_id: str) -> dict:
         index = collection.lookup(media_id)
         assert index is not None
-        kind = kinds[n % len(kinds)]
-        collection.edit_media(edit_record(collection.record(index), rng, kind))
-        changes.edited.append(media_id)
-    remaining = collection.media_ids()
-    for n in range(adds if remaining else 0):
-        index = collection.lookup(rng.choice(remaining))
-        assert index is not None
-        record = new_copy(collection.record(index), f"{seed}-{n}")
-        collection.add_media(record)
-        changes.added.append(record["id"])
+        return collection.record(index)
+
+    edited = [
+        edit_record(record_of(media_id), rng, kinds[n % len(kinds)])
+        for n, media_id in enumerate(changes.edited)
+    ]
+    gone = set(changes.deleted)
+    remaining = [i for i in collection.media_ids() if i not in gone]
+    count = adds if remaining else 0  # nothing left to copy an upload from
+    added = [new_copy(record_of(rng.choice(remaining)), f"{seed}-{n}") for n in range(count)]
+    changes.added = [record["id"] for record in added]
+    collection.apply(delete=changes.deleted, edit=edited, add=added)
     return changes
