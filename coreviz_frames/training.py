@@ -531,6 +531,26 @@ def _write_metadata(
             pq.write_table(_metadata_table(mine), fh)
 
 
+def _manifest_frame(
+    object_ids: list[str],
+    objects: pd.DataFrame,
+    labels: list[str | None],
+    outcome: tuple[list[str | None], list[str | None], list[str]],
+) -> pd.DataFrame:
+    """``manifest.parquet``'s rows: one per object, in order, with where it went and why."""
+    paths, reasons, status = outcome
+    return pd.DataFrame(
+        {
+            "object_id": object_ids,
+            "media_id": [str(v) if present(v) else None for v in column(objects, "media_id")],
+            "label": labels,
+            "path": paths,
+            "status": status,
+            "reason": reasons,
+        }
+    ).astype(pd.StringDtype("pyarrow"))
+
+
 def export_crops(
     tables_or_objects: Any,
     out_dir: str | os.PathLike[str],
@@ -603,16 +623,7 @@ def export_crops(
     )
     outcome = (paths, reasons, status)
     _save_results(out, ((rows[sub], r) for sub, r in results), planned, outcome, quality, on_error)
-    manifest = pd.DataFrame(
-        {
-            "object_id": object_ids,
-            "media_id": [str(v) if present(v) else None for v in column(objects, "media_id")],
-            "label": labels,
-            "path": paths,
-            "status": status,
-            "reason": reasons,
-        }
-    ).astype(pd.StringDtype("pyarrow"))
+    manifest = _manifest_frame(object_ids, objects, labels, outcome)
     _write_manifest(out, manifest)
     _write_metadata(out, manifest, objects, split_of)
     return manifest

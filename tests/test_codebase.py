@@ -19,7 +19,6 @@ MAX_FUNCTION_LINES = 80
 #: ``module:function`` -> why it may be longer (keep this short).
 LONG_FUNCTIONS: dict[str, str] = {
     "cli.py:export": "to be split: the CLI export command (options, source, run, report)",
-    "training.py:export_crops": "to be split: plan, write, manifest",
 }
 
 
