@@ -88,8 +88,11 @@ def load_crops(
 
 
 def _thumb_data_uri(image: Image.Image, size: int) -> tuple[str, int, int]:
-    thumb = image.copy()
-    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    """The image fitted to ``size`` pixels on its longest side: small crops are scaled up
+    (a 12-pixel face is a visible thumbnail), large ones down; the aspect ratio is kept."""
+    scale = size / max(image.size) if max(image.size) else 1.0
+    fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    thumb = image.resize(fitted, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     thumb.convert("RGB").save(buf, "JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode(), *thumb.size

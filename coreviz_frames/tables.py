@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -24,6 +23,7 @@ from .errors import ConfigError
 from .flatten import FlattenReport, SkippedRecordWarning, check_on_error, flatten
 from .grainfiles import to_arrow
 from .joins import join_grains
+from .preview import tables_html
 from .schema import GRAINS, arrow_to_pandas, empty_frame
 from .store import write_tables
 
@@ -62,11 +62,14 @@ class TablesSummary:
         }
 
     def __str__(self) -> str:
+        blocks = (self.counts, self.media_types, self.top_labels)
+        width = max((len(str(k)) for items in blocks for k in items), default=0)
+        digits = max((len(f"{v:,}") for items in blocks for v in items.values()), default=1)
+
         def block(title: str, items: dict[str, int]) -> list[str]:
             if not items:
                 return [f"{title}: none"]
-            width = max(len(str(k)) for k in items)
-            return [f"{title}:"] + [f"  {k!s:<{width}}  {v:>10,}" for k, v in items.items()]
+            return [f"{title}:"] + [f"  {k!s:<{width}}  {v:>{digits},}" for k, v in items.items()]
 
         lines = block("rows", self.counts)
         lines += block("media per type", self.media_types)
@@ -194,21 +197,9 @@ class MediaTables:
         return f"MediaTables({counts})"
 
     def _repr_html_(self, rows: int = 5) -> str:
-        """Notebook view: row counts, then the first ``rows`` rows of each grain (escaped)."""
-        counts = "".join(
-            f"<tr><th>{html.escape(grain)}</th><td>{len(frame):,}</td></tr>"
-            for grain, frame in self.items()
-        )
-        parts = [
-            "<div class='coreviz-frames'><strong>MediaTables</strong>",
-            f"<table><tr><th>grain</th><th>rows</th></tr>{counts}</table>",
-        ]
-        for grain, frame in self.items():
-            parts.append(f"<details><summary>{html.escape(grain)} ({len(frame):,} rows)</summary>")
-            parts.append(frame.head(rows).to_html(escape=True, max_cols=20, border=0))
-            parts.append("</details>")
-        parts.append("</div>")
-        return "".join(parts)
+        """Notebook view: row counts, then ``rows`` compact rows per grain (see
+        :mod:`.preview`: short ids, ``4 pts`` polygons, cached crop thumbnails)."""
+        return tables_html(self.items(), rows)
 
 
 def to_tables(
