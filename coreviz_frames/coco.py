@@ -36,9 +36,7 @@ from .frameset import (
     check_dataset_on_error,
     dataset_report,
     make_dir,
-    out_path,
-    plan_dataset,
-    write_images,
+    plan_and_copy,
 )
 from .options import DownloadOptions, download_options
 from .training import safe_name
@@ -175,28 +173,21 @@ def export_coco(
     """
     check_images(images)
     check_dataset_on_error(on_error)
-    opts = download_options(options, download)
-    plan = plan_dataset(
+    plan, out, failed = plan_and_copy(
         tables,
+        out_dir,
+        images=images,
         splits=splits,
         seed=seed,
         categories=categories,
         include_empty=include_empty,
         label=label,
+        download=download_options(options, download),
+        on_error=on_error,
+        workers=workers,
+        progress=progress,
+        quality=quality,
     )
-    out = out_path(out_dir)
-    failed: dict[str, str] = {}
-    if images == "copy":
-        failed = write_images(
-            plan,
-            out,
-            "images",
-            download=opts,
-            on_error=on_error,
-            workers=workers,
-            progress=progress,
-            quality=quality,
-        )
     ann_dir = make_dir(out, "annotations")
     files = []
     for split in plan.splits:

@@ -58,6 +58,7 @@ __all__ = [
     "frame_jpeg",
     "make_dir",
     "out_path",
+    "plan_and_copy",
     "plan_dataset",
     "polygon_area",
     "run_frames",
@@ -716,3 +717,54 @@ def dataset_report(
         clipped_objects=plan.clipped,
         files=files,
     )
+
+
+def plan_and_copy(
+    tables: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    images: str,
+    splits: SplitsArg,
+    seed: int,
+    categories: Sequence[str] | None,
+    include_empty: bool,
+    label: str,
+    download: DownloadOptions,
+    on_error: DatasetOnError,
+    workers: int,
+    progress: bool | None,
+    quality: int,
+) -> tuple[DatasetPlan, Path, dict[str, str]]:
+    """The first steps every frame writer shares: plan ``tables`` (:func:`plan_dataset`),
+    make ``out_dir``, and with ``images="copy"`` copy the frame images into
+    ``out_dir/images/<split>/`` (:func:`write_images`). Returns the plan, the output
+    directory and the failed frames by id.
+
+    Example:
+        >>> plan, out, failed = plan_and_copy(tables, "coco/", images="none", splits=None,
+        ...     seed=0, categories=None, include_empty=True, label="label",
+        ...     download=DownloadOptions(), on_error="record", workers=8, progress=False,
+        ...     quality=95)   # doctest: +SKIP
+    """
+    plan = plan_dataset(
+        tables,
+        splits=splits,
+        seed=seed,
+        categories=categories,
+        include_empty=include_empty,
+        label=label,
+    )
+    out = out_path(out_dir)
+    failed: dict[str, str] = {}
+    if images == "copy":
+        failed = write_images(
+            plan,
+            out,
+            "images",
+            download=download,
+            on_error=on_error,
+            workers=workers,
+            progress=progress,
+            quality=quality,
+        )
+    return plan, out, failed

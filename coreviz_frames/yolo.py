@@ -35,9 +35,7 @@ from .frameset import (
     check_dataset_on_error,
     dataset_report,
     make_dir,
-    out_path,
-    plan_dataset,
-    write_images,
+    plan_and_copy,
 )
 from .options import DownloadOptions, download_options
 
@@ -173,28 +171,21 @@ def export_yolo(
     check_dataset_on_error(on_error)
     if task not in ("detect", "segment"):
         raise ConfigError(f"task must be 'detect' or 'segment', got {task!r}")
-    opts = download_options(options, download)
-    plan = plan_dataset(
+    plan, out, failed = plan_and_copy(
         tables,
+        out_dir,
+        images=images,
         splits=splits,
         seed=seed,
         categories=categories,
         include_empty=include_empty,
         label=label,
+        download=download_options(options, download),
+        on_error=on_error,
+        workers=workers,
+        progress=progress,
+        quality=quality,
     )
-    out = out_path(out_dir)
-    failed: dict[str, str] = {}
-    if images == "copy":
-        failed = write_images(
-            plan,
-            out,
-            "images",
-            download=opts,
-            on_error=on_error,
-            workers=workers,
-            progress=progress,
-            quality=quality,
-        )
     kept = [it for it in plan.items if it.frame_id not in failed]
     texts = yolo_labels(plan, kept, task=task)
     dirs = {split: make_dir(out, "labels", split) for split in plan.splits}
