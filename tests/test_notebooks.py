@@ -74,8 +74,12 @@ def test_notebook_runs(
     try:
         client.execute()  # raises CellExecutionError (with the traceback) on a failing cell
     finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
         if km.has_kernel:  # nbclient leaves a kernel manager it was given running
             km.shutdown_kernel(now=True)
+        km.cleanup_resources()
+        km.context.destroy(linger=0)  # closes every socket left (ResourceWarning otherwise)
     elapsed = time.monotonic() - started
     print(f"{name}: {elapsed:.1f} s")
 
