@@ -749,10 +749,54 @@ def demo(out_dir) -> None:
         f"  Object crops:   {crops_dir}/  ({written} of {len(crop_manifest)} objects; "
         "manifest.parquet says why the others failed)"
     )
-    click.echo("Next, try:")
-    click.echo(f"  .venv/bin/coreviz-frames info {export_dir}")
-    click.echo(
-        '  .venv/bin/python -c "import coreviz_frames as cvf; '
-        f"print(cvf.read_parquet('{export_dir}').objects.label.value_counts())\""
-    )
-    click.echo("  notebooks/01_explore_collection.ipynb  (a guided tour in Jupyter)")
+    for line in _next_steps(export_dir):
+        click.echo(line)
+
+
+def _command(name: str, module: str) -> str:
+    """``name`` when it is on PATH and runs this Python's copy, else ``python -m module``."""
+    import shutil
+
+    found = shutil.which(name)
+    here = Path(sys.executable).parent
+    if found and Path(found).parent == here:
+        return name
+    return str(here / name) if (here / name).is_file() else f"{sys.executable} -m {module}"
+
+
+def _notebook_dir() -> Path | None:
+    """The installed notebooks (``coreviz_frames.notebooks`` in a wheel), else a checkout's."""
+    from importlib import resources
+
+    try:
+        installed = Path(str(resources.files("coreviz_frames.notebooks")))
+    except (ModuleNotFoundError, TypeError, ValueError):
+        installed = None
+    checkout = Path(__file__).resolve().parents[1] / "notebooks"
+    for folder in (installed, checkout):
+        if folder is not None and (folder / "01_explore_collection.ipynb").is_file():
+            return folder
+    return None
+
+
+def _next_steps(export_dir: Path) -> list[str]:
+    """The demo's "Next, try:" lines, with commands and files that exist for this install."""
+    python = Path(sys.executable)
+    lines = [
+        "Next, try:",
+        f"  {_command('coreviz-frames', 'coreviz_frames')} info {export_dir}",
+        f'  {python} -c "import coreviz_frames as cvf; '
+        f"print(cvf.read_parquet('{export_dir}').objects.label.value_counts())\"",
+    ]
+    notebooks = _notebook_dir()
+    if notebooks is not None:
+        lines.append(
+            f"  {notebooks / '01_explore_collection.ipynb'}  (a guided tour in Jupyter: "
+            f'copy it somewhere, then pip install "coreviz-frames[notebook]" and open it)'
+        )
+    else:
+        lines.append(
+            "  the notebooks (a guided tour in Jupyter) are in the notebooks/ folder of the "
+            "source distribution: pip download --no-deps --no-binary :all: coreviz-frames"
+        )
+    return lines

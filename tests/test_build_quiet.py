@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,7 @@ def test_building_prints_no_package_data_warning(tmp_path):
     output = result.stdout + result.stderr
     assert "Package would be ignored" not in output
     assert "SetuptoolsDeprecationWarning" not in output
+    (wheel,) = (tmp_path / "wheel").glob("coreviz_frames-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for notebook in ("01_explore_collection.ipynb", "02_train_on_crops.ipynb"):
+        assert f"coreviz_frames/notebooks/{notebook}" in names  # the demo's "Next, try"

@@ -547,3 +547,14 @@ def test_info_warns_about_leftovers_and_repair_removes_them(keyed_api, tmp_path)
     resumed = CliRunner().invoke(main, [*args, "--resume", "--no-progress"], env=_env(keyed_api))
     assert resumed.exit_code == 0, resumed.output
     assert len(cvf.read_parquet(out).objects) == rows
+
+
+def test_demo_next_steps_name_files_that_exist(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    steps = result.output.split("Next, try:\n", 1)[1].splitlines()
+    command = steps[0].split()[0]
+    assert command == "coreviz-frames" or os.path.isfile(command) or command == sys.executable
+    assert steps[1].split()[0] == sys.executable
+    notebook = steps[2].split()[0]
+    assert notebook.endswith("01_explore_collection.ipynb") and os.path.isfile(notebook)
