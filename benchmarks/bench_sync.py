@@ -14,8 +14,13 @@ A 20,000-media synthetic collection is served by the local API in its own proces
 
 The synced export is checked to hold the same rows per grain as the re-export.
 
+With ``--light`` the local API serves light browse items (no captions or objects), so a
+re-export needs a Get Media per media and a sync only for the media whose listed item
+changed.
+
 Usage:
     .venv/bin/python benchmarks/bench_sync.py            # 20,000 media
+    .venv/bin/python benchmarks/bench_sync.py --light    # light browse items
     .venv/bin/python benchmarks/bench_sync.py --quick    # 2,000 media
 """
 
@@ -90,6 +95,12 @@ def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 media instead of 20,000")
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="browse items without captions/objects: a re-export fetches every media with "
+        "Get Media, a sync only the new and changed ones",
+    )
     args = parser.parse_args()
     n = 2_000 if args.quick else 20_000
 
@@ -100,7 +111,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     synced = work / "synced"
     with (
-        LocalAPIProcess(synthetic=n, warm=True) as server,
+        LocalAPIProcess(synthetic=n, warm=True, light=args.light) as server,
         Client(api_key="bench", base_url=server.base_url, max_workers=WORKERS) as client,
     ):
         cid = server.collection_id
