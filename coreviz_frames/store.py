@@ -30,6 +30,16 @@ files (it refuses, deleting nothing, otherwise), then retires the manifest (rewr
 status ``clearing``), then deletes. Killed at any point, the directory is either the old
 export or one that ``--overwrite`` or ``--resume`` finishes clearing.
 
+Each part may have a fingerprint file, ``_coreviz_index/part-NNNNNN.parquet`` (media id,
+fingerprint, listing fingerprint; the leading ``_`` hides it from Parquet readers), listed
+as the part's ``index``. A sync (:mod:`.sync`) changes an export in **snapshots**:
+:meth:`~ExportStore.open_sync` locks without writing, :meth:`~ExportStore.stage_part` and
+:meth:`~ExportStore.stage_rewrite` (copy-on-write of a part without some media) write
+files no manifest lists yet, and :meth:`~ExportStore.commit_snapshot` replaces the
+manifest atomically (a new ``snapshot`` number, the ``syncs`` history), then deletes the
+parts it no longer lists. Killed before the manifest is replaced, the export reads as the
+old snapshot; after, as the new one; leftovers are deleted by the next sync or resume.
+
 Failures travel as :class:`~coreviz_frames.failures.FailedFetch`; the manifest keeps them
 as ``{"id", "status", "error_type", "reason"}`` (the reason starts with the error type, as
 manifests written before ``error_type`` did).
