@@ -49,7 +49,7 @@ from .export import flatten_batch
 from .failures import FailedFetch
 from .filters import BrowseFilters
 from .fingerprint import fingerprint
-from .ids import normalize_id
+from .ids import normalize_id, validate_id
 from .manifest import MANIFEST_NAME, failure_from_manifest, failure_to_manifest
 from .store import ExportStore, StoredMedia
 
@@ -325,6 +325,7 @@ def sync(
         raise ConfigError(f"batch_size must be an integer >= 1, not {batch_size!r}")
     if hydrate not in ("auto", True, False):
         raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
+    collection_id = validate_id(collection_id, kind="collection id")  # before any file
     filters = BrowseFilters.build(filters)
     source = {
         "base_url": client.base_url,

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from coreviz_frames.client import Client
-from coreviz_frames.errors import ExportError
+from coreviz_frames.errors import ConfigError, ExportError, InvalidIdError
 from coreviz_frames.filters import BrowseFilters
 from coreviz_frames.local_api import LocalAPI
 from coreviz_frames.manifest import MANIFEST_NAME, read_manifest
@@ -436,3 +436,12 @@ def test_a_light_listing_learns_its_fingerprints_once(local_api_factory, tmp_pat
         second = sync(client, api.collection_id, out, progress=False)
     assert second.fetched == 0 and not second.changed and _files(out) == after
     _check_readers(out)
+
+
+def test_a_bad_collection_id_is_refused_before_any_file(tmp_path):
+    with Client(api_key=KEY, base_url="http://127.0.0.1:9/api") as client:
+        with pytest.raises(InvalidIdError, match="collection id '../x'"):
+            sync(client, "../x", tmp_path / "out")
+        with pytest.raises(ConfigError, match="batch_size"):
+            sync(client, "c1", tmp_path / "out", batch_size=0)
+    assert not (tmp_path / "out").exists()
