@@ -440,7 +440,7 @@ def test_a_light_listing_learns_its_fingerprints_once(local_api_factory, tmp_pat
 
 def test_a_bad_collection_id_is_refused_before_any_file(tmp_path):
     with Client(api_key=KEY, base_url="http://127.0.0.1:9/api") as client:
-        with pytest.raises(InvalidIdError, match="collection id '../x'"):
+        with pytest.raises(InvalidIdError, match=r"collection id '\.\./x'"):
             sync(client, "../x", tmp_path / "out")
         with pytest.raises(ConfigError, match="batch_size"):
             sync(client, "c1", tmp_path / "out", batch_size=0)
