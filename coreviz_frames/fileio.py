@@ -69,9 +69,7 @@ def atomic_writer(target: str | os.PathLike[str], *, fsync: bool = True) -> Iter
         raise
 
 
-def atomic_write_bytes(
-    target: str | os.PathLike[str], data: bytes, *, fsync: bool = True
-) -> None:
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``target`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(target, fsync=fsync) as fh:
         fh.write(data)
