@@ -98,6 +98,7 @@ __all__ = [
     "deadline_for",
     "is_same_origin",
     "mask_secrets",
+    "message_url",
     "origin_of",
     "parse_retry_after",
     "safe_url",
@@ -228,6 +229,30 @@ def safe_url(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+#: Query parameters left out of the URLs in messages: paging and sorting say nothing about
+#: what failed (``?recursive=true&sortBy=createdAt&...&offset=0``).
+PAGING_PARAMS = frozenset(
+    {"limit", "offset", "page", "pageSize", "cursor", "sortBy", "sortDirection", "recursive"}
+)
+
+
+def message_url(url: str) -> str:
+    """:func:`safe_url` without its paging and sorting parameters: the form errors show.
+
+    Example:
+        >>> message_url("https://h/api/dataset/c1/media?recursive=true&limit=100&offset=0")
+        'https://h/api/dataset/c1/media'
+        >>> message_url("https://h/api/search?q=rocket&organizationId=o1&limit=20")
+        'https://h/api/search?q=rocket&organizationId=o1'
+    """
+    safe = safe_url(url)
+    base, sep, query = safe.partition("?")
+    if not sep:
+        return safe
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in PAGING_PARAMS]
+    return f"{base}?{'&'.join(kept)}" if kept else base
 
 
 #: A trailing prefix of a secret at least this long (or the whole secret, if shorter) is
@@ -868,7 +893,7 @@ def translate_error(
         >>> type(err).__name__
         'NetworkError'
     """
-    safe = safe_url(url).split("?", 1)[0]  # a query string (paging, signatures) says nothing
+    safe = message_url(url)
     if response is not None:
         return _status_error(safe, what, media_id, response, exc, body, secrets)
     return _exception_error(safe, what, media_id, exc, secrets)
