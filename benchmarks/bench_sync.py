@@ -63,7 +63,7 @@ def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) 
     """Change the collection, then time ``sync`` and a full re-export of the result."""
     from coreviz_frames.export import export_parquet
     from coreviz_frames.manifest import read_manifest
-    from coreviz_frames.sync import sync
+    from coreviz_frames.syncing import sync
 
     cid = server.collection_id
     changes = server.mutate(edits=n // 100, deletes=n // 200, adds=n // 100, **where)
@@ -106,7 +106,7 @@ def main() -> None:
 
     from coreviz_frames.client import Client
     from coreviz_frames.local_api import LocalAPIProcess
-    from coreviz_frames.sync import sync
+    from coreviz_frames.syncing import sync
 
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     synced = work / "synced"

@@ -64,7 +64,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .options import CropOptions as CropOptions, DownloadOptions as DownloadOptions
     from .parquet import read_parquet as read_parquet
     from .search import SearchResults as SearchResults
-    from .sync import SyncReport as SyncReport, sync as sync
+    from .syncing import SyncReport as SyncReport, sync as sync
     from .tables import MediaTables as MediaTables, tags_wide as tags_wide, to_tables as to_tables
     from .training import (
         CropDataset as CropDataset,
@@ -108,8 +108,8 @@ _LAZY = {
     "to_hf_dataset": "hf",
     "export_hf": "hf",
     "duckdb_views": "engines",
-    "sync": "sync",
-    "SyncReport": "sync",
+    "sync": "syncing",
+    "SyncReport": "syncing",
 }
 
 __all__ = [

@@ -433,7 +433,7 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
     deletes were held back (empty listing, or over half the export: --allow-mass-delete),
     or when some media failed (their previous rows are kept), unless --allow-failures.
     """
-    from .sync import sync
+    from .syncing import sync
 
     filters = BrowseFilters(
         path=options.pop("folder_path"),

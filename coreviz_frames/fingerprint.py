@@ -1,7 +1,7 @@
 """The fingerprint of a media record: a stable hash of its content, for change detection.
 
 The API has no change feed and nothing documents that AI-added captions or objects bump
-``updatedAt``, so :func:`sync <coreviz_frames.sync.sync>` compares a hash of the whole
+``updatedAt``, so :func:`sync <coreviz_frames.syncing.sync>` compares a hash of the whole
 record instead. The hash is taken over canonical JSON (keys sorted, no whitespace) of the
 record with two normalisations:
 

@@ -32,7 +32,7 @@ export or one that ``--overwrite`` or ``--resume`` finishes clearing.
 
 Each part may have a fingerprint file, ``_coreviz_index/part-NNNNNN.parquet`` (media id,
 fingerprint, listing fingerprint; the leading ``_`` hides it from Parquet readers), listed
-as the part's ``index``. A sync (:mod:`.sync`) changes an export in **snapshots**:
+as the part's ``index``. A sync (:mod:`.syncing`) changes an export in **snapshots**:
 :meth:`~ExportStore.open_sync` locks without writing, :meth:`~ExportStore.stage_part` and
 :meth:`~ExportStore.stage_rewrite` (copy-on-write of a part without some media) write
 files no manifest lists yet, and :meth:`~ExportStore.commit_snapshot` replaces the

@@ -25,7 +25,7 @@ from coreviz_frames.manifest import MANIFEST_NAME, read_manifest
 from coreviz_frames.parquet import export_parquet, read_parquet
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.store import INDEX_DIR
-from coreviz_frames.sync import SyncReport, sync
+from coreviz_frames.syncing import SyncReport, sync
 
 KEY = "sync-test-key"
 
@@ -339,7 +339,7 @@ def test_a_killed_first_sync_leaves_files_the_next_one_clears(api, tmp_path):
 _CHILD = """
 import sys
 from coreviz_frames.client import Client
-from coreviz_frames.sync import sync
+from coreviz_frames.syncing import sync
 client = Client(api_key=sys.argv[1], base_url=sys.argv[2])
 sync(client, sys.argv[3], sys.argv[4], batch_size=7, progress=False)
 print("done")
@@ -445,3 +445,10 @@ def test_a_bad_collection_id_is_refused_before_any_file(tmp_path):
         with pytest.raises(ConfigError, match="batch_size"):
             sync(client, "c1", tmp_path / "out", batch_size=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_cvf_sync_is_the_function_even_after_its_module_is_imported():
+    import coreviz_frames as cvf
+    import coreviz_frames.syncing  # a module named "sync" would shadow the function
+
+    assert cvf.sync is sync and callable(cvf.sync) and cvf.SyncReport is SyncReport
