@@ -135,6 +135,93 @@ def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
     return filters
 
 
+def _stack(command, options):
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _browse_filter_options(command):
+    """The browse filter options of ``export`` and ``sync`` (--path ... --q), as one decorator;
+    :func:`_filters_from` turns them into one :class:`BrowseFilters`."""
+    return _stack(
+        command,
+        [
+            click.option("--path", "folder_path", default=None, help="Only this ltree folder."),
+            click.option(
+                "--recursive/--no-recursive",
+                default=True,
+                show_default=True,
+                help="Include sub-folders.",
+            ),
+            click.option(
+                "--type",
+                "media_type",
+                default=None,
+                type=click.Choice(["image", "video", "pdf"]),
+                help="Only this media type.",
+            ),
+            click.option(
+                "--tag",
+                "tags",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Tag filter (repeatable; OR within a key, AND between keys).",
+            ),
+            click.option("--date-from", default=None, help="Created on or after YYYY-MM-DD."),
+            click.option("--date-to", default=None, help="Created on or before YYYY-MM-DD."),
+            click.option("--q", "query", default=None, help="Semantic search query."),
+        ],
+    )
+
+
+def _filters_from(options: dict) -> BrowseFilters:
+    """Pop :func:`_browse_filter_options`' values from ``options``: one validated value."""
+    return BrowseFilters(
+        path=options.pop("folder_path"),
+        recursive=options.pop("recursive"),
+        type=options.pop("media_type"),
+        tag_filters=_tag_filters(options.pop("tags")),
+        date_from=options.pop("date_from"),
+        date_to=options.pop("date_to"),
+        q=options.pop("query"),
+    )
+
+
+def _api_options(command):
+    """How a command reaches the API (--workers ... --progress), as one decorator."""
+    return _stack(
+        command,
+        [
+            click.option(
+                "--workers", type=int, default=8, show_default=True, help="Concurrent requests."
+            ),
+            click.option(
+                "--retries",
+                type=click.IntRange(min=0),
+                default=5,
+                show_default=True,
+                help="Retries per request on connection errors, 429 and 5xx.",
+            ),
+            click.option(
+                "--api-key",
+                envvar="COREVIZ_API_KEY",
+                default=None,
+                show_envvar=True,
+                help="API key.",
+            ),
+            click.option(
+                "--base-url",
+                envvar="COREVIZ_BASE_URL",
+                default=None,
+                show_envvar=True,
+                help="API base URL.",
+            ),
+            click.option("--progress/--no-progress", default=None, help="Show a progress bar."),
+        ],
+    )
+
+
 @main.command(
     epilog="Examples:\n\n\b\n"
     "  coreviz-frames export --collection 5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c --out export/\n"
@@ -159,27 +246,7 @@ def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted export; no duplicates.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export in --out.")
-@click.option("--path", "folder_path", default=None, help="Only this ltree folder.")
-@click.option(
-    "--recursive/--no-recursive", default=True, show_default=True, help="Include sub-folders."
-)
-@click.option(
-    "--type",
-    "media_type",
-    default=None,
-    type=click.Choice(["image", "video", "pdf"]),
-    help="Only this media type.",
-)
-@click.option(
-    "--tag",
-    "tags",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Tag filter (repeatable; OR within a key, AND between keys).",
-)
-@click.option("--date-from", default=None, help="Created on or after YYYY-MM-DD.")
-@click.option("--date-to", default=None, help="Created on or before YYYY-MM-DD.")
-@click.option("--q", "query", default=None, help="Semantic search query.")
+@_browse_filter_options
 @click.option("--page-size", type=int, default=100, show_default=True)
 @click.option(
     "--batch-size",
@@ -188,53 +255,16 @@ def _tag_filters(values: tuple[str, ...]) -> dict[str, list[str]] | None:
     show_default=True,
     help="Media per Parquet part (bounds memory).",
 )
-@click.option("--workers", type=int, default=8, show_default=True, help="Concurrent requests.")
-@click.option(
-    "--retries",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Retries per request on connection errors, 429 and 5xx.",
-)
 @click.option("--partition-by", default=None, help="Hive-partition every grain on this column.")
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some records failed.")
-@click.option(
-    "--api-key", envvar="COREVIZ_API_KEY", default=None, show_envvar=True, help="API key."
-)
-@click.option(
-    "--base-url", envvar="COREVIZ_BASE_URL", default=None, show_envvar=True, help="API base URL."
-)
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+@_api_options
 @click.option(
     "--dask",
     "dask_address",
     default=None,
     help="Run on a Dask cluster: a scheduler address, or 'local'.",
 )
-def export(
-    collection_id,
-    ids_file,
-    out_dir,
-    resume,
-    overwrite,
-    folder_path,
-    recursive,
-    media_type,
-    tags,
-    date_from,
-    date_to,
-    query,
-    page_size,
-    batch_size,
-    workers,
-    retries,
-    partition_by,
-    allow_failures,
-    api_key,
-    base_url,
-    progress,
-    dask_address,
-) -> None:
+def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **options) -> None:
     """Export a collection (or a list of media ids) to a Parquet dataset.
 
     Streams batch by batch (memory bounded by --batch-size), writes every file
@@ -246,15 +276,7 @@ def export(
     """
     if (collection_id is None) == (ids_file is None):
         raise click.UsageError("give exactly one of --collection or --ids")
-    filters = BrowseFilters(
-        path=folder_path,
-        recursive=recursive,
-        type=media_type,
-        tag_filters=_tag_filters(tags),
-        date_from=date_from,
-        date_to=date_to,
-        q=query,
-    )
+    filters = _filters_from(options)
     if dask_address is not None:
         from .dask import export_collection_cli
 
@@ -265,48 +287,66 @@ def export(
             out_dir=out_dir,
             overwrite=overwrite,
             resume=resume,
-            page_size=page_size,
-            api_key=api_key,
-            base_url=base_url,
-            partition_by=partition_by,
+            page_size=options["page_size"],
+            api_key=options["api_key"],
+            base_url=options["base_url"],
+            partition_by=options["partition_by"],
             filters=filters,
         )
     else:
-        from .parquet import export_parquet
+        report = _export_here(
+            collection_id, ids_file, out_dir, filters, resume=resume, overwrite=overwrite, **options
+        )
+    _finish_export(report, out_dir, allow_failures=options["allow_failures"])
 
-        with _client(api_key, base_url, workers, retries) as client:
-            # one bar, the fetch's: it knows the total (pagination or the id count)
-            if collection_id is not None:
-                records = client.browse(
-                    collection_id, filters=filters, page_size=page_size, progress=progress
+
+def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite, **options):
+    """The export in this process; a fetch error ends it with one line and a --resume hint."""
+    from .parquet import export_parquet
+
+    client = _client(
+        options["api_key"], options["base_url"], options["workers"], options["retries"]
+    )
+    with client:
+        # one bar, the fetch's: it knows the total (pagination or the id count)
+        if collection_id is not None:
+            records = client.browse(
+                collection_id,
+                filters=filters,
+                page_size=options["page_size"],
+                progress=options["progress"],
+            )
+            source = _source(client, collection_id, filters)
+        else:
+            ids = read_ids_file(ids_file)
+            records = client.iter_media(ids, on_error="skip", progress=options["progress"])
+            source = _source(client, None, None)
+        try:
+            return export_parquet(
+                records,
+                out_dir,
+                batch_size=options["batch_size"],
+                resume=resume,
+                overwrite=overwrite,
+                progress=False,
+                partition_by=options["partition_by"],
+                source=source,
+            )
+        except (ExportError, ConfigError):
+            raise
+        except CorevizError as exc:
+            _echo_error(exc)
+            if _parts_written(out_dir):
+                click.echo(
+                    f"The parts already written to {out_dir} are kept: re-run the same "
+                    "command with --resume to continue where it stopped.",
+                    err=True,
                 )
-                source = _source(client, collection_id, filters)
-            else:
-                ids = read_ids_file(ids_file)
-                records = client.iter_media(ids, on_error="skip", progress=progress)
-                source = _source(client, None, None)
-            try:
-                report = export_parquet(
-                    records,
-                    out_dir,
-                    batch_size=batch_size,
-                    resume=resume,
-                    overwrite=overwrite,
-                    progress=False,
-                    partition_by=partition_by,
-                    source=source,
-                )
-            except (ExportError, ConfigError):
-                raise
-            except CorevizError as exc:
-                _echo_error(exc)
-                if _parts_written(out_dir):
-                    click.echo(
-                        f"The parts already written to {out_dir} are kept: re-run the same "
-                        "command with --resume to continue where it stopped.",
-                        err=True,
-                    )
-                sys.exit(1)
+            sys.exit(1)
+
+
+def _finish_export(report, out_dir, *, allow_failures: bool) -> None:
+    """Print the report; exit 1 for an incomplete walk, or failures unless allowed."""
     click.echo(cli_text(str(report)))
     if any(item.get("status") == 401 for item in report.failed):
         click.echo("check the API key (COREVIZ_API_KEY or --api-key)", err=True)
@@ -357,32 +397,6 @@ def repair(export_dir) -> None:
     click.echo(f"{len(removed)} leftover file(s) removed from {export_dir}")
 
 
-def _browse_filter_options(command):
-    """The browse filter options of ``export`` (--path ... --q), as one decorator."""
-    options = [
-        click.option("--path", "folder_path", default=None, help="Only this ltree folder."),
-        click.option(
-            "--recursive/--no-recursive", default=True, show_default=True, help="Sub-folders."
-        ),
-        click.option(
-            "--type",
-            "media_type",
-            default=None,
-            type=click.Choice(["image", "video", "pdf"]),
-            help="Only this media type.",
-        ),
-        click.option(
-            "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag filter (repeatable)."
-        ),
-        click.option("--date-from", default=None, help="Created on or after YYYY-MM-DD."),
-        click.option("--date-to", default=None, help="Created on or before YYYY-MM-DD."),
-        click.option("--q", "query", default=None, help="Semantic search query."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 @main.command(
     "sync",
     epilog="Examples:\n\n\b\n"
@@ -413,17 +427,9 @@ def _browse_filter_options(command):
 )
 @click.option("--page-size", type=int, default=100, show_default=True)
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Media per part.")
-@click.option("--workers", type=int, default=8, show_default=True, help="Concurrent requests.")
-@click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--partition-by", default=None, help="Hive partitioning of a new export.")
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some media failed.")
-@click.option(
-    "--api-key", envvar="COREVIZ_API_KEY", default=None, show_envvar=True, help="API key."
-)
-@click.option(
-    "--base-url", envvar="COREVIZ_BASE_URL", default=None, show_envvar=True, help="API base URL."
-)
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+@_api_options
 def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delete, **options):
     """Bring an export up to date: add new media, replace changed ones, delete removed ones.
 
@@ -435,15 +441,7 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
     """
     from .syncing import sync
 
-    filters = BrowseFilters(
-        path=options.pop("folder_path"),
-        recursive=options.pop("recursive"),
-        type=options.pop("media_type"),
-        tag_filters=_tag_filters(options.pop("tags")),
-        date_from=options.pop("date_from"),
-        date_to=options.pop("date_to"),
-        q=options.pop("query"),
-    )
+    filters = _filters_from(options)
     client = _client(
         options["api_key"], options["base_url"], options["workers"], options["retries"]
     )
