@@ -188,6 +188,23 @@ def _filters_from(options: dict) -> BrowseFilters:
     )
 
 
+def _download_options(command):
+    """How a command downloads images (--workers, --cache-dir), as one decorator."""
+    return _stack(
+        command,
+        [
+            click.option("--workers", type=int, default=8, show_default=True),
+            click.option(
+                "--cache-dir",
+                default=None,
+                envvar="COREVIZ_FRAMES_CACHE",
+                show_envvar=True,
+                help="Disk cache of downloaded images.",
+            ),
+        ],
+    )
+
+
 def _api_options(command):
     """How a command reaches the API (--workers ... --progress), as one decorator."""
     return _stack(
@@ -499,14 +516,7 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
 )
 @click.option("--square", is_flag=True, help="Grow boxes to squares.")
 @click.option("--max-size", type=int, default=None, help="Longest side of a crop, in pixels.")
-@click.option("--workers", type=int, default=8, show_default=True)
-@click.option(
-    "--cache-dir",
-    default=None,
-    envvar="COREVIZ_FRAMES_CACHE",
-    show_envvar=True,
-    help="Disk cache of downloaded images.",
-)
+@_download_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some crops failed.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
 def crops(
@@ -574,14 +584,7 @@ def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float
     help="YOLO labels: boxes or polygons.",
 )
 @click.option("--no-images", is_flag=True, help="Annotations only: download no image.")
-@click.option("--workers", type=int, default=8, show_default=True)
-@click.option(
-    "--cache-dir",
-    default=None,
-    envvar="COREVIZ_FRAMES_CACHE",
-    show_envvar=True,
-    help="Disk cache of downloaded images.",
-)
+@_download_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some frames failed.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
 def dataset(fmt, export_dir, out_dir, fractions, seed, task, no_images, **options) -> None:
