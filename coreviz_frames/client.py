@@ -47,6 +47,7 @@ from .http import (
     Transport,
     build_session,
     origin_of,
+    pin_environment,
     safe_url,
 )
 from .ids import normalize_id, validate_id
@@ -533,8 +534,9 @@ class Client:
         self.retries = retries
         self.max_workers = max_workers
         self._owns_session = session is None
-        if session is None:
+        if session is None:  # ours: it talks to the API's origin only
             session = build_session(retries=retries, pool_size=max(max_workers, 10))
+            pin_environment(session, self.base_url)
         self._transport = Transport(
             self.base_url, session=session, credentials=credentials, timeout=timeout
         )

@@ -721,3 +721,39 @@ def test_fault_soak_every_media_fetched_once(local_api_factory):
         browsed = list(client.browse(api.collection_id, page_size=50, progress=False))
     assert [r["id"] for r in records] == ids
     assert sorted(r["id"] for r in browsed) == sorted(ids)
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def _clear_proxy_environment(monkeypatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_client_resolves_the_proxy_environment_once(server, monkeypatch):
+    """The proxy variables are read when the client is made, not on every request."""
+    _clear_proxy_environment(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", server.origin)  # the scripted server plays the proxy
+    client = cvf.Client(api_key=KEY, base_url="http://coreviz.invalid/api", retries=0)
+    monkeypatch.delenv("HTTP_PROXY")  # too late to matter
+    with client:
+        record = client.get_media("abc123")
+        assert client.session.trust_env is False
+    assert record["id"] == "abc123"
+    assert server.paths["/api/media/abc123"] == 1  # it went through the proxy
+
+
+def test_no_proxy_is_honoured_when_the_environment_is_pinned(server, monkeypatch):
+    _clear_proxy_environment(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with cvf.Client(api_key=KEY, base_url=server.base_url, retries=0) as client:
+        assert client.get_media("abc123")["id"] == "abc123"  # straight to the server
+
+
+def test_a_session_given_by_the_caller_is_left_as_it_is(server, monkeypatch):
+    session = requests.Session()
+    with cvf.Client(api_key=KEY, base_url=server.base_url, session=session) as client:
+        assert client.session is session and session.trust_env is True
