@@ -75,13 +75,14 @@ import pandas as pd  # noqa: E402
 
 from .client import Client  # noqa: E402
 from .export import ExportReport  # noqa: E402
+from .failures import FailedFetch  # noqa: E402
 from .filters import BrowseFilters  # noqa: E402
 from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
 from .grainfiles import DEFAULT_ROW_GROUP_SIZE, file_metadata  # noqa: E402
 from .http import Secret, build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
 from .idsfile import read_ids_file  # noqa: E402
-from .manifest import failure_from_manifest  # noqa: E402
+from .manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
 from .pagination import check_max_overrun  # noqa: E402
 from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
 from .store import ExportStore, part_name  # noqa: E402
@@ -304,8 +305,9 @@ class _Part:
         return f"<_Part media={self.media} failed={len(self.failed)}>"
 
 
-def _failure_dict(media_id: Any, status: int | None, reason: str) -> dict[str, Any]:
-    return {"id": None if media_id is None else str(media_id), "status": status, "reason": reason}
+def _failure_dict(failure: FailedFetch) -> dict[str, Any]:
+    """A failure as the JSON it travels in from a worker: the manifest's entry."""
+    return failure_to_manifest(failure)
 
 
 def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict[str, Any]]]:
@@ -315,9 +317,7 @@ def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
         tables = to_tables(records, on_error="skip", report=report)
-    failed = [
-        _failure_dict(err.media_id, None, f"{type(err).__name__}: {err}") for err in report.skipped
-    ]
+    failed = [_failure_dict(FailedFetch.from_error(err.media_id, err)) for err in report.skipped]
     return tables, failed
 
 
@@ -387,9 +387,7 @@ def _collection_part(
             status=first.status,
             **attrs,
         )
-    fetch_failed = [
-        _failure_dict(f.media_id, f.status, f"{f.error_type}: {f.reason}") for f in report.failed
-    ]
+    fetch_failed = [_failure_dict(f) for f in report.failed]
     return _Part(tables, fetch_failed + failed)
 
 
@@ -403,10 +401,7 @@ def _media_part(spec: ClientSpec, ids: list[str], index: int, start: int, on_err
         tables, failed = _flatten(records, on_error)
     except Exception as exc:
         raise _wrap(exc, where, index=index, start=start, stop=stop) from None
-    failed = [
-        _failure_dict(f.media_id, f.status, f"{f.error_type}: {f.reason}")
-        for f in iterator.report.failed
-    ] + failed
+    failed = [_failure_dict(f) for f in iterator.report.failed] + failed
     return _Part(tables, failed)
 
 

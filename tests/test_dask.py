@@ -356,6 +356,16 @@ def test_export_media_reports_failed_ids(dask_client, synthetic, tmp_path):
     assert len(cvf.read_parquet(tmp_path / "ids").media) == 12
 
 
+def test_dask_failures_keep_their_error_type_in_the_manifest(dask_client, synthetic, tmp_path):
+    """A failure from a worker is the same FailedFetch entry as one from export_parquet."""
+    report = export_media(
+        ["missing1"], tmp_path / "ids", client_kwargs=kwargs_for(synthetic), npartitions=1
+    )
+    (entry,) = read_manifest(tmp_path / "ids")["failed"]
+    assert entry["error_type"] == "NotFoundError" and entry["status"] == 404
+    assert report.failures[0].error_type == "NotFoundError"
+
+
 def test_export_collection_cli(dask_client, sample, tmp_path):
     common = {
         "out_dir": tmp_path / "cli",
