@@ -462,9 +462,10 @@ def run_ordered(
     started and is raised; otherwise it is stored as the key's value.
 
     Example:
-        >>> run_ordered(["a", "b", "a"], str.upper, workers=2, on_error="raise",
-        ...             progress=False, desc="demo")
-        {'a': 'A', 'b': 'B'}
+        >>> done = run_ordered(["a", "b", "a"], str.upper, workers=2, on_error="raise",
+        ...                    progress=False, desc="demo")
+        >>> sorted(done.items())   # keys in completion order
+        [('a', 'A'), ('b', 'B')]
     """
     distinct = list(dict.fromkeys(keys))
     if workers < 1:
