@@ -305,11 +305,6 @@ class _Part:
         return f"<_Part media={self.media} failed={len(self.failed)}>"
 
 
-def _failure_dict(failure: FailedFetch) -> dict[str, Any]:
-    """A failure as the JSON it travels in from a worker: the manifest's entry."""
-    return failure_to_manifest(failure)
-
-
 def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict[str, Any]]]:
     if on_error == "raise":
         return to_tables(records), []
@@ -317,7 +312,9 @@ def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
         tables = to_tables(records, on_error="skip", report=report)
-    failed = [_failure_dict(FailedFetch.from_error(err.media_id, err)) for err in report.skipped]
+    failed = [
+        failure_to_manifest(FailedFetch.from_error(err.media_id, err)) for err in report.skipped
+    ]
     return tables, failed
 
 
@@ -387,7 +384,7 @@ def _collection_part(
             status=first.status,
             **attrs,
         )
-    fetch_failed = [_failure_dict(f) for f in report.failed]
+    fetch_failed = [failure_to_manifest(f) for f in report.failed]
     return _Part(tables, fetch_failed + failed)
 
 
@@ -401,7 +398,7 @@ def _media_part(spec: ClientSpec, ids: list[str], index: int, start: int, on_err
         tables, failed = _flatten(records, on_error)
     except Exception as exc:
         raise _wrap(exc, where, index=index, start=start, stop=stop) from None
-    failed = [_failure_dict(f) for f in iterator.report.failed] + failed
+    failed = [failure_to_manifest(f) for f in iterator.report.failed] + failed
     return _Part(tables, failed)
 
 

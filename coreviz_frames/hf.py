@@ -133,18 +133,29 @@ def _frame_row(item: FrameItem, image: bytes | None) -> dict[str, Any]:
     return row
 
 
-def _frames_rows(plan: DatasetPlan, images: bool, run: dict[str, Any]) -> _Built:
+@dataclass(frozen=True)
+class _Run:
+    """How images are loaded and encoded for one HF build (validated by :func:`_build`)."""
+
+    download: DownloadOptions
+    on_error: DatasetOnError
+    workers: int
+    progress: bool | None
+    quality: int
+
+
+def _frames_rows(plan: DatasetPlan, images: bool, run: _Run) -> _Built:
     ds = _datasets()
     jpegs: dict[str, bytes] = {}
     failed: dict[str, str] = {}
     if images:
-        download = run["download"]
+        download = run.download
         jpegs, failed = run_frames(
             plan.items,
-            lambda item: frame_jpeg(item, download, run["quality"]),
-            on_error=run["on_error"],
-            workers=run["workers"],
-            progress=run["progress"],
+            lambda item: frame_jpeg(item, download, run.quality),
+            on_error=run.on_error,
+            workers=run.workers,
+            progress=run.progress,
         )
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in plan.splits}
     for item in plan.items:
@@ -154,7 +165,7 @@ def _frames_rows(plan: DatasetPlan, images: bool, run: dict[str, Any]) -> _Built
     return _Built(rows, _frame_features(ds, plan.categories, images), failed, plan)
 
 
-def _objects_rows(plan: DatasetPlan, images: bool, run: dict[str, Any]) -> _Built:
+def _objects_rows(plan: DatasetPlan, images: bool, run: _Run) -> _Built:
     """One row per annotation of ``plan``: its crop (cut from the frame), label and ids."""
     import pandas as pd
 
@@ -183,22 +194,22 @@ def _objects_rows(plan: DatasetPlan, images: bool, run: dict[str, Any]) -> _Buil
                 "height": [it.height for it in plan.items],
             }
         )
-        on_error: OnError = "raise" if run["on_error"] == "raise" else "record"
+        on_error: OnError = "raise" if run.on_error == "raise" else "record"
         results = iter_crops(
             objects,
             frames,
             CropOptions(source="frame"),
-            run["download"],
+            run.download,
             on_error=on_error,
-            workers=run["workers"],
-            progress=run["progress"],
+            workers=run.workers,
+            progress=run.progress,
         )
         for pos, result in results:
             if result.image is None:
                 failed[result.object_id] = result.error or "cannot crop"
                 continue
             buf = io.BytesIO()
-            result.image.save(buf, "JPEG", quality=run["quality"])
+            result.image.save(buf, "JPEG", quality=run.quality)
             crops[pos] = buf.getvalue()
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in plan.splits}
     for pos, (item, ann) in enumerate(anns):
@@ -224,14 +235,12 @@ def _objects_rows(plan: DatasetPlan, images: bool, run: dict[str, Any]) -> _Buil
     return _Built(rows, ds.Features(feats), failed, plan)
 
 
-def _build(
-    tables: Any, grain: str, images: bool, plan_args: dict[str, Any], run: dict[str, Any]
-) -> _Built:
+def _build(tables: Any, grain: str, images: bool, plan_args: dict[str, Any], run: _Run) -> _Built:
     if grain not in ("frames", "objects"):
         raise ConfigError(f"grain must be 'frames' or 'objects', got {grain!r}")
-    check_dataset_on_error(run["on_error"])
-    if not 1 <= int(run["quality"]) <= 100:
-        raise ConfigError(f"quality must be 1..100, got {run['quality']!r}")
+    check_dataset_on_error(run.on_error)
+    if not 1 <= int(run.quality) <= 100:
+        raise ConfigError(f"quality must be 1..100, got {run.quality!r}")
     _datasets()
     plan = plan_dataset(tables, **plan_args)
     build = _frames_rows if grain == "frames" else _objects_rows
@@ -296,13 +305,7 @@ def to_hf_dataset(
         "include_empty": include_empty,
         "label": label,
     }
-    run = {
-        "download": download_options(options, download),
-        "on_error": on_error,
-        "workers": workers,
-        "progress": progress,
-        "quality": quality,
-    }
+    run = _Run(download_options(options, download), on_error, workers, progress, quality)
     built = _build(tables, grain, images, plan_args, run)
     if built.failed:
         warnings.warn(
@@ -388,13 +391,7 @@ def export_hf(
         "include_empty": include_empty,
         "label": label,
     }
-    run = {
-        "download": download_options(options, download),
-        "on_error": on_error,
-        "workers": workers,
-        "progress": progress,
-        "quality": quality,
-    }
+    run = _Run(download_options(options, download), on_error, workers, progress, quality)
     built = _build(tables, grain, images, plan_args, run)
     out = out_path(out_dir)
     data = make_dir(out, "data")
