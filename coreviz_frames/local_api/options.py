@@ -114,6 +114,10 @@ class LocalAPIOptions:
         ),
     )
     fault_seed: int = field(default=0, metadata=_cli("seed of the random faults"))
+    max_page_size: int | None = field(
+        default=None,
+        metadata=_cli("clamp browse's limit to N, as a capped server might", metavar="N"),
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -135,6 +139,7 @@ class LocalAPIOptions:
         _check_int(self.blob_port, "blob_port", 0, 65535)
         _check_int(self.record_cache_bytes, "record_cache_bytes", 0)
         _check_int(self.fault_seed, "fault_seed", 0)
+        _check_int(self.max_page_size, "max_page_size", 1, allow_none=True)
         try:
             rate = float(self.fault_rate)
         except (TypeError, ValueError):
@@ -223,7 +228,7 @@ class OptionSpec(NamedTuple):
 
 
 _TYPES: dict[str, type] = {"synthetic": int, "latency": float, "port": int, "blob_port": int}
-_TYPES.update(record_cache_bytes=int, fault_rate=float, fault_seed=int)
+_TYPES.update(record_cache_bytes=int, fault_rate=float, fault_seed=int, max_page_size=int)
 _FLAGS = {"forbidden_ids": "forbidden-id"}
 
 

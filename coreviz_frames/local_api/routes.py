@@ -1,7 +1,7 @@
 """Routing of the local API's read endpoints over one collection, and its record cache.
 
 :class:`ApiRoutes` answers ``GET /api/media/{id}``, ``GET /api/dataset/{id}/media``
-(pagination, filters, the :data:`BROWSE_QUIRKS`) and ``GET /api/dataset/{id}/tags`` (and,
+(pagination, filters, the :data:`BROWSE_QUIRKS`, a cap on ``limit``) and ``GET /api/dataset/{id}/tags`` (and,
 through :class:`~.catalogue.CatalogueRoutes`, ``/api/me``, the organisation and collection
 lists, ``/api/dataset/{id}``, ``/api/media/{id}/versions`` and ``/api/search``), checks
 the API key and the forbidden ids, and serialises each record once (blob URLs rewritten to
@@ -136,8 +136,10 @@ class ApiRoutes:
         light: bool = False,
         browse_quirk: str | None = None,
         record_cache_bytes: int = RECORD_CACHE_BYTES,
+        max_page_size: int | None = None,
     ) -> None:
         self.collection = collection
+        self.max_page_size = max_page_size  # browse serves at most this many rows a page
         self._api_key = api_key
         self._forbidden = {normalize_id(i) for i in forbidden_ids}
         self.light = light
@@ -253,6 +255,8 @@ class ApiRoutes:
 
     def _browse(self, query: BrowseQuery) -> dict | Raw:
         requested_offset = query.offset
+        if self.max_page_size is not None and query.limit > self.max_page_size:
+            query = BrowseQuery(**{**vars(query), "limit": self.max_page_size})  # clamped
         if self.browse_quirk == "repeat_page":
             query = BrowseQuery(**{**vars(query), "offset": 0})
         indices, total, scores = browse_indices(self.collection, query)

@@ -104,6 +104,7 @@ class LocalAPI:
             light=opts.light,
             browse_quirk=opts.browse_quirk,
             record_cache_bytes=opts.record_cache_bytes,
+            max_page_size=opts.max_page_size,
         )
         self.stats = ServerStats()
         self.faults = FaultTable()
