@@ -19,21 +19,25 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from .errors import ConfigError, SkippedRecordWarning
 from .failures import FailedFetch
 from .fingerprint import fingerprint
+from .flatten import FlattenReport, flatten
 from .grainfiles import DEFAULT_ROW_GROUP_SIZE
+from .handoff import Handoff
 from .ids import normalize_id
 from .manifest import MANIFEST_NAME, failure_from_manifest
 from .progress import progress_bar
 from .schema import GRAINS
 from .store import ExportStore, PartCommit, PathLike
-from .tables import FlattenReport, MediaTables, to_tables
 
 __all__ = ["ExportReport", "export_parquet", "flatten_batch", "walk_outcome"]
 
@@ -144,18 +148,20 @@ def _record_id(record: Any) -> str | None:
     return None
 
 
-def flatten_batch(batch: list[Any]) -> tuple[MediaTables, list[FailedFetch]]:
-    """``to_tables`` of a batch; a malformed record becomes a failure, not a crashed export.
+def flatten_batch(batch: list[Any]) -> tuple[dict[str, pa.Table], list[FailedFetch]]:
+    """The Arrow table of each grain for a batch (as :func:`~coreviz_frames.flatten.flatten`
+    builds them, ready for :meth:`ExportStore.commit_part`, with no pandas round trip); a
+    malformed record becomes a failure, not a crashed export.
 
     Example:
         >>> tables, bad = flatten_batch([{"id": "m1", "type": "image"}, "not a record"])
-        >>> len(tables.media), len(bad)
+        >>> tables["media"].num_rows, len(bad)
         (1, 1)
     """
     skipped = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
-        tables = to_tables(batch, on_error="skip", report=skipped)
+        tables, _ = flatten(batch, on_error="skip", report=skipped)
     return tables, [FailedFetch.from_error(err.media_id, err) for err in skipped.skipped]
 
 
@@ -167,39 +173,93 @@ def _exclude_exported(records: Any, store: ExportStore) -> None:
         exclude(exported)
 
 
+@dataclass
+class _Part:
+    """One batch, flattened, on its way to the writer thread."""
+
+    tables: dict[str, pa.Table]
+    failures: list[FailedFetch]
+    fingerprints: dict[str, tuple[str, None]]
+
+
+class _Batcher:
+    """Gathers records into batches and flattens each; the writer thread commits them.
+
+    Ids are skipped when already exported, in the batch being gathered, or in a batch
+    handed to the writer but not yet committed (``queued``, checked before the store so a
+    commit racing the check is always seen by one of the two).
+    """
+
+    def __init__(self, records: Any, store: ExportStore, report: ExportReport) -> None:
+        self.records, self.store, self.report = records, store, report
+        self.batch: list[Any] = []
+        self.batch_ids: set[str] = set()
+        self.queued: deque[set[str]] = deque()
+        self.submitted = 0
+
+    def is_duplicate(self, ident: str) -> bool:
+        return (
+            ident in self.batch_ids
+            or any(ident in ids for ids in tuple(self.queued))
+            or self.store.is_exported(ident)
+        )
+
+    def add(self, record: Any) -> bool:
+        """Add ``record`` unless it is a folder or a duplicate; True if added."""
+        if isinstance(record, Mapping) and record.get("type") == "folder":
+            return False
+        ident = _record_id(record)
+        if ident is not None and self.is_duplicate(ident):
+            self.report.media_skipped += 1
+            return False
+        self.batch.append(record)
+        if ident is not None:
+            self.batch_ids.add(ident)
+        return True
+
+    def take(self) -> _Part:
+        """The gathered batch, flattened and fingerprinted; the batcher starts a new one."""
+        tables, bad = flatten_batch(self.batch)
+        fps = {
+            ident: (fingerprint(record), None)
+            for record in self.batch
+            if (ident := _record_id(record)) is not None
+        }
+        part = _Part(tables, [*_reported_failures(self.records), *bad], fps)
+        self.queued.append(self.batch_ids)
+        self.submitted += 1
+        self.batch, self.batch_ids = [], set()
+        return part
+
+    def committed(self, part: _Part) -> None:
+        """Writer thread: commit ``part``, then forget its queued ids (the store has them)."""
+        commit = self.store.commit_part(
+            part.tables, failures=part.failures, fingerprints=part.fingerprints
+        )
+        self.report.add(commit)
+        self.queued.popleft()
+
+
 def _run(
     records: Iterable[Any], store: ExportStore, report: ExportReport, batch_size: int, bar: Any
 ) -> None:
-    batch: list[Any] = []
-    batch_ids: set[str] = set()
+    """Fetch, parse and flatten batch N+1 (this thread and the client's workers) while
+    batch N is written (one writer thread; Arrow encodes and compresses without the GIL)."""
+    batcher = _Batcher(records, store, report)
+    with Handoff(batcher.committed, depth=1, name="coreviz-export-writer") as writer:
+        for record in records:
+            bar.update(1)
+            if batcher.add(record) and len(batcher.batch) >= batch_size:
+                writer.submit(batcher.take())
+        if batcher.batch or (batcher.submitted == 0 and not store.has_parts):
+            writer.submit(batcher.take())  # the last batch; or an empty part for the columns
 
-    def flush() -> None:
-        tables, bad = flatten_batch(batch)
-        fps = {
-            ident: (fingerprint(record), None)
-            for record in batch
-            if (ident := _record_id(record)) is not None
-        }
-        failures = [*_reported_failures(records), *bad]
-        report.add(store.commit_part(tables, failures=failures, fingerprints=fps))
-        batch.clear()
-        batch_ids.clear()
 
-    for record in records:
-        bar.update(1)
-        if isinstance(record, Mapping) and record.get("type") == "folder":
-            continue
-        ident = _record_id(record)
-        if ident is not None and (store.is_exported(ident) or ident in batch_ids):
-            report.media_skipped += 1
-            continue
-        batch.append(record)
-        if ident is not None:
-            batch_ids.add(ident)
-        if len(batch) >= batch_size:
-            flush()
-    if batch or not store.has_parts:
-        flush()  # the last batch; or an empty part so every grain has its columns
+def _close(records: Any) -> None:
+    """Stop the client's fetches for ``records`` (its worker threads end)."""
+    close = getattr(records, "close", None)
+    if callable(close):
+        close()
 
 
 def export_parquet(
@@ -251,7 +311,11 @@ def export_parquet(
     with store.open(overwrite=overwrite, resume=resume, source=source):
         _exclude_exported(records, store)
         with progress_bar(total=total, desc="export", unit="media", progress=progress) as bar:
-            _run(records, store, report, batch_size, bar)
+            try:
+                _run(records, store, report, batch_size, bar)
+            except BaseException:
+                _close(records)
+                raise
         store.record_failures(_reported_failures(records))
         report.media_skipped += _excluded_count(records)
         report.complete, report.incomplete_reason = walk_outcome(records)

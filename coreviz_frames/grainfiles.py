@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",
     "HIVE_NULL",
     "METADATA_KEY",
+    "as_grain_table",
     "check_partition_by",
     "detect_partition",
     "file_metadata",
@@ -179,6 +180,37 @@ def to_arrow(frame: pd.DataFrame, grain: str) -> pa.Table:
         raise SchemaError(
             f"cannot write {where}: it does not fit the declared schema ({exc})", field=bad
         ) from exc
+    return table.replace_schema_metadata(file_metadata(grain))
+
+
+def as_grain_table(table: pd.DataFrame | pa.Table, grain: str) -> pa.Table:
+    """``table`` ready to write: a DataFrame through :func:`to_arrow`; an Arrow table (what
+    :func:`~coreviz_frames.flatten.flatten` builds) checked against the grain's declared
+    schema, with no pandas round trip. A mismatch is a :class:`SchemaError` naming the column.
+
+    Example:
+        >>> from coreviz_frames.schema import empty_frame
+        >>> as_grain_table(to_arrow(empty_frame("tags"), "tags"), "tags").num_rows
+        0
+        >>> as_grain_table(pa.table({"media_id": ["m1"]}), "tags")
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.errors.SchemaError: cannot write the tags table: ...
+    """
+    if not isinstance(table, pa.Table):
+        return to_arrow(table, grain)
+    schema = SCHEMAS[grain]
+    if not table.schema.equals(schema):
+        given = {f.name: f for f in table.schema}
+        bad = next(
+            (f.name for f in schema if f.name not in given or not given[f.name].equals(f)),
+            next((name for name in given if name not in schema.names), None),
+        )
+        raise SchemaError(
+            f"cannot write the {grain} table: its Arrow schema differs from the declared one "
+            f"(first at column {bad!r})",
+            field=bad,
+        )
     return table.replace_schema_metadata(file_metadata(grain))
 
 

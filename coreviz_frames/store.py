@@ -80,6 +80,7 @@ from .failures import FailedFetch
 from .fileio import atomic_write_bytes, is_temporary
 from .grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
+    as_grain_table,
     check_partition_by,
     file_metadata,
     read_grain,
@@ -142,9 +143,16 @@ PathLike = str | os.PathLike
 
 
 class GrainFrames(Protocol):
-    """Anything with ``items()`` of ``(grain, DataFrame)``, such as ``MediaTables``."""
+    """Anything with ``items()`` of ``(grain, table)``: a ``MediaTables`` of DataFrames, or
+    a dict of Arrow tables as :func:`~coreviz_frames.flatten.flatten` builds them."""
 
-    def items(self) -> Iterable[tuple[str, pd.DataFrame]]: ...
+    def items(self) -> Iterable[tuple[str, pd.DataFrame | pa.Table]]: ...
+
+
+def _grain_tables(tables: MediaTables | GrainFrames) -> dict[str, pa.Table]:
+    """Each grain of ``tables`` as the Arrow table to write (schema checked)."""
+    given = dict(tables.items())
+    return {grain: as_grain_table(given[grain], grain) for grain in GRAINS}
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -669,12 +677,11 @@ class ExportStore:
         id) go into the part's file under ``_coreviz_index/``, where ``sync`` reads them.
         """
         self._require_running()
-        frames = dict(tables.items())
-        arrow = {grain: to_arrow(frames[grain], grain) for grain in GRAINS}  # checks first
+        arrow = _grain_tables(tables)  # checks first
         seq = self._next_seq()
         files = self._write_part(arrow, seq)
         rows = {grain: table.num_rows for grain, table in arrow.items()}
-        ids = frames["media"]["media_id"].tolist()
+        ids = arrow["media"].column("media_id").to_pylist()
         index = self._write_index(seq, ids, fingerprints) if fingerprints is not None else None
         commit = self._commit(files, rows, len(ids), ids, index)
         self._add_failures(failures)
@@ -823,9 +830,8 @@ class ExportStore:
     ) -> PartCommit:
         """Write a new part for the next snapshot (readers do not see it until
         :meth:`commit_snapshot`); ``fingerprints`` by normalised media id."""
-        frames = dict(tables.items())
-        arrow = {grain: to_arrow(frames[grain], grain) for grain in GRAINS}
-        return self._stage(arrow, frames["media"]["media_id"].tolist(), fingerprints)
+        arrow = _grain_tables(tables)
+        return self._stage(arrow, arrow["media"].column("media_id").to_pylist(), fingerprints)
 
     def stage_rewrite(self, seq: int, drop: Iterable[str]) -> PartCommit | None:
         """Copy-on-write: part ``seq`` leaves the next snapshot, and its rows of media other
