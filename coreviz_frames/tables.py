@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,12 @@ from .schema import GRAINS, arrow_to_pandas, empty_frame
 from .store import write_tables
 
 __all__ = [
+    "FLATTEN_CHUNK",
     "FlattenReport",
     "MediaTables",
     "SkippedRecordWarning",
     "TablesSummary",
+    "flatten_chunks",
     "tags_wide",
     "to_tables",
 ]
@@ -229,8 +231,56 @@ def to_tables(
         (1, 1)
     """
     mode = check_on_error(on_error, errors)
-    arrow, _ = flatten(records, on_error=mode, report=report)
+    arrow = flatten_chunks(records, on_error=mode, report=report)
     return MediaTables(**{grain: arrow_to_pandas(arrow[grain], grain) for grain in GRAINS})
+
+
+#: Records :func:`flatten_chunks` flattens at a time.
+FLATTEN_CHUNK = 2000
+
+
+def flatten_chunks(
+    records: Iterable[Any],
+    *,
+    on_error: str = "raise",
+    report: FlattenReport | None = None,
+    chunk: int = FLATTEN_CHUNK,
+) -> dict[str, pa.Table]:
+    """:func:`~coreviz_frames.flatten.flatten`, ``chunk`` records at a time, as they arrive.
+
+    The records of a chunk are released once flattened (its Arrow columns take a fraction
+    of the memory of the dicts), so ``to_tables(client.browse(...))`` never holds the whole
+    collection as Python objects, and the garbage collector has a small heap to walk.
+    The tables are the ones one call of ``flatten`` would build.
+
+    Example:
+        >>> from coreviz_frames.synthetic import iter_synthetic
+        >>> tables = flatten_chunks(iter_synthetic(5), chunk=2)
+        >>> tables["media"].num_rows
+        5
+    """
+    if isinstance(records, Mapping):
+        records = [records]
+    parts: list[dict[str, pa.Table]] = []
+    pending: list[Any] = []
+
+    def flush() -> None:
+        own = FlattenReport()  # flatten warns once per skipped record of its own report
+        parts.append(flatten(pending, on_error=on_error, report=own)[0])
+        if report is not None:
+            report.skipped.extend(own.skipped)
+            report.folders += own.folders
+        pending.clear()
+
+    for record in records:
+        pending.append(record)
+        if len(pending) >= chunk:
+            flush()
+    if pending or not parts:
+        flush()
+    if len(parts) == 1:
+        return parts[0]
+    return {grain: pa.concat_tables([part[grain] for part in parts]) for grain in GRAINS}
 
 
 def tags_wide(tags: pd.DataFrame, *, sep: str | None = None) -> pd.DataFrame:
