@@ -82,6 +82,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
 )
+from .jsoncodec import response_json
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -1101,7 +1102,7 @@ class Transport:
                 body = None
             raise fail(body=body)
         try:
-            body = response.json()
+            body = response_json(response)  # response.json(), by a faster parser where exact
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise fail(exc=exc) from None
         if array_key is not None and isinstance(body, list):
