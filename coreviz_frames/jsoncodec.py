@@ -34,6 +34,7 @@ from __future__ import annotations
 import codecs
 import gc
 import json
+import marshal
 import threading
 from types import ModuleType, TracebackType
 from typing import Any, Protocol
@@ -266,16 +267,18 @@ def _orjson_options(lib: ModuleType) -> int:
 
 _NUMBER_BYTES = frozenset(b"0123456789.-+eE")
 _VALUE_STARTS = frozenset(b":,[")
+_FLOAT_CODES = frozenset(b"g\xe7")  # marshal's binary float, without and with FLAG_REF
 
 
 def _python_writes_float_otherwise(out: bytes) -> bool:
     """True if ``out`` may hold a float Python's ``repr`` writes differently.
 
-    ``repr`` switches to an exponent below 1e-4 and from 1e16 on (``1e-05``, ``1e+16``);
-    orjson writes ``0.00001`` and ``1.5e-7``. Any number in ``out`` with an exponent or with
-    four zeros after ``0.`` counts; a match inside a string only costs the slow path.
+    The two disagree only between 1e-9 and 1e-4: orjson writes ``1e-6`` and ``0.00001``
+    where ``repr`` writes ``1e-06`` and ``1e-05`` (larger, smaller and all other floats are
+    written alike; ``tests/test_jsoncodec.py`` checks it). Any number in ``out`` holding
+    ``e-`` or starting ``0.0000`` counts; a hit inside a string is checked and skipped.
     """
-    for needle in (b"e-", b"e+", b"0.0000"):
+    for needle in (b"e-", b"0.0000"):
         pos = out.find(needle)
         while pos != -1:
             start = pos
@@ -287,19 +290,36 @@ def _python_writes_float_otherwise(out: bytes) -> bool:
     return False
 
 
+def _holds_nan_or_infinity(packed: bytes) -> bool:
+    """True if ``packed`` (marshal output) may hold a NaN or an infinity.
+
+    A marshalled float is a type byte and 8 little-endian bytes; NaN and the infinities
+    have all exponent bits set: byte 6 >= 0xF0 and byte 7 0x7F or 0xFF. UTF-8 text never
+    holds 0xFF nor a lead byte >= 0xF0 before 0x7F, so the scan rarely checks in vain.
+    """
+    for last in (b"\x7f", b"\xff"):
+        pos = packed.find(last, 8)
+        while pos != -1:
+            if packed[pos - 1] >= 0xF0 and packed[pos - 8] in _FLOAT_CODES:
+                return True
+            pos = packed.find(last, pos + 1)
+    return False
+
+
 def fast_canonical_dumps(value: Any) -> bytes | None:
     """:func:`canonical_dumps` by orjson, or None where its bytes might differ.
 
     None when orjson is missing or refuses ``value`` (non-str keys, lone surrogates,
-    integers beyond 64 bits, subclasses, datetimes, anything without a JSON type), when a
-    float would be written in another format, and when the bytes do not read back as a
-    value equal to ``value`` (NaN and infinities, which orjson writes as ``null``; enum
-    members, which it writes as their value; tuples, conservatively).
+    integers beyond 64 bits, nesting beyond 255 levels, types without a JSON form), when
+    ``marshal`` refuses it (anything but exact dict, list, tuple, str, int, float, bool and
+    None: enum members and other subclasses, which orjson may write otherwise), when a float
+    is NaN or infinite (orjson writes ``null``) or would be formatted otherwise. Where the
+    fast path says None, the standard library gives the bytes.
 
     Example:
         >>> fast_canonical_dumps({"b": 1, "a": [True, None, 0.5]})
         b'{"a":[true,null,0.5],"b":1}'
-        >>> fast_canonical_dumps([float("nan")]) is None, fast_canonical_dumps([1e16]) is None
+        >>> fast_canonical_dumps([float("nan")]) is None, fast_canonical_dumps([1e-05]) is None
         (True, True)
     """
     lib = orjson
@@ -311,9 +331,11 @@ def fast_canonical_dumps(value: Any) -> bytes | None:
         return None
     if _python_writes_float_otherwise(out):
         return None
-    with paused_gc(len(out) >= GC_PAUSE_MIN_BYTES):
-        same = bool(lib.loads(out) == value)
-    return out if same else None
+    try:
+        packed = marshal.dumps(value)
+    except ValueError:  # "unmarshallable object", or nested too deeply
+        return None
+    return None if _holds_nan_or_infinity(packed) else out
 
 
 def canonical_dumps(value: Any) -> bytes:
