@@ -37,6 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .casting import (
+    CHUNK_ROWS,
+    ChunkedRows,
     GrainReader,
     MalformedRecords,
     RecordErrors,
@@ -99,6 +101,8 @@ _NESTED_FIELDS = {
     for path in _NESTED_KEYS
 }
 _POINT_KEYS = frozenset(("x", "y"))
+#: The fields a frame row is read for (its parent id included).
+_FRAME_FIELDS = (*_DIRECT["frames"], _PARENT["frames"])
 
 
 # --- report and entry point -------------------------------------------------------------------
@@ -228,12 +232,8 @@ def _build(media_rows: list[dict], *, skip: bool) -> dict[str, pa.Table]:
 
     media_cols = _media_columns(media_rows, media, GrainReader(errors, lambda i: (i, "")))
     frame_cols = _frame_columns(frames, layout, media_cols, layout.reader(errors, "frames"))
-    caption_cols = _caption_columns(
-        frames.captions.rows, children.caption_extra, layout, frame_cols, errors
-    )
-    object_cols = _object_columns(
-        frames.objects.rows, children.object_extra, layout, frame_cols, errors
-    )
+    caption_cols = _caption_columns(frames.captions.rows, children, layout, frame_cols, errors)
+    object_cols = _object_columns(frames.objects.rows, children, layout, frame_cols, errors)
     tag_cols = _tag_columns(media, media_cols)
     errors.flush()
     return {
@@ -282,6 +282,7 @@ class _FramesPass:
 
     rows: list
     extra: list[str | None]
+    chunked: ChunkedRows
     captions: _Gathered = field(default_factory=_Gathered)
     objects: _Gathered = field(default_factory=_Gathered)
 
@@ -292,6 +293,8 @@ class _ChildRows:
 
     caption_extra: list[str | None]
     object_extra: list[str | None]
+    captions: ChunkedRows
+    objects: ChunkedRows
 
 
 @dataclass
@@ -473,12 +476,29 @@ def _tags(
 
 
 def _frames_pass(rows: list, reader: GrainReader) -> _FramesPass:
-    """Every frame is an object; its unknown keys; its captions and objects gathered."""
-    out = _FramesPass(rows=rows, extra=[None] * len(rows))
+    """Every frame is an object; its unknown keys; its captions and objects gathered.
+
+    The frames go by chunks of :data:`~coreviz_frames.casting.CHUNK_ROWS`, each converted
+    for its columns (:class:`~coreviz_frames.casting.ChunkedRows`) right after its visit.
+    """
+    out = _FramesPass(rows=rows, extra=[None] * len(rows), chunked=ChunkedRows(_FRAME_FIELDS))
+    bad: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start : start + CHUNK_ROWS]
+        _visit_frames(chunk, start, out, bad)
+        out.chunked.add(chunk)
+    if bad:
+        _fail_rows(reader, bad)
+    return out
+
+
+def _visit_frames(
+    chunk: list, start: int, out: _FramesPass, bad: dict[int, tuple[str, str]]
+) -> None:
+    """One chunk of :func:`_frames_pass` (its first row is frame ``start``)."""
     known = _KEYS["frames"]
     captions, objects = out.captions, out.objects
-    bad: dict[int, tuple[str, str]] = {}
-    for r, f in enumerate(rows):
+    for r, f in enumerate(chunk, start):
         if type(f) is not dict:
             captions.counts.append(0)
             objects.counts.append(0)
@@ -504,9 +524,6 @@ def _frames_pass(rows: list, reader: GrainReader) -> _FramesPass:
         else:
             objects.counts.append(0)
             bad.setdefault(r, ("objects", f"expected a list, got {type(objs).__name__}"))
-    if bad:
-        _fail_rows(reader, bad)
-    return out
 
 
 def _fail_rows(reader: GrainReader, bad: dict[int, tuple[str, str]]) -> None:
@@ -523,39 +540,53 @@ def _fail_rows(reader: GrainReader, bad: dict[int, tuple[str, str]]) -> None:
 
 def _children_pass(frames: _FramesPass, layout: _Layout, errors: RecordErrors) -> _ChildRows:
     """Every caption and object is an object; their unknown keys (and rich polygons)."""
-    caption_extra = _child_extra(
-        frames.captions.rows, _KEYS["captions"], layout.reader(errors, "captions")
+    captions = ChunkedRows((*_DIRECT["captions"], _PARENT["captions"]))
+    caption_extra, _ = _child_extra(
+        frames.captions.rows, _KEYS["captions"], layout.reader(errors, "captions"), captions
     )
-    object_extra = _child_extra(
-        frames.objects.rows, _KEYS["objects"], layout.reader(errors, "objects")
+    objects = ChunkedRows(_DIRECT["objects"])
+    object_extra, rich = _child_extra(
+        frames.objects.rows, _KEYS["objects"], layout.reader(errors, "objects"), objects
     )
-    _keep_rich_polygons(frames.objects.rows, object_extra)
+    _keep_rich_polygons(frames.objects.rows, object_extra, rich)
     errors.flush()
-    return _ChildRows(caption_extra, object_extra)
+    return _ChildRows(caption_extra, object_extra, captions, objects)
 
 
-def _child_extra(rows: list, known: frozenset, reader: GrainReader) -> list:
-    """Check each child is a dict and collect its unknown keys as JSON text."""
+def _child_extra(
+    rows: list, known: frozenset, reader: GrainReader, chunked: ChunkedRows
+) -> tuple[list, list[int]]:
+    """Check each child is a dict and collect its unknown keys as JSON text; also the rows
+    whose polygon has rich points. Chunk by chunk, each converted by ``chunked`` at once."""
     extra: list = [None] * len(rows)
     bad: dict[int, tuple[str, str]] = {}
-    for r, row in enumerate(rows):
-        if type(row) is not dict:
-            bad[r] = ("", f"expected an object, got {type(row).__name__}")
-        elif not row.keys() <= known:
-            extra[r] = _dumps({k: v for k, v in row.items() if k not in known})
+    rich: list[int] = []
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start : start + CHUNK_ROWS]
+        for r, row in enumerate(chunk, start):
+            if type(row) is not dict:
+                bad[r] = ("", f"expected an object, got {type(row).__name__}")
+            elif not row.keys() <= known:
+                extra[r] = _dumps({k: v for k, v in row.items() if k not in known})
+        if "polygon" in known:
+            rich += _rich_rows(chunk, start)
+        chunked.add(chunk)
     if bad:
         _fail_rows(reader, bad)
-    return extra
+    return extra, rich
 
 
-def _keep_rich_polygons(rows: list, extra: list) -> None:
-    """A polygon whose points carry more than ``x`` and ``y`` is also kept whole in ``extra``.
+def _rich_rows(chunk: list, start: int) -> list[int]:
+    """The rows (numbered from ``start``) whose polygon has a point with keys besides x and y.
 
-    The ``polygon`` column holds only the coordinates; this keeps any other point field
-    (under the API's spelling) so nothing is dropped. Plain ``{x, y}`` points cost one
-    length check each.
+    Plain ``{x, y}`` points cost one length check each.
+
+    Example:
+        >>> _rich_rows([{"polygon": [{"x": 1, "y": 2}]}, {"polygon": [{"x": 1, "v": 0}]}], 10)
+        [11]
     """
-    for r, row in enumerate(rows):
+    found = []
+    for r, row in enumerate(chunk, start):
         polygon = row.get("polygon") if type(row) is dict else None
         if type(polygon) is not list:
             continue
@@ -565,9 +596,21 @@ def _keep_rich_polygons(rows: list, extra: list) -> None:
                 and (len(point) != 2 or "x" not in point or "y" not in point)
                 and not point.keys() <= _POINT_KEYS
             ):
-                kept = json.loads(extra[r]) if extra[r] is not None else {}
-                extra[r] = _dumps({**kept, "polygon": polygon})
+                found.append(r)
                 break
+    return found
+
+
+def _keep_rich_polygons(rows: list, extra: list, rich: list[int]) -> None:
+    """A polygon whose points carry more than ``x`` and ``y`` is also kept whole in ``extra``.
+
+    The ``polygon`` column holds only the coordinates; this keeps any other point field
+    (under the API's spelling) so nothing is dropped. ``rich`` lists those rows
+    (:func:`_rich_rows`).
+    """
+    for r in rich:
+        kept = json.loads(extra[r]) if extra[r] is not None else {}
+        extra[r] = _dumps({**kept, "polygon": rows[r]["polygon"]})
 
 
 # --- pass 4: columns ----------------------------------------------------------------------------
@@ -599,7 +642,7 @@ def _frame_columns(
     frames: _FramesPass, layout: _Layout, media_cols: dict, reader: GrainReader
 ) -> dict:
     """The frame columns: API fields, the media's ids, position, child counts, extra."""
-    cols = read_columns(frames.rows, (*_DIRECT["frames"], _PARENT["frames"]), reader)
+    cols = read_columns(frames.rows, _FRAME_FIELDS, reader, frames.chunked)
     reader.required(cols["frame_id"], "id")
     owner = pa.array(layout.frame_owner)
     media_id = media_cols["media_id"].take(owner)
@@ -619,11 +662,13 @@ _INHERITED = ("frame_id", "media_id", "dataset_id", "timestamp")
 
 
 def _caption_columns(
-    rows: list, extra: list, layout: _Layout, frame_cols: dict, errors: RecordErrors
+    rows: list, children: _ChildRows, layout: _Layout, frame_cols: dict, errors: RecordErrors
 ) -> dict:
     """The caption columns: API fields, the frame's ids and timestamp, position, extra."""
     reader = layout.reader(errors, "captions")
-    cols = read_columns(rows, (*_DIRECT["captions"], _PARENT["captions"]), reader)
+    extra = children.caption_extra
+    fields = (*_DIRECT["captions"], _PARENT["captions"])
+    cols = read_columns(rows, fields, reader, children.captions)
     reader.required(cols["caption_id"], "id")
     owner = pa.array(layout.caption_frame)
     frame_id = frame_cols["frame_id"].take(owner)
@@ -637,11 +682,12 @@ def _caption_columns(
 
 
 def _object_columns(
-    rows: list, extra: list, layout: _Layout, frame_cols: dict, errors: RecordErrors
+    rows: list, children: _ChildRows, layout: _Layout, frame_cols: dict, errors: RecordErrors
 ) -> dict:
     """The object columns: API fields, the frame's ids, size and timestamp, box, extra."""
     reader = layout.reader(errors, "objects")
-    cols = read_columns(rows, _DIRECT["objects"], reader)
+    extra = children.object_extra
+    cols = read_columns(rows, _DIRECT["objects"], reader, children.objects)
     reader.required(cols["object_id"], "id")
     blob = cols["blob"]
     if len(blob) and pc.any(pc.equal(blob, "")).as_py():
