@@ -465,7 +465,9 @@ class ChunkedRows:
         """The struct array of all ``rows`` chunks added, or None (failed, none, or a miscount)."""
         if not self._parts or self.rows != rows:
             return None
-        return self._parts[0] if len(self._parts) == 1 else pa.concat_arrays(self._parts)
+        if len(self._parts) > 1:
+            self._parts = [pa.concat_arrays(self._parts)]
+        return self._parts[0]
 
 
 def _raw_value(rows: list, key: str, row: int) -> object:

@@ -31,6 +31,7 @@ import json
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
@@ -545,22 +546,24 @@ def _children_pass(frames: _FramesPass, layout: _Layout, errors: RecordErrors) -
         frames.captions.rows, _KEYS["captions"], layout.reader(errors, "captions"), captions
     )
     objects = ChunkedRows(_DIRECT["objects"])
-    object_extra, rich = _child_extra(
+    object_extra, many_keys = _child_extra(
         frames.objects.rows, _KEYS["objects"], layout.reader(errors, "objects"), objects
     )
-    _keep_rich_polygons(frames.objects.rows, object_extra, rich)
+    rows = frames.objects.rows
+    _keep_rich_polygons(rows, object_extra, _rich_objects(rows, many_keys, objects))
     errors.flush()
     return _ChildRows(caption_extra, object_extra, captions, objects)
 
 
 def _child_extra(
     rows: list, known: frozenset, reader: GrainReader, chunked: ChunkedRows
-) -> tuple[list, list[int]]:
-    """Check each child is a dict and collect its unknown keys as JSON text; also the rows
-    whose polygon has rich points. Chunk by chunk, each converted by ``chunked`` at once."""
+) -> tuple[list, bool]:
+    """Check each child is a dict and collect its unknown keys as JSON text, chunk by chunk,
+    each converted by ``chunked`` at once; and whether a polygon point (if the rows have
+    polygons) may have more than two keys (see :func:`_rich_objects`)."""
     extra: list = [None] * len(rows)
     bad: dict[int, tuple[str, str]] = {}
-    rich: list[int] = []
+    many_keys = False
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = rows[start : start + CHUNK_ROWS]
         for r, row in enumerate(chunk, start):
@@ -568,12 +571,43 @@ def _child_extra(
                 bad[r] = ("", f"expected an object, got {type(row).__name__}")
             elif not row.keys() <= known:
                 extra[r] = _dumps({k: v for k, v in row.items() if k not in known})
-        if "polygon" in known:
-            rich += _rich_rows(chunk, start)
+        if "polygon" in known and not many_keys:
+            many_keys = _point_keys_over_two(chunk)
         chunked.add(chunk)
     if bad:
         _fail_rows(reader, bad)
-    return extra, rich
+    return extra, many_keys
+
+
+def _point_keys_over_two(chunk: list) -> bool:
+    """Whether a polygon point of ``chunk`` may have more than two keys (C-level passes).
+
+    Example:
+        >>> _point_keys_over_two([{"polygon": [{"x": 1, "y": 2}]}, {"polygon": None}])
+        False
+        >>> _point_keys_over_two([{"polygon": [{"x": 1, "y": 2, "v": 0}]}])
+        True
+    """
+    try:
+        polygons = filter(None, [row.get("polygon") for row in chunk])
+        return max(map(len, chain.from_iterable(polygons)), default=0) > 2
+    except (TypeError, AttributeError):  # a null point, a row not a dict...: look closer
+        return True
+
+
+def _rich_objects(rows: list, many_keys: bool, chunked: ChunkedRows) -> list[int]:
+    """The objects whose polygon has a point with keys besides x and y.
+
+    When no point has more than two keys (``many_keys`` False) and the converted
+    polygons show every point with both x and y set, every point is exactly ``{x, y}``:
+    the common case, with no Python loop over the points. Else :func:`_rich_rows` looks.
+    """
+    struct = chunked.struct(len(rows))
+    if not many_keys and struct is not None:
+        points = pc.list_flatten(struct.field("polygon"))
+        if not (points.null_count or points.field("x").null_count or points.field("y").null_count):
+            return []
+    return _rich_rows(rows, 0)
 
 
 def _rich_rows(chunk: list, start: int) -> list[int]:
