@@ -13,9 +13,15 @@ It prints seconds and ratios, and the peak memory of one ``to_tables`` call
 (RSS growth and tracemalloc peak of Python objects + Arrow pool growth)
 against the size of the input (its JSON bytes).
 
+With ``--compare`` it also times ``flatten`` against the frozen copy of the flatten
+before issue 15 (``tests/oracle_flatten``), interleaved in this one process, best of
+``--repeat``, on the 1,000-media batch ``iter_synthetic(3000)[2000:3000]`` and on the
+sample collection, and prints old / new.
+
 Usage:
     python benchmarks/bench_flatten.py            # 10,000 media
     python benchmarks/bench_flatten.py --quick    # 1,000 media, 1 repeat
+    python benchmarks/bench_flatten.py --compare --repeat 5   # old vs new flatten only
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from coreviz_frames.flatten import flatten
 from coreviz_frames.synthetic import iter_synthetic
 from coreviz_frames.tables import to_tables
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pyarrow_floor(records: list[dict]) -> tuple[int, int, int, int]:
@@ -114,12 +123,43 @@ def memory_of_to_tables(records: list[dict]) -> dict[str, float]:
     }
 
 
+def compare_with_oracle(repeat: int) -> dict[str, float]:
+    """old / new ``flatten`` time (skip mode), interleaved, best of ``repeat`` for each side."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from oracle_flatten.flatten import flatten as old_flatten
+
+    doc = json.loads((ROOT / "data" / "collection.json").read_text(encoding="utf-8"))
+    inputs = {
+        "1,000 synthetic media": list(iter_synthetic(3000))[2000:3000],
+        "sample collection": doc.get("folders", []) + doc["media"],
+    }
+    ratios = {}
+    print(f"{'flatten input':<24}{'old s':>9}{'new s':>9}{'old/new':>9}  (best of {repeat})")
+    for name, records in inputs.items():
+        best = {"old": float("inf"), "new": float("inf")}
+        for _ in range(repeat):
+            for side, fn in (("old", old_flatten), ("new", flatten)):
+                gc.collect()
+                start = time.perf_counter()
+                fn(records, on_error="skip")
+                best[side] = min(best[side], time.perf_counter() - start)
+        ratios[name] = best["old"] / best["new"]
+        print(f"{name:<24}{best['old']:>9.4f}{best['new']:>9.4f}{ratios[name]:>8.2f}x")
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="synthetic media (10000)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (3)")
     parser.add_argument("--quick", action="store_true", help="1,000 media, 1 repeat")
+    parser.add_argument(
+        "--compare", action="store_true", help="only old (tests/oracle_flatten) vs new flatten"
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        compare_with_oracle(args.repeat)
+        return 0
     count, repeat = (1_000, 1) if args.quick else (args.count, args.repeat)
 
     records = list(iter_synthetic(count))
