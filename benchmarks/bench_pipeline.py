@@ -10,7 +10,7 @@ process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), i
   ``to pandas`` (only while ``ExportStore.commit_part`` takes pandas frames, as
   ``export_parquet`` then pays for it); ``fingerprint`` every record; ``write`` the parts
   with ``ExportStore.commit_part``;
-* **end to end**, each in a fresh child process (so ``ru_maxrss`` is its own):
+* **end to end**, each in a fresh child process (so its peak RSS is its own):
   ``export_parquet(client.browse(...))`` of N media and ``to_tables(client.browse(...))``
   of 10,000 (or N if smaller);
 * the **baseline** "as in the first release", also in fresh processes: standard-library
@@ -250,6 +250,14 @@ def measure_stages(base_url: str, cid: str, n: int, page_size: int, workdir: Pat
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS: ``VmHWM`` (Linux), which a new program starts afresh;
+    ``ru_maxrss`` keeps the parent's high-water mark across fork and exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -543,7 +551,7 @@ def one_latency(args: argparse.Namespace, n: int, latency: float, workdir: Path)
         print_stages(stages)
         runs = end_to_end(server, n, args.page_size, workdir, args.repeat)
         report_end_to_end(stages, runs)
-        if args.with_sweep and latency > 0:
+        if args.with_sweep is not False and latency > 0:
             size = min(n, args.sweep_media)
             print_sweep(size, latency, sweep(server, size, 1, rss=False))
 
@@ -569,8 +577,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--with-sweep",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="print the page-size sweep at the non-zero latency (default: on)",
+        default=None,
+        help="print the page-size sweep at the non-zero latency (default: on, off with --quick)",
     )
     for name, kind in (("--child", str), ("--n", int), ("--total", int), ("--out", str)):
         parser.add_argument(name, type=kind, help=argparse.SUPPRESS)
@@ -586,8 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     n = args.media or (3000 if args.quick else 20_000)
     if args.sweep:
         return sweep_main(args, args.media or (3000 if args.quick else 10_000))
-    if args.quick:
-        args.sweep_media = min(args.sweep_media, 2000)
+    if args.quick and args.with_sweep is None:
+        args.with_sweep = False  # keeps --quick under a minute
     print(
         f"bench_pipeline: {n:,} synthetic media, local API in its own process, "
         f"page_size {args.page_size}, {WORKERS} workers, batches of {BATCH}; "
