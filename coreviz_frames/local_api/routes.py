@@ -1,9 +1,10 @@
 """Routing of the local API's read endpoints over one collection, and its record cache.
 
 :class:`ApiRoutes` answers ``GET /api/media/{id}``, ``GET /api/dataset/{id}/media``
-(pagination, filters, the :data:`BROWSE_QUIRKS`, a cap on ``limit``) and ``GET /api/dataset/{id}/tags`` (and,
-through :class:`~.catalogue.CatalogueRoutes`, ``/api/me``, the organisation and collection
-lists, ``/api/dataset/{id}``, ``/api/media/{id}/versions`` and ``/api/search``), checks
+(pagination, filters, the :data:`BROWSE_QUIRKS`, an optional cap on ``limit``) and
+``GET /api/dataset/{id}/tags`` (and, through :class:`~.catalogue.CatalogueRoutes`,
+``/api/me``, the organisation and collection lists, ``/api/dataset/{id}``,
+``/api/media/{id}/versions`` and ``/api/search``), checks
 the API key and the forbidden ids, and serialises each record once (blob URLs rewritten to
 the blob origin) into a :class:`RecordCache` bounded in bytes.
 
