@@ -15,6 +15,11 @@ its batch steps):
    every bad value named), ancestor ids and list positions computed with numpy from
    the list lengths (:class:`_Layout`).
 
+Passes 2 and 3 go by chunks of rows and hand each chunk, while its dicts are still in
+the CPU cache, to a :class:`~coreviz_frames.casting.ChunkedRows`: the C++ conversion
+that step 4 reads (flatten 1.2x to 1.5x faster on 1,000 synthetic media: bench_flatten.py
+--compare).
+
 Which API field feeds which column, and how it is read, is declared once, in
 :data:`coreviz_frames.schema.API_FIELDS`: a new API field is one ``Column`` there.
 
