@@ -63,7 +63,9 @@ _NETLOC = rb'[^/?#"\\\[\]\x80-\xff]+'
 # A URL string value (not followed by the colon of a key) without escapes, with a query or
 # fragment: group 1 is the string from "://" up to its first ? or #, what strip_signature
 # keeps of it.
-_SIGNED_URL_VALUE = re.compile(rb"(" + _AFTER_SCHEME + _NETLOC + rb'[^"?#\\]*)[?#][^"\\]*"(?!:)')
+# Possessive quantifiers (no backtracking: each class stops where the next must start)
+# keep a URL without a query linear to reject.
+_SIGNED_URL_VALUE = re.compile(rb"(" + _AFTER_SCHEME + _NETLOC + rb'+[^"?#\\]*+)[?#][^"\\]*+"(?!:)')
 # A URL string _SIGNED_URL_VALUE may not stand for: an escape in it (its end and its
 # urlsplit result are not plain on the bytes), or another netloc (blob:///p -> blob:/p).
 _UNUSUAL_URL = re.compile(_AFTER_SCHEME + rb'(?:[^"\\]*\\|(?!' + _NETLOC + rb'[/?#"]))')
