@@ -705,33 +705,47 @@ class Client:
         *,
         cancel: Cancellation | None = None,
     ) -> dict:
+        return self._page_body(collection_id, params, offset, limit, cancel=cancel)()
+
+    def _page_body(
+        self,
+        collection_id: str,
+        params: Mapping[str, str],
+        offset: int,
+        limit: int,
+        *,
+        cancel: Cancellation | None = None,
+    ) -> Callable[[], dict]:
+        """GET one page (in the calling worker thread); the returned callable decodes and
+        checks it (in the thread that walks the pages: parsed pages never wait in a queue)."""
         what = f"collection {collection_id!r} (offset {offset})"
         query = {**params, "limit": str(limit), "offset": str(offset)}
-        page = self._transport.get_json(
-            f"dataset/{collection_id}/media",
-            params=query,
-            what=what,
-            media_id=collection_id,
-            cancel=cancel,
-        )
         path = f"dataset/{collection_id}/media"
-        media = page.get("media")
-        if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
-            problem = "the response has no 'media' list of objects"
-            raise self._invalid(what, path, collection_id, problem)
-        pagination = page.get("pagination")
-        if pagination is not None and not isinstance(pagination, dict):
-            problem = f"'pagination' is {type(pagination).__name__}, not an object"
-            raise self._invalid(what, path, collection_id, problem)
-        return page
+        body = self._transport.get_body(
+            path, params=query, what=what, media_id=collection_id, cancel=cancel
+        )
+
+        def decode() -> dict:
+            page = body.json()
+            media = page.get("media")
+            if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
+                problem = "the response has no 'media' list of objects"
+                raise self._invalid(what, path, collection_id, problem)
+            pagination = page.get("pagination")
+            if pagination is not None and not isinstance(pagination, dict):
+                problem = f"'pagination' is {type(pagination).__name__}, not an object"
+                raise self._invalid(what, path, collection_id, problem)
+            return page
+
+        return decode
 
     def _page_walk(
         self, walk: _Walk, executor: Executor, cancel: Cancellation, bar: Any
     ) -> PageWalk:
         params = walk.filters.to_params()
 
-        def fetch(offset: int, limit: int) -> dict:
-            return self._fetch_page(walk.collection_id, params, offset, limit, cancel=cancel)
+        def fetch(offset: int, limit: int) -> Callable[[], dict]:
+            return self._page_body(walk.collection_id, params, offset, limit, cancel=cancel)
 
         def on_total(total: int) -> None:
             rows = max(0, total - walk.start)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import functools
 import heapq
 import inspect
 import itertools
@@ -1001,6 +1000,67 @@ def _exception_error(
 # --------------------------------------------------------------------------- transport
 
 
+class JsonBody:
+    """A 2xx answer of :meth:`Transport.get_body`, decoded on demand by :meth:`json`.
+
+    Example:
+        >>> # body = transport.get_body("media/abc"); record = body.json()
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        url: str,
+        *,
+        what: str | None,
+        media_id: str | None,
+        secrets: tuple[str, ...],
+    ) -> None:
+        self._response = response
+        self.url = response.url or url
+        self._what = what
+        self._media_id = media_id
+        self._secrets = secrets
+
+    def error(self, *, exc: BaseException | None = None, body: Any = None) -> CorevizError:
+        """The error for this answer, naming ``what``: from ``exc`` (a decoding error), or
+        from the status and ``body`` (the answer's own JSON when not given)."""
+        response = self._response
+        if exc is None and body is None:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        return translate_error(
+            self.url,
+            what=self._what,
+            media_id=self._media_id,
+            response=response,
+            secrets=self._secrets,
+            exc=exc,
+            body=body,
+        )
+
+    def json(self, *, array_key: str | None = None) -> dict:
+        """The decoded JSON object (see :meth:`Transport.get_json` for ``array_key``)."""
+        try:
+            body = response_json(self._response)
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            raise self.error(exc=exc) from None
+        if array_key is not None and isinstance(body, list):
+            body = {array_key: body}
+        if not isinstance(body, dict):
+            raise InvalidResponseError(
+                f"GET{_subject(self._what)} ({safe_url(self.url)}) returned JSON "
+                f"{type(body).__name__}, expected an object",
+                url=safe_url(self.url),
+                media_id=self._media_id,
+            )
+        if "error" in body and body["error"] not in (None, False, ""):
+            raise self.error(body=body)
+        return body
+
+
 class Transport:
     """Sends JSON GETs to one API: timeouts, per-request credentials, redirects, decoding.
 
@@ -1083,39 +1143,32 @@ class Transport:
         ``array_key``: for endpoints that answer either an object or a bare JSON array
         (e.g. the collections list), a top-level array is returned as ``{array_key: [...]}``.
         """
+        body = self.get_body(
+            path_or_url, params=params, what=what, media_id=media_id, cancel=cancel
+        )
+        return body.json(array_key=array_key)
+
+    def get_body(
+        self,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        what: str | None = None,
+        media_id: str | None = None,
+        cancel: Cancellation | None = None,
+    ) -> JsonBody:
+        """GET a 2xx answer, its JSON not decoded yet (:meth:`JsonBody.json` decodes it).
+
+        A worker thread can fetch while the thread that needs the value decodes it: bytes
+        waiting in a queue cost the garbage collector nothing, decoded pages would. An
+        HTTP error is raised here, as by :meth:`get_json`.
+        """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         token = self._cancellation if cancel is None else Cancellation(self._cancellation, cancel)
         response = self._send(url, params=params, what=what, media_id=media_id, cancel=token)
-        final_url = response.url or url
-        fail = functools.partial(
-            translate_error,
-            final_url,
-            what=what,
-            media_id=media_id,
-            response=response,
-            secrets=self._secrets(),
-        )
+        body = JsonBody(response, url, what=what, media_id=media_id, secrets=self._secrets())
         if not 200 <= response.status_code < 300:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            raise fail(body=body)
-        try:
-            body = response_json(response)  # response.json(), by a faster parser where exact
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            raise fail(exc=exc) from None
-        if array_key is not None and isinstance(body, list):
-            body = {array_key: body}
-        if not isinstance(body, dict):
-            raise InvalidResponseError(
-                f"GET{_subject(what)} ({safe_url(final_url)}) returned JSON "
-                f"{type(body).__name__}, expected an object",
-                url=safe_url(final_url),
-                media_id=media_id,
-            )
-        if "error" in body and body["error"] not in (None, False, ""):
-            raise fail(body=body)
+            raise body.error()
         return body
 
     def _send(

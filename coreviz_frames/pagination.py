@@ -65,17 +65,25 @@ def _valid_total(pagination: dict) -> int | None:
     return total
 
 
+def _decoded(page: dict | Callable[[], dict]) -> dict:
+    """A fetched page: ``fetch`` may return the page, or a callable that decodes it (so
+    that pages are decoded in the walking thread, when needed, not while they wait)."""
+    return page() if callable(page) else page
+
+
 class PageWalk:
     """The pages of one offset range, in order; :attr:`complete` says whether it finished.
 
-    ``fetch(offset, limit)`` returns one validated page. ``start``/``stop`` bound the range
+    ``fetch(offset, limit)`` returns one validated page, or a callable returning it (called
+    in the walking thread: a page then waits in the queue as bytes, not as Python objects).
+    ``start``/``stop`` bound the range
     (``stop`` exclusive, None for "until hasMore is false"); ``plan_limit`` caps the rows
     fetched ahead; ``on_total`` is called with the first page's ``total``.
     """
 
     def __init__(
         self,
-        fetch: Callable[[int, int], dict],
+        fetch: Callable[[int, int], dict | Callable[[], dict]],
         *,
         page_size: int,
         executor: Executor,
@@ -128,9 +136,9 @@ class PageWalk:
     def _page_at(self, offset: int) -> dict:
         self._top_up()
         if self._planned and self._planned[0][0] == offset:
-            return self._planned.popleft()[1].result()
+            return _decoded(self._planned.popleft()[1].result())
         self._cancel()  # nothing planned, or a short page shifted the offsets
-        return self._fetch(offset, self._limit(offset))
+        return _decoded(self._fetch(offset, self._limit(offset)))
 
     def _cancel(self) -> None:
         for _, fut in self._planned:
