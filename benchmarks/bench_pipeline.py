@@ -261,17 +261,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _browse(client: Any, args: argparse.Namespace) -> Any:
+    """``client.browse`` of the benchmark's collection, as every end-to-end child reads it."""
+    return client.browse(
+        args.collection_id,
+        page_size=args.page_size,
+        max_items=args.n if args.n < args.total else None,
+        progress=False,
+    )
+
+
 def child_export(args: argparse.Namespace) -> int:
     from coreviz_frames.client import Client
     from coreviz_frames.export import export_parquet
 
     with Client(api_key=API_KEY, base_url=args.base_url, max_workers=WORKERS) as client:
-        records = client.browse(
-            args.collection_id,
-            page_size=args.page_size,
-            max_items=args.n if args.n < args.total else None,
-            progress=False,
-        )
+        records = _browse(client, args)
         report = export_parquet(records, args.out, progress=False)
     if not report.ok:
         raise RuntimeError(f"export not ok: {report}")
@@ -283,12 +288,7 @@ def child_tables(args: argparse.Namespace) -> int:
     from coreviz_frames.tables import to_tables
 
     with Client(api_key=API_KEY, base_url=args.base_url, max_workers=WORKERS) as client:
-        records = client.browse(
-            args.collection_id,
-            page_size=args.page_size,
-            max_items=args.n if args.n < args.total else None,
-            progress=False,
-        )
+        records = _browse(client, args)
         return len(to_tables(records).media)
 
 
@@ -325,12 +325,7 @@ def child_browse(args: argparse.Namespace) -> int:
     from coreviz_frames.client import Client
 
     with Client(api_key=API_KEY, base_url=args.base_url, max_workers=WORKERS) as client:
-        records = client.browse(
-            args.collection_id,
-            page_size=args.page_size,
-            max_items=args.n if args.n < args.total else None,
-            progress=False,
-        )
+        records = _browse(client, args)
         return sum(1 for _ in records)
 
 

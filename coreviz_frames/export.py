@@ -1,13 +1,14 @@
 """Streaming export: media records in, a resumable Parquet export out (:func:`export_parquet`).
 
-Records are flattened and written batch by batch (memory bounded by ``batch_size``)
-through the export store (:mod:`.store`), which locks the directory, commits each
-part and keeps the manifest. Failures reported by the client's iterators
-(``records.report.failed``) and records that cannot be flattened are listed as
-:class:`~coreviz_frames.failures.FailedFetch`. A walk that stopped early
-(``records.report.complete`` is False) ends the export as ``incomplete``, never as
-``complete``. On resume, ids already exported are handed to ``records.exclude(ids)``
-(the client's iterators then neither fetch nor yield them) and skipped in any case.
+Records are flattened batch by batch (memory bounded by ``batch_size``) while one writer
+thread (:mod:`.handoff`) commits the previous batch through the export store
+(:mod:`.store`), which locks the directory, commits each part and keeps the manifest.
+Failures reported by the client's iterators (``records.report.failed``) and records that
+cannot be flattened are listed as :class:`~coreviz_frames.failures.FailedFetch`. A walk
+that stopped early (``records.report.complete`` is False) ends the export as
+``incomplete``, never as ``complete``. On resume, ids already exported are handed to
+``records.exclude(ids)`` (the client's iterators then neither fetch nor yield them) and
+skipped in any case.
 
 Example:
     >>> report = export_parquet(client.browse("COL"), "big/", resume=True)  # doctest: +SKIP
@@ -193,8 +194,8 @@ class _Batcher:
     def __init__(self, records: Any, store: ExportStore, report: ExportReport) -> None:
         self.records, self.store, self.report = records, store, report
         self.batch: list[Any] = []
-        self.batch_ids: set[str] = set()
-        self.queued: deque[set[str]] = deque()
+        self.batch_ids: dict[str, Any] = {}  # the batch's records with an id, by id
+        self.queued: deque[dict[str, Any]] = deque()
         self.submitted = 0
 
     def is_duplicate(self, ident: str) -> bool:
@@ -214,21 +215,17 @@ class _Batcher:
             return False
         self.batch.append(record)
         if ident is not None:
-            self.batch_ids.add(ident)
+            self.batch_ids[ident] = record
         return True
 
     def take(self) -> _Part:
         """The gathered batch, flattened and fingerprinted; the batcher starts a new one."""
         tables, bad = flatten_batch(self.batch)
-        fps = {
-            ident: (fingerprint(record), None)
-            for record in self.batch
-            if (ident := _record_id(record)) is not None
-        }
+        fps = {ident: (fingerprint(record), None) for ident, record in self.batch_ids.items()}
         part = _Part(tables, [*_reported_failures(self.records), *bad], fps)
         self.queued.append(self.batch_ids)
         self.submitted += 1
-        self.batch, self.batch_ids = [], set()
+        self.batch, self.batch_ids = [], {}
         return part
 
     def committed(self, part: _Part) -> None:

@@ -76,9 +76,9 @@ class PageWalk:
 
     ``fetch(offset, limit)`` returns one validated page, or a callable returning it (called
     in the walking thread: a page then waits in the queue as bytes, not as Python objects).
-    ``start``/``stop`` bound the range
-    (``stop`` exclusive, None for "until hasMore is false"); ``plan_limit`` caps the rows
-    fetched ahead; ``on_total`` is called with the first page's ``total``.
+    ``start``/``stop`` bound the range (``stop`` exclusive, None for "until hasMore is
+    false"); ``plan_limit`` caps the rows fetched ahead; ``on_total`` is called with the
+    first page's ``total``.
     """
 
     def __init__(
