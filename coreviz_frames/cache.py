@@ -8,6 +8,14 @@ file that fails to decode is removed by the image loader and fetched again. An
 optional size cap evicts the least recently used entries (oldest modification time;
 a hit refreshes it).
 
+The folder may be shared, so an entry is not trusted: :meth:`DiskCache.read` opens it
+without following a link or blocking (``O_NOFOLLOW | O_NONBLOCK``), inside a
+sub-folder opened the same way, and uses it only if it is a regular file within the
+size cap. A link, a FIFO, a device, a directory or an oversized file at an entry's
+path is discarded and counted in :attr:`DiskCache.stats` (``rejected``); the image is
+then downloaded again. A write never follows a link planted at an entry or at its
+sub-folder.
+
 The cache is used when ``cache_dir`` is given, or else when the
 ``COREVIZ_FRAMES_CACHE`` environment variable names a directory
 (``COREVIZ_FRAMES_CACHE_MAX_BYTES`` sets its cap). ``cache_dir=False``
@@ -25,16 +33,50 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
 from .fileio import atomic_write_bytes
 
-__all__ = ["CACHE_ENV", "CACHE_MAX_BYTES_ENV", "DiskCache", "resolve_cache"]
+__all__ = ["CACHE_ENV", "CACHE_MAX_BYTES_ENV", "CacheStats", "DiskCache", "resolve_cache"]
 
 CACHE_ENV = "COREVIZ_FRAMES_CACHE"
 CACHE_MAX_BYTES_ENV = "COREVIZ_FRAMES_CACHE_MAX_BYTES"
+
+#: How an entry is opened: never through a link, never waiting on a FIFO or a device.
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+#: How an entry's sub-folder is opened: a real directory, not a link to one.
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_DIR_FD = os.open in os.supports_dir_fd
+
+
+@dataclass
+class CacheStats:
+    """What a :class:`DiskCache` met: ``hits``, ``misses`` (no entry), ``rejected``
+    (an entry that was not a regular file within the cap, or could not be read: discarded).
+
+    Example:
+        >>> CacheStats().rejected
+        0
+    """
+
+    hits: int = 0
+    misses: int = 0
+    rejected: int = 0
 
 
 class DiskCache:
@@ -53,6 +95,7 @@ class DiskCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._total: int | None = None  # running size estimate, computed lazily
+        self.stats = CacheStats()
 
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r}, max_bytes={self.max_bytes!r})"
@@ -77,31 +120,71 @@ class DiskCache:
         key = self.key(url)
         return self.directory / key[:2] / key
 
-    def get_path(self, url: str) -> Path | None:
-        """The path of the cached entry of ``url``, or None; a hit refreshes its mtime."""
-        path = self.path_for(url)
+    def read(self, url: str, max_bytes: int | None = None) -> bytes | None:
+        """The cached bytes of ``url``, or None; a hit refreshes the entry's mtime.
+
+        The entry is used only if it is a regular file of at most ``max_bytes`` (and of
+        the cache's own cap) bytes, opened without following a link or blocking;
+        anything else at its path is discarded (errors suppressed) and counted in
+        :attr:`stats`, so the caller downloads the image again.
+        """
+        key = self.key(url)
         try:
-            os.utime(path)
+            data = self._read_entry(key, self._read_cap(max_bytes))
         except FileNotFoundError:
+            with self._lock:
+                self.stats.misses += 1
             return None
-        except OSError:  # a read-only cache: a hit all the same
-            return path if path.is_file() else None
-        return path
+        except OSError:
+            with self._lock:
+                self.stats.rejected += 1
+            self.discard(url)
+            return None
+        with self._lock:
+            self.stats.hits += 1
+        return data
+
+    def _read_cap(self, max_bytes: int | None) -> int | None:
+        caps = [cap for cap in (max_bytes, self.max_bytes) if cap is not None]
+        return min(caps) if caps else None
+
+    def _read_entry(self, key: str, cap: int | None) -> bytes:
+        """The bytes of entry ``key``; OSError for anything but a regular file within ``cap``."""
+        if _DIR_FD:
+            sub = os.open(self.directory / key[:2], _DIR_FLAGS)
+            try:
+                fd = os.open(key, _READ_FLAGS, dir_fd=sub)
+            finally:
+                os.close(sub)
+        else:  # no dir_fd (Windows): the entry itself is still checked
+            fd = os.open(self.directory / key[:2] / key, _READ_FLAGS)
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(f"cache entry {key} is not a regular file")
+            if cap is not None and st.st_size > cap:
+                raise OSError(f"cache entry {key} is larger than {cap} bytes")
+            data = fh.read() if cap is None else fh.read(cap + 1)
+            if cap is not None and len(data) > cap:  # it grew after the check
+                raise OSError(f"cache entry {key} is larger than {cap} bytes")
+            if os.utime in os.supports_fd:
+                with contextlib.suppress(OSError):  # a read-only cache: a hit all the same
+                    os.utime(fh.fileno())
+        return data
 
     def get(self, url: str) -> bytes | None:
-        """The cached bytes of ``url``, or None."""
-        path = self.get_path(url)
-        if path is None:
-            return None
-        try:
-            return path.read_bytes()
-        except OSError:
-            return None
+        """The cached bytes of ``url``, or None (see :meth:`read`)."""
+        return self.read(url)
 
     def put(self, url: str, data: bytes) -> Path:
-        """Store ``data`` for ``url`` atomically and return its path."""
+        """Store ``data`` for ``url`` atomically and return its path.
+
+        A link at the entry's sub-folder is removed first (the write never lands
+        outside the cache); a link or FIFO at the entry is replaced, not followed."""
         path = self.path_for(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._real_folder(path.parent)
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()  # an empty directory in the way; a full one fails the write
         atomic_write_bytes(path, data, fsync=False)  # a lost entry is only fetched again
         if self.max_bytes is not None:
             with self._lock:
@@ -113,10 +196,26 @@ class DiskCache:
                     self._evict(keep=path)
         return path
 
-    def discard(self, url: str) -> None:
-        """Remove the entry of ``url`` (a corrupt one, say), if there is one."""
+    @staticmethod
+    def _real_folder(folder: Path) -> None:
+        """Make ``folder`` a real directory: anything else there (a link) is removed."""
         with contextlib.suppress(FileNotFoundError):
-            self.path_for(url).unlink()
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                folder.unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def discard(self, url: str) -> None:
+        """Remove whatever is at the entry of ``url`` (a corrupt file, a link, a FIFO, an
+        empty directory), never following a link; errors are suppressed."""
+        path = self.path_for(url)
+        with contextlib.suppress(OSError):
+            if not stat.S_ISDIR(os.lstat(path.parent).st_mode):
+                path.parent.unlink()  # a link planted for the sub-folder
+                return
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                path.rmdir()
+            else:
+                path.unlink()
 
     def _entries(self) -> list[tuple[float, int, Path]]:
         out: list[tuple[float, int, Path]] = []

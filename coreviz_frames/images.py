@@ -343,10 +343,10 @@ def _fetch_url(
     safe = safe_url(url)
     max_pixels = download.max_pixels
     if cache is not None:
-        path = cache.get_path(url)
-        if path is not None:
+        cached = cache.read(url, download.max_bytes)  # a regular file within the cap, or None
+        if cached is not None:
             try:
-                return decode_image(path, url=safe, max_size=max_size, max_pixels=max_pixels)
+                return decode_image(cached, url=safe, max_size=max_size, max_pixels=max_pixels)
             except ImageLoadError as exc:
                 cache.discard(url)  # corrupt or truncated entry: fetch it again
                 if exc.reason == "decompression bomb":

@@ -28,6 +28,7 @@ import pandas as pd
 from PIL import Image
 
 from .cache import resolve_cache
+from .options import DEFAULT_MAX_BYTES
 
 __all__ = ["cached_thumbnail", "cell", "frame_html", "tables_html"]
 
@@ -86,11 +87,11 @@ def cached_thumbnail(url: Any, size: int = THUMB_SIZE) -> str | None:
     if _missing(url) or not str(url):
         return None
     cache = resolve_cache(None)
-    path = cache.get_path(str(url)) if cache is not None else None
-    if path is None:
+    data = cache.read(str(url), DEFAULT_MAX_BYTES) if cache is not None else None
+    if data is None:  # no entry, or one that is not a regular file (never waited on)
         return None
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (size, size))
             thumb = image.convert("RGB")
             thumb.thumbnail((size, size))
