@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -30,7 +30,7 @@ from .errors import ConfigError, InvalidResponseError, NotFoundError
 from .http import Transport
 from .ids import normalize_id, validate_id
 from .search import SearchResults
-from .typedframe import extra_json, typed_frame
+from .typedframe import extra_json, fit_cell, typed_frame
 
 if TYPE_CHECKING:
     from .client import Client
@@ -71,13 +71,27 @@ FOLDER_COLUMNS = (
 )
 
 
-def _text(value: Any) -> Any:
-    """Strings as they are; other scalars as text (an icon may be a number); None stays."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float, bool)):
-        return str(value)
-    return None
+def _listing_row(
+    item: Mapping[str, Any],
+    spec: Sequence[tuple[str, str]],
+    columns: Sequence[tuple[str, pa.DataType]],
+    also_known: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One listing row: each ``(column, API key)`` of ``spec`` that fits its column's type
+    (:func:`~coreviz_frames.typedframe.fit_cell`); a value that does not (an object for a
+    name, ``2**70`` for a count) is null there and kept, raw, in ``extra`` with the unknown
+    keys. Id columns are normalised."""
+    types = dict(columns)
+    row: dict[str, Any] = {}
+    unfit: set[str] = set()
+    for column, key in spec:
+        ok, value = fit_cell(item.get(key), types[column])
+        if not ok:
+            unfit.add(key)
+        row[column] = normalize_id(value) if column.endswith("_id") else value
+    known = {key for _, key in spec if key not in unfit} | set(also_known)
+    row["extra"] = extra_json(item, known=known)
+    return row
 
 
 def _items(body: Mapping[str, Any], key: str, what: str, url: str) -> list[Mapping[str, Any]]:
@@ -98,33 +112,38 @@ def _with_attrs(frame: pd.DataFrame, body: Mapping[str, Any], key: str) -> pd.Da
     return frame
 
 
+_COLLECTION_FIELDS = (
+    ("collection_id", "id"),
+    ("name", "name"),
+    ("icon", "icon"),
+    ("type", "type"),
+    ("organization_id", "organizationId"),
+)
+_ORGANIZATION_FIELDS = (("organization_id", "id"), ("name", "name"), ("slug", "slug"))
+
+
 def _collection_row(item: Mapping[str, Any]) -> dict[str, Any]:
-    known = ("id", "name", "icon", "type", "organizationId")
-    return {
-        "collection_id": normalize_id(_text(item.get("id"))),
-        "name": _text(item.get("name")),
-        "icon": _text(item.get("icon")),
-        "type": _text(item.get("type")),
-        "organization_id": normalize_id(_text(item.get("organizationId"))),
-        "extra": extra_json(item, known=known),
-    }
+    return _listing_row(item, _COLLECTION_FIELDS, COLLECTION_COLUMNS)
+
+
+def _tag_row(key: str, value: Any) -> dict[str, Any]:
+    """One tag row; a value given as an object keeps its other fields in ``extra`` (its
+    ``value`` or ``name`` is the value); a value of no tag type (a list, an object for
+    ``value``) is null and kept in ``extra``."""
+    if not isinstance(value, Mapping):
+        value = {"value": value}
+    field_name = "value" if "value" in value else "name"
+    row = _listing_row(value, (("value", field_name),), TAG_COLUMNS)
+    return {"key": key, **row}
 
 
 def _tag_rows(tags: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per (key, value); a value given as an object keeps its other fields in
-    ``extra`` (its ``value`` or ``name`` is the value)."""
-    rows = []
-    for key, values in tags.items():
-        for value in values if isinstance(values, list) else [values]:
-            if isinstance(value, Mapping):
-                name = value.get("value", value.get("name"))
-                known = ("value",) if "value" in value else ("name",)
-                rows.append(
-                    {"key": key, "value": _text(name), "extra": extra_json(value, known=known)}
-                )
-            else:
-                rows.append({"key": key, "value": _text(value), "extra": None})
-    return rows
+    """One row per (key, value) (see :func:`_tag_row`)."""
+    return [
+        _tag_row(str(key), value)
+        for key, values in tags.items()
+        for value in (values if isinstance(values, list) else [values])
+    ]
 
 
 class Catalogue:
@@ -183,15 +202,7 @@ class Catalogue:
             item = {"id": me.get("organizationId"), "name": me.get("organizationName")}
             body = {"organizations": [item]}
         items = _items(body, "organizations", "organizations", self._transport.url(path))
-        rows = [
-            {
-                "organization_id": normalize_id(_text(i.get("id"))),
-                "name": _text(i.get("name")),
-                "slug": _text(i.get("slug")),
-                "extra": extra_json(i, known=("id", "name", "slug")),
-            }
-            for i in items
-        ]
+        rows = [_listing_row(i, _ORGANIZATION_FIELDS, ORGANIZATION_COLUMNS) for i in items]
         return _with_attrs(typed_frame(ORGANIZATION_COLUMNS, rows), body, "organizations")
 
     # -- collections, tags, versions ----------------------------------------------------
@@ -254,7 +265,7 @@ class Catalogue:
         params = {"q": q, "organizationId": org, "limit": str(limit)}
         body = self._get("search", f"search {q!r}", org, params=params)
         url = self._transport.url("search")
-        return SearchResults.from_response(body, query=q, organization_id=org, url=url)
+        return SearchResults.from_response(body, query=q, organization_id=org, url=url, limit=limit)
 
 
 _ATTACHED: weakref.WeakKeyDictionary[Any, Catalogue] = weakref.WeakKeyDictionary()
@@ -270,20 +281,22 @@ def catalogue_for(owner: Any, transport: Transport) -> Catalogue:
         return catalogue
 
 
+_FOLDER_FIELDS = (
+    ("folder_id", "id"),
+    ("name", "name"),
+    ("path", "path"),
+    ("folder_item_count", "folderItemCount"),
+)
+
+
 def _folder_row(item: Mapping[str, Any]) -> dict[str, Any]:
-    ltree = _text(item.get("path"))
-    count = item.get("folderItemCount")
-    known = ["id", "name", "path", "folderItemCount", "type"]
+    also_known = ["type"]
     if item.get("blob") == "folder":  # the documented placeholder, not a URL
-        known.append("blob")
-    return {
-        "folder_id": normalize_id(_text(item.get("id"))),
-        "name": _text(item.get("name")),
-        "path": ltree,
-        "parent_path": (ltree.rpartition(".")[0] or None) if ltree else None,
-        "folder_item_count": count if type(count) is int else None,
-        "extra": extra_json(item, known=known),
-    }
+        also_known.append("blob")
+    row = _listing_row(item, _FOLDER_FIELDS, FOLDER_COLUMNS, also_known)
+    ltree = row["path"]
+    row["parent_path"] = (ltree.rpartition(".")[0] or None) if ltree else None
+    return row
 
 
 def folders(

@@ -40,11 +40,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from .errors import InvalidResponseError, SkippedRecordWarning
+from .errors import CorevizWarning, InvalidResponseError, SkippedRecordWarning
 from .flatten import FlattenReport
 from .ids import normalize_id
 from .tables import MediaTables, to_tables
-from .typedframe import extra_json, typed_frame
+from .typedframe import extra_json, fit_cell, typed_frame
 
 __all__ = ["HIT_COLUMNS", "RANKING_METRICS", "SearchResults", "search_records"]
 
@@ -71,17 +71,14 @@ _HIT_KEYS = frozenset(("media", "rank", "rankingMetrics"))
 
 
 def _number(value: Any) -> float | None:
-    """A finite number (or numeric string) as float; anything else None."""
-    if isinstance(value, bool):
-        return None
+    """A finite number (or numeric string) as float; anything else (``10**400``,
+    ``"1e400"``, an object) None."""
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
+    return fit_cell(value, pa.float64())[1]
 
 
 def _id(value: Any) -> str | None:
@@ -175,8 +172,28 @@ def _num(value: Any) -> str:
     return "-" if _missing(value) else f"{value:.3f}"
 
 
-def _results_of(body: Mapping[str, Any], url: str | None) -> list[Mapping[str, Any]]:
+def _within_limit(
+    results: list[Mapping[str, Any]], limit: int | None, query: str
+) -> list[Mapping[str, Any]]:
+    """The first ``limit`` results; a warning says how many more the server sent."""
+    if limit is None or len(results) <= limit:
+        return results
+    warnings.warn(
+        f"search {query!r}: the server sent {len(results)} results for limit={limit}; "
+        f"the {len(results) - limit} beyond the limit were dropped",
+        CorevizWarning,
+        stacklevel=5,
+    )
+    return results[:limit]
+
+
+def _results_of(
+    body: Mapping[str, Any], url: str | None, limit: int | None, query: str
+) -> list[Mapping[str, Any]]:
+    """The body's ``results`` list, cut to ``limit`` before anything else looks at them."""
     results = body.get("results")
+    if isinstance(results, list):
+        results = _within_limit(results, limit, query)
     if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
         raise InvalidResponseError(
             f"GET search ({url or '/api/search'}): the response has no 'results' list of "
@@ -214,11 +231,14 @@ class SearchResults:
         query: str,
         organization_id: str | None = None,
         url: str | None = None,
+        limit: int | None = None,
     ) -> SearchResults:
         """Build from a ``GET /api/search`` body (``{"results": [...]}``); a body of another
         shape is an :class:`~coreviz_frames.errors.InvalidResponseError`. A malformed result
-        is left out of ``tables`` (listed in ``report.skipped``) but kept in ``hits``."""
-        results = [dict(r) for r in _results_of(body, url)]
+        is left out of ``tables`` (listed in ``report.skipped``) but kept in ``hits``. Results
+        beyond ``limit`` (a server that ignored it) are dropped with a warning saying how
+        many, before anything is built of them."""
+        results = [dict(r) for r in _results_of(body, url, limit, query)]
         hits = typed_frame(HIT_COLUMNS, [_hit(i, r, query) for i, r in enumerate(results)])
         records = search_records(results)
         report = FlattenReport()

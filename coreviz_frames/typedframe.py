@@ -13,11 +13,14 @@ Example:
     ['string', 'Int64']
     >>> extra_json({"id": "x", "icon": "🌷"}, known={"id"})
     '{"icon": "🌷"}'
+    >>> fit_cell(2**70, pa.int64()), fit_cell(7, pa.string())
+    ((False, None), (True, '7'))
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +30,9 @@ import pyarrow as pa
 from .casting import text_array
 from .schema import pandas_dtype
 
-__all__ = ["extra_json", "typed_frame"]
+__all__ = ["extra_json", "fit_cell", "typed_frame"]
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _types_mapper(arrow_type: pa.DataType) -> Any:
@@ -50,3 +55,39 @@ def extra_json(item: Mapping[str, Any], *, known: Collection[str]) -> str | None
     """The keys of ``item`` outside ``known``, as JSON text (None when there are none)."""
     extra = {key: value for key, value in item.items() if key not in known}
     return json.dumps(extra, ensure_ascii=False, default=str) if extra else None
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` (an int or float, not a bool) as a finite float, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int no float holds
+        return None
+    return number if math.isfinite(number) else None
+
+
+def fit_cell(value: Any, arrow_type: pa.DataType) -> tuple[bool, Any]:
+    """``(True, cell)`` if ``value`` fits a column of ``arrow_type``, else ``(False, None)``.
+
+    None fits any column. A string column takes strings and finite numbers (as text); an
+    integer column an int in int64's range; a float column a finite number. Anything else
+    (an object, a list, ``10**400``, ``2**70`` for an integer) does not fit: the caller
+    keeps it, raw, in ``extra``.
+    """
+    if value is None:
+        return True, None
+    if pa.types.is_string(arrow_type):
+        if isinstance(value, str):
+            return True, value
+        if isinstance(value, bool) or (isinstance(value, int) or _finite(value) is not None):
+            return True, str(value)
+        return False, None
+    if pa.types.is_integer(arrow_type):
+        ok = type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+        return (True, value) if ok else (False, None)
+    if pa.types.is_floating(arrow_type):
+        number = _finite(value)
+        return (True, number) if number is not None else (False, None)
+    return True, value
