@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-# The CPU build of torch (for the CropDataset/DataLoader tests and the training notebook).
-TORCH ?= torch==2.13.0
+# torch with a torchvision built for it (DetectionDataset tv_tensors, Faster R-CNN, DataLoader
+# tests, the training notebook): a pair that imports together on x86_64 Python 3.11.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test lint bench install clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,dask,notebook]"
-	$(BIN)/python -m pip install --quiet "$(TORCH)" \
+	$(BIN)/python -m pip install --quiet $(TORCH) \
 		|| echo "note: $(TORCH) could not be installed; torch tests will be skipped"
 	touch $(TEST_STAMP)
 

@@ -1,10 +1,17 @@
-"""A map-style detection dataset of whole frames and their boxes (torch-compatible, torch-free).
+"""A map-style detection dataset of whole frames and their boxes, in torchvision's convention.
 
-:class:`DetectionDataset` gives ``(image, target)`` per frame in the torchvision detection
-convention, as numpy arrays (torch is never imported here)::
+:class:`DetectionDataset` gives ``(image, target)`` per frame::
 
-    target = {"boxes": float32 N x 4 (x1, y1, x2, y2 in frame pixels),
-              "labels": int64 N, "object_ids": [...], "frame_id": str, "media_id": str}
+    target = {"boxes": N x 4 (x1, y1, x2, y2 in the image's pixels), "labels": int64 N,
+              "image_id": int, "area": float32 N, "iscrowd": int64 N,
+              "object_ids": [...], "frame_id": str, "media_id": str}
+
+When torch is importable (``target_format="auto"``, the default) the image is a float32
+``C x H x W`` tensor in [0, 1] and the arrays are tensors; with torchvision too the image is
+a ``tv_tensors.Image`` and ``boxes`` a ``tv_tensors.BoundingBoxes`` (XYXY, ``canvas_size``),
+so torchvision v2 transforms move the boxes with the image and its detection models and
+reference scripts take the items unchanged. ``target_format="numpy"`` gives a PIL image and
+numpy arrays. torch is imported on the first item, never when the package is imported.
 
 :func:`detection_collate` batches items with different numbers of boxes for a torch
 ``DataLoader`` (``collate_fn=detection_collate``).
@@ -12,22 +19,26 @@ convention, as numpy arrays (torch is never imported here)::
 Example:
     >>> ds = DetectionDataset(tables, splits=(0.8, 0.1, 0.1), split="train")   # doctest: +SKIP
     >>> image, target = ds[0]                                                  # doctest: +SKIP
-    >>> target["boxes"].shape, target["labels"].dtype                          # doctest: +SKIP
-    ((5, 4), dtype('int64'))
+    >>> type(target["boxes"]).__name__, target["labels"].dtype                 # doctest: +SKIP
+    ('BoundingBoxes', torch.int64)
     >>> loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2,
     ...                                      collate_fn=detection_collate)     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from .errors import ConfigError
-from .frameset import FrameItem, SplitsArg, frame_image, plan_dataset
+from .frameset import FrameItem, SplitsArg, plan_dataset
+from .images import load_blob
 from .options import DownloadOptions, download_options
 
 if TYPE_CHECKING:
@@ -35,9 +46,91 @@ if TYPE_CHECKING:
 
     from .options import DownloadKwargs
 
-__all__ = ["DetectionDataset", "detection_collate"]
+__all__ = ["DetectionDataset", "TargetFormat", "detection_collate", "resolve_target_format"]
 
 Target = dict[str, Any]
+TargetFormat = Literal["auto", "torch", "numpy"]
+
+
+def resolve_target_format(target_format: str) -> str:
+    """``"torch"`` or ``"numpy"``: ``"auto"`` is torch when it can be imported.
+
+    Nothing is imported here (``importlib.util.find_spec`` only looks).
+
+    Example:
+        >>> resolve_target_format("numpy")
+        'numpy'
+    """
+    if target_format not in ("auto", "torch", "numpy"):
+        raise ConfigError(
+            f"target_format must be 'auto', 'torch' or 'numpy', got {target_format!r}"
+        )
+    has_torch = importlib.util.find_spec("torch") is not None
+    if target_format == "torch" and not has_torch:
+        raise ConfigError(
+            'target_format="torch" needs torch: pip install "coreviz-frames[torch]"'
+            ' (or target_format="numpy")'
+        )
+    if target_format == "auto":
+        return "torch" if has_torch else "numpy"
+    return target_format
+
+
+@functools.lru_cache(maxsize=1)
+def _tv_tensors() -> Any:
+    """torchvision's ``tv_tensors`` module, or None when torchvision cannot be imported
+    (absent, or a build that does not match the installed torch)."""
+    try:
+        return importlib.import_module("torchvision.tv_tensors")
+    except (ImportError, RuntimeError, OSError):
+        return None
+
+
+def to_torch(image: Image.Image, target: Target) -> tuple[Any, Target]:
+    """``(image, target)`` as torch values: a float32 ``C x H x W`` image in [0, 1], tensors
+    for ``boxes``, ``labels``, ``area`` and ``iscrowd``; with torchvision a
+    ``tv_tensors.Image`` and ``tv_tensors.BoundingBoxes`` (XYXY, ``canvas_size``).
+
+    Example:
+        >>> image, target = to_torch(pil_image, numpy_target)   # doctest: +SKIP
+        >>> target["boxes"].canvas_size                         # doctest: +SKIP
+        (520, 400)
+    """
+    import torch
+
+    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    height, width = array.shape[:2]
+    pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    out = dict(target)
+    boxes = torch.from_numpy(np.ascontiguousarray(target["boxes"], dtype=np.float32))
+    for key in ("labels", "area", "iscrowd"):
+        out[key] = torch.from_numpy(np.ascontiguousarray(target[key]))
+    tv = _tv_tensors()
+    if tv is not None:
+        pixels = tv.Image(pixels)
+        boxes = tv.BoundingBoxes(boxes, format="XYXY", canvas_size=(height, width))
+    out["boxes"] = boxes
+    return pixels, out
+
+
+def scale_target(target: Target, claimed: tuple[int, int], real: tuple[int, int]) -> Target:
+    """``target`` with boxes and areas moved from the ``claimed`` frame size to the ``real``
+    size of its image (``(width, height)`` each): no image is resized to match.
+
+    Example:
+        >>> t = {"boxes": np.array([[0, 0, 10, 10]], np.float32), "area": np.array([100.0])}
+        >>> scaled = scale_target(t, (100, 100), (50, 200))
+        >>> scaled["boxes"].tolist(), scaled["area"].tolist()
+        ([[0.0, 0.0, 5.0, 20.0]], [100.0])
+    """
+    if claimed == real:
+        return target
+    sx, sy = real[0] / claimed[0], real[1] / claimed[1]
+    factor = np.array([sx, sy, sx, sy], dtype=np.float32)
+    out = dict(target)
+    out["boxes"] = (target["boxes"] * factor).astype(np.float32)
+    out["area"] = (target["area"] * (sx * sy)).astype(np.float32)
+    return out
 
 
 def detection_collate(batch: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
@@ -59,7 +152,11 @@ class DetectionDataset:
     objects too unless ``include_empty=False``). ``classes`` (labels in index order;
     sorted labels by default) and ``class_to_idx`` are as in
     :class:`~coreviz_frames.CropDataset`; ``label_offset=1`` shifts the labels for
-    models that keep 0 for the background (torchvision's Faster R-CNN). ``splits`` and
+    models that keep 0 for the background (torchvision's Faster R-CNN). ``target_format``:
+    ``"auto"`` (torch tensors and torchvision ``tv_tensors`` when importable, see the
+    module docstring), ``"torch"`` or ``"numpy"`` (a PIL image and numpy arrays). An
+    image whose real size is not the frame's claimed size is kept as it is and the boxes
+    are scaled to it (never resized to the claimed size). ``splits`` and
     ``split`` pick one split (fractions with ``seed``, or the dict
     :func:`~coreviz_frames.split_by_media` returns); :meth:`from_splits` builds one
     dataset per split with the same classes. ``transform(image, target)`` returns the
@@ -85,10 +182,12 @@ class DetectionDataset:
         include_empty: bool = True,
         label: str = "label",
         label_offset: int = 0,
+        target_format: TargetFormat = "auto",
         download: DownloadOptions | None = None,
         **options: Unpack[DownloadKwargs],
     ) -> None:
         self.download = download_options(options, download)
+        self.target_format = resolve_target_format(target_format)
         plan = plan_dataset(
             tables,
             splits=splits,
@@ -143,7 +242,7 @@ class DetectionDataset:
         return f"<DetectionDataset: {len(self)} frames, {boxes} boxes, {len(self.classes)} classes>"
 
     def target(self, index: int) -> Target:
-        """The target of item ``index`` (no image loaded)."""
+        """The numpy target of item ``index`` in the frame's pixels (no image loaded)."""
         item = self.items[index]
         anns = item.annotations
         boxes = np.array([a.box.xyxy for a in anns], dtype=np.float32).reshape(len(anns), 4)
@@ -151,21 +250,28 @@ class DetectionDataset:
         return {
             "boxes": boxes,
             "labels": labels,
+            "image_id": item.image_id,
+            "area": np.array([a.area for a in anns], dtype=np.float32),
+            "iscrowd": np.zeros(len(anns), dtype=np.int64),
             "object_ids": [a.object_id for a in anns],
             "frame_id": item.frame_id,
             "media_id": item.media_id,
         }
 
     def load(self, index: int) -> Image.Image:
-        """The frame image of item ``index``, at the frame's size (boxes are in its pixels)."""
-        return frame_image(self.items[index], self.download)
+        """The image of item ``index`` as stored (RGB); not resized to the frame's size."""
+        return load_blob(self.items[index].url, download=self.download)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} frames")
-        image, target = self.load(index), self.target(index)
+        item = self.items[index]
+        image = self.load(index)
+        target = scale_target(self.target(index), (item.width, item.height), image.size)
+        if self.target_format == "torch":
+            image, target = to_torch(image, target)
         if self.transform is not None:
             result: tuple[Any, Any] = self.transform(image, target)
             return result

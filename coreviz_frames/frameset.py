@@ -39,6 +39,7 @@ from .boxes import Box
 from .crop_jobs import column, present
 from .errors import ConfigError, ExportError, ImageLoadError
 from .fileio import atomic_write_bytes
+from .http import safe_url
 from .images import is_http_url, load_blob, run_ordered
 from .options import DownloadOptions
 from .training import safe_name, split_by_media
@@ -52,6 +53,7 @@ __all__ = [
     "SplitsArg",
     "assign_splits",
     "check_dataset_on_error",
+    "check_frame_size",
     "copy_frame_images",
     "dataset_report",
     "frame_image",
@@ -539,8 +541,42 @@ def make_dir(root: Path, *parts: str) -> Path:
     return path
 
 
+#: How far a frame's claimed size may be from its image's real size, per side, for the
+#: image to be resized to it; further off, the frame is reported, never upscaled to it.
+MAX_RESIZE = 2.0
+
+
+def check_frame_size(item: FrameItem, real: tuple[int, int]) -> None:
+    """Refuse an image whose real ``(width, height)`` is far from ``item``'s claimed size.
+
+    More than :data:`MAX_RESIZE` times larger or smaller on a side is an
+    :class:`~coreviz_frames.errors.ImageLoadError` (reason ``"size mismatch"``): the
+    writers report such a frame and leave it out instead of making an image of the
+    claimed size (a frame claiming 60000 x 60000 pixels would take gigabytes).
+
+    Example:
+        >>> item = FrameItem(1, "f", "m", 0, "https://x/f.jpg", 60000, 60000, "all", "f", ())
+        >>> try:
+        ...     check_frame_size(item, (400, 520))
+        ... except ImageLoadError as exc:
+        ...     print(exc.reason)
+        size mismatch
+    """
+    ratios = (item.width / max(real[0], 1), item.height / max(real[1], 1))
+    if all(1 / MAX_RESIZE <= r <= MAX_RESIZE for r in ratios):
+        return
+    raise ImageLoadError(
+        f"frame {item.frame_id} claims {item.width}x{item.height}, its image is "
+        f"{real[0]}x{real[1]}: left out",
+        url=safe_url(item.url),
+        reason="size mismatch",
+    )
+
+
 def frame_image(item: FrameItem, download: DownloadOptions) -> Image.Image:
     """The frame image of ``item`` (RGB), resized to the frame's size if it is not.
+
+    An image far from the frame's size is refused (:func:`check_frame_size`).
 
     Example:
         >>> frame_image(plan.items[0], DownloadOptions()).size   # doctest: +SKIP
@@ -548,6 +584,7 @@ def frame_image(item: FrameItem, download: DownloadOptions) -> Image.Image:
     """
     image = load_blob(item.url, download=download)
     if image.size != (item.width, item.height):
+        check_frame_size(item, image.size)
         image = image.resize((item.width, item.height), Image.Resampling.LANCZOS)
     return image
 
