@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
+from .credentials import resolve_credentials
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -42,7 +43,6 @@ from .failures import FailedFetch
 from .filters import BrowseFilters
 from .http import (
     Cancellation,
-    Credentials,
     RequestCancelledError,
     Transport,
     build_session,
@@ -499,15 +499,13 @@ class Client:
         max_workers: int = 8,
         session: requests.Session | None = None,
     ) -> None:
-        if token:
-            credentials = Credentials.token(str(token))
-        elif api_key or os.environ.get("COREVIZ_API_KEY"):
-            credentials = Credentials.api_key(str(api_key or os.environ["COREVIZ_API_KEY"]))
-        else:
-            raise ConfigError(
-                "no CoreViz credentials: pass api_key= or token=, or set COREVIZ_API_KEY"
-            )
         base = (base_url or os.environ.get("COREVIZ_BASE_URL") or DEFAULT_BASE_URL).strip()
+        credentials = resolve_credentials(
+            api_key=api_key,
+            token=token,
+            base_url=base,
+            missing="no CoreViz credentials: pass api_key= or token=, or set COREVIZ_API_KEY",
+        )
         try:
             scheme, host, _ = origin_of(base)
         except ValueError:  # unparsable, e.g. an unclosed IPv6 bracket

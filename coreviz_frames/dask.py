@@ -73,7 +73,8 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 
 import pandas as pd  # noqa: E402
 
-from .client import Client  # noqa: E402
+from .client import DEFAULT_BASE_URL, Client  # noqa: E402
+from .credentials import resolve_credentials  # noqa: E402
 from .export import ExportReport  # noqa: E402
 from .failures import FailedFetch  # noqa: E402
 from .filters import BrowseFilters  # noqa: E402
@@ -229,17 +230,17 @@ class ClientSpec:
             )
         token = options.pop("token", None)
         api_key = options.pop("api_key", None)
-        if token:
-            self._kind, secret = "token", str(token)
-        elif api_key or os.environ.get("COREVIZ_API_KEY"):
-            self._kind, secret = "api_key", str(api_key or os.environ["COREVIZ_API_KEY"])
-        else:
-            raise ConfigError(
-                "no CoreViz credentials: pass client_kwargs={'api_key': ...} or set COREVIZ_API_KEY"
-            )
-        self._secret = _Sealed(secret)
         if not options.get("base_url") and os.environ.get("COREVIZ_BASE_URL"):
             options["base_url"] = os.environ["COREVIZ_BASE_URL"]
+        credentials = resolve_credentials(
+            api_key=api_key,
+            token=token,
+            base_url=options.get("base_url") or DEFAULT_BASE_URL,
+            missing="no CoreViz credentials: pass client_kwargs={'api_key': ...} or set "
+            "COREVIZ_API_KEY",
+        )
+        self._kind = credentials.kind
+        self._secret = _Sealed(credentials.secrets()[0])
         self._options = {k: v for k, v in options.items() if v is not None}
         self._nonce = uuid.uuid4().hex
 

@@ -48,7 +48,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -66,6 +66,7 @@ from urllib3.exceptions import (
 from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
+from .credentials import Credentials, Secret, mask_secrets
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -117,76 +118,6 @@ RETRY_AFTER_CAP = 60.0
 MAX_REDIRECTS = 5
 DEFAULT_USER_AGENT = "coreviz-frames"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class Secret:
-    """Holds an API key or token; its repr and str are ``'***'``, so it never leaks by accident.
-
-    Example:
-        >>> s = Secret("sk-123")
-        >>> s, str(s), s.reveal()
-        (***, '***', 'sk-123')
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself: only for building a request header."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "***"
-
-    __str__ = __repr__
-
-    def __reduce__(self):  # never pickled along with a client
-        raise TypeError("a Secret cannot be pickled")
-
-
-class Credentials:
-    """How to authenticate: an API key (``x-api-key``) or a session token (Bearer).
-
-    Example:
-        >>> Credentials.api_key("sk-1")
-        Credentials(api_key=***)
-        >>> Credentials.token("t").header()
-        {'Authorization': 'Bearer t'}
-    """
-
-    __slots__ = ("_secret", "kind")
-
-    def __init__(self, kind: str, secret: Secret) -> None:
-        if kind not in ("api_key", "token"):
-            raise ValueError(f"unknown credentials kind {kind!r}")
-        self.kind = kind
-        self._secret = secret
-
-    @classmethod
-    def api_key(cls, value: str) -> Credentials:
-        return cls("api_key", Secret(value))
-
-    @classmethod
-    def token(cls, value: str) -> Credentials:
-        return cls("token", Secret(value))
-
-    def header(self) -> dict[str, str]:
-        """The request header carrying the secret."""
-        if self.kind == "token":
-            return {"Authorization": f"Bearer {self._secret.reveal()}"}
-        return {"x-api-key": self._secret.reveal()}
-
-    def secrets(self) -> tuple[str, ...]:
-        """Strings to mask wherever text from the server is repeated."""
-        return (self._secret.reveal(),)
-
-    def __repr__(self) -> str:
-        return f"Credentials({self.kind}=***)"
-
-    def __reduce__(self):
-        raise TypeError("Credentials cannot be pickled")
 
 
 # --------------------------------------------------------------------------- origins
@@ -254,40 +185,6 @@ def message_url(url: str) -> str:
         return safe
     kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in PAGING_PARAMS]
     return f"{base}?{'&'.join(kept)}" if kept else base
-
-
-#: A trailing prefix of a secret at least this long (or the whole secret, if shorter) is
-#: masked too: a text cut by a length limit, or by the server, may end with one.
-MIN_MASKED_PREFIX = 4
-
-
-def mask_secrets(text: str, secrets: Iterable[str], limit: int | None = None) -> str:
-    """``text`` with each of ``secrets`` replaced by ``***``, then cut to ``limit``
-    characters, then any trailing prefix of a secret masked too (masking before cutting,
-    so a cut never leaves part of a secret).
-
-    Example:
-        >>> mask_secrets("key sk-123456 rejected", ["sk-123456"])
-        'key *** rejected'
-        >>> mask_secrets("key sk-123456 rejected", ["sk-123456"], limit=10)  # not 'key sk-123'
-        'key *** re'
-        >>> mask_secrets("echo: sk-1234", ["sk-123456"])
-        'echo: ***'
-    """
-    secrets = [s for s in secrets if s]
-    if limit is not None:
-        text = text[: limit + max((len(s) for s in secrets), default=0)]
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    if limit is not None:
-        text = text[:limit]
-    for secret in secrets:
-        shortest = min(MIN_MASKED_PREFIX, len(secret))
-        for n in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
-            if text.endswith(secret[:n]):
-                text = text[:-n] + "***"
-                break
-    return text
 
 
 # --------------------------------------------------------------------------- cancellation
@@ -983,6 +880,11 @@ def _exception_error(
     root = _root_cause(exc) if exc is not None else None
     name = type(root).__name__ if root is not None else "unknown error"
     subject = _subject(what)
+    if isinstance(exc, requests.exceptions.InvalidHeader):  # ours, refused before sending
+        return ConfigError(
+            f"GET{subject} ({safe}) was not sent: a request header is invalid "
+            f"({mask_secrets(str(exc), secrets, 200)}); check the API key or token"
+        )
     timed_out = isinstance(exc, (requests.Timeout, ConnectTimeoutError, ReadTimeoutError))
     timed_out |= isinstance(root, (ConnectTimeoutError, ReadTimeoutError, TimeoutError))
     if timed_out and not isinstance(root, NewConnectionError):
