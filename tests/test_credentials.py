@@ -62,7 +62,7 @@ def test_a_key_with_a_stray_character_is_a_config_error_naming_it(key, named, sh
 
 def test_the_key_from_the_environment_is_named_and_checked(monkeypatch):
     monkeypatch.setenv("COREVIZ_API_KEY", BODY + "\r")
-    with pytest.raises(ConfigError, match="COREVIZ_API_KEY.*Windows line endings") as info:
+    with pytest.raises(ConfigError, match=r"COREVIZ_API_KEY.*Windows line endings") as info:
         cvf.Client(base_url=REMOTE)
     assert not leaks(str(info.value), BODY + "\r")
 
