@@ -1,7 +1,8 @@
 """YOLO (Ultralytics) detection and segmentation export: :func:`export_yolo`.
 
 Layout: ``images/<split>/<name>.jpg``, ``labels/<split>/<name>.txt`` and ``data.yaml``
-(``path``, ``train``, ``val``, ``test``, ``names``). One line per object: ``class cx cy
+(``train``, ``val``, ``test`` relative to the yaml's folder, no ``path``, so the folder can
+be moved or copied; ``names`` read back exactly by PyYAML). One line per object: ``class cx cy
 w h`` normalised to the frame (``task="segment"``: ``class x1 y1 x2 y2 ...``, the
 normalised polygon, or the box's corners for an object without one). Classes are
 numbered from 0 in the order of ``categories`` (sorted labels by default). Coordinates
@@ -14,10 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 
     from .options import DownloadKwargs
 
-__all__ = ["data_yaml", "export_yolo", "yolo_labels", "yolo_to_coco"]
+__all__ = ["data_yaml", "export_yolo", "yaml_string", "yolo_labels", "yolo_to_coco"]
 
 Task = Literal["detect", "segment"]
 
@@ -109,31 +108,64 @@ def yolo_labels(
     return out
 
 
-def data_yaml(out: Path, splits: Sequence[str], names: Sequence[str]) -> str:
-    """The ``data.yaml`` text: ``path``, ``train``, ``val``, ``test`` and ``names``.
+def yaml_string(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar that PyYAML reads back exactly.
 
-    Without a ``train`` split the first split trains; without ``val`` the train split
-    validates (Ultralytics needs both); ``test`` is null when there is no such split.
+    Printable characters stay as they are (emoji included, written raw: PyYAML reads an
+    escaped surrogate pair back as two lone surrogates); quotes, backslashes, controls,
+    line and paragraph separators, spaces other than U+0020 and lone surrogates are
+    escaped (``\\xXX``, ``\\uXXXX``), so no name can end the scalar or be folded.
 
     Example:
-        >>> print(data_yaml(Path("/d"), ["all"], ["cat"]), end="")
-        path: "/d"
+        >>> print(yaml_string('say "hi": yes'), yaml_string("null"), yaml_string("a\\nb"))
+        "say \\"hi\\": yes" "null" "a\\x0ab"
+    """
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F or (code > 0x7F and ch.isprintable()):
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def data_yaml(splits: Sequence[str], names: Sequence[str]) -> str:
+    """The ``data.yaml`` text: ``train``, ``val``, ``test`` and ``names``, and no ``path``.
+
+    Split folders are relative to the yaml's own folder: without a ``path`` key every
+    Ultralytics release takes the folder holding the yaml as the dataset root (a relative
+    ``path`` is resolved against Ultralytics' own datasets folder, an absolute one breaks
+    when the folder moves), so the dataset can be moved or copied. Without a ``train``
+    split the first split trains; without ``val`` the train split validates (Ultralytics
+    needs both); ``test`` is null when there is no such split. Names are written with
+    :func:`yaml_string`, so PyYAML reads every one back exactly.
+
+    Example:
+        >>> print(data_yaml(["all"], ["cat", "🚀 rocket"]), end="")
         train: "images/all"
         val: "images/all"
         test: null
         names:
           0: "cat"
+          1: "🚀 rocket"
     """
     train = "train" if "train" in splits else splits[0]
     val = next((s for s in ("val", "validation", "valid") if s in splits), train)
     test = "test" if "test" in splits else None
     lines = [
-        f"path: {json.dumps(str(out.resolve()))}",
-        f"train: {json.dumps(f'images/{train}')}",
-        f"val: {json.dumps(f'images/{val}')}",
-        f"test: {json.dumps(None if test is None else f'images/{test}')}",
+        f"train: {yaml_string(f'images/{train}')}",
+        f"val: {yaml_string(f'images/{val}')}",
+        f"test: {'null' if test is None else yaml_string(f'images/{test}')}",
         "names:",
-        *(f"  {i}: {json.dumps(name)}" for i, name in enumerate(names)),
+        *(f"  {i}: {yaml_string(name)}" for i, name in enumerate(names)),
     ]
     return "\n".join(lines) + "\n"
 
@@ -195,6 +227,6 @@ def export_yolo(
             dirs[it.split] / f"{it.name}.txt", texts[it.frame_id].encode(), fsync=False
         )
         files.append(f"labels/{it.split}/{it.name}.txt")
-    atomic_write_bytes(out / "data.yaml", data_yaml(out, plan.splits, plan.categories).encode())
+    atomic_write_bytes(out / "data.yaml", data_yaml(plan.splits, plan.categories).encode())
     files.append("data.yaml")
     return dataset_report("yolo", out, plan, failed, files)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from dataset_helpers import browse_tables
+import yaml
+from dataset_helpers import browse_tables, objects_with_geometry
+from hypothesis import given, strategies as st
 
 import coreviz_frames as cvf
 
@@ -75,3 +78,50 @@ def test_a_60000_pixel_claim_is_reported_not_allocated(tables, tmp_path):
     assert result["size"] == [int(real.width), int(real.height)]
     for x1, y1, x2, y2 in result["box"]:
         assert 0 <= x1 <= x2 <= real.width + 1e-3 and 0 <= y1 <= y2 <= real.height + 1e-3
+
+
+# --------------------------------------------------------------------------- YOLO data.yaml
+
+_TRICKY = st.sampled_from(
+    ["null", "yes", "no", "1", "0x1f", "~", "true", "- a", "a: b", "#x", "&a", "*a", "!tag", "%"]
+)
+_NAMES = st.lists(
+    st.one_of(_TRICKY, st.text(min_size=1, max_size=12), st.sampled_from(["🚀", "😀 face"])),
+    min_size=1,
+    max_size=8,
+    unique=True,
+)
+
+
+@given(names=_NAMES)
+def test_data_yaml_names_read_back_exactly_with_pyyaml(names):
+    from coreviz_frames.yolo import data_yaml
+
+    text = data_yaml(["train", "val"], names)
+    text.encode("utf-8")  # written as UTF-8: no lone surrogate left raw
+    doc = yaml.safe_load(text)
+    assert doc["names"] == dict(enumerate(names))
+    assert (doc["train"], doc["val"], doc["test"]) == ("images/train", "images/val", None)
+
+
+def test_data_yaml_emoji_and_lone_surrogate_names():
+    from coreviz_frames.yolo import data_yaml
+
+    names = ["😀", "a\U0001f680b", "\ud83d", 'q"\\:', "line\u2028sep", "nbsp\xa0", "\x85"]
+    assert yaml.safe_load(data_yaml(["all"], names))["names"] == dict(enumerate(names))
+
+
+def test_yolo_export_works_after_the_folder_is_moved(tables, tmp_path):
+    from coreviz_frames.yolo import export_yolo
+
+    first = tmp_path / "first"
+    export_yolo(tables, first, splits=(0.6, 0.2, 0.2), seed=1, progress=False)
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    shutil.move(str(first), str(moved))
+    doc = yaml.safe_load((moved / "data.yaml").read_text(encoding="utf-8"))
+    assert "path" not in doc  # Ultralytics then takes the yaml's folder as the root
+    for key, split in (("train", "train"), ("val", "val"), ("test", "test")):
+        folder = moved / doc[key]
+        assert folder == moved / "images" / split and any(folder.iterdir())
+    assert doc["names"] == dict(enumerate(sorted(objects_with_geometry(tables).label.unique())))
