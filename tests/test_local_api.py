@@ -622,7 +622,12 @@ def test_bad_faults_are_config_errors(local_api_factory, kwargs):
         api.add_fault("/api/", **kwargs)
     root = api.base_url.rsplit("/api", 1)[0]
     body = json.dumps({"path_prefix": "/api/", **kwargs})  # NaN as JSON's NaN extension
-    response = requests.post(f"{root}/_local/fault", data=body, timeout=TIMEOUT)
+    response = requests.post(
+        f"{root}/_local/fault",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
     assert response.status_code == 400
 
 

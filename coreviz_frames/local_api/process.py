@@ -3,7 +3,8 @@
 :class:`LocalAPIProcess` starts ``python -m coreviz_frames.local_api`` with a
 :class:`~.options.LocalAPIOptions` (or its fields as keywords, as
 :class:`~.server.LocalAPI`), reads the URLs from its first stdout line, and
-reaches stats, reset and faults over the control endpoints (``/_local/...``).
+reaches stats, reset, faults and mutations over the control routes (``POST /_local/...``,
+JSON, with the API key when one is set).
 
 Example:
     >>> with LocalAPIProcess(synthetic=10_000, latency=0.02) as server:
@@ -111,13 +112,16 @@ class LocalAPIProcess:
         self.stop()
 
     def _control(self, path: str, payload: dict | None = None) -> dict:
+        """``POST /_local/{path}`` with ``payload`` as JSON (and the key, if one is set)."""
         root = self.base_url.rsplit("/api", 1)[0]
-        data = None if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._api_key is not None:
+            headers["x-api-key"] = self._api_key
         request = urllib.request.Request(
             f"{root}/_local/{path}",
-            data=data,
-            method="GET" if payload is None else "POST",
-            headers={"Content-Type": "application/json"},
+            data=json.dumps(payload or {}).encode(),
+            method="POST",
+            headers=headers,
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote
 
 from ..ids import normalize_id
 from .catalogue import CatalogueRoutes
+from .guard import carries_key
 from .options import BROWSE_QUIRKS, RECORD_CACHE_BYTES
 from .store import BrowseQuery, Collection, QueryError, browse_indices, light_item
 from .wire import Reply
@@ -52,8 +53,22 @@ _FORBIDDEN = {"error": "Forbidden", "message": "You do not have access to this r
 _NOT_FOUND = {"error": "Not found"}
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def json_bytes(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    """``payload`` as compact UTF-8 JSON; a lone surrogate in a string (a record read from
+    ``"\\ud800"``) is sent as that escape, as ``JSON.stringify`` sends it.
+
+    Example:
+        >>> json_bytes({"name": chr(0xD800) + "é"})
+        b'{"name":"\\\\ud800\\xc3\\xa9"}'
+    """
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # only inside strings: dumps writes no other raw character
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text).encode()
 
 
 def rewrite_blobs(body: bytes, blob_url: bytes) -> bytes:
@@ -197,11 +212,7 @@ class ApiRoutes:
         return body
 
     def _authorized(self, headers: Any) -> bool:
-        if self._api_key is None:
-            return True
-        if headers.get("x-api-key") == self._api_key:
-            return True
-        return headers.get("Authorization") == f"Bearer {self._api_key}"
+        return carries_key(headers, self._api_key)
 
     def _forbidden_id(self, value: str) -> bool:
         return normalize_id(value) in self._forbidden

@@ -2,10 +2,12 @@
 
 The API server answers ``/api/media/{id}``, ``/api/dataset/{id}/media`` and
 ``/api/dataset/{id}/tags``, and the catalogue reads: user, organisations, collections,
-versions and search (see :mod:`.routes` and :mod:`.catalogue`; plus control endpoints
-``/_local/stats``, ``/_local/info``, ``/_local/reset`` and ``/_local/fault``, outside
-``/api`` and never subject to the API key); the blob server, on another port (another
-origin), serves the images behind the records' ``blob://`` URLs. Both speak HTTP/1.1
+versions and search (see :mod:`.routes` and :mod:`.catalogue`; plus the control routes
+``POST /_local/stats``, ``/_local/info``, ``/_local/reset``, ``/_local/mutate`` and
+``/_local/fault``, JSON in and out, outside ``/api`` but behind the API key like it);
+the blob server, on another port (another origin), serves the images behind the records'
+``blob://`` URLs. :class:`~.guard.Guard` refuses requests a web page could send (a foreign
+``Host`` or ``Origin``, a control request that is not a JSON ``POST``). Both speak HTTP/1.1
 keep-alive with TCP_NODELAY (see :mod:`.wire`), count requests and the most simultaneous
 requests seen (:mod:`.stats`), and can inject latency and faults (:mod:`.faults`).
 Options: :class:`~.options.LocalAPIOptions`.
@@ -25,13 +27,15 @@ import json
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
 
-from ..errors import ConfigError
+from ..errors import ConfigError, CorevizWarning
 from .faults import Fault, FaultTable, RandomFaults
+from .guard import Guard, exposure_warning
 from .images import FileBlobs, SyntheticBlobs
 from .mutations import EDIT_KINDS, Changes, MutableCollection, random_changes
 from .options import (
@@ -44,7 +48,7 @@ from .options import (
 from .routes import ApiRoutes, RecordCache, json_reply
 from .stats import HEADER_HISTORY, ServerStats, StatsSnapshot
 from .store import Collection, FileCollection, SyntheticCollection
-from .wire import HTTPServer, Reply, Request
+from .wire import HTTPServer, Reply, Request, error_reply
 
 __all__ = [
     "BROWSE_QUIRKS",
@@ -106,6 +110,7 @@ class LocalAPI:
             record_cache_bytes=opts.record_cache_bytes,
             max_page_size=opts.max_page_size,
         )
+        self.guard = Guard(opts.host, api_key=opts.api_key)
         self.stats = ServerStats()
         self.faults = FaultTable()
         self.random_faults = RandomFaults(opts.fault_rate, seed=opts.fault_seed)
@@ -227,6 +232,10 @@ class LocalAPI:
         self._base_url = f"http://{host}:{api_server.server_address[1]}/api"
         self._blob_url = f"http://{host}:{blob_server.server_address[1]}"
         self.routes.set_blob_url(self._blob_url)  # the blob origin may have changed
+        self.guard.bind({s.role: s.server_address[1] for s in self._servers})
+        exposure = self.exposure()
+        if exposure is not None:
+            warnings.warn(exposure, CorevizWarning, stacklevel=2)
         if opts.warm:
             self.warm()
         for server in self._servers:
@@ -239,6 +248,13 @@ class LocalAPI:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def exposure(self) -> str | None:
+        """The warning for a server bound beyond this machine (what anyone who can reach
+        it can read and do), or None on a loopback address."""
+        return exposure_warning(
+            self.guard, media=len(self.collection), keyed=self.options.api_key is not None
+        )
 
     def warm(self) -> int:
         """Serialise every record into the record cache now (after :meth:`start`); return
@@ -271,7 +287,11 @@ class LocalAPI:
         return not (request.role == "api" and request.path.startswith("/_local/"))
 
     def respond(self, request: Request) -> Reply:
-        """Latency, then an injected fault if one matches, else the real answer."""
+        """A refusal by the :class:`~.guard.Guard`, or latency, then an injected fault if
+        one matches, else the real answer."""
+        refusal = self.guard.refusal(request)
+        if refusal is not None:
+            return error_reply(*refusal)
         if not self.counted(request):
             return self._control(request)
         if self.latency > 0:
@@ -315,27 +335,36 @@ class LocalAPI:
         return Reply(200, [data], content_type, {"Cache-Control": "public, max-age=31536000"})
 
     def _control(self, request: Request) -> Reply:
-        method, path = request.method, request.path
-        if path == "/_local/stats" and method in ("GET", "HEAD"):
-            return json_reply(200, self.stats.snapshot().to_json())
-        if path == "/_local/info" and method in ("GET", "HEAD"):
-            return json_reply(200, self.info())
-        if path == "/_local/reset" and method == "POST":
+        """``POST /_local/...`` (the guard checked method, type and key): a JSON object in,
+        a JSON object out."""
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            return error_reply(400, f"the body is not JSON: {exc}")
+        if not isinstance(payload, dict):
+            return error_reply(400, "the body must be a JSON object")
+        try:
+            answer = self._control_answer(request.path, payload)
+        except (ValueError, KeyError, TypeError, ConfigError) as exc:
+            return json_reply(400, {"error": "Bad request", "message": str(exc)})
+        if answer is None:
+            return json_reply(404, {"error": "Not found"})
+        return json_reply(200, answer)
+
+    def _control_answer(self, path: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if path == "/_local/stats":
+            return self.stats.snapshot().to_json()
+        if path == "/_local/info":
+            return dict(self.info())
+        if path == "/_local/reset":
             self.reset_stats()
-            return json_reply(200, {"ok": True})
-        if path == "/_local/mutate" and method == "POST":
-            try:
-                changes = self.mutate(**json.loads(request.body or b"{}"))
-            except (ValueError, TypeError) as exc:
-                return json_reply(400, {"error": "Bad request", "message": str(exc)})
-            return json_reply(200, changes.to_json())
-        if path == "/_local/fault" and method == "POST":
-            try:
-                self.faults.add(Fault.from_json(json.loads(request.body or b"{}")))
-            except (ValueError, KeyError, TypeError, ConfigError) as exc:
-                return json_reply(400, {"error": "Bad request", "message": str(exc)})
-            return json_reply(200, {"ok": True})
-        return json_reply(404, {"error": "Not found"})
+            return {"ok": True}
+        if path == "/_local/mutate":
+            return self.mutate(**payload).to_json()
+        if path == "/_local/fault":
+            self.faults.add(Fault.from_json(payload))
+            return {"ok": True}
+        return None
 
 
 @contextlib.contextmanager
@@ -361,7 +390,12 @@ def serve_forever(
         {"base_url": "http://127.0.0.1:40123/api", "blob_url": ..., "collection_id": "synthetic"}
     """
     stream = stream or sys.stdout
-    api = LocalAPI(options=options, **kwargs).start()
+    with warnings.catch_warnings():  # the exposure warning is printed below, plainly
+        warnings.simplefilter("ignore", CorevizWarning)
+        api = LocalAPI(options=options, **kwargs).start()
+    exposure = api.exposure()
+    if exposure is not None:
+        print(exposure, file=sys.stderr, flush=True)
     try:
         stream.write(json.dumps(api.info()) + "\n")
         stream.flush()

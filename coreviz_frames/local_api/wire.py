@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import email.parser
+import json
 import re
 import socket
 import threading
@@ -28,12 +29,15 @@ from urllib.parse import urlsplit
 from .stats import ServerStats
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "Application",
     "HTTPServer",
     "Headers",
     "Reply",
     "Request",
     "RequestHandler",
+    "body_length",
+    "error_reply",
     "parse_headers",
 ]
 
@@ -98,6 +102,8 @@ class HTTPServer(ThreadingHTTPServer):
         return sock, address
 
 
+#: The largest request body read (the control routes take small JSON objects).
+MAX_BODY_BYTES = 2**20
 _MAX_LINE = 65536  # http.client's limits on request header lines
 _MAX_HEADERS = 100
 _HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # what the email parser takes as one
@@ -156,6 +162,36 @@ def parse_headers(lines: list[bytes]) -> Headers | None:
             return None
         items.append((name, value.lstrip(" \t").rstrip("\r\n")))
     return Headers(items)
+
+
+def error_reply(status: int, message: str) -> Reply:
+    """A JSON error :class:`Reply` (``{"error": <reason phrase>, "message": ...}``)."""
+    body = json.dumps({"error": HTTPStatus(status).phrase, "message": message})
+    return Reply(status, [body.encode()], headers={"Connection": "close"} if status >= 400 else {})
+
+
+def body_length(headers: Any) -> int | Reply:
+    """The request body's length from ``Content-Length`` (0 if absent), or the refusal:
+    400 for a value that is not a non-negative integer (or several that differ), 413 above
+    :data:`MAX_BODY_BYTES`, 501 for a ``Transfer-Encoding`` (chunked bodies are not read).
+
+    Example:
+        >>> body_length({"Content-Length": "12"}), body_length({"Content-Length": "-1"}).status
+        (12, 400)
+    """
+    if headers.get("Transfer-Encoding") is not None:
+        return error_reply(501, "request bodies with a Transfer-Encoding are not supported")
+    get_all = getattr(headers, "get_all", None)
+    values = get_all("Content-Length", []) if get_all else [headers.get("Content-Length")]
+    values = {v.strip() for v in values if v is not None}
+    if not values:
+        return 0
+    value = values.pop()
+    if values or not value.isdigit() or not value.isascii():
+        return error_reply(400, "Content-Length must be one non-negative integer")
+    if len(value) > 12 or int(value) > MAX_BODY_BYTES:
+        return error_reply(413, f"request bodies are limited to {MAX_BODY_BYTES:,} bytes")
+    return int(value)
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -240,9 +276,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
-        split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        length = body_length(self.headers)
+        if isinstance(length, Reply):  # refused before reading: the connection closes
+            self.close_connection = True
+            self._write(length)
+            return
         body = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
         request = Request(
             self.server.role, method, self.path, split.path, split.query, self.headers, body
         )
@@ -251,12 +291,21 @@ class RequestHandler(BaseHTTPRequestHandler):
         if counted:
             app.stats.enter(request.path, {k.lower(): v for k, v in self.headers.items()})
         try:
-            self._write(app.respond(request))
+            self._write(self._respond(request))
         except (BrokenPipeError, ConnectionResetError):  # the client went away: not an error
             self.close_connection = True
         finally:
             if counted:
                 app.stats.leave()
+
+    def _respond(self, request: Request) -> Reply:
+        """The application's reply; a 500 naming the error (the connection then closes)
+        if it raised, instead of a traceback and a dropped connection."""
+        try:
+            return self.server.app.respond(request)
+        except Exception as exc:  # any bug of the application
+            self.close_connection = True
+            return error_reply(500, f"{type(exc).__name__}: {exc}")
 
     def _write(self, reply: Reply) -> None:
         if reply.drop:
