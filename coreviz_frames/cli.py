@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +22,46 @@ from .climessages import cli_text, error_lines, failure_lines
 from .errors import ConfigError, CorevizError, ExportError
 from .filters import BrowseFilters
 from .idsfile import read_ids_file
+from .terminal import printable
 
 __all__ = ["main"]
 
 DEMO_API_KEY = "local-demo-key"
 
 
+def echo(message: object = "", *, err: bool = False, **style: Any) -> None:
+    """Print one message: every line the CLI prints goes through here, so text from a
+    server (names, labels, reasons) cannot drive the terminal (see :mod:`.terminal`)."""
+    click.secho(printable(message, newlines=True), err=err, **style)
+
+
+def _warning_line(message: Warning | str, *_args: Any, **_kwargs: Any) -> str:
+    """A library warning (a skipped media, a page limit) as one ``warning:`` line, its
+    control characters shown, not run (it may quote a server's text)."""
+    return printable(f"warning: {message}") + "\n"
+
+
 class _Group(click.Group):
-    """Turns every library error into a one-line message and exit status 1."""
+    """Turns every library error into a one-line message and exit status 1; warnings are
+    printed as ``warning:`` lines, escaped like everything else the CLI prints."""
 
     def invoke(self, ctx: click.Context):
+        formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line
         try:
             return super().invoke(ctx)
         except (CorevizError, OSError) as exc:  # OSError: a file that cannot be read/written
             _echo_error(exc)
             ctx.exit(1)
+        finally:
+            warnings.formatwarning = formatwarning
 
 
 def _echo_error(exc: CorevizError | OSError) -> None:
     """``error: ...`` in red on stderr (CLI flags, not Python arguments), then the hint."""
     first, *rest = error_lines(exc)
-    click.secho(first, fg="red", err=True)
+    echo(first, fg="red", err=True)
     for line in rest:
-        click.echo(line, err=True)
+        echo(line, err=True)
 
 
 def _parts_written(out_dir: str) -> int:
@@ -354,7 +372,7 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
         except CorevizError as exc:
             _echo_error(exc)
             if _parts_written(out_dir):
-                click.echo(
+                echo(
                     f"The parts already written to {out_dir} are kept: re-run the same "
                     "command with --resume to continue where it stopped.",
                     err=True,
@@ -364,11 +382,11 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
 
 def _finish_export(report, out_dir, *, allow_failures: bool) -> None:
     """Print the report; exit 1 for an incomplete walk, or failures unless allowed."""
-    click.echo(cli_text(str(report)))
+    echo(cli_text(str(report)))
     if any(item.get("status") == 401 for item in report.failed):
-        click.echo("check the API key (COREVIZ_API_KEY or --api-key)", err=True)
+        echo("check the API key (COREVIZ_API_KEY or --api-key)", err=True)
     if not report.complete:  # a walk cut short is never a success, even with --allow-failures
-        click.secho(
+        echo(
             f"export incomplete: {report.incomplete_reason or 'the walk stopped early'}. "
             f"The parts written to {out_dir} are kept: re-run the same command with --resume "
             "to continue.",
@@ -377,7 +395,7 @@ def _finish_export(report, out_dir, *, allow_failures: bool) -> None:
         )
         sys.exit(1)
     if not report.ok and not allow_failures:
-        click.secho(
+        echo(
             f"{len(report.failed)} record(s) failed; see the manifest in {out_dir}",
             fg="yellow",
             err=True,
@@ -393,9 +411,9 @@ def info(export_dir) -> None:
     from .manifest import read_manifest, sync_history_lines
     from .parquet import describe_export
 
-    click.echo(describe_export(export_dir))
+    echo(describe_export(export_dir))
     for line in sync_history_lines(read_manifest(export_dir)):
-        click.echo(line)
+        echo(line)
 
 
 @main.command(epilog="Example:\n\n\b\n  coreviz-frames repair export/")
@@ -410,8 +428,8 @@ def repair(export_dir) -> None:
 
     removed = ExportStore(export_dir).repair()
     for path in removed:
-        click.echo(f"removed {Path(path).relative_to(export_dir).as_posix()}")
-    click.echo(f"{len(removed)} leftover file(s) removed from {export_dir}")
+        echo(f"removed {Path(path).relative_to(export_dir).as_posix()}")
+    echo(f"{len(removed)} leftover file(s) removed from {export_dir}")
 
 
 @main.command(
@@ -476,11 +494,11 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
             partition_by=options["partition_by"],
             progress=options["progress"],
         )
-    click.echo(str(report))
+    echo(str(report))
     if not report.complete or report.deletes_skipped:
         sys.exit(1)
     if report.failed and not options["allow_failures"]:
-        click.secho(
+        echo(
             f"{len(report.failed)} media failed; see the manifest in {out_dir}",
             fg="yellow",
             err=True,
@@ -536,10 +554,10 @@ def crops(
     )
     written = int((manifest["status"] == "written").sum())
     failed = manifest[manifest["status"] != "written"]
-    click.echo(f"{written} crops written to {out_dir} ({len(failed)} failed)")
+    echo(f"{written} crops written to {out_dir} ({len(failed)} failed)")
     pairs = zip(failed["object_id"].tolist(), failed["reason"].tolist(), strict=True)
     for line in failure_lines(pairs, listed_in=str(Path(out_dir) / "manifest.parquet")):
-        click.echo(line, err=True)
+        echo(line, err=True)
     if len(failed) and not allow_failures:
         sys.exit(1)
 
@@ -610,9 +628,9 @@ def dataset(fmt, export_dir, out_dir, fractions, seed, task, no_images, **option
         from .hf import export_hf
 
         report = export_hf(tables, out_dir, images=not no_images, **common)
-    click.echo(report.summary())
+    echo(report.summary())
     for frame_id, reason in list(report.failed_frames.items())[:10]:
-        click.echo(f"  failed {frame_id}: {reason}")
+        echo(printable(f"  failed {frame_id}: {reason}"))
     if report.failed_frames and not allow_failures:
         sys.exit(1)
 
@@ -654,11 +672,11 @@ def search(query, limit, organization_id, out_path, api_key, base_url) -> None:
 
     with _client(api_key, base_url, 1) as client:
         results = client.search(query, organization_id=organization_id, limit=limit)
-    click.echo(results.to_text())
+    echo(results.to_text())
     if out_path is not None:
         with atomic_writer(out_path) as fh:
             results.hits.to_parquet(fh, index=False)
-        click.echo(f"Wrote {len(results.hits)} hit(s) to {out_path}")
+        echo(f"Wrote {len(results.hits)} hit(s) to {out_path}")
 
 
 @main.command(epilog="Examples:\n\n\b\n  coreviz-frames collections\n")
@@ -669,9 +687,9 @@ def collections(organization_id, api_key, base_url) -> None:
     """List the collections of an organization: id, then name."""
     with _client(api_key, base_url, 1) as client:
         table = client.collections(organization_id)
-    click.echo(f"{len(table)} collection(s):")
+    echo(f"{len(table)} collection(s):")
     for row in table.itertuples(index=False):
-        click.echo(f"  {row.collection_id}  {'' if _isna(row.name) else row.name}")
+        echo(f"  {row.collection_id}  {'' if _isna(row.name) else printable(row.name)}")
 
 
 def _isna(value: Any) -> bool:
@@ -708,26 +726,26 @@ def demo(out_dir) -> None:
         LocalAPI(api_key=DEMO_API_KEY) as api,
         Client(api_key=DEMO_API_KEY, base_url=api.base_url) as client,
     ):
-        click.echo(f"Local CoreViz API on {api.base_url} (collection {api.collection_id})")
+        echo(f"Local CoreViz API on {api.base_url} (collection {api.collection_id})")
         records = list(client.browse(api.collection_id, page_size=5, progress=False))
-        click.echo(f"Fetched {len(records)} media records in pages of 5:")
+        echo(f"Fetched {len(records)} media records in pages of 5:")
         for rec in records:
             frames = rec.get("frames") or []
             n_obj = sum(len(f.get("objects") or []) for f in frames)
-            click.echo(
+            echo(
                 f"  {rec['id'][:12]:<12}  {rec.get('type', '?'):<6} "
                 f"{len(frames):>2} frame(s) {n_obj:>2} object(s)  {rec.get('name')}"
             )
         tables = to_tables(records)
         summary = tables.summary()
-        click.echo("")
-        click.echo("Flattened into five tables (to_tables):")
-        click.echo(str(summary))
-        click.echo("")
+        echo("")
+        echo("Flattened into five tables (to_tables):")
+        echo(str(summary))
+        echo("")
         names = ", ".join(client.collections().name.astype(str))
-        click.echo(f"Collections of your organization (client.collections): {names}")
-        click.echo("Search across the organization (client.search):")
-        click.echo(client.search("rocket launch", limit=3).to_text())
+        echo(f"Collections of your organization (client.collections): {names}")
+        echo("Search across the organization (client.search):")
+        echo(client.search("rocket launch", limit=3).to_text())
         export_dir = out / "export"
         report = export_parquet(
             records,
@@ -740,18 +758,16 @@ def demo(out_dir) -> None:
         crop_manifest = export_crops(tables, crops_dir, progress=False)
     written = int((crop_manifest["status"] == "written").sum())
     counts = ", ".join(f"{n} {grain}" for grain, n in summary.counts.items())
-    click.echo("")
-    click.echo("Done.")
-    click.echo(f"  Rows:           {counts}")
-    click.echo(
-        f"  Parquet export: {export_dir}/  ({report.media_exported} media, one folder per grain)"
-    )
-    click.echo(
+    echo("")
+    echo("Done.")
+    echo(f"  Rows:           {counts}")
+    echo(f"  Parquet export: {export_dir}/  ({report.media_exported} media, one folder per grain)")
+    echo(
         f"  Object crops:   {crops_dir}/  ({written} of {len(crop_manifest)} objects; "
         "manifest.parquet says why the others failed)"
     )
     for line in _next_steps(export_dir):
-        click.echo(line)
+        echo(line)
 
 
 def _command(name: str, module: str) -> str:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import AuthenticationError, CorevizError, NetworkError
+from .terminal import printable
 
 __all__ = ["cli_text", "connection_failure", "error_lines", "failure_lines", "hint_for"]
 
@@ -88,7 +89,7 @@ def failure_lines(
         for prefix in (f"object {item_id}: ", f"frame {item_id}: ", f"media {item_id}: "):
             text = text.removeprefix(prefix)  # the id is already at the start of the line
         first.setdefault(str(item_id), text)
-    lines = [f"  failed {i}: {r}" for i, r in list(first.items())[:shown]]
+    lines = [printable(f"  failed {i}: {r}") for i, r in list(first.items())[:shown]]
     if len(first) > shown:
         lines.append(f"  ... and {len(first) - shown:,} more (see {listed_in})")
     refused = [r for r in first.values() if connection_failure(r)]

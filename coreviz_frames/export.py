@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import ConfigError, SkippedRecordWarning
-from .failures import FailedFetch
+from .failures import FailedFetch, failure_line
 from .fingerprint import fingerprint
 from .flatten import FlattenReport, flatten
 from .grainfiles import DEFAULT_ROW_GROUP_SIZE
@@ -109,9 +109,7 @@ class ExportReport:
                 f"(listed in {MANIFEST_NAME}; "
                 "a re-run with resume=True, or --resume, retries them)"
             )
-            for item in self.failed[:5]:
-                status = f" {item['status']}" if item.get("status") is not None else ""
-                lines.append(f"  {item.get('id')}{status}: {item.get('reason')}")
+            lines.extend(failure_line(item) for item in self.failed[:5])
             if len(self.failed) > 5:
                 lines.append(f"  ... and {len(self.failed) - 5:,} more")
         return "\n".join(lines)

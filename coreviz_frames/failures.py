@@ -11,6 +11,8 @@ Example:
     {'id': 'abc', 'status': 404, 'error_type': 'NotFoundError', 'reason': "media 'abc': 404"}
     >>> FailedFetch.from_dict(f.to_dict()) == f
     True
+    >>> failure_line({"id": "abc", "status": 404, "reason": "gone\\x1b]0;x\\x07"})
+    '  abc 404: gone\\\\x1b]0;x\\\\x07'
 """
 
 from __future__ import annotations
@@ -20,8 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import APIStatusError
+from .terminal import printable
 
-__all__ = ["FailedFetch"]
+__all__ = ["FailedFetch", "failure_line"]
+
+
+def failure_line(entry: Mapping[str, Any]) -> str:
+    """``  ID STATUS: reason``: one manifest failure entry as a report line, on one line and
+    with the server's control characters shown, not run (:func:`~.terminal.printable`)."""
+    status = f" {entry['status']}" if entry.get("status") is not None else ""
+    return printable(f"  {entry.get('id')}{status}: {entry.get('reason')}")
 
 
 @dataclass(frozen=True)

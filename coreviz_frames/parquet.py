@@ -34,6 +34,7 @@ from .convert import BACKENDS, arrow_to_polars
 from .engines import export_files
 from .errors import ConfigError, ExportError
 from .export import ExportReport, export_parquet
+from .failures import failure_line
 from .grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
     METADATA_KEY,
@@ -202,9 +203,7 @@ def _failed_lines(failed: list[Mapping[str, Any]]) -> list[str]:
     if not failed:
         return []
     lines = ["", f"failed records ({len(failed):,}):"]
-    for item in failed[:10]:
-        status = f" {item['status']}" if item.get("status") is not None else ""
-        lines.append(f"  {item.get('id')}{status}: {item.get('reason')}")
+    lines.extend(failure_line(item) for item in failed[:10])
     if len(failed) > 10:
         lines.append(f"  ... and {len(failed) - 10:,} more")
     return lines

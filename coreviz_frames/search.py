@@ -44,6 +44,7 @@ from .errors import CorevizWarning, InvalidResponseError, SkippedRecordWarning
 from .flatten import FlattenReport
 from .ids import normalize_id
 from .tables import MediaTables, to_tables
+from .terminal import printable
 from .typedframe import extra_json, fit_cell, typed_frame
 
 __all__ = ["HIT_COLUMNS", "RANKING_METRICS", "SearchResults", "search_records"]
@@ -165,7 +166,8 @@ def _missing(value: Any) -> bool:
 
 
 def _cell(value: Any) -> str:
-    return "" if _missing(value) else str(value)
+    """A value of the text table: on one line, control characters shown, not run."""
+    return "" if _missing(value) else printable(value)
 
 
 def _num(value: Any) -> str:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .client import needs_hydration
 from .errors import AuthenticationError, ConfigError, CorevizError
 from .export import flatten_batch
-from .failures import FailedFetch
+from .failures import FailedFetch, failure_line
 from .filters import BrowseFilters
 from .fingerprint import fingerprint
 from .ids import normalize_id, validate_id
@@ -142,9 +142,7 @@ class SyncReport:
                 f"FAILED: {len(self.failed):,} media kept their previous rows (listed in "
                 f"{MANIFEST_NAME}; the next sync retries them)"
             )
-            for item in self.failed[:5]:
-                status = f" {item['status']}" if item.get("status") is not None else ""
-                lines.append(f"  {item.get('id')}{status}: {item.get('reason')}")
+            lines.extend(failure_line(item) for item in self.failed[:5])
         return "\n".join(lines)
 
 
