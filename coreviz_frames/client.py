@@ -397,6 +397,16 @@ class BrowseIterator(_ReportingIterator):
     def __enter__(self) -> BrowseIterator:
         return self
 
+    @property
+    def source(self) -> dict[str, Any]:
+        """What this walk reads, as an export's manifest records it (never a credential):
+        ``{"base_url", "collection_id", "filters"}``."""
+        return {
+            "base_url": self._client.base_url,
+            "collection_id": self._walk.collection_id,
+            "filters": self._walk.filters.to_dict(),
+        }
+
     def _jobs(self, pages: Iterator[dict], bar: Any) -> Iterator[Callable[[], Any] | Future]:
         """One job per new media item: a finished future, or a Get Media to run."""
         seen: set[str] = set()

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,14 @@ from .grainfiles import detect_partition, visible_parquet
 from .manifest import MANIFEST_NAME, manifest_files, read_manifest
 from .schema import GRAINS, SCHEMAS
 
-__all__ = ["CARD_NAME", "dataset_card", "duckdb_views", "export_files", "write_dataset_card"]
+__all__ = [
+    "CARD_NAME",
+    "dataset_card",
+    "duckdb_views",
+    "export_files",
+    "is_our_card",
+    "write_dataset_card",
+]
 
 #: The dataset card's file name, at the top of every export.
 CARD_NAME = "README.md"
@@ -92,6 +100,21 @@ def dataset_card(partition_by: str | None) -> str:
     )
 
 
+def is_our_card(path: Path) -> bool:
+    """True if ``path`` is a dataset card this package wrote (it carries the mark).
+
+    Example:
+        >>> import tempfile
+        >>> is_our_card(write_dataset_card(tempfile.mkdtemp(), None))
+        True
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return _MARK in fh.read(64 * 1024)
+    except OSError:
+        return False
+
+
 def write_dataset_card(root: PathLike, partition_by: str | None) -> Path | None:
     """Write ``README.md`` into the export ``root`` (atomically, and only when it changes);
     a README.md that this package did not write is left alone (and ``None`` returned).
@@ -142,12 +165,26 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_prefix(prefix: Any) -> str:
+    """``prefix`` if it is empty or an SQL identifier (letters, digits, ``_``), else ConfigError."""
+    if not isinstance(prefix, str) or (prefix and not _IDENTIFIER.fullmatch(prefix)):
+        raise ConfigError(
+            f"prefix={prefix!r} is not an SQL identifier: use letters, digits and _ only, "
+            "not starting with a digit (such as 'cv_')"
+        )
+    return prefix
+
+
 def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[str]:
     """Create one DuckDB view per grain (``media``, ``frames``, ...) over an export.
 
     The views read the committed files only, with the declared column order, and a hive
     partition column typed as declared (never guessed from the folder names). Returns the
-    view names. ``prefix`` is put before each name (``prefix="cv_"`` gives ``cv_objects``).
+    view names. ``prefix`` is put before each name (``prefix="cv_"`` gives ``cv_objects``);
+    it must be an SQL identifier (letters, digits, ``_``), else :class:`ConfigError`.
 
     Example:
         >>> import duckdb  # doctest: +SKIP
@@ -156,6 +193,7 @@ def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[st
         ['media', 'frames', 'captions', 'objects', 'tags']
         >>> con.sql("SELECT label, count(*) FROM objects GROUP BY label")  # doctest: +SKIP
     """
+    prefix = _check_prefix(prefix)
     root = Path(export_dir)
     if not root.is_dir():
         raise ExportError(f"no Parquet export at {root}", path=str(root))

@@ -1,12 +1,13 @@
 """An exclusive lock on a directory: one writer at a time, a dead writer's lock taken over.
 
-The lock is a file (``_coreviz_export.lock``) holding the owner's pid, host and start
-time as JSON. Where the platform has :func:`fcntl.flock` the file is also locked by the
-kernel, so a lock left by a process that died (even by ``SIGKILL``) is free again and
-is taken over. Without ``flock`` (Windows, some network file systems) the file is
-created exclusively, and a lock file naming a pid that no longer runs on this host is
-stale and taken over. A second writer gets :class:`~coreviz_frames.errors.ExportError`
-saying who holds the lock.
+The lock is a regular file (``_coreviz_export.lock``; a symlink or a FIFO there is an
+:class:`~coreviz_frames.errors.ExportError`, never followed or waited on) holding the
+owner's pid, host and start time as JSON. Where the platform has :func:`fcntl.flock` the
+file is also locked by the kernel, so a lock left by a process that died (even by
+``SIGKILL``) is free again and is taken over. Without ``flock`` (Windows, some network
+file systems) the file is created exclusively, and a lock file naming a pid that no
+longer runs on this host is stale and taken over. A second writer gets
+:class:`~coreviz_frames.errors.ExportError` saying who holds the lock.
 
 Example:
     >>> import tempfile
@@ -26,6 +27,7 @@ import errno
 import json
 import os
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,10 +42,49 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "DirectoryLock", "LockHolder"]
+__all__ = ["LOCK_NAME", "DirectoryLock", "LockHolder", "open_lock_file"]
 
 #: Name of the lock file at the root of a locked directory.
 LOCK_NAME = "_coreviz_export.lock"
+#: Flags every open of the lock file adds: never through a symlink, never waiting on a FIFO.
+_SAFE = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _not_a_lock(path: Path, what: str) -> ExportError:
+    return ExportError(
+        f"{path} is {what}, not a lock file this package wrote: nothing was read or written "
+        f"through it. Remove it yourself ({path}), then run again.",
+        path=str(path.parent),
+    )
+
+
+def open_lock_file(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` of the lock file without following a symlink or blocking on a FIFO; an
+    :class:`ExportError` naming it unless it is a regular file.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / LOCK_NAME).symlink_to(folder / "elsewhere")
+        >>> open_lock_file(folder / LOCK_NAME, os.O_RDONLY)
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.errors.ExportError: ... is a symbolic link, not a lock file ...
+    """
+    try:
+        fd = os.open(path, flags | _SAFE, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EEXIST and path.is_symlink()):
+            raise _not_a_lock(path, "a symbolic link") from None
+        if exc.errno == errno.EISDIR:
+            raise _not_a_lock(path, "a directory") from None
+        raise
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        what = "a FIFO" if stat.S_ISFIFO(kind) else "not a regular file"
+        raise _not_a_lock(path, what)
+    return fd
 
 
 @dataclass(frozen=True)
@@ -158,7 +199,7 @@ class DirectoryLock:
         """The locked fd; None to retry (the file was replaced meanwhile). Falls back to
         :meth:`_try_exclusive` (by returning from it) where ``flock`` is not supported."""
         assert fcntl is not None
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_lock_file(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -171,7 +212,7 @@ class DirectoryLock:
                 return self._try_exclusive()
             raise
         try:
-            same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            same = os.path.samestat(os.fstat(fd), os.lstat(self.path))
         except FileNotFoundError:
             same = False
         if not same:  # released and removed between our open and our flock: try again
@@ -188,13 +229,17 @@ class DirectoryLock:
     def _try_exclusive(self) -> int | None:
         """Create the lock file exclusively; a stale one (dead pid, same host) is removed."""
         try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            return open_lock_file(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             pass
         try:
-            holder = LockHolder.from_bytes(self.path.read_bytes())
+            fd = open_lock_file(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        try:
+            holder = LockHolder.from_bytes(_read_fd(fd))
+        finally:
+            os.close(fd)
         if holder is None or not holder.is_dead():
             raise self._busy(holder)
         # stale: move it aside under a name only we use, then create ours
@@ -214,7 +259,7 @@ class DirectoryLock:
             True
         """
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = open_lock_file(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:

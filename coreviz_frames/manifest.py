@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ExportError
 from .failures import FailedFetch
+from .manifestcheck import manifest_problem
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -132,7 +133,9 @@ def failure_from_manifest(entry: Mapping[str, Any]) -> FailedFetch:
 
 
 def read_manifest(path: PathLike) -> dict[str, Any]:
-    """The manifest of the export at ``path`` as a dict; :class:`ExportError` if there is none.
+    """The manifest of the export at ``path`` as a dict; :class:`ExportError` if there is
+    none, or if it is not JSON or an entry is damaged (see :mod:`.manifestcheck`: wrong JSON
+    types, a path outside its grain folder, a file listed twice), naming the entry.
 
     Example:
         >>> read_manifest("export/")["rows"]["objects"]  # doctest: +SKIP
@@ -144,9 +147,24 @@ def read_manifest(path: PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise ExportError(f"no {MANIFEST_NAME} in {Path(path)}", path=str(path)) from None
     except (OSError, ValueError) as exc:
-        raise ExportError(f"unreadable manifest {target}: {exc}", path=str(path)) from None
+        raise ExportError(
+            f"unreadable manifest {target}: {exc}; rebuild the export with "
+            f"{repair_hint(path, None)}",
+            path=str(path),
+        ) from None
     if not isinstance(manifest, dict):
-        raise ExportError(f"unreadable manifest {target}: not a JSON object", path=str(path))
+        raise ExportError(
+            f"unreadable manifest {target}: not a JSON object; rebuild the export with "
+            f"{repair_hint(path, None)}",
+            path=str(path),
+        )
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise ExportError(
+            f"damaged manifest {target}: {problem}. Nothing was read or deleted through it; "
+            f"rebuild the export with {repair_hint(path, manifest)}",
+            path=str(path),
+        )
     return manifest
 
 

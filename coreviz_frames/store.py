@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -74,7 +73,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ._version import __version__
-from .engines import CARD_NAME, write_dataset_card
+from .engines import CARD_NAME, is_our_card, write_dataset_card
 from .errors import ConfigError, ExportError
 from .failures import FailedFetch
 from .fileio import atomic_write_bytes, is_temporary
@@ -101,6 +100,7 @@ from .manifest import (
     read_manifest,
     utc_now,
 )
+from .manifestcheck import INDEX_DIR, PART_RE
 from .schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, empty_frame
 
 if TYPE_CHECKING:
@@ -122,10 +122,8 @@ __all__ = [
 #: The states an export ends in (``running`` while a writer works on it).
 STATUSES = ("complete", "incomplete", "failed")
 
-_PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
+_PART_RE = PART_RE
 
-#: Folder of the per-part fingerprint files (its leading ``_`` hides it from Parquet readers).
-INDEX_DIR = "_coreviz_index"
 #: How many syncs the manifest's ``syncs`` history keeps.
 HISTORY_LENGTH = 20
 _INDEX_SCHEMA = pa.schema(
@@ -550,7 +548,7 @@ class ExportStore:
     def _part_media_ids(self, part: Mapping[str, Any]) -> list[str]:
         """The media ids of one committed part, from its media files."""
         ids: list[str] = []
-        for rel in part["files"]["media"]:
+        for rel in part["files"].get("media", []):
             file = self.root / rel
             if self.partition_by == "media_id":  # the id is in the hive path only
                 if pq.ParquetFile(file).metadata.num_rows:
@@ -789,20 +787,36 @@ class ExportStore:
             self._manifest = manifest
             self._drop_uncommitted()
         else:
-            ours = {*GRAINS, INDEX_DIR, LOCK_NAME, MANIFEST_NAME, CARD_NAME}
-            for entry in _scandir(root):
-                if entry.name not in ours and not is_temporary(entry.name):
-                    raise ExportError(
-                        f"cannot sync into {root}: it is not empty and holds no export "
-                        f"({entry.name}); sync into an empty directory",
-                        path=str(root),
-                    )
-            if manifest is not None or any(
-                e.name not in (LOCK_NAME, CARD_NAME) for e in _scandir(root)
-            ):
-                self._clear()  # what a killed first sync (or overwrite) left
-            self._manifest = self._new_manifest(source, "complete")
+            if manifest is None:
+                self._refuse_foreign()
+            self._clear()  # an overwrite killed while clearing, or our empty folders
+            # a manifest first: a killed first sync leaves an export the next sync continues
+            self._manifest = {**self._new_manifest(source, "running"), "snapshot": 0}
+            self._save()
         self._staged, self._removed, self._refreshed = [], set(), {}
+
+    def _refuse_foreign(self) -> None:
+        """Without a manifest, refuse (as ``export`` does) a directory holding anything
+        but our lock, dataset card, temporary files and empty grain or partition folders."""
+        root = self.root
+        ours = {*GRAINS, INDEX_DIR, LOCK_NAME}
+        found = [
+            e.path
+            for e in _scandir(root)
+            if not is_temporary(e.name)
+            and (e.name not in ours or not e.is_dir(follow_symlinks=False))
+            and not (e.name in (LOCK_NAME, CARD_NAME) and is_dataset_card_or_lock(e))
+        ]
+        for folder in (root / name for name in (*GRAINS, INDEX_DIR)):
+            if folder.is_dir() and not folder.is_symlink():
+                found += [str(p) for p in _files_under(folder) if not is_temporary(p.name)]
+        if found:
+            raise ExportError(
+                f"cannot sync into {root}: it is not empty and holds no {MANIFEST_NAME}, "
+                f"but files this package did not write (such as {found[0]}); sync into an "
+                "empty directory, or remove them yourself",
+                path=str(root),
+            )
 
     def stored_media(self) -> dict[str, StoredMedia]:
         """Every media of the current snapshot with its part and fingerprints."""
@@ -946,6 +960,24 @@ def _part_files(part: Mapping[str, Any]) -> list[str]:
     """Every file of a manifest part entry (grain files, then its fingerprint file)."""
     files = [rel for rels in part["files"].values() for rel in rels]
     return files + ([part["index"]] if part.get("index") else [])
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every entry under ``folder`` that is not a directory (symlinks not followed)."""
+    out = []
+    for entry in _scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            out += _files_under(Path(entry.path))
+        else:
+            out.append(Path(entry.path))
+    return out
+
+
+def is_dataset_card_or_lock(entry: os.DirEntry[str]) -> bool:
+    """True for our lock file, or a ``README.md`` this package wrote (its mark inside)."""
+    if entry.name == LOCK_NAME:
+        return entry.is_file(follow_symlinks=False)
+    return entry.is_file(follow_symlinks=False) and is_our_card(Path(entry.path))
 
 
 def _scandir(folder: Path) -> list[os.DirEntry[str]]:

@@ -320,17 +320,20 @@ def test_sync_refuses_a_directory_that_is_not_an_export(api, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_a_killed_first_sync_leaves_files_the_next_one_clears(api, tmp_path):
+def test_a_first_sync_refuses_part_files_it_did_not_list(api, tmp_path):
+    """Without a manifest, a part file is another tool's (a killed first sync leaves its
+    manifest first): refused, not deleted; our empty folders are fine."""
     out = tmp_path / "out"
     (out / "media").mkdir(parents=True)
     (out / "media" / "part-000003.parquet").write_bytes(b"half written")
     (out / INDEX_DIR).mkdir()
+    with _client(api) as client, pytest.raises(ExportError, match="did not write"):
+        sync(client, api.collection_id, out, progress=False)
+    assert (out / "media" / "part-000003.parquet").read_bytes() == b"half written"
+    (out / "media" / "part-000003.parquet").unlink()
     with _client(api) as client:
         report = sync(client, api.collection_id, out, progress=False)
     assert report.added == 40
-    assert not (out / "media" / "part-000003.parquet").exists() or (
-        "media/part-000003.parquet" in json.dumps(read_manifest(out)["parts"])
-    )
     _check_readers(out)
 
 
