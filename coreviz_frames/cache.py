@@ -3,7 +3,9 @@
 Each URL is stored once under ``<dir>/<h[:2]>/<h>`` where ``h`` is the
 SHA-256 of the URL, written atomically with :func:`coreviz_frames.fileio.atomic_write_bytes`
 (a hidden temporary file, then ``os.replace``; no fsync: a lost entry is fetched again),
-so a crash never leaves a half-written entry under the final name. A cached
+so a crash never leaves a half-written entry under the final name. Entries are
+private to their owner (mode 0600, whatever the umask), unlike the files of exports
+and datasets. A cached
 file that fails to decode is removed by the image loader and fetched again. An
 optional size cap evicts the least recently used entries (oldest modification time;
 a hit refreshes it).
@@ -185,7 +187,8 @@ class DiskCache:
         self._real_folder(path.parent)
         if path.is_dir() and not path.is_symlink():
             path.rmdir()  # an empty directory in the way; a full one fails the write
-        atomic_write_bytes(path, data, fsync=False)  # a lost entry is only fetched again
+        # a lost entry is only fetched again; entries stay private (0600) to their owner
+        atomic_write_bytes(path, data, fsync=False, private=True)
         if self.max_bytes is not None:
             with self._lock:
                 if self._total is None:

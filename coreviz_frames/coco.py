@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from ._version import __version__
+from .datasetdir import dataset_folder
 from .errors import ConfigError
 from .fileio import atomic_write_bytes
 from .frameset import (
@@ -37,14 +38,16 @@ from .frameset import (
     dataset_report,
     make_dir,
     plan_and_copy,
+    write_assignment,
 )
-from .options import DownloadOptions, download_options
+from .options import DownloadOptions
+from .selection import DatasetOptions, writer_options
 from .training import safe_name
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from .options import DownloadKwargs
+    from .selection import DatasetDownloadKwargs
 
 __all__ = ["coco_document", "export_coco", "url_file_name"]
 
@@ -145,15 +148,16 @@ def export_coco(
     seed: int = 0,
     images: Images = "copy",
     segmentation: bool = True,
-    include_empty: bool = True,
     categories: Sequence[str] | None = None,
     label: str = "label",
     on_error: DatasetOnError = "record",
     progress: bool | None = None,
     workers: int = 8,
     quality: int = 95,
+    overwrite: bool = False,
+    select: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DownloadKwargs],
+    **options: Unpack[DatasetDownloadKwargs],
 ) -> DatasetReport:
     """Write ``tables`` as a COCO dataset in ``out_dir``; returns a :class:`DatasetReport`.
 
@@ -164,7 +168,10 @@ def export_coco(
     ``"none"`` writes annotations only, ``file_name`` derived from the frame's URL. A
     frame whose image fails is left out and listed in ``report.failed_frames``
     (``on_error="raise"`` raises instead). Objects with no geometry are left out and
-    listed in ``report.skipped_objects``, never written with a zero box.
+    listed in ``report.skipped_objects``, never written with a zero box. ``splits.csv``
+    (media id -> split) is written beside the data; ``splits=`` takes it back. A folder
+    that is not empty is refused unless ``overwrite=True``, which builds the new dataset
+    beside the old and swaps it in (:mod:`coreviz_frames.datasetdir`).
 
     Example:
         >>> report = export_coco(tables, "coco/", splits=(0.8, 0.1, 0.1))   # doctest: +SKIP
@@ -173,28 +180,31 @@ def export_coco(
     """
     check_images(images)
     check_dataset_on_error(on_error)
-    plan, out, failed = plan_and_copy(
-        tables,
-        out_dir,
-        images=images,
-        splits=splits,
-        seed=seed,
-        categories=categories,
-        include_empty=include_empty,
-        label=label,
-        download=download_options(options, download),
-        on_error=on_error,
-        workers=workers,
-        progress=progress,
-        quality=quality,
-    )
-    ann_dir = make_dir(out, "annotations")
-    files = []
-    for split in plan.splits:
-        doc = coco_document(
-            plan, split, segmentation=segmentation, images=images, failed=set(failed)
+    select, download = writer_options(options, select=select, download=download)
+    with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
+        plan, _, failed = plan_and_copy(
+            tables,
+            stage,
+            images=images,
+            splits=splits,
+            seed=seed,
+            categories=categories,
+            label=label,
+            select=select,
+            download=download,
+            on_error=on_error,
+            workers=workers,
+            progress=progress,
+            quality=quality,
         )
-        name = f"instances_{split}.json"
-        atomic_write_bytes(ann_dir / name, json.dumps(doc, separators=(",", ":")).encode())
-        files.append(f"annotations/{name}")
+        ann_dir = make_dir(stage, "annotations")
+        files = []
+        for split in plan.splits:
+            doc = coco_document(
+                plan, split, segmentation=segmentation, images=images, failed=set(failed)
+            )
+            name = f"instances_{split}.json"
+            atomic_write_bytes(ann_dir / name, json.dumps(doc, separators=(",", ":")).encode())
+            files.append(f"annotations/{name}")
+        files += write_assignment(stage, plan)
     return dataset_report("coco", out, plan, failed, files)

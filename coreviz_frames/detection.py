@@ -39,12 +39,13 @@ from PIL import Image
 from .errors import ConfigError
 from .frameset import FrameItem, SplitsArg, plan_dataset
 from .images import load_blob
-from .options import DownloadOptions, download_options
+from .options import DownloadOptions
+from .selection import DatasetOptions, dataset_options, writer_options
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from .options import DownloadKwargs
+    from .selection import DatasetDownloadKwargs
 
 __all__ = ["DetectionDataset", "TargetFormat", "detection_collate", "resolve_target_format"]
 
@@ -162,7 +163,10 @@ class DetectionDataset:
     dataset per split with the same classes. ``transform(image, target)`` returns the
     new ``(image, target)`` (the torchvision v2 convention). Images load through
     :func:`~coreviz_frames.images.load_blob` (the cache, size caps, no credentials);
-    it pickles cleanly for ``DataLoader`` worker processes.
+    it pickles cleanly for ``DataLoader`` worker processes. The selection keywords
+    (``labels``, ``label_map``, ``min_size``, ``object_types``, ``frame_stride``,
+    ``max_frames_per_media``, ``include_empty``..., or one ``select=``
+    :class:`~coreviz_frames.selection.DatasetOptions`) are those of every writer.
 
     Example:
         >>> ds = DetectionDataset(tables, classes=["person", "rocket"])   # doctest: +SKIP
@@ -179,22 +183,17 @@ class DetectionDataset:
         splits: SplitsArg = None,
         split: str | None = None,
         seed: int = 0,
-        include_empty: bool = True,
         label: str = "label",
         label_offset: int = 0,
         target_format: TargetFormat = "auto",
+        select: DatasetOptions | None = None,
         download: DownloadOptions | None = None,
-        **options: Unpack[DownloadKwargs],
+        **options: Unpack[DatasetDownloadKwargs],
     ) -> None:
-        self.download = download_options(options, download)
+        self.select, self.download = writer_options(options, select=select, download=download)
         self.target_format = resolve_target_format(target_format)
         plan = plan_dataset(
-            tables,
-            splits=splits,
-            seed=seed,
-            categories=classes,
-            include_empty=include_empty,
-            label=label,
+            tables, splits=splits, seed=seed, categories=classes, label=label, select=self.select
         )
         if splits is None and split is not None:
             raise ConfigError("split= needs splits= (fractions or a dict of splits)")
@@ -223,12 +222,14 @@ class DetectionDataset:
             >>> sorted(parts)                                         # doctest: +SKIP
             ['test', 'train', 'val']
         """
+        select = dataset_options(kwargs, kwargs.get("select"))
         plan = plan_dataset(
             tables,
             splits=splits,
             seed=kwargs.get("seed", 0),
             categories=kwargs.get("classes"),
             label=kwargs.get("label", "label"),
+            select=select,
         )
         kwargs["classes"] = plan.categories
         names = plan.splits

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -42,7 +42,9 @@ from .fileio import atomic_write_bytes
 from .http import safe_url
 from .images import is_http_url, load_blob, run_ordered
 from .options import DownloadOptions
-from .training import safe_name, split_by_media
+from .selection import DatasetOptions, map_labels, object_reasons, thin_frames, write_labels
+from .splits import SplitsArg, assign_splits, write_splits
+from .training import safe_name
 
 __all__ = [
     "Annotation",
@@ -65,14 +67,11 @@ __all__ = [
     "polygon_area",
     "run_frames",
     "tag_labels",
+    "write_assignment",
     "write_images",
 ]
 
 DatasetOnError = Literal["raise", "skip", "record"]
-#: ``None`` (one split ``all``), fractions ``(train, val, test)``, or ``{name: rows or ids}``
-#: as :func:`~coreviz_frames.split_by_media` returns.
-SplitsArg = Sequence[float] | Mapping[str, Any] | None
-ALL = "all"
 T = TypeVar("T")
 
 
@@ -130,6 +129,10 @@ class DatasetPlan:
     splits: list[str]
     skipped_frames: dict[str, str] = field(default_factory=dict)
     skipped_objects: dict[str, str] = field(default_factory=dict)
+    #: ``{media id: split}`` of every media of the frames table in a split (``splits.csv``).
+    assignment: dict[str, str] = field(default_factory=dict)
+    #: The options the plan was made with (written to ``labels.json``).
+    options: DatasetOptions = field(default_factory=DatasetOptions)
 
     def split_items(self, split: str) -> list[FrameItem]:
         """The frames of one split, in plan order."""
@@ -304,9 +307,10 @@ def _int_or_none(value: Any) -> int | None:
     return int(value) if present(value) else None
 
 
-def _usable_frames(
-    frames: pd.DataFrame, skipped: dict[str, str]
-) -> list[tuple[str, str, int | None, str, int, int]]:
+_Usable = tuple[str, str, int | None, str, int, int]
+
+
+def _usable_frames(frames: pd.DataFrame, skipped: dict[str, str]) -> list[_Usable]:
     """``(frame_id, media_id, index, url, width, height)`` of usable frames, sorted."""
     rows = zip(
         *(column(frames, c) for c in ("frame_id", "media_id", "frame_index", "blob")),
@@ -363,51 +367,6 @@ def tag_labels(objects: pd.DataFrame, tags: Any, key: str) -> list[str | None]:
     return [single.get(str(m)) for m in column(objects, "media_id")]
 
 
-def assign_splits(
-    media: Sequence[str], splits: SplitsArg, seed: int = 0
-) -> tuple[list[str], dict[str, str]]:
-    """The split names, and ``{media id: split}``; no media id is in two splits.
-
-    ``media`` holds one media id per row (a media's share of rows weighs in the split
-    of fractions); ``splits`` is None (one split ``all``), fractions or a dict.
-
-    Example:
-        >>> assign_splits(["a", "b"], {"train": ["a"], "test": ["b"]})
-        (['train', 'test'], {'a': 'train', 'b': 'test'})
-        >>> assign_splits(["a", "b"], None)
-        (['all'], {'a': 'all', 'b': 'all'})
-    """
-    if splits is None:
-        return [ALL], dict.fromkeys(media, ALL)
-    if not isinstance(splits, Mapping):
-        parts = split_by_media(pd.DataFrame({"media_id": media}), splits, seed=seed)
-    else:
-        parts = dict(splits)
-    names: list[str] = []
-    owner: dict[str, str] = {}
-    for name, part in parts.items():
-        if not isinstance(name, str) or not name or safe_name(name) != name or name != name.strip():
-            raise ConfigError(f"split name {name!r} is not a plain folder name")
-        names.append(name)
-        for mid in _media_ids(part, name):
-            if owner.setdefault(mid, name) != name:
-                raise ConfigError(f"media {mid} is in two splits: {owner[mid]!r} and {name!r}")
-    return names, owner
-
-
-def _media_ids(part: Any, name: str) -> list[str]:
-    if isinstance(part, pd.DataFrame):
-        if "media_id" not in part.columns:
-            raise ConfigError(f"split {name!r} has no media_id column")
-        return [str(m) for m in part["media_id"].dropna().unique()]
-    objects = getattr(part, "objects", None)
-    if isinstance(objects, pd.DataFrame):  # MediaTables
-        return _media_ids(part.media, name)
-    if isinstance(part, str) or not isinstance(part, Iterable):
-        raise ConfigError(f"split {name!r} must be rows with a media_id column or media ids")
-    return [str(m) for m in part]
-
-
 def _categories(labels: list[str | None], given: Sequence[str] | None) -> list[str]:
     if given is None:
         return sorted({lab for lab in labels if lab is not None})
@@ -422,13 +381,14 @@ def _categories(labels: list[str | None], given: Sequence[str] | None) -> list[s
 def _candidate_objects(
     objects: Any,
     labels: list[str | None],
-    label: str,
+    drop: dict[int, str],
     size: dict[str, tuple[Any, Any]],
     skipped_frames: dict[str, str],
     skipped_objects: dict[str, str],
 ) -> tuple[dict[str, list[tuple[tuple[Any, ...], str, Annotation]]], list[str | None]]:
-    """Objects with a label and usable geometry on a usable frame, by frame id (the rest
-    are listed in ``skipped_objects``), and the labels of those kept."""
+    """Objects with a class and usable geometry on a usable frame, by frame id (the rest
+    are listed in ``skipped_objects``; ``drop`` says why a row has no class), and the
+    classes of those kept."""
     geometry = zip(
         *(column(objects, c) for c in ("object_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h")),
         column(objects, "polygon"),
@@ -438,13 +398,13 @@ def _candidate_objects(
     )
     candidates: dict[str, list[tuple[tuple[Any, ...], str, Annotation]]] = {}
     kept_labels: list[str | None] = []
-    for row, lab in zip(geometry, labels, strict=True):
+    for pos, (row, lab) in enumerate(zip(geometry, labels, strict=True)):
         oid, fid = str(row[0]), str(row[6])
         if fid not in size:
             why = skipped_frames.get(fid, "frame not in the frames table")
             skipped_objects[oid] = f"frame {fid} left out: {why}"
         elif lab is None:
-            skipped_objects[oid] = "no label" if label == "label" else f"no single {label}"
+            skipped_objects[oid] = drop.get(pos, "no label")
         else:
             ann = _annotation((oid, *row[1:6]), size[fid], 0, 0)
             if isinstance(ann, str):
@@ -455,64 +415,111 @@ def _candidate_objects(
     return candidates, kept_labels
 
 
+def _classes(
+    objects: pd.DataFrame, label: str, tags: Any, opts: DatasetOptions
+) -> tuple[list[str | None], dict[int, str]]:
+    """Each object's class after the options (None: left out) and why rows are left out."""
+    raw = _labels(objects, label, tags)
+    mapped, drop = map_labels(raw, opts)
+    if label != "label":
+        for pos in drop:
+            if raw[pos] is None and not opts.include_unlabeled:
+                drop[pos] = f"no single {label}"
+    sides = list(zip(column(objects, "bbox_w"), column(objects, "bbox_h"), strict=True))
+    sides = [(w, h) if present(w) and present(h) else (None, None) for w, h in sides]
+    for pos, why in object_reasons(column(objects, "type"), sides, opts).items():
+        drop.setdefault(pos, why)
+        mapped[pos] = None
+    return mapped, drop
+
+
+def _thinned(usable: list[_Usable], opts: DatasetOptions, skipped: dict[str, str]) -> list[_Usable]:
+    """``usable`` less the frames ``frame_stride`` / ``max_frames_per_media`` leave out."""
+    if opts.frame_stride == 1 and opts.max_frames_per_media is None:
+        return usable
+    by_media: dict[str, list[str]] = {}
+    for row in usable:
+        by_media.setdefault(row[1], []).append(row[0])
+    for fids in by_media.values():
+        skipped.update(thin_frames(fids, opts))
+    return [row for row in usable if row[0] not in skipped]
+
+
 def plan_dataset(
     tables: Any,
     *,
     splits: SplitsArg = None,
     seed: int = 0,
     categories: Sequence[str] | None = None,
-    include_empty: bool = True,
+    include_empty: bool | None = None,
     label: str = "label",
+    select: DatasetOptions | None = None,
 ) -> DatasetPlan:
     """The frames of ``tables`` as a :class:`DatasetPlan` (pure: no I/O).
 
-    ``splits``: None (one split ``all``), fractions ``(train, val, test)`` (media split
-    with :func:`~coreviz_frames.split_by_media` and ``seed``), or a dict of rows or media
-    ids per split name (frames of media in no split are left out and reported).
-    ``categories``: the labels in order (sorted labels when None); objects with another
-    label are left out. ``label``: a column of the objects table or ``"tag:KEY"``.
+    ``splits``: None (one split ``all``), fractions, a dict of rows or media ids per
+    split name, or a splits file (:func:`~coreviz_frames.splits.assign_splits`; frames
+    of media in no split are left out and reported). ``categories``: the labels in order
+    (sorted labels when None); objects with another label are left out. ``label``: a
+    column of the objects table or ``"tag:KEY"``. ``select``: the
+    :class:`~coreviz_frames.selection.DatasetOptions` (``include_empty`` overrides its).
 
     Example:
         >>> plan = plan_dataset(tables, categories=["rocket"])   # doctest: +SKIP
     """
+    opts = select if select is not None else DatasetOptions()
+    if include_empty is not None:
+        opts = replace(opts, include_empty=include_empty)
     frames, objects = _frames_table(tables)
     skipped_frames: dict[str, str] = {}
     skipped_objects: dict[str, str] = {}
-    usable = _usable_frames(frames, skipped_frames)
-    labels = _labels(objects, label, getattr(tables, "tags", None))
+    usable = _thinned(_usable_frames(frames, skipped_frames), opts, skipped_frames)
+    labels, drop = _classes(objects, label, getattr(tables, "tags", None), opts)
     size = {r[0]: (r[4], r[5]) for r in usable}
     candidates, kept_labels = _candidate_objects(
-        objects, labels, label, size, skipped_frames, skipped_objects
+        objects, labels, drop, size, skipped_frames, skipped_objects
     )
     cats = _categories(kept_labels, categories)
-    index = {c: i for i, c in enumerate(cats)}
-    names, owner = assign_splits([r[1] for r in usable], splits, seed)
-    items: list[FrameItem] = []
+    media = [str(m) for m in column(frames, "media_id") if present(m)]
+    names, owner = assign_splits(media, splits, seed)
+    plan = DatasetPlan([], cats, names, skipped_frames, skipped_objects, owner, opts)
+    _add_items(plan, usable, candidates, opts.include_empty)
+    return plan
+
+
+def _add_items(
+    plan: DatasetPlan,
+    usable: list[_Usable],
+    candidates: dict[str, list[tuple[tuple[Any, ...], str, Annotation]]],
+    include_empty: bool,
+) -> None:
+    """Append a :class:`FrameItem` per usable frame in a split to ``plan.items``."""
+    index = {c: i for i, c in enumerate(plan.categories)}
     taken: set[str] = set()
     ann_id = 0
     for fid, mid, fidx, url, w, h in usable:
-        if mid not in owner:
-            skipped_frames[fid] = f"media {mid} is in no split"
+        split = plan.assignment.get(mid)
+        if split is None:
+            plan.skipped_frames[fid] = f"media {mid} is in no split"
             for row, _, _ in candidates.get(fid, []):
-                skipped_objects[str(row[0])] = f"media {mid} is in no split"
+                plan.skipped_objects[str(row[0])] = f"media {mid} is in no split"
             continue
         anns: list[Annotation] = []
         for row, lab, ann in sorted(candidates.get(fid, []), key=_object_order):
             if lab not in index:
-                skipped_objects[str(row[0])] = f"label {lab!r} is not among the categories"
+                plan.skipped_objects[str(row[0])] = f"label {lab!r} is not among the categories"
                 continue
             ann_id += 1
             anns.append(replace(ann, category=index[lab], ann_id=ann_id))
         if not anns and not include_empty:
+            plan.skipped_frames[fid] = "no object (include_empty=False)"
             continue
         name = safe_name(fid, fallback="frame")
         if name.lower() in taken:
-            name = f"{name}~{len(items)}"
+            name = f"{name}~{len(plan.items)}"
         taken.add(name.lower())
-        items.append(
-            FrameItem(len(items) + 1, fid, mid, fidx, url, w, h, owner[mid], name, tuple(anns))
-        )
-    return DatasetPlan(items, cats, names, skipped_frames, skipped_objects)
+        item = FrameItem(len(plan.items) + 1, fid, mid, fidx, url, w, h, split, name, tuple(anns))
+        plan.items.append(item)
 
 
 def _object_order(entry: tuple[tuple[Any, ...], str, Annotation]) -> tuple[int, str]:
@@ -727,6 +734,17 @@ def write_images(
     )
 
 
+def write_assignment(out: Path, plan: DatasetPlan) -> list[str]:
+    """Write what every dataset holds beside its data: ``splits.csv`` (media id -> split)
+    and ``labels.json`` (the classes in index order, the label map and options).
+
+    Example:
+        >>> write_assignment(Path("coco"), plan)   # doctest: +SKIP
+        ['splits.csv', 'labels.json']
+    """
+    return [write_splits(out, plan.assignment), write_labels(out, plan.categories, plan.options)]
+
+
 def dataset_report(
     fmt: str, out: Path | None, plan: DatasetPlan, failed: dict[str, str], files: list[str]
 ) -> DatasetReport:
@@ -764,8 +782,8 @@ def plan_and_copy(
     splits: SplitsArg,
     seed: int,
     categories: Sequence[str] | None,
-    include_empty: bool,
     label: str,
+    select: DatasetOptions,
     download: DownloadOptions,
     on_error: DatasetOnError,
     workers: int,
@@ -779,7 +797,7 @@ def plan_and_copy(
 
     Example:
         >>> plan, out, failed = plan_and_copy(tables, "coco/", images="none", splits=None,
-        ...     seed=0, categories=None, include_empty=True, label="label",
+        ...     seed=0, categories=None, label="label", select=DatasetOptions(),
         ...     download=DownloadOptions(), on_error="record", workers=8, progress=False,
         ...     quality=95)   # doctest: +SKIP
     """
@@ -788,8 +806,8 @@ def plan_and_copy(
         splits=splits,
         seed=seed,
         categories=categories,
-        include_empty=include_empty,
         label=label,
+        select=select,
     )
     out = out_path(out_dir)
     failed: dict[str, str] = {}

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .crop_jobs import iter_crops
+from .datasetdir import check_dataset_folder, dataset_folder
 from .errors import ConfigError, SkippedRecordWarning
 from .fileio import atomic_write_bytes, atomic_writer
 from .frameset import (
@@ -49,16 +50,17 @@ from .frameset import (
     check_dataset_on_error,
     frame_jpeg,
     make_dir,
-    out_path,
     plan_dataset,
     run_frames,
+    write_assignment,
 )
-from .options import CropOptions, DownloadOptions, OnError, download_options
+from .options import CropOptions, DownloadOptions, OnError
+from .selection import DatasetOptions, writer_options
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from .options import DownloadKwargs
+    from .selection import DatasetDownloadKwargs
 
 __all__ = ["HFNotInstalledError", "export_hf", "to_hf_dataset"]
 
@@ -276,14 +278,14 @@ def to_hf_dataset(
     splits: SplitsArg = None,
     seed: int = 0,
     categories: Sequence[str] | None = None,
-    include_empty: bool = True,
     label: str = "label",
     on_error: DatasetOnError = "record",
     workers: int = 8,
     progress: bool | None = None,
     quality: int = 95,
+    select: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DownloadKwargs],
+    **options: Unpack[DatasetDownloadKwargs],
 ) -> Any:
     """A ``datasets.Dataset`` of the frames (or object crops) of ``tables``.
 
@@ -298,14 +300,15 @@ def to_hf_dataset(
         >>> ds.features["label"].names[:2]                 # doctest: +SKIP
         ['cat', 'clock']
     """
+    select, download = writer_options(options, select=select, download=download)
     plan_args = {
         "splits": splits,
         "seed": seed,
         "categories": categories,
-        "include_empty": include_empty,
         "label": label,
+        "select": select,
     }
-    run = _Run(download_options(options, download), on_error, workers, progress, quality)
+    run = _Run(download, on_error, workers, progress, quality)
     built = _build(tables, grain, images, plan_args, run)
     if built.failed:
         warnings.warn(
@@ -335,6 +338,25 @@ def _write_shards(ds: Any, data: Path, split: str, rows_per_shard: int) -> list[
     return files
 
 
+def _write_splits_hf(
+    built: _Built, out: Path, grain: str, rows_per_shard: int
+) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    """Every split's shards under ``out/data``: the files, rows and annotations per split."""
+    data = make_dir(out, "data")
+    files: list[str] = []
+    counts: dict[str, int] = {}
+    annotations: dict[str, int] = {}
+    for split in built.plan.splits:
+        ds = _dataset(built, split)
+        counts[split] = len(ds)
+        if grain == "frames":
+            annotations[split] = sum(len(r["objects"]["id"]) for r in built.rows[split])
+        else:
+            annotations[split] = len(ds)
+        files += _write_shards(ds, data, split, rows_per_shard)
+    return files, counts, annotations
+
+
 def _card(splits: Sequence[str], grain: str, plan: DatasetPlan, counts: dict[str, int]) -> str:
     """The dataset card: YAML ``configs`` for ``load_dataset`` and a short description."""
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
@@ -360,15 +382,16 @@ def export_hf(
     splits: SplitsArg = None,
     seed: int = 0,
     categories: Sequence[str] | None = None,
-    include_empty: bool = True,
     label: str = "label",
     rows_per_shard: int = 1000,
     on_error: DatasetOnError = "record",
     workers: int = 8,
     progress: bool | None = None,
     quality: int = 95,
+    overwrite: bool = False,
+    select: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DownloadKwargs],
+    **options: Unpack[DatasetDownloadKwargs],
 ) -> DatasetReport:
     """Write a Hugging Face dataset to ``out_dir``: Parquet shards and a ``README.md`` card.
 
@@ -376,7 +399,8 @@ def export_hf(
     image bytes embedded and the features (``Image``, ``ClassLabel``) in their metadata;
     the card's ``configs:`` name the splits, so ``datasets.load_dataset(out_dir)`` reads
     it with no network. Options are those of :func:`to_hf_dataset`. Frames whose image
-    fails are left out and listed in ``report.failed_frames``.
+    fails are left out and listed in ``report.failed_frames``. ``splits.csv`` and
+    ``overwrite`` are as for :func:`~coreviz_frames.coco.export_coco`.
 
     Example:
         >>> export_hf(tables, "hf/").summary()   # doctest: +SKIP
@@ -384,31 +408,23 @@ def export_hf(
     """
     if isinstance(rows_per_shard, bool) or int(rows_per_shard) < 1:
         raise ConfigError(f"rows_per_shard must be a positive int, got {rows_per_shard!r}")
+    select, download = writer_options(options, select=select, download=download)
     plan_args = {
         "splits": splits,
         "seed": seed,
         "categories": categories,
-        "include_empty": include_empty,
         "label": label,
+        "select": select,
     }
-    run = _Run(download_options(options, download), on_error, workers, progress, quality)
+    run = _Run(download, on_error, workers, progress, quality)
+    check_dataset_folder(out_dir, overwrite=overwrite)  # refused before any download
     built = _build(tables, grain, images, plan_args, run)
-    out = out_path(out_dir)
-    data = make_dir(out, "data")
-    files: list[str] = []
-    counts: dict[str, int] = {}
-    annotations: dict[str, int] = {}
-    for split in built.plan.splits:
-        ds = _dataset(built, split)
-        counts[split] = len(ds)
-        if grain == "frames":
-            annotations[split] = sum(len(r["objects"]["id"]) for r in built.rows[split])
-        else:
-            annotations[split] = len(ds)
-        files += _write_shards(ds, data, split, int(rows_per_shard))
-    card = _card(built.plan.splits, grain, built.plan, counts)
-    atomic_write_bytes(out / "README.md", card.encode())
-    files.append("README.md")
+    with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
+        files, counts, annotations = _write_splits_hf(built, stage, grain, int(rows_per_shard))
+        card = _card(built.plan.splits, grain, built.plan, counts)
+        atomic_write_bytes(stage / "README.md", card.encode())
+        files.append("README.md")
+        files += write_assignment(stage, built.plan)
     failed = built.failed
     return DatasetReport(
         "hf",

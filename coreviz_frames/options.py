@@ -52,6 +52,7 @@ __all__ = [
     "Source",
     "check_on_error",
     "download_options",
+    "merge_value",
     "size_pair",
     "split_options",
 ]
@@ -106,9 +107,14 @@ def _positive_number(name: str, value: Any, *, integer: bool = False) -> None:
         raise ConfigError(f"{name} must be positive, got {value!r}")
 
 
-def _merge(cls: type, value: Any, given: Mapping[str, Any], what: str) -> Any:
+def merge_value(cls: type, value: Any, given: Mapping[str, Any], what: str) -> Any:
     """``value`` if given (then no field of ``given`` may differ from its default), else
-    ``cls(**given)``."""
+    ``cls(**given)``: how each options value is built from a function's keywords.
+
+    Example:
+        >>> merge_value(CropOptions, None, {"pad": 0.5}, "crop").pad
+        0.5
+    """
     if value is None:
         return cls(**given)
     if not isinstance(value, cls):
@@ -168,7 +174,7 @@ class DownloadOptions:
             >>> DownloadOptions.build(timeout=3.0).timeout
             3.0
         """
-        result: DownloadOptions = _merge(cls, download, given, "download")
+        result: DownloadOptions = merge_value(cls, download, given, "download")
         return result
 
 
@@ -230,7 +236,7 @@ class CropOptions:
             >>> CropOptions.build(square=True).square
             True
         """
-        result: CropOptions = _merge(cls, crop, given, "crop")
+        result: CropOptions = merge_value(cls, crop, given, "crop")
         return result
 
 

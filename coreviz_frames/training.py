@@ -22,17 +22,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
-import math
 import os
 import re
 import threading
 import unicodedata
+import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,17 +48,30 @@ from .crop_jobs import (
     run_job,
     split_input,
 )
+from .datasetdir import dataset_folder
 from .errors import ConfigError, ExportError, ImageLoadError
 from .fileio import atomic_write_bytes, atomic_writer
 from .images import load_blob
 from .options import CropOptions, DownloadOptions, MaxSize, OnError, split_options
+from .selection import (
+    DATASET_FIELDS,
+    LABELS_FILE,
+    DatasetOptions,
+    dataset_options,
+    map_labels,
+    object_reasons,
+    thin_frames,
+    write_labels,
+)
+from .splits import SPLITS_FILE, EmptySplitWarning, SplitsArg, assign_splits, write_splits
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from .options import CropDownloadKwargs
+    from .selection import CropDatasetKwargs
 
 __all__ = [
+    "CLASSES_NAME",
     "MANIFEST_NAME",
     "METADATA_NAME",
     "CropDataset",
@@ -69,10 +82,11 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.parquet"
+#: The class folder names, one a line, in the order ImageFolder numbers them.
+CLASSES_NAME = "classes.txt"
 #: The file list Hugging Face's ``imagefolder`` reads (``file_name`` and the ids).
 METADATA_NAME = "metadata.parquet"
 _FRAME_LRU = 8  # decoded frame images kept per dataset (per worker process)
-SPLITS = ("train", "val", "test")
 
 
 # --------------------------------------------------------------------------- dataset
@@ -109,7 +123,7 @@ class CropDataset:
         frames: pd.DataFrame | None = None,
         crop: CropOptions | None = None,
         download: DownloadOptions | None = None,
-        **options: Unpack[CropDownloadKwargs],
+        **options: Unpack[CropDatasetKwargs],
     ) -> None:
         self.crop, self.download = split_options(options, crop=crop, download=download)
         objects, frames = split_input(tables_or_objects, frames)
@@ -202,66 +216,48 @@ class CropDataset:
 # --------------------------------------------------------------------------- splits
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    values = tuple(float(f) for f in fractions)
-    if len(values) != 3:
-        raise ConfigError(f"fractions must be (train, val, test), got {fractions!r}")
-    train, val, test = values
-    if any(not math.isfinite(f) or f < 0 for f in values):
-        raise ConfigError(f"fractions must be non-negative numbers, got {fractions!r}")
-    if not math.isclose(sum(values), 1.0, abs_tol=1e-6):
-        raise ConfigError(f"fractions must add up to 1, got {fractions!r} (sum {sum(values)})")
-    return train, val, test
-
-
-def _assign(
-    groups: list[tuple[str, int]],
-    fractions: tuple[float, float, float],
-    totals: list[int] | None = None,
-) -> dict[str, int]:
-    """Give each (media id, row count) a split so each split's share of rows nears its fraction.
-
-    Greedy: every media goes to the split furthest below its target after the media is added,
-    counting both these groups and ``totals`` (the rows already placed by earlier strata, which
-    is updated): without the running totals every small stratum would go to train alone.
-    """
-    counts = [0, 0, 0]
-    totals = [0, 0, 0] if totals is None else totals
-    out: dict[str, int] = {}
-    for key, n in groups:
-        placed, placed_all = sum(counts) + n, sum(totals) + n
-        deficits = [
-            fractions[i] * placed - counts[i] + fractions[i] * placed_all - totals[i]
-            if fractions[i] > 0
-            else -math.inf
-            for i in range(3)
-        ]
-        best = max(range(3), key=lambda i: (deficits[i], -i))
-        out[key] = best
-        counts[best] += n
-        totals[best] += n
-    return out
+def _check_strata(df: pd.DataFrame, media: pd.Series, which: Any, stratify: str) -> None:
+    """Warn about each value of ``stratify`` that has no media in some split."""
+    values = df[stratify].astype("string").fillna("<NA>").to_numpy()
+    pairs = pd.DataFrame({"m": media.to_numpy(), "v": values, "s": which})
+    names = set(pairs["s"].dropna())
+    lacking = [
+        str(value)
+        for value, group in pairs.groupby("v", sort=True)
+        if group["m"].nunique() >= len(names) and set(group["s"].dropna()) != names
+    ]
+    if lacking:
+        warnings.warn(
+            f"{stratify} {', '.join(lacking[:5])}: not in every split (splits are by media "
+            "id alone, so that they never move)",
+            EmptySplitWarning,
+            stacklevel=3,
+        )
 
 
 def split_by_media(
     df: Any,
-    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    fractions: SplitsArg = (0.8, 0.1, 0.1),
     *,
     seed: int = 0,
     stratify: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Split rows into ``train``/``val``/``test`` so that no media id is in two splits.
 
-    Media are shuffled with ``seed`` and assigned greedily so each split's share of rows
-    approaches its fraction. ``stratify="label"`` (any column) balances that column
-    approximately: media are grouped by their most frequent value and each group is split
-    on its own. Same input and seed, same split. Row order and index are kept.
+    Each media's split is :func:`~coreviz_frames.splits.assign_splits`'s: a keyed hash of
+    its id and ``seed``, so adding or removing media never moves another, fractions are
+    of media, and every writer given the same fractions and seed agrees. ``fractions``
+    is ``(train, val, test)``, ``(train, val)``, ``{name: fraction}``, a dict of rows or
+    ids, or a ``splits.csv`` file or dataset folder to reuse. ``stratify="label"`` (any
+    column) does not change the assignment (that would break its stability); each
+    value's media are split with the same fractions in expectation, and a value missing
+    from a split is reported with an ``EmptySplitWarning``. Row order and index are kept.
 
     Example:
         >>> objs = pd.DataFrame({"media_id": list("aabbcdde"), "label": list("xxyyxyxy")})
-        >>> parts = split_by_media(objs, (0.5, 0.25, 0.25), seed=0)
+        >>> parts = split_by_media(objs, (0.5, 0.5), seed=0)
         >>> sorted(parts), sum(len(p) for p in parts.values())
-        (['test', 'train', 'val'], 8)
+        (['train', 'val'], 8)
     """
     if not isinstance(df, pd.DataFrame):
         df = getattr(df, "objects", df)
@@ -269,34 +265,16 @@ def split_by_media(
             raise TypeError(f"expected a DataFrame or MediaTables, got {type(df).__name__}")
     if "media_id" not in df.columns:
         raise ConfigError("split_by_media needs a media_id column")
-    fracs = _check_fractions(fractions)
+    if fractions is None:
+        raise ConfigError("split_by_media needs fractions, a dict of splits or a splits file")
     if stratify is not None and stratify not in df.columns:
         raise ConfigError(f"no column {stratify!r} to stratify by")
     media = df["media_id"].astype("string").fillna("<NA>")
-    sizes = media.value_counts(sort=False)
-    keys = sorted(sizes.index.tolist())
-    rng = np.random.default_rng(seed)
-    if stratify is None:
-        strata = {"": keys}
-    else:
-        values = df[stratify].astype("string").fillna("<NA>")
-        pairs = pd.DataFrame({"m": media.to_numpy(), "v": values.to_numpy()})
-        counts = pairs.groupby(["m", "v"], sort=True).size().reset_index(name="n")
-        # dominant value per media: most rows, ties by value order
-        counts = counts.sort_values(["m", "n", "v"], ascending=[True, False, True])
-        dominant = counts.drop_duplicates("m").set_index("m")["v"].to_dict()
-        strata = {}
-        for key in keys:
-            strata.setdefault(dominant[key], []).append(key)
-    assignment: dict[str, int] = {}
-    totals = [0, 0, 0]
-    for name in sorted(strata):
-        members = strata[name]
-        order = rng.permutation(len(members))
-        groups = [(members[i], int(sizes[members[i]])) for i in order]
-        assignment.update(_assign(groups, fracs, totals))
-    which = media.map(assignment).to_numpy()
-    return {name: df.loc[which == i] for i, name in enumerate(SPLITS)}
+    names, owner = assign_splits(media.tolist(), fractions, seed)
+    which = media.map(owner).to_numpy()
+    if stratify is not None:
+        _check_strata(df, media, which, stratify)
+    return {name: df.loc[which == name] for name in names}
 
 
 # --------------------------------------------------------------------------- export
@@ -336,7 +314,10 @@ def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
     No directory takes the manifest's or metadata's name (such a label is suffixed too).
     """
     out: dict[Any, str] = {}
-    used: dict[str, Any] = {MANIFEST_NAME.lower(): object(), METADATA_NAME.lower(): object()}
+    used: dict[str, Any] = {
+        name.lower(): object()
+        for name in (MANIFEST_NAME, METADATA_NAME, CLASSES_NAME, LABELS_FILE, SPLITS_FILE)
+    }
     distinct = {str(v) if present(v) else None for v in labels}
     for label in sorted(distinct, key=lambda v: (v is None, v or "")):
         name = safe_name(label)
@@ -391,30 +372,23 @@ _MANIFEST_SCHEMA = pa.schema(
 )
 
 
-def _out_dir(out_dir: str | os.PathLike[str]) -> Path:
-    """The output directory, made; refused when a non-file holds the manifest's place."""
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / MANIFEST_NAME
-    if manifest_path.exists() and not manifest_path.is_file():
-        raise ExportError(
-            f"cannot write the crop manifest: {manifest_path} exists and is not a file",
-            path=str(manifest_path),
-        )
-    return out
-
-
-def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[str]) -> None:
-    """Write ``image`` as JPEG to ``out/rel`` atomically, making its folder the first time."""
-    parts = rel.split("/")[:-1]  # <label> or <split>/<label>
+def _make_folder(out: Path, rel: str, made: set[str] | None = None) -> None:
+    """Make ``out/rel`` folder by folder, never through a symbolic link."""
+    parts = rel.split("/")
     for depth in range(1, len(parts) + 1):
         folder = "/".join(parts[:depth])
-        if folder in made:
+        if made is not None and folder in made:
             continue
         if (out / folder).is_symlink():  # never write through a link to somewhere else
             raise NotADirectoryError(errno.ENOTDIR, "a symbolic link, not a folder", folder)
         (out / folder).mkdir(exist_ok=True)
-        made.add(folder)
+        if made is not None:
+            made.add(folder)
+
+
+def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[str]) -> None:
+    """Write ``image`` as JPEG to ``out/rel`` atomically, making its folder the first time."""
+    _make_folder(out, rel.rsplit("/", 1)[0], made)  # <label> or <split>/<label>
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=quality)
     atomic_write_bytes(out / rel, buf.getvalue())
@@ -427,10 +401,10 @@ def _save_results(
     outcome: tuple[list[str | None], list[str | None], list[str]],
     quality: int,
     on_error: str,
+    made: set[str],
 ) -> None:
     """Write each crop to its planned path; fill ``(paths, reasons, status)`` per row."""
     paths, reasons, status = outcome
-    made: set[str] = set()
     for pos, result in results:
         if result.image is None:
             reasons[pos] = result.error
@@ -468,15 +442,73 @@ def _row_labels(
     return [str(v) if present(v) else None for v in column(objects, name)]
 
 
-def _row_splits(objects: pd.DataFrame, splits: Any, seed: int) -> list[str | None] | None:
-    """Each row's split (None: its media is in no split), or None without ``splits``."""
+def _row_splits(
+    objects: pd.DataFrame, splits: Any, seed: int, drop: dict[int, str]
+) -> tuple[list[str], dict[str, str], list[str | None] | None]:
+    """The split names, ``{media id: split}`` and each row's split (None: in no split,
+    and said in ``drop``; the list is None without ``splits``)."""
+    media = [str(m) for m in column(objects, "media_id") if present(m)]
+    names, owner = assign_splits(media, splits, seed)
     if splits is None:
-        return None
-    from .frameset import assign_splits
+        return names, owner, None
+    split_of = [owner.get(str(m)) for m in column(objects, "media_id")]
+    for pos, split in enumerate(split_of):
+        if split is None:
+            drop.setdefault(pos, "its media is in no split")
+    return names, owner, split_of
 
-    media = [str(m) for m in column(objects, "media_id")]
-    _, owner = assign_splits(media, splits, seed)
-    return [owner.get(m) for m in media]
+
+def _thinned_objects(
+    objects: pd.DataFrame, frames: pd.DataFrame | None, opts: DatasetOptions
+) -> dict[int, str]:
+    """``{row: why}`` of the objects on frames ``frame_stride``/``max_frames_per_media`` drop."""
+    if opts.frame_stride == 1 and opts.max_frames_per_media is None:
+        return {}
+    if not isinstance(frames, pd.DataFrame) or "frame_id" not in frames.columns:
+        raise ConfigError(
+            "frame_stride and max_frames_per_media need the frames table: pass frames="
+        )
+    index = pd.Series(column(frames, "frame_index"), index=frames.index, dtype="Float64")
+    order = frames.assign(_i=index)
+    order = order.sort_values(["media_id", "_i", "frame_id"], kind="stable", na_position="first")
+    dropped: dict[str, str] = {}
+    for _, group in order.groupby("media_id", sort=False):
+        dropped.update(thin_frames([str(f) for f in group["frame_id"]], opts))
+    fids = [str(f) for f in column(objects, "frame_id")]
+    return {
+        pos: f"frame {fid} left out: {dropped[fid]}"
+        for pos, fid in enumerate(fids)
+        if fid in dropped
+    }
+
+
+def _selected(
+    tables_or_objects: Any,
+    objects: pd.DataFrame,
+    frames: pd.DataFrame | None,
+    labels: list[str | None],
+    opts: DatasetOptions,
+) -> tuple[list[str | None], dict[int, str], list[str]]:
+    """Each row's class (None: left out), why rows are left out, and the class list.
+
+    The classes are ``labels=`` when given, else the sorted classes of the rows kept.
+    """
+    classes_of, drop = map_labels(labels, opts)
+    sides = [
+        (w, h) if present(w) and present(h) else (None, None)
+        for w, h in zip(column(objects, "bbox_w"), column(objects, "bbox_h"), strict=True)
+    ]
+    for pos, why in {
+        **object_reasons(column(objects, "type"), sides, opts),
+        **_thinned_objects(objects, frames, opts),
+    }.items():
+        drop.setdefault(pos, why)
+        classes_of[pos] = None
+    if opts.labels is not None:
+        classes = sorted(set(opts.labels))
+    else:
+        classes = sorted({c for c in classes_of if c is not None})
+    return classes_of, drop, classes
 
 
 _METADATA_SCHEMA = pa.schema(
@@ -551,6 +583,45 @@ def _manifest_frame(
     ).astype(pd.StringDtype("pyarrow"))
 
 
+def _check_crop_args(layout: str, quality: int) -> None:
+    if layout != "imagefolder":
+        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
+    if not 1 <= int(quality) <= 100:
+        raise ConfigError(f"quality must be 1..100, got {quality!r}")
+
+
+def _split_crop_options(
+    options: Mapping[str, Any],
+    select: DatasetOptions | None,
+    crop: CropOptions | None,
+    download: DownloadOptions | None,
+) -> tuple[DatasetOptions, CropOptions, DownloadOptions]:
+    """The dataset, crop and download values of the keywords (``min_size`` is the crop's)."""
+    own = {k: v for k, v in options.items() if k in DATASET_FIELDS and k != "min_size"}
+    rest = {k: v for k, v in options.items() if k not in own}
+    crop, download = split_options(rest, crop=crop, download=download)
+    return dataset_options(own, select), crop, download
+
+
+def _class_folders(out: Path, names: list[str] | None, dirs: dict[Any, str]) -> set[str]:
+    """Every class folder in every split (empty ones too): one class list everywhere."""
+    made: set[str] = set()
+    for split in names or [""]:
+        for folder in sorted(dirs.values()):
+            rel = f"{split}/{folder}" if split else folder
+            _make_folder(out, rel)
+            made.update({split, rel} if split else {rel})
+    return made
+
+
+def _write_classes(out: Path, classes: list[str], dirs: dict[Any, str], opts: Any) -> None:
+    """``classes.txt`` (the folder names in ImageFolder's index order) and ``labels.json``."""
+    folders = sorted(dirs[c] for c in classes)
+    atomic_write_bytes(out / CLASSES_NAME, "".join(f"{f}\n" for f in folders).encode())
+    by_folder = {dirs[c]: c for c in classes}
+    write_labels(out, [by_folder[f] for f in folders], opts, folders=by_folder)
+
+
 def export_crops(
     tables_or_objects: Any,
     out_dir: str | os.PathLike[str],
@@ -565,68 +636,120 @@ def export_crops(
     quality: int = 95,
     workers: int = 8,
     progress: bool | None = None,
+    overwrite: bool = False,
+    select: DatasetOptions | None = None,
     crop: CropOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[CropDownloadKwargs],
+    **options: Unpack[CropDatasetKwargs],
 ) -> pd.DataFrame:
-    """Write every object's crop as ``out_dir/<label>/<object_id>.jpg`` plus a manifest.
+    """Write every object's crop as ``out_dir/<class>/<object_id>.jpg`` plus a manifest.
 
-    Labels become safe directory names (missing labels go to ``_unlabeled``; none takes
-    the manifest's name). ``label`` is a column of the objects table or ``"tag:KEY"``, the
-    value of that tag on the object's media (a media with several values of the key, or
-    none, goes to ``_unlabeled``); ``label_column`` is its older spelling. ``splits``
-    (fractions ``(train, val, test)`` with ``seed``, or the dict
-    :func:`split_by_media` returns) writes ``out_dir/<split>/<label>/...`` ImageFolders,
-    no media id in two splits; rows of media in no split get status ``"skipped"``.
-    File names are unique by construction: a repeated object id (or ids equal once
-    sanitized, ignoring case) gets ``~<row position>`` appended. Each file is written
-    atomically; ``manifest.parquet`` (object_id, media_id, label, path relative to
-    ``out_dir``, status ``"written"``, ``"failed"`` or ``"skipped"``, reason) lists every
-    row in order and is also returned; ``metadata.parquet`` lists the written crops with
-    ``file_name`` (the column Hugging Face's ``imagefolder`` reads), label, object,
-    frame and media ids and split (with splits, each split folder has its own too).
-    Memory stays bounded: crops are written as they arrive. Crop and download options
-    are those of :func:`~coreviz_frames.load_crops`.
+    Classes become safe folder names (none takes the manifest's name); every split
+    folder has every class folder, empty ones too, so ImageFolder numbers classes alike
+    in every split; ``classes.txt`` lists them in that order and ``labels.json`` maps
+    folders to labels. Objects without a label are left out (status ``"skipped"``)
+    unless ``include_unlabeled=True`` (class ``_unlabeled``). ``label`` is a column of
+    the objects table or ``"tag:KEY"`` (the media's one value of that tag);
+    ``label_column`` is its older spelling. ``labels``, ``label_map``, ``object_types``,
+    ``frame_stride``, ``max_frames_per_media`` (or ``select=``) are those of every writer
+    (:class:`~coreviz_frames.selection.DatasetOptions`; the box-size filter goes through
+    ``select=`` here, ``min_size`` being the crop option). ``splits`` (fractions, a dict
+    of splits, or a splits file / dataset folder; see
+    :func:`~coreviz_frames.splits.assign_splits`) writes ``out_dir/<split>/<class>/``,
+    no media id in two splits; ``splits.csv`` records the assignment. A non-empty
+    folder is refused unless ``overwrite=True`` (built beside, then swapped in).
+    File names are unique (a repeated id gets ``~<row>``). ``manifest.parquet``
+    (object_id, media_id, label, path, status ``written``/``failed``/``skipped``,
+    reason) lists every row and is returned; ``metadata.parquet`` lists the written
+    crops for Hugging Face's ``imagefolder``. Crop and download options are those of
+    :func:`~coreviz_frames.load_crops`.
 
     Example:
         >>> manifest = export_crops(tables, "crops/", square=True, pad=0.1)   # doctest: +SKIP
         >>> by_color = export_crops(tables, "by-color/", label="tag:color",
         ...                         splits=(0.8, 0.1, 0.1))              # doctest: +SKIP
     """
-    if layout != "imagefolder":
-        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
-    if not 1 <= int(quality) <= 100:
-        raise ConfigError(f"quality must be 1..100, got {quality!r}")
-    crop, download = split_options(options, crop=crop, download=download)
+    _check_crop_args(layout, quality)
+    opts, crop, download = _split_crop_options(options, select, crop, download)
     objects, frames = split_input(tables_or_objects, frames)
-    labels = _row_labels(tables_or_objects, objects, label, label_column)
-    split_of = _row_splits(objects, splits, seed)
-    out = _out_dir(out_dir)
+    raw = _row_labels(tables_or_objects, objects, label, label_column)
+    classes_of, drop, classes = _selected(tables_or_objects, objects, frames, raw, opts)
+    names, owner, split_of = _row_splits(objects, splits, seed, drop)
+    dirs = _label_dirs(classes)
     object_ids = [str(v) for v in column(objects, "object_id")]
-    planned = _crop_paths(object_ids, labels, _label_dirs(labels), split_of)
-    paths: list[str | None] = [None] * len(objects)
-    reasons: list[str | None] = [None] * len(objects)
-    status = ["failed"] * len(objects)
-    rows = list(range(len(objects)))
-    if split_of is not None:
-        rows = [pos for pos in rows if split_of[pos] is not None]
-        for pos in set(range(len(objects))) - set(rows):
-            status[pos], reasons[pos] = "skipped", "its media is in no split"
+    rows = [pos for pos in range(len(objects)) if pos not in drop]
+    with dataset_folder(out_dir, overwrite=overwrite) as (stage, _):
+        made = _class_folders(stage, None if split_of is None else names, dirs)
+        outcome = _crop_rows(
+            stage,
+            objects,
+            frames,
+            rows,
+            (classes_of, dirs, split_of),
+            made,
+            _CropRun(crop, download, on_error, workers, progress, int(quality)),
+        )
+        _, reasons, status = outcome
+        for pos, why in drop.items():
+            status[pos], reasons[pos] = "skipped", why
+        manifest = _manifest_frame(object_ids, objects, classes_of, outcome)
+        _write_manifest(stage, manifest)
+        _write_metadata(stage, manifest, objects, split_of)
+        write_splits(stage, owner)
+        _write_classes(stage, classes, dirs, opts)
+    return manifest
+
+
+@dataclass(frozen=True)
+class _CropRun:
+    """How the crops of one export are cut and written."""
+
+    crop: CropOptions
+    download: DownloadOptions
+    on_error: OnError
+    workers: int
+    progress: bool | None
+    quality: int
+
+
+def _crop_rows(
+    out: Path,
+    objects: pd.DataFrame,
+    frames: pd.DataFrame | None,
+    rows: list[int],
+    where: tuple[list[str | None], dict[Any, str], list[str | None] | None],
+    made: set[str],
+    run: _CropRun,
+) -> tuple[list[str | None], list[str | None], list[str]]:
+    """Cut and write the crops of ``rows``; ``(paths, reasons, status)`` for every row."""
+    classes_of, dirs, split_of = where
+    object_ids = [str(v) for v in column(objects, "object_id")]
+    planned_rows = _crop_paths(
+        [object_ids[p] for p in rows],
+        [classes_of[p] for p in rows],
+        dirs,
+        None if split_of is None else [split_of[p] for p in rows],
+    )
+    planned: list[str] = [""] * len(objects)
+    for pos, rel in zip(rows, planned_rows, strict=True):
+        planned[pos] = rel
+    outcome: tuple[list[str | None], list[str | None], list[str]] = (
+        [None] * len(objects),
+        [None] * len(objects),
+        ["failed"] * len(objects),
+    )
     results = iter_crops(
         objects.iloc[rows],
         frames,
-        crop,
-        download,
-        on_error=on_error,
-        workers=workers,
-        progress=progress,
+        run.crop,
+        run.download,
+        on_error=run.on_error,
+        workers=run.workers,
+        progress=run.progress,
     )
-    outcome = (paths, reasons, status)
-    _save_results(out, ((rows[sub], r) for sub, r in results), planned, outcome, quality, on_error)
-    manifest = _manifest_frame(object_ids, objects, labels, outcome)
-    _write_manifest(out, manifest)
-    _write_metadata(out, manifest, objects, split_of)
-    return manifest
+    mapped = ((rows[sub], r) for sub, r in results)
+    _save_results(out, mapped, planned, outcome, run.quality, run.on_error, made)
+    return outcome
 
 
 def export_crops_from_parquet(

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from .boxes import boxes_to_yolo
 from .coco import Images, check_images
+from .datasetdir import dataset_folder
 from .errors import ConfigError
 from .fileio import atomic_write_bytes
 from .frameset import (
@@ -35,13 +37,15 @@ from .frameset import (
     dataset_report,
     make_dir,
     plan_and_copy,
+    write_assignment,
 )
-from .options import DownloadOptions, download_options
+from .options import DownloadOptions
+from .selection import DatasetOptions, writer_options
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from .options import DownloadKwargs
+    from .selection import DatasetDownloadKwargs
 
 __all__ = ["data_yaml", "export_yolo", "yaml_string", "yolo_labels", "yolo_to_coco"]
 
@@ -178,46 +182,60 @@ def export_yolo(
     seed: int = 0,
     task: Task = "detect",
     images: Images = "copy",
-    include_empty: bool = True,
     categories: Sequence[str] | None = None,
     label: str = "label",
     on_error: DatasetOnError = "record",
     progress: bool | None = None,
     workers: int = 8,
     quality: int = 95,
+    overwrite: bool = False,
+    select: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DownloadKwargs],
+    **options: Unpack[DatasetDownloadKwargs],
 ) -> DatasetReport:
     """Write ``tables`` as an Ultralytics YOLO dataset in ``out_dir``.
 
-    ``splits``, ``seed``, ``images``, ``categories``, ``on_error`` and the download options
-    are those of :func:`~coreviz_frames.coco.export_coco`. With ``include_empty`` a frame
-    without objects gets an empty label file (a background image). A frame whose image
-    fails gets neither image nor label file and is listed in ``report.failed_frames``.
+    ``splits``, ``seed``, ``images``, ``categories``, ``on_error``, ``overwrite`` and the
+    download options are those of :func:`~coreviz_frames.coco.export_coco`
+    (``splits.csv`` too). With ``include_empty`` a frame without objects gets an empty
+    label file (a background image). A frame whose image fails gets neither image nor
+    label file and is listed in ``report.failed_frames``.
 
     Example:
-        >>> export_yolo(tables, "yolo/", task="segment").files[-1]   # doctest: +SKIP
-        'data.yaml'
+        >>> export_yolo(tables, "yolo/", task="segment").files[-3:]   # doctest: +SKIP
+        ['data.yaml', 'splits.csv', 'labels.json']
     """
     check_images(images)
     check_dataset_on_error(on_error)
     if task not in ("detect", "segment"):
         raise ConfigError(f"task must be 'detect' or 'segment', got {task!r}")
-    plan, out, failed = plan_and_copy(
-        tables,
-        out_dir,
-        images=images,
-        splits=splits,
-        seed=seed,
-        categories=categories,
-        include_empty=include_empty,
-        label=label,
-        download=download_options(options, download),
-        on_error=on_error,
-        workers=workers,
-        progress=progress,
-        quality=quality,
-    )
+    select, download = writer_options(options, select=select, download=download)
+    with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
+        plan, _, failed = plan_and_copy(
+            tables,
+            stage,
+            images=images,
+            splits=splits,
+            seed=seed,
+            categories=categories,
+            label=label,
+            select=select,
+            download=download,
+            on_error=on_error,
+            workers=workers,
+            progress=progress,
+            quality=quality,
+        )
+        files = _write_labels(stage, plan, failed, task)
+        yaml = data_yaml(plan.splits, plan.categories)
+        atomic_write_bytes(stage / "data.yaml", yaml.encode())
+        files.append("data.yaml")
+        files += write_assignment(stage, plan)
+    return dataset_report("yolo", out, plan, failed, files)
+
+
+def _write_labels(out: Path, plan: DatasetPlan, failed: dict[str, str], task: Task) -> list[str]:
+    """One label file per frame written (``labels/<split>/<name>.txt``); their names."""
     kept = [it for it in plan.items if it.frame_id not in failed]
     texts = yolo_labels(plan, kept, task=task)
     dirs = {split: make_dir(out, "labels", split) for split in plan.splits}
@@ -227,6 +245,4 @@ def export_yolo(
             dirs[it.split] / f"{it.name}.txt", texts[it.frame_id].encode(), fsync=False
         )
         files.append(f"labels/{it.split}/{it.name}.txt")
-    atomic_write_bytes(out / "data.yaml", data_yaml(plan.splits, plan.categories).encode())
-    files.append("data.yaml")
-    return dataset_report("yolo", out, plan, failed, files)
+    return files

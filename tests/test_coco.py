@@ -14,6 +14,7 @@ import coreviz_frames as cvf
 from coreviz_frames.coco import coco_document, export_coco, url_file_name
 from coreviz_frames.errors import ConfigError, ImageLoadError
 from coreviz_frames.frameset import plan_dataset
+from coreviz_frames.splits import EmptySplitWarning
 
 pycocotools_coco = pytest.importorskip("pycocotools.coco", reason="pycocotools (dev extra)")
 
@@ -163,7 +164,8 @@ def test_same_input_and_seed_give_byte_identical_files(tables, tmp_path):
 
 def test_split_dict_from_split_by_media_and_overlap_refused(tables, tmp_path):
     parts = cvf.split_by_media(tables.frames, (0.5, 0.5, 0.0), seed=1)
-    report = export_coco(tables, tmp_path, splits=parts, images="none")
+    with pytest.warns(EmptySplitWarning, match="'test' has no media"):
+        report = export_coco(tables, tmp_path, splits=parts, images="none")
     assert sorted(report.images) == ["test", "train", "val"] and report.images["test"] == 0
     seen = set()
     for split in report.images:
@@ -173,9 +175,10 @@ def test_split_dict_from_split_by_media_and_overlap_refused(tables, tmp_path):
         seen |= media
     mid = tables.frames.media_id[0]
     with pytest.raises(ConfigError, match=mid):
-        export_coco(tables, tmp_path, splits={"a": [mid], "b": [mid]}, images="none")
+        export_coco(tables, tmp_path / "two", splits={"a": [mid], "b": [mid]}, images="none")
     with pytest.raises(ConfigError, match="split name"):
-        export_coco(tables, tmp_path, splits={"../x": [mid]}, images="none")
+        export_coco(tables, tmp_path / "bad", splits={"../x": [mid]}, images="none")
+    assert not (tmp_path / "two").exists() and not (tmp_path / "bad").exists()
     only = export_coco(tables, tmp_path / "one", splits={"train": [mid]}, images="none")
     assert only.total_images == 1
     assert all("in no split" in why for why in only.skipped_frames.values())

@@ -56,7 +56,7 @@ def test_frames_without_a_usable_blob_are_reported_with_their_objects():
     assert "not an http(s) URL" in plan.skipped_frames["f2"]
     assert "not an http(s) URL" in plan.skipped_frames["f3"]
     assert plan.skipped_objects["o1"] == "frame f1 left out: no frame blob"
-    assert plan.skipped_objects["o3"] == "no label"
+    assert plan.skipped_objects["o3"].startswith("no label (include_unlabeled=True")
     assert plan.skipped_objects["o4"] == "no geometry"
     assert "not in the frames table" in plan.skipped_objects["o5"]
     assert plan.categories == ["cat"]  # "dog" has no exported object

@@ -103,7 +103,7 @@ def test_export_hf_loads_offline_and_first_frame_boxes_match(tables, tmp_path, o
         == 19
     )
     # a second export with fewer shards leaves no stale shard behind
-    export_hf(tables, out, splits=(0.6, 0.2, 0.2), seed=2, images=False)
+    export_hf(tables, out, splits=(0.6, 0.2, 0.2), seed=2, images=False, overwrite=True)
     assert sorted(p.name for p in (out / "data").iterdir()) == [
         "test-00000-of-00001.parquet",
         "train-00000-of-00001.parquet",
@@ -139,6 +139,6 @@ def test_export_hf_same_input_and_seed_give_identical_files(tables, tmp_path):
     for name in ("a", "b"):
         export_hf(tables, tmp_path / name, splits=(0.6, 0.2, 0.2), seed=1, progress=False)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
-    assert len(files) == 4  # three shards and the card
+    assert len(files) == 6  # three shards, the card, splits.csv and labels.json
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

@@ -75,7 +75,7 @@ def test_supervision_from_yolo_sample_boxes_within_a_pixel(tables, tmp_path):
     report = export_yolo(tables, tmp_path, progress=False)
     names = _object_ids(tables, plan_dataset(tables).items)
     assert _check_boxes(tables, tmp_path, "all", names) == 19 == report.total_annotations
-    assert report.files[-1] == "data.yaml"
+    assert report.files[-3:] == ["data.yaml", "splits.csv", "labels.json"]
 
 
 def test_supervision_from_yolo_synthetic_with_splits(synthetic_tables, tmp_path):
