@@ -5,11 +5,14 @@ The API has no change feed and nothing documents that AI-added captions or objec
 record instead. The hash is taken over canonical JSON (keys sorted, no whitespace) of the
 record with two normalisations:
 
-- **URLs lose their query string and fragment** (``https://h/a.jpg?sig=..&exp=..`` hashes
-  as ``https://h/a.jpg``): a blob host that signs URLs with short-lived parameters would
-  otherwise make every media look changed on every sync. A change of host or path is
-  still a change. (The exported ``blob`` column keeps the URL as it was when the media
-  was last written, query string included.)
+- **Blob URLs lose their query string and fragment** (``https://h/a.jpg?sig=..&exp=..``
+  hashes as ``https://h/a.jpg``): a blob host that signs URLs with short-lived parameters
+  would otherwise make every media look changed on every sync. Only the fields that hold
+  blob URLs are stripped (:data:`BLOB_FIELDS`: the media's ``blob``, each frame's ``blob``
+  and ``thumbnailBlob``, each object's ``blob``); a caption, a tag value or any other string
+  that holds a URL is compared whole, so an edit to its query string is a change. A change
+  of host or path is a change everywhere. (The exported ``blob`` columns keep the URL as it
+  was when the media was last written, query string included.)
 - **Keys starting with ``_``** (browse-only annotations such as ``_score``) are left out:
   they describe the listing, not the media.
 
@@ -17,18 +20,20 @@ Everything else counts: a new caption, a moved box, an edited tag, a bumped ``up
 Key order in the JSON does not count. The digest is BLAKE2b (16 bytes, hex).
 
 Speed: the canonical bytes are written by :func:`~coreviz_frames.jsoncodec.fast_canonical_dumps`
-(orjson, exactly the standard library's bytes) and signed URLs lose their query strings on
-those bytes in the same pass (:func:`strip_url_queries`), so a typical record is encoded
-once. Wherever a guard cannot prove the result equal, the original implementation
-(:func:`reference_fingerprint`: ``json.dumps``, :func:`canonical`, ``json.dumps`` again)
-gives the digest, so every fingerprint stored before stays valid.
+(orjson, exactly the standard library's bytes). Only a record whose bytes hold a ``?`` or
+``#`` is looked at again: :func:`strip_blob_urls` strips its blob fields (copying only the
+dicts and lists on the way to one it changes) and, if one changed, orjson encodes the copy
+(:func:`~coreviz_frames.jsoncodec.fast_canonical_redumps`: the first pass's checks hold for
+it), about as fast as the byte-level rewrite this replaced. Wherever the fast encoder cannot
+prove its bytes equal, :func:`reference_fingerprint` (``json.dumps`` of :func:`canonical`)
+gives the digest: the two agree on every input.
 
 Example:
     >>> a = {"id": "m1", "blob": "https://b.example/x.jpg?sig=1", "tags": ["a"]}
     >>> b = {"tags": ["a"], "blob": "https://b.example/x.jpg?sig=2", "id": "m1"}
     >>> fingerprint(a) == fingerprint(b), len(fingerprint(a))
     (True, 32)
-    >>> fingerprint(a) == fingerprint({**a, "tags": ["b"]})
+    >>> fingerprint(a) == fingerprint({**a, "tags": ["https://h/p?v=2"]})
     False
 """
 
@@ -36,39 +41,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .jsoncodec import fast_canonical_dumps
+from .jsoncodec import fast_canonical_dumps, fast_canonical_redumps
 
 __all__ = [
+    "BLOB_FIELDS",
     "canonical",
     "fingerprint",
     "reference_fingerprint",
+    "strip_blob_urls",
     "strip_signature",
-    "strip_url_queries",
 ]
 
 _URL_PREFIXES = ("http://", "https://", "blob://")
-# Regular expressions over canonical JSON (compact, as canonical_dumps writes it). A URL
-# string starts with a quote that follows one of {[,: (an opening quote: a quote inside a
-# string is escaped, so follows a backslash), then http://, https:// or blob://. Patterns
-# start at the "://" (a rare literal, which the regex engine scans for fast) and look back.
-_AFTER_SCHEME = rb'://(?:(?<=[{\[,:]"http://)|(?<=[{\[,:]"https://)|(?<=[{\[,:]"blob://))'
-# A netloc urlsplit keeps as it is: non-empty ASCII, no brackets (IPv6 and NFKC checks
-# would apply) and no escapes (urlsplit drops tabs and newlines).
-_NETLOC = rb'[^/?#"\\\[\]\x80-\xff]+'
-# A URL string value (not followed by the colon of a key) without escapes, with a query or
-# fragment: group 1 is the string from "://" up to its first ? or #, what strip_signature
-# keeps of it.
-# Possessive quantifiers (no backtracking: each class stops where the next must start)
-# keep a URL without a query linear to reject.
-_SIGNED_URL_VALUE = re.compile(rb"(" + _AFTER_SCHEME + _NETLOC + rb'+[^"?#\\]*+)[?#][^"\\]*+"(?!:)')
-# A URL string _SIGNED_URL_VALUE may not stand for: an escape in it (its end and its
-# urlsplit result are not plain on the bytes), or another netloc (blob:///p -> blob:/p).
-_UNUSUAL_URL = re.compile(_AFTER_SCHEME + rb'(?:[^"\\]*\\|(?!' + _NETLOC + rb'[/?#"]))')
+
+#: Where blob URLs sit in a media record: the only strings whose query string and
+#: fragment the fingerprint ignores.
+BLOB_FIELDS = ("blob", "frames[].blob", "frames[].thumbnailBlob", "frames[].objects[].blob")
+
+# The same, as the keys of each level: the media, a frame, an object.
+_MEDIA_KEYS = ("blob",)
+_FRAME_KEYS = ("blob", "thumbnailBlob")
+_OBJECT_KEYS = ("blob",)
 
 
 def strip_signature(value: str) -> str:
@@ -80,8 +77,14 @@ def strip_signature(value: str) -> str:
         >>> strip_signature("a caption?")
         'a caption?'
     """
-    if not value.startswith(_URL_PREFIXES) or ("?" not in value and "#" not in value):
+    if not value.startswith(_URL_PREFIXES):
         return value
+    query, fragment = value.find("?"), value.find("#")
+    if query < 0 and fragment < 0:
+        return value
+    cut = fragment if query < 0 else query if fragment < 0 else min(query, fragment)
+    if _plain_netloc(value, cut):
+        return value[:cut]  # what urlsplit/urlunsplit give, without parsing
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -89,52 +92,141 @@ def strip_signature(value: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def canonical(value: Any) -> Any:
-    """``value`` as fingerprinted: URLs without query strings, ``_`` keys left out.
+def _plain_netloc(value: str, cut: int) -> bool:
+    """True when urlsplit/urlunsplit of ``value`` (a URL whose query or fragment starts at
+    ``cut``) give back ``value[:cut]``: a non-empty ASCII netloc without brackets (no IPv6
+    or NFKC checks apply) and no tab, CR or LF (urlsplit would drop them)."""
+    start = value.index("://") + 3
+    slash = value.find("/", start, cut)
+    netloc = value[start : cut if slash < 0 else slash]
+    return (
+        bool(netloc)
+        and netloc.isascii()
+        and "[" not in netloc
+        and "]" not in netloc
+        and "\t" not in value
+        and "\n" not in value
+        and "\r" not in value
+    )
 
-    Example:
-        >>> canonical({"_score": 0.5, "b": ["https://h/x?s=1"]})
-        {'b': ['https://h/x']}
-    """
+
+# ------------------------------------------------------------------ the definition
+
+
+def _canonical_items(items: Any, keys: tuple[str, ...], below: str | None) -> Any:
+    """A list of frames (or objects) as fingerprinted; anything else as :func:`_plain`."""
+    if not isinstance(items, (list, tuple)):
+        return _plain(items)
+    return [_canonical_level(item, keys, below) for item in items]
+
+
+def _canonical_level(value: Any, keys: tuple[str, ...], below: str | None) -> Any:
+    """A media (``below="frames"``), frame (``"objects"``) or object (None) mapping:
+    blob URLs in ``keys`` stripped, the level below handled alike, the rest plain."""
+    if not isinstance(value, Mapping):
+        return _plain(value)
+    out = {}
+    for k, v in value.items():
+        if isinstance(k, str) and k.startswith("_"):
+            continue
+        if k in keys and isinstance(v, str):
+            out[str(k)] = strip_signature(v)
+        elif k == below == "frames":
+            out[str(k)] = _canonical_items(v, _FRAME_KEYS, "objects")
+        elif k == below == "objects":
+            out[str(k)] = _canonical_items(v, _OBJECT_KEYS, None)
+        else:
+            out[str(k)] = _plain(v)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with ``_`` keys left out at every depth; strings as they are."""
     if isinstance(value, Mapping):
         return {
-            str(k): canonical(v)
+            str(k): _plain(v)
             for k, v in value.items()
             if not (isinstance(k, str) and k.startswith("_"))
         }
     if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    if isinstance(value, str):
-        return strip_signature(value)
+        return [_plain(v) for v in value]
     return value
+
+
+def canonical(record: Any) -> Any:
+    """``record`` as fingerprinted: blob URLs (:data:`BLOB_FIELDS`) without query strings
+    and fragments, ``_`` keys left out; every other string as it is.
+
+    Example:
+        >>> canonical({"_score": 0.5, "blob": "https://h/x?s=1", "caption": "https://h/y?s=1"})
+        {'blob': 'https://h/x', 'caption': 'https://h/y?s=1'}
+    """
+    return _canonical_level(record, _MEDIA_KEYS, "frames")
+
+
+# ------------------------------------------------------------------ the fast path
+
+
+def _strip_keys(value: dict, keys: tuple[str, ...]) -> dict:
+    """``value`` with its blob fields in ``keys`` stripped (a copy only if one changes)."""
+    out = value
+    for key in keys:
+        url = value.get(key)
+        if type(url) is str and ("?" in url or "#" in url):
+            stripped = strip_signature(url)
+            if stripped != url:
+                out = dict(value) if out is value else out
+                out[key] = stripped
+    return out
+
+
+def _strip_list(items: Any, keys: tuple[str, ...], below: str | None) -> Any:
+    """A list (or tuple) of frames or objects with their blob fields stripped (a list copy
+    if one changes; both encode alike)."""
+    if type(items) is not list and type(items) is not tuple:
+        return items
+    out: Any = items
+    for i, item in enumerate(items):
+        new = _strip_exact(item, keys, below)
+        if new is not item:
+            out = list(items) if out is items else out
+            out[i] = new
+    return out
+
+
+def _strip_exact(value: Any, keys: tuple[str, ...], below: str | None) -> Any:
+    """One level of :func:`strip_blob_urls` (exact dicts only: other mappings are left to
+    :func:`reference_fingerprint`, as the fast encoder refuses them)."""
+    if type(value) is not dict:
+        return value
+    out = _strip_keys(value, keys)
+    if below is not None and below in value:
+        nested = value[below]
+        child = (_FRAME_KEYS, "objects") if below == "frames" else (_OBJECT_KEYS, None)
+        new = _strip_list(nested, *child)
+        if new is not nested:
+            out = dict(out) if out is value else out
+            out[below] = new
+    return out
+
+
+def strip_blob_urls(record: Any) -> Any:
+    """``record`` with :func:`strip_signature` applied to its :data:`BLOB_FIELDS` only; the
+    record itself when none changes, else copies of only the dicts and lists on the way.
+
+    Example:
+        >>> rec = {"blob": "https://h/a.jpg?s=1", "frames": [{"blob": "https://h/f?t=2",
+        ...        "captions": [{"text": "https://h/c?q=3"}]}]}
+        >>> strip_blob_urls(rec)["frames"][0]
+        {'blob': 'https://h/f', 'captions': [{'text': 'https://h/c?q=3'}]}
+        >>> rec["blob"]
+        'https://h/a.jpg?s=1'
+    """
+    return _strip_exact(record, _MEDIA_KEYS, "frames")
 
 
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def strip_url_queries(data: bytes) -> bytes | None:
-    """Canonical JSON bytes with :func:`strip_signature` applied to every string value.
-
-    ``data`` is compact JSON as :func:`~coreviz_frames.jsoncodec.canonical_dumps` writes it.
-    Keys are left alone, as :func:`canonical` leaves them. None (use the slow path) when a
-    URL string holds an escape (its end or its urlsplit result is then not plain to see on
-    the bytes) or an unusual netloc (see ``_plain_netloc``).
-
-    Example:
-        >>> strip_url_queries(b'{"a":"https://h/x.jpg?sig=1","https://k?q":"why?"}')
-        b'{"a":"https://h/x.jpg","https://k?q":"why?"}'
-        >>> strip_url_queries(b'["blob:///x?y"]') is None
-        True
-    """
-    if data.startswith(b'"'):
-        return None  # a bare string (the patterns look for a character before it)
-    stripped, count = _SIGNED_URL_VALUE.subn(rb'\1"', data)
-    # Each replaced string holds a "://". When they are all the "://" of ``data``, every
-    # URL string was one of them; else the unusual ones are looked for.
-    if count == data.count(b"://") or not _UNUSUAL_URL.search(data):
-        return stripped
-    return None
 
 
 def fingerprint(record: Mapping[str, Any]) -> str:
@@ -147,18 +239,21 @@ def fingerprint(record: Mapping[str, Any]) -> str:
         True
     """
     data = fast_canonical_dumps(record)
-    if data is not None and (b"?" in data or b"#" in data or b'"_' in data):
-        data = None if b'"_' in data else strip_url_queries(data)
-    if data is None:
+    if data is not None and (b"?" in data or b"#" in data):
+        stripped = strip_blob_urls(record)
+        if stripped is not record:
+            data = fast_canonical_redumps(stripped)
+    if data is None or b'"_' in data:
         return reference_fingerprint(record)
     return _digest(data)
 
 
 def reference_fingerprint(record: Mapping[str, Any]) -> str:
-    """The fingerprint by the original implementation (the definition; slower).
+    """The fingerprint by its definition: ``json.dumps`` of :func:`canonical` (slower).
 
     Example:
-        >>> reference_fingerprint({"b": "https://h/x?s=1"}) == fingerprint({"b": "https://h/x"})
+        >>> reference_fingerprint({"blob": "https://h/x?s=1"}) == fingerprint(
+        ...     {"blob": "https://h/x"})
         True
     """
     text = _dumps(record)
