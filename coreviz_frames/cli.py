@@ -579,7 +579,8 @@ def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float
     epilog="Examples:\n\n\b\n"
     "  coreviz-frames dataset coco export/ --out coco/ --split 0.8,0.1,0.1\n"
     "  coreviz-frames dataset yolo export/ --out yolo/ --task segment --seed 1\n"
-    "  coreviz-frames dataset hf export/ --out hf/ --no-images"
+    "  coreviz-frames dataset hf export/ --out hf/ --no-images\n"
+    "  coreviz-frames dataset hf export/ --out captions/ --grain captions --split 0.8,0.1,0.1"
 )
 @click.argument("fmt", metavar="coco|yolo|hf", type=click.Choice(["coco", "yolo", "hf"]))
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
@@ -601,16 +602,25 @@ def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float
     show_default=True,
     help="YOLO labels: boxes or polygons.",
 )
+@click.option(
+    "--grain",
+    type=click.Choice(["frames", "objects", "captions"]),
+    default="frames",
+    show_default=True,
+    help="HF rows: frames with their boxes, object crops, or captions with their frame.",
+)
 @click.option("--no-images", is_flag=True, help="Annotations only: download no image.")
 @_download_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some frames failed.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
-def dataset(fmt, export_dir, out_dir, fractions, seed, task, no_images, **options) -> None:
+def dataset(fmt, export_dir, out_dir, fractions, seed, task, grain, no_images, **options) -> None:
     """Write the frames and objects of a Parquet export as a COCO, YOLO or HF dataset."""
     from .parquet import read_parquet
 
     if task != "detect" and fmt != "yolo":
         raise click.UsageError("--task applies to yolo only")
+    if grain != "frames" and fmt != "hf":
+        raise click.UsageError("--grain applies to hf only")
     tables = read_parquet(export_dir)
     allow_failures = options.pop("allow_failures")
     common = {"splits": fractions, "seed": seed, **options}
@@ -627,7 +637,7 @@ def dataset(fmt, export_dir, out_dir, fractions, seed, task, no_images, **option
     else:
         from .hf import export_hf
 
-        report = export_hf(tables, out_dir, images=not no_images, **common)
+        report = export_hf(tables, out_dir, images=not no_images, grain=grain, **common)
     echo(report.summary())
     for frame_id, reason in list(report.failed_frames.items())[:10]:
         echo(printable(f"  failed {frame_id}: {reason}"))

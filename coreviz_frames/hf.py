@@ -10,10 +10,14 @@ install hint.
   media and image ids, width and height.
 - ``grain="objects"``: one crop per row, its ``label`` (a ``ClassLabel``), ``bbox`` and
   ids.
+- ``grain="captions"``: one row per caption, its frame's image, ``text`` and the caption,
+  frame and media ids (rows built in :mod:`coreviz_frames.hfrows`).
 
-:func:`export_hf` writes Parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet`` (image
-bytes embedded) and a dataset card ``README.md`` whose ``configs:`` let
-``datasets.load_dataset(out_dir)`` load it offline.
+:func:`export_hf` streams Parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet`` (image
+bytes embedded, a row group per batch of rows) and writes a dataset card ``README.md``
+whose ``configs:`` let ``datasets.load_dataset(out_dir)`` load it offline. Splits are
+named as ``datasets`` expects (:func:`hf_split_names`): ``train`` without splits,
+``validation`` for ``val``.
 
 Example:
     >>> ds = to_hf_dataset(tables)                          # doctest: +SKIP
@@ -27,17 +31,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import io
-import json
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .crop_jobs import iter_crops
 from .datasetdir import check_dataset_folder, dataset_folder
 from .errors import ConfigError, SkippedRecordWarning
 from .fileio import atomic_write_bytes, atomic_writer
@@ -45,27 +47,31 @@ from .frameset import (
     DatasetOnError,
     DatasetPlan,
     DatasetReport,
-    FrameItem,
     SplitsArg,
     check_dataset_on_error,
-    frame_jpeg,
     make_dir,
     plan_dataset,
-    run_frames,
     write_assignment,
 )
-from .options import CropOptions, DownloadOptions, OnError
+from .hfrows import GRAINS, Run, caption_rows, iter_batches
+from .options import DownloadOptions
+from .progress import progress_bar
 from .selection import DatasetOptions, writer_options
+from .textsafe import markdown_text, yaml_string
 
 if TYPE_CHECKING:
     from typing import Unpack
 
     from .selection import DatasetDownloadKwargs
 
-__all__ = ["HFNotInstalledError", "export_hf", "to_hf_dataset"]
+__all__ = ["HFNotInstalledError", "export_hf", "hf_split_names", "to_hf_dataset"]
 
-Grain = Literal["frames", "objects"]
+Grain = Literal["frames", "objects", "captions"]
 _HINT = 'pip install "coreviz-frames[hf]"'
+#: What ``datasets`` accepts as a split name (``datasets.splits``), matched whole.
+_SPLIT_NAME = re.compile(r"\w+(\.\w+)*")
+#: Rows whose images are made together (concurrently) and written as one row group.
+_BATCH = 64
 
 
 class HFNotInstalledError(ConfigError, ImportError):
@@ -79,174 +85,73 @@ def _datasets() -> Any:
         raise HFNotInstalledError(f"this needs Hugging Face datasets: {_HINT} ({exc})") from exc
 
 
-# --------------------------------------------------------------------------- rows
+def hf_split_names(names: Sequence[str], *, given: bool = True) -> dict[str, str]:
+    """``{split: Hugging Face split}``, refused unless ``datasets`` loads every name.
+
+    ``val`` is written as ``validation`` (the name ``datasets`` and the Hub use); without
+    splits (``given=False``) the one split is ``train``. A name must match ``\\w+(\\.\\w+)*``
+    and not be ``all`` (a keyword of ``datasets``); two names may not differ only in case
+    or become the same (``val`` beside ``validation``). Checked before anything is written.
+
+    Example:
+        >>> hf_split_names(["train", "val", "test"])
+        {'train': 'train', 'val': 'validation', 'test': 'test'}
+        >>> hf_split_names(["all"], given=False)
+        {'all': 'train'}
+    """
+    if not given:
+        return {name: "train" for name in names}
+    out: dict[str, str] = {}
+    for name in names:
+        hf = "validation" if name == "val" else name
+        if not _SPLIT_NAME.fullmatch(hf) or hf.lower() == "all":
+            raise ConfigError(
+                f"split name {name!r} cannot be a Hugging Face split: use letters, digits and "
+                "_ (dots between), and not 'all'"
+            )
+        out[name] = hf
+    lowered = [hf.lower() for hf in out.values()]
+    if len(set(lowered)) != len(lowered):
+        raise ConfigError(f"split names {list(names)} give the same Hugging Face split twice")
+    return out
 
 
 @dataclass
-class _Built:
-    """Rows per split, the features, and what failed."""
+class _Build:
+    """One HF build: the plan, the grain, its features, split names and run options."""
 
-    rows: dict[str, list[dict[str, Any]]]
-    features: Any
-    failed: dict[str, str]
     plan: DatasetPlan
+    grain: Grain
+    images: bool
+    run: Run
+    features: Any
+    names: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def units(self, split: str) -> list[Any]:
+        return GRAINS[self.grain].units(self.plan, split, self.run)
+
+    def batches(self, units: Sequence[Any]) -> Iterator[list[dict[str, Any]]]:
+        return iter_batches(units, GRAINS[self.grain], self.images, self.run, _BATCH, self.failed)
 
 
-def _frame_features(ds: Any, categories: list[str], images: bool) -> Any:
-    feats: dict[str, Any] = {}
-    if images:
-        feats["image"] = ds.Image()
-    feats.update(
-        image_id=ds.Value("int64"),
-        frame_id=ds.Value("string"),
-        media_id=ds.Value("string"),
-        width=ds.Value("int32"),
-        height=ds.Value("int32"),
-        image_url=ds.Value("string"),
-        objects={
-            "id": ds.List(ds.Value("int64")),
-            "object_id": ds.List(ds.Value("string")),
-            "bbox": ds.List(ds.List(ds.Value("float32"), length=4)),
-            "category": ds.List(ds.ClassLabel(names=categories)),
-            "area": ds.List(ds.Value("float32")),
-        },
-    )
-    return ds.Features(feats)
-
-
-def _frame_row(item: FrameItem, image: bytes | None) -> dict[str, Any]:
-    anns = item.annotations
-    row: dict[str, Any] = {} if image is None else {"image": {"bytes": image, "path": None}}
-    row.update(
-        image_id=item.image_id,
-        frame_id=item.frame_id,
-        media_id=item.media_id,
-        width=item.width,
-        height=item.height,
-        image_url=item.url,
-        objects={
-            "id": [a.ann_id for a in anns],
-            "object_id": [a.object_id for a in anns],
-            "bbox": [[a.box.x, a.box.y, a.box.w, a.box.h] for a in anns],
-            "category": [a.category for a in anns],
-            "area": [a.area for a in anns],
-        },
-    )
-    return row
-
-
-@dataclass(frozen=True)
-class _Run:
-    """How images are loaded and encoded for one HF build (validated by :func:`_build`)."""
-
-    download: DownloadOptions
-    on_error: DatasetOnError
-    workers: int
-    progress: bool | None
-    quality: int
-
-
-def _frames_rows(plan: DatasetPlan, images: bool, run: _Run) -> _Built:
-    ds = _datasets()
-    jpegs: dict[str, bytes] = {}
-    failed: dict[str, str] = {}
-    if images:
-        download = run.download
-        jpegs, failed = run_frames(
-            plan.items,
-            lambda item: frame_jpeg(item, download, run.quality),
-            on_error=run.on_error,
-            workers=run.workers,
-            progress=run.progress,
-        )
-    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in plan.splits}
-    for item in plan.items:
-        if item.frame_id in failed:
-            continue
-        rows[item.split].append(_frame_row(item, jpegs.pop(item.frame_id, None)))
-    return _Built(rows, _frame_features(ds, plan.categories, images), failed, plan)
-
-
-def _objects_rows(plan: DatasetPlan, images: bool, run: _Run) -> _Built:
-    """One row per annotation of ``plan``: its crop (cut from the frame), label and ids."""
-    import pandas as pd
-
-    ds = _datasets()
-    anns = [(it, a) for it in plan.items for a in it.annotations]
-    crops: dict[int, bytes] = {}
-    failed: dict[str, str] = {}
-    if images:
-        objects = pd.DataFrame(
-            {
-                "object_id": [a.object_id for _, a in anns],
-                "frame_id": [it.frame_id for it, _ in anns],
-                "bbox_x": [a.box.x for _, a in anns],
-                "bbox_y": [a.box.y for _, a in anns],
-                "bbox_w": [a.box.w for _, a in anns],
-                "bbox_h": [a.box.h for _, a in anns],
-                "frame_width": [it.width for it, _ in anns],
-                "frame_height": [it.height for it, _ in anns],
-            }
-        )
-        frames = pd.DataFrame(
-            {
-                "frame_id": [it.frame_id for it in plan.items],
-                "blob": [it.url for it in plan.items],
-                "width": [it.width for it in plan.items],
-                "height": [it.height for it in plan.items],
-            }
-        )
-        on_error: OnError = "raise" if run.on_error == "raise" else "record"
-        results = iter_crops(
-            objects,
-            frames,
-            CropOptions(source="frame"),
-            run.download,
-            on_error=on_error,
-            workers=run.workers,
-            progress=run.progress,
-        )
-        for pos, result in results:
-            if result.image is None:
-                failed[result.object_id] = result.error or "cannot crop"
-                continue
-            buf = io.BytesIO()
-            result.image.save(buf, "JPEG", quality=run.quality)
-            crops[pos] = buf.getvalue()
-    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in plan.splits}
-    for pos, (item, ann) in enumerate(anns):
-        if images and pos not in crops:
-            continue
-        row: dict[str, Any] = {"image": {"bytes": crops[pos], "path": None}} if images else {}
-        row.update(
-            label=ann.category,
-            object_id=ann.object_id,
-            frame_id=item.frame_id,
-            media_id=item.media_id,
-            bbox=[ann.box.x, ann.box.y, ann.box.w, ann.box.h],
-        )
-        rows[item.split].append(row)
-    feats: dict[str, Any] = {"image": ds.Image()} if images else {}
-    feats.update(
-        label=ds.ClassLabel(names=plan.categories),
-        object_id=ds.Value("string"),
-        frame_id=ds.Value("string"),
-        media_id=ds.Value("string"),
-        bbox=ds.List(ds.Value("float32"), length=4),
-    )
-    return _Built(rows, ds.Features(feats), failed, plan)
-
-
-def _build(tables: Any, grain: str, images: bool, plan_args: dict[str, Any], run: _Run) -> _Built:
-    if grain not in ("frames", "objects"):
-        raise ConfigError(f"grain must be 'frames' or 'objects', got {grain!r}")
+def _prepare(
+    tables: Any, grain: str, images: bool, plan_args: dict[str, Any], run: Run, given: bool
+) -> _Build:
+    """Check the options, plan ``tables`` and name the splits: nothing loaded or written."""
+    if grain not in GRAINS:
+        raise ConfigError(f"grain must be 'frames', 'objects' or 'captions', got {grain!r}")
     check_dataset_on_error(run.on_error)
     if not 1 <= int(run.quality) <= 100:
         raise ConfigError(f"quality must be 1..100, got {run.quality!r}")
-    _datasets()
+    ds = _datasets()
+    if grain == "captions":
+        run = replace(run, captions=caption_rows(tables))
+        plan_args = {**plan_args, "include_empty": True}  # a frame's captions need no box
     plan = plan_dataset(tables, **plan_args)
-    build = _frames_rows if grain == "frames" else _objects_rows
-    return build(plan, bool(images), run)
+    names = hf_split_names(plan.splits, given=given)
+    features = GRAINS[grain].features(ds, plan.categories, bool(images))
+    return _Build(plan, grain, bool(images), run, features, names)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -263,8 +168,14 @@ def _quiet_datasets() -> Iterator[None]:
         ds.enable_progress_bars()
 
 
-def _dataset(built: _Built, split: str) -> Any:
-    return _datasets().Dataset.from_list(built.rows[split], features=built.features)
+def _warn_failed(failed: dict[str, str]) -> None:
+    if failed:
+        warnings.warn(
+            f"{len(failed)} images could not be loaded and were left out: "
+            f"{next(iter(failed.values()))}",
+            SkippedRecordWarning,
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------- public
@@ -287,13 +198,14 @@ def to_hf_dataset(
     download: DownloadOptions | None = None,
     **options: Unpack[DatasetDownloadKwargs],
 ) -> Any:
-    """A ``datasets.Dataset`` of the frames (or object crops) of ``tables``.
+    """A ``datasets.Dataset`` of the frames, object crops or captions of ``tables``.
 
-    With ``splits`` (fractions with ``seed``, or a dict of splits) a ``DatasetDict``, no
-    media id in two splits. ``images=False`` leaves out the image column (the
-    ``image_url`` column remains at the frames grain). Frames or crops whose image fails
-    are left out with a :class:`~coreviz_frames.errors.SkippedRecordWarning`
-    (``on_error="raise"`` raises).
+    ``grain="captions"``: one row per caption with its frame's image, ``text`` and the
+    caption, frame and media ids. With ``splits`` (fractions with ``seed``, or a dict of
+    splits) a ``DatasetDict`` (``val`` named ``validation``), no media id in two splits.
+    ``images=False`` leaves out the image column (``image_url`` remains at the frames and
+    captions grains). Rows whose image fails are left out with a
+    :class:`~coreviz_frames.errors.SkippedRecordWarning` (``on_error="raise"`` raises).
 
     Example:
         >>> ds = to_hf_dataset(tables, grain="objects")   # doctest: +SKIP
@@ -308,69 +220,77 @@ def to_hf_dataset(
         "label": label,
         "select": select,
     }
-    run = _Run(download, on_error, workers, progress, quality)
-    built = _build(tables, grain, images, plan_args, run)
-    if built.failed:
-        warnings.warn(
-            f"{len(built.failed)} images could not be loaded and were left out: "
-            f"{next(iter(built.failed.values()))}",
-            SkippedRecordWarning,
-            stacklevel=2,
-        )
-    if splits is None:
-        return _dataset(built, built.plan.splits[0])
+    run = Run(download, on_error, workers, progress, quality)
+    build = _prepare(tables, grain, images, plan_args, run, splits is not None)
     ds = _datasets()
-    return ds.DatasetDict({s: _dataset(built, s) for s in built.plan.splits})
+    parts = {}
+    for split, hf in build.names.items():
+        units = build.units(split)
+        with progress_bar(total=len(units), desc=hf, unit="row", progress=progress) as bar:
+            rows = []
+            for batch in build.batches(units):
+                rows += batch
+                bar.update(len(batch))
+        parts[hf] = ds.Dataset.from_list(rows, features=build.features)
+    _warn_failed(build.failed)
+    if splits is None:
+        return parts["train"]
+    return ds.DatasetDict(parts)
 
 
-def _write_shards(ds: Any, data: Path, split: str, rows_per_shard: int) -> list[str]:
-    """``ds`` as ``data/<split>-NNNNN-of-NNNNN.parquet`` files; older shards removed."""
-    n = max(1, math.ceil(len(ds) / rows_per_shard))
-    files = []
+def _write_split(build: _Build, split: str, data: Path, rows_per_shard: int, bar: Any) -> int:
+    """Stream one split into ``data/<hf split>-NNNNN-of-NNNNN.parquet``: rows written.
+
+    Each batch of rows becomes a Parquet row group as soon as its images are made, so
+    memory holds one batch whatever the size of the split.
+    """
+    import pyarrow.parquet as pq
+
+    ds, hf = _datasets(), build.names[split]
+    units = build.units(split)
+    n = max(1, math.ceil(len(units) / rows_per_shard))
+    schema = build.features.arrow_schema
+    written = 0
     for i in range(n):
-        name = f"{split}-{i:05d}-of-{n:05d}.parquet"
-        with atomic_writer(data / name) as fh, _quiet_datasets():
-            ds.shard(num_shards=n, index=i, contiguous=True).to_parquet(fh)
-        files.append(f"data/{name}")
-    for stale in data.glob(f"{split}-*-of-*.parquet"):  # shards of an earlier export
-        if f"data/{stale.name}" not in files:
-            stale.unlink()
-    return files
+        name = f"{hf}-{i:05d}-of-{n:05d}.parquet"
+        shard = units[i * rows_per_shard : (i + 1) * rows_per_shard]
+        with atomic_writer(data / name) as fh, pq.ParquetWriter(fh, schema) as writer:
+            for rows in build.batches(shard):
+                with _quiet_datasets():
+                    table = ds.Dataset.from_list(rows, features=build.features).data.table
+                writer.write_table(table.cast(schema))
+                written += len(rows)
+                bar.update(len(rows))
+    return written
 
 
-def _write_splits_hf(
-    built: _Built, out: Path, grain: str, rows_per_shard: int
-) -> tuple[list[str], dict[str, int], dict[str, int]]:
-    """Every split's shards under ``out/data``: the files, rows and annotations per split."""
-    data = make_dir(out, "data")
-    files: list[str] = []
-    counts: dict[str, int] = {}
-    annotations: dict[str, int] = {}
-    for split in built.plan.splits:
-        ds = _dataset(built, split)
-        counts[split] = len(ds)
-        if grain == "frames":
-            annotations[split] = sum(len(r["objects"]["id"]) for r in built.rows[split])
-        else:
-            annotations[split] = len(ds)
-        files += _write_shards(ds, data, split, rows_per_shard)
-    return files, counts, annotations
+_WHAT = {
+    "frames": "frames with their objects",
+    "objects": "object crops",
+    "captions": "captions with their frame images",
+}
 
 
-def _card(splits: Sequence[str], grain: str, plan: DatasetPlan, counts: dict[str, int]) -> str:
-    """The dataset card: YAML ``configs`` for ``load_dataset`` and a short description."""
+def _card(build: _Build, counts: dict[str, int]) -> str:
+    """The dataset card: YAML ``configs`` for ``load_dataset`` and a short description.
+
+    Split names are quoted YAML and every name in the Markdown is escaped
+    (:func:`~coreviz_frames.textsafe.markdown_text`): a category cannot become HTML or a link.
+    """
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
-    for split in splits:
-        lines += [f"  - split: {split}", f"    path: data/{split}-*.parquet"]
+    for hf in build.names.values():
+        lines += [
+            f"  - split: {yaml_string(hf)}",
+            f"    path: {yaml_string(f'data/{hf}-*.parquet')}",
+        ]
     lines += ["---", "", "# CoreViz frames", ""]
-    what = "frames with their objects" if grain == "frames" else "object crops"
-    lines.append(f"Exported by coreviz_frames: {what} (grain `{grain}`).")
-    lines.append("")
-    lines.append("| split | rows |")
-    lines.append("|---|---|")
-    lines += [f"| {s} | {counts[s]} |" for s in splits]
-    lines += ["", f"Categories: {json.dumps(plan.categories)}", ""]
-    return "\n".join(lines)
+    lines += [f"Exported by coreviz_frames: {_WHAT[build.grain]} (grain `{build.grain}`).", ""]
+    lines += ["| split | rows |", "|---|---|"]
+    lines += [f"| {markdown_text(hf)} | {counts[hf]} |" for hf in build.names.values()]
+    if build.grain != "captions":
+        lines += ["", "| index | category |", "|---|---|"]
+        lines += [f"| {i} | {markdown_text(c)} |" for i, c in enumerate(build.plan.categories)]
+    return "\n".join(lines) + "\n"
 
 
 def export_hf(
@@ -398,9 +318,13 @@ def export_hf(
     ``data/<split>-NNNNN-of-NNNNN.parquet`` hold at most ``rows_per_shard`` rows each, the
     image bytes embedded and the features (``Image``, ``ClassLabel``) in their metadata;
     the card's ``configs:`` name the splits, so ``datasets.load_dataset(out_dir)`` reads
-    it with no network. Options are those of :func:`to_hf_dataset`. Frames whose image
-    fails are left out and listed in ``report.failed_frames``. ``splits.csv`` and
-    ``overwrite`` are as for :func:`~coreviz_frames.coco.export_coco`.
+    it with no network. Rows stream to the shards a batch at a time: memory does not grow
+    with the dataset. Without splits the one split is ``train``; ``val`` is written as
+    ``validation``; split names ``datasets`` would refuse are a ``ConfigError`` before
+    anything is written. Options are those of :func:`to_hf_dataset`. Rows whose image
+    fails are left out and listed in ``report.failed_frames`` (``skipped_objects`` for
+    the objects grain). ``splits.csv`` and ``overwrite`` are as for
+    :func:`~coreviz_frames.coco.export_coco`.
 
     Example:
         >>> export_hf(tables, "hf/").summary()   # doctest: +SKIP
@@ -416,25 +340,44 @@ def export_hf(
         "label": label,
         "select": select,
     }
-    run = _Run(download, on_error, workers, progress, quality)
+    run = Run(download, on_error, workers, progress, quality)
     check_dataset_folder(out_dir, overwrite=overwrite)  # refused before any download
-    built = _build(tables, grain, images, plan_args, run)
-    with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
-        files, counts, annotations = _write_splits_hf(built, stage, grain, int(rows_per_shard))
-        card = _card(built.plan.splits, grain, built.plan, counts)
-        atomic_write_bytes(stage / "README.md", card.encode())
-        files.append("README.md")
-        files += write_assignment(stage, built.plan)
-    failed = built.failed
+    build = _prepare(tables, grain, images, plan_args, run, splits is not None)
+    counts: dict[str, int] = {}
+    total = sum(len(build.units(s)) for s in build.names)
+    with (
+        dataset_folder(out_dir, overwrite=overwrite) as (stage, out),
+        progress_bar(total=total, desc="hf", unit="row", progress=progress) as bar,
+    ):
+        data = make_dir(stage, "data")
+        for split, hf in build.names.items():
+            counts[hf] = _write_split(build, split, data, int(rows_per_shard), bar)
+        atomic_write_bytes(stage / "README.md", _card(build, counts).encode())
+        files = [f"data/{p.name}" for p in sorted(data.glob("*.parquet"))] + ["README.md"]
+        files += write_assignment(stage, build.plan)
+    return _report(build, out, counts, files)
+
+
+def _report(build: _Build, out: Path, counts: dict[str, int], files: list[str]) -> DatasetReport:
+    """The :class:`DatasetReport` of an HF export: rows and annotations by HF split."""
+    plan, failed = build.plan, build.failed
+    annotations: dict[str, int] = {}
+    for split, hf in build.names.items():
+        if build.grain == "frames":
+            kept = [it for it in plan.split_items(split) if it.frame_id not in failed]
+            annotations[hf] = sum(len(it.annotations) for it in kept)
+        else:
+            annotations[hf] = counts[hf]
+    by_frame = GRAINS[build.grain].failures == "frames"
     return DatasetReport(
         "hf",
         str(out),
         counts,
         annotations,
-        list(built.plan.categories),
-        failed_frames=dict(failed) if grain == "frames" else {},
-        skipped_frames=dict(built.plan.skipped_frames),
-        skipped_objects={**built.plan.skipped_objects, **(failed if grain == "objects" else {})},
-        clipped_objects=built.plan.clipped,
+        list(plan.categories),
+        failed_frames=dict(failed) if by_frame else {},
+        skipped_frames=dict(plan.skipped_frames),
+        skipped_objects={**plan.skipped_objects, **({} if by_frame else failed)},
+        clipped_objects=plan.clipped,
         files=files,
     )

@@ -41,13 +41,14 @@ from .frameset import (
 )
 from .options import DownloadOptions
 from .selection import DatasetOptions, writer_options
+from .textsafe import yaml_string
 
 if TYPE_CHECKING:
     from typing import Unpack
 
     from .selection import DatasetDownloadKwargs
 
-__all__ = ["data_yaml", "export_yolo", "yaml_string", "yolo_labels", "yolo_to_coco"]
+__all__ = ["data_yaml", "export_yolo", "yolo_labels", "yolo_to_coco"]
 
 Task = Literal["detect", "segment"]
 
@@ -110,35 +111,6 @@ def yolo_labels(
             lines.append(" ".join([str(int(cls)), *map(_unit, coords)]))
         out[it.frame_id] = "".join(f"{line}\n" for line in lines)
     return out
-
-
-def yaml_string(text: str) -> str:
-    """``text`` as a YAML double-quoted scalar that PyYAML reads back exactly.
-
-    Printable characters stay as they are (emoji included, written raw: PyYAML reads an
-    escaped surrogate pair back as two lone surrogates); quotes, backslashes, controls,
-    line and paragraph separators, spaces other than U+0020 and lone surrogates are
-    escaped (``\\xXX``, ``\\uXXXX``), so no name can end the scalar or be folded.
-
-    Example:
-        >>> print(yaml_string('say "hi": yes'), yaml_string("null"), yaml_string("a\\nb"))
-        "say \\"hi\\": yes" "null" "a\\x0ab"
-    """
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= code < 0x7F or (code > 0x7F and ch.isprintable()):
-            out.append(ch)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def data_yaml(splits: Sequence[str], names: Sequence[str]) -> str:

@@ -61,7 +61,25 @@ def test_hf_without_images(export_dir, tmp_path):
     result = _run("hf", str(export_dir), "--out", str(out), "--no-images", "--seed", "3")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("hf: 19 images")
-    assert (out / "README.md").is_file() and list((out / "data").glob("all-*.parquet"))
+    assert (out / "README.md").is_file() and list((out / "data").glob("train-*.parquet"))
+
+
+def test_hf_captions_grain(export_dir, tables, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "caps"
+    result = _run(
+        "hf", str(export_dir), "--out", str(out), "--grain", "captions", "--split", "0.6,0.2,0.2"
+    )
+    assert result.exit_code == 0, result.output
+    shards = sorted((out / "data").glob("*.parquet"))
+    rows = sum(pq.read_metadata(p).num_rows for p in shards)
+    texts = tables.captions.text
+    assert rows == int((texts.notna() & (texts != "")).sum())
+    assert {p.name.split("-")[0] for p in shards} == {"train", "validation", "test"}
+    assert "text" in pq.read_schema(shards[0]).names
+    wrong = _run("coco", str(export_dir), "--out", str(tmp_path / "c"), "--grain", "captions")
+    assert wrong.exit_code == 2 and "hf only" in wrong.output
 
 
 def test_bad_options_exit_2(export_dir, tmp_path):

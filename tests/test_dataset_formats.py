@@ -125,3 +125,120 @@ def test_yolo_export_works_after_the_folder_is_moved(tables, tmp_path):
         folder = moved / doc[key]
         assert folder == moved / "images" / split and any(folder.iterdir())
     assert doc["names"] == dict(enumerate(sorted(objects_with_geometry(tables).label.unique())))
+
+
+# --------------------------------------------------------------------------- Hugging Face
+
+datasets = pytest.importorskip("datasets", reason="Hugging Face datasets (hf or dev extra)")
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
+    return str(tmp_path / "hf-cache")
+
+
+def test_hf_without_splits_loads_as_train(tables, tmp_path, offline):
+    from coreviz_frames.hf import export_hf
+
+    report = export_hf(tables, tmp_path / "hf", images=False, progress=False)
+    assert report.images == {"train": 19}
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=offline)
+    assert list(loaded) == ["train"] and len(loaded["train"]) == 19
+
+
+def test_hf_val_is_validation_and_odd_valid_names_load(tables, tmp_path, offline):
+    from coreviz_frames.hf import export_hf
+
+    media = sorted(tables.media.media_id)
+    splits = {"train": media[:4], "val": media[4:7], "null": media[7:9], "1": media[9:]}
+    report = export_hf(tables, tmp_path / "hf", splits=splits, images=False, progress=False)
+    assert sorted(report.images) == ["1", "null", "train", "validation"]
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=offline)
+    assert sorted(loaded) == ["1", "null", "train", "validation"]
+    for name, ids in (("validation", media[4:7]), ("null", media[7:9]), ("1", media[9:])):
+        assert set(loaded[name]["media_id"]) <= set(ids)
+        assert len(loaded[name]) == report.images[name]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["train", "all"],
+        ["train", "train-2"],
+        ["my split", "train"],
+        ["val", "validation"],
+        ["Train", "train"],
+        ["", "x"],
+        ["a..b", "train"],
+    ],
+)
+def test_hf_split_names_datasets_refuses_are_refused_before_writing(tables, tmp_path, names):
+    from coreviz_frames.errors import ConfigError
+    from coreviz_frames.hf import export_hf
+
+    media = sorted(tables.media.media_id)
+    splits = {names[0]: media[:5], names[1]: media[5:]}
+    with pytest.raises(ConfigError, match="split"):
+        export_hf(tables, tmp_path / "hf", splits=splits, progress=False)
+    assert not (tmp_path / "hf").exists()
+
+
+def test_hf_card_escapes_every_name(tables, tmp_path):
+    from coreviz_frames.hf import export_hf
+
+    evil = ['<img src=x onerror="alert(1)">', "[x](javascript:alert(1))", "a|b\n# head"]
+    objects = tables.objects.copy()
+    labelled = objects.label.notna()
+    objects.loc[labelled, "label"] = [evil[i % 3] for i in range(int(labelled.sum()))]
+    hostile = cvf.MediaTables(tables.media, tables.frames, tables.captions, objects, tables.tags)
+    export_hf(hostile, tmp_path / "hf", images=False, progress=False)
+    card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+    body = card.split("---", 2)[2]
+    assert "<img" not in body and "](javascript" not in body and "\n# head" not in body
+    assert "&lt;img src=x onerror=&quot;alert\\(1\\)&quot;&gt;" in body
+    assert "\\[x\\]\\(javascript:alert\\(1\\)\\)" in body
+
+
+def _caption_texts(tables) -> dict[str, str]:
+    caps = tables.captions[tables.captions.text.notna() & (tables.captions.text != "")]
+    return dict(zip(caps.caption_id, caps.text, strict=True))
+
+
+def test_captions_grain_in_memory_same_splits_as_frames(tables):
+    from coreviz_frames.hf import to_hf_dataset
+
+    expected = _caption_texts(tables)
+    assert expected, "the sample collection has captions"
+    ds = to_hf_dataset(tables, grain="captions", progress=False)
+    assert len(ds) == len(expected)
+    assert dict(zip(ds["caption_id"], ds["text"], strict=True)) == expected
+    row = ds[0]
+    assert row["image"].size == (row["width"], row["height"])
+    assert {"frame_id", "media_id", "caption_index", "image_id"} <= set(ds.features)
+    caps = to_hf_dataset(tables, grain="captions", splits=(0.6, 0.2, 0.2), seed=3, images=False)
+    frames = to_hf_dataset(tables, splits=(0.6, 0.2, 0.2), seed=3, images=False)
+    assert sorted(caps) == sorted(frames) == ["test", "train", "validation"]
+    for split in caps:
+        assert set(caps[split]["media_id"]) <= set(frames[split]["media_id"])
+
+
+def test_captions_export_loads_offline(tables, tmp_path, offline):
+    from coreviz_frames.hf import export_hf
+
+    report = export_hf(
+        tables, tmp_path / "caps", grain="captions", splits=(0.6, 0.2, 0.2), progress=False
+    )
+    loaded = datasets.load_dataset(str(tmp_path / "caps"), cache_dir=offline)
+    assert sorted(loaded) == ["test", "train", "validation"]
+    assert {s: len(loaded[s]) for s in loaded} == report.images
+    texts = {
+        cid: text
+        for split in loaded.values()
+        for cid, text in zip(split["caption_id"], split["text"], strict=True)
+    }
+    assert texts == _caption_texts(tables)
+    first = loaded["train"][0]
+    assert first["image"].size == (first["width"], first["height"])

@@ -53,8 +53,9 @@ def test_to_hf_dataset_frames(tables):
     row = ds[0]
     assert row["image"].size == (row["width"], row["height"])
     parts = to_hf_dataset(tables, splits=(0.6, 0.2, 0.2), seed=1, images=False)
-    assert sorted(parts) == ["test", "train", "val"] and "image" not in parts["train"].features
-    media = [set(parts[s]["media_id"]) for s in ("train", "val", "test")]
+    assert sorted(parts) == ["test", "train", "validation"]
+    assert "image" not in parts["train"].features
+    media = [set(parts[s]["media_id"]) for s in ("train", "validation", "test")]
     assert not (media[0] & media[1] or media[0] & media[2] or media[1] & media[2])
 
 
@@ -82,7 +83,7 @@ def test_export_hf_loads_offline_and_first_frame_boxes_match(tables, tmp_path, o
     assert (out / "README.md").read_text().startswith("---\nconfigs:\n")
     assert any("-00001-of-" in f for f in report.files)  # sharded
     loaded = datasets.load_dataset(str(out), cache_dir=str(offline))
-    assert sorted(loaded) == ["test", "train", "val"]
+    assert sorted(loaded) == ["test", "train", "validation"]
     assert sum(len(loaded[s]) for s in loaded) == 19
     first = loaded["train"][0]
     expected = table_boxes(tables)
@@ -97,7 +98,7 @@ def test_export_hf_loads_offline_and_first_frame_boxes_match(tables, tmp_path, o
     features = loaded["train"].features
     assert isinstance(features["objects"]["category"].feature, datasets.ClassLabel)
     assert (
-        _check_frame_rows(tables, loaded["val"])
+        _check_frame_rows(tables, loaded["validation"])
         + _check_frame_rows(tables, loaded["test"])
         + _check_frame_rows(tables, loaded["train"])
         == 19
@@ -107,7 +108,7 @@ def test_export_hf_loads_offline_and_first_frame_boxes_match(tables, tmp_path, o
     assert sorted(p.name for p in (out / "data").iterdir()) == [
         "test-00000-of-00001.parquet",
         "train-00000-of-00001.parquet",
-        "val-00000-of-00001.parquet",
+        "validation-00000-of-00001.parquet",
     ]
 
 
