@@ -190,9 +190,9 @@ def check_secret(value: str, *, what: str, base_url: str | None, source: str = "
         )
     if len(value) < MIN_SECRET_LENGTH and not is_loopback_url(base_url):
         raise ConfigError(
-            f"the {what}{where} is only {len(value)} character(s) long: too short to be a "
-            f"CoreViz {what} (a truncated value?), and too short to be masked in messages; "
-            f"keys under {MIN_SECRET_LENGTH} characters are accepted only by an API on this "
+            f"the {what}{where} is only {len(value)} character(s) long (a truncated or "
+            "placeholder value?): too short to resist guessing or to be masked in messages; "
+            f"keys under {MIN_SECRET_LENGTH} characters are accepted only for an API on this "
             "machine (localhost)"
         )
     return value

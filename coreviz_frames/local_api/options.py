@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..credentials import check_secret
 from ..errors import ConfigError
 
 __all__ = [
@@ -122,6 +123,9 @@ class LocalAPIOptions:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "data_dir", Path(self.data_dir))
+        if self.api_key is not None:  # the rules of a client's key (short: loopback only)
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            check_secret(self.api_key, what="local API key", base_url=f"http://{host}/")
         if isinstance(self.forbidden_ids, str):
             raise ConfigError("forbidden_ids must be a list of ids, not a string")
         set_(self, "forbidden_ids", tuple(str(i) for i in self.forbidden_ids))
