@@ -20,7 +20,7 @@ import click
 from ._version import __version__
 from .climessages import cli_text, error_lines, failure_lines
 from .errors import ConfigError, CorevizError, ExportError
-from .filters import BrowseFilters
+from .filters import BrowseFilters, folder_path_problem
 from .idsfile import read_ids_file
 from .terminal import printable
 
@@ -193,10 +193,15 @@ def _browse_filter_options(command):
     )
 
 
-def _filters_from(options: dict) -> BrowseFilters:
-    """Pop :func:`_browse_filter_options`' values from ``options``: one validated value."""
+def _filters_from(options: dict, collection_id: str | None = None) -> BrowseFilters:
+    """Pop :func:`_browse_filter_options`' values from ``options``: one validated value.
+    A --path that is no folder path of ``collection_id`` is a usage error (exit 2)."""
+    path = options.pop("folder_path")
+    problem = folder_path_problem(path, collection_id) if path else None
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--path")
     return BrowseFilters(
-        path=options.pop("folder_path"),
+        path=path,
         recursive=options.pop("recursive"),
         type=options.pop("media_type"),
         tag_filters=_tag_filters(options.pop("tags")),
@@ -204,6 +209,28 @@ def _filters_from(options: dict) -> BrowseFilters:
         date_to=options.pop("date_to"),
         q=options.pop("query"),
     )
+
+
+def _check_path_selects(options: dict, collection_id: str | None, filters: BrowseFilters) -> None:
+    """Exit 2 when --path selects nothing in the collection (asks for one item of it)."""
+    if filters.path is None or collection_id is None:
+        return
+    with _client(options["api_key"], options["base_url"], 1, options["retries"]) as client:
+        pages = client.iter_pages(
+            collection_id,
+            path=filters.path,
+            recursive=filters.recursive,
+            page_size=1,
+            max_items=1,
+            progress=False,
+        )
+        first = next(iter(pages), None)
+    if first is None or not first.get("media"):
+        raise click.BadParameter(
+            f"{filters.path!r} selects nothing in collection {collection_id!r}: no folder "
+            "or media is there (a folder's path is the 'path' the API lists for it)",
+            param_hint="--path",
+        )
 
 
 def _download_options(command):
@@ -311,7 +338,8 @@ def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **
     """
     if (collection_id is None) == (ids_file is None):
         raise click.UsageError("give exactly one of --collection or --ids")
-    filters = _filters_from(options)
+    filters = _filters_from(options, collection_id)
+    _check_path_selects(options, collection_id, filters)
     if dask_address is not None:
         from .dask import export_collection_cli
 
@@ -476,7 +504,8 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
     """
     from .syncing import sync
 
-    filters = _filters_from(options)
+    filters = _filters_from(options, collection_id)
+    _check_path_selects(options, collection_id, filters)
     client = _client(
         options["api_key"], options["base_url"], options["workers"], options["retries"]
     )

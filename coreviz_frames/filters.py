@@ -14,6 +14,10 @@ Example:
     Traceback (most recent call last):
     ...
     coreviz_frames.errors.ConfigError: sort_direction must be 'asc' or 'desc', not 'up'
+    >>> folder_path_problem("a b/../c", "c1")  # doctest: +ELLIPSIS
+    "path 'a b/../c' is not a folder path: ..."
+    >>> folder_path_problem("c2.f1", "c1")  # doctest: +ELLIPSIS
+    "path 'c2.f1' is outside collection 'c1': ..."
 """
 
 from __future__ import annotations
@@ -27,14 +31,49 @@ from datetime import date, datetime
 from typing import Any, TypedDict
 
 from .errors import ConfigError
-from .ids import validate_id
+from .ids import normalize_id, validate_id
 
-__all__ = ["FILTER_NAMES", "SIMILARITY_MODELS", "BrowseFilterArgs", "BrowseFilters"]
+__all__ = [
+    "FILTER_NAMES",
+    "SIMILARITY_MODELS",
+    "BrowseFilterArgs",
+    "BrowseFilters",
+    "folder_path_problem",
+]
 
 #: The embedding models ``similar_to_object_model`` may name (``similarToObjectModel``).
 SIMILARITY_MODELS = ("faces", "objects", "shoeprints")
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A folder path: an ltree of labels (letters, digits, ``_``, ``-``) joined by dots.
+_LTREE = re.compile(r"[A-Za-z0-9_-]{1,1000}(?:\.[A-Za-z0-9_-]{1,1000})*")
+
+
+def _same_id(a: str, b: str) -> bool:
+    """Whether two spellings name one id (hyphens and case of a UUID aside)."""
+    return (normalize_id(a) or a).lower() == (normalize_id(b) or b).lower()
+
+
+def folder_path_problem(path: str, collection_id: str | None = None) -> str | None:
+    """What is wrong with ``path`` as a folder path (of ``collection_id``), or None.
+
+    A folder path is the ltree the API gives in a folder's ``path``: ids joined by dots,
+    starting with the collection's id (``COLLECTION_ID.FOLDER_ID``). A file-system path
+    (``a/b``, ``..``, spaces) is not one; nor is a path under another collection.
+    """
+    if not _LTREE.fullmatch(path):
+        return (
+            f"path {path!r} is not a folder path: use the ltree the API gives in a folder's "
+            "'path' (ids joined by dots, like COLLECTION_ID.FOLDER_ID), with no '/', '..' "
+            "or spaces"
+        )
+    root = path.split(".", 1)[0]
+    if collection_id is not None and not _same_id(root, collection_id):
+        return (
+            f"path {path!r} is outside collection {collection_id!r}: a folder path starts "
+            "with its collection's id"
+        )
+    return None
 
 
 def _date_param(value: object, name: str) -> str | None:
@@ -121,6 +160,9 @@ class BrowseFilters:
         set_ = object.__setattr__
         for name in ("path", "type", "q", "sort_by"):
             set_(self, name, _optional_str(getattr(self, name), name))
+        problem = None if self.path is None else folder_path_problem(self.path)
+        if problem is not None:
+            raise ConfigError(problem)
         if not isinstance(self.recursive, bool):
             raise ConfigError(f"recursive must be True or False, not {self.recursive!r}")
         set_(self, "tag_filters", _tag_filters_param(self.tag_filters))
