@@ -38,6 +38,7 @@ __all__ = [
     "Credentials",
     "Secret",
     "check_secret",
+    "is_loopback_host",
     "is_loopback_url",
     "mask_secrets",
     "resolve_credentials",
@@ -134,23 +135,35 @@ class Credentials:
 # --------------------------------------------------------------------------- validation
 
 
-def is_loopback_url(url: str | None) -> bool:
-    """True if ``url``'s host is this machine (``localhost``, 127.0.0.0/8, ``::1``).
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` (and ``*.localhost``) and loopback addresses (127.0.0.0/8,
+    ``::1``, brackets or not).
 
     Example:
-        >>> is_loopback_url("http://127.0.0.1:8000/api"), is_loopback_url("https://lab.coreviz.io")
-        (True, False)
+        >>> is_loopback_host("127.0.0.1"), is_loopback_host("[::1]"), is_loopback_host("0.0.0.0")
+        (True, True, False)
     """
-    try:
-        host = (urlsplit(url or "").hostname or "").lower()
-    except ValueError:
-        return False
+    host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """True if ``url``'s host is this machine (:func:`is_loopback_host`).
+
+    Example:
+        >>> is_loopback_url("http://127.0.0.1:8000/api"), is_loopback_url("https://lab.coreviz.io")
+        (True, False)
+    """
+    try:
+        host = urlsplit(url or "").hostname or ""
+    except ValueError:
+        return False
+    return bool(host) and is_loopback_host(host)
 
 
 def _character_problem(value: str) -> str | None:

@@ -107,7 +107,7 @@ def test_no_file_message_log_or_repr_holds_the_key(local_api_factory, tmp_path, 
     trail.cli(["info", out], env)
     trail.cli(["repair", out], env, code=None)
     trail.cli(["crops", out, "--out", str(tmp_path / "crops"), "--no-progress"], env)
-    for kind in ("coco", "yolo"):
+    for kind in ("coco", "yolo", "hf"):  # hf writes a dataset card
         trail.cli(["dataset", kind, out, "--out", str(tmp_path / kind), "--no-progress"], env)
     trail.cli(["collections"], env)
     trail.cli(["search", "rocket", "--out", str(tmp_path / "hits.parquet")], env)

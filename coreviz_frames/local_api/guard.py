@@ -34,21 +34,12 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["WILDCARD_HOSTS", "Guard", "carries_key", "exposure_warning", "is_loopback_host"]
+from ..credentials import is_loopback_host
+
+__all__ = ["WILDCARD_HOSTS", "Guard", "carries_key", "exposure_warning"]
 
 #: Bind addresses that listen on every interface.
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ``::1``)."""
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _ip_literal(host: str) -> bool:
