@@ -213,8 +213,13 @@ def _filters_from(options: dict, collection_id: str | None = None) -> BrowseFilt
 
 def _check_path_selects(options: dict, collection_id: str | None, filters: BrowseFilters) -> None:
     """Exit 2 when --path selects nothing in the collection (asks for one item of it)."""
-    if filters.path is None or collection_id is None:
+    if filters.path is None:
         return
+    if collection_id is None:
+        raise click.BadParameter(
+            "selects folders of a --collection; with --ids it would be ignored",
+            param_hint="--path",
+        )
     with _client(options["api_key"], options["base_url"], 1, options["retries"]) as client:
         pages = client.iter_pages(
             collection_id,

@@ -106,6 +106,8 @@ def _hit(position: int, result: Mapping[str, Any], query: str) -> dict[str, Any]
         "media_id": _id(_media_id(result)),
         "rank": rank,
     }
+    if row["frame_id"] is None and result.get("id") is not None:
+        extra["id"] = result["id"]  # an id of the wrong type: kept, never lost
     metrics = result.get("rankingMetrics")
     if isinstance(metrics, Mapping):
         for key, value in metrics.items():
@@ -154,9 +156,10 @@ def search_records(results: Sequence[Mapping[str, Any]]) -> list[dict]:
             records[key] = {**base, "frames": []}
         frame = {k: v for k, v in result.items() if k not in _HIT_KEYS}
         frame_key = (key, frame.get("id"))
-        if frame.get("id") is not None and frame_key in seen_frames:
-            continue
-        seen_frames.add(frame_key)
+        if isinstance(frame_key[1], str):  # an id of another type: to_tables reports it
+            if frame_key in seen_frames:
+                continue
+            seen_frames.add(frame_key)
         records[key]["frames"].append(frame)
     return list(records.values())
 

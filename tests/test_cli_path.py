@@ -57,3 +57,15 @@ def test_the_library_refuses_a_file_system_path():
     with pytest.raises(ConfigError, match="not a folder path"):
         BrowseFilters(path="a b/../c")
     assert BrowseFilters(path="col1.folder_A-2").path == "col1.folder_A-2"
+
+
+def test_a_path_with_ids_exits_2(local_api_factory, tmp_path):
+    api = local_api_factory(api_key=API_KEY)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("m1\n")
+    out = tmp_path / "export"
+    args = ["export", "--ids", str(ids), "--out", str(out), "--path", f"{api.collection_id}.x"]
+    env = {"COREVIZ_API_KEY": API_KEY, "COREVIZ_BASE_URL": api.base_url}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2 and "with --ids it would be ignored" in result.output
+    assert not out.exists()

@@ -26,6 +26,7 @@ HOSTILE = {
         "results": [
             _result(0, rank=HUGE, rankingMetrics={"textRank": -HUGE, "totalRank": "1e400"}),
             _result(1, rank=0.5, width=WIDE),
+            {"id": {"not": "an id"}, "rank": 0.1, "media": {"id": "m2"}},
         ]
     },
     "/api/organization/o1/datasets": [
@@ -61,7 +62,7 @@ def _extra(frame: pd.DataFrame, row: int) -> dict:
 
 
 def test_search_numbers_that_no_column_holds_are_null_and_kept(hostile):
-    with pytest.warns(SkippedRecordWarning, match="out of the int64 range"):
+    with pytest.warns(SkippedRecordWarning, match="out of the int64 range|expected a string"):
         res = hostile.search("x", organization_id="o1")
     hit = res.hits.iloc[0]
     assert pd.isna(hit["rank"]) and pd.isna(hit["text_rank"]) and pd.isna(hit["total_rank"])
@@ -69,9 +70,11 @@ def test_search_numbers_that_no_column_holds_are_null_and_kept(hostile):
         "rank": HUGE,
         "rankingMetrics": {"textRank": -HUGE, "totalRank": "1e400"},
     }
-    assert res.hits["rank"].tolist()[1] == 0.5
-    # a frame field out of range: that media is left out of the tables, listed, not fatal
-    assert res.tables.media.media_id.tolist() == ["m0"] and len(res.report.skipped) == 1
+    assert res.hits["rank"].tolist()[1:] == [0.5, 0.1]
+    assert pd.isna(res.hits.frame_id.iloc[2]) and _extra(res.hits, 2) == {"id": {"not": "an id"}}
+    # a frame field out of range or of the wrong type: that media is left out of the
+    # tables and listed, never fatal
+    assert res.tables.media.media_id.tolist() == ["m0"] and len(res.report.skipped) == 2
 
 
 def test_collection_and_organization_fields_of_the_wrong_type_are_kept(hostile):
