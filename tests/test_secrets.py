@@ -127,8 +127,11 @@ def test_no_file_message_log_or_repr_holds_the_key(local_api_factory, tmp_path, 
     # the Python API: reprs and the report of a streaming export
     with cvf.Client(api_key=KEY, base_url=api.base_url) as client:
         report = cvf.export_parquet(client.browse(collection), tmp_path / "py", progress=False)
-        for value in (client, report, api, api.options, api.routes, api.guard):
+        snapshot = api.stats.snapshot()
+        assert any(h.get("x-api-key") == KEY for _, h in snapshot.headers)  # recorded ...
+        for value in (client, report, api, api.options, api.routes, api.guard, snapshot):
             trail.add(f"repr {type(value).__name__}", repr(value) + str(value))
+        trail.add("stats", json.dumps(snapshot.to_json()))  # ... but never shown or sent
     trail.add("log", caplog.text)
     assert "GET" in caplog.text  # requests were logged (DEBUG), and are searched too
     assert not trail.leaks(KEY, WRONG)

@@ -13,27 +13,37 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-__all__ = ["HEADER_HISTORY", "ServerStats", "StatsSnapshot"]
+__all__ = ["CREDENTIAL_HEADERS", "HEADER_HISTORY", "ServerStats", "StatsSnapshot"]
 
 #: How many ``(path, headers)`` pairs :class:`ServerStats` remembers.
 HEADER_HISTORY = 10_000
 
 
+#: Request headers that carry credentials: recorded, but never sent back or shown.
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "proxy-authorization"})
+
+
+def _masked(headers: dict[str, str]) -> dict[str, str]:
+    return {k: "***" if k in CREDENTIAL_HEADERS else v for k, v in headers.items()}
+
+
 @dataclass(frozen=True)
 class StatsSnapshot:
-    """Counters at one moment (also what ``GET /_local/stats`` returns, as JSON)."""
+    """Counters at one moment (also what ``POST /_local/stats`` returns, as JSON: there the
+    credential headers read ``***``; the repr leaves the headers out)."""
 
     requests: int = 0
     max_in_flight: int = 0
     paths: Counter = field(default_factory=Counter)
-    headers: list = field(default_factory=list)  # [(path, {lower-case name: value}), ...]
+    # [(path, {lower-case name: value}), ...]
+    headers: list = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
         return {
             "requests": self.requests,
             "max_in_flight": self.max_in_flight,
             "paths": dict(self.paths),
-            "headers": [[path, headers] for path, headers in self.headers],
+            "headers": [[path, _masked(headers)] for path, headers in self.headers],
         }
 
     @classmethod
