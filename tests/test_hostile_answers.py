@@ -8,9 +8,13 @@ import json
 import warnings
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from coreviz_frames.errors import CorevizWarning, SkippedRecordWarning
+from coreviz_frames.errors import CorevizError, CorevizWarning, SkippedRecordWarning
+from coreviz_frames.search import SearchResults
+from coreviz_frames.typedframe import fit_cell, typed_frame
 from tests.helpers import ScriptedServer, fast_client
 
 HUGE = 10**400  # no float holds it
@@ -120,3 +124,48 @@ def test_search_drops_hits_beyond_the_limit_saying_how_many():
     assert res.hits.frame_id.tolist() == ["f0", "f1", "f2", "f3", "f4"]
     messages = [str(w.message) for w in seen if issubclass(w.category, CorevizWarning)]
     assert any("1995" in m and "limit" in m for m in messages), messages
+
+
+_NUMBERS = st.integers(-(2**64), 2**64) | st.sampled_from([HUGE, -HUGE, WIDE, 2**63]) | st.floats()
+_JSON = st.recursive(
+    st.none() | st.booleans() | _NUMBERS | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_RESULT_KEYS = ("id", "timestamp", "width", "height", "blob", "media", "rank", "rankingMetrics")
+
+
+@settings(deadline=None)  # no timing threshold: the machine may be busy
+@given(
+    results=st.lists(st.dictionaries(st.sampled_from(_RESULT_KEYS), _JSON), max_size=4),
+    limit=st.integers(min_value=1, max_value=5),
+)
+def test_any_search_answer_is_a_table_or_a_typed_error(results, limit):
+    """Whatever JSON a search answers, the result is hits (at most ``limit``) or a
+    CorevizError: never an untyped exception."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorevizWarning)
+        try:
+            res = SearchResults.from_response({"results": results}, query="q", limit=limit)
+        except CorevizError:
+            return
+    assert len(res.hits) == min(len(results), limit)
+    for i, extra in enumerate(res.hits.extra):
+        kept = json.loads(extra) if isinstance(extra, str) else {}
+        rank = results[i].get("rank")
+        assert not pd.isna(res.hits["rank"].iloc[i]) or rank is None or "rank" in kept
+
+
+@settings(deadline=None)
+@given(value=_JSON, arrow_type=st.sampled_from([pa.string(), pa.int64(), pa.float64()]))
+def test_any_json_value_fits_a_listing_column_or_is_kept(value, arrow_type):
+    """``fit_cell`` is what every listing row goes through: a value either fits its column
+    (and the typed frame takes it) or is refused, to be kept raw in ``extra``."""
+    ok, cell = fit_cell(value, arrow_type)
+    frame = typed_frame([("c", arrow_type)], [{"c": cell}])
+    assert (cell is None) == bool(frame.c.isna().iloc[0])
+    assert ok or cell is None
+    if ok and value is not None and pa.types.is_string(arrow_type):
+        assert frame.c.iloc[0] == (value if isinstance(value, str) else str(value))
