@@ -37,6 +37,7 @@ from .options import CropOptions, DownloadOptions, MaxSize, OnError, check_on_er
 from .progress import progress_bar
 
 __all__ = [
+    "RECORD_HINT",
     "CropJob",
     "CropResult",
     "Loader",
@@ -53,6 +54,9 @@ __all__ = [
 #: Loads the image of a URL, shrunk to a max size (or not): ``load(url, max_size)``.
 Loader = Callable[[str, MaxSize], Image.Image]
 _FrameSize = tuple[Any, Any]
+_NO_FRAME = "frame not in the frames table"
+#: Said by every crop error raised with ``on_error="raise"``.
+RECORD_HINT = 'pass on_error="record" to get the other crops and a reason for each failure'
 _OBJECT_COLUMNS = (
     "object_id",
     "frame_id",
@@ -242,7 +246,7 @@ def _route(
         reason = "no geometry" if crop.source == "frame" else "no crop blob and no geometry"
         return CropResult(oid, None, f"object {oid}: {reason}", source="frame")
     if not present(frame_blob):
-        reason = "frame not in the frames table" if str(fid) not in lookup else "no frame blob"
+        reason = _NO_FRAME if str(fid) not in lookup else "no frame blob"
         return CropResult(oid, None, f"object {oid}: {reason} (frame {fid})")
     if not is_http_url(frame_blob):
         refused = refuse_url(str(frame_blob))
@@ -256,6 +260,8 @@ def plan_crops(
     """Group the rows by the image they need; rows that cannot be served get a result now.
 
     Returns the jobs (each distinct image once) and ``{row position: failed result}``.
+    Without a frames table, a row that needs its frame image is a ``ConfigError`` saying
+    to pass ``frames=``.
     """
     lookup = _frame_lookup(frames)
     jobs: dict[tuple[str, str], CropJob] = {}
@@ -264,6 +270,11 @@ def plan_crops(
     for pos, values in enumerate(zip(*columns, strict=True)):
         routed = _route((str(values[0]), *values[1:]), lookup, crop)
         if isinstance(routed, CropResult):
+            if frames is None and (routed.error or "").endswith(f"{_NO_FRAME} (frame {values[1]})"):
+                raise ConfigError(
+                    f"object {values[0]} is cut from its frame image, and no frames table was "
+                    "given: pass frames=tables.frames (or the MediaTables itself)"
+                )
             failed[pos] = routed
             continue
         kind, url, box, frame_size = routed
@@ -292,21 +303,56 @@ def _shift_inside(box: Box, width: int, height: int) -> tuple[Box, bool]:
     return Box(x, y, box.w, box.h), True
 
 
+def _square_at(box: Box, width: int, height: int) -> tuple[int, int, int, bool]:
+    """``(x0, y0, side, moved)``: the integer square around ``box``'s centre, moved
+    inside the image along each axis where it fits."""
+    side = max(1, math.ceil(max(box.w, box.h) - 1e-6))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    centred = (x0, y0)
+    if not (box.x < width and box.x + box.w > 0 and box.y < height and box.y + box.h > 0):
+        return x0, y0, side, False  # outside the image: found empty by the caller
+    if side <= width:
+        x0 = min(max(x0, 0), width - side)
+    if side <= height:
+        y0 = min(max(y0, 0), height - side)
+    return x0, y0, side, (x0, y0) != centred
+
+
+def _cut_square(
+    image: Image.Image, box: Box, fill: tuple[int, int, int]
+) -> tuple[Image.Image | None, tuple[int, int, int, int], bool]:
+    """A ``side x side`` crop around ``box``; what lies outside the image is ``fill``."""
+    x0, y0, side, moved = _square_at(box, image.width, image.height)
+    cut_at = (x0, y0, x0 + side, y0 + side)
+    inside = (max(x0, 0), max(y0, 0), min(x0 + side, image.width), min(y0 + side, image.height))
+    if inside[2] <= inside[0] or inside[3] <= inside[1]:
+        return None, cut_at, True
+    if inside == cut_at:
+        return image.crop(cut_at), cut_at, moved
+    canvas = Image.new(image.mode, (side, side), fill if image.mode == "RGB" else fill[0])
+    canvas.paste(image.crop(inside), (inside[0] - x0, inside[1] - y0))
+    return canvas, cut_at, True
+
+
 def _cut(
-    image: Image.Image, box: Box, frame_size: _FrameSize, *, fit: bool = False
+    image: Image.Image, box: Box, frame_size: _FrameSize, crop: CropOptions
 ) -> tuple[Image.Image | None, tuple[int, int, int, int], bool]:
     """Crop ``box`` (frame pixels) from ``image``, scaled if the image is not frame-sized.
 
-    ``fit`` (a box grown by ``square`` or ``min_size``) first moves a box that reaches
-    outside the image back inside where it fits, so it keeps its shape and size; what
-    still reaches outside is clamped. Either way the result is flagged ``clamped``.
+    A box grown by ``square`` or ``min_size`` (``crop.fit``) is first moved back inside
+    the image where it fits, so it keeps its shape and size; with ``square`` what still
+    reaches outside is padded with ``crop.fill`` (the crop stays square), otherwise it is
+    clamped. Either way the result is flagged ``clamped``.
     """
     fw, fh = frame_size
     known = present(fw) and present(fh) and int(fw) > 0 and int(fh) > 0
     if known and (int(fw), int(fh)) != image.size:
         box = _scale(box, image.width / int(fw), image.height / int(fh))
+    if crop.square:
+        return _cut_square(image, box, crop.fill if isinstance(crop.fill, tuple) else (0, 0, 0))
     shifted = False
-    if fit:
+    if crop.fit:
         box, shifted = _shift_inside(box, image.width, image.height)
     box, clamped = box.clamp(image.width, image.height)
     clamped = clamped or shifted
@@ -335,7 +381,8 @@ def run_job(
     except ImageLoadError as exc:
         if on_error == "raise":
             oid = job.rows[0][1]
-            raise ImageLoadError(f"object {oid}: {exc}", url=exc.url, reason=exc.reason) from None
+            message = f"object {oid}: {exc} ({RECORD_HINT})"
+            raise ImageLoadError(message, url=exc.url, reason=exc.reason) from None
         return [
             (pos, CropResult(oid, None, f"object {oid}: {exc}", job.kind, job.url))
             for pos, oid, _, _ in job.rows
@@ -347,11 +394,13 @@ def run_job(
             crop_image = image if i == len(job.rows) - 1 else image.copy()
             out.append((pos, CropResult(oid, crop_image, None, "blob", job.url)))
             continue
-        cut, cut_at, clamped = _cut(image, box, frame_size, fit=crop.fit)
+        cut, cut_at, clamped = _cut(image, box, frame_size, crop)
         if cut is None:
             msg = f"object {oid}: box {cut_at} lies outside the frame image {image.size}"
             if on_error == "raise":
-                raise ImageLoadError(msg, url=job.url, reason="box outside image")
+                raise ImageLoadError(
+                    f"{msg} ({RECORD_HINT})", url=job.url, reason="box outside image"
+                )
             out.append((pos, CropResult(oid, None, msg, "frame", job.url, cut_at, clamped)))
             continue
         if max_pair is not None:
@@ -416,7 +465,9 @@ def iter_crops(
     jobs, failed = plan_crops(objects, frames, crop)
     if failed and on_error == "raise":
         first = failed[min(failed)]
-        raise ImageLoadError(first.error or "cannot crop", url=first.url, reason="cannot crop")
+        count = f"{len(failed)} of {len(objects)} objects cannot be cropped"
+        message = f"{first.error or 'cannot crop'} ({count}; {RECORD_HINT})"
+        raise ImageLoadError(message, url=first.url, reason="cannot crop")
     yield from failed.items()
 
     def task(job: CropJob) -> list[tuple[int, CropResult]]:

@@ -178,6 +178,21 @@ class DownloadOptions:
         return result
 
 
+def _rgb(value: Any) -> tuple[int, int, int]:
+    """``value`` (one grey level or an RGB triple, 0..255) as an RGB triple."""
+    triple = (value, value, value) if isinstance(value, numbers.Integral) else value
+    try:
+        ok = len(triple) == 3 and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= int(v) <= 255
+            for v in triple
+        )
+    except TypeError:
+        ok = False
+    if not ok or isinstance(value, bool):
+        raise ConfigError(f"fill must be 0..255 or an (r, g, b) triple of 0..255, got {value!r}")
+    return int(triple[0]), int(triple[1]), int(triple[2])
+
+
 @dataclass(frozen=True)
 class CropOptions:
     """Which crop is cut for an object.
@@ -187,6 +202,8 @@ class CropOptions:
     ``min_size`` change the box), else the frame. ``pad`` grows each side by a fraction
     of the box, ``square`` makes it square, ``min_size`` (int or ``(w, h)``) grows small
     boxes, ``max_size`` shrinks crops to thumbnails. Sizes are kept as ``(w, h)`` pairs.
+    ``fill`` (an RGB triple or one grey level) pads a square crop where its square
+    reaches past the image's edge, so ``square=True`` always gives a square.
 
     Example:
         >>> CropOptions(min_size=50).min_size
@@ -200,8 +217,10 @@ class CropOptions:
     square: bool = False
     min_size: MaxSize = None
     max_size: MaxSize = None
+    fill: tuple[int, int, int] | int = (0, 0, 0)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fill", _rgb(self.fill))
         if self.source not in ("auto", "blob", "frame"):
             raise ConfigError(f"source must be 'auto', 'blob' or 'frame', got {self.source!r}")
         pad = self.pad
@@ -258,6 +277,7 @@ class CropKwargs(TypedDict, total=False):
     square: bool
     min_size: MaxSize
     max_size: MaxSize
+    fill: tuple[int, int, int] | int
 
 
 class CropDownloadKwargs(CropKwargs, DownloadKwargs, total=False):

@@ -49,7 +49,7 @@ from .crop_jobs import (
     split_input,
 )
 from .datasetdir import dataset_folder
-from .errors import ConfigError, ExportError, ImageLoadError
+from .errors import ConfigError, ExportError, ImageLoadError, SkippedRecordWarning
 from .fileio import atomic_write_bytes, atomic_writer
 from .images import load_blob
 from .options import CropOptions, DownloadOptions, MaxSize, OnError, split_options
@@ -95,9 +95,14 @@ _FRAME_LRU = 8  # decoded frame images kept per dataset (per worker process)
 class CropDataset:
     """A map-style dataset of object crops and class indices (torch-compatible, torch-free).
 
-    Rows whose label is missing, or not among ``classes`` when given, are left out, and so
-    are rows that can give no crop (``skipped``: object id -> reason); ``objects`` holds
-    the rows kept, ``targets`` their class indices. Crops load on
+    Rows whose label is missing (unless ``include_unlabeled=True``), or not among
+    ``classes`` when given, are left out, and so are rows the selection options drop
+    (``labels``, ``label_map``, ``object_types``, ``frame_stride``... or one ``select=``
+    :class:`~coreviz_frames.selection.DatasetOptions`, as for every writer) and rows that
+    can give no crop: never silently (``skipped``: object id -> reason, and one
+    ``SkippedRecordWarning``). A row cut from its frame with no frames table is a
+    ``ConfigError`` saying to pass ``frames=``. ``objects`` holds the rows kept,
+    ``targets`` their class indices. Crops load on
     ``__getitem__`` (through the disk cache when ``cache_dir`` or
     ``$COREVIZ_FRAMES_CACHE`` is set). The crop and download options are those of
     :func:`~coreviz_frames.load_crops` (``source``, ``pad``, ``square``, ``min_size``,
@@ -121,37 +126,49 @@ class CropDataset:
         label_column: str = "label",
         classes: Sequence[str] | None = None,
         frames: pd.DataFrame | None = None,
+        select: DatasetOptions | None = None,
         crop: CropOptions | None = None,
         download: DownloadOptions | None = None,
         **options: Unpack[CropDatasetKwargs],
     ) -> None:
-        self.crop, self.download = split_options(options, crop=crop, download=download)
+        self.select, self.crop, self.download = _split_crop_options(options, select, crop, download)
         objects, frames = split_input(tables_or_objects, frames)
         if label_column not in objects.columns:
             raise ConfigError(f"no column {label_column!r} in the objects table")
-        labels = objects[label_column].astype("string")
-        keep = (labels.notna() & (labels != "")).to_numpy(dtype=bool)
+        raw = [str(v) if present(v) else None for v in objects[label_column].tolist()]
+        classes_of, drop, _ = _selected(objects, frames, raw, self.select)
         if classes is not None:
-            classes = list(classes)
-            if len(set(classes)) != len(classes):
-                raise ConfigError("classes must be unique")
-            keep &= labels.isin(classes).fillna(False).to_numpy(dtype=bool)
-        kept = objects.loc[keep].reset_index(drop=True)
-        # Rows that can never give a crop (no blob and no box, say) are left out up front.
-        _, failed = plan_crops(kept, frames, self.crop)
-        self.skipped: dict[str, str] = {r.object_id: r.error or "" for r in failed.values()}
-        if failed:
-            kept = kept.drop(index=list(failed)).reset_index(drop=True)
+            classes = _dataset_classes(classes)
+            for pos, value in enumerate(classes_of):
+                if value is not None and value not in classes:
+                    drop.setdefault(pos, f"label {value!r} is not among classes=")
+        keep = self._croppable(objects, frames, drop)
         if classes is None:
-            classes = sorted({str(v) for v in kept[label_column].tolist()})
-        self.objects = kept
+            listed = self.select.labels
+            classes = sorted(set(listed) if listed else {str(classes_of[p]) for p in keep})
+        self.objects = objects.iloc[keep].reset_index(drop=True)
         self.frames = frames
         self.transform = transform
         self.label_column = label_column
         self.classes: list[str] = list(classes)
         self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
-        self.targets: list[int] = [self.class_to_idx[str(v)] for v in kept[label_column].tolist()]
+        self.targets: list[int] = [self.class_to_idx[str(classes_of[p])] for p in keep]
         self._init_runtime()
+
+    def _croppable(
+        self, objects: pd.DataFrame, frames: pd.DataFrame | None, drop: dict[int, str]
+    ) -> list[int]:
+        """The rows kept: not dropped, and able to give a crop. Sets ``self.skipped``
+        (object id -> why) and warns about the rows left out."""
+        ids = [str(v) for v in column(objects, "object_id")]
+        self.skipped: dict[str, str] = {ids[pos]: why for pos, why in drop.items()}
+        keep = [pos for pos in range(len(objects)) if pos not in drop]
+        # Rows that can never give a crop (no blob and no box, say) are left out up front.
+        _, failed = plan_crops(objects.iloc[keep], frames, self.crop)
+        self.skipped.update({r.object_id: r.error or "" for r in failed.values()})
+        keep = [p for i, p in enumerate(keep) if i not in failed]
+        _warn_left_out(self.skipped, len(objects))
+        return keep
 
     def _init_runtime(self) -> None:
         # Per-process state: the last few decoded frame images, shared by their objects.
@@ -211,6 +228,25 @@ class CropDataset:
         if self.transform is not None:
             return self.transform(image), target
         return image, target
+
+
+def _dataset_classes(classes: Sequence[str]) -> list[str]:
+    """``classes`` checked: a list of unique names."""
+    if isinstance(classes, str) or len(set(classes)) != len(list(classes)):
+        raise ConfigError("classes must be a list of unique class names")
+    return [str(c) for c in classes]
+
+
+def _warn_left_out(skipped: Mapping[str, str], total: int) -> None:
+    """One warning saying how many rows a dataset left out, and the first reason."""
+    if skipped:
+        oid, why = next(iter(skipped.items()))
+        warnings.warn(
+            f"{len(skipped)} of {total} objects are left out (see .skipped); "
+            f"the first, {oid}: {why}",
+            SkippedRecordWarning,
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------- splits
@@ -483,7 +519,6 @@ def _thinned_objects(
 
 
 def _selected(
-    tables_or_objects: Any,
     objects: pd.DataFrame,
     frames: pd.DataFrame | None,
     labels: list[str | None],
@@ -673,7 +708,7 @@ def export_crops(
     opts, crop, download = _split_crop_options(options, select, crop, download)
     objects, frames = split_input(tables_or_objects, frames)
     raw = _row_labels(tables_or_objects, objects, label, label_column)
-    classes_of, drop, classes = _selected(tables_or_objects, objects, frames, raw, opts)
+    classes_of, drop, classes = _selected(objects, frames, raw, opts)
     names, owner, split_of = _row_splits(objects, splits, seed, drop)
     dirs = _label_dirs(classes)
     object_ids = [str(v) for v in column(objects, "object_id")]

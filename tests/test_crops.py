@@ -14,7 +14,7 @@ from test_images import run_within
 import coreviz_frames as cvf
 from coreviz_frames.crop_jobs import pixels as _pixels
 from coreviz_frames.crops import CropGallery, CropResult, load_crops, show_crops
-from coreviz_frames.errors import ConfigError, ImageLoadError
+from coreviz_frames.errors import ConfigError, ImageLoadError, SkippedRecordWarning
 
 
 def _tables(api, **client_kwargs) -> cvf.MediaTables:
@@ -151,9 +151,13 @@ def test_auto_prefers_frame_when_box_is_adjusted(tables):
     assert all(r.ok and r.source == "frame" for r in res)
 
 
-def test_missing_frame_is_recorded(tables):
+def test_missing_frames_table_says_pass_frames_and_a_missing_frame_is_recorded(tables):
     objs = tables.objects[tables.objects.blob.isna() & tables.objects.bbox_x.notna()]
-    res = load_crops(objs, on_error="record", progress=False)  # no frames table
+    for on_error in ("record", "raise"):
+        with pytest.raises(ConfigError, match="pass frames="):
+            load_crops(objs, on_error=on_error, progress=False)  # no frames table
+    others = tables.frames[~tables.frames.frame_id.isin(objs.frame_id)]
+    res = load_crops(objs, frames=others, on_error="record", progress=False)
     assert all(not r.ok and "frame not in the frames table" in r.error for r in res)
 
 
@@ -284,7 +288,8 @@ def test_frame_blobs_naming_local_files_are_refused(tables, local_files):
         lambda: load_crops(objs, frames=frames, source="frame", on_error="record", progress=False)
     )
     assert results and all(not r.ok and "not an http(s) URL" in r.error for r in results)
-    ds = cvf.CropDataset(objs, frames=frames, source="frame")
+    with pytest.warns(SkippedRecordWarning, match=f"{len(objs)} of {len(objs)} objects"):
+        ds = cvf.CropDataset(objs, frames=frames, source="frame")
     assert len(ds) == 0 and all("not an http(s) URL" in why for why in ds.skipped.values())
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 import coreviz_frames as cvf
-from coreviz_frames.errors import ConfigError, ExportError
+from coreviz_frames.errors import ConfigError, ExportError, SkippedRecordWarning
 from coreviz_frames.splits import EmptySplitWarning
 from coreviz_frames.training import (
     MANIFEST_NAME,
@@ -35,8 +35,14 @@ def tables(sample_api):
 # --------------------------------------------------------------------------- dataset
 
 
+def _dataset(tables, **kwargs):
+    """A CropDataset of the sample collection: its one object without geometry is reported."""
+    with pytest.warns(SkippedRecordWarning, match="1 of 20 objects are left out"):
+        return CropDataset(tables, **kwargs)
+
+
 def test_crop_dataset_items_and_classes(tables):
-    ds = CropDataset(tables)
+    ds = _dataset(tables)
     objs = tables.objects
     croppable = objs[objs.blob.notna() | objs.bbox_x.notna()]
     assert len(ds) == len(croppable)
@@ -53,9 +59,14 @@ def test_crop_dataset_items_and_classes(tables):
 
 
 def test_crop_dataset_options_and_transform(tables):
-    ds = CropDataset(
-        tables, classes=["rocket", "person"], transform=lambda im: im.size, square=True, max_size=32
-    )
+    with pytest.warns(SkippedRecordWarning, match="not among classes="):
+        ds = CropDataset(
+            tables,
+            classes=["rocket", "person"],
+            transform=lambda im: im.size,
+            square=True,
+            max_size=32,
+        )
     assert ds.classes == ["rocket", "person"]
     assert set(ds.objects.label) == {"rocket", "person"}
     sizes = [ds[i][0] for i in range(len(ds))]
@@ -67,7 +78,7 @@ def test_crop_dataset_options_and_transform(tables):
 
 
 def test_crop_dataset_pickles_without_session_or_lock(tables):
-    ds = CropDataset(tables)
+    ds = _dataset(tables)
     ds[0]
     state = ds.__getstate__()
     assert "_lock" not in state and "_frames_lru" not in state
@@ -103,7 +114,7 @@ def test_dataloader_with_worker_processes(tables):
         reason="torch is not installed (pip install 'coreviz-frames[torch]')",
         exc_type=ImportError,  # a broken install (missing shared library) skips too
     )
-    ds = CropDataset(tables, transform=_to_tensor)
+    ds = _dataset(tables, transform=_to_tensor)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, shuffle=False)
     seen, targets = 0, []
     for images, labels in loader:
