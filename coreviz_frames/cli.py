@@ -255,6 +255,110 @@ def _download_options(command):
     )
 
 
+def _split_fractions(ctx, param, value: str | None) -> tuple[float, ...] | None:
+    """``"0.8,0.1,0.1"`` or ``"0.8,0.2"`` as fractions (click callback of ``--split``)."""
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) not in (2, 3):
+        raise click.BadParameter(
+            f"expected two or three fractions like 0.8,0.1,0.1 or 0.8,0.2, got {value!r}"
+        )
+    return parts
+
+
+def _names_list(ctx, param, value: str | None) -> list[str] | None:
+    """``"a,b"`` as ``["a", "b"]`` (click callback of --labels, --object-types)."""
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise click.BadParameter(f"expected names separated by commas, got {value!r}")
+    return names
+
+
+def _label_map(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
+    """``("kitty=cat", "puppy=dog")`` as a dict (click callback of --label-map)."""
+    pairs = {}
+    for value in values:
+        old, sep, new = value.partition("=")
+        if not sep or not old:
+            raise click.BadParameter(f"expected OLD=NEW, got {value!r}")
+        pairs[old] = new or None
+    return pairs or None
+
+
+def _dataset_options(command):
+    """What every dataset command shares: where, which split, which objects and frames."""
+    return _stack(
+        command,
+        [
+            click.option(
+                "--overwrite", is_flag=True, help="Replace the dataset in --out (built beside)."
+            ),
+            click.option(
+                "--split",
+                "fractions",
+                default=None,
+                callback=_split_fractions,
+                help="train,val[,test] fractions of media (default: no split).",
+            ),
+            click.option("--seed", type=int, default=0, show_default=True, help="Split seed."),
+            click.option(
+                "--splits",
+                "splits_file",
+                default=None,
+                type=click.Path(exists=True),
+                help="Reuse an assignment: a splits.csv or a dataset folder written before.",
+            ),
+            click.option("--labels", callback=_names_list, help="Keep only these classes (a,b)."),
+            click.option(
+                "--label-map", multiple=True, callback=_label_map, help="Rename: OLD=NEW (repeat)."
+            ),
+            click.option(
+                "--include-unlabeled", is_flag=True, help="Keep unlabeled objects (_unlabeled)."
+            ),
+            click.option("--min-size", type=float, default=None, help="Smallest box side (px)."),
+            click.option("--object-types", callback=_names_list, help="Keep these types (a,b)."),
+            click.option(
+                "--frame-stride", type=int, default=1, help="Every n-th frame of a media."
+            ),
+            click.option(
+                "--max-frames-per-media", type=int, default=None, help="At most n frames."
+            ),
+            click.option("--no-empty", is_flag=True, help="Leave out frames without objects."),
+        ],
+    )
+
+
+def _selection(options: dict[str, Any]) -> dict[str, Any]:
+    """Pop the shared dataset options of a command: ``splits``, ``overwrite``, ``select``."""
+    from .selection import DatasetOptions
+
+    fractions, splits_file = options.pop("fractions"), options.pop("splits_file")
+    if fractions is not None and splits_file is not None:
+        raise click.UsageError("give --split or --splits, not both")
+    select = DatasetOptions(
+        labels=options.pop("labels"),
+        label_map=options.pop("label_map"),
+        include_unlabeled=options.pop("include_unlabeled"),
+        min_size=options.pop("min_size"),
+        object_types=options.pop("object_types"),
+        frame_stride=options.pop("frame_stride"),
+        max_frames_per_media=options.pop("max_frames_per_media"),
+        include_empty=not options.pop("no_empty"),
+    )
+    return {
+        "splits": splits_file if splits_file is not None else fractions,
+        "seed": options.pop("seed"),
+        "overwrite": options.pop("overwrite"),
+        "select": select,
+    }
+
+
 def _api_options(command):
     """How a command reaches the API (--workers ... --progress), as one decorator."""
     return _stack(
@@ -568,45 +672,38 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
 )
 @click.option("--square", is_flag=True, help="Grow boxes to squares.")
 @click.option("--max-size", type=int, default=None, help="Longest side of a crop, in pixels.")
+@_dataset_options
 @_download_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some crops failed.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
-def crops(
-    export_dir, out_dir, source, pad, square, max_size, workers, cache_dir, allow_failures, progress
-) -> None:
-    """Write the object crops of a Parquet export as an ImageFolder (one folder per label)."""
+def crops(export_dir, out_dir, source, pad, square, max_size, **options) -> None:
+    """Write the object crops of a Parquet export as an ImageFolder (one folder per label).
+
+    Every split has every class folder (classes.txt lists them); objects without a
+    label are left out unless --include-unlabeled; --split assigns media by a keyed hash
+    of their id and --seed (splits.csv records it, --splits reuses it).
+    """
     from .options import CropOptions
     from .training import export_crops_from_parquet
 
+    shared = _selection(options)
+    allow_failures = options.pop("allow_failures")
     manifest = export_crops_from_parquet(
         export_dir,
         out_dir,
         crop=CropOptions(source=source, pad=pad, square=square, max_size=max_size),
-        workers=workers,
-        cache_dir=cache_dir,
-        progress=progress,
+        **shared,
+        **options,
     )
     written = int((manifest["status"] == "written").sum())
-    failed = manifest[manifest["status"] != "written"]
-    echo(f"{written} crops written to {out_dir} ({len(failed)} failed)")
+    skipped = manifest[manifest["status"] == "skipped"]
+    failed = manifest[manifest["status"] == "failed"]
+    echo(f"{written} crops written to {out_dir} ({len(failed)} failed, {len(skipped)} left out)")
     pairs = zip(failed["object_id"].tolist(), failed["reason"].tolist(), strict=True)
     for line in failure_lines(pairs, listed_in=str(Path(out_dir) / "manifest.parquet")):
         echo(line, err=True)
     if len(failed) and not allow_failures:
         sys.exit(1)
-
-
-def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float] | None:
-    """``"0.8,0.1,0.1"`` as three fractions (click callback of ``dataset --split``)."""
-    if value is None:
-        return None
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3:
-        raise click.BadParameter(f"expected three fractions like 0.8,0.1,0.1, got {value!r}")
-    return parts[0], parts[1], parts[2]
 
 
 @main.command(
@@ -622,14 +719,6 @@ def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."
 )
 @click.option(
-    "--split",
-    "fractions",
-    default=None,
-    callback=_split_fractions,
-    help="train,val,test fractions, grouped by media (default: one split 'all').",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
-@click.option(
     "--task",
     type=click.Choice(["detect", "segment"]),
     default="detect",
@@ -644,11 +733,17 @@ def _split_fractions(ctx, param, value: str | None) -> tuple[float, float, float
     help="HF rows: frames with their boxes, object crops, or captions with their frame.",
 )
 @click.option("--no-images", is_flag=True, help="Annotations only: download no image.")
+@_dataset_options
 @_download_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some frames failed.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
-def dataset(fmt, export_dir, out_dir, fractions, seed, task, grain, no_images, **options) -> None:
-    """Write the frames and objects of a Parquet export as a COCO, YOLO or HF dataset."""
+def dataset(fmt, export_dir, out_dir, task, grain, no_images, **options) -> None:
+    """Write the frames and objects of a Parquet export as a COCO, YOLO or HF dataset.
+
+    A media's split is a keyed hash of its id and --seed (the same in every format,
+    and unmoved when media are added or removed); splits.csv records it and --splits
+    reuses it. A non-empty --out is refused unless --overwrite.
+    """
     from .parquet import read_parquet
 
     if task != "detect" and fmt != "yolo":
@@ -657,7 +752,7 @@ def dataset(fmt, export_dir, out_dir, fractions, seed, task, grain, no_images, *
         raise click.UsageError("--grain applies to hf only")
     tables = read_parquet(export_dir)
     allow_failures = options.pop("allow_failures")
-    common = {"splits": fractions, "seed": seed, **options}
+    common = {**_selection(options), **options}
     if fmt == "coco":
         from .coco import export_coco
 

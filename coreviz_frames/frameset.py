@@ -479,7 +479,7 @@ def plan_dataset(
     candidates, kept_labels = _candidate_objects(
         objects, labels, drop, size, skipped_frames, skipped_objects
     )
-    cats = _categories(kept_labels, categories)
+    cats = _categories(kept_labels, categories if categories is not None else opts.labels)
     media = [str(m) for m in column(frames, "media_id") if present(m)]
     names, owner = assign_splits(media, splits, seed)
     plan = DatasetPlan([], cats, names, skipped_frames, skipped_objects, owner, opts)

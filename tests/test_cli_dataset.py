@@ -84,9 +84,9 @@ def test_hf_captions_grain(export_dir, tables, tmp_path):
 
 def test_bad_options_exit_2(export_dir, tmp_path):
     bad = CliRunner().invoke(
-        main, ["dataset", "coco", str(export_dir), "--out", str(tmp_path), "--split", "0.8,0.2"]
+        main, ["dataset", "coco", str(export_dir), "--out", str(tmp_path), "--split", "0.8"]
     )
-    assert bad.exit_code == 2 and "three fractions" in bad.output
+    assert bad.exit_code == 2 and "two or three fractions" in bad.output
     sums = CliRunner().invoke(
         main, ["dataset", "coco", str(export_dir), "--out", str(tmp_path), "--split", "1,1,1"]
     )
@@ -111,3 +111,65 @@ def test_failed_frames_exit_1_unless_allowed(tables, sample_api, tmp_path):
         "yolo", str(tmp_path / "export"), "--out", str(tmp_path / "y2"), "--allow-failures"
     )
     assert allowed.exit_code == 0
+
+
+def test_overwrite_splits_reuse_and_selection(export_dir, tmp_path):
+    out = tmp_path / "y"
+    first = _run("yolo", str(export_dir), "--out", str(out), "--split", "0.5,0.5", "--seed", "3")
+    assert first.exit_code == 0, first.output
+    assigned = (out / "splits.csv").read_text()
+    again = CliRunner().invoke(main, ["dataset", "yolo", str(export_dir), "--out", str(out)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert "Traceback" not in again.output and (out / "splits.csv").read_text() == assigned
+    # the assignment reused from the dataset folder itself, whatever the seed
+    pinned = _run(
+        "coco",
+        str(export_dir),
+        "--out",
+        str(tmp_path / "c"),
+        "--splits",
+        str(out),
+        "--labels",
+        "rocket,person",
+        "--label-map",
+        "astronaut=person",
+        "--min-size",
+        "2",
+    )
+    assert pinned.exit_code == 0, pinned.output
+    assert (tmp_path / "c" / "splits.csv").read_text() == assigned
+    labels = json.loads((tmp_path / "c" / "labels.json").read_text())
+    assert labels["classes"] == ["rocket", "person"]
+    assert labels["label_map"] == {"astronaut": "person"}
+    replaced = _run("yolo", str(export_dir), "--out", str(out), "--overwrite", "--no-empty")
+    assert replaced.exit_code == 0, replaced.output
+    assert not (out / "images" / "train").exists() and (out / "images" / "all").is_dir()
+    both = CliRunner().invoke(
+        main,
+        [
+            "dataset",
+            "coco",
+            str(export_dir),
+            "--out",
+            str(tmp_path / "d"),
+            "--split",
+            "0.5,0.5",
+            "--splits",
+            str(out),
+        ],
+    )
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_crops_command_one_class_list_and_overwrite(export_dir, tmp_path):
+    out = tmp_path / "crops"
+    args = ["crops", str(export_dir), "--out", str(out), "--split", "0.6,0.2,0.2", "--seed", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "1 failed" in result.output  # the object with no geometry
+    classes = (out / "classes.txt").read_text().splitlines()
+    for split in ("train", "val", "test"):
+        assert sorted(p.name for p in (out / split).iterdir() if p.is_dir()) == classes
+    assert CliRunner().invoke(main, args).exit_code == 1  # refused: not empty
+    assert "--overwrite" in CliRunner().invoke(main, args).output
+    replaced = CliRunner().invoke(main, [*args, "--overwrite", "--allow-failures"])
+    assert replaced.exit_code == 0, replaced.output
