@@ -404,6 +404,7 @@ _MANIFEST_SCHEMA = pa.schema(
         ("path", pa.string()),
         ("status", pa.string()),
         ("reason", pa.string()),
+        ("split", pa.string()),
     ]
 )
 
@@ -603,17 +604,21 @@ def _manifest_frame(
     objects: pd.DataFrame,
     labels: list[str | None],
     outcome: tuple[list[str | None], list[str | None], list[str]],
+    owner: Mapping[str, str],
 ) -> pd.DataFrame:
-    """``manifest.parquet``'s rows: one per object, in order, with where it went and why."""
+    """``manifest.parquet``'s rows: one per object, in order, with where it went and why,
+    and its media's split (``all`` without splits)."""
     paths, reasons, status = outcome
+    media = [str(v) if present(v) else None for v in column(objects, "media_id")]
     return pd.DataFrame(
         {
             "object_id": object_ids,
-            "media_id": [str(v) if present(v) else None for v in column(objects, "media_id")],
+            "media_id": media,
             "label": labels,
             "path": paths,
             "status": status,
             "reason": reasons,
+            "split": [None if m is None else owner.get(m) for m in media],
         }
     ).astype(pd.StringDtype("pyarrow"))
 
@@ -695,7 +700,7 @@ def export_crops(
     folder is refused unless ``overwrite=True`` (built beside, then swapped in).
     File names are unique (a repeated id gets ``~<row>``). ``manifest.parquet``
     (object_id, media_id, label, path, status ``written``/``failed``/``skipped``,
-    reason) lists every row and is returned; ``metadata.parquet`` lists the written
+    reason, split) lists every row and is returned; ``metadata.parquet`` lists the written
     crops for Hugging Face's ``imagefolder``. Crop and download options are those of
     :func:`~coreviz_frames.load_crops`.
 
@@ -727,7 +732,7 @@ def export_crops(
         _, reasons, status = outcome
         for pos, why in drop.items():
             status[pos], reasons[pos] = "skipped", why
-        manifest = _manifest_frame(object_ids, objects, classes_of, outcome)
+        manifest = _manifest_frame(object_ids, objects, classes_of, outcome, owner)
         _write_manifest(stage, manifest)
         _write_metadata(stage, manifest, objects, split_of)
         write_splits(stage, owner)

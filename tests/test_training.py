@@ -232,7 +232,9 @@ def test_export_crops_layout_and_manifest(tables, tmp_path):
         "path",
         "status",
         "reason",
+        "split",
     ]
+    assert set(manifest.split) == {"all"}
     assert manifest.object_id.tolist() == objs.object_id.tolist()
     written = manifest[manifest.status == "written"]
     failed = manifest[manifest.status == "failed"]
