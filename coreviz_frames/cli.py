@@ -280,9 +280,9 @@ def _names_list(ctx, param, value: str | None) -> list[str] | None:
     return names
 
 
-def _label_map(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
+def _label_map(ctx, param, values: tuple[str, ...]) -> dict[str, str | None] | None:
     """``("kitty=cat", "puppy=dog")`` as a dict (click callback of --label-map)."""
-    pairs = {}
+    pairs: dict[str, str | None] = {}
     for value in values:
         old, sep, new = value.partition("=")
         if not sep or not old:
