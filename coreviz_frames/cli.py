@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -427,6 +428,14 @@ def _api_options(command):
     help="Media per Parquet part (bounds memory).",
 )
 @click.option("--partition-by", default=None, help="Hive-partition every grain on this column.")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["parquet", "delta"]),
+    default=None,
+    help="Parquet parts, or a Delta Lake table per grain (default: parquet for a new "
+    "export, the existing format on --resume).",
+)
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some records failed.")
 @_api_options
 @click.option(
@@ -464,6 +473,7 @@ def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **
             base_url=options["base_url"],
             partition_by=options["partition_by"],
             filters=filters,
+            table_format=options["table_format"],
         )
     else:
         report = _export_here(
@@ -503,6 +513,7 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
                 progress=False,
                 partition_by=options["partition_by"],
                 source=source,
+                table_format=options["table_format"],
             )
         except (ExportError, ConfigError):
             raise
@@ -553,17 +564,38 @@ def info(export_dir) -> None:
         echo(line)
 
 
+#: ``coreviz_frames.delta.DEFAULT_RETENTION`` in hours (kept here: the CLI imports delta-rs
+#: only when a command needs it).
+RETENTION_HOURS = 168.0
+
+
+def _retention_option(command):
+    return click.option(
+        "--retention-hours",
+        type=click.FloatRange(min=0),
+        default=RETENTION_HOURS,
+        show_default=True,
+        help="Delta: files a commit replaced are vacuumed this long after (readers of "
+        "older versions keep them until then).",
+    )(command)
+
+
 @main.command(epilog="Example:\n\n\b\n  coreviz-frames repair export/")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
-def repair(export_dir) -> None:
+@_retention_option
+def repair(export_dir, retention_hours) -> None:
     """Remove what an interrupted export left: uncommitted parts and temporary files.
 
     Third-party readers (DuckDB, Polars, Spark globbing *.parquet) would read those parts.
-    A manifest a killed run left "running" becomes "failed"; --resume continues it.
+    A manifest a killed run left "running" becomes "failed"; --resume continues it. A
+    Delta export gets its tables restored to the versions its manifest pins, and vacuumed.
     """
-    from .store import ExportStore
+    from .deltastore import open_store
 
-    removed = ExportStore(export_dir).repair()
+    store = open_store(
+        export_dir, None, default="parquet", retention=timedelta(hours=retention_hours)
+    )
+    removed = store.repair()
     for path in removed:
         echo(f"removed {Path(path).relative_to(export_dir).as_posix()}")
     echo(f"{len(removed)} leftover file(s) removed from {export_dir}")
@@ -600,6 +632,14 @@ def repair(export_dir) -> None:
 @click.option("--page-size", type=int, default=100, show_default=True)
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Media per part.")
 @click.option("--partition-by", default=None, help="Hive partitioning of a new export.")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["parquet", "delta"]),
+    default=None,
+    help="Format of a new export (default: delta); an existing one keeps its own.",
+)
+@_retention_option
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some media failed.")
 @_api_options
 def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delete, **options):
@@ -631,6 +671,8 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
             page_size=options["page_size"],
             partition_by=options["partition_by"],
             progress=options["progress"],
+            table_format=options["table_format"],
+            retention=timedelta(hours=options["retention_hours"]),
         )
     echo(str(report))
     if not report.complete or report.deletes_skipped:

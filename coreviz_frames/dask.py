@@ -75,6 +75,7 @@ import pandas as pd  # noqa: E402
 
 from .client import DEFAULT_BASE_URL, Client  # noqa: E402
 from .credentials import resolve_credentials  # noqa: E402
+from .deltastore import open_store  # noqa: E402
 from .export import ExportReport  # noqa: E402
 from .failures import FailedFetch  # noqa: E402
 from .filters import BrowseFilters  # noqa: E402
@@ -112,6 +113,8 @@ _CLIENT_OPTIONS = frozenset(
 #: The largest ``pagination.total`` planned unless ``max_total=`` raises it (a total of
 #: 10**12 would build a billion tasks; a real collection is 10**5 to 10**6 media).
 DEFAULT_MAX_TOTAL = 10_000_000
+#: Partitions computed at a time by a Delta export (their tables wait for the commits).
+DELTA_WINDOW = 4
 
 
 # --------------------------------------------------------------------------- errors
@@ -639,6 +642,43 @@ def _refuse_resume() -> None:
     )
 
 
+def _write_parquet(plan: _Plan, store: ExportStore, report: ExportReport) -> None:
+    """Workers write the part files of every grain; the store adopts them."""
+    writes = []
+    for grain, frame in plan.frames().items():
+        writes.append(
+            frame.to_parquet(
+                store.root / grain,
+                engine="pyarrow",
+                compression=store.compression,
+                write_index=False,
+                schema=SCHEMAS[grain],
+                name_function=part_name,
+                custom_metadata=file_metadata(grain),
+                write_metadata_file=False,
+                partition_on=[store.partition_by] if store.partition_by else None,
+                row_group_size=DEFAULT_ROW_GROUP_SIZE,
+                compute=False,
+            )
+        )
+    *_, summary = dask.compute(*writes, plan.summary())  # one fetch per partition
+    rows = list(summary.itertuples())
+    for commit in store.adopt_parts([int(row.media) for row in rows]):
+        report.add(commit)
+    store.record_failures(
+        failure_from_manifest(item) for row in rows for item in json.loads(row.failed)
+    )
+
+
+def _commit_delta(plan: _Plan, store: ExportStore, report: ExportReport) -> None:
+    """Workers fetch and flatten ``DELTA_WINDOW`` partitions at a time; this process
+    commits each to the Delta tables (one commit per table), so memory holds a window."""
+    for start in range(0, len(plan.parts), DELTA_WINDOW):
+        for part in dask.compute(*plan.parts[start : start + DELTA_WINDOW]):
+            failures = [failure_from_manifest(item) for item in part.failed]
+            report.add(store.commit_part(part.tables, failures=failures))
+
+
 def _export(
     plan: _Plan,
     out_dir: str | os.PathLike,
@@ -647,37 +687,25 @@ def _export(
     resume: bool,
     partition_by: str | None,
     compression: str,
+    table_format: str | None = None,
 ) -> ExportReport:
     if resume:
         _refuse_resume()
     started = time.monotonic()
-    store = ExportStore(out_dir, partition_by=partition_by, compression=compression)
+    store = open_store(
+        out_dir,
+        table_format,
+        default="parquet",
+        replacing=overwrite,
+        partition_by=partition_by,
+        compression=compression,
+    )
     report = ExportReport(path=store.root)
     with store.open(overwrite=overwrite, source=plan.source):  # locks; refuses / clears
-        writes = []
-        for grain, frame in plan.frames().items():
-            writes.append(
-                frame.to_parquet(
-                    store.root / grain,
-                    engine="pyarrow",
-                    compression=compression,
-                    write_index=False,
-                    schema=SCHEMAS[grain],
-                    name_function=part_name,
-                    custom_metadata=file_metadata(grain),
-                    write_metadata_file=False,
-                    partition_on=[partition_by] if partition_by else None,
-                    row_group_size=DEFAULT_ROW_GROUP_SIZE,
-                    compute=False,
-                )
-            )
-        *_, summary = dask.compute(*writes, plan.summary())  # one fetch per partition
-        rows = list(summary.itertuples())
-        for commit in store.adopt_parts([int(row.media) for row in rows]):
-            report.add(commit)
-        store.record_failures(
-            failure_from_manifest(item) for row in rows for item in json.loads(row.failed)
-        )
+        if store.table_format == "delta":
+            _commit_delta(plan, store, report)
+        else:
+            _write_parquet(plan, store, report)
         store.finish("complete")
         report.failed = store.failure_entries()
     report.elapsed = time.monotonic() - started
@@ -698,6 +726,7 @@ def export_collection(
     filters: BrowseFilters | None = None,
     max_total: int = DEFAULT_MAX_TOTAL,
     max_overrun: int | None = None,
+    table_format: str | None = None,
     **browse_filters: Any,
 ) -> ExportReport:
     """Export a collection to Parquet on the current Dask scheduler, one file per partition.
@@ -709,7 +738,8 @@ def export_collection(
     listed in ``report.failed``; a partition whose pages fail raises
     :class:`PartitionError`, and one whose walk stops early :class:`PaginationError`
     (nothing is committed). Filters, ``max_total`` and ``max_overrun`` as in
-    :func:`read_collection`.
+    :func:`read_collection`. ``table_format="delta"`` commits each partition to Delta
+    tables from this process (the workers fetch and flatten), as ``export_parquet`` would.
 
     Example:
         >>> with distributed.Client("tcp://scheduler:8786"):
@@ -727,6 +757,7 @@ def export_collection(
         resume=False,
         partition_by=partition_by,
         compression=compression,
+        table_format=table_format,
     )
 
 
@@ -740,6 +771,7 @@ def export_media(
     resume: bool = False,
     partition_by: str | None = None,
     compression: str = "zstd",
+    table_format: str | None = None,
 ) -> ExportReport:
     """Export media by id to Parquet on the current Dask scheduler.
 
@@ -761,6 +793,7 @@ def export_media(
         resume=False,
         partition_by=partition_by,
         compression=compression,
+        table_format=table_format,
     )
 
 
@@ -804,6 +837,7 @@ def export_collection_cli(
     partition_by: str | None = None,
     filters: BrowseFilters | Mapping[str, Any] | None = None,
     n_workers: int | None = None,
+    table_format: str | None = None,
 ) -> ExportReport:
     """``coreviz-frames export --dask ADDRESS|local``: connect, export, return the report.
 
@@ -840,6 +874,7 @@ def export_collection_cli(
                     overwrite=overwrite,
                     partition_by=partition_by,
                     filters=filters,
+                    table_format=table_format,
                 )
             assert ids_file is not None
             return export_media(
@@ -848,6 +883,7 @@ def export_collection_cli(
                 client_kwargs=client_kwargs,
                 overwrite=overwrite,
                 partition_by=partition_by,
+                table_format=table_format,
             )
     finally:
         if cluster is not None:

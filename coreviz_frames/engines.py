@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import delta
 from ._version import __version__
 from .errors import ConfigError, ExportError
 from .fileio import atomic_write_bytes
@@ -54,13 +55,51 @@ _ONE_ROW_PER = {
 PathLike = str | os.PathLike
 
 
-def dataset_card(partition_by: str | None) -> str:
-    """The text of an export's ``README.md``: a ``configs:`` header, then where to read.
+def _delta_card(partition_by: str | None) -> str:
+    """The dataset card of a Delta export: every engine through a Delta reader."""
+    rows = "".join(f"| `{g}/` | {_ONE_ROW_PER[g]} | {len(SCHEMAS[g])} |\n" for g in GRAINS)
+    parted = (
+        f"\nEach table is partitioned by `{partition_by}`, typed in the Delta log (a value "
+        "such as `0042` stays text).\n"
+        if partition_by
+        else ""
+    )
+    return (
+        f"{_MARK}\n\n# CoreViz export (Delta Lake)\n\nWritten by coreviz_frames {__version__}. "
+        "Each grain folder is a **Delta table**: read it with a Delta reader, never with a "
+        "Parquet glob (a glob also reads the files that later commits replaced, until a "
+        "vacuum removes them). Ancestor ids (`media_id`, `frame_id`) are in every row.\n\n"
+        f"| folder | one row per | columns |\n|---|---|---|\n{rows}{parted}\n"
+        "`_coreviz_manifest.json` pins, for each snapshot, the version of each table "
+        "(`tables`, and `snapshots` for the last ones): `coreviz_frames.read_parquet` reads "
+        "those versions, so its five grains always belong to one snapshot. A reader of one "
+        "table reads its newest version.\n\n"
+        "```python\n"
+        'deltalake.DeltaTable("objects").to_pyarrow_table()          # pyarrow\n'
+        'deltalake.DeltaTable("objects").to_pandas()                 # pandas\n'
+        'pl.read_delta("objects")                                    # Polars (or pl.scan_delta)\n'
+        'spark.read.format("delta").load("objects")                  # Spark (delta-spark)\n'
+        'datasets.Dataset(deltalake.DeltaTable("objects").to_pyarrow_table())  # Hugging Face\n'
+        'coreviz_frames.duckdb_views(con, "path/to/export")           # DuckDB views\n'
+        "```\n\n"
+        "```sql\n"
+        "SELECT * FROM delta_scan('objects');  -- DuckDB with its delta extension\n"
+        "```\n"
+    )
+
+
+def dataset_card(partition_by: str | None, table_format: str = "parquet") -> str:
+    """The text of an export's ``README.md``: a ``configs:`` header, then where to read
+    (for a Delta export, no ``configs:``: a Parquet glob would read replaced files).
 
     Example:
         >>> dataset_card("dataset_id").count("config_name:")
         5
+        >>> "pl.read_delta" in dataset_card(None, "delta")
+        True
     """
+    if table_format == "delta":
+        return _delta_card(partition_by)
     configs = "".join(
         f"- config_name: {grain}\n"
         "  data_files:\n"
@@ -115,7 +154,9 @@ def is_our_card(path: Path) -> bool:
         return False
 
 
-def write_dataset_card(root: PathLike, partition_by: str | None) -> Path | None:
+def write_dataset_card(
+    root: PathLike, partition_by: str | None, table_format: str = "parquet"
+) -> Path | None:
     """Write ``README.md`` into the export ``root`` (atomically, and only when it changes);
     a README.md that this package did not write is left alone (and ``None`` returned).
 
@@ -125,7 +166,7 @@ def write_dataset_card(root: PathLike, partition_by: str | None) -> Path | None:
         'README.md'
     """
     target = Path(root) / CARD_NAME
-    text = dataset_card(partition_by)
+    text = dataset_card(partition_by, table_format)
     if target.exists():
         try:
             current = target.read_text(encoding="utf-8", errors="replace")
@@ -178,6 +219,41 @@ def _check_prefix(prefix: Any) -> str:
     return prefix
 
 
+def _has_delta_extension(con: Any) -> bool:
+    """True when DuckDB's ``delta`` extension is installed and loads (never downloads)."""
+    try:
+        rows = con.execute(
+            "SELECT installed FROM duckdb_extensions() WHERE extension_name = 'delta'"
+        ).fetchall()
+        if not rows or not rows[0][0]:
+            return False
+        con.execute("LOAD delta").fetchall()
+    except Exception:
+        return False
+    return True
+
+
+def _delta_views(con: Any, root: Path, manifest: Mapping[str, Any], prefix: str) -> list[str]:
+    """Views over a Delta export: ``delta_scan`` (the newest version of each table, so a
+    view follows the syncs), else the Arrow dataset of the version the manifest pins,
+    registered in DuckDB (the view keeps that snapshot; its files stay until a vacuum
+    past the retention; call :func:`duckdb_views` again for a newer snapshot)."""
+    scan = _has_delta_extension(con)
+    versions = delta.pinned_versions(root, manifest)
+    names = []
+    for grain in GRAINS:
+        view = f"{prefix}{grain}"
+        if scan:
+            source = f"delta_scan({_sql_text(os.fspath(root / grain))})"
+        else:
+            source = f'"__coreviz_delta_{view}"'
+            con.register(source.strip('"'), delta.table_dataset(root, grain, versions[grain]))
+        columns = ", ".join(f'"{name}"' for name in SCHEMAS[grain].names)
+        con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT {columns} FROM {source}')
+        names.append(view)
+    return names
+
+
 def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[str]:
     """Create one DuckDB view per grain (``media``, ``frames``, ...) over an export.
 
@@ -185,6 +261,9 @@ def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[st
     partition column typed as declared (never guessed from the folder names). Returns the
     view names. ``prefix`` is put before each name (``prefix="cv_"`` gives ``cv_objects``);
     it must be an SQL identifier (letters, digits, ``_``), else :class:`ConfigError`.
+    Over a Delta export the views read each table with DuckDB's ``delta_scan`` when its
+    ``delta`` extension is installed (nothing is downloaded), else the Arrow dataset of
+    the snapshot the manifest pins (call again after a sync to see the new one).
 
     Example:
         >>> import duckdb  # doctest: +SKIP
@@ -198,6 +277,9 @@ def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[st
     if not root.is_dir():
         raise ExportError(f"no Parquet export at {root}", path=str(root))
     manifest = read_manifest(root) if (root / MANIFEST_NAME).is_file() else None
+    if delta.is_delta(manifest):
+        assert manifest is not None
+        return _delta_views(con, root, manifest, prefix)
     partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
     names = []
     for grain in GRAINS:

@@ -23,11 +23,14 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from .delta import DEFAULT_RETENTION
+from .deltastore import open_store
 from .errors import ConfigError, SkippedRecordWarning
 from .failures import FailedFetch, failure_line
 from .fingerprint import fingerprint
@@ -269,6 +272,8 @@ def export_parquet(
     partition_by: str | None = None,
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     compression: str = "zstd",
+    table_format: str | None = None,
+    retention: timedelta | float = DEFAULT_RETENTION,
 ) -> ExportReport:
     """Stream media records into a Parquet export, ``batch_size`` media per part.
 
@@ -282,6 +287,11 @@ def export_parquet(
     and an interrupted part is redone (a directory without a manifest is refused, or
     cleared if ``overwrite`` is also given). ``ExportError`` when ``path`` is not empty
     and neither flag is given, or when another export is writing there.
+
+    ``table_format="delta"`` writes each grain as a Delta Lake table (one commit per
+    table per batch; see :mod:`~coreviz_frames.deltastore`); the default is ``"parquet"``
+    for a new export and the existing format for a resumed one. ``retention`` (Delta
+    only) is how long files replaced by a commit stay for readers of older versions.
 
     Example:
         >>> from coreviz_frames.synthetic import iter_synthetic
@@ -298,8 +308,15 @@ def export_parquet(
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
     if source is None:
         source = getattr(records, "source", None)
-    store = ExportStore(
-        path, partition_by=partition_by, row_group_size=row_group_size, compression=compression
+    store = open_store(
+        path,
+        table_format,
+        default="parquet",
+        replacing=overwrite,
+        retention=retention,
+        partition_by=partition_by,
+        row_group_size=row_group_size,
+        compression=compression,
     )
     report = ExportReport(path=store.root)
     total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]

@@ -30,7 +30,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from . import delta
 from .convert import BACKENDS, arrow_to_polars
+from .delta import is_delta, pinned_versions
+from .deltastore import open_store
 from .engines import export_files
 from .errors import ConfigError, ExportError
 from .export import ExportReport, export_parquet
@@ -126,6 +129,34 @@ def _to_pandas(table: pa.Table, grain: str, columns: Sequence[str] | None) -> pd
     return arrow_to_pandas(full, grain)[list(columns)]
 
 
+def _read_grains(
+    root: Path,
+    manifest: Mapping[str, Any] | None,
+    wanted: Sequence[str],
+    expression: ds.Expression | None,
+    columns: Sequence[str] | None,
+    snapshot: int | None,
+) -> dict[str, pa.Table]:
+    """Each grain read: the pinned Delta versions, or the committed Parquet parts."""
+    if is_delta(manifest):
+        assert manifest is not None
+        versions = pinned_versions(root, manifest, snapshot)
+        return {g: delta.read_table(root, g, versions[g], columns, expression) for g in wanted}
+    if snapshot is not None:
+        raise ExportError(
+            f"{root} is a Parquet export: it keeps only its current snapshot (a Delta "
+            "export, table_format='delta', keeps the earlier ones)",
+            path=str(root),
+        )
+    partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
+    return {
+        grain: read_grain(
+            root, grain, export_files(root, grain, manifest), partition_by, expression, columns
+        )
+        for grain in wanted
+    }
+
+
 def read_parquet(
     path: PathLike,
     *,
@@ -133,6 +164,7 @@ def read_parquet(
     columns: Sequence[str] | None = None,
     filters: Any = None,
     backend: str = "pandas",
+    snapshot: int | None = None,
 ) -> Any:
     """Read an export (or any ``to_parquet`` directory) back.
 
@@ -145,6 +177,8 @@ def read_parquet(
     ``[("label", "=", "dog")]``: a column some grain read lacks is a one-line
     :class:`ExportError` naming the column and the grains that have it. A manifest that
     lists missing files is an :class:`ExportError` naming the command that rebuilds it.
+    A Delta export is read at the table versions its manifest pins, so the grains belong
+    to one snapshot; ``snapshot=N`` reads an earlier one the manifest still keeps.
 
     Example:
         >>> dogs = [("label", "=", "dog")]
@@ -164,19 +198,13 @@ def read_parquet(
             f"no Parquet export at {root}: no manifest and none of the folders {', '.join(GRAINS)}",
             path=str(root),
         )
-    partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
     wanted = [g for g in GRAINS if grains is None or g in set(grains)]
     unknown = set(GRAINS if grains is None else grains) - set(GRAINS)
     if unknown:
         raise ConfigError(f"unknown grains {sorted(unknown)}; choose from {list(GRAINS)}")
     _check_columns(columns, wanted)
     expression = _filter_expression(filters, wanted)
-    tables = {
-        grain: read_grain(
-            root, grain, export_files(root, grain, manifest), partition_by, expression, columns
-        )
-        for grain in wanted
-    }
+    tables = _read_grains(root, manifest, wanted, expression, columns, snapshot)
     if backend == "arrow":
         return tables
     if backend == "polars":
@@ -213,7 +241,7 @@ def _leftover_lines(root: Path) -> list[str]:
     """A warning about files an interrupted run left (none while a writer holds the lock)."""
     if DirectoryLock(root).current_holder() is not None:
         return []
-    left = ExportStore(root).leftovers()
+    left = open_store(root, None, default="parquet").leftovers()
     if not left:
         return []
     parts = [f for f in left if f.name.endswith(".parquet")]
@@ -223,6 +251,18 @@ def _leftover_lines(root: Path) -> list[str]:
         f"part(s), such as {shown}): DuckDB, Polars or Spark globbing *.parquet would read "
         f"them; remove them with: coreviz-frames repair {root}"
     ]
+
+
+def _grain_stats(root: Path, manifest: Mapping[str, Any]) -> list[tuple[str, int, int, int]]:
+    """``(grain, rows, files, bytes)`` of the committed parts, or of the pinned Delta versions."""
+    if is_delta(manifest):
+        return delta.describe(root, pinned_versions(root, manifest))
+    out = []
+    for grain in GRAINS:
+        files = manifest_files(root, manifest, grain)
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        out.append((grain, rows, len(files), sum(f.stat().st_size for f in files)))
+    return out
 
 
 def describe_export(path: PathLike) -> str:
@@ -251,7 +291,8 @@ def describe_export(path: PathLike) -> str:
     lines += [
         f"schema     version {manifest.get('schema_version')}, written by coreviz_frames "
         f"{manifest.get('package_version')}"
-        + (f", partitioned by {manifest['partition_by']}" if manifest.get("partition_by") else ""),
+        + (f", partitioned by {manifest['partition_by']}" if manifest.get("partition_by") else "")
+        + (", Delta Lake tables" if is_delta(manifest) else ""),
         f"started    {manifest.get('started_at')}   updated {manifest.get('updated_at')}"
         f"   runs {manifest.get('runs', 1)}",
         f"parts      {len(manifest.get('parts', []))}   media {manifest.get('media_exported', 0):,}"
@@ -260,11 +301,8 @@ def describe_export(path: PathLike) -> str:
         f"{'grain':<10} {'rows':>12} {'files':>6} {'bytes':>12}",
     ]
     mismatched = []
-    for grain in GRAINS:
-        files = manifest_files(root, manifest, grain)
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        size = sum(f.stat().st_size for f in files)
-        lines.append(f"{grain:<10} {rows:>12,} {len(files):>6} {size:>12,}")
+    for grain, rows, nfiles, size in _grain_stats(root, manifest):
+        lines.append(f"{grain:<10} {rows:>12,} {nfiles:>6} {size:>12,}")
         if rows != manifest.get("rows", {}).get(grain, rows):
             mismatched.append(grain)
     if mismatched:

@@ -115,6 +115,8 @@ __all__ = [
     "GrainFrames",
     "PartCommit",
     "StoredMedia",
+    "grain_tables",
+    "index_table",
     "part_name",
     "write_tables",
 ]
@@ -147,7 +149,7 @@ class GrainFrames(Protocol):
     def items(self) -> Iterable[tuple[str, pd.DataFrame | pa.Table]]: ...
 
 
-def _grain_tables(tables: MediaTables | GrainFrames) -> dict[str, pa.Table]:
+def grain_tables(tables: MediaTables | GrainFrames) -> dict[str, pa.Table]:
     """Each grain of ``tables`` as the Arrow table to write (schema checked)."""
     given = dict(tables.items())
     return {grain: as_grain_table(given[grain], grain) for grain in GRAINS}
@@ -192,6 +194,12 @@ class StoredMedia:
 
 class ExportStore:
     """One export directory: lock, manifest, committed parts (see the module doc)."""
+
+    #: The table format this store writes (:class:`~coreviz_frames.deltastore.DeltaExportStore`
+    #: writes ``"delta"``).
+    table_format = "parquet"
+    #: Bytes the last :meth:`commit_snapshot` wrote beyond what its staged parts counted.
+    committed_bytes = 0
 
     def __init__(
         self,
@@ -260,7 +268,7 @@ class ExportStore:
         self._lock.acquire()
         try:
             self._open_locked(overwrite, resume, source)
-            write_dataset_card(root, self.partition_by)  # README.md: where each reader points
+            self._write_card()  # README.md: where each reader points
         except BaseException:
             self._lock.release()
             raise
@@ -498,8 +506,10 @@ class ExportStore:
         for folder, entry in self._owned_entries():
             if entry.is_symlink():
                 ok = False
-            elif entry.is_dir():
-                ok = "=" in entry.name and folder.parent == self.root
+            elif entry.is_dir():  # a hive partition, or the log of a Delta table
+                ok = folder.parent == self.root and (
+                    "=" in entry.name or entry.name == "_delta_log"
+                )
             else:
                 ok = entry.name.endswith(".parquet") or is_temporary(entry.name)
             if not ok:
@@ -573,6 +583,9 @@ class ExportStore:
 
     # -- changes --------------------------------------------------------------------------
 
+    def _write_card(self) -> None:
+        write_dataset_card(self.root, self.partition_by, self.table_format)
+
     def _save(self) -> None:
         self._manifest["updated_at"] = utc_now()
         data = json.dumps(self._manifest, indent=1, sort_keys=False).encode()
@@ -619,8 +632,13 @@ class ExportStore:
         if index is not None:
             entry["index"] = index
         entry["committed_at"] = utc_now()
+        self._manifest["parts"].append(entry)
+        self._count(rows, media, ids)
+        return PartCommit(seq, media, dict(rows))
+
+    def _count(self, rows: Mapping[str, int], media: int, ids: Iterable[Any]) -> None:
+        """Add a commit's rows and media to the manifest; its ids are exported."""
         manifest = self._manifest
-        manifest["parts"].append(entry)
         manifest["media_exported"] = int(manifest.get("media_exported", 0)) + media
         for grain, n in rows.items():
             manifest["rows"][grain] = int(manifest["rows"].get(grain, 0)) + n
@@ -629,7 +647,6 @@ class ExportStore:
             if ident is not None:
                 self._exported.add(ident)
                 self._failed.pop(ident, None)
-        return PartCommit(seq, media, dict(rows))
 
     def _write_part(self, arrow: Mapping[str, pa.Table], seq: int) -> dict[str, list[str]]:
         """Write part ``seq`` (a file per grain and partition); its files by grain."""
@@ -653,10 +670,7 @@ class ExportStore:
     ) -> str:
         """Write the fingerprint file of part ``seq`` (one row per media id); a ``suffix``
         names a newer version of it (``part-000003-s7.parquet``)."""
-        normalised = (normalize_id(i) if isinstance(i, str) else None for i in ids)
-        keys = [k for k in dict.fromkeys(normalised) if k is not None]
-        pairs = [fingerprints.get(k, (None, None)) for k in keys]
-        table = pa.table([keys, [p[0] for p in pairs], [p[1] for p in pairs]], schema=_INDEX_SCHEMA)
+        table = index_table(ids, fingerprints)
         rel = Path(INDEX_DIR, part_name(seq).replace(".parquet", f"{suffix}.parquet"))
         write_file(self.root / rel, table, row_group_size=self.row_group_size, compression="zstd")
         return rel.as_posix()
@@ -675,7 +689,7 @@ class ExportStore:
         id) go into the part's file under ``_coreviz_index/``, where ``sync`` reads them.
         """
         self._require_running()
-        arrow = _grain_tables(tables)  # checks first
+        arrow = grain_tables(tables)  # checks first
         seq = self._next_seq()
         files = self._write_part(arrow, seq)
         rows = {grain: table.num_rows for grain, table in arrow.items()}
@@ -844,7 +858,7 @@ class ExportStore:
     ) -> PartCommit:
         """Write a new part for the next snapshot (readers do not see it until
         :meth:`commit_snapshot`); ``fingerprints`` by normalised media id."""
-        arrow = _grain_tables(tables)
+        arrow = grain_tables(tables)
         return self._stage(arrow, arrow["media"].column("media_id").to_pylist(), fingerprints)
 
     def stage_rewrite(self, seq: int, drop: Iterable[str]) -> PartCommit | None:
@@ -930,11 +944,25 @@ class ExportStore:
         entry = {"at": now, "snapshot": snapshot, **(history or {})}
         manifest["syncs"] = [*manifest.get("syncs", []), entry][-HISTORY_LENGTH:]
         self._save()  # from here on, the new snapshot is the export
-        write_dataset_card(self.root, self.partition_by)
+        self._write_card()
         self._staged, self._removed, self._refreshed = [], set(), {}
         for rel in [*replaced, *(rel for part in old for rel in _part_files(part))]:
             (self.root / rel).unlink(missing_ok=True)
         return snapshot
+
+
+def index_table(ids: Iterable[Any], fingerprints: Fingerprints) -> pa.Table:
+    """One row per (normalised, first-seen) media id: ``media_id, fingerprint,
+    listing_fingerprint`` (None where ``fingerprints`` has none).
+
+    Example:
+        >>> index_table(["a", "a", None], {"a": ("f", None)}).to_pylist()
+        [{'media_id': 'a', 'fingerprint': 'f', 'listing_fingerprint': None}]
+    """
+    normalised = (normalize_id(i) if isinstance(i, str) else None for i in ids)
+    keys = [k for k in dict.fromkeys(normalised) if k is not None]
+    pairs = [fingerprints.get(k, (None, None)) for k in keys]
+    return pa.table([keys, [p[0] for p in pairs], [p[1] for p in pairs]], schema=_INDEX_SCHEMA)
 
 
 def _check_same_filters(root: Path, manifest: Mapping[str, Any], source: Any) -> None:

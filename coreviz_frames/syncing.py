@@ -40,10 +40,13 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .client import needs_hydration
+from .delta import DEFAULT_RETENTION
+from .deltastore import open_store
 from .errors import AuthenticationError, ConfigError, CorevizError
 from .export import flatten_batch
 from .failures import FailedFetch, failure_line
@@ -306,12 +309,20 @@ def sync(
     page_size: int = 100,
     partition_by: str | None = None,
     progress: bool | None = None,
+    table_format: str | None = None,
+    retention: timedelta | float = DEFAULT_RETENTION,
 ) -> SyncReport:
     """Bring the export at ``path`` up to date with the collection (see the module doc).
 
     ``filters`` must equal the export's (recorded in its manifest); ``partition_by``
     applies to a new export only. ``ExportError`` when ``path`` holds an export of
     another collection or filters, or another writer holds it.
+
+    ``table_format`` applies to a new export too: ``"delta"`` (the default: a Delta Lake
+    table per grain, one commit per changed table, versions pinned by the manifest) or
+    ``"parquet"``; an existing export keeps its format (asking for the other one is an
+    ``ExportError``). ``retention`` (Delta) is how long the files a commit replaced stay
+    for readers of older versions; each sync vacuums those replaced longer ago.
 
     Example:
         >>> report = cvf.sync(client, "COLLECTION_ID", "export/")  # doctest: +SKIP
@@ -330,7 +341,9 @@ def sync(
         "collection_id": collection_id,
         "filters": filters.to_dict(),
     }
-    store = ExportStore(path, partition_by=partition_by)
+    store = open_store(
+        path, table_format, default="delta", retention=retention, partition_by=partition_by
+    )
     report = SyncReport(path=store.root)
     with store.open_sync(source=source):
         run = _Run(client, store, report, hydrate, batch_size)
@@ -364,4 +377,5 @@ def _apply(run: _Run, *, delete_missing: bool, allow_mass_delete: bool) -> None:
     history = report.history_entry()
     report.snapshot = store.commit_snapshot(failures=run.failures, reason=reason, history=history)
     report.changed = True
+    report.bytes_written += store.committed_bytes
     report.bytes_written += (Path(store.root) / MANIFEST_NAME).stat().st_size

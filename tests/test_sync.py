@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import duckdb
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from coreviz_frames.client import Client
@@ -74,9 +75,14 @@ def _duckdb_counts(path: Path) -> dict[str, int]:
 
 
 def _check_readers(path: Path) -> None:
-    """DuckDB, pointed at each grain folder with a glob, sees read_parquet's rows."""
+    """DuckDB, pointed at each grain folder with a glob (a Delta export: deltalake, reading
+    each table's newest version), sees read_parquet's rows."""
     tables = read_parquet(path)
-    assert _duckdb_counts(path) == {grain: len(frame) for grain, frame in tables.items()}
+    expected = {grain: len(frame) for grain, frame in tables.items()}
+    if read_manifest(path).get("table_format") == "delta":
+        assert {g: DeltaTable(str(path / g)).count() for g in GRAINS} == expected
+    else:
+        assert _duckdb_counts(path) == expected
 
 
 def _files(path: Path) -> dict[str, tuple[int, int, int]]:
@@ -127,8 +133,8 @@ def test_sync_applies_adds_edits_and_deletes(api, tmp_path):
 def test_sync_rewrites_only_the_parts_holding_changed_media(api, tmp_path):
     out = tmp_path / "out"
     with _client(api) as client:
-        sync(client, api.collection_id, out, batch_size=5, progress=False)  # 8 parts
-        before = read_manifest(out)
+        sync(client, api.collection_id, out, batch_size=5, table_format="parquet", progress=False)
+        before = read_manifest(out)  # 8 parts
         api.mutate(seed=1, edits=1)
         report = sync(client, api.collection_id, out, batch_size=5, progress=False)
     after = read_manifest(out)
@@ -181,9 +187,10 @@ def test_sync_of_an_export_parquet_export_uses_its_fingerprints(api, tmp_path):
     batch_size=st.sampled_from([4, 7, 50]),
     partition_by=st.sampled_from([None, "dataset_id"]),
     light=st.booleans(),
+    table_format=st.sampled_from(["parquet", "delta"]),
 )
 def test_sync_equals_a_fresh_export_after_random_changes(
-    tmp_path_factory, size, steps, batch_size, partition_by, light
+    tmp_path_factory, size, steps, batch_size, partition_by, light, table_format
 ):
     """After any sequence of adds, edits and deletes, sync == a fresh full export (every
     grain, every column, ignoring row order), and DuckDB globs see read_parquet's rows.
@@ -193,7 +200,8 @@ def test_sync_equals_a_fresh_export_after_random_changes(
     hydrate = True if light else "auto"
     with LocalAPI(synthetic=size, api_key=KEY, light=light) as api, _client(api) as client:
         kwargs = {"batch_size": batch_size, "hydrate": hydrate, "progress": False}
-        sync(client, api.collection_id, out, partition_by=partition_by, **kwargs)
+        first = {"partition_by": partition_by, "table_format": table_format}
+        sync(client, api.collection_id, out, **first, **kwargs)
         for n, (adds, edits, deletes) in enumerate(steps):
             api.mutate(seed=n, adds=adds, edits=edits, deletes=deletes)
             report = sync(client, api.collection_id, out, **kwargs)
@@ -344,7 +352,7 @@ import sys
 from coreviz_frames.client import Client
 from coreviz_frames.syncing import sync
 client = Client(api_key=sys.argv[1], base_url=sys.argv[2])
-sync(client, sys.argv[3], sys.argv[4], batch_size=7, progress=False)
+sync(client, sys.argv[3], sys.argv[4], batch_size=7, progress=False, table_format="parquet")
 print("done")
 """
 
@@ -371,7 +379,14 @@ def test_sigkill_at_any_moment_leaves_the_old_or_the_new_snapshot(local_api_fact
     api = local_api_factory(synthetic=80, api_key=KEY, latency=0.002)
     pristine = tmp_path / "pristine"
     with _client(api) as client:
-        sync(client, api.collection_id, pristine, batch_size=7, progress=False)
+        sync(
+            client,
+            api.collection_id,
+            pristine,
+            batch_size=7,
+            table_format="parquet",
+            progress=False,
+        )
     old = read_parquet(pristine)
     api.mutate(seed=11, adds=10, edits=20, deletes=8)
     new = _fresh_export(api, tmp_path)
@@ -407,7 +422,7 @@ def test_manifest_is_replaced_atomically_with_history(api, tmp_path):
     with _client(api) as client:
         for n in range(3):
             api.mutate(seed=n, edits=2)
-            sync(client, api.collection_id, out, progress=False)
+            sync(client, api.collection_id, out, table_format="parquet", progress=False)
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert [h["snapshot"] for h in manifest["syncs"]] == [1, 2, 3]
     assert {"at", "added", "updated", "deleted", "unchanged", "failed", "bytes_written"} <= set(
