@@ -58,9 +58,10 @@ class _Group(click.Group):
 
 
 def _echo_error(exc: CorevizError | OSError) -> None:
-    """``error: ...`` in red on stderr (CLI flags, not Python arguments), then the hint."""
+    """``error: ...`` in red on stderr (CLI flags, not Python arguments), then the hint;
+    the message is one line, whatever the server's text in it holds."""
     first, *rest = error_lines(exc)
-    echo(first, fg="red", err=True)
+    echo(printable(first), fg="red", err=True)
     for line in rest:
         echo(line, err=True)
 

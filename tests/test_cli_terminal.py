@@ -95,6 +95,15 @@ def test_export_sync_and_info_escape_failure_reasons(server, tmp_path):
     _assert_shown_not_run(result.output)
 
 
+def test_an_error_message_stays_one_line(server):
+    server.script("/api/search", (400, {}, {"error": "bad\nerror: forged" + OSC52}))
+    result = _run(server, "search", "x", "--organization", "o1")
+    assert result.exit_code == 1
+    assert not [line for line in result.output.splitlines() if line.startswith("error: forged")]
+    assert "bad\\x0aerror: forged" in result.output
+    assert not [c for c in RAW if c in result.output] and "\\x1b]52;c;" in result.output
+
+
 def test_a_reason_cannot_forge_a_line():
     assert printable("gone\nerror: fake\r") == "gone\\x0aerror: fake\\x0d"
     assert printable("a\u202eb\tc") == "a\\u202eb\\x09c"
