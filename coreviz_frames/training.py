@@ -56,6 +56,7 @@ from .options import CropOptions, DownloadOptions, MaxSize, OnError, split_optio
 from .selection import (
     DATASET_FIELDS,
     LABELS_FILE,
+    UNLABELED,
     DatasetOptions,
     dataset_options,
     map_labels,
@@ -356,7 +357,7 @@ def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
     }
     distinct = {str(v) if present(v) else None for v in labels}
     for label in sorted(distinct, key=lambda v: (v is None, v or "")):
-        name = safe_name(label)
+        name = UNLABELED if label == UNLABELED else safe_name(label)
         if name.lower() in used and used[name.lower()] != label:
             name = f"{name}_{hashlib.sha256(str(label).encode()).hexdigest()[:8]}"
         used[name.lower()] = label
