@@ -648,9 +648,11 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
 
     The first sync into an empty directory is a full export. Each sync that changes
     something makes a new snapshot atomically (a killed sync leaves the old one); one
-    with nothing to change writes no file. Exits 1 when the listing stopped early, when
-    deletes were held back (empty listing, or over half the export: --allow-mass-delete),
-    or when some media failed (their previous rows are kept), unless --allow-failures.
+    with nothing to change writes no file. Exits 1 when the listing stopped early or does
+    not prove it was whole (it ended without hasMore: false, fell short of its announced
+    total, or listed items without a valid id: nothing is deleted then), when deletes were
+    held back (empty listing, or over half the export: --allow-mass-delete), or when some
+    media failed (their previous rows are kept), unless --allow-failures.
     """
     from .syncing import sync
 
@@ -676,7 +678,7 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
             retention=timedelta(hours=options["retention_hours"]),
         )
     echo(str(report))
-    if not report.complete or report.deletes_skipped:
+    if not report.complete or report.unproven or report.deletes_skipped:
         sys.exit(1)
     if report.failed and not options["allow_failures"]:
         echo(

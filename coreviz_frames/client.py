@@ -36,6 +36,7 @@ from .errors import (
     ConfigError,
     CorevizError,
     InvalidResponseError,
+    MediaIdMismatchError,
     PaginationWarning,
     SkippedRecordWarning,
 )
@@ -77,6 +78,7 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
 _CLOSED_EARLY = "the iteration was closed before its end"
+_CAPPED = "max_items ended the walk before the listing did"
 
 
 @dataclass
@@ -87,6 +89,9 @@ class FetchReport:
     ``complete`` is True only once the iteration finished normally (``hasMore: false``,
     ``max_items`` or, for ``iter_media``, the last id); otherwise ``incomplete_reason``
     says why it stopped (an inconsistent page, a fatal error, an early ``close()``).
+    ``unproven`` says why a complete walk does not prove it listed the whole collection
+    (None when it does, and for ``iter_media``): ``whole`` is True only when it does (see
+    :mod:`~coreviz_frames.pagination`); a sync deletes media only after a whole listing.
 
     Example:
         >>> it = client.iter_media(ids, on_error="skip")
@@ -100,6 +105,7 @@ class FetchReport:
     complete: bool = field(default=False, compare=False)
     incomplete_reason: str | None = field(default=None, compare=False)
     excluded: int = field(default=0, compare=False)
+    unproven: str | None = field(default=None, compare=False)
 
     @property
     def failed_ids(self) -> list[str | None]:
@@ -111,9 +117,14 @@ class FetchReport:
         """True when the iteration finished and nothing failed."""
         return self.complete and not self.failed
 
-    def finish(self) -> None:
-        """Mark the iteration as finished normally."""
-        self.complete, self.incomplete_reason = True, None
+    @property
+    def whole(self) -> bool:
+        """True when the iteration finished and proved it saw everything it walked."""
+        return self.complete and self.unproven is None
+
+    def finish(self, unproven: str | None = None) -> None:
+        """Mark the iteration as finished normally (``unproven``: see the class doc)."""
+        self.complete, self.incomplete_reason, self.unproven = True, None, unproven
 
     def stop(self, reason: str) -> None:
         """Mark the iteration as stopped early (the first reason is kept)."""
@@ -328,7 +339,7 @@ class PageIterator(_ReportingIterator):
     def _run(self) -> Iterator[dict]:
         walk, report, max_items = self._walk, self.report, self._walk.max_items
         if max_items == 0:
-            report.finish()
+            report.finish(_CAPPED)
             return
         bar = progress_bar(desc="pages", unit="media", progress=self._progress)
         executor = ThreadPoolExecutor(self._client.max_workers, thread_name_prefix="coreviz-pages")
@@ -343,10 +354,10 @@ class PageIterator(_ReportingIterator):
                 bar.update(len(page["media"]))
                 yield page
                 if max_items is not None and report.succeeded >= max_items:
-                    report.finish()
+                    report.finish(_CAPPED)
                     return
             if walker.complete:
-                report.finish()
+                report.finish(walker.unproven)
             else:
                 report.stop(walker.incomplete_reason or "the walk stopped early")
         finally:
@@ -419,9 +430,10 @@ class BrowseIterator(_ReportingIterator):
                     bar.update(1)
                     continue
                 if isinstance(media_id, str):
-                    if media_id in seen:
+                    ident = normalize_id(media_id) or media_id  # one media, two spellings
+                    if ident in seen:
                         continue
-                    seen.add(media_id)
+                    seen.add(ident)
                 if self._is_excluded(media_id):
                     self.report.excluded += 1
                     bar.update(1)
@@ -439,7 +451,7 @@ class BrowseIterator(_ReportingIterator):
     def _run(self) -> Iterator[dict]:
         walk, report = self._walk, self.report
         if walk.max_items == 0:
-            report.finish()
+            report.finish(_CAPPED)
             return
         client = self._client
         bar = progress_bar(desc="browse", unit="media", progress=self._progress)
@@ -462,11 +474,13 @@ class BrowseIterator(_ReportingIterator):
                     continue
                 report.succeeded += 1
                 yield record
-            if walker.complete or (
+            if walker.complete:
+                report.finish(walker.unproven)
+            elif (
                 walk.max_items is not None
                 and report.succeeded + len(report.failed) >= walk.max_items
             ):
-                report.finish()
+                report.finish(_CAPPED)
             else:
                 report.stop(walker.incomplete_reason or "the walk stopped early")
         finally:
@@ -588,6 +602,9 @@ class Client:
     def get_media(self, media_id: str) -> dict:
         """The full record of one media (the inner ``media`` object of Get Media).
 
+        An answer carrying another media's id (compared normalised: hyphenated or upper-case
+        UUIDs equal their plain form) raises :class:`~coreviz_frames.errors.MediaIdMismatchError`.
+
         Example:
             >>> client.get_media("abc123def456")["frames"][0]["objects"][0]["label"]
             'shoe'
@@ -603,6 +620,16 @@ class Client:
         if not isinstance(media, dict):
             problem = f"the response has no 'media' object (keys: {sorted(body)[:8]})"
             raise self._invalid(what, f"media/{media_id}", media_id, problem)
+        answered = media.get("id")
+        if not isinstance(answered, str) or normalize_id(answered) != normalize_id(media_id):
+            url = self._transport.url(f"media/{media_id}")
+            raise MediaIdMismatchError(
+                f"GET {what}: the answer is the record of media {str(answered)[:80]!r}, not "
+                f"{media_id!r}; it is not used (retry later, or report it to CoreViz)",
+                url=url,
+                media_id=media_id,
+                answered_id=answered,
+            )
         return media
 
     def _invalid(self, what: str, path: str, media_id: str, problem: str) -> InvalidResponseError:
@@ -620,7 +647,10 @@ class Client:
     ) -> MediaIterator:
         """Fetch many media concurrently (``max_workers`` at a time), lazily, in input order.
 
-        Every id is validated before any request; a repeated id is fetched and yielded once.
+        Every id is validated before any request; a repeated id (also under another spelling
+        of the same UUID: hyphenated, upper case) is fetched and yielded once. An answer
+        carrying another media's id is a :class:`~coreviz_frames.errors.MediaIdMismatchError`
+        for the id asked for, never a record.
         ``on_error="raise"`` (the default) raises the first failure (in input order) and
         cancels the outstanding requests; ``on_error="skip"`` skips failed ids and records
         them in the returned iterator's ``report`` (also ``client.last_report``): a
@@ -635,7 +665,10 @@ class Client:
         mode = _on_error(on_error, errors, ("raise", "skip"))
         if isinstance(media_ids, (str, bytes)):
             raise ConfigError("media_ids must be an iterable of ids, not a single string")
-        ids = list(dict.fromkeys(validate_id(m) for m in media_ids))
+        by_id: dict[str | None, str] = {}
+        for media_id in media_ids:
+            by_id.setdefault(normalize_id(validate_id(media_id)), media_id)
+        ids = list(by_id.values())
         iterator = MediaIterator(self, ids, mode, progress)
         self.last_report = iterator.report
         return iterator

@@ -18,6 +18,7 @@ Every error the package raises derives from :class:`CorevizError`, so one
     │   ├── RequestCancelledError not sent, or given up: its batch was cancelled
     │   └── NetworkError         connection refused, reset or dropped
     ├── InvalidResponseError     the body is not JSON, or not the expected shape
+    │   └── MediaIdMismatchError  Get Media answered with another media's id
     ├── SchemaError              a malformed record (.media_id, .field)
     ├── ImageLoadError           an image could not be downloaded or decoded (.url)
     └── ExportError              a Parquet export cannot proceed (.path)
@@ -51,6 +52,7 @@ __all__ = [
     "ImageLoadError",
     "InvalidIdError",
     "InvalidResponseError",
+    "MediaIdMismatchError",
     "NetworkError",
     "NotFoundError",
     "PaginationWarning",
@@ -176,6 +178,23 @@ class InvalidResponseError(CorevizError):
         super().__init__(message)
         self.url = url
         self.media_id = media_id
+
+
+class MediaIdMismatchError(InvalidResponseError):
+    """Get Media for one id answered with the record of another (``.media_id`` is the id
+    asked for, ``.answered_id`` the one that came back): a failure of that id, never a
+    record of either."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        media_id: str | None = None,
+        answered_id: object = None,
+    ):
+        super().__init__(message, url=url, media_id=media_id)
+        self.answered_id = answered_id
 
 
 class SchemaError(CorevizError, ValueError):

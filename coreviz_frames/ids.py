@@ -15,10 +15,11 @@ Example:
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from .errors import InvalidIdError
 
-__all__ = ["normalize_id", "validate_id"]
+__all__ = ["is_safe_id", "normalize_id", "validate_id"]
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _UUID_PATTERN = re.compile(
@@ -41,6 +42,17 @@ def validate_id(value: object, *, kind: str = "media id") -> str:
             value=value,
         )
     return value
+
+
+def is_safe_id(value: object) -> TypeGuard[str]:
+    """True if ``value`` is an id :func:`validate_id` accepts (a non-empty str of letters,
+    digits, ``-`` and ``_``).
+
+    Example:
+        >>> is_safe_id("abc-1_2"), is_safe_id(None), is_safe_id(42), is_safe_id("../x")
+        (True, False, False, False)
+    """
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
 
 
 def normalize_id(value: str | None) -> str | None:

@@ -222,6 +222,9 @@ def sync_history_lines(manifest: Mapping[str, Any], last: int = 10) -> list[str]
         <BLANKLINE>
         syncs (snapshot 2 is current; last 1):
           2026-11-30T03:00:00Z  snapshot 2  +3 ~1 -0 =96  failed 0  2,048 bytes
+        >>> entry.update(unproven="its last page did not say hasMore: false")
+        >>> sync_history_lines({"snapshot": 2, "syncs": [entry]})[-1]
+        '    NOT WHOLE listing: its last page did not say hasMore: false'
     """
     syncs = [s for s in manifest.get("syncs") or [] if isinstance(s, Mapping)][-last:]
     if not syncs:
@@ -234,4 +237,10 @@ def sync_history_lines(manifest: Mapping[str, Any], last: int = 10) -> list[str]
             f"~{s.get('updated', 0)} -{s.get('deleted', 0)} ={s.get('unchanged', 0)}  "
             f"failed {s.get('failed', 0)}  {int(s.get('bytes_written', 0)):,} bytes{flag}"
         )
+        if s.get("unproven"):
+            lines.append(f"    NOT WHOLE listing: {s['unproven']}")
+        if s.get("deletes_skipped"):
+            lines.append(
+                f"    NOT DELETED: {s['deletes_skipped']} media ({s.get('deletes_skipped_reason')})"
+            )
     return lines

@@ -2,10 +2,18 @@
 
 :class:`PageWalk` yields the raw pages of ``[start, stop)`` (``stop=None``: until the API
 says ``hasMore: false``) in offset order, fetching the planned offsets ahead concurrently.
-It stops *complete* on ``hasMore: false`` or at ``stop``, and *incomplete* (with a
+It stops *complete* on ``hasMore: false`` (from an API that leaves ``hasMore`` out: on an
+empty page) or at ``stop``, and *incomplete* (with a
 :class:`~coreviz_frames.errors.PaginationWarning` and the reason in ``incomplete_reason``)
 on an empty page while ``hasMore`` is true, on a page that only repeats items already
 seen, or once the walk passes the announced ``total`` by more than ``max_overrun`` rows.
+
+A complete walk of a whole listing (``start=0``, no ``stop``) also says whether it *proves*
+it saw every item (:attr:`PageWalk.unproven`, None when it does): its last page said
+``hasMore: false`` (a page without ``hasMore`` proves nothing, so the walk reads on past a
+short one to an empty page), the distinct ids it saw (as spelled: the rows the server
+counts) reach the largest ``pagination.total`` any page announced, and every media item had
+a valid id. A sync deletes only after such a listing.
 
 Example:
     >>> from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +26,8 @@ Example:
     ...     walk = PageWalk(fetch, page_size=10, executor=pool, window=4, where="collection c")
     ...     [len(page["media"]) for page in walk]
     [10, 10, 5]
-    >>> walk.complete, walk.incomplete_reason
-    (True, None)
+    >>> walk.complete, walk.incomplete_reason, walk.unproven
+    (True, None, None)
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Executor, Future
 
 from .errors import ConfigError, PaginationWarning
+from .ids import is_safe_id
 
 __all__ = ["MIN_OVERRUN", "PageWalk", "check_max_overrun", "overrun_allowance"]
 
@@ -115,6 +124,14 @@ class PageWalk:
         self.total: int | None = None
         #: Rows (folder rows included) yielded so far.
         self.rows = 0
+        #: Once complete: why the walk does not prove it saw the whole listing (None if it
+        #: does; see the module doc).
+        self.unproven: str | None = None
+        self._seen: set[str] = set()  # the string ids of the rows seen
+        self._unnamed = 0  # rows without a string id
+        self._bad_ids = 0  # media items whose id is missing or unsafe
+        self._max_total: int | None = None
+        self._said_end = False  # the last page said hasMore: false
 
     def _limit(self, offset: int) -> int:
         return self._page_size if self._stop is None else min(self._page_size, self._stop - offset)
@@ -150,6 +167,20 @@ class PageWalk:
         self.incomplete_reason = reason
         warnings.warn(f"{self._where}: {reason}", PaginationWarning, stacklevel=4)
 
+    def _page_ids(self, media: list) -> set[str]:
+        """The page's string ids; counts the rows without one and the media items (not
+        folders) whose id is missing or unsafe."""
+        ids: set[str] = set()
+        for item in media:
+            ident = item.get("id")
+            if isinstance(ident, str):
+                ids.add(ident)
+            else:
+                self._unnamed += 1
+            if not is_safe_id(ident) and item.get("type") != "folder":
+                self._bad_ids += 1
+        return ids
+
     def _check(self, offset: int, media: list, has_more: bool, seen: set[str]) -> bool:
         """False (with the reason recorded) if the walk must stop before this page."""
         if not media:
@@ -160,7 +191,7 @@ class PageWalk:
                 )
                 return False
             return True
-        ids = {m["id"] for m in media if isinstance(m.get("id"), str)}
+        ids = self._page_ids(media)
         if ids and ids <= seen:
             self._stop_early(
                 f"the page at offset {offset} repeats items already seen;"
@@ -185,12 +216,12 @@ class PageWalk:
     def pages(self) -> Generator[dict, None, None]:
         """The pages, in offset order (a new walk each call)."""
         if self._stop is not None and self._stop <= self._start:  # an empty range
-            self.complete = True
+            self.complete, self.unproven = True, self._judge()
             return
         if self._stop is not None:  # the whole range is known: fetch it ahead at once
             self._plan_from(self._start, self._page_size, self._stop)
         offset = self._start
-        seen: set[str] = set()
+        seen = self._seen
         try:
             page = self._page_at(offset)
             self.total = _valid_total(page.get("pagination") or {})
@@ -215,7 +246,7 @@ class PageWalk:
                 page = self._page_at(offset)
         finally:
             self._cancel()
-        self.complete = True
+        self.complete, self.unproven = True, self._judge()
         self._check_total()
 
     def _within_range(self, page: dict, offset: int) -> tuple[dict, list, bool]:
@@ -224,10 +255,34 @@ class PageWalk:
         if self._stop is not None and offset + len(media) > self._stop:
             media = media[: self._stop - offset]
             page = {**page, "media": media}
-        has_more = (page.get("pagination") or {}).get("hasMore")
+        pagination = page.get("pagination") or {}
+        total = _valid_total(pagination)
+        if total is not None:
+            self._max_total = max(total, self._max_total or 0)
+        has_more = pagination.get("hasMore")
+        self._said_end = has_more is False
         if not isinstance(has_more, bool):
-            has_more = len(media) >= self._limit(offset)
+            # without hasMore a short page proves nothing (a server may cap the page
+            # size): read on, to an empty page
+            has_more = bool(media)
         return page, media, has_more
+
+    def _judge(self) -> str | None:
+        """Why this complete walk does not prove it saw the whole listing; None if it does."""
+        if self._start != 0 or self._stop is not None:
+            return "an offset range, not the whole listing"
+        reasons = []
+        if not self._said_end:
+            reasons.append("its last page did not say hasMore: false")
+        distinct = len(self._seen) + self._unnamed
+        if self._max_total is not None and distinct < self._max_total:
+            reasons.append(
+                f"it listed {distinct:,} distinct items of the {self._max_total:,} its "
+                "pagination.total announced"
+            )
+        if self._bad_ids:
+            reasons.append(f"{self._bad_ids:,} listed items had a missing or invalid id")
+        return "; ".join(reasons) or None
 
     def _check_total(self) -> None:
         whole = self._start == 0 and self._stop is None

@@ -14,9 +14,15 @@ with the export's filters, items as listed) and compares each media's
   that leaves ``updatedAt`` alone) is therefore seen by ``hydrate=True`` (a Get Media
   per media, still no rewrite of unchanged ones), or as soon as the listing shows a
   change;
-- media no longer listed are **deleted**, only after a listing that completed; an empty
+- media no longer listed are **deleted**, only after a listing that is provably whole (see
+  :mod:`~coreviz_frames.pagination`: its last page said ``hasMore: false``, its distinct
+  ids reach the announced ``pagination.total``, every item had a valid id); otherwise
+  nothing is deleted and the report and the manifest's sync history say why. An empty
   listing, or one that would delete more than half the export, deletes nothing unless
   ``allow_mass_delete=True``;
+- ids are compared normalised (a hyphenated or upper-case UUID is its plain hex form), so
+  a media listed under two spellings is one media; a Get Media answer carrying another
+  media's id is a failure of the id asked for;
 - a media whose Get Media fails keeps its previous rows (stale, not lost) and is listed
   in the report and the manifest.
 
@@ -52,7 +58,7 @@ from .export import flatten_batch
 from .failures import FailedFetch, failure_line
 from .filters import BrowseFilters
 from .fingerprint import fingerprint
-from .ids import normalize_id, validate_id
+from .ids import is_safe_id, normalize_id, validate_id
 from .manifest import MANIFEST_NAME, failure_from_manifest, failure_to_manifest
 from .store import ExportStore, StoredMedia
 
@@ -73,9 +79,9 @@ class SyncReport:
     "reason"}``; their previous rows, if any, are kept). ``snapshot`` is the export's
     snapshot number after the sync (unchanged when nothing changed, ``changed`` False);
     ``bytes_written`` counts the Parquet and manifest bytes written; ``fetched`` the Get
-    Media requests. ``complete`` is False when the listing stopped early (nothing was
-    deleted then); ``deletes_skipped`` media were not deleted, ``deletes_skipped_reason``
-    says why.
+    Media requests. ``complete`` is False when the listing stopped early, ``unproven``
+    says why a complete listing does not prove it was whole (nothing was deleted then);
+    ``deletes_skipped`` media were not deleted, ``deletes_skipped_reason`` says why.
 
     Example:
         >>> print(SyncReport(Path("out"), added=2, unchanged=5, snapshot=3, changed=True))
@@ -98,12 +104,16 @@ class SyncReport:
     incomplete_reason: str | None = None
     deletes_skipped: int = 0
     deletes_skipped_reason: str | None = None
+    unproven: str | None = None
     elapsed: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """True when the listing completed, no media failed and no delete was held back."""
-        return self.complete and not self.failed and not self.deletes_skipped
+        """True when the listing completed and was whole, no media failed and no delete
+        was held back."""
+        return (
+            self.complete and self.unproven is None and not self.failed and not self.deletes_skipped
+        )
 
     @property
     def failures(self) -> list[FailedFetch]:
@@ -120,7 +130,19 @@ class SyncReport:
             "failed": len(self.failed),
             "bytes_written": self.bytes_written,
             "complete": self.complete,
+            **self.listing_note(),
         }
+
+    def listing_note(self) -> dict[str, Any]:
+        """What the manifest's sync history says of a listing that was not whole, or of
+        deletes held back ({} when there is nothing to say)."""
+        note: dict[str, Any] = {}
+        if self.unproven is not None:
+            note["unproven"] = self.unproven
+        if self.deletes_skipped:
+            note["deletes_skipped"] = self.deletes_skipped
+            note["deletes_skipped_reason"] = self.deletes_skipped_reason
+        return note
 
     def __str__(self) -> str:
         state = f"snapshot {self.snapshot}" if self.changed else "nothing changed, no file written"
@@ -135,18 +157,34 @@ class SyncReport:
                 f"INCOMPLETE: the listing stopped early ({self.incomplete_reason}); nothing "
                 "was deleted. Run the sync again."
             )
+        if self.complete and self.unproven is not None:
+            lines.append(
+                f"NOT WHOLE: the listing does not prove it listed every media "
+                f"({self.unproven}); nothing was deleted. The next whole listing deletes."
+            )
         if self.deletes_skipped:
             lines.append(
                 f"NOT DELETED: {self.deletes_skipped:,} media no longer listed "
                 f"({self.deletes_skipped_reason})"
             )
-        if self.failed:
-            lines.append(
-                f"FAILED: {len(self.failed):,} media kept their previous rows (listed in "
-                f"{MANIFEST_NAME}; the next sync retries them)"
-            )
-            lines.extend(failure_line(item) for item in self.failed[:5])
+        lines += self._failure_lines()
         return "\n".join(lines)
+
+    def _failure_lines(self) -> list[str]:
+        named = [item for item in self.failed if item.get("id") is not None]
+        unnamed = len(self.failed) - len(named)
+        lines = []
+        if named:
+            lines.append(
+                f"FAILED: {len(named):,} media not brought up to date; their previous rows, "
+                f"if any, are kept (listed in {MANIFEST_NAME}; the next sync retries them)"
+            )
+        if unnamed:
+            lines.append(
+                f"FAILED: {unnamed:,} listed items had no valid id, so nothing was deleted "
+                f"(listed in {MANIFEST_NAME})"
+            )
+        return lines + [failure_line(item) for item in self.failed[:5]]
 
 
 class _Run:
@@ -172,11 +210,16 @@ class _Run:
     def see(self, item: Mapping[str, Any]) -> None:
         """Decide about one listed item: unchanged, changed or new (now or after Get Media)."""
         raw_id = item.get("id")
-        ident = normalize_id(raw_id) if isinstance(raw_id, str) else None
-        if ident is None:
-            reason = "a listed item without an id"
-            self.failures.append(FailedFetch(None, None, "InvalidResponseError", reason))
+        if not is_safe_id(raw_id):
+            reason = (
+                f"a listed item with a missing or invalid id ({str(raw_id)[:60]!r}): it could "
+                "not be compared, so this sync deleted nothing"
+            )
+            self.failures.append(FailedFetch(None, None, "InvalidIdError", reason))
             return
+        ident = normalize_id(raw_id) or raw_id
+        if ident in self.seen:
+            return  # listed again (another spelling, or a page that shifted): seen once
         self.seen.add(ident)
         stored = self.known.get(ident)
         listed = fingerprint(item)
@@ -205,7 +248,7 @@ class _Run:
         for item, ident, listed in queued:
             full = got.get(ident)
             if full is None:
-                continue  # a failure, recorded above: its previous rows stay
+                continue  # a failure, recorded above (an answer for another id too): kept
             for key, value in item.items():  # as browse(hydrate="auto") merges them
                 full.setdefault(key, value)
             content = fingerprint(full)
@@ -260,25 +303,32 @@ def _walk(
     if not listing.report.complete:
         report.complete = False
         report.incomplete_reason = listing.report.incomplete_reason or "the walk stopped early"
+    else:
+        report.unproven = listing.report.unproven
 
 
 def _deletions(run: _Run, delete_missing: bool, allow_mass_delete: bool) -> set[str]:
-    """The media to delete: known, not listed, after a complete listing, guarded."""
+    """The media to delete: known, not listed, after a whole listing, guarded."""
     report = run.report
     missing = set(run.known) - run.seen
     if not missing or not delete_missing:
         return set()
-    reason = None
     if not report.complete:
-        reason = "the listing did not complete"
+        reason: str | None = "the listing did not complete"
+    elif report.unproven is not None:
+        reason = f"the listing is not provably whole: {report.unproven}"
+    elif allow_mass_delete:
+        reason = None
     elif not run.seen:
         reason = "the listing came back empty; pass allow_mass_delete=True to delete all"
-    elif len(missing) * 2 > len(run.known) and not allow_mass_delete:
+    elif len(missing) * 2 > len(run.known):
         reason = (
             f"that would delete {len(missing):,} of {len(run.known):,} media, more than half; "
             "pass allow_mass_delete=True (--allow-mass-delete) if that is right"
         )
-    if reason is not None and not (allow_mass_delete and report.complete):
+    else:
+        reason = None
+    if reason is not None:
         report.deletes_skipped, report.deletes_skipped_reason = len(missing), reason
         return set()
     return missing
@@ -357,6 +407,16 @@ def sync(
     return report
 
 
+def _last_note(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The listing note of the manifest's last sync (see :meth:`SyncReport.listing_note`)."""
+    syncs = manifest.get("syncs")
+    last = syncs[-1] if isinstance(syncs, list) and syncs else None
+    if not isinstance(last, Mapping):
+        return {}
+    keys = ("unproven", "deletes_skipped", "deletes_skipped_reason")
+    return {key: last[key] for key in keys if key in last}
+
+
 def _apply(run: _Run, *, delete_missing: bool, allow_mass_delete: bool) -> None:
     """After the walk: stage the rest and the rewrites, then commit one snapshot (or, when
     nothing changed, write nothing)."""
@@ -371,6 +431,7 @@ def _apply(run: _Run, *, delete_missing: bool, allow_mass_delete: bool) -> None:
     reason = None if report.complete else report.incomplete_reason
     manifest = store.manifest
     same_state = manifest.get("status") == ("complete" if reason is None else "incomplete")
+    same_state = same_state and report.listing_note() == _last_note(manifest)
     if not store.pending and failed == manifest.get("failed", []) and same_state and store.snapshot:
         report.snapshot = store.snapshot
         return

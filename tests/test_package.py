@@ -19,6 +19,7 @@ EXPECTED = {
     "ImageLoadError",
     "InvalidIdError",
     "InvalidResponseError",
+    "MediaIdMismatchError",
     "NetworkError",
     "NotFoundError",
     "PermissionDeniedError",

@@ -14,13 +14,23 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from helpers import ScriptedServer, fast_client
+from click.testing import CliRunner
+from helpers import KEY, ScriptedServer, fast_client
 
 from coreviz_frames import export as export_module
+from coreviz_frames.cli import main
+from coreviz_frames.errors import (
+    InvalidResponseError,
+    MediaIdMismatchError,
+    PaginationWarning,
+    SkippedRecordWarning,
+)
 from coreviz_frames.local_api.store import light_item
+from coreviz_frames.manifest import read_manifest
 from coreviz_frames.parquet import export_parquet, read_parquet
 from coreviz_frames.syncing import sync
 from coreviz_frames.synthetic import synthetic_media
+from coreviz_frames.tables import to_tables
 
 COLLECTION = "col1"
 PAGES = f"/api/dataset/{COLLECTION}/media"
@@ -184,3 +194,189 @@ def test_signed_blob_urls_that_change_are_no_edit(listing, tmp_path):
     ]
     report = _sync(served, out)
     assert not report.changed and report.unchanged == 4
+
+
+# --------------------------------------------------------------------------- scenario 4
+
+
+def _records(n: int) -> list[dict]:
+    return [synthetic_media(i) for i in range(n)]
+
+
+def _last_sync(out) -> dict:
+    return read_manifest(out)["syncs"][-1]
+
+
+def test_a_listing_that_ends_before_its_announced_total_deletes_nothing(listing, tmp_path):
+    """Scenario 4: hasMore false after 150 of an announced 200 deletes none of the 50."""
+    served = listing(_records(200))
+    out = tmp_path / "out"
+    assert _sync(served, out, page_size=50).added == 200
+    served.records, served.total = served.records[:150], 200
+    with pytest.warns(PaginationWarning, match="total=200 but 150"):
+        report = _sync(served, out, page_size=50)
+    assert report.complete and report.deleted == 0 and report.deletes_skipped == 50
+    assert "150 distinct items of the 200" in report.unproven and not report.ok
+    assert "not provably whole" in report.deletes_skipped_reason
+    assert "NOT WHOLE" in str(report) and len(_media_ids(out)) == 200
+    note = _last_sync(out)
+    assert note["deletes_skipped"] == 50 and "200" in note["unproven"]
+    assert "not provably whole" in note["deletes_skipped_reason"]
+    served.whole()  # the next whole listing deletes
+    report = _sync(served, out, page_size=50)
+    assert report.ok and report.deleted == 50 and len(_media_ids(out)) == 150
+    assert "unproven" not in _last_sync(out)
+
+
+def test_a_listing_without_has_more_and_short_pages_deletes_nothing(listing, tmp_path):
+    """Scenario 4: pages shorter than asked and no hasMore: read on, but delete nothing."""
+    served = listing(_records(40))
+    out = tmp_path / "out"
+    _sync(served, out)
+    gone = served.records.pop(7)["id"]
+    served.omit_has_more, served.max_limit = True, 15  # 15 per page, page_size 100 asked
+    report = _sync(served, out)
+    assert report.complete and report.unchanged == 39 and report.deleted == 0
+    assert report.deletes_skipped == 1 and "hasMore: false" in report.unproven
+    assert gone in _media_ids(out)
+    served.whole()
+    report = _sync(served, out)
+    assert report.ok and report.deleted == 1 and gone not in _media_ids(out)
+
+
+@pytest.mark.parametrize("bad_id", [None, 12345, "../x", ""])
+def test_items_without_a_valid_id_make_the_listing_delete_nothing(listing, tmp_path, bad_id):
+    """Scenario 4: an item with a null, numeric or unsafe id is a failure, deletes nothing,
+    and is not reported as a media that kept its rows."""
+    served = listing(_records(20))
+    out = tmp_path / "out"
+    _sync(served, out)
+    hidden = served.records[3]["id"]
+    served.records[3] = {**served.records[3], "id": bad_id}
+    report = _sync(served, out)
+    assert report.deleted == 0 and report.deletes_skipped == 1 and not report.ok
+    assert hidden in _media_ids(out) and len(_media_ids(out)) == 20
+    (failure,) = report.failed
+    assert failure["id"] is None and failure["error_type"] == "InvalidIdError"
+    assert repr(str(bad_id)) in failure["reason"]
+    text = str(report)
+    assert "1 listed items had no valid id, so nothing was deleted" in text
+    assert "kept" not in text.replace("are kept", "")
+    assert "1 listed items had a missing or invalid id" in _last_sync(out)["unproven"]
+    assert read_manifest(out)["failed"] == report.failed
+    served.records[3]["id"] = hidden
+    served.records.pop(5)
+    report = _sync(served, out)
+    assert report.ok and report.deleted == 1 and len(_media_ids(out)) == 19
+
+
+# --------------------------------------------------------------------------- scenario 5
+
+
+def test_a_get_media_answer_for_another_media_is_a_failure_of_the_id_asked_for(listing, tmp_path):
+    """Scenario 5: get_media raises; iter_media, browse hydration, to_tables, export_parquet
+    and sync list the id asked for as failed and never use (nor duplicate) the answer."""
+    records = _records(6)
+    served = listing(records)
+    served.light = True
+    asked, other = records[1]["id"], records[2]["id"]
+    served.answers[asked] = served.records[2]
+    want = sorted(r["id"] for r in records if r["id"] != asked)
+    with fast_client(served.server.base_url, retries=0) as client:
+        with pytest.raises(MediaIdMismatchError) as info:
+            client.get_media(asked)
+        assert isinstance(info.value, InvalidResponseError)
+        assert (info.value.media_id, info.value.answered_id) == (asked, other)
+        it = client.iter_media([asked, records[3]["id"]], on_error="skip", progress=False)
+        assert [r["id"] for r in it] == [records[3]["id"]]
+        assert it.report.failed_ids == [asked]
+        assert it.report.failed[0].error_type == "MediaIdMismatchError"
+        walk = client.browse(COLLECTION, progress=False)
+        with pytest.warns(SkippedRecordWarning, match=asked):
+            tables = to_tables(walk)
+        assert sorted(tables.media["media_id"]) == want and walk.report.failed_ids == [asked]
+        with pytest.warns(SkippedRecordWarning):
+            exported = export_parquet(
+                client.browse(COLLECTION, progress=False), tmp_path / "export", progress=False
+            )
+    assert [f["id"] for f in exported.failed] == [asked] and not exported.ok
+    assert _media_ids(tmp_path / "export") == want
+    # sync: a new media whose Get Media answers with another media's record
+    del served.answers[asked]
+    out = tmp_path / "out"
+    assert _sync(served, out).added == 6
+    served.records.append(synthetic_media(6))
+    new = served.records[-1]["id"]
+    served.answers[new] = served.records[2]
+    report = _sync(served, out)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 6), str(report)
+    assert [f["id"] for f in report.failed] == [new] and not report.ok and report.changed
+    assert read_manifest(out)["failed"][0]["error_type"] == "MediaIdMismatchError"
+    assert _media_ids(out) == sorted(r["id"] for r in records)
+    del served.answers[new]
+    report = _sync(served, out)
+    assert report.ok and report.added == 1 and read_manifest(out)["failed"] == []
+
+
+# --------------------------------------------------------------------------- scenario 6
+
+
+def _hyphenated(plain: str) -> str:
+    return f"{plain[:8]}-{plain[8:12]}-{plain[12:16]}-{plain[16:20]}-{plain[20:]}".upper()
+
+
+@pytest.mark.parametrize("light", [False, True])
+def test_one_media_under_two_spellings_is_one_media_everywhere(listing, tmp_path, light):
+    """Scenario 6: plain hex and hyphenated upper case are one media for browse,
+    iter_media, export_parquet and sync."""
+    records = _records(5)
+    plain = records[2]["id"]
+    spelled = _hyphenated(plain)
+    twin = {**json.loads(json.dumps(records[2])), "id": spelled}
+    served = listing([*records[:4], twin, *records[4:]])
+    served.light = light
+    with fast_client(served.server.base_url, retries=0) as client:
+        browsed = [r["id"] for r in client.browse(COLLECTION, progress=False)]
+        assert browsed == [r["id"] for r in records]
+        assert [r["id"] for r in client.iter_media([plain, spelled], progress=False)] == [plain]
+        export_parquet(client.browse(COLLECTION, progress=False), tmp_path / "e", progress=False)
+    out = tmp_path / "out"
+    report = _sync(served, out)
+    assert report.added == 5 and report.ok, str(report)
+    for folder in (out, tmp_path / "e"):
+        tables = read_parquet(folder)
+        assert sorted(tables.media["media_id"]) == sorted(r["id"] for r in records)
+        assert len(tables.frames) == sum(len(r["frames"]) for r in records)
+    again = _sync(served, out)
+    assert not again.changed and again.unchanged == 5 and again.ok
+
+
+def test_the_cli_exits_1_on_a_listing_that_is_not_whole_and_info_says_why(listing, tmp_path):
+    served = listing(_records(12))
+    out = tmp_path / "out"
+    env = {"COREVIZ_API_KEY": KEY, "COREVIZ_BASE_URL": served.server.base_url}
+    args = ["sync", "--collection", COLLECTION, "--out", str(out), "--no-progress"]
+    assert CliRunner().invoke(main, args, env=env).exit_code == 0
+    served.omit_has_more = True  # nothing is missing, but nothing proves it
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "NOT WHOLE" in result.output and "hasMore: false" in result.output
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert "NOT WHOLE listing: its last page did not say hasMore: false" in info.output
+
+
+def test_an_honest_listing_is_whole_and_a_part_of_one_is_not(sample_api, local_api_factory):
+    """Folder rows count toward the total as they do in the API: the sample (folders and
+    all), a synthetic collection and a server capping the page size all list whole."""
+    capped = local_api_factory(synthetic=30, max_page_size=7)
+    for api in (sample_api, local_api_factory(synthetic=30), capped):
+        with fast_client(api.base_url) as client:
+            walk = client.browse(api.collection_id, page_size=4, hydrate=False, progress=False)
+            pages = client.iter_pages(api.collection_id, page_size=4, progress=False)
+            assert list(walk) and list(pages)
+            assert walk.report.whole and pages.report.whole, walk.report.unproven
+            part = client.browse(api.collection_id, max_items=2, progress=False)
+            rng = client.iter_range(api.collection_id, 0, 3)
+            assert len(list(part)) == 2 and len(list(rng)) <= 3
+        assert part.report.complete and not part.report.whole
+        assert "max_items" in part.report.unproven and "offset range" in rng.report.unproven
