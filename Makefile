@@ -7,6 +7,9 @@ TEST_STAMP := $(VENV)/.installed-test
 # torch with a torchvision built for it (DetectionDataset tv_tensors, Faster R-CNN, DataLoader
 # tests, the training notebook): a pair that imports together on x86_64 Python 3.11.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# Ultralytics, for the test that its check_det_dataset resolves a moved YOLO export (it needs
+# torch, so it is installed here, beside the pair above, not in the dev extra).
+ULTRALYTICS ?= ultralytics==8.4.190
 
 .PHONY: demo test lint bench install clean
 
@@ -20,6 +23,8 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,dask,notebook]"
 	$(BIN)/python -m pip install --quiet $(TORCH) \
 		|| echo "note: $(TORCH) could not be installed; torch tests will be skipped"
+	$(BIN)/python -m pip install --quiet $(TORCH) $(ULTRALYTICS) \
+		|| echo "note: $(ULTRALYTICS) could not be installed; its YOLO test will be skipped"
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -242,3 +243,45 @@ def test_captions_export_loads_offline(tables, tmp_path, offline):
     assert texts == _caption_texts(tables)
     first = loaded["train"][0]
     assert first["image"].size == (first["width"], first["height"])
+
+
+_CHECK = """
+import json, sys
+from ultralytics.data.utils import check_det_dataset
+data = check_det_dataset(sys.argv[1], autodownload=False)
+print(json.dumps({k: str(data[k]) for k in ("path", "train", "val", "test")} |
+                 {"nc": data["nc"], "names": data["names"]}))
+"""
+
+
+def test_ultralytics_check_det_dataset_resolves_a_moved_export(tables, tmp_path):
+    """Ultralytics' own resolver, in a child with no network and fonts in place."""
+    from coreviz_frames.yolo import export_yolo
+
+    pytest.importorskip("ultralytics", reason="ultralytics is installed by make test")
+    first = tmp_path / "first"
+    export_yolo(tables, first, splits=(0.6, 0.2, 0.2), seed=1, progress=False)
+    moved = tmp_path / "work" / "moved"
+    moved.parent.mkdir()
+    shutil.move(str(first), str(moved))
+    config = tmp_path / "yolo-config"
+    config.mkdir()
+    for font in ("Arial.ttf", "Arial.Unicode.ttf"):  # check_font would download them
+        (config / font).write_bytes(b"")
+    env = {**os.environ, "YOLO_OFFLINE": "true", "YOLO_CONFIG_DIR": str(config)}
+    names = dict(enumerate(sorted(objects_with_geometry(tables).label.unique())))
+    for yaml_arg, cwd in ((str(moved / "data.yaml"), tmp_path), ("moved/data.yaml", moved.parent)):
+        done = subprocess.run(
+            [sys.executable, "-c", _CHECK, yaml_arg],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=cwd,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        for key in ("train", "val", "test"):
+            assert data[key] == str((moved / "images" / key).resolve())
+        assert {int(k): v for k, v in data["names"].items()} == names
+        assert data["nc"] == len(names)
