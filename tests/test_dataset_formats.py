@@ -285,3 +285,25 @@ def test_ultralytics_check_det_dataset_resolves_a_moved_export(tables, tmp_path)
             assert data[key] == str((moved / "images" / key).resolve())
         assert {int(k): v for k, v in data["names"].items()} == names
         assert data["nc"] == len(names)
+
+
+def test_export_hf_writes_a_row_group_per_batch(tables, tmp_path, monkeypatch, offline):
+    import pyarrow.parquet as pq
+
+    from coreviz_frames import hf
+
+    monkeypatch.setattr(hf, "_BATCH", 4)  # 19 frames: shards of 10 rows, batches of 4
+    hf.export_hf(tables, tmp_path / "hf", rows_per_shard=10, progress=False)
+    shards = sorted((tmp_path / "hf" / "data").glob("*.parquet"))
+    assert [p.name for p in shards] == [
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
+    groups = [pq.ParquetFile(p).metadata.num_row_groups for p in shards]
+    rows = [pq.ParquetFile(p).metadata.num_rows for p in shards]
+    assert rows == [10, 9] and groups == [3, 3]  # written as the batches came
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=offline)["train"]
+    assert len(loaded) == 19 and loaded[0]["image"].size == (
+        loaded[0]["width"],
+        loaded[0]["height"],
+    )
