@@ -254,11 +254,36 @@ def _delta_views(con: Any, root: Path, manifest: Mapping[str, Any], prefix: str)
     return names
 
 
+def _view_source(root: Path, grain: str, manifest: Mapping[str, Any] | None) -> str:
+    """What a view of ``grain`` reads, as SQL: a glob of the grain folder (so the view
+    stays exact across syncs, which leave exactly the current parts there), or the list
+    of files when the path has glob characters. ExportError when the folder holds a part
+    no manifest lists (a killed run's: ``coreviz-frames repair`` removes it)."""
+    files = export_files(root, grain, manifest)
+    if not files:
+        raise ExportError(f"{root}: the {grain} folder holds no Parquet file", path=str(root))
+    if any(c in os.fspath(root.resolve()) for c in "*?[]{}"):
+        return "[" + ", ".join(_sql_text(os.fspath(f)) for f in files) + "]"
+    pattern = "part-*.parquet" if manifest is not None else "*.parquet"
+    folder = root.resolve() / grain
+    found = set(folder.glob(f"**/{pattern}"))
+    extra = sorted(found - {f.resolve() for f in files})
+    if manifest is not None and extra:
+        raise ExportError(
+            f"{root}: {extra[0]} is a part its manifest does not list (left by an interrupted "
+            f"run), which a view of the folder would read; run: coreviz-frames repair {root}",
+            path=str(root),
+        )
+    return _sql_text(f"{folder.as_posix()}/**/{pattern}")
+
+
 def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[str]:
     """Create one DuckDB view per grain (``media``, ``frames``, ...) over an export.
 
-    The views read the committed files only, with the declared column order, and a hive
-    partition column typed as declared (never guessed from the folder names). Returns the
+    Each view reads its grain folder (a glob), so views made before a sync are exact after
+    it; with the declared column order, and a hive partition column typed as declared
+    (never guessed from the folder names). A folder holding a part the manifest does not
+    list (left by an interrupted run) is an :class:`ExportError` naming the repair. Returns the
     view names. ``prefix`` is put before each name (``prefix="cv_"`` gives ``cv_objects``);
     it must be an SQL identifier (letters, digits, ``_``), else :class:`ConfigError`.
     Over a Delta export the views read each table with DuckDB's ``delta_scan`` when its
@@ -283,10 +308,7 @@ def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[st
     partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
     names = []
     for grain in GRAINS:
-        files = export_files(root, grain, manifest)
-        if not files:
-            raise ExportError(f"{root}: the {grain} folder holds no Parquet file", path=str(root))
-        paths = "[" + ", ".join(_sql_text(os.fspath(f)) for f in files) + "]"
+        paths = _view_source(root, grain, manifest)
         options = ""
         if partition_by:
             integer = pa.types.is_integer(SCHEMAS[grain].field(partition_by).type)

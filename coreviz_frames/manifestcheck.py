@@ -28,10 +28,12 @@ from typing import Any
 
 from .schema import GRAINS, SCHEMAS
 
-__all__ = ["INDEX_DIR", "PART_RE", "is_index_name", "manifest_problem"]
+__all__ = ["INDEX_DIR", "INDEX_SUFFIX", "PART_RE", "is_index_name", "manifest_problem"]
 
 #: Folder of the per-part fingerprint files (see :mod:`.store`).
 INDEX_DIR = "_coreviz_index"
+#: The suffix of a fingerprint file (Parquet inside; no ``*.parquet`` glob matches it).
+INDEX_SUFFIX = ".index"
 #: The name of a part file of a grain.
 PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
 _INDEX_RE = re.compile(r"^part-\d{6,}(-s\d+)?\.(parquet|index)$")

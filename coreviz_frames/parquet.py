@@ -129,6 +129,14 @@ def _to_pandas(table: pa.Table, grain: str, columns: Sequence[str] | None) -> pd
     return arrow_to_pandas(full, grain)[list(columns)]
 
 
+#: How many newer snapshots :func:`read_parquet` follows while syncs replace its parts.
+SNAPSHOT_RETRIES = 50
+
+
+def _current_manifest(root: Path) -> dict[str, Any] | None:
+    return read_manifest(root) if (root / MANIFEST_NAME).is_file() else None
+
+
 def _read_grains(
     root: Path,
     manifest: Mapping[str, Any] | None,
@@ -155,6 +163,32 @@ def _read_grains(
         )
         for grain in wanted
     }
+
+
+def _read_snapshot(
+    root: Path,
+    wanted: Sequence[str],
+    expression: ds.Expression | None,
+    columns: Sequence[str] | None,
+    snapshot: int | None,
+) -> dict[str, pa.Table]:
+    """The grains of one snapshot. A sync may replace the manifest and delete the parts it
+    listed while they are read: then the new manifest is read and the read starts again
+    (an error with the manifest unchanged is the export's own, and raised)."""
+    manifest = _current_manifest(root)
+    for _ in range(SNAPSHOT_RETRIES):
+        try:
+            return _read_grains(root, manifest, wanted, expression, columns, snapshot)
+        except (ExportError, OSError, pa.ArrowException):
+            newer = _current_manifest(root)
+            if newer is None or newer == manifest:
+                raise
+            manifest = newer
+    raise ExportError(
+        f"{root} changed {SNAPSHOT_RETRIES} times while it was read (syncs in a loop?); "
+        "read it again when they pause",
+        path=str(root),
+    )
 
 
 def read_parquet(
@@ -192,8 +226,7 @@ def read_parquet(
     root = Path(path)
     if not root.is_dir():
         raise ExportError(f"no Parquet export at {root}", path=str(root))
-    manifest = read_manifest(root) if (root / MANIFEST_NAME).is_file() else None
-    if manifest is None and not any((root / grain).is_dir() for grain in GRAINS):
+    if not (root / MANIFEST_NAME).is_file() and not any((root / g).is_dir() for g in GRAINS):
         raise ExportError(
             f"no Parquet export at {root}: no manifest and none of the folders {', '.join(GRAINS)}",
             path=str(root),
@@ -204,7 +237,7 @@ def read_parquet(
         raise ConfigError(f"unknown grains {sorted(unknown)}; choose from {list(GRAINS)}")
     _check_columns(columns, wanted)
     expression = _filter_expression(filters, wanted)
-    tables = _read_grains(root, manifest, wanted, expression, columns, snapshot)
+    tables = _read_snapshot(root, wanted, expression, columns, snapshot)
     if backend == "arrow":
         return tables
     if backend == "polars":

@@ -76,7 +76,7 @@ from ._version import __version__
 from .engines import CARD_NAME, is_our_card, write_dataset_card
 from .errors import ConfigError, ExportError
 from .failures import FailedFetch
-from .fileio import atomic_write_bytes, is_temporary
+from .fileio import TMP_PREFIX, TMP_SUFFIX, atomic_write_bytes, is_temporary
 from .grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
     as_grain_table,
@@ -100,7 +100,7 @@ from .manifest import (
     read_manifest,
     utc_now,
 )
-from .manifestcheck import INDEX_DIR, PART_RE
+from .manifestcheck import INDEX_DIR, INDEX_SUFFIX, PART_RE
 from .schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, empty_frame
 
 if TYPE_CHECKING:
@@ -156,6 +156,17 @@ def grain_tables(tables: MediaTables | GrainFrames) -> dict[str, pa.Table]:
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def staged_name(target: Path) -> Path:
+    """The hidden name a sync writes ``target`` under until its snapshot is committed (a
+    temporary name: hidden from readers, never matched by ``*.parquet``).
+
+    Example:
+        >>> staged_name(Path("media/part-000004.parquet")).name
+        '.tmp-part-000004.parquet.staged.tmp'
+    """
+    return target.with_name(f"{TMP_PREFIX}{target.name}.staged{TMP_SUFFIX}")
 
 
 def part_name(seq: int) -> str:
@@ -222,6 +233,7 @@ class ExportStore:
         self._staged: list[dict[str, Any]] = []  # parts written by a sync, not yet listed
         self._removed: set[int] = set()  # parts a sync drops from the next snapshot
         self._refreshed: dict[int, dict[str, tuple[str | None, str | None]]] = {}
+        self._hidden: list[tuple[Path, Path]] = []  # staged files: (hidden name, final name)
 
     # -- read-only views ------------------------------------------------------------------
 
@@ -469,9 +481,25 @@ class ExportStore:
         return doomed
 
     def _drop_uncommitted(self) -> None:
-        """Delete :meth:`leftovers`."""
+        """Delete :meth:`leftovers`, after giving older fingerprint files their new name."""
+        self._migrate_index()
         for path in self.leftovers():
             path.unlink(missing_ok=True)
+
+    def _migrate_index(self) -> None:
+        """Fingerprint files of older versions (``_coreviz_index/part-N.parquet``, which a
+        root ``**/*.parquet`` glob of DuckDB or Polars reads) get their ``.index`` name: a
+        copy is listed by the saved manifest, then :meth:`leftovers` deletes the old file."""
+        moved = False
+        for part in self._manifest.get("parts", []):
+            rel = part.get("index")
+            if not rel or not rel.endswith(".parquet") or not (self.root / rel).is_file():
+                continue
+            new = rel[: -len(".parquet")] + INDEX_SUFFIX
+            atomic_write_bytes(self.root / new, (self.root / rel).read_bytes())
+            part["index"], moved = new, True
+        if moved:
+            self._save()
 
     def repair(self) -> list[Path]:
         """Under the lock, delete :meth:`leftovers`; a manifest a killed writer left
@@ -487,6 +515,7 @@ class ExportStore:
             if self._manifest.get("status") == "clearing":
                 for grain in GRAINS:
                     manifest_files(self.root, self._manifest, grain)  # names the rebuild
+            self._migrate_index()
             doomed = self.leftovers()
             for path in doomed:
                 path.unlink(missing_ok=True)
@@ -599,8 +628,15 @@ class ExportStore:
             )
 
     def _next_seq(self) -> int:
+        """A part number never used before in this export (``next_part`` in the manifest),
+        so a reader holding an older manifest never finds another part under its names."""
         parts = [*self._manifest.get("parts", []), *self._staged]
-        return max((int(p["part"]) for p in parts), default=-1) + 1
+        seq = max(
+            max((int(p["part"]) for p in parts), default=-1) + 1,
+            int(self._manifest.get("next_part", 0)),
+        )
+        self._manifest["next_part"] = seq + 1
+        return seq
 
     def _add_failures(self, failures: Iterable[FailedFetch]) -> None:
         for failure in failures:
@@ -626,8 +662,9 @@ class ExportStore:
         media: int,
         ids: list[Any],
         index: str | None = None,
+        seq: int | None = None,
     ) -> PartCommit:
-        seq = self._next_seq()
+        seq = self._next_seq() if seq is None else seq
         entry = {"part": seq, "media": media, "rows": rows, "files": files}
         if index is not None:
             entry["index"] = index
@@ -648,16 +685,26 @@ class ExportStore:
                 self._exported.add(ident)
                 self._failed.pop(ident, None)
 
-    def _write_part(self, arrow: Mapping[str, pa.Table], seq: int) -> dict[str, list[str]]:
-        """Write part ``seq`` (a file per grain and partition); its files by grain."""
+    def _write_part(
+        self, arrow: Mapping[str, pa.Table], seq: int, *, staged: bool = False
+    ) -> dict[str, list[str]]:
+        """Write part ``seq`` (a file per grain and partition); its files by grain.
+
+        ``staged`` (a sync) writes each file under its hidden :func:`staged_name`, which no
+        reader or glob sees; :meth:`commit_snapshot` renames them just before the manifest.
+        """
         name = part_name(seq)
         files: dict[str, list[str]] = {}
         for grain, table in arrow.items():
             files[grain] = []
             for subdir, piece in split_partitions(table, self.partition_by):
                 rel = Path(grain, subdir, name) if subdir else Path(grain, name)
+                target = self.root / rel
+                if staged:
+                    target = staged_name(target)
+                    self._hidden.append((target, self.root / rel))
                 write_file(
-                    self.root / rel,
+                    target,
                     piece,
                     row_group_size=self.row_group_size,
                     compression=self.compression,
@@ -669,9 +716,10 @@ class ExportStore:
         self, seq: int, ids: Iterable[Any], fingerprints: Fingerprints, suffix: str = ""
     ) -> str:
         """Write the fingerprint file of part ``seq`` (one row per media id); a ``suffix``
-        names a newer version of it (``part-000003-s7.parquet``)."""
+        names a newer version of it (``part-000003-s7.index``). The ``.index`` suffix (the
+        file is Parquet) keeps it out of every ``**/*.parquet`` glob of the export."""
         table = index_table(ids, fingerprints)
-        rel = Path(INDEX_DIR, part_name(seq).replace(".parquet", f"{suffix}.parquet"))
+        rel = Path(INDEX_DIR, part_name(seq).replace(".parquet", f"{suffix}{INDEX_SUFFIX}"))
         write_file(self.root / rel, table, row_group_size=self.row_group_size, compression="zstd")
         return rel.as_posix()
 
@@ -695,7 +743,7 @@ class ExportStore:
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         ids = arrow["media"].column("media_id").to_pylist()
         index = self._write_index(seq, ids, fingerprints) if fingerprints is not None else None
-        commit = self._commit(files, rows, len(ids), ids, index)
+        commit = self._commit(files, rows, len(ids), ids, index, seq)
         self._add_failures(failures)
         self._save()
         return commit
@@ -807,7 +855,7 @@ class ExportStore:
             # a manifest first: a killed first sync leaves an export the next sync continues
             self._manifest = {**self._new_manifest(source, "running"), "snapshot": 0}
             self._save()
-        self._staged, self._removed, self._refreshed = [], set(), {}
+        self._staged, self._removed, self._refreshed, self._hidden = [], set(), {}, []
 
     def _refuse_foreign(self) -> None:
         """Without a manifest, refuse (as ``export`` does) a directory holding anything
@@ -845,12 +893,16 @@ class ExportStore:
         self, arrow: Mapping[str, pa.Table], ids: list[Any], fps: Fingerprints
     ) -> PartCommit:
         seq = self._next_seq()
-        files = self._write_part(arrow, seq)
+        files = self._write_part(arrow, seq, staged=True)
         index = self._write_index(seq, ids, fps)
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         entry = {"part": seq, "media": len(ids), "rows": rows, "files": files, "index": index}
         self._staged.append(entry)
-        size = sum((self.root / rel).stat().st_size for rel in _part_files(entry))
+        hidden = {final: tmp for tmp, final in self._hidden}
+        size = sum(
+            hidden.get(self.root / rel, self.root / rel).stat().st_size
+            for rel in _part_files(entry)
+        )
         return PartCommit(seq, len(ids), dict(rows), size)
 
     def stage_part(
@@ -906,7 +958,9 @@ class ExportStore:
         for entry in self._staged:
             for rel in _part_files(entry):
                 (self.root / rel).unlink(missing_ok=True)
-        self._staged, self._removed, self._refreshed = [], set(), {}
+        for tmp, _ in self._hidden:
+            tmp.unlink(missing_ok=True)
+        self._staged, self._removed, self._refreshed, self._hidden = [], set(), {}, []
 
     def commit_snapshot(
         self,
@@ -943,9 +997,11 @@ class ExportStore:
         )
         entry = {"at": now, "snapshot": snapshot, **(history or {})}
         manifest["syncs"] = [*manifest.get("syncs", []), entry][-HISTORY_LENGTH:]
-        self._save()  # from here on, the new snapshot is the export
+        for tmp, final in self._hidden:  # globs see old + new parts from here ...
+            os.replace(tmp, final)
+        self._save()  # ... the new snapshot is the export from here on
         self._write_card()
-        self._staged, self._removed, self._refreshed = [], set(), {}
+        self._staged, self._removed, self._refreshed, self._hidden = [], set(), {}, []
         for rel in [*replaced, *(rel for part in old for rel in _part_files(part))]:
             (self.root / rel).unlink(missing_ok=True)
         return snapshot
