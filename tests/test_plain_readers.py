@@ -73,7 +73,7 @@ def test_read_parquet_in_another_process_never_fails_while_syncs_run(local_api_f
     api = local_api_factory(synthetic=300, api_key=KEY)
     out, stop, result = tmp_path / "out", tmp_path / "stop", tmp_path / "result.json"
     with Client(api_key=KEY, base_url=api.base_url) as client:
-        sync(client, api.collection_id, out, batch_size=40, progress=False)
+        sync(client, api.collection_id, out, batch_size=40, table_format="parquet", progress=False)
         con = duckdb.connect()
         views = cvf.duckdb_views(con, out, prefix="v_")  # made before the syncs
         argv = [sys.executable, "-c", _READER, str(out), str(stop), str(result)]
@@ -81,7 +81,14 @@ def test_read_parquet_in_another_process_never_fails_while_syncs_run(local_api_f
         try:
             for seed in range(6):
                 api.mutate(seed=seed, adds=12, edits=25, deletes=8)
-                report = sync(client, api.collection_id, out, batch_size=40, progress=False)
+                report = sync(
+                    client,
+                    api.collection_id,
+                    out,
+                    batch_size=40,
+                    table_format="parquet",
+                    progress=False,
+                )
                 assert report.ok and report.changed
                 want = _counts(out)
                 assert _glob_counts(out) == want  # a glob of each grain is exact
@@ -104,7 +111,7 @@ def test_no_root_glob_reads_a_fingerprint(local_api_factory, tmp_path):
     api = local_api_factory(synthetic=20, api_key=KEY)
     out = tmp_path / "out"
     with Client(api_key=KEY, base_url=api.base_url) as client:
-        sync(client, api.collection_id, out, batch_size=7, progress=False)
+        sync(client, api.collection_id, out, batch_size=7, table_format="parquet", progress=False)
     assert list((out / INDEX_DIR).iterdir())  # the fingerprints are there ...
     glob = f"{out}/**/*.parquet"
     files = {r[0] for r in duckdb.sql(f"select file from glob('{glob}')").fetchall()}
@@ -126,7 +133,7 @@ def test_fingerprints_of_an_older_export_move_out_of_the_globs(local_api_factory
     api = local_api_factory(synthetic=20, api_key=KEY)
     out = tmp_path / "out"
     with Client(api_key=KEY, base_url=api.base_url) as client:
-        sync(client, api.collection_id, out, batch_size=7, progress=False)
+        sync(client, api.collection_id, out, batch_size=7, table_format="parquet", progress=False)
         manifest = json.loads((out / MANIFEST_NAME).read_text())
         for part in manifest["parts"]:  # as the older version named them
             old = part["index"].replace(".index", ".parquet")

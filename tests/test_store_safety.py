@@ -40,7 +40,9 @@ def api(local_api_factory):
 
 def _synced(api, out: Path) -> Path:
     with _client(api) as client:
-        assert sync(client, api.collection_id, out, batch_size=5, progress=False).ok
+        assert sync(
+            client, api.collection_id, out, batch_size=5, table_format="parquet", progress=False
+        ).ok
     return out
 
 
