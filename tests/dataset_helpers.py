@@ -34,3 +34,12 @@ def with_frame_blob(tables, frame_id: str, blob) -> cvf.MediaTables:
 def objects_with_geometry(tables) -> pd.DataFrame:
     objs = tables.objects
     return objs[objs.bbox_x.notna() & objs.label.notna()]
+
+
+def claiming(tables, frame_id: str, width: int, height: int) -> cvf.MediaTables:
+    """``tables`` whose frame ``frame_id`` (and its objects) claim ``width`` x ``height``."""
+    frames, objects = tables.frames.copy(), tables.objects.copy()
+    frames.loc[frames.frame_id == frame_id, ["width", "height"]] = (width, height)
+    mine = objects.frame_id == frame_id
+    objects.loc[mine, ["frame_width", "frame_height"]] = (width, height)
+    return cvf.MediaTables(tables.media, frames, tables.captions, objects, tables.tags)

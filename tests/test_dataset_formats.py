@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 import yaml
-from dataset_helpers import browse_tables, objects_with_geometry
+from dataset_helpers import browse_tables, claiming, objects_with_geometry
 from hypothesis import given, strategies as st
 
 import coreviz_frames as cvf
@@ -20,15 +20,6 @@ import coreviz_frames as cvf
 @pytest.fixture(scope="module")
 def tables(sample_api):
     return browse_tables(sample_api)
-
-
-def claiming(tables, frame_id, width, height) -> cvf.MediaTables:
-    """``tables`` whose frame ``frame_id`` (and its objects) claim ``width`` x ``height``."""
-    frames, objects = tables.frames.copy(), tables.objects.copy()
-    frames.loc[frames.frame_id == frame_id, ["width", "height"]] = (width, height)
-    mine = objects.frame_id == frame_id
-    objects.loc[mine, ["frame_width", "frame_height"]] = (width, height)
-    return cvf.MediaTables(tables.media, frames, tables.captions, objects, tables.tags)
 
 
 _CHILD = """

@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from dataset_helpers import browse_tables, objects_with_geometry, table_boxes
+from dataset_helpers import browse_tables, claiming, objects_with_geometry, table_boxes
 from PIL import Image
 
 from coreviz_frames.detection import DetectionDataset, detection_collate
@@ -95,7 +95,7 @@ def test_numpy_targets_carry_image_id_area_and_iscrowd(tables):
 def test_claimed_size_far_from_the_image_scales_the_boxes(tables):
     ds = DetectionDataset(tables, target_format="numpy", include_empty=False)
     item = ds.items[0]
-    big = _claiming(tables, item.frame_id, 60000, 60000)
+    big = claiming(tables, item.frame_id, 60000, 60000)
     scaled = DetectionDataset(big, target_format="numpy", include_empty=False)
     pos = next(i for i, it in enumerate(scaled.items) if it.frame_id == item.frame_id)
     image, target = scaled[pos]
@@ -105,17 +105,6 @@ def test_claimed_size_far_from_the_image_scales_the_boxes(tables):
     claimed = scaled.target(pos)["boxes"]  # in the claimed frame's pixels
     sx, sy = item.width / 60000, item.height / 60000
     np.testing.assert_allclose(target["boxes"], claimed * [sx, sy, sx, sy], rtol=1e-5)
-
-
-def _claiming(tables, frame_id, width, height):
-    """``tables`` whose frame ``frame_id`` (and its objects) claim ``width`` x ``height``."""
-    import coreviz_frames as cvf
-
-    frames, objects = tables.frames.copy(), tables.objects.copy()
-    frames.loc[frames.frame_id == frame_id, ["width", "height"]] = (width, height)
-    mine = objects.frame_id == frame_id
-    objects.loc[mine, ["frame_width", "frame_height"]] = (width, height)
-    return cvf.MediaTables(tables.media, frames, tables.captions, objects, tables.tags)
 
 
 def _torchvision():
