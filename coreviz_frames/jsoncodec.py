@@ -323,14 +323,8 @@ def fast_canonical_dumps(value: Any) -> bytes | None:
         >>> fast_canonical_dumps([float("nan")]) is None, fast_canonical_dumps([1e-05]) is None
         (True, True)
     """
-    lib = orjson
-    if lib is None:
-        return None
-    try:
-        out: bytes = lib.dumps(value, default=_refuse, option=_orjson_options(lib))
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return None
-    if _python_writes_float_otherwise(out):
+    out = fast_canonical_redumps(value)
+    if out is None or _python_writes_float_otherwise(out):
         return None
     try:
         packed = marshal.dumps(value)

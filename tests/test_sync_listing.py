@@ -207,11 +207,14 @@ def _last_sync(out) -> dict:
     return read_manifest(out)["syncs"][-1]
 
 
-def test_a_listing_that_ends_before_its_announced_total_deletes_nothing(listing, tmp_path):
+@pytest.mark.parametrize("table_format", ["parquet", "delta"])
+def test_a_listing_that_ends_before_its_announced_total_deletes_nothing(
+    listing, tmp_path, table_format
+):
     """Scenario 4: hasMore false after 150 of an announced 200 deletes none of the 50."""
     served = listing(_records(200))
     out = tmp_path / "out"
-    assert _sync(served, out, page_size=50).added == 200
+    assert _sync(served, out, page_size=50, table_format=table_format).added == 200
     served.records, served.total = served.records[:150], 200
     with pytest.warns(PaginationWarning, match="total=200 but 150"):
         report = _sync(served, out, page_size=50)
