@@ -40,7 +40,7 @@ from .crop_jobs import column, present
 from .errors import ConfigError, ExportError, ImageLoadError
 from .fileio import atomic_write_bytes
 from .http import safe_url
-from .images import is_http_url, load_blob, run_ordered
+from .images import is_http_url, is_plain_jpeg, load_blob, load_blob_bytes, run_ordered
 from .options import DownloadOptions
 from .selection import DatasetOptions, map_labels, object_reasons, thin_frames, write_labels
 from .splits import SplitsArg, assign_splits, write_splits
@@ -599,11 +599,18 @@ def frame_image(item: FrameItem, download: DownloadOptions) -> Image.Image:
 def frame_jpeg(item: FrameItem, download: DownloadOptions, quality: int = 95) -> bytes:
     """The frame image of ``item`` as JPEG bytes, at the frame's size.
 
-    Loaded through :func:`~coreviz_frames.images.load_blob` (http(s) only, cache, caps,
-    no credentials); resized when the blob is not frame-sized (annotations are in frame
-    pixels).
+    Loaded through :func:`~coreviz_frames.images.load_blob_bytes` (http(s) only, cache,
+    caps, no credentials, decoded to check it). A JPEG blob of the frame's size, shown
+    as stored (no EXIF rotation), is copied as its original bytes; any other image is
+    resized to the frame's size when it is not (annotations are in frame pixels) and
+    encoded as JPEG at ``quality``.
     """
-    image = frame_image(item, download)
+    data, image = load_blob_bytes(item.url, download=download)
+    if image.size == (item.width, item.height) and is_plain_jpeg(data):
+        return data
+    if image.size != (item.width, item.height):
+        check_frame_size(item, image.size)
+        image = image.resize((item.width, item.height), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=quality)
     return buf.getvalue()

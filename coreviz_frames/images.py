@@ -79,7 +79,9 @@ __all__ = [
     "ImageResult",
     "decode_image",
     "is_http_url",
+    "is_plain_jpeg",
     "load_blob",
+    "load_blob_bytes",
     "load_image",
     "load_images",
     "refuse_url",
@@ -340,13 +342,22 @@ def _fetch_url(
     url: str, *, max_size: MaxSize, download: DownloadOptions, cache: DiskCache | None
 ) -> Image.Image:
     """Download (or read from ``cache``) and decode the http(s) URL ``url``."""
+    return _fetch_both(url, max_size=max_size, download=download, cache=cache)[1]
+
+
+def _fetch_both(
+    url: str, *, max_size: MaxSize, download: DownloadOptions, cache: DiskCache | None
+) -> tuple[bytes, Image.Image]:
+    """The bytes of the http(s) URL ``url`` (downloaded, or read from ``cache``) and
+    their decoded image."""
     safe = safe_url(url)
     max_pixels = download.max_pixels
     if cache is not None:
         cached = cache.read(url, download.max_bytes)  # a regular file within the cap, or None
         if cached is not None:
             try:
-                return decode_image(cached, url=safe, max_size=max_size, max_pixels=max_pixels)
+                image = decode_image(cached, url=safe, max_size=max_size, max_pixels=max_pixels)
+                return cached, image
             except ImageLoadError as exc:
                 cache.discard(url)  # corrupt or truncated entry: fetch it again
                 if exc.reason == "decompression bomb":
@@ -358,7 +369,38 @@ def _fetch_url(
         # read-only or invalid directory must not fail a load that succeeded)
         with contextlib.suppress(OSError):
             cache.put(url, data)
-    return image
+    return data, image
+
+
+def load_blob_bytes(
+    url: str, *, download: DownloadOptions | None = None
+) -> tuple[bytes, Image.Image]:
+    """The original bytes of a blob URL and their decoded RGB image (checked as
+    :func:`load_blob` checks it): what a writer copies when no conversion is needed.
+
+    Example:
+        >>> data, image = load_blob_bytes("https://blob.example/f.jpg")   # doctest: +SKIP
+    """
+    if not is_http_url(url):
+        raise refuse_url(str(url))
+    download = download if download is not None else DownloadOptions()
+    return _fetch_both(url, max_size=None, download=download, cache=download.cache())
+
+
+def is_plain_jpeg(data: bytes) -> bool:
+    """True for JPEG bytes shown as stored: RGB or grey, no EXIF rotation or flip.
+
+    Such bytes can be copied as they are where a JPEG of the decoded image is wanted.
+
+    Example:
+        >>> is_plain_jpeg(b"not an image")
+        False
+    """
+    try:
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as im:
+            return im.mode in ("RGB", "L") and im.getexif().get(0x0112, 1) == 1
+    except (OSError, SyntaxError, ValueError):
+        return False
 
 
 def _read_local(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from dataset_helpers import browse_tables
+from PIL import Image
 
 import coreviz_frames as cvf
 from coreviz_frames import coco, hf, training, yolo
@@ -155,3 +157,32 @@ def test_every_file_gets_the_mode_the_umask_gives(umask, tables, tmp_path):
         mode = stat.S_IMODE(path.stat().st_mode)
         want = (0o777 if path.is_dir() else 0o666) & ~umask
         assert mode == want, f"{path.relative_to(tmp_path)}: {oct(mode)} != {oct(want)}"
+
+
+def test_frame_images_are_copied_as_their_original_bytes(tables, sample_api, tmp_path):
+    import requests
+
+    report = coco.export_coco(tables, tmp_path / "c", progress=False)
+    doc = json.loads((tmp_path / "c" / "annotations" / "instances_all.json").read_text())
+    copied = 0
+    for im in doc["images"][:6]:
+        original = requests.get(im["coco_url"], timeout=30).content
+        written = (tmp_path / "c" / "images" / "all" / im["file_name"]).read_bytes()
+        with Image.open(io.BytesIO(original)) as decoded:
+            size = decoded.size
+        if size == (im["width"], im["height"]):
+            assert written == original  # format and size kept: no re-encoding
+            copied += 1
+    assert copied >= 3 and report.total_images == 19
+    # a frame whose image is not frame-sized is re-encoded at the frame's size
+    frames = tables.frames.copy()
+    first = frames.index[0]
+    frames.loc[first, ["width", "height"]] = [
+        int(frames.width[first]) * 2,
+        int(frames.height[first]) * 2,
+    ]
+    resized = cvf.MediaTables(tables.media, frames, tables.captions, tables.objects, tables.tags)
+    coco.export_coco(resized, tmp_path / "r", progress=False)
+    name = training.safe_name(frames.frame_id[first])
+    with Image.open(tmp_path / "r" / "images" / "all" / f"{name}.jpg") as image:
+        assert image.size == (int(frames.width[first]), int(frames.height[first]))
