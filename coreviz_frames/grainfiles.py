@@ -44,10 +44,13 @@ __all__ = [
     "METADATA_KEY",
     "as_grain_table",
     "check_partition_by",
+    "damaged_part",
     "detect_partition",
     "file_metadata",
     "pandas_metadata",
+    "part_problem",
     "read_grain",
+    "schema_problem",
     "split_partitions",
     "to_arrow",
     "visible_parquet",
@@ -303,6 +306,91 @@ def _as_expression(filters: Any) -> ds.Expression | None:
     return pq.filters_to_expression(filters)
 
 
+#: The next step named when a part is damaged and nothing better is known.
+REBUILD_HINT = "rebuild the export (the same export command with --overwrite)"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def schema_problem(schema: pa.Schema, grain: str, partition_by: str | None) -> str | None:
+    """Why a file of ``schema`` is not a part of ``grain`` (None when it is one): a
+    declared column missing (the hive partition column may be in the path) or of
+    another type.
+
+    Example:
+        >>> schema_problem(pa.schema([("media_id", pa.string())]), "tags", None)
+        "it has no column 'key' (it is not a tags file)"
+    """
+    for field in SCHEMAS[grain]:
+        if field.name not in schema.names:
+            if field.name == partition_by:
+                continue
+            return f"it has no column {field.name!r} (it is not a {grain} file)"
+        found = schema.field(field.name).type
+        if not found.equals(field.type):
+            return f"its column {field.name!r} is {found}, not {field.type}"
+    return None
+
+
+def part_problem(path: Path, grain: str, partition_by: str | None) -> str | None:
+    """Why the file at ``path`` is not a readable part of ``grain`` (None when it is):
+    missing, truncated, not Parquet, or of another schema. Reads the footer only.
+
+    Example:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "part-000000.parquet"
+        >>> _ = bad.write_bytes(b"PAR1 not really")
+        >>> part_problem(bad, "media", None).startswith("it is not a readable Parquet file")
+        True
+    """
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        return "it is missing"
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        return f"it is not a readable Parquet file ({_first_line(exc)})"
+    return schema_problem(schema, grain, partition_by)
+
+
+def damaged_part(path: Path, problem: str, hint: str | None = None) -> ExportError:
+    """The :class:`ExportError` for a damaged part file, naming it and the next step."""
+    return ExportError(
+        f"{path} is damaged: {problem}; {hint or REBUILD_HINT}", path=str(path.parent)
+    )
+
+
+def _read_error(
+    root: Path,
+    grain: str,
+    files: Sequence[Path],
+    partition_by: str | None,
+    filters: Any,
+    exc: BaseException,
+    hint: str | None,
+) -> ExportError:
+    """The typed error for a failed read: the damaged file named, else the filters'."""
+    for file in files:
+        problem = part_problem(file, grain, partition_by)
+        if problem is None and filters is None:
+            try:
+                pq.ParquetFile(file).read()
+            except (OSError, pa.ArrowException, ValueError) as inner:
+                problem = f"its data cannot be read ({_first_line(inner)})"
+        if problem is not None:
+            return damaged_part(file, problem, hint)
+    if filters is not None:
+        return ExportError(
+            f"cannot read {grain} of {root} with filters {filters}: {_first_line(exc)}",
+            path=str(root),
+        )
+    return ExportError(
+        f"cannot read {grain} of {root}: {_first_line(exc)}; {hint or REBUILD_HINT}",
+        path=str(root),
+    )
+
+
 def read_grain(
     root: Path,
     grain: str,
@@ -310,9 +398,12 @@ def read_grain(
     partition_by: str | None,
     filters: Any,
     columns: Sequence[str] | None = None,
+    *,
+    hint: str | None = None,
 ) -> pa.Table:
     """The rows of ``files`` (of ``grain`` under ``root``) as one table of the declared
-    schema, or of its ``columns`` only."""
+    schema, or of its ``columns`` only. A file that is missing, not Parquet or of another
+    schema is an :class:`ExportError` naming it and ``hint`` (the next step)."""
     schema = SCHEMAS[grain]
     names = schema.names if columns is None else list(columns)
     if not files:
@@ -320,18 +411,19 @@ def read_grain(
     partitioning = None
     if partition_by is not None:
         partitioning = ds.partitioning(pa.schema([schema.field(partition_by)]), flavor="hive")
-    dataset = ds.dataset(
-        [os.fspath(f) for f in files],
-        schema=schema,
-        format="parquet",
-        partitioning=partitioning,
-        partition_base_dir=str(root / grain),
-    )
     try:
+        dataset = ds.dataset(
+            [os.fspath(f) for f in files],
+            schema=schema,
+            format="parquet",
+            partitioning=partitioning,
+            partition_base_dir=str(root / grain),
+        )
+        for fragment in dataset.get_fragments():
+            problem = schema_problem(fragment.physical_schema, grain, partition_by)
+            if problem is not None:
+                raise damaged_part(Path(fragment.path), problem, hint)
         table = dataset.to_table(columns=names, filter=_as_expression(filters))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ExportError(
-            f"cannot read {grain} of {root} with filters {filters}: {first}", path=str(root)
-        ) from exc
+    except (OSError, pa.ArrowException, TypeError, ValueError) as exc:
+        raise _read_error(root, grain, files, partition_by, filters, exc, hint) from exc
     return table.select(names)

@@ -41,8 +41,10 @@ from .failures import failure_line
 from .grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
     METADATA_KEY,
+    damaged_part,
     detect_partition,
     file_metadata,
+    part_problem,
     read_grain,
 )
 from .lock import DirectoryLock
@@ -157,9 +159,16 @@ def _read_grains(
             path=str(root),
         )
     partition_by = manifest.get("partition_by") if manifest else detect_partition(root)
+    hint = f"rebuild the export with {repair_hint(root, manifest)}"
     return {
         grain: read_grain(
-            root, grain, export_files(root, grain, manifest), partition_by, expression, columns
+            root,
+            grain,
+            export_files(root, grain, manifest),
+            partition_by,
+            expression,
+            columns,
+            hint=hint,
         )
         for grain in wanted
     }
@@ -286,14 +295,23 @@ def _leftover_lines(root: Path) -> list[str]:
     ]
 
 
+def _footer_rows(path: Path, grain: str, partition_by: str | None, hint: str) -> int:
+    """The row count in the footer of a part, after checking it is one (ExportError)."""
+    problem = part_problem(path, grain, partition_by)
+    if problem is not None:
+        raise damaged_part(path, problem, hint)
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
 def _grain_stats(root: Path, manifest: Mapping[str, Any]) -> list[tuple[str, int, int, int]]:
     """``(grain, rows, files, bytes)`` of the committed parts, or of the pinned Delta versions."""
     if is_delta(manifest):
         return delta.describe(root, pinned_versions(root, manifest))
     out = []
+    hint = f"rebuild the export with {repair_hint(root, manifest)}"
     for grain in GRAINS:
         files = manifest_files(root, manifest, grain)
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        rows = sum(_footer_rows(f, grain, manifest.get("partition_by"), hint) for f in files)
         out.append((grain, rows, len(files), sum(f.stat().st_size for f in files)))
     return out
 

@@ -65,7 +65,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
@@ -81,7 +80,9 @@ from .grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
     as_grain_table,
     check_partition_by,
+    damaged_part,
     file_metadata,
+    part_problem,
     read_grain,
     split_partitions,
     to_arrow,
@@ -98,6 +99,7 @@ from .manifest import (
     failure_to_manifest,
     manifest_files,
     read_manifest,
+    repair_hint,
     utc_now,
 )
 from .manifestcheck import INDEX_DIR, INDEX_SUFFIX, PART_RE
@@ -481,7 +483,9 @@ class ExportStore:
         return doomed
 
     def _drop_uncommitted(self) -> None:
-        """Delete :meth:`leftovers`, after giving older fingerprint files their new name."""
+        """Delete :meth:`leftovers`, after checking the committed files and giving older
+        fingerprint files their new name."""
+        self._check_committed()
         self._migrate_index()
         for path in self.leftovers():
             path.unlink(missing_ok=True)
@@ -515,6 +519,7 @@ class ExportStore:
             if self._manifest.get("status") == "clearing":
                 for grain in GRAINS:
                     manifest_files(self.root, self._manifest, grain)  # names the rebuild
+            self._check_committed()
             self._migrate_index()
             doomed = self.leftovers()
             for path in doomed:
@@ -589,12 +594,27 @@ class ExportStore:
         ids: list[str] = []
         for rel in part["files"].get("media", []):
             file = self.root / rel
-            if self.partition_by == "media_id":  # the id is in the hive path only
-                if pq.ParquetFile(file).metadata.num_rows:
-                    ids.append(unquote(file.parent.name.split("=", 1)[1]))
-                continue
-            ids += pq.read_table(file, columns=["media_id"]).column(0).to_pylist()
+            table = read_grain(
+                self.root, "media", [file], self.partition_by, None, ["media_id"], hint=self._hint()
+            )
+            ids += table.column(0).to_pylist()
         return ids
+
+    def _check_committed(self) -> None:
+        """ExportError naming the first committed file that is missing, truncated, not
+        Parquet or of another schema (footers and fingerprint files are read)."""
+        for part in self._manifest.get("parts", []):
+            for grain, rels in part["files"].items():
+                for rel in rels:
+                    problem = part_problem(self.root / rel, grain, self.partition_by)
+                    if problem is not None:
+                        raise damaged_part(self.root / rel, problem, self._hint())
+            if part.get("index"):
+                read_index(self.root / part["index"], self._hint())
+
+    def _hint(self) -> str:
+        """The next step named by the error about a damaged file of this export."""
+        return f"rebuild the export with {repair_hint(self.root, self._manifest)}"
 
     def _part_fingerprints(
         self, part: Mapping[str, Any]
@@ -602,7 +622,7 @@ class ExportStore:
         """``{media_id: (fingerprint, listing_fingerprint)}`` of one part (None: unknown)."""
         if not part.get("index"):
             return {i: (None, None) for i in self._part_media_ids(part)}
-        cols = pq.read_table(self.root / part["index"]).to_pydict()
+        cols = read_index(self.root / part["index"], self._hint())
         return {
             m: (f, lf)
             for m, f, lf in zip(
@@ -924,7 +944,7 @@ class ExportStore:
         arrow = {}
         for grain in GRAINS:
             files = [self.root / rel for rel in sorted(part["files"].get(grain, []))]
-            table = read_grain(self.root, grain, files, self.partition_by, None)
+            table = read_grain(self.root, grain, files, self.partition_by, None, hint=self._hint())
             column = table.column("media_id")
             hit = pc.is_in(column, value_set=pa.array(sorted(doomed), column.type))
             keep = pc.invert(pc.fill_null(hit, False))
@@ -1005,6 +1025,24 @@ class ExportStore:
         for rel in [*replaced, *(rel for part in old for rel in _part_files(part))]:
             (self.root / rel).unlink(missing_ok=True)
         return snapshot
+
+
+def read_index(path: Path, hint: str) -> dict[str, list[Any]]:
+    """The columns of the fingerprint file at ``path``; an :class:`ExportError` naming it
+    and ``hint`` when it is missing, not Parquet or of another schema."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        problem = "it is missing"
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        problem = f"it is not a readable Parquet file ({str(exc).splitlines()[0][:200]})"
+    else:
+        given = {f.name: f.type for f in table.schema}
+        wrong = [f.name for f in _INDEX_SCHEMA if given.get(f.name) != f.type]
+        if not wrong:
+            return table.to_pydict()
+        problem = f"its column {wrong[0]!r} is missing or not text (not a fingerprint file)"
+    raise ExportError(f"{path} is damaged: {problem}; {hint}", path=str(path.parent))
 
 
 def index_table(ids: Iterable[Any], fingerprints: Fingerprints) -> pa.Table:
