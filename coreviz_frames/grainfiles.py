@@ -321,7 +321,7 @@ def schema_problem(schema: pa.Schema, grain: str, partition_by: str | None) -> s
 
     Example:
         >>> schema_problem(pa.schema([("media_id", pa.string())]), "tags", None)
-        "it has no column 'key' (it is not a tags file)"
+        "it has no column 'dataset_id' (it is not a tags file)"
     """
     for field in SCHEMAS[grain]:
         if field.name not in schema.names:
