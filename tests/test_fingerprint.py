@@ -23,6 +23,12 @@ from coreviz_frames.fingerprint import (
 )
 from coreviz_frames.synthetic import synthetic_media
 
+
+def _examples(ci: int) -> int:
+    """``ci`` examples, or the loaded profile's if more (HYPOTHESIS_PROFILE=explore)."""
+    return max(ci, settings.default.max_examples)
+
+
 _text = st.text(alphabet=st.sampled_from("ab?#_:/.x= "), max_size=12)
 _urls = st.builds(lambda p, q: f"https://h.example/{p}{q}", _text, _text)
 _json = st.recursive(
@@ -37,7 +43,7 @@ def _slow(record) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=_examples(200), deadline=None)
 @given(st.dictionaries(_text, _json, max_size=4))
 def test_the_fast_path_equals_hashing_the_canonical_record(record):
     assert fingerprint(record) == _slow(record)
@@ -252,19 +258,19 @@ def _outcome(fn, record):
         return type(exc), str(exc)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=_examples(600), deadline=None)
 @given(_records | _media)
 def test_fingerprint_equals_the_reference(record):
     assert _outcome(fingerprint, record) == _outcome(reference_fingerprint, record)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=_examples(300), deadline=None)
 @given(_media)
 def test_the_reference_is_the_definition(record):
     assert reference_fingerprint(record) == _by_definition(record)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=_examples(300), deadline=None)
 @given(st.lists(_any_url, min_size=1, max_size=4), st.integers(0, 3), _any_url)
 def test_any_edit_outside_the_blob_fields_counts(values, at, other):
     record = {"v": values, "frames": [{"captions": [{"text": v} for v in values]}]}
