@@ -811,7 +811,8 @@ def translate_error(
     The one translation point of the package. Give ``exc`` (a requests/urllib3 exception,
     or a JSON decoding error together with ``response``) and/or ``response`` with its decoded
     ``body``. ``what`` names the subject in the message (e.g. ``"media 'abc'"``). Any of
-    ``secrets`` that the server echoed back is masked.
+    ``secrets`` that the server echoed back is masked, in the URL too (a redirect may carry
+    it in a query string) and in the status line's reason phrase.
 
     Example:
         >>> err = translate_error("https://h/api/media/x", what="media 'x'", media_id="x",
@@ -819,7 +820,7 @@ def translate_error(
         >>> type(err).__name__
         'NetworkError'
     """
-    safe = message_url(url)
+    safe = mask_secrets(message_url(url), secrets)
     if response is not None:
         return _status_error(safe, what, media_id, response, exc, body, secrets)
     return _exception_error(safe, what, media_id, exc, secrets)
@@ -847,7 +848,7 @@ def _status_error(
         )
     detail = _detail(body)
     detail = mask_secrets(detail, secrets) if detail else None
-    reason = response.reason or ""
+    reason = mask_secrets(response.reason or "", secrets)
     if detail and reason and detail.lower().startswith(reason.lower()):
         detail = detail[len(reason) :].lstrip(" :-") or None  # "401 Unauthorized" said once
     text = f"GET{_subject(what)} ({safe}) failed: {status} {reason}".rstrip()
@@ -919,7 +920,7 @@ class JsonBody:
         secrets: tuple[str, ...],
     ) -> None:
         self._response = response
-        self.url = response.url or url
+        self.url = mask_secrets(response.url or url, secrets)  # for messages only
         self._what = what
         self._media_id = media_id
         self._secrets = secrets
@@ -1028,6 +1029,11 @@ class Transport:
     def _secrets(self) -> tuple[str, ...]:
         return self._credentials.secrets() if self._credentials else ()
 
+    def _shown(self, url: str) -> str:
+        """``url`` as messages and logs show it: no password, and no secret a redirect put
+        in its query string."""
+        return mask_secrets(safe_url(url), self._secrets())
+
     def get_json(
         self,
         path_or_url: str,
@@ -1090,23 +1096,24 @@ class Transport:
                 with deadline:
                     response = self._get(url, params)
             except RequestCancelledError:
-                raise cancel.error(url, what=what, media_id=media_id) from None
+                raise cancel.error(self._shown(url), what=what, media_id=media_id) from None
             except requests.RequestException as exc:
+                shown = self._shown(url)
                 if cancel.cancelled:  # cut by the cancellation
-                    raise cancel.error(url, what=what, media_id=media_id) from None
+                    raise cancel.error(shown, what=what, media_id=media_id) from None
                 if deadline.expired:
-                    raise deadline.timeout_error(url, what=what, media_id=media_id) from None
+                    raise deadline.timeout_error(shown, what=what, media_id=media_id) from None
                 raise translate_error(
                     url, what=what, media_id=media_id, exc=exc, secrets=self._secrets()
                 ) from None
             except ValueError as exc:  # e.g. a redirect to an unparsable Location
                 raise InvalidResponseError(
-                    f"GET{_subject(what)} ({safe_url(url)}) failed: invalid URL in the "
-                    f"response ({exc})",
-                    url=safe_url(url),
+                    f"GET{_subject(what)} ({self._shown(url)}) failed: invalid URL in the "
+                    f"response ({mask_secrets(str(exc), self._secrets())})",
+                    url=self._shown(url),
                     media_id=media_id,
                 ) from None
-            logger.debug("GET %s -> %s", safe_url(response.url or url), response.status_code)
+            logger.debug("GET %s -> %s", self._shown(response.url or url), response.status_code)
             if not response.is_redirect:
                 return response
             location = response.headers["Location"]
@@ -1114,8 +1121,8 @@ class Transport:
             params = None  # the Location already carries the query
             response.close()
         raise InvalidResponseError(
-            f"GET{_subject(what)} ({safe_url(url)}): more than {MAX_REDIRECTS} redirects",
-            url=safe_url(url),
+            f"GET{_subject(what)} ({self._shown(url)}): more than {MAX_REDIRECTS} redirects",
+            url=self._shown(url),
             media_id=media_id,
         )
 
@@ -1146,7 +1153,7 @@ class Transport:
                     retry = retry.increment(method="GET", url=url, error=cause)
                 except (MaxRetryError, ProtocolError, ReadTimeoutError):
                     raise exc from None
-                logger.debug("GET %s: body read failed (%s), retrying", safe_url(url), cause)
+                logger.debug("GET %s: body read failed (%s), retrying", self._shown(url), cause)
                 retry.sleep()
 
     def close(self) -> None:

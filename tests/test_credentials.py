@@ -8,7 +8,10 @@ reported as a connection problem; a one-character key garbled every message it m
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -148,3 +151,42 @@ def test_a_key_echoed_by_the_server_in_any_form_is_masked():
     finally:
         server.close()
     assert not leaks(str(info.value), key) and "bad key ***" in str(info.value)
+
+
+class _EchoingHandler(BaseHTTPRequestHandler):
+    """Redirects to a URL carrying the key it received, then refuses it with the key in the
+    HTTP reason phrase: text a server controls outside the error body."""
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        key = self.headers.get("x-api-key", "")
+        if "/redirected" not in self.path:
+            self.send_response(302)
+            self.send_header("Location", f"/api/redirected?api_key={key}&k={quote(key, safe='')}")
+        else:
+            self.send_response(401, f"Unknown key {key}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_key_the_server_puts_in_a_redirect_or_a_reason_phrase_is_masked(caplog):
+    key = "sk-live+SECRET/0123456789="
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        with (
+            caplog.at_level(logging.DEBUG, logger="coreviz_frames"),
+            cvf.Client(api_key=key, base_url=base_url, retries=0) as client,
+            pytest.raises(cvf.errors.AuthenticationError) as info,
+        ):
+            client.get_media("m1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    text = f"{info.value} {info.value!r} {info.value.url}"
+    assert "/api/redirected?api_key=***" in text and "Unknown key ***" in text, text
+    assert not leaks(text, key), text
+    assert not leaks(caplog.text, key), caplog.text
