@@ -199,7 +199,8 @@ def _filters_from(options: dict, collection_id: str | None = None) -> BrowseFilt
     """Pop :func:`_browse_filter_options`' values from ``options``: one validated value.
     A --path that is no folder path of ``collection_id`` is a usage error (exit 2)."""
     path = options.pop("folder_path")
-    problem = folder_path_problem(path, collection_id) if path else None
+    # an empty --path (an unset shell variable) is refused, not taken as the whole collection
+    problem = folder_path_problem(path, collection_id) if path is not None else None
     if problem is not None:
         raise click.BadParameter(problem, param_hint="--path")
     return BrowseFilters(

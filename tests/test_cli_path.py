@@ -30,6 +30,7 @@ def _run(api, command: str, out, path: str):
         ("{c}.x/../..", "is not a folder path"),
         ("0d9b1f7e6a3c4e5f9a8b7c6d5e4f3a2b.{space}", "is outside collection"),
         ("{c}.ffffffffffffffffffffffffffffffff", "selects nothing"),
+        ("", "is not a folder path"),  # an unset shell variable: not the whole collection
     ],
 )
 def test_a_path_outside_or_selecting_nothing_exits_2(
