@@ -22,13 +22,14 @@ so a partition holds at most, not exactly, ``stop - start`` media. A media that 
 between partitions while the collection changes under the read may be read twice or not
 at all: ids are de-duplicated within a partition only.
 
-:func:`export_collection` writes every grain with Dask's own ``to_parquet`` into the layout
-of :func:`~coreviz_frames.parquet.export_parquet` (``<out>/<grain>/part-NNNNNN.parquet``,
-the ``coreviz_frames`` file metadata key, and a ``_coreviz_manifest.json`` listing every
-file once all are written), so :func:`~coreviz_frames.parquet.read_parquet`, DuckDB and
-Spark read it. ``resume`` is not supported on Dask (Dask writes files, not committed
-parts); a crashed Dask export can be finished by ``export_parquet(..., resume=True)``,
-which drops the unlisted files and exports again.
+:func:`export_collection` writes every grain with the package's writer, on the workers,
+into the layout of :func:`~coreviz_frames.parquet.export_parquet` (``<out>/<grain>/part-
+NNNNNN.parquet``, the ``coreviz_frames`` file metadata key, and a
+``_coreviz_manifest.json`` listing every file once all are written), so
+:func:`~coreviz_frames.parquet.read_parquet`, DuckDB and Spark read it. ``resume`` is
+not supported on Dask (Dask writes files, not committed parts); a crashed Dask export
+can be finished by ``export_parquet(..., resume=True)``, which drops the unlisted files
+and exports again.
 
 Example:
     >>> import dask
@@ -52,6 +53,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, CorevizError
@@ -80,13 +82,18 @@ from .export import ExportReport  # noqa: E402
 from .failures import FailedFetch  # noqa: E402
 from .filters import BrowseFilters  # noqa: E402
 from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
-from .grainfiles import DEFAULT_ROW_GROUP_SIZE, file_metadata  # noqa: E402
+from .grainfiles import (  # noqa: E402
+    DEFAULT_ROW_GROUP_SIZE,
+    split_partitions,
+    to_arrow,
+    write_file,
+)
 from .http import Secret, build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
 from .idsfile import read_ids_file  # noqa: E402
 from .manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
 from .pagination import check_max_overrun  # noqa: E402
-from .schema import GRAINS, SCHEMAS, empty_frame  # noqa: E402
+from .schema import GRAINS, empty_frame  # noqa: E402
 from .store import ExportStore, part_name  # noqa: E402
 from .tables import MediaTables, to_tables  # noqa: E402
 
@@ -642,25 +649,35 @@ def _refuse_resume() -> None:
     )
 
 
+def _write_part_files(
+    frame: pd.DataFrame,
+    root: str,
+    grain: str,
+    partition_by: str | None,
+    compression: str,
+    partition_info: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """On a worker: one partition of ``grain`` written as ``export_parquet`` writes a part
+    (declared schema, file and pandas metadata, partition folders); its row count."""
+    seq = int((partition_info or {}).get("number", 0))
+    table = to_arrow(frame, grain)
+    for subdir, piece in split_partitions(table, partition_by):
+        target = Path(root, grain, subdir, part_name(seq))
+        write_file(target, piece, row_group_size=DEFAULT_ROW_GROUP_SIZE, compression=compression)
+    return pd.DataFrame({"rows": [table.num_rows]})
+
+
 def _write_parquet(plan: _Plan, store: ExportStore, report: ExportReport) -> None:
-    """Workers write the part files of every grain; the store adopts them."""
-    writes = []
-    for grain, frame in plan.frames().items():
-        writes.append(
-            frame.to_parquet(
-                store.root / grain,
-                engine="pyarrow",
-                compression=store.compression,
-                write_index=False,
-                schema=SCHEMAS[grain],
-                name_function=part_name,
-                custom_metadata=file_metadata(grain),
-                write_metadata_file=False,
-                partition_on=[store.partition_by] if store.partition_by else None,
-                row_group_size=DEFAULT_ROW_GROUP_SIZE,
-                compute=False,
-            )
+    """Workers write the part files of every grain (the package's writer, not Dask's
+    ``to_parquet``: plain pandas and Dask read them back); the store adopts them."""
+    root = os.fspath(store.root)
+    meta = pd.DataFrame({"rows": pd.Series([], dtype="int64")})
+    writes = [
+        frame.map_partitions(
+            _write_part_files, root, grain, store.partition_by, store.compression, meta=meta
         )
+        for grain, frame in plan.frames().items()
+    ]
     *_, summary = dask.compute(*writes, plan.summary())  # one fetch per partition
     rows = list(summary.itertuples())
     for commit in store.adopt_parts([int(row.media) for row in rows]):

@@ -21,6 +21,7 @@ distributed = pytest.importorskip(
     "distributed", reason='needs the dask extra: pip install "coreviz-frames[dask]"'
 )
 
+import dask.dataframe as dd  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from dask.base import normalize_token  # noqa: E402
@@ -481,3 +482,29 @@ def test_readers_take_browse_filters_as_one_value(dask_client, sample):
         sample.collection_id, client_kwargs=kwargs_for(sample), filters=filters
     )
     assert_same(compute_all(frames), reference(sample, filters=filters))
+
+
+@pytest.mark.parametrize("partition_by", [None, "dataset_id"])
+def test_a_dask_written_export_reads_in_plain_pandas_and_in_dask(
+    dask_client, synthetic, tmp_path, partition_by
+):
+    """The pandas metadata of every file names dtypes pandas can parse (lists as object):
+    no ``data type 'list<item: string>[pyarrow]' not understood``."""
+    out = tmp_path / "export"
+    export_collection(
+        synthetic.collection_id,
+        out,
+        client_kwargs=kwargs_for(synthetic),
+        npartitions=2,
+        page_size=50,
+        partition_by=partition_by,
+    )
+    ours = cvf.read_parquet(out)
+    for grain in GRAINS:
+        want = getattr(ours, grain)
+        plain = pd.read_parquet(out / grain)
+        assert len(plain) == len(want) and set(plain.columns) == set(want.columns), grain
+        assert sorted(plain.media_id) == sorted(want.media_id), grain
+        lazy = dd.read_parquet(out / grain).compute()
+        assert len(lazy) == len(want), grain
+    assert pd.read_parquet(out / "media")["width"].dtype == "Int64"
