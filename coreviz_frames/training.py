@@ -100,7 +100,8 @@ class CropDataset:
     ``classes`` when given, are left out, and so are rows the selection options drop
     (``labels``, ``label_map``, ``object_types``, ``frame_stride``... or one ``select=``
     :class:`~coreviz_frames.selection.DatasetOptions`, as for every writer) and rows that
-    can give no crop: never silently (``skipped``: object id -> reason, and one
+    can give no crop: never silently (rows of media in another split, with ``splits=`` and
+    ``split=``, are simply not this dataset's) (``skipped``: object id -> reason, and one
     ``SkippedRecordWarning``). A row cut from its frame with no frames table is a
     ``ConfigError`` saying to pass ``frames=``. ``objects`` holds the rows kept,
     ``targets`` their class indices. Crops load on
@@ -127,6 +128,9 @@ class CropDataset:
         label_column: str = "label",
         classes: Sequence[str] | None = None,
         frames: pd.DataFrame | None = None,
+        splits: SplitsArg = None,
+        split: str | None = None,
+        seed: int = 0,
         select: DatasetOptions | None = None,
         crop: CropOptions | None = None,
         download: DownloadOptions | None = None,
@@ -138,12 +142,13 @@ class CropDataset:
             raise ConfigError(f"no column {label_column!r} in the objects table")
         raw = [str(v) if present(v) else None for v in objects[label_column].tolist()]
         classes_of, drop, _ = _selected(objects, frames, raw, self.select)
+        self.split, others = _pick_split(objects, splits, split, seed)
         if classes is not None:
             classes = _dataset_classes(classes)
             for pos, value in enumerate(classes_of):
                 if value is not None and value not in classes:
                     drop.setdefault(pos, f"label {value!r} is not among classes=")
-        keep = self._croppable(objects, frames, drop)
+        keep = self._croppable(objects, frames, drop, others)
         if classes is None:
             listed = self.select.labels
             classes = sorted(set(listed) if listed else {str(classes_of[p]) for p in keep})
@@ -157,18 +162,24 @@ class CropDataset:
         self._init_runtime()
 
     def _croppable(
-        self, objects: pd.DataFrame, frames: pd.DataFrame | None, drop: dict[int, str]
+        self,
+        objects: pd.DataFrame,
+        frames: pd.DataFrame | None,
+        drop: dict[int, str],
+        others: set[int],
     ) -> list[int]:
-        """The rows kept: not dropped, and able to give a crop. Sets ``self.skipped``
-        (object id -> why) and warns about the rows left out."""
+        """The rows kept: in this split (not in ``others``), not dropped, and able to give a
+        crop. Sets ``self.skipped`` (object id -> why) and warns about the rows left out."""
         ids = [str(v) for v in column(objects, "object_id")]
-        self.skipped: dict[str, str] = {ids[pos]: why for pos, why in drop.items()}
-        keep = [pos for pos in range(len(objects)) if pos not in drop]
+        self.skipped: dict[str, str] = {
+            ids[pos]: why for pos, why in drop.items() if pos not in others
+        }
+        keep = [pos for pos in range(len(objects)) if pos not in drop and pos not in others]
         # Rows that can never give a crop (no blob and no box, say) are left out up front.
         _, failed = plan_crops(objects.iloc[keep], frames, self.crop)
         self.skipped.update({r.object_id: r.error or "" for r in failed.values()})
         keep = [p for i, p in enumerate(keep) if i not in failed]
-        _warn_left_out(self.skipped, len(objects))
+        _warn_left_out(self.skipped, len(objects) - len(others))
         return keep
 
     def _init_runtime(self) -> None:
@@ -229,6 +240,23 @@ class CropDataset:
         if self.transform is not None:
             return self.transform(image), target
         return image, target
+
+
+def _pick_split(
+    objects: pd.DataFrame, splits: SplitsArg, split: str | None, seed: int
+) -> tuple[str | None, set[int]]:
+    """``split`` checked against ``splits``, and the rows whose media is in another split.
+
+    The assignment is the one every writer uses (:func:`~coreviz_frames.splits.assign_splits`).
+    """
+    if splits is None:
+        if split is not None:
+            raise ConfigError("split= needs splits= (fractions, a dict of splits or a splits file)")
+        return None, set()
+    names, _, split_of = _row_splits(objects, splits, seed, {})
+    if split not in names:
+        raise ConfigError(f"split must be one of {names}, got {split!r}")
+    return split, {pos for pos, name in enumerate(split_of or []) if name != split}
 
 
 def _dataset_classes(classes: Sequence[str]) -> list[str]:

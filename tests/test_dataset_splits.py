@@ -26,7 +26,7 @@ from coreviz_frames.splits import (
     split_of,
 )
 from coreviz_frames.synthetic import synthetic_media
-from coreviz_frames.training import export_crops, split_by_media
+from coreviz_frames.training import CropDataset, export_crops, split_by_media
 from coreviz_frames.yolo import export_yolo
 
 FRACTIONS = (0.7, 0.2, 0.1)
@@ -97,7 +97,26 @@ def _detection(tables, out: Path) -> dict[str, str]:
     return _by_media((it.media_id, name) for name, ds in parts.items() for it in ds.items)
 
 
-WRITERS = {"coco": _coco, "yolo": _yolo, "hf": _hf, "crops": _crops, "detection": _detection}
+def _crop_dataset(tables, out: Path) -> dict[str, str]:
+    """CropDataset per split: which media's objects each one serves."""
+    boxed = tables.objects.dropna(subset=["bbox_x"])
+    pairs = []
+    for split in ("train", "val", "test"):
+        ds = CropDataset(
+            boxed, frames=tables.frames, splits=FRACTIONS, split=split, seed=7, source="frame"
+        )
+        pairs += [(m, split) for m in ds.objects.media_id]
+    return _by_media(pairs)
+
+
+WRITERS = {
+    "coco": _coco,
+    "yolo": _yolo,
+    "hf": _hf,
+    "crops": _crops,
+    "detection": _detection,
+    "crop_dataset": _crop_dataset,
+}
 
 
 def test_adding_and_removing_media_moves_no_other_media_and_all_writers_agree(tmp_path):
@@ -200,3 +219,11 @@ def test_two_way_splits_in_every_writer(tmp_path):
     parts = DetectionDataset.from_splits(tables, (0.8, 0.2), seed=1)
     assert sorted(parts) == ["train", "val"]
     assert set(read_splits(tmp_path / "y").values()) == {"train", "val"}
+
+
+def test_crop_dataset_split_checks_its_arguments():
+    tables = _tables(range(20))
+    with pytest.raises(ConfigError, match="split= needs splits="):
+        CropDataset(tables, split="train")
+    with pytest.raises(ConfigError, match="split must be one of"):
+        CropDataset(tables, splits=(0.5, 0.5), split="test")
