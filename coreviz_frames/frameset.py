@@ -42,7 +42,7 @@ from .fileio import atomic_write_bytes
 from .http import safe_url
 from .images import is_http_url, is_plain_jpeg, load_blob, load_blob_bytes, run_ordered
 from .options import DownloadOptions
-from .selection import DatasetOptions, map_labels, object_reasons, thin_frames, write_labels
+from .selection import DatasetOptions, select_objects, thinned_frames, write_labels
 from .splits import SplitsArg, assign_splits, write_splits
 from .training import safe_name
 
@@ -420,29 +420,22 @@ def _classes(
 ) -> tuple[list[str | None], dict[int, str]]:
     """Each object's class after the options (None: left out) and why rows are left out."""
     raw = _labels(objects, label, tags)
-    mapped, drop = map_labels(raw, opts)
+    mapped, drop = select_objects(objects, raw, opts)
     if label != "label":
         for pos in drop:
             if raw[pos] is None and not opts.include_unlabeled:
                 drop[pos] = f"no single {label}"
-    sides = list(zip(column(objects, "bbox_w"), column(objects, "bbox_h"), strict=True))
-    sides = [(w, h) if present(w) and present(h) else (None, None) for w, h in sides]
-    for pos, why in object_reasons(column(objects, "type"), sides, opts).items():
-        drop.setdefault(pos, why)
-        mapped[pos] = None
     return mapped, drop
 
 
-def _thinned(usable: list[_Usable], opts: DatasetOptions, skipped: dict[str, str]) -> list[_Usable]:
+def _thinned(
+    usable: list[_Usable], frames: pd.DataFrame, opts: DatasetOptions, skipped: dict[str, str]
+) -> list[_Usable]:
     """``usable`` less the frames ``frame_stride`` / ``max_frames_per_media`` leave out."""
-    if opts.frame_stride == 1 and opts.max_frames_per_media is None:
-        return usable
-    by_media: dict[str, list[str]] = {}
-    for row in usable:
-        by_media.setdefault(row[1], []).append(row[0])
-    for fids in by_media.values():
-        skipped.update(thin_frames(fids, opts))
-    return [row for row in usable if row[0] not in skipped]
+    thinned = thinned_frames(frames, opts)
+    for fid, why in thinned.items():
+        skipped.setdefault(fid, why)
+    return [row for row in usable if row[0] not in thinned]
 
 
 def plan_dataset(
@@ -473,7 +466,7 @@ def plan_dataset(
     frames, objects = _frames_table(tables)
     skipped_frames: dict[str, str] = {}
     skipped_objects: dict[str, str] = {}
-    usable = _thinned(_usable_frames(frames, skipped_frames), opts, skipped_frames)
+    usable = _thinned(_usable_frames(frames, skipped_frames), frames, opts, skipped_frames)
     labels, drop = _classes(objects, label, getattr(tables, "tags", None), opts)
     size = {r[0]: (r[4], r[5]) for r in usable}
     candidates, kept_labels = _candidate_objects(

@@ -33,6 +33,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypedDict
 
+import pandas as pd
+
+from .crop_jobs import column, present
 from .errors import ConfigError
 from .fileio import atomic_write_bytes
 from .options import (
@@ -53,7 +56,9 @@ __all__ = [
     "dataset_options",
     "map_labels",
     "object_reasons",
+    "select_objects",
     "thin_frames",
+    "thinned_frames",
     "write_labels",
     "writer_options",
 ]
@@ -274,6 +279,53 @@ def thin_frames(frame_ids: Sequence[str], opts: DatasetOptions) -> dict[str, str
         chosen = {kept[math.floor(i * step)] for i in range(top)}
         out.update({f: f"max_frames_per_media={top}" for f in kept if f not in chosen})
     return out
+
+
+def select_objects(
+    objects: pd.DataFrame, labels: Sequence[str | None], opts: DatasetOptions
+) -> tuple[list[str | None], dict[int, str]]:
+    """Each object row's class (None: left out) and ``{row: why}``: :func:`map_labels`,
+    then :func:`object_reasons` on the ``type`` and ``bbox_w``/``bbox_h`` columns.
+
+    Example:
+        >>> objs = pd.DataFrame({"type": ["face", "object"], "bbox_w": [4, 9], "bbox_h": [4, 9]})
+        >>> select_objects(objs, ["a", "b"], DatasetOptions(min_size=5))
+        ([None, 'b'], {0: 'box 4x4 is smaller than min_size=5'})
+    """
+    classes, drop = map_labels(labels, opts)
+    sides = [
+        (w, h) if present(w) and present(h) else (None, None)
+        for w, h in zip(column(objects, "bbox_w"), column(objects, "bbox_h"), strict=True)
+    ]
+    for pos, why in object_reasons(column(objects, "type"), sides, opts).items():
+        drop.setdefault(pos, why)
+        classes[pos] = None
+    return classes, drop
+
+
+def thinned_frames(frames: pd.DataFrame | None, opts: DatasetOptions) -> dict[str, str]:
+    """``{frame id: why}`` of the frames ``frame_stride`` and ``max_frames_per_media`` leave
+    out, each media's frames taken in ``frame_index`` order (:func:`thin_frames`).
+
+    Example:
+        >>> frames = pd.DataFrame({"frame_id": ["a", "b"], "media_id": ["m", "m"],
+        ...                        "frame_index": [1, 0]})
+        >>> thinned_frames(frames, DatasetOptions(frame_stride=2))
+        {'a': 'frame_stride=2'}
+    """
+    if opts.frame_stride == 1 and opts.max_frames_per_media is None:
+        return {}
+    if not isinstance(frames, pd.DataFrame) or "frame_id" not in frames.columns:
+        raise ConfigError(
+            "frame_stride and max_frames_per_media need the frames table: pass frames="
+        )
+    index = pd.Series(column(frames, "frame_index"), index=frames.index, dtype="Float64")
+    order = frames.assign(_i=index, _m=[str(m) for m in column(frames, "media_id")])
+    order = order.sort_values(["_m", "_i", "frame_id"], kind="stable", na_position="first")
+    dropped: dict[str, str] = {}
+    for _, group in order.groupby("_m", sort=False):
+        dropped.update(thin_frames([str(f) for f in group["frame_id"]], opts))
+    return dropped
 
 
 def write_labels(out: Path, classes: Sequence[str], opts: DatasetOptions, **extra: Any) -> str:

@@ -59,9 +59,8 @@ from .selection import (
     UNLABELED,
     DatasetOptions,
     dataset_options,
-    map_labels,
-    object_reasons,
-    thin_frames,
+    select_objects,
+    thinned_frames,
     write_labels,
 )
 from .splits import SPLITS_FILE, EmptySplitWarning, SplitsArg, assign_splits, write_splits
@@ -524,30 +523,6 @@ def _row_splits(
     return names, owner, split_of
 
 
-def _thinned_objects(
-    objects: pd.DataFrame, frames: pd.DataFrame | None, opts: DatasetOptions
-) -> dict[int, str]:
-    """``{row: why}`` of the objects on frames ``frame_stride``/``max_frames_per_media`` drop."""
-    if opts.frame_stride == 1 and opts.max_frames_per_media is None:
-        return {}
-    if not isinstance(frames, pd.DataFrame) or "frame_id" not in frames.columns:
-        raise ConfigError(
-            "frame_stride and max_frames_per_media need the frames table: pass frames="
-        )
-    index = pd.Series(column(frames, "frame_index"), index=frames.index, dtype="Float64")
-    order = frames.assign(_i=index)
-    order = order.sort_values(["media_id", "_i", "frame_id"], kind="stable", na_position="first")
-    dropped: dict[str, str] = {}
-    for _, group in order.groupby("media_id", sort=False):
-        dropped.update(thin_frames([str(f) for f in group["frame_id"]], opts))
-    fids = [str(f) for f in column(objects, "frame_id")]
-    return {
-        pos: f"frame {fid} left out: {dropped[fid]}"
-        for pos, fid in enumerate(fids)
-        if fid in dropped
-    }
-
-
 def _selected(
     objects: pd.DataFrame,
     frames: pd.DataFrame | None,
@@ -558,17 +533,12 @@ def _selected(
 
     The classes are ``labels=`` when given, else the sorted classes of the rows kept.
     """
-    classes_of, drop = map_labels(labels, opts)
-    sides = [
-        (w, h) if present(w) and present(h) else (None, None)
-        for w, h in zip(column(objects, "bbox_w"), column(objects, "bbox_h"), strict=True)
-    ]
-    for pos, why in {
-        **object_reasons(column(objects, "type"), sides, opts),
-        **_thinned_objects(objects, frames, opts),
-    }.items():
-        drop.setdefault(pos, why)
-        classes_of[pos] = None
+    classes_of, drop = select_objects(objects, labels, opts)
+    thinned = thinned_frames(frames, opts)
+    for pos, fid in enumerate(str(f) for f in column(objects, "frame_id")):
+        if fid in thinned:
+            drop.setdefault(pos, f"frame {fid} left out: {thinned[fid]}")
+            classes_of[pos] = None
     if opts.labels is not None:
         classes = sorted(set(opts.labels))
     else:
