@@ -12,11 +12,11 @@ a hit refreshes it).
 
 The folder may be shared, so an entry is not trusted: :meth:`DiskCache.read` opens it
 without following a link or blocking (``O_NOFOLLOW | O_NONBLOCK``), inside a
-sub-folder opened the same way, and uses it only if it is a regular file within the
-size cap. A link, a FIFO, a device, a directory or an oversized file at an entry's
-path is discarded and counted in :attr:`DiskCache.stats` (``rejected``); the image is
-then downloaded again. A write never follows a link planted at an entry or at its
-sub-folder.
+sub-folder opened the same way, and uses it only if it is a regular file with one link
+(the cache writes no other) within the size cap. A symlink, a hard link, a FIFO, a
+device, a directory or an oversized file at an entry's path is discarded and counted in
+:attr:`DiskCache.stats` (``rejected``); the image is then downloaded again. A write
+never follows a link planted at an entry or at its sub-folder.
 
 The cache is used when ``cache_dir`` is given, or else when the
 ``COREVIZ_FRAMES_CACHE`` environment variable names a directory
@@ -164,6 +164,8 @@ class DiskCache:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(f"cache entry {key} is not a regular file")
+            if st.st_nlink > 1:  # a hard link: the same file as one outside the cache
+                raise OSError(f"cache entry {key} is a hard link")
             if cap is not None and st.st_size > cap:
                 raise OSError(f"cache entry {key} is larger than {cap} bytes")
             data = fh.read() if cap is None else fh.read(cap + 1)

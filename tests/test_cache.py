@@ -210,3 +210,19 @@ def test_an_oversized_entry_is_discarded(tmp_path):
     cache.put("u", b"x" * 100)
     assert cache.read("u", max_bytes=99) is None and cache.stats.rejected == 1
     assert cache.read("u") is None and cache.stats.misses == 1  # it was removed
+
+
+def test_a_hard_link_entry_never_loads_a_local_file(sample_api, tables, tmp_path):
+    url = tables.frames.blob.iloc[0]
+    cache = DiskCache(tmp_path / "cache")
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (3, 5), (255, 0, 0)).save(secret)
+    try:
+        os.link(secret, _plant(cache, url))  # a regular file, but another file's too
+    except OSError as exc:
+        pytest.skip(f"no hard links here ({exc})")
+    sample_api.reset_stats()
+    image = load_image(url, cache_dir=cache)
+    assert image.size != (3, 5) and sample_api.stats.requests == 1  # downloaded, not the file
+    assert cache.stats.rejected == 1 and secret.read_bytes()[:4] == b"\x89PNG"
+    assert os.lstat(cache.path_for(url)).st_nlink == 1  # the entry is the cache's own now
