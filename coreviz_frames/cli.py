@@ -940,7 +940,7 @@ def demo(out_dir) -> None:
             source=_source(client, api.collection_id, None),
         )
         crops_dir = out / "crops"
-        crop_manifest = export_crops(tables, crops_dir, progress=False)
+        crop_manifest = export_crops(tables, crops_dir, progress=False, overwrite=True)
     written = int((crop_manifest["status"] == "written").sum())
     counts = ", ".join(f"{n} {grain}" for grain, n in summary.counts.items())
     echo("")

@@ -195,6 +195,8 @@ def test_demo_runs_the_whole_path(tmp_path):
     assert "Parquet export:" in out and "Object crops:" in out and "Next, try:" in out
     assert len(cvf.read_parquet(tmp_path / "demo" / "export").media) == 15
     assert any((tmp_path / "demo" / "crops").glob("*/*.jpg"))
+    again = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+    assert again.exit_code == 0, again.output  # the demo replaces its own crops
 
 
 def test_export_stopped_by_an_error_resumes_without_duplicates(local_api_factory, tmp_path):
