@@ -16,12 +16,20 @@ The synced export is checked to hold the same rows per grain as the re-export.
 
 With ``--light`` the local API serves light browse items (no captions or objects), so a
 re-export needs a Get Media per media and a sync only for the media whose listed item
-changed.
+changed. These runs keep the plain Parquet format (``table_format="parquet"``).
+
+With ``--formats`` the benchmark compares a **Delta** sync with a **plain Parquet** one
+instead, on 50,000 media: both exports are made by a first sync, then 1% of the media
+are edited, 0.5% deleted and 1% added, then each is synced; printed per format: time,
+bytes written and files written (new or rewritten files, the manifest included), and the
+Delta / Parquet ratios. Both must hold the same rows afterwards.
 
 Usage:
     .venv/bin/python benchmarks/bench_sync.py            # 20,000 media
     .venv/bin/python benchmarks/bench_sync.py --light    # light browse items
     .venv/bin/python benchmarks/bench_sync.py --quick    # 2,000 media
+    .venv/bin/python benchmarks/bench_sync.py --formats  # Delta vs Parquet, 50,000 media
+    .venv/bin/python benchmarks/bench_sync.py --formats --quick   # ... on 5,000 media
 """
 
 from __future__ import annotations
@@ -53,6 +61,11 @@ def _written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int
     return sum(size for rel, (mtime, size) in after.items() if before.get(rel) != (mtime, size))
 
 
+def _files_written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> int:
+    """How many files are new or rewritten between two listings."""
+    return sum(1 for rel, stat in after.items() if before.get(rel) != stat)
+
+
 def _rows(path: Path) -> dict[str, int]:
     from coreviz_frames.parquet import read_parquet
 
@@ -74,7 +87,15 @@ def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) 
     parts_before = len(read_manifest(synced)["parts"])
     before = _files(synced)
     start = time.perf_counter()
-    report = sync(client, cid, synced, batch_size=BATCH_SIZE, page_size=PAGE_SIZE, progress=False)
+    report = sync(
+        client,
+        cid,
+        synced,
+        batch_size=BATCH_SIZE,
+        page_size=PAGE_SIZE,
+        progress=False,
+        table_format="parquet",
+    )
     t_sync = time.perf_counter() - start
     print(f"[{name}] {report}")
     start = time.perf_counter()
@@ -92,9 +113,58 @@ def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) 
     }
 
 
+def _formats(quick: bool) -> None:
+    """A Delta sync against a plain Parquet sync of the same changes (see the module doc)."""
+    from coreviz_frames.client import Client
+    from coreviz_frames.local_api import LocalAPIProcess
+    from coreviz_frames.syncing import sync
+
+    n = 5_000 if quick else 50_000
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-formats-"))
+    opts = {"batch_size": BATCH_SIZE, "page_size": PAGE_SIZE, "progress": False}
+    with (
+        LocalAPIProcess(synthetic=n, warm=True) as server,
+        Client(api_key="bench", base_url=server.base_url, max_workers=WORKERS) as client,
+    ):
+        cid = server.collection_id
+        for fmt in ("parquet", "delta"):
+            start = time.perf_counter()
+            sync(client, cid, work / fmt, table_format=fmt, **opts)
+            print(f"initial {fmt} sync of {n:,} media: {time.perf_counter() - start:.1f}s")
+        changes = server.mutate(seed=3, edits=n // 100, deletes=n // 200, adds=n // 100)
+        print(
+            f"changes: {len(changes['edited']):,} edited, {len(changes['deleted']):,} deleted, "
+            f"{len(changes['added']):,} added"
+        )
+        runs = {}
+        for fmt in ("parquet", "delta"):
+            before = _files(work / fmt)
+            start = time.perf_counter()
+            report = sync(client, cid, work / fmt, **opts)
+            elapsed = time.perf_counter() - start
+            after = _files(work / fmt)
+            runs[fmt] = (elapsed, _written(before, after), _files_written(before, after))
+            print(f"[{fmt}] {report}")
+    print()
+    print(f"{'sync after the changes':<24} {'seconds':>8} {'bytes written':>14} {'files':>6}")
+    for fmt, (elapsed, size, files) in runs.items():
+        print(f"{fmt:<24} {elapsed:>8.1f} {size:>14,} {files:>6}")
+    (td, bd, fd), (tp, bp, fp) = runs["delta"], runs["parquet"]
+    same = _rows(work / "delta") == _rows(work / "parquet")
+    print(
+        f"delta / parquet: time {td / tp:.2f}x, bytes written {bd / bp:.2f}x, files written "
+        f"{fd / fp:.2f}x; same rows per grain: {same}"
+    )
+    if not same:
+        sys.exit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 media instead of 20,000")
+    parser.add_argument(
+        "--formats", action="store_true", help="a Delta sync against a Parquet one (50,000)"
+    )
     parser.add_argument(
         "--light",
         action="store_true",
@@ -102,6 +172,9 @@ def main() -> None:
         "Get Media, a sync only the new and changed ones",
     )
     args = parser.parse_args()
+    if args.formats:
+        _formats(args.quick)
+        return
     n = 2_000 if args.quick else 20_000
 
     from coreviz_frames.client import Client
@@ -117,7 +190,7 @@ def main() -> None:
         cid = server.collection_id
         opts = {"batch_size": BATCH_SIZE, "page_size": PAGE_SIZE, "progress": False}
         start = time.perf_counter()
-        first = sync(client, cid, synced, **opts)
+        first = sync(client, cid, synced, table_format="parquet", **opts)
         t_first = time.perf_counter() - start
         print(f"initial sync of {n:,} media: {t_first:.1f}s, {first.bytes_written:,} bytes")
         results = [

@@ -121,13 +121,22 @@ class DeltaExportStore(ExportStore):
         manifest["snapshots"] = [*kept, entry][-HISTORY_LENGTH:]
 
     def _start(self, source: Any) -> None:
-        versions = {
-            name: delta.create_table(self.root, name, self.partition_by) for name in delta.TABLES
-        }
-        self._manifest = self._new_manifest(source, "running")
-        self._pin(versions)
-        self._exported, self._failed = set(), {}
+        super()._start(source)  # the manifest first: a start killed after it is resumed
+        self._ensure_tables()
         self._save()
+
+    def _ensure_tables(self) -> None:
+        """Create (empty) every table no snapshot pins yet, removing what a killed run
+        left of it; pin version 0 of each (saved with the next save)."""
+        versions = self.versions
+        for name in delta.TABLES:
+            if name in versions:
+                continue
+            folder = self.root / name
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder)
+            versions[name] = delta.create_table(self.root, name, self.partition_by)
+        self._pin(versions)
 
     # -- what a killed run left -------------------------------------------------------------
 
@@ -152,6 +161,8 @@ class DeltaExportStore(ExportStore):
         for path in self.leftovers():
             path.unlink(missing_ok=True)
         shutil.rmtree(self.root / _STAGING, ignore_errors=True)
+        if set(self.versions) != set(delta.TABLES):  # a first run killed early
+            self._ensure_tables()
 
     def _read_exported_ids(self) -> set[str]:
         return set(self.stored_media())
@@ -272,10 +283,8 @@ class DeltaExportStore(ExportStore):
 
     def _commit_tables(self) -> dict[str, int]:
         """One commit per table (creating the tables of a new export first)."""
+        self._ensure_tables()
         versions = self.versions
-        for name in delta.TABLES:
-            if name not in versions or delta.latest_version(self.root, name) is None:
-                versions[name] = delta.create_table(self.root, name, self.partition_by)
         changed = self._drop | self._staged_ids
         for grain in GRAINS:
             if changed:

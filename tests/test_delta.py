@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -260,3 +261,22 @@ def test_a_damaged_delta_table_is_an_export_error_naming_it(tmp_path):
     with pytest.raises(ExportError, match="frames"):
         read_parquet(out)
     assert isinstance(Path(out), Path)
+
+
+def test_every_delta_cell_of_the_readme_engine_table_is_run_by_a_readme_block():
+    """The README's python blocks run in tests/test_readme.py: each call of the Delta
+    column must be in one of them (Spark excepted: there is no Spark here, as it says)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = text.split("| engine | read the objects of a Parquet export")[1].split("\n\n")[0]
+    blocks = "".join(re.findall(r"```python\n(.*?)```", text, flags=re.S))
+    rows = table.strip().splitlines()[2:]
+    assert len(rows) >= 6
+    for row in rows:
+        engine, _, cell = row.strip("| ").split(" | ")
+        calls = re.findall(r"`([^`]*\([^`]*\))`", cell)
+        assert calls, engine
+        for call in calls:
+            if call.startswith("spark."):
+                assert "no test runs this one" in cell
+                continue
+            assert call in blocks, (engine, call)
