@@ -116,6 +116,8 @@ class DeltaExportStore(ExportStore):
         """Record ``versions`` as the current snapshot's (saved with the next save)."""
         manifest = self._manifest
         manifest["tables"] = dict(versions)
+        if not self.snapshot:
+            return  # a first sync's empty tables: no snapshot yet
         entry = {"snapshot": self.snapshot, "at": utc_now(), "tables": dict(versions)}
         kept = [s for s in manifest.get("snapshots", []) if s.get("snapshot") != self.snapshot]
         manifest["snapshots"] = [*kept, entry][-HISTORY_LENGTH:]
@@ -132,9 +134,7 @@ class DeltaExportStore(ExportStore):
         for name in delta.TABLES:
             if name in versions:
                 continue
-            folder = self.root / name
-            if folder.is_dir() and not folder.is_symlink():
-                shutil.rmtree(folder)
+            _remove_table(self.root / name)
             versions[name] = delta.create_table(self.root, name, self.partition_by)
         self._pin(versions)
 
@@ -334,6 +334,20 @@ class DeltaExportStore(ExportStore):
             size for rel, size in after.items() if rel != MANIFEST_NAME and before.get(rel) != size
         )
         return snapshot
+
+
+def _remove_table(folder: Path) -> None:
+    """Delete what a killed run left of a table no snapshot pins (never the staged rows
+    of the running sync, kept in the index folder's ``_staging/``)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in os.scandir(folder):
+        if entry.name == _STAGING.name:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
 
 
 def _sizes(root: Path) -> dict[str, int]:
