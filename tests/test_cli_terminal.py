@@ -122,3 +122,15 @@ def test_every_cli_line_goes_through_one_helper():
         and node.value.id == "click"
     ]
     assert len(direct) == 1, f"click.echo/secho outside cli.echo at lines {direct}"
+
+
+def test_a_lone_surrogate_from_a_server_is_shown_not_a_crash(server, tmp_path):
+    """JSON may carry ``"\\ud800"``: no terminal encoding can print it (UnicodeEncodeError)."""
+    assert printable("bad \ud800 \udfff") == "bad \\ud800 \\udfff"
+    assert printable("bidi \u061c mark") == "bidi \\u061c mark"  # ALM, a bidi control too
+    server.script("/api/media/m1", (404, {}, {"error": "gone \ud800"}))
+    out = tmp_path / "export"
+    result = _run(server, "export", "--collection", "c1", "--out", str(out), "--retries", "0")
+    assert result.exit_code == 1 and "gone \\ud800" in result.output, result.output
+    result = _run(server, "info", str(out))
+    assert result.exit_code == 0 and "gone \\ud800" in result.output, result.output
