@@ -186,3 +186,14 @@ def test_frame_images_are_copied_as_their_original_bytes(tables, sample_api, tmp
     name = training.safe_name(frames.frame_id[first])
     with Image.open(tmp_path / "r" / "images" / "all" / f"{name}.jpg") as image:
         assert image.size == (int(frames.width[first]), int(frames.height[first]))
+
+
+def test_the_image_cache_stays_private_whatever_the_umask(tmp_path):
+    from coreviz_frames.cache import DiskCache
+
+    old = os.umask(0o022)
+    try:
+        path = DiskCache(tmp_path / "cache").put("https://blob.example/a.jpg", b"data")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
