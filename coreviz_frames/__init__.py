@@ -19,6 +19,7 @@ from .errors import (
     ConfigError,
     CorevizError,
     CorevizWarning,
+    EmptySplitWarning,
     ExportError,
     ImageLoadError,
     InvalidIdError,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .options import CropOptions as CropOptions, DownloadOptions as DownloadOptions
     from .parquet import read_parquet as read_parquet
     from .search import SearchResults as SearchResults
+    from .selection import DatasetOptions as DatasetOptions
     from .syncing import SyncReport as SyncReport, sync as sync
     from .tables import MediaTables as MediaTables, tags_wide as tags_wide, to_tables as to_tables
     from .training import (
@@ -95,6 +97,7 @@ _LAZY = {
     "ImageResult": "images",
     "DownloadOptions": "options",
     "CropOptions": "options",
+    "DatasetOptions": "selection",
     "CropResult": "crops",
     "load_crops": "crops",
     "show_crops": "crops",
@@ -119,6 +122,7 @@ __all__ = [
     "ConfigError",
     "CorevizError",
     "CorevizWarning",
+    "EmptySplitWarning",
     "ExportError",
     "ImageLoadError",
     "InvalidIdError",

@@ -48,6 +48,7 @@ __all__ = [
     "ConfigError",
     "CorevizError",
     "CorevizWarning",
+    "EmptySplitWarning",
     "ExportError",
     "ImageLoadError",
     "InvalidIdError",
@@ -82,6 +83,11 @@ class PaginationWarning(CorevizWarning):
 
 class SkippedRecordWarning(CorevizWarning):
     """A record or a listed item was skipped; it is listed in the report of the call."""
+
+
+class EmptySplitWarning(CorevizWarning):
+    """A dataset split asked for has no media (too few media for its fraction, or none
+    of its listed media in the data)."""
 
 
 class ConfigError(CorevizError, ValueError):

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import ConfigError, CorevizWarning
+from .errors import ConfigError, EmptySplitWarning
 from .fileio import atomic_writer
 from .ids import normalize_id
 
@@ -64,10 +64,6 @@ _NAMES = {2: ("train", "val"), 3: ("train", "val", "test")}
 #: None (one split ``all``), fractions, ``{name: fraction}``, ``{name: rows or media ids}``,
 #: or the path of a ``splits.csv`` / ``splits.parquet`` file or of a dataset folder.
 SplitsArg = Sequence[float] | Mapping[str, Any] | str | os.PathLike[str] | None
-
-
-class EmptySplitWarning(CorevizWarning):
-    """A split asked for has no media (too few media for its fraction, or none listed)."""
 
 
 def _is_fraction(value: Any) -> bool:
