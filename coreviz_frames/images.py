@@ -167,7 +167,13 @@ def is_http_url(src: object) -> bool:
         >>> is_http_url("https://x/a.jpg"), is_http_url("file:///etc/passwd"), is_http_url("/a")
         (True, False, False)
     """
-    return isinstance(src, str) and urlsplit(src).scheme.lower() in ("http", "https")
+    if not isinstance(src, str):
+        return False
+    try:
+        scheme = urlsplit(src).scheme
+    except ValueError:  # an unbalanced "[": the download then fails as an ImageLoadError
+        scheme = src.partition("://")[0] if "://" in src else ""
+    return scheme.lower() in ("http", "https")
 
 
 def refuse_url(url: str) -> ImageLoadError:
@@ -260,6 +266,8 @@ def _download(url: str, download: DownloadOptions) -> bytes:
                 data = _read_body(resp, safe, download.max_bytes)
         except ImageLoadError:
             raise
+        except ValueError as exc:  # a redirect to a URL that cannot be parsed
+            raise _fail(safe, "download failed", f"invalid URL ({exc})") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             if deadline.expired:
                 raise _fail(safe, "timeout", late) from None

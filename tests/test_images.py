@@ -468,3 +468,18 @@ def test_a_trickling_server_cannot_hold_a_download_past_its_deadline(server, pat
     assert info.value.reason == "timeout" and info.value.url == url
     results = load_images([url], timeout=1, on_error="record", progress=False)
     assert not results[0].ok and "timeout" in results[0].error
+
+
+def test_a_record_url_that_cannot_be_parsed_is_an_image_load_error(server):
+    """A blob URL or redirect with an unbalanced ``[`` (urlsplit's ValueError) fails that
+    image, typed, and never the batch."""
+    bad = ["http://a]b/x.jpg", "https://[::1/x.jpg"]
+    for url in bad:
+        with pytest.raises(ImageLoadError):
+            load_image(url, timeout=2)
+    server.add("/bad-redirect.jpg", b"", status=302, headers={"Location": "http://[oops/x.jpg"})
+    with pytest.raises(ImageLoadError, match="bad-redirect"):
+        load_image(server.url + "/bad-redirect.jpg", timeout=2)
+    results = load_images([*bad, server.url + "/good.jpg"], on_error="record", timeout=2)
+    assert [r.ok for r in results] == [False, False, True]
+    assert all("cannot load image" in (r.error or "") for r in results[:2]), results
