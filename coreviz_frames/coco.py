@@ -1,14 +1,15 @@
 """COCO detection and segmentation export: :func:`export_coco`.
 
 Layout: ``out_dir/annotations/instances_<split>.json`` and
-``out_dir/images/<split>/<frame>.jpg`` (one split ``all`` when ``splits`` is None). One
-COCO image per frame with a blob (video frames and PDF pages included), ``width`` and
-``height`` from the frame; annotations with ``bbox`` ``[x, y, w, h]`` in frame pixels
-(clipped to the frame), ``area`` (polygon area when there is a polygon, else box area),
-``segmentation`` ``[[x1, y1, x2, y2, ...]]`` when there is a polygon, ``iscrowd`` 0 and
-``category_id`` numbered from 1 (the same mapping in every split). Integer ids are
-stable for the same input; every image and annotation keeps its CoreViz ids
-(``coreviz_frame_id``, ``coreviz_media_id``, ``coreviz_object_id``).
+``out_dir/images/<split>/<frame>.jpg`` (``.png`` or ``.webp`` for a frame copied in its
+own format; one split ``all`` when ``splits`` is None). One COCO image per frame with a
+blob (video frames and PDF pages included), ``width`` and ``height`` from the frame;
+annotations with ``bbox`` ``[x, y, w, h]`` in frame pixels (clipped to the frame),
+``area`` (polygon area when there is a polygon, else box area), ``segmentation``
+``[[x1, y1, x2, y2, ...]]`` when there is a polygon, ``iscrowd`` 0 and ``category_id``
+numbered from 1 (the same mapping in every split). Integer ids are stable for the same
+input; every image and annotation keeps its CoreViz ids (``coreviz_frame_id``,
+``coreviz_media_id``, ``coreviz_object_id``).
 
 Example:
     >>> report = export_coco(tables, "coco/", splits=(0.8, 0.1, 0.1), seed=0)  # doctest: +SKIP
@@ -108,6 +109,11 @@ def _annotation_entries(item: FrameItem, segmentation: bool) -> list[dict[str, A
     return out
 
 
+def _file_name(plan: DatasetPlan, item: FrameItem) -> str:
+    """The image file of ``item`` as copied (its original format where kept)."""
+    return plan.file_names.get(item.frame_id, f"{item.name}.jpg")
+
+
 def coco_document(
     plan: DatasetPlan,
     split: str,
@@ -129,7 +135,7 @@ def coco_document(
         "info": {"description": "CoreViz frames", "version": f"coreviz_frames {__version__}"},
         "licenses": [],
         "images": [
-            _image_entry(it, f"{it.name}.jpg" if images == "copy" else url_file_name(it.url))
+            _image_entry(it, _file_name(plan, it) if images == "copy" else url_file_name(it.url))
             for it in items
         ],
         "annotations": [a for it in items for a in _annotation_entries(it, segmentation)],

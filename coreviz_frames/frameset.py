@@ -40,7 +40,7 @@ from .crop_jobs import column, present
 from .errors import ConfigError, ExportError, ImageLoadError
 from .fileio import atomic_write_bytes
 from .http import safe_url
-from .images import is_http_url, is_plain_jpeg, load_blob, load_blob_bytes, run_ordered
+from .images import is_http_url, load_blob, load_blob_bytes, original_suffix, run_ordered
 from .options import DownloadOptions
 from .selection import DatasetOptions, select_objects, thinned_frames, write_labels
 from .splits import SplitsArg, assign_splits, write_splits
@@ -58,6 +58,7 @@ __all__ = [
     "check_frame_size",
     "copy_frame_images",
     "dataset_report",
+    "frame_file",
     "frame_image",
     "frame_jpeg",
     "make_dir",
@@ -133,6 +134,8 @@ class DatasetPlan:
     assignment: dict[str, str] = field(default_factory=dict)
     #: The options the plan was made with (written to ``labels.json``).
     options: DatasetOptions = field(default_factory=DatasetOptions)
+    #: ``{frame id: image file name}`` of the frames copied (``<name>.jpg``, ``.png``...).
+    file_names: dict[str, str] = field(default_factory=dict)
 
     def split_items(self, split: str) -> list[FrameItem]:
         """The frames of one split, in plan order."""
@@ -589,24 +592,37 @@ def frame_image(item: FrameItem, download: DownloadOptions) -> Image.Image:
     return image
 
 
-def frame_jpeg(item: FrameItem, download: DownloadOptions, quality: int = 95) -> bytes:
-    """The frame image of ``item`` as JPEG bytes, at the frame's size.
+def frame_file(
+    item: FrameItem,
+    download: DownloadOptions,
+    quality: int = 95,
+    keep: Sequence[str] = (".jpg", ".png", ".webp"),
+) -> tuple[bytes, str]:
+    """The frame image of ``item`` at the frame's size, as ``(bytes, file suffix)``.
 
     Loaded through :func:`~coreviz_frames.images.load_blob_bytes` (http(s) only, cache,
-    caps, no credentials, decoded to check it). A JPEG blob of the frame's size, shown
-    as stored (no EXIF rotation), is copied as its original bytes; any other image is
-    resized to the frame's size when it is not (annotations are in frame pixels) and
-    encoded as JPEG at ``quality``.
+    caps, no credentials, decoded to check it). A blob of the frame's size whose format
+    is in ``keep`` (shown as stored: no EXIF rotation) is given as its original bytes;
+    any other image is resized to the frame's size when it is not (annotations are in
+    frame pixels) and encoded as JPEG at ``quality``.
     """
     data, image = load_blob_bytes(item.url, download=download)
-    if image.size == (item.width, item.height) and is_plain_jpeg(data):
-        return data
-    if image.size != (item.width, item.height):
+    if image.size == (item.width, item.height):
+        suffix = original_suffix(data)
+        if suffix is not None and suffix in keep:
+            return data, suffix
+    else:
         check_frame_size(item, image.size)
         image = image.resize((item.width, item.height), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
+    return buf.getvalue(), ".jpg"
+
+
+def frame_jpeg(item: FrameItem, download: DownloadOptions, quality: int = 95) -> bytes:
+    """The frame image of ``item`` as JPEG bytes at the frame's size (:func:`frame_file`:
+    the original bytes of a JPEG blob of that size, else encoded at ``quality``)."""
+    return frame_file(item, download, quality, keep=(".jpg",))[0]
 
 
 def run_frames(
@@ -662,32 +678,36 @@ def run_frames(
 
 def copy_frame_images(
     items: Sequence[FrameItem],
-    target: Callable[[FrameItem], Path],
+    target: Callable[[FrameItem, str], Path],
     *,
     download: DownloadOptions,
     on_error: DatasetOnError = "record",
     workers: int = 8,
     progress: bool | None = None,
     quality: int = 95,
-) -> dict[str, str]:
-    """Write each frame's image as JPEG to ``target(item)``; ``{frame id: reason}`` of failures.
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Write each frame's image to ``target(item, suffix)``: ``({frame id: path written},
+    {frame id: reason})``.
 
-    Images come from :func:`frame_jpeg`, ``workers`` at a time, each frame once, and are
-    written atomically. With ``on_error="raise"`` the first failure raises.
+    Images come from :func:`frame_file` (original bytes where they will do, the suffix
+    saying their format), ``workers`` at a time, each frame once, and are written
+    atomically. With ``on_error="raise"`` the first failure raises.
 
     Example:
-        >>> failed = copy_frame_images(plan.items, lambda it: out / f"{it.name}.jpg",
-        ...                            download=DownloadOptions())   # doctest: +SKIP
+        >>> written, failed = copy_frame_images(
+        ...     plan.items, lambda it, suffix: out / f"{it.name}{suffix}",
+        ...     download=DownloadOptions())   # doctest: +SKIP
     """
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"quality must be 1..100, got {quality!r}")
 
-    def work(item: FrameItem) -> None:
-        data = frame_jpeg(item, download, int(quality))
-        atomic_write_bytes(target(item), data, fsync=False)
+    def work(item: FrameItem) -> Path:
+        data, suffix = frame_file(item, download, int(quality))
+        path = target(item, suffix)
+        atomic_write_bytes(path, data, fsync=False)
+        return path
 
-    _, failed = run_frames(items, work, on_error=on_error, workers=workers, progress=progress)
-    return failed
+    return run_frames(items, work, on_error=on_error, workers=workers, progress=progress)
 
 
 def out_path(out_dir: str | os.PathLike[str]) -> Path:
@@ -716,22 +736,25 @@ def write_images(
     progress: bool | None,
     quality: int,
 ) -> dict[str, str]:
-    """Copy every frame of ``plan`` to ``out/<folder>/<split>/<name>.jpg``: failures by id.
+    """Copy every frame of ``plan`` to ``out/<folder>/<split>/<name>.<suffix>``: failures
+    by id. The file names written go to ``plan.file_names``.
 
     Example:
         >>> failed = write_images(plan, Path("out"), "images", download=DownloadOptions(),
         ...     on_error="record", workers=8, progress=False, quality=95)   # doctest: +SKIP
     """
     dirs = {split: make_dir(out, folder, split) for split in plan.splits}
-    return copy_frame_images(
+    written, failed = copy_frame_images(
         plan.items,
-        lambda it: dirs[it.split] / f"{it.name}.jpg",
+        lambda it, suffix: dirs[it.split] / f"{it.name}{suffix}",
         download=download,
         on_error=on_error,
         workers=workers,
         progress=progress,
         quality=quality,
     )
+    plan.file_names.update({fid: path.name for fid, path in written.items()})
+    return failed
 
 
 def write_assignment(out: Path, plan: DatasetPlan) -> list[str]:

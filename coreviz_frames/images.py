@@ -79,11 +79,11 @@ __all__ = [
     "ImageResult",
     "decode_image",
     "is_http_url",
-    "is_plain_jpeg",
     "load_blob",
     "load_blob_bytes",
     "load_image",
     "load_images",
+    "original_suffix",
     "refuse_url",
     "run_ordered",
 ]
@@ -395,20 +395,23 @@ def load_blob_bytes(
     return _fetch_both(url, max_size=None, download=download, cache=download.cache())
 
 
-def is_plain_jpeg(data: bytes) -> bool:
-    """True for JPEG bytes shown as stored: RGB or grey, no EXIF rotation or flip.
+_KEPT_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 
-    Such bytes can be copied as they are where a JPEG of the decoded image is wanted.
+
+def original_suffix(data: bytes) -> str | None:
+    """The file suffix under which ``data`` can be kept as it is (``.jpg``, ``.png`` or
+    ``.webp``), or None: RGB or grey pixels shown as stored (no EXIF rotation or flip).
 
     Example:
-        >>> is_plain_jpeg(b"not an image")
-        False
+        >>> original_suffix(b"not an image") is None
+        True
     """
     try:
-        with Image.open(io.BytesIO(data), formats=("JPEG",)) as im:
-            return im.mode in ("RGB", "L") and im.getexif().get(0x0112, 1) == 1
+        with Image.open(io.BytesIO(data), formats=tuple(_KEPT_FORMATS)) as im:
+            plain = im.mode in ("RGB", "L") and im.getexif().get(0x0112, 1) == 1
+            return _KEPT_FORMATS.get(im.format or "") if plain else None
     except (OSError, SyntaxError, ValueError):
-        return False
+        return None
 
 
 def _read_local(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
@@ -9,9 +10,11 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from dataset_helpers import browse_tables
 from PIL import Image
@@ -197,3 +200,66 @@ def test_the_image_cache_stays_private_whatever_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    """Serves ``self.server.files`` (path -> bytes) on 127.0.0.1."""
+
+    def do_GET(self):
+        body = self.server.files.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_png_and_webp_frames_keep_their_format_and_bytes(tmp_path):
+    images = {}
+    for name, fmt in (("/a.png", "PNG"), ("/b.webp", "WEBP"), ("/c.jpg", "JPEG")):
+        buf = io.BytesIO()
+        Image.new("RGB", (100, 50), (10, 200, 30)).save(buf, fmt)
+        images[name] = buf.getvalue()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    server.files = images
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        frames = pd.DataFrame(
+            {
+                "frame_id": ["fa", "fb", "fc"],
+                "media_id": ["ma", "mb", "mc"],
+                "frame_index": [0, 0, 0],
+                "blob": [f"{base}/a.png", f"{base}/b.webp", f"{base}/c.jpg"],
+                "width": [100, 100, 100],
+                "height": [50, 50, 50],
+            }
+        )
+        objects = pd.DataFrame(
+            {
+                "object_id": ["oa", "ob", "oc"],
+                "frame_id": ["fa", "fb", "fc"],
+                "media_id": ["ma", "mb", "mc"],
+                "label": ["x", "x", "x"],
+                "bbox_x": [1.0] * 3,
+                "bbox_y": [1.0] * 3,
+                "bbox_w": [10.0] * 3,
+                "bbox_h": [10.0] * 3,
+            }
+        )
+        empty = cvf.MediaTables.empty()
+        tables = cvf.MediaTables(empty.media, frames, empty.captions, objects, empty.tags)
+        coco.export_coco(tables, tmp_path / "c", progress=False)
+        yolo.export_yolo(tables, tmp_path / "y", progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    doc = json.loads((tmp_path / "c" / "annotations" / "instances_all.json").read_text())
+    names = {im["coreviz_frame_id"]: im["file_name"] for im in doc["images"]}
+    assert names == {"fa": "fa.png", "fb": "fb.webp", "fc": "fc.jpg"}
+    for fid, url in (("fa", "/a.png"), ("fb", "/b.webp"), ("fc", "/c.jpg")):
+        assert (tmp_path / "c" / "images" / "all" / names[fid]).read_bytes() == images[url]
+        assert (tmp_path / "y" / "images" / "all" / names[fid]).read_bytes() == images[url]
+        assert (tmp_path / "y" / "labels" / "all" / f"{fid}.txt").is_file()
