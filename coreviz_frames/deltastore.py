@@ -270,7 +270,7 @@ class DeltaExportStore(ExportStore):
         files = sorted(folder.glob("batch-*.parquet")) if folder.is_dir() else []
         return delta.staged_reader(files, name)
 
-    def _commit_index(self, changed: set[str]) -> int:
+    def _commit_index(self, changed: set[str], replaced: set[str]) -> int:
         """The index commit: staged fingerprints, and the refreshed ones of kept media."""
         refreshed = {k: v for updates in self._refreshed.values() for k, v in updates.items()}
         refreshed = {k: v for k, v in refreshed.items() if k not in changed}
@@ -278,22 +278,25 @@ class DeltaExportStore(ExportStore):
         staged = self._staged_rows(delta.INDEX_TABLE).read_all()
         data = pa.concat_tables([staged.cast(extra.schema), extra])
         return delta.replace_media(
-            self.root, delta.INDEX_TABLE, data, changed | set(refreshed), None
+            self.root, delta.INDEX_TABLE, data, replaced | set(refreshed), None
         )
 
     def _commit_tables(self) -> dict[str, int]:
-        """One commit per table (creating the tables of a new export first)."""
+        """One commit per table (creating the tables of a new export first): the rows of
+        replaced and deleted media leave and the staged rows come in; with nothing to
+        remove (a first sync, only additions) the staged rows are appended."""
         self._ensure_tables()
         versions = self.versions
         changed = self._drop | self._staged_ids
+        replaced = changed if self._drop else set()  # the predicate must cover the new rows
         for grain in GRAINS:
             if changed:
                 reader = self._staged_rows(grain)
                 versions[grain] = delta.replace_media(
-                    self.root, grain, reader, changed, self.partition_by
+                    self.root, grain, reader, replaced, self.partition_by
                 )
         if changed or self._refreshed:
-            versions[delta.INDEX_TABLE] = self._commit_index(changed)
+            versions[delta.INDEX_TABLE] = self._commit_index(changed, replaced)
         return versions
 
     def commit_snapshot(
