@@ -316,6 +316,18 @@ def _grain_stats(root: Path, manifest: Mapping[str, Any]) -> list[tuple[str, int
     return out
 
 
+def _parts_line(manifest: Mapping[str, Any]) -> str:
+    """Parts (or, for a Delta export, the snapshot and table versions), media, failures."""
+    counts = (
+        f"media {manifest.get('media_exported', 0):,}   failed {len(manifest.get('failed', [])):,}"
+    )
+    if not is_delta(manifest):
+        return f"parts      {len(manifest.get('parts', []))}   {counts}"
+    tables = manifest.get("tables") or {}
+    versions = ", ".join(f"{name} v{version}" for name, version in tables.items())
+    return f"snapshot   {manifest.get('snapshot')}   {counts}\ntables     {versions}"
+
+
 def describe_export(path: PathLike) -> str:
     """A human summary of an export: manifest, then rows and files per grain (from Parquet footers).
 
@@ -346,8 +358,7 @@ def describe_export(path: PathLike) -> str:
         + (", Delta Lake tables" if is_delta(manifest) else ""),
         f"started    {manifest.get('started_at')}   updated {manifest.get('updated_at')}"
         f"   runs {manifest.get('runs', 1)}",
-        f"parts      {len(manifest.get('parts', []))}   media {manifest.get('media_exported', 0):,}"
-        f"   failed {len(manifest.get('failed', [])):,}",
+        _parts_line(manifest),
         "",
         f"{'grain':<10} {'rows':>12} {'files':>6} {'bytes':>12}",
     ]

@@ -81,7 +81,11 @@ def test_a_delta_export_reads_back_as_the_parquet_export_does(tmp_path):
     assert manifest["tables"] == dict.fromkeys(delta.TABLES, 5)  # create, then 5 batches
     assert DeltaTable(str(tmp_path / "d" / "objects")).version() == 5
     assert (tmp_path / "d" / "_coreviz_index" / "_delta_log").is_dir()
-    assert "Delta Lake tables" in describe_export(tmp_path / "d")
+    described = describe_export(tmp_path / "d")
+    assert "Delta Lake tables" in described and "tables     media v5, frames v5" in described
+    assert (
+        "objects" in described and f"{len(read_parquet(tmp_path / 'd').objects):>12,}" in described
+    )
 
 
 def test_every_engine_reads_the_declared_types_and_partition_values(tmp_path):
