@@ -62,7 +62,11 @@ def url_file_name(url: str, fallback: str = "frame.jpg") -> str:
         >>> url_file_name("https://blob.example/frames/chelsea/0.jpg?sig=1")
         'frames/chelsea/0.jpg'
     """
-    parts = [safe_name(unquote(p), fallback="_") for p in urlsplit(url).path.split("/") if p]
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # an unbalanced "[" in a server's URL: the path split by hand
+        path = url.partition("://")[2].partition("/")[2].split("?")[0].split("#")[0]
+    parts = [safe_name(unquote(p), fallback="_") for p in path.split("/") if p]
     return "/".join(parts) or fallback
 
 

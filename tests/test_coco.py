@@ -264,3 +264,14 @@ def test_coco_document_leaves_out_failed_frames(tables):
     doc = coco_document(plan, "all", failed={first})
     assert first not in {im["coreviz_frame_id"] for im in doc["images"]}
     assert len(doc["images"]) == len(plan.items) - 1
+
+
+def test_a_blob_url_that_cannot_be_parsed_still_names_its_file(tables, tmp_path):
+    """An unbalanced ``[`` in a server's URL (urlsplit's ValueError) was a raw traceback."""
+    assert url_file_name("http://a]b/frames/x/0.jpg?sig=1") == "frames/x/0.jpg"
+    assert url_file_name("https://[::1") == "frame.jpg"
+    frame_id = tables.frames.frame_id.iloc[0]
+    bad = with_frame_blob(tables, frame_id, "http://[::1/frames/bad/0.jpg")
+    export_coco(bad, tmp_path, images="none")
+    doc = json.loads((tmp_path / "annotations" / "instances_all.json").read_text())
+    assert "frames/bad/0.jpg" in [im["file_name"] for im in doc["images"]]
