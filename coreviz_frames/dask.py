@@ -23,8 +23,8 @@ between partitions while the collection changes under the read may be read twice
 at all: ids are de-duplicated within a partition only.
 
 :func:`export_collection` writes every grain with the package's writer, on the workers,
-into the layout of :func:`~coreviz_frames.parquet.export_parquet` (``<out>/<grain>/part-
-NNNNNN.parquet``, the ``coreviz_frames`` file metadata key, and a
+into the layout of :func:`~coreviz_frames.parquet.export_parquet`
+(``<out>/<grain>/part-NNNNNN.parquet``, the ``coreviz_frames`` file metadata key, and a
 ``_coreviz_manifest.json`` listing every file once all are written), so
 :func:`~coreviz_frames.parquet.read_parquet`, DuckDB and Spark read it. ``resume`` is
 not supported on Dask (Dask writes files, not committed parts); a crashed Dask export

@@ -29,6 +29,7 @@ from .errors import ConfigError, ExportError
 from .fileio import atomic_write_bytes
 from .grainfiles import detect_partition, visible_parquet
 from .manifest import MANIFEST_NAME, manifest_files, read_manifest
+from .manifestcheck import hive_layout
 from .schema import GRAINS, SCHEMAS
 
 __all__ = [
@@ -88,7 +89,9 @@ def _delta_card(partition_by: str | None) -> str:
     )
 
 
-def dataset_card(partition_by: str | None, table_format: str = "parquet") -> str:
+def dataset_card(
+    partition_by: str | None, table_format: str = "parquet", *, hive: bool = False
+) -> str:
     """The text of an export's ``README.md``: a ``configs:`` header, then where to read
     (for a Delta export, no ``configs:``: a Parquet glob would read replaced files).
 
@@ -108,14 +111,8 @@ def dataset_card(partition_by: str | None, table_format: str = "parquet") -> str
         for grain in GRAINS
     )
     rows = "".join(f"| `{g}/` | {_ONE_ROW_PER[g]} | {len(SCHEMAS[g])} |\n" for g in GRAINS)
-    hive = "true" if partition_by else "false"
-    parted = (
-        f"\nThe folders are hive-partitioned by `{partition_by}` "
-        f"(`objects/{partition_by}=.../part-000000.parquet`); a null value is "
-        "`__HIVE_DEFAULT_PARTITION__`.\n"
-        if partition_by
-        else ""
-    )
+    parted = _partition_text(partition_by, hive)
+    hive_sql = "true" if hive else "false"
     return (
         f"---\nconfigs:\n{configs}---\n{_MARK}\n\n"
         f"# CoreViz export\n\nWritten by coreviz_frames {__version__}. One folder per grain, "
@@ -128,14 +125,32 @@ def dataset_card(partition_by: str | None, table_format: str = "parquet") -> str
         "interrupted run.\n\n"
         "```python\n"
         'pd.read_parquet("objects")                                   # pandas\n'
-        f'pl.read_parquet("objects/**/*.parquet", hive_partitioning={hive.title()})  # Polars\n'
-        'spark.read.parquet("objects")                                # Spark\n'
+        f'pl.read_parquet("objects/**/*.parquet", hive_partitioning={hive})  # Polars\n'
+        'spark.read.option("recursiveFileLookup", "true").parquet("objects")  # Spark\n'
         'datasets.load_dataset("path/to/export", "objects")           # Hugging Face\n'
         'coreviz_frames.duckdb_views(con, "path/to/export")            # DuckDB views\n'
         "```\n\n"
         "```sql\n"
-        f"SELECT * FROM read_parquet('objects/**/*.parquet', hive_partitioning = {hive});\n"
+        f"SELECT * FROM read_parquet('objects/**/*.parquet', hive_partitioning = {hive_sql});\n"
         "```\n"
+    )
+
+
+def _partition_text(partition_by: str | None, hive: bool) -> str:
+    if not partition_by:
+        return ""
+    if hive:
+        return (
+            f"\nThe folders are hive-partitioned by `{partition_by}` "
+            f"(`objects/{partition_by}=.../part-000000.parquet`); a null value is "
+            "`__HIVE_DEFAULT_PARTITION__`.\n"
+        )
+    return (
+        f"\nEach value of `{partition_by}` has its own folder "
+        f"(`objects/{partition_by}-.../part-000000.parquet`; a null value is "
+        f"`{partition_by}-__HIVE_DEFAULT_PARTITION__`). The column is inside every file, "
+        "so each reader takes its value and type from the files (no hive option: `0042` "
+        "stays the text `0042`, a null stays null).\n"
     )
 
 
@@ -155,7 +170,7 @@ def is_our_card(path: Path) -> bool:
 
 
 def write_dataset_card(
-    root: PathLike, partition_by: str | None, table_format: str = "parquet"
+    root: PathLike, partition_by: str | None, table_format: str = "parquet", *, hive: bool = False
 ) -> Path | None:
     """Write ``README.md`` into the export ``root`` (atomically, and only when it changes);
     a README.md that this package did not write is left alone (and ``None`` returned).
@@ -166,7 +181,7 @@ def write_dataset_card(
         'README.md'
     """
     target = Path(root) / CARD_NAME
-    text = dataset_card(partition_by, table_format)
+    text = dataset_card(partition_by, table_format, hive=hive)
     if target.exists():
         try:
             current = target.read_text(encoding="utf-8", errors="replace")
@@ -310,7 +325,7 @@ def duckdb_views(con: Any, export_dir: PathLike, *, prefix: str = "") -> list[st
     for grain in GRAINS:
         paths = _view_source(root, grain, manifest)
         options = ""
-        if partition_by:
+        if partition_by and (manifest is None or hive_layout(manifest)):
             integer = pa.types.is_integer(SCHEMAS[grain].field(partition_by).type)
             typ = _sql_text("BIGINT" if integer else "VARCHAR")
             options = (

@@ -2,9 +2,10 @@
 
 Every file carries the declared Arrow schema of its grain (:mod:`.schema`), zstd
 compression, bounded row groups and a ``coreviz_frames`` key in its schema metadata
-(package version, schema version, grain, box convention). With ``partition_by`` the
-partition column lives in the hive path (``objects/dataset_id=abc/part-000000.parquet``),
-not in the file, as Spark, DuckDB and Polars expect. Files are written with
+(package version, schema version, grain, box convention). With ``partition_by`` each
+value gets a folder (``objects/dataset_id-abc/part-000000.parquet``) and the column
+stays in the file, so every reader gets its value and type (see
+:func:`split_partitions`). Files are written with
 :func:`coreviz_frames.fileio.atomic_writer`. This module knows nothing of manifests:
 :mod:`.store` decides which files make an export.
 
@@ -217,9 +218,9 @@ def as_grain_table(table: pd.DataFrame | pa.Table, grain: str) -> pa.Table:
     return table.replace_schema_metadata(file_metadata(grain))
 
 
-def _partition_dir(table: pa.Table, column: str, value: Any) -> str:
-    """The hive directory name of ``value``; SchemaError if it cannot be one."""
-    name = f"{column}={quote(str(value), safe='')}"
+def _partition_dir(table: pa.Table, column: str, value: Any, sep: str = "=") -> str:
+    """The directory name of ``value``; SchemaError if it cannot be one."""
+    name = f"{column}{sep}{quote(str(value), safe='')}"
     problem = None
     if str(value) == HIVE_NULL:
         problem = "is the name hive readers use for null, so it would read back as null"
@@ -244,22 +245,35 @@ def _partition_dir(table: pa.Table, column: str, value: Any) -> str:
     )
 
 
-def split_partitions(table: pa.Table, column: str | None) -> list[tuple[str, pa.Table]]:
-    """``(relative directory, table without the partition column)`` per partition value.
+def split_partitions(
+    table: pa.Table, column: str | None, *, hive: bool = False
+) -> list[tuple[str, pa.Table]]:
+    """``(relative directory, table)`` per partition value.
 
-    Nulls go to ``<column>=__HIVE_DEFAULT_PARTITION__``; a real value that hive readers
-    would not read back as itself is a :class:`SchemaError` naming the column and value.
-    """
+    The table keeps the partition column, so every reader takes its value and declared
+    type from the file (a hive folder name would make ``0042`` the number 42, and a null
+    partition crash some readers); the folder, ``<column>-<value>`` (nulls:
+    ``<column>-__HIVE_DEFAULT_PARTITION__``), has no ``=`` so no reader guesses a hive
+    column from it. ``hive=True`` is the layout of older exports (``<column>=<value>``
+    folders, the column only in the path), kept for their resume and sync. A value that
+    cannot be a folder name is a :class:`SchemaError` naming the column and value.
+
+    Example:
+        >>> t = pa.table({"media_id": ["a", "b"], "dataset_id": ["0042", None]})
+        >>> [(d, p.column_names) for d, p in split_partitions(t, "dataset_id")]
+        [('dataset_id-0042', ['media_id', 'dataset_id']), ('dataset_id-__HIVE_DEFAULT_PARTITION__', ['media_id', 'dataset_id'])]
+    """  # noqa: E501
     if column is None:
         return [("", table)]
+    sep = "=" if hive else "-"
     values = table.column(column)
     uniques = pc.unique(values).to_pylist()
     real = sorted((v for v in uniques if v is not None), key=str)
-    names = [(_partition_dir(table, column, v), v) for v in real]  # check every value first
-    rest = table.drop_columns([column])
+    names = [(_partition_dir(table, column, v, sep), v) for v in real]  # check all first
+    rest = table.drop_columns([column]) if hive else table
     out = [(name, rest.filter(pc.equal(values, value))) for name, value in names]
     if None in uniques or not out:
-        out.append((f"{column}={HIVE_NULL}", rest.filter(pc.is_null(values))))
+        out.append((f"{column}{sep}{HIVE_NULL}", rest.filter(pc.is_null(values))))
     return out
 
 

@@ -28,7 +28,15 @@ from typing import Any
 
 from .schema import GRAINS, SCHEMAS
 
-__all__ = ["INDEX_DIR", "INDEX_SUFFIX", "PART_RE", "is_index_name", "manifest_problem"]
+__all__ = [
+    "INDEX_DIR",
+    "INDEX_SUFFIX",
+    "PART_RE",
+    "hive_layout",
+    "is_index_name",
+    "is_partition_folder",
+    "manifest_problem",
+]
 
 #: Folder of the per-part fingerprint files (see :mod:`.store`).
 INDEX_DIR = "_coreviz_index"
@@ -116,7 +124,29 @@ def is_partition_folder(name: str, partition_by: str | None) -> bool:
         >>> is_partition_folder("dataset_id=0042", "dataset_id"), is_partition_folder("..", "x")
         (True, False)
     """
-    return partition_by is not None and name.startswith(f"{partition_by}=") and "/" not in name
+    return (
+        partition_by is not None
+        and name.startswith((f"{partition_by}=", f"{partition_by}-"))
+        and "/" not in name
+    )
+
+
+def hive_layout(manifest: Mapping[str, Any]) -> bool:
+    """True for a partitioned export of an older version: ``<column>=<value>`` folders, the
+    column only in the path (new ones keep it in the files, folders ``<column>-<value>``).
+
+    Example:
+        >>> part = {"files": {"media": ["media/dataset_id=a/part-000000.parquet"]}}
+        >>> hive_layout({"partition_by": "dataset_id", "parts": [part]})
+        True
+    """
+    if not manifest.get("partition_by"):
+        return False
+    for part in manifest.get("parts", []):
+        for rels in part.get("files", {}).values():
+            for rel in rels:
+                return "=" in rel.split("/")[1]
+    return False
 
 
 def _index_problem(where: str, rel: Any) -> str | None:

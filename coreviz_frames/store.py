@@ -102,8 +102,8 @@ from .manifest import (
     repair_hint,
     utc_now,
 )
-from .manifestcheck import INDEX_DIR, INDEX_SUFFIX, PART_RE
-from .schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, empty_frame
+from .manifestcheck import INDEX_DIR, INDEX_SUFFIX, PART_RE, hive_layout, is_partition_folder
+from .schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, SCHEMAS, empty_frame
 
 if TYPE_CHECKING:
     from .tables import MediaTables
@@ -224,6 +224,7 @@ class ExportStore:
     ) -> None:
         self.root = Path(root)
         self.partition_by = check_partition_by(partition_by)
+        self.hive = False  # partition folders as older versions wrote them (see split_partitions)
         if row_group_size < 1:
             raise ConfigError(f"row_group_size must be at least 1, not {row_group_size}")
         self.row_group_size = row_group_size
@@ -399,6 +400,7 @@ class ExportStore:
                 path=str(root),
             )
         self.partition_by = previous
+        self.hive = hive_layout(manifest)  # an older export keeps its folder layout
         if source is not None:
             old = (manifest.get("source") or {}).get("collection_id")
             cleaned = clean_source(source)
@@ -436,13 +438,13 @@ class ExportStore:
                 continue
             for entry in _scandir(gdir):
                 yield gdir, entry
-                if entry.is_symlink() and "=" in entry.name:
+                if entry.is_symlink() and _partition_name(entry.name):
                     raise ExportError(
                         f"refusing to write into {self.root}: {entry.path} is a symlink; "
                         "remove it yourself",
                         path=str(self.root),
                     )
-                if entry.is_dir(follow_symlinks=False) and "=" in entry.name:
+                if entry.is_dir(follow_symlinks=False) and _partition_name(entry.name):
                     for inner in _scandir(Path(entry.path)):
                         yield Path(entry.path), inner
 
@@ -542,7 +544,7 @@ class ExportStore:
                 ok = False
             elif entry.is_dir():  # a hive partition, or the log of a Delta table
                 ok = folder.parent == self.root and (
-                    "=" in entry.name or entry.name == "_delta_log"
+                    _partition_name(entry.name) or entry.name == "_delta_log"
                 )
             else:
                 ok = entry.name.endswith(".parquet") or is_temporary(entry.name)
@@ -633,7 +635,7 @@ class ExportStore:
     # -- changes --------------------------------------------------------------------------
 
     def _write_card(self) -> None:
-        write_dataset_card(self.root, self.partition_by, self.table_format)
+        write_dataset_card(self.root, self.partition_by, self.table_format, hive=self.hive)
 
     def _save(self) -> None:
         self._manifest["updated_at"] = utc_now()
@@ -717,7 +719,7 @@ class ExportStore:
         files: dict[str, list[str]] = {}
         for grain, table in arrow.items():
             files[grain] = []
-            for subdir, piece in split_partitions(table, self.partition_by):
+            for subdir, piece in split_partitions(table, self.partition_by, hive=self.hive):
                 rel = Path(grain, subdir, name) if subdir else Path(grain, name)
                 target = self.root / rel
                 if staged:
@@ -803,7 +805,7 @@ class ExportStore:
     def _write_empty(self, grain: str) -> str:
         table = to_arrow(empty_frame(grain), grain)
         rel = Path(grain, part_name(0))
-        for subdir, piece in split_partitions(table, self.partition_by):
+        for subdir, piece in split_partitions(table, self.partition_by, hive=self.hive):
             rel = Path(grain, subdir, part_name(0)) if subdir else rel
             write_file(
                 self.root / rel,
@@ -1082,6 +1084,18 @@ def _part_files(part: Mapping[str, Any]) -> list[str]:
     """Every file of a manifest part entry (grain files, then its fingerprint file)."""
     files = [rel for rels in part["files"].values() for rel in rels]
     return files + ([part["index"]] if part.get("index") else [])
+
+
+#: Columns every grain has: the only ones an export can be partitioned by.
+_SHARED_COLUMNS = tuple(
+    c for c in SCHEMAS["media"].names if all(c in s.names for s in SCHEMAS.values())
+)
+
+
+def _partition_name(name: str) -> bool:
+    """True for the name of a partition folder (``dataset_id-abc``, or an older export's
+    ``dataset_id=abc``)."""
+    return "=" in name or any(is_partition_folder(name, c) for c in _SHARED_COLUMNS)
 
 
 def _files_under(folder: Path) -> list[Path]:

@@ -125,7 +125,7 @@ def test_partitioned_export_and_resume(tmp_path: Path) -> None:
         back.objects.sort_values("object_id", ignore_index=True),
         expected.objects.sort_values("object_id", ignore_index=True),
     )
-    assert sorted((tmp_path / "p" / "media").iterdir())[0].name == "dataset_id=a"
+    assert sorted((tmp_path / "p" / "media").iterdir())[0].name == "dataset_id-a"
     with pytest.raises(ExportError, match="partitioned by 'dataset_id'"):
         export_parquet(records, tmp_path / "p", resume=True, partition_by="media_id")
 

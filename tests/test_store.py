@@ -229,7 +229,7 @@ def test_resume_refuses_a_symlinked_folder_and_empties_nothing(tmp_path: Path, w
     if where == "grain":  # the grain folder moved elsewhere, a symlink left in its place
         (out / "tags").rename(target)
         (out / "tags").symlink_to(target, target_is_directory=True)
-        theirs = target / "dataset_id=a" / "part-000005.parquet"
+        theirs = target / "dataset_id-a" / "part-000005.parquet"
     else:
         target.mkdir()
         (out / "tags" / "dataset_id=zz").symlink_to(target, target_is_directory=True)
