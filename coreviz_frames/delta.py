@@ -77,6 +77,10 @@ INDEX_SCHEMA = pa.schema(
     ]
 )
 _WRITER = WriterProperties(compression="ZSTD")
+#: A checkpoint every 10 commits (delta-rs's default: 100): every write replays the log
+#: since the last checkpoint, and a 50,000-media export (50 commits per table) peaked at
+#: 451 MB instead of 414 MB with the default (bench_delta.py).
+_CONFIGURATION = {"delta.checkpointInterval": "10"}
 
 
 def _schema(name: str) -> pa.Schema:
@@ -141,6 +145,7 @@ def create_table(root: Path, name: str, partition_by: str | None) -> int:
             _schema(name),
             mode="error",
             partition_by=_partitions(name, partition_by),
+            configuration=_CONFIGURATION,
         )
     return 0
 
