@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .datasetdir import check_dataset_folder, dataset_folder
-from .errors import ConfigError, SkippedRecordWarning
+from .errors import ConfigError, EmptySplitWarning, SkippedRecordWarning
 from .fileio import atomic_write_bytes, atomic_writer
 from .frameset import (
     DatasetOnError,
@@ -231,11 +231,19 @@ def to_hf_dataset(
             for batch in build.batches(units):
                 rows += batch
                 bar.update(len(batch))
-        parts[hf] = ds.Dataset.from_list(rows, features=build.features)
+        parts[hf] = _rows_dataset(ds, rows, build.features)
     _warn_failed(build.failed)
     if splits is None:
         return parts["train"]
     return ds.DatasetDict(parts)
+
+
+def _rows_dataset(ds: Any, rows: list[dict[str, Any]], features: Any) -> Any:
+    """``datasets.Dataset`` of ``rows`` with ``features``; no rows is an empty dataset with
+    those columns (``Dataset.from_list([])`` has no columns and fails the features check)."""
+    if not rows:
+        return ds.Dataset.from_dict({name: [] for name in features}, features=features)
+    return ds.Dataset.from_list(rows, features=features)
 
 
 def _write_split(build: _Build, split: str, data: Path, rows_per_shard: int, bar: Any) -> int:
@@ -256,8 +264,10 @@ def _write_split(build: _Build, split: str, data: Path, rows_per_shard: int, bar
         shard = units[i * rows_per_shard : (i + 1) * rows_per_shard]
         with atomic_writer(data / name) as fh, pq.ParquetWriter(fh, schema) as writer:
             for rows in build.batches(shard):
+                if not rows:  # every image of the batch failed (listed in build.failed)
+                    continue
                 with _quiet_datasets():
-                    table = ds.Dataset.from_list(rows, features=build.features).data.table
+                    table = _rows_dataset(ds, rows, build.features).data.table
                 writer.write_table(table.cast(schema))
                 written += len(rows)
                 bar.update(len(rows))
@@ -278,7 +288,8 @@ def _card(build: _Build, counts: dict[str, int]) -> str:
     (:func:`~coreviz_frames.textsafe.markdown_text`): a category cannot become HTML or a link.
     """
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
-    for hf in build.names.values():
+    loadable = [hf for hf in build.names.values() if counts[hf]] or list(build.names.values())
+    for hf in loadable:
         lines += [
             f"  - split: {yaml_string(hf)}",
             f"    path: {yaml_string(f'data/{hf}-*.parquet')}",
@@ -352,10 +363,37 @@ def export_hf(
         data = make_dir(stage, "data")
         for split, hf in build.names.items():
             counts[hf] = _write_split(build, split, data, int(rows_per_shard), bar)
+        _drop_empty_splits(data, counts)
         atomic_write_bytes(stage / "README.md", _card(build, counts).encode())
         files = [f"data/{p.name}" for p in sorted(data.glob("*.parquet"))] + ["README.md"]
         files += write_assignment(stage, build.plan)
     return _report(build, out, counts, files)
+
+
+def _drop_empty_splits(data: Path, counts: dict[str, int]) -> None:
+    """Remove the shards of splits that got no row (``load_dataset`` refuses an empty
+    split: "corresponds to no data"), so the others load; warn about each one. When no
+    split has a row, the shards stay and the warning says nothing can be loaded."""
+    empty = [hf for hf, n in counts.items() if n == 0]
+    if not empty:
+        return
+    if len(empty) == len(counts):
+        warnings.warn(
+            "no row was written (every image failed or was left out: see the report's "
+            "failed_frames and skipped_frames); the dataset has no data to load",
+            EmptySplitWarning,
+            stacklevel=3,
+        )
+        return
+    for hf in empty:
+        for shard in data.glob(f"{hf}-*.parquet"):
+            shard.unlink()
+    warnings.warn(
+        f"split(s) {', '.join(map(repr, empty))} got no row and are left out of the "
+        "dataset card (see the report's failed_frames and skipped_frames)",
+        EmptySplitWarning,
+        stacklevel=3,
+    )
 
 
 def _report(build: _Build, out: Path, counts: dict[str, int], files: list[str]) -> DatasetReport:

@@ -7,10 +7,11 @@ import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from dataset_helpers import browse_tables, objects_with_geometry, table_boxes, with_frame_blob
 
-from coreviz_frames.errors import ConfigError, SkippedRecordWarning
+from coreviz_frames.errors import ConfigError, EmptySplitWarning, SkippedRecordWarning
 from coreviz_frames.hf import HFNotInstalledError, export_hf, to_hf_dataset
 
 datasets = pytest.importorskip("datasets", reason="Hugging Face datasets (hf or dev extra)")
@@ -122,6 +123,41 @@ def test_export_hf_failed_frame_is_reported(tables, sample_api, tmp_path):
         ds = to_hf_dataset(broken, progress=False)
     assert len(ds) == 18 and victim not in ds["frame_id"]
     assert any(issubclass(w.category, SkippedRecordWarning) for w in caught)
+
+
+def test_export_hf_every_image_failing_is_reported_not_a_traceback(
+    tables, sample_api, tmp_path, offline
+):
+    broken = tables
+    for frame_id in tables.frames.frame_id:
+        broken = with_frame_blob(broken, frame_id, f"{sample_api.blob_url}/frames/gone/0.jpg")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = export_hf(broken, tmp_path / "hf", progress=False)
+        ds = to_hf_dataset(broken, progress=False)
+    assert report.total_images == 0 and len(report.failed_frames) == len(tables.frames)
+    assert len(ds) == 0 and "image" in ds.features
+    assert any(
+        issubclass(w.category, EmptySplitWarning) and "no row was written" in str(w.message)
+        for w in caught
+    )
+
+
+def test_export_hf_split_whose_images_all_fail_is_left_out_and_the_rest_loads(
+    tables, sample_api, tmp_path, offline
+):
+    plan = export_hf(tables, tmp_path / "probe", splits=(0.5, 0.5), images=False, progress=False)
+    assignment = pd.read_csv(tmp_path / "probe" / "splits.csv", dtype=str)
+    val_media = set(assignment.loc[assignment.split == "val", "media_id"])
+    assert plan.images["validation"] > 0 and val_media
+    broken = tables
+    for frame_id in tables.frames.loc[tables.frames.media_id.isin(val_media), "frame_id"]:
+        broken = with_frame_blob(broken, frame_id, f"{sample_api.blob_url}/frames/gone/0.jpg")
+    with pytest.warns(EmptySplitWarning, match="'validation'"):
+        report = export_hf(broken, tmp_path / "hf", splits=(0.5, 0.5), progress=False)
+    assert report.images["validation"] == 0 and report.images["train"] > 0
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(offline))
+    assert list(loaded) == ["train"] and len(loaded["train"]) == report.images["train"]
 
 
 def test_missing_datasets_gives_the_install_hint():
