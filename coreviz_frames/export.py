@@ -23,13 +23,11 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from .delta import DEFAULT_RETENTION
 from .deltastore import open_store
 from .errors import ConfigError, SkippedRecordWarning
 from .failures import FailedFetch, failure_line
@@ -273,7 +271,6 @@ def export_parquet(
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     compression: str = "zstd",
     table_format: str | None = None,
-    retention: timedelta | float = DEFAULT_RETENTION,
 ) -> ExportReport:
     """Stream media records into a Parquet export, ``batch_size`` media per part.
 
@@ -290,8 +287,7 @@ def export_parquet(
 
     ``table_format="delta"`` writes each grain as a Delta Lake table (one commit per
     table per batch; see :mod:`~coreviz_frames.deltastore`); the default is ``"parquet"``
-    for a new export and the existing format for a resumed one. ``retention`` (Delta
-    only) is how long files replaced by a commit stay for readers of older versions.
+    for a new export and the existing format for a resumed one.
 
     Example:
         >>> from coreviz_frames.synthetic import iter_synthetic
@@ -313,7 +309,6 @@ def export_parquet(
         table_format,
         default="parquet",
         replacing=overwrite,
-        retention=retention,
         partition_by=partition_by,
         row_group_size=row_group_size,
         compression=compression,
