@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -249,7 +250,11 @@ def test_ultralytics_check_det_dataset_resolves_a_moved_export(tables, tmp_path)
     """Ultralytics' own resolver, in a child with no network and fonts in place."""
     from coreviz_frames.yolo import export_yolo
 
-    pytest.importorskip("ultralytics", reason="ultralytics is installed by make test")
+    # Not importorskip: importing ultralytics patches PIL.Image.open for the whole process
+    # (an unidentified image then tries to install pi-heif), which would change what every
+    # later image test in this process sees.
+    if importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("ultralytics is installed by make test")
     first = tmp_path / "first"
     export_yolo(tables, first, splits=(0.6, 0.2, 0.2), seed=1, progress=False)
     moved = tmp_path / "work" / "moved"
