@@ -32,7 +32,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coreviz_frames import Client, DownloadOptions, MediaTables, export_coco, export_yolo, to_tables
+from _common import frames_for
+
+from coreviz_frames import DownloadOptions, MediaTables, export_coco, export_yolo
 from coreviz_frames.frameset import frame_image, frame_jpeg, plan_dataset, run_frames
 from coreviz_frames.local_api import LocalAPIProcess
 
@@ -41,18 +43,6 @@ def timed(fn):
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
-
-
-def frames_for(server: LocalAPIProcess, n: int) -> MediaTables:
-    """The first ``n`` frames of the synthetic collection, with their objects."""
-    with Client(api_key="bench-key", base_url=server.base_url) as client:
-        records = list(client.browse(server.collection_id, max_items=n // 5 + 50, progress=False))
-    tables = to_tables(records)
-    if len(tables.frames) < n:
-        raise SystemExit(f"only {len(tables.frames)} frames, wanted {n}")
-    frames = tables.frames.head(n)
-    objects = tables.objects[tables.objects.frame_id.isin(frames.frame_id)]
-    return MediaTables(tables.media, frames, tables.captions, objects, tables.tags)
 
 
 def sequential(tables: MediaTables, out: Path) -> int:

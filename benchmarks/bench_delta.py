@@ -27,18 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import peak_rss_mb  # noqa: E402
+
 BATCH_SIZE = 1000
 PAGE_SIZE = 100
 WORKERS = 4
 TARGET = 1.2
-
-
-def _vm_hwm_mb() -> float:
-    """The peak resident memory of this process (``VmHWM``), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def _child(fmt: str, n: int, out: str, base_url: str, collection_id: str) -> dict:
@@ -58,7 +52,7 @@ def _child(fmt: str, n: int, out: str, base_url: str, collection_id: str) -> dic
         "media": report.media_exported,
         "rows": sum(report.rows.values()),
         "elapsed": time.perf_counter() - start,
-        "hwm_mb": _vm_hwm_mb(),
+        "hwm_mb": peak_rss_mb(),
     }
 
 

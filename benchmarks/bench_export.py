@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,13 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import peak_rss_mb  # noqa: E402
+
 BATCH_SIZE = 1000
 PAGE_SIZE = 100
 WORKERS = 4
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _child(kind: str, n: int, out: str, base_url: str, collection_id: str) -> dict:
@@ -81,7 +78,7 @@ def _child(kind: str, n: int, out: str, base_url: str, collection_id: str) -> di
         "media": media,
         "rows": rows,
         "elapsed": elapsed,
-        "rss_mb": _peak_rss_mb(),
+        "rss_mb": peak_rss_mb(),
     }
 
 

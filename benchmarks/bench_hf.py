@@ -30,7 +30,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coreviz_frames import Client, MediaTables, to_tables
+from _common import frames_for
+
 from coreviz_frames.local_api import LocalAPIProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,19 +71,6 @@ CHILD = textwrap.dedent(
 
 #: export_hf, the same without images (the planning and metadata alone), to_hf_dataset.
 MODES = ("export_hf", "export_hf_no_images", "to_hf_dataset")
-
-
-def frames_for(server: LocalAPIProcess, n: int) -> MediaTables:
-    """The first ``n`` frames of the synthetic collection, with their objects and captions."""
-    with Client(api_key="bench-key", base_url=server.base_url) as client:
-        records = list(client.browse(server.collection_id, max_items=n // 5 + 50, progress=False))
-    tables = to_tables(records)
-    if len(tables.frames) < n:
-        raise SystemExit(f"only {len(tables.frames)} frames, wanted {n}")
-    frames = tables.frames.head(n)
-    keep = tables.objects.frame_id.isin(frames.frame_id)
-    captions = tables.captions[tables.captions.frame_id.isin(frames.frame_id)]
-    return MediaTables(tables.media, frames, captions, tables.objects[keep], tables.tags)
 
 
 def measure(src: Path, out: Path, how: str) -> dict:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,8 @@ from requests.adapters import HTTPAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import peak_rss_mb  # noqa: E402
 
 T = TypeVar("T")
 API_KEY = "bench-key"
@@ -249,18 +250,6 @@ def measure_stages(base_url: str, cid: str, n: int, page_size: int, workdir: Pat
 # --------------------------------------------------------------------------- end to end
 
 
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS: ``VmHWM`` (Linux), which a new program starts afresh;
-    ``ru_maxrss`` keeps the parent's high-water mark across fork and exec."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def _browse(client: Any, args: argparse.Namespace) -> Any:
     """``client.browse`` of the benchmark's collection, as every end-to-end child reads it."""
     return client.browse(
@@ -370,7 +359,7 @@ def child_main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     media = CHILDREN[args.child](args)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "media": media, "rss_mb": _peak_rss_mb()}))
+    print(json.dumps({"seconds": seconds, "media": media, "rss_mb": peak_rss_mb()}))
     return 0
 
 
