@@ -192,7 +192,7 @@ def export_coco(
     check_dataset_on_error(on_error)
     select, download = writer_options(options, select=select, download=download)
     with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
-        plan, _, failed = plan_and_copy(
+        plan, failed = plan_and_copy(
             tables,
             stage,
             images=images,

@@ -812,14 +812,14 @@ def plan_and_copy(
     workers: int,
     progress: bool | None,
     quality: int,
-) -> tuple[DatasetPlan, Path, dict[str, str]]:
+) -> tuple[DatasetPlan, dict[str, str]]:
     """The first steps every frame writer shares: plan ``tables`` (:func:`plan_dataset`),
     make ``out_dir``, and with ``images="copy"`` copy the frame images into
-    ``out_dir/images/<split>/`` (:func:`write_images`). Returns the plan, the output
-    directory and the failed frames by id.
+    ``out_dir/images/<split>/`` (:func:`write_images`). Returns the plan and the failed
+    frames by id.
 
     Example:
-        >>> plan, out, failed = plan_and_copy(tables, "coco/", images="none", splits=None,
+        >>> plan, failed = plan_and_copy(tables, "coco/", images="none", splits=None,
         ...     seed=0, categories=None, label="label", select=DatasetOptions(),
         ...     download=DownloadOptions(), on_error="record", workers=8, progress=False,
         ...     quality=95)   # doctest: +SKIP
@@ -845,4 +845,4 @@ def plan_and_copy(
             progress=progress,
             quality=quality,
         )
-    return plan, out, failed
+    return plan, failed

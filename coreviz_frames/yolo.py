@@ -183,7 +183,7 @@ def export_yolo(
         raise ConfigError(f"task must be 'detect' or 'segment', got {task!r}")
     select, download = writer_options(options, select=select, download=download)
     with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
-        plan, _, failed = plan_and_copy(
+        plan, failed = plan_and_copy(
             tables,
             stage,
             images=images,
