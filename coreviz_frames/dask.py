@@ -76,7 +76,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 import pandas as pd  # noqa: E402
 
 from .client import DEFAULT_BASE_URL, Client  # noqa: E402
-from .credentials import resolve_credentials  # noqa: E402
+from .credentials import Secret, resolve_credentials  # noqa: E402
 from .deltastore import open_store  # noqa: E402
 from .export import ExportReport  # noqa: E402
 from .failures import FailedFetch  # noqa: E402
@@ -88,7 +88,7 @@ from .grainfiles import (  # noqa: E402
     to_arrow,
     write_file,
 )
-from .http import Secret, build_session  # noqa: E402
+from .http import build_session  # noqa: E402
 from .ids import validate_id  # noqa: E402
 from .idsfile import read_ids_file  # noqa: E402
 from .manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
@@ -194,7 +194,7 @@ class PaginationError(PartitionError):
 
 
 class _Sealed(Secret):
-    """A :class:`~coreviz_frames.http.Secret` that pickles (so it reaches the workers).
+    """A :class:`~coreviz_frames.credentials.Secret` that pickles (so it reaches the workers).
 
     Its repr, str and Dask token stay ``***``: the key is in no task key or graph repr.
     """

@@ -66,7 +66,7 @@ from urllib3.exceptions import (
 from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
-from .credentials import Credentials, Secret, mask_secrets
+from .credentials import Credentials, mask_secrets
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -92,7 +92,6 @@ __all__ = [
     "Credentials",
     "Deadline",
     "RequestCancelledError",
-    "Secret",
     "Transport",
     "build_retry",
     "build_session",

@@ -81,7 +81,7 @@ def fit_cell(value: Any, arrow_type: pa.DataType) -> tuple[bool, Any]:
     if pa.types.is_string(arrow_type):
         if isinstance(value, str):
             return True, value
-        if isinstance(value, bool) or (isinstance(value, int) or _finite(value) is not None):
+        if isinstance(value, int) or _finite(value) is not None:  # bool is an int
             return True, str(value)
         return False, None
     if pa.types.is_integer(arrow_type):
