@@ -264,22 +264,31 @@ def read_table(
     return table.select(names).cast(target)
 
 
-def table_rows(root: Path, name: str, version: int) -> int:
-    """The row count of version ``version`` of ``name`` (from the log's file statistics)."""
+def _add_actions(root: Path, name: str, version: int, doing: str) -> pa.Table:
+    """The log's add actions (one row per data file) of version ``version`` of ``name``."""
     table = _table(root, name, version)
-    with _translated(root, name, "count the rows of"):
-        actions = pa.table(table.get_add_actions(flatten=True))
+    with _translated(root, name, doing):
+        return pa.table(table.get_add_actions(flatten=True))
+
+
+def _rows(actions: pa.Table) -> int:
     if not actions.num_rows:
         return 0
     return int(sum(v or 0 for v in actions.column("num_records").to_pylist()))
 
 
+def _files(root: Path, name: str, actions: pa.Table) -> list[Path]:
+    return [root / name / path for path in actions.column("path").to_pylist()]
+
+
+def table_rows(root: Path, name: str, version: int) -> int:
+    """The row count of version ``version`` of ``name`` (from the log's file statistics)."""
+    return _rows(_add_actions(root, name, version, "count the rows of"))
+
+
 def data_files(root: Path, name: str, version: int) -> list[Path]:
     """The Parquet data files of version ``version`` of ``name``."""
-    table = _table(root, name, version)
-    with _translated(root, name, "list the files of"):
-        actions = pa.table(table.get_add_actions(flatten=True))
-    return [root / name / path for path in actions.column("path").to_pylist()]
+    return _files(root, name, _add_actions(root, name, version, "list the files of"))
 
 
 def staged_reader(files: Sequence[Path], name: str) -> pa.RecordBatchReader:
@@ -303,10 +312,10 @@ def describe(root: Path, versions: dict[str, Any]) -> list[tuple[str, int, int, 
     """``(table, rows, files, bytes)`` of each grain at its pinned version."""
     out = []
     for grain in GRAINS:
-        version = int(versions[grain])
-        files = data_files(root, grain, version)
+        actions = _add_actions(root, grain, int(versions[grain]), "list the files of")
+        files = _files(root, grain, actions)
         size = sum(f.stat().st_size for f in files if f.is_file())
-        out.append((grain, table_rows(root, grain, version), len(files), size))
+        out.append((grain, _rows(actions), len(files), size))
     return out
 
 

@@ -156,13 +156,15 @@ class DeltaExportStore(ExportStore):
             if e.is_file(follow_symlinks=False) and is_temporary(e.name)
         ]
 
-    def _drop_uncommitted(self) -> None:
+    def _drop_uncommitted(self) -> list[Path]:
+        doomed = self.leftovers()
         self._roll_back()
-        for path in self.leftovers():
+        for path in doomed:
             path.unlink(missing_ok=True)
         shutil.rmtree(self.root / _STAGING, ignore_errors=True)
         if set(self.versions) != set(delta.TABLES):  # a first run killed early
             self._ensure_tables()
+        return doomed
 
     def _read_exported_ids(self) -> set[str]:
         return set(self.stored_media())
@@ -175,8 +177,7 @@ class DeltaExportStore(ExportStore):
         self._lock.acquire()
         try:
             self._manifest = read_manifest(self.root)
-            doomed = self.leftovers()
-            self._drop_uncommitted()
+            doomed = self._drop_uncommitted()
             for name in self.versions:
                 vacuumed = delta.vacuum(self.root, name, self.retention, full=True)
                 doomed += [self.root / name / rel for rel in vacuumed]

@@ -126,8 +126,6 @@ __all__ = [
 #: The states an export ends in (``running`` while a writer works on it).
 STATUSES = ("complete", "incomplete", "failed")
 
-_PART_RE = PART_RE
-
 #: How many syncs the manifest's ``syncs`` history keeps.
 HISTORY_LENGTH = 20
 _INDEX_SCHEMA = pa.schema(
@@ -466,7 +464,7 @@ class ExportStore:
             if entry.is_file(follow_symlinks=False)
             and (
                 is_temporary(entry.name)
-                or (_PART_RE.match(entry.name) and Path(entry.path) not in committed)
+                or (PART_RE.match(entry.name) and Path(entry.path) not in committed)
             )
         ]
         doomed += [
@@ -484,13 +482,15 @@ class ExportStore:
             ]
         return doomed
 
-    def _drop_uncommitted(self) -> None:
+    def _drop_uncommitted(self) -> list[Path]:
         """Delete :meth:`leftovers`, after checking the committed files and giving older
-        fingerprint files their new name."""
+        fingerprint files their new name; returns what was deleted."""
         self._check_committed()
         self._migrate_index()
-        for path in self.leftovers():
+        doomed = self.leftovers()
+        for path in doomed:
             path.unlink(missing_ok=True)
+        return doomed
 
     def _migrate_index(self) -> None:
         """Fingerprint files of older versions (``_coreviz_index/part-N.parquet``, which a
@@ -521,11 +521,7 @@ class ExportStore:
             if self._manifest.get("status") == "clearing":
                 for grain in GRAINS:
                     manifest_files(self.root, self._manifest, grain)  # names the rebuild
-            self._check_committed()
-            self._migrate_index()
-            doomed = self.leftovers()
-            for path in doomed:
-                path.unlink(missing_ok=True)
+            doomed = self._drop_uncommitted()
             if self.status == "running":
                 self.finish("failed", reason="interrupted before it finished (found by repair)")
             return doomed
@@ -782,7 +778,7 @@ class ExportStore:
             i: {g: [] for g in GRAINS} for i in range(max(len(media_per_part), 1))
         }
         for _, entry in self._owned_entries():
-            match = _PART_RE.match(entry.name)
+            match = PART_RE.match(entry.name)
             if match and entry.is_file(follow_symlinks=False):
                 grain = Path(entry.path).relative_to(self.root).parts[0]
                 rel = Path(entry.path).relative_to(self.root).as_posix()
