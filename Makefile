@@ -33,8 +33,8 @@ demo: $(STAMP)
 	$(BIN)/coreviz-frames demo
 
 # Modules whose docstring examples need a live API (a client, a collection id) are not doctested.
-DOCTEST_IGNORE := __main__.py local_api/__main__.py __init__.py client.py dask.py catalogue.py \
-	search.py errors.py
+DOCTEST_IGNORE := __main__.py local_api/__main__.py __init__.py api/client.py dask.py \
+	api/catalogue.py api/search.py errors.py
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks

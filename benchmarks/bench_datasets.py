@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import frames_for
 
 from coreviz_frames import DownloadOptions, MediaTables, export_coco, export_yolo
-from coreviz_frames.frameset import frame_image, frame_jpeg, plan_dataset, run_frames
 from coreviz_frames.local_api import LocalAPIProcess
+from coreviz_frames.training.frames import frame_image, frame_jpeg, plan_dataset, run_frames
 
 
 def timed(fn):

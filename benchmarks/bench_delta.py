@@ -37,8 +37,8 @@ TARGET = 1.2
 
 def _child(fmt: str, n: int, out: str, base_url: str, collection_id: str) -> dict:
     """One measured export (in its own process): elapsed seconds, rows and peak memory."""
-    from coreviz_frames.client import Client
-    from coreviz_frames.export import export_parquet
+    from coreviz_frames.api.client import Client
+    from coreviz_frames.exports.writer import export_parquet
 
     start = time.perf_counter()
     with Client(api_key="bench", base_url=base_url, max_workers=WORKERS) as client:

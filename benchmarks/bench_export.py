@@ -40,14 +40,14 @@ def _child(kind: str, n: int, out: str, base_url: str, collection_id: str) -> di
     """One measured run (in its own process): returns elapsed, rows and peak RSS."""
     import pyarrow.parquet as pq
 
-    from coreviz_frames.export import export_parquet
-    from coreviz_frames.grainfiles import to_arrow
-    from coreviz_frames.synthetic import iter_synthetic
-    from coreviz_frames.tables import to_tables
+    from coreviz_frames.exports.grainfiles import to_arrow
+    from coreviz_frames.exports.writer import export_parquet
+    from coreviz_frames.local_api.synthetic import iter_synthetic
+    from coreviz_frames.tables.media_tables import to_tables
 
     start = time.perf_counter()
     if kind == "api":
-        from coreviz_frames.client import Client
+        from coreviz_frames.api.client import Client
 
         with Client(api_key="bench", base_url=base_url, max_workers=WORKERS) as client:
             records = client.browse(collection_id, page_size=PAGE_SIZE, max_items=n, progress=False)

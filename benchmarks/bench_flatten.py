@@ -42,9 +42,9 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coreviz_frames.flatten import flatten
-from coreviz_frames.synthetic import iter_synthetic
-from coreviz_frames.tables import to_tables
+from coreviz_frames.local_api.synthetic import iter_synthetic
+from coreviz_frames.tables.flatten import flatten
+from coreviz_frames.tables.media_tables import to_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 

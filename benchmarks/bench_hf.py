@@ -42,7 +42,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     import datasets  # imported before the baseline: both runs pay for it
     import coreviz_frames as cvf
-    from coreviz_frames.hf import export_hf, to_hf_dataset
+    from coreviz_frames.training.huggingface import export_hf, to_hf_dataset
 
     def hwm():
         with open("/proc/self/status") as fh:

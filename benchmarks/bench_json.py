@@ -38,9 +38,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coreviz_frames import jsoncodec
-from coreviz_frames.fingerprint import fingerprint, reference_fingerprint
-from coreviz_frames.synthetic import iter_synthetic
+from coreviz_frames._util import jsoncodec
+from coreviz_frames.exports.fingerprint import fingerprint, reference_fingerprint
+from coreviz_frames.local_api.synthetic import iter_synthetic
 
 try:
     import orjson

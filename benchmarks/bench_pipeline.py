@@ -5,7 +5,7 @@ process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), i
 
 * **each stage alone**, one after another on one thread (the floor of each):
   ``fetch`` the page bytes with a bare ``ThreadPoolExecutor`` + ``requests.Session`` (no
-  parse); ``parse`` them with ``json.loads`` (and ``coreviz_frames.jsoncodec.loads`` when
+  parse); ``parse`` them with ``json.loads`` (and ``coreviz_frames._util.jsoncodec.loads`` when
   that module exists); ``flatten`` the records in batches of 1,000 to Arrow tables;
   ``to pandas`` (only while ``ExportStore.commit_part`` takes pandas frames, as
   ``export_parquet`` then pays for it); ``fingerprint`` every record; ``write`` the parts
@@ -127,7 +127,7 @@ def parsers() -> dict[str, Callable[[bytes], Any]]:
     """The JSON parsers to measure: the standard library's, and the package's if present."""
     found: dict[str, Callable[[bytes], Any]] = {"json.loads": json.loads}
     try:
-        from coreviz_frames import jsoncodec  # written in the same session: may be absent
+        from coreviz_frames._util import jsoncodec  # written in the same session: may be absent
     except ImportError:
         return found
     loads = getattr(jsoncodec, "loads", None)
@@ -183,23 +183,23 @@ def timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:
 def to_pandas(arrow: Mapping[str, Any]) -> Any:
     """``flatten``'s Arrow tables as ``MediaTables`` (what ``to_tables`` adds to flatten)."""
     from coreviz_frames.schema import arrow_to_pandas
-    from coreviz_frames.tables import MediaTables
+    from coreviz_frames.tables.media_tables import MediaTables
 
     return MediaTables(**{grain: arrow_to_pandas(table, grain) for grain, table in arrow.items()})
 
 
 def fingerprints(batch: list[dict]) -> dict[str, tuple[str | None, str | None]]:
     """What export computes per record: ``{id: (fingerprint, None)}``."""
-    from coreviz_frames.fingerprint import fingerprint
+    from coreviz_frames.exports.fingerprint import fingerprint
 
     return {record["id"]: (fingerprint(record), None) for record in batch}
 
 
 def commit_takes_arrow(workdir: Path) -> bool:
     """Whether ``ExportStore.commit_part`` takes ``flatten``'s Arrow tables as they are."""
-    from coreviz_frames.flatten import flatten
-    from coreviz_frames.store import ExportStore
-    from coreviz_frames.synthetic import iter_synthetic
+    from coreviz_frames.exports.store import ExportStore
+    from coreviz_frames.local_api.synthetic import iter_synthetic
+    from coreviz_frames.tables.flatten import flatten
 
     tables, _ = flatten(list(iter_synthetic(3)), on_error="skip")
     try:
@@ -213,8 +213,8 @@ def commit_takes_arrow(workdir: Path) -> bool:
 
 def measure_stages(base_url: str, cid: str, n: int, page_size: int, workdir: Path) -> Stages:
     """Each stage alone, one after another on one thread (fetch uses the bare pool)."""
-    from coreviz_frames.flatten import flatten
-    from coreviz_frames.store import ExportStore
+    from coreviz_frames.exports.store import ExportStore
+    from coreviz_frames.tables.flatten import flatten
 
     stages = Stages(n)
     with BarePool(base_url, cid) as pool:
@@ -261,8 +261,8 @@ def _browse(client: Any, args: argparse.Namespace) -> Any:
 
 
 def child_export(args: argparse.Namespace) -> int:
-    from coreviz_frames.client import Client
-    from coreviz_frames.export import export_parquet
+    from coreviz_frames.api.client import Client
+    from coreviz_frames.exports.writer import export_parquet
 
     with Client(api_key=API_KEY, base_url=args.base_url, max_workers=WORKERS) as client:
         records = _browse(client, args)
@@ -273,8 +273,8 @@ def child_export(args: argparse.Namespace) -> int:
 
 
 def child_tables(args: argparse.Namespace) -> int:
-    from coreviz_frames.client import Client
-    from coreviz_frames.tables import to_tables
+    from coreviz_frames.api.client import Client
+    from coreviz_frames.tables.media_tables import to_tables
 
     with Client(api_key=API_KEY, base_url=args.base_url, max_workers=WORKERS) as client:
         records = _browse(client, args)
@@ -296,7 +296,7 @@ def child_baseline_export(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from coreviz_frames.tables import to_tables
+    from coreviz_frames.tables.media_tables import to_tables
 
     out, media = Path(args.out), 0
     for part, records in enumerate(baseline_steps(args)):
@@ -311,7 +311,7 @@ def child_baseline_export(args: argparse.Namespace) -> int:
 
 def child_browse(args: argparse.Namespace) -> int:
     """Drain a browse, dropping each record (for the sweep's peak RSS)."""
-    from coreviz_frames.client import Client
+    from coreviz_frames.api.client import Client
 
     with Client(api_key=API_KEY, base_url=args.base_url, max_workers=WORKERS) as client:
         records = _browse(client, args)
@@ -319,7 +319,7 @@ def child_browse(args: argparse.Namespace) -> int:
 
 
 def child_baseline_tables(args: argparse.Namespace) -> int:
-    from coreviz_frames.tables import to_tables
+    from coreviz_frames.tables.media_tables import to_tables
 
     records = [m for step in baseline_steps(args) for m in step]
     return len(to_tables(records).media)
@@ -352,9 +352,9 @@ def child_main(args: argparse.Namespace) -> int:
     warnings.simplefilter("error")  # a skipped record or a pagination warning is a failure
     # imported before the clock starts (pandas, pyarrow and the package take ~1 s to import,
     # the same for every path): the runs time the work, not the interpreter's start
-    import coreviz_frames.client
-    import coreviz_frames.export
-    import coreviz_frames.tables  # noqa: F401
+    import coreviz_frames.api.client
+    import coreviz_frames.exports.writer
+    import coreviz_frames.tables.media_tables  # noqa: F401
 
     start = time.perf_counter()
     media = CHILDREN[args.child](args)
@@ -370,7 +370,7 @@ def sweep(server: Any, n: int, repeat: int, rss: bool) -> dict[int, dict[str, fl
     """Per page size: ``browse`` and bare-pool ``fetch`` seconds over ``n`` media, best of
     ``repeat`` (page sizes interleaved); with ``rss``, the peak RSS of a browse of them
     in a fresh process (``rss_mb``; the records are dropped as they come)."""
-    from coreviz_frames.client import Client
+    from coreviz_frames.api.client import Client
 
     best = {size: {"browse": math.inf, "fetch": math.inf} for size in PAGE_SIZES}
     max_items = n if n < server.options.synthetic else None

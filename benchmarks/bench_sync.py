@@ -67,16 +67,16 @@ def _files_written(before: dict[str, tuple[int, int]], after: dict[str, tuple[in
 
 
 def _rows(path: Path) -> dict[str, int]:
-    from coreviz_frames.parquet import read_parquet
+    from coreviz_frames.exports.reader import read_parquet
 
     return {grain: len(frame) for grain, frame in read_parquet(path).items()}
 
 
 def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) -> dict:
     """Change the collection, then time ``sync`` and a full re-export of the result."""
-    from coreviz_frames.export import export_parquet
-    from coreviz_frames.manifest import read_manifest
-    from coreviz_frames.syncing import sync
+    from coreviz_frames.exports.manifest import read_manifest
+    from coreviz_frames.exports.syncing import sync
+    from coreviz_frames.exports.writer import export_parquet
 
     cid = server.collection_id
     changes = server.mutate(edits=n // 100, deletes=n // 200, adds=n // 100, **where)
@@ -115,9 +115,9 @@ def _scenario(name, server, client, synced: Path, fresh: Path, n: int, **where) 
 
 def _formats(quick: bool) -> None:
     """A Delta sync against a plain Parquet sync of the same changes (see the module doc)."""
-    from coreviz_frames.client import Client
+    from coreviz_frames.api.client import Client
+    from coreviz_frames.exports.syncing import sync
     from coreviz_frames.local_api import LocalAPIProcess
-    from coreviz_frames.syncing import sync
 
     n = 5_000 if quick else 50_000
     work = Path(tempfile.mkdtemp(prefix="bench-sync-formats-"))
@@ -177,9 +177,9 @@ def main() -> None:
         return
     n = 2_000 if args.quick else 20_000
 
-    from coreviz_frames.client import Client
+    from coreviz_frames.api.client import Client
+    from coreviz_frames.exports.syncing import sync
     from coreviz_frames.local_api import LocalAPIProcess
-    from coreviz_frames.syncing import sync
 
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     synced = work / "synced"

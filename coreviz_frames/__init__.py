@@ -40,80 +40,97 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
-    from .boxes import (
-        boxes_to_normalized_xywh as boxes_to_normalized_xywh,
-        boxes_to_xyxy as boxes_to_xyxy,
-        boxes_to_yolo as boxes_to_yolo,
+    from .api.client import Client as Client, FetchReport as FetchReport
+    from .api.filters import BrowseFilters as BrowseFilters
+    from .api.search import SearchResults as SearchResults
+    from .exports.engines import duckdb_views as duckdb_views
+    from .exports.reader import read_parquet as read_parquet
+    from .exports.syncing import SyncReport as SyncReport, sync as sync
+    from .exports.writer import (
+        ExportReport as ExportReport,
+        export_parquet as export_parquet,
     )
-    from .client import Client as Client, FetchReport as FetchReport
-    from .coco import export_coco as export_coco
-    from .crops import CropResult as CropResult, load_crops as load_crops, show_crops as show_crops
-    from .detection import (
-        DetectionDataset as DetectionDataset,
-        detection_collate as detection_collate,
+    from .images.crops import (
+        CropResult as CropResult,
+        load_crops as load_crops,
+        show_crops as show_crops,
     )
-    from .engines import duckdb_views as duckdb_views
-    from .export import ExportReport as ExportReport, export_parquet as export_parquet
-    from .filters import BrowseFilters as BrowseFilters
-    from .flatten import FlattenReport as FlattenReport
-    from .frameset import DatasetReport as DatasetReport
-    from .hf import export_hf as export_hf, to_hf_dataset as to_hf_dataset
-    from .images import (
+    from .images.loading import (
         ImageResult as ImageResult,
         load_image as load_image,
         load_images as load_images,
     )
-    from .options import CropOptions as CropOptions, DownloadOptions as DownloadOptions
-    from .parquet import read_parquet as read_parquet
-    from .search import SearchResults as SearchResults
-    from .selection import DatasetOptions as DatasetOptions
-    from .syncing import SyncReport as SyncReport, sync as sync
-    from .tables import MediaTables as MediaTables, tags_wide as tags_wide, to_tables as to_tables
-    from .training import (
+    from .images.options import (
+        CropOptions as CropOptions,
+        DownloadOptions as DownloadOptions,
+    )
+    from .tables.boxes import (
+        boxes_to_normalized_xywh as boxes_to_normalized_xywh,
+        boxes_to_xyxy as boxes_to_xyxy,
+        boxes_to_yolo as boxes_to_yolo,
+    )
+    from .tables.flatten import FlattenReport as FlattenReport
+    from .tables.media_tables import (
+        MediaTables as MediaTables,
+        tags_wide as tags_wide,
+        to_tables as to_tables,
+    )
+    from .training.coco import export_coco as export_coco
+    from .training.crop_dataset import (
         CropDataset as CropDataset,
         export_crops as export_crops,
         split_by_media as split_by_media,
     )
-    from .yolo import export_yolo as export_yolo
+    from .training.detection import (
+        DetectionDataset as DetectionDataset,
+        detection_collate as detection_collate,
+    )
+    from .training.frames import DatasetReport as DatasetReport
+    from .training.huggingface import (
+        export_hf as export_hf,
+        to_hf_dataset as to_hf_dataset,
+    )
+    from .training.selection import DatasetOptions as DatasetOptions
+    from .training.yolo import export_yolo as export_yolo
 
 # Public names that live in heavier modules, imported on first use.
 _LAZY = {
-    "Client": "client",
-    "FetchReport": "client",
-    "SearchResults": "search",
-    "BrowseFilters": "filters",
-    "MediaTables": "tables",
-    "to_tables": "tables",
-    "FlattenReport": "flatten",
-    "tags_wide": "tables",
-    "boxes_to_xyxy": "boxes",
-    "boxes_to_normalized_xywh": "boxes",
-    "boxes_to_yolo": "boxes",
-    "read_parquet": "parquet",
-    "export_parquet": "export",
-    "ExportReport": "export",
-    "load_image": "images",
-    "load_images": "images",
-    "ImageResult": "images",
-    "DownloadOptions": "options",
-    "CropOptions": "options",
-    "DatasetOptions": "selection",
-    "CropResult": "crops",
-    "load_crops": "crops",
-    "show_crops": "crops",
-    "CropDataset": "training",
-    "split_by_media": "training",
-    "export_crops": "training",
-    "export_coco": "coco",
-    "export_yolo": "yolo",
-    "DatasetReport": "frameset",
-    "DetectionDataset": "detection",
-    "detection_collate": "detection",
-    "to_hf_dataset": "hf",
-    "export_hf": "hf",
-    "duckdb_views": "engines",
-    "sync": "syncing",
-    "SyncReport": "syncing",
+    "Client": "api.client",
+    "FetchReport": "api.client",
+    "SearchResults": "api.search",
+    "BrowseFilters": "api.filters",
+    "MediaTables": "tables.media_tables",
+    "to_tables": "tables.media_tables",
+    "FlattenReport": "tables.flatten",
+    "tags_wide": "tables.media_tables",
+    "boxes_to_xyxy": "tables.boxes",
+    "boxes_to_normalized_xywh": "tables.boxes",
+    "boxes_to_yolo": "tables.boxes",
+    "read_parquet": "exports.reader",
+    "export_parquet": "exports.writer",
+    "ExportReport": "exports.writer",
+    "load_image": "images.loading",
+    "load_images": "images.loading",
+    "ImageResult": "images.loading",
+    "DownloadOptions": "images.options",
+    "CropOptions": "images.options",
+    "DatasetOptions": "training.selection",
+    "CropResult": "images.crops",
+    "load_crops": "images.crops",
+    "show_crops": "images.crops",
+    "CropDataset": "training.crop_dataset",
+    "split_by_media": "training.crop_dataset",
+    "export_crops": "training.crop_dataset",
+    "export_coco": "training.coco",
+    "export_yolo": "training.yolo",
+    "DatasetReport": "training.frames",
+    "DetectionDataset": "training.detection",
+    "detection_collate": "training.detection",
+    "to_hf_dataset": "training.huggingface",
+    "export_hf": "training.huggingface",
+    "duckdb_views": "exports.engines",
+    "sync": "exports.syncing",
+    "SyncReport": "exports.syncing",
 }
 
 __all__ = [

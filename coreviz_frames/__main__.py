@@ -1,6 +1,6 @@
 """``python -m coreviz_frames`` runs the ``coreviz-frames`` command line."""
 
-from .cli import main
+from coreviz_frames.cli.main import main
 
 if __name__ == "__main__":
     main(prog_name="coreviz-frames")

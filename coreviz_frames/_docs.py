@@ -7,7 +7,7 @@ Example:
 
 from __future__ import annotations
 
-from .schema import COLUMN_DOCS, GRAINS, SCHEMAS, pandas_dtype
+from coreviz_frames.schema import COLUMN_DOCS, GRAINS, SCHEMAS, pandas_dtype
 
 __all__ = ["columns_markdown"]
 

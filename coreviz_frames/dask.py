@@ -3,9 +3,9 @@
 Optional (``pip install "coreviz-frames[dask]"``); importing :mod:`coreviz_frames` never
 imports Dask. The collection's offset range (``pagination.total``, read once) is cut into
 page-aligned partitions; one task per partition reads its range with
-:meth:`Client.iter_range <coreviz_frames.client.Client.iter_range>` (pages fetched
+:meth:`Client.iter_range <coreviz_frames.api.client.Client.iter_range>` (pages fetched
 concurrently with the client's retries, folder rows skipped, incomplete items hydrated,
-exactly as ``browse``) and flattens them with :func:`~coreviz_frames.tables.to_tables`.
+exactly as ``browse``) and flattens them with :func:`~coreviz_frames.tables.media_tables.to_tables`.
 The total is checked: above ``max_total`` it is refused before any task is built, and the
 last partition reads on until ``hasMore: false`` (see :class:`PaginationError`). Each
 grain is a Dask DataFrame over those tasks, its meta taken from :mod:`coreviz_frames.schema`
@@ -23,10 +23,10 @@ between partitions while the collection changes under the read may be read twice
 at all: ids are de-duplicated within a partition only.
 
 :func:`export_collection` writes every grain with the package's writer, on the workers,
-into the layout of :func:`~coreviz_frames.parquet.export_parquet`
+into the layout of :func:`~coreviz_frames.exports.reader.export_parquet`
 (``<out>/<grain>/part-NNNNNN.parquet``, the ``coreviz_frames`` file metadata key, and a
 ``_coreviz_manifest.json`` listing every file once all are written), so
-:func:`~coreviz_frames.parquet.read_parquet`, DuckDB and Spark read it. ``resume`` is
+:func:`~coreviz_frames.exports.reader.read_parquet`, DuckDB and Spark read it. ``resume`` is
 not supported on Dask (Dask writes files, not committed parts); a crashed Dask export
 can be finished by ``export_parquet(..., resume=True)``, which drops the unlisted files
 and exports again.
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, CorevizError
+from coreviz_frames.errors import ConfigError, CorevizError
 
 _HINT = 'pip install "coreviz-frames[dask]"'
 
@@ -75,27 +75,27 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 
 import pandas as pd  # noqa: E402
 
-from .client import DEFAULT_BASE_URL, Client  # noqa: E402
-from .credentials import Secret, resolve_credentials  # noqa: E402
-from .deltastore import open_store  # noqa: E402
-from .export import ExportReport  # noqa: E402
-from .failures import FailedFetch  # noqa: E402
-from .filters import BrowseFilters  # noqa: E402
-from .flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
-from .grainfiles import (  # noqa: E402
+from coreviz_frames._util.ids import validate_id  # noqa: E402
+from coreviz_frames._util.idsfile import read_ids_file  # noqa: E402
+from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
+from coreviz_frames.api.filters import BrowseFilters  # noqa: E402
+from coreviz_frames.api.pagination import check_max_overrun  # noqa: E402
+from coreviz_frames.exports.deltastore import open_store  # noqa: E402
+from coreviz_frames.exports.grainfiles import (  # noqa: E402
     DEFAULT_ROW_GROUP_SIZE,
     split_partitions,
     to_arrow,
     write_file,
 )
-from .http import build_session  # noqa: E402
-from .ids import validate_id  # noqa: E402
-from .idsfile import read_ids_file  # noqa: E402
-from .manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
-from .pagination import check_max_overrun  # noqa: E402
-from .schema import GRAINS, empty_frame  # noqa: E402
-from .store import ExportStore, part_name  # noqa: E402
-from .tables import MediaTables, to_tables  # noqa: E402
+from coreviz_frames.exports.manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
+from coreviz_frames.exports.store import ExportStore, part_name  # noqa: E402
+from coreviz_frames.exports.writer import ExportReport  # noqa: E402
+from coreviz_frames.failures import FailedFetch  # noqa: E402
+from coreviz_frames.http.credentials import Secret, resolve_credentials  # noqa: E402
+from coreviz_frames.http.transport import build_session  # noqa: E402
+from coreviz_frames.schema import GRAINS, empty_frame  # noqa: E402
+from coreviz_frames.tables.flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
+from coreviz_frames.tables.media_tables import MediaTables, to_tables  # noqa: E402
 
 __all__ = [
     "ClientSpec",
@@ -194,7 +194,7 @@ class PaginationError(PartitionError):
 
 
 class _Sealed(Secret):
-    """A :class:`~coreviz_frames.credentials.Secret` that pickles (so it reaches the workers).
+    """A :class:`~coreviz_frames.http.credentials.Secret` that pickles (so it reaches the workers).
 
     Its repr, str and Dask token stay ``***``: the key is in no task key or graph repr.
     """
@@ -213,7 +213,7 @@ _CLIENTS_LOCK = threading.Lock()
 
 
 class ClientSpec:
-    """How to build a :class:`~coreviz_frames.client.Client` on a worker, key included.
+    """How to build a :class:`~coreviz_frames.api.client.Client` on a worker, key included.
 
     Takes the keyword arguments of ``Client`` (``api_key``, ``token``, ``base_url``,
     ``timeout``, ``retries``, ``max_workers``) plus ``backoff_factor`` (seconds, for the
@@ -598,7 +598,7 @@ def read_collection(
 
     ``pagination.total`` is read once (one request); the offset range is split into
     ``npartitions`` page-aligned partitions (default: one per 10 pages). ``filters`` (a
-    :class:`~coreviz_frames.filters.BrowseFilters`) or ``browse_filters`` keywords are
+    :class:`~coreviz_frames.api.filters.BrowseFilters`) or ``browse_filters`` keywords are
     those of :meth:`Client.browse` (``path``, ``recursive``, ``type``, ``tag_filters``,
     ``date_from``, ``date_to``, ``q``, ...). Columns and dtypes are exactly
     :func:`coreviz_frames.schema.pandas_dtypes`; rows of a grain come in partition order.
@@ -748,7 +748,7 @@ def export_collection(
 ) -> ExportReport:
     """Export a collection to Parquet on the current Dask scheduler, one file per partition.
 
-    Same layout, file metadata and manifest as :func:`~coreviz_frames.parquet.export_parquet`
+    Same layout, file metadata and manifest as :func:`~coreviz_frames.exports.reader.export_parquet`
     (part ``N`` is partition ``N``); ``read_parquet`` and DuckDB read it. Refuses a non-empty
     ``out_dir`` unless ``overwrite``; ``resume=True`` raises :class:`ConfigError` (not
     supported on Dask). Malformed records and media whose Get Media fails are skipped and
@@ -862,7 +862,7 @@ def export_collection_cli(
     127.0.0.1, no dashboard) for the duration; anything else is a scheduler address for
     ``distributed.Client``. Exactly one of ``collection_id`` and ``ids_file`` (one id per
     line, ``-`` for stdin). ``filters`` holds the browse filters (a
-    :class:`~coreviz_frames.filters.BrowseFilters`, or a mapping whose None values are ignored).
+    :class:`~coreviz_frames.api.filters.BrowseFilters`, or a mapping whose None values are ignored).
 
     Example:
         >>> report = export_collection_cli("local", collection_id="COL", out_dir="export/",

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import APIStatusError
-from .terminal import printable
+from coreviz_frames._util.terminal import printable
+from coreviz_frames.errors import APIStatusError
 
 __all__ = ["FailedFetch", "failure_line"]
 

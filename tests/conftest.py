@@ -3,7 +3,7 @@
 Hypothesis runs derandomised (the ``ci`` profile: the same examples on every run and every
 machine, no per-example deadline on a loaded machine), so a green ``make test`` stays green
 on a fresh clone. A long random search is
-started by hand: ``HYPOTHESIS_PROFILE=explore python -m pytest tests/test_fingerprint.py``.
+started by hand: ``HYPOTHESIS_PROFILE=explore python -m pytest tests/exports/test_fingerprint.py``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import coreviz_frames as cvf
-from coreviz_frames import http as cvhttp
+from coreviz_frames.http import transport as cvhttp
 
 __all__ = [
     "KEY",

@@ -40,8 +40,8 @@ from coreviz_frames.dask import (  # noqa: E402
     read_media,
 )
 from coreviz_frames.errors import ConfigError, ExportError  # noqa: E402
+from coreviz_frames.exports.reader import METADATA_KEY, read_manifest  # noqa: E402
 from coreviz_frames.local_api import LocalAPI  # noqa: E402
-from coreviz_frames.parquet import METADATA_KEY, read_manifest  # noqa: E402
 from coreviz_frames.schema import GRAINS, pandas_dtypes  # noqa: E402
 
 KEY = "sk-dask-test-5f1e9c"

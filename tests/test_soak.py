@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import coreviz_frames as cvf
-from coreviz_frames import http as cvhttp
-from coreviz_frames.manifest import read_manifest
+from coreviz_frames.exports.manifest import read_manifest
+from coreviz_frames.http import transport as cvhttp
 
 N_MEDIA = 2_000
 MAX_RUNS = 12

@@ -20,10 +20,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .options import SAMPLE_COLLECTION_ID, SAMPLE_DATA_DIR, LocalAPIOptions
-    from .process import LocalAPIProcess
-    from .server import LocalAPI, serve_forever, serve_local_api
-    from .stats import ServerStats, StatsSnapshot
+    from coreviz_frames.local_api.options import (
+        SAMPLE_COLLECTION_ID,
+        SAMPLE_DATA_DIR,
+        LocalAPIOptions,
+    )
+    from coreviz_frames.local_api.process import LocalAPIProcess
+    from coreviz_frames.local_api.server import LocalAPI, serve_forever, serve_local_api
+    from coreviz_frames.local_api.stats import ServerStats, StatsSnapshot
 
 # Imported on first use, so that ``coreviz_frames.local_api.options`` (read by the CLI)
 # does not load the servers, the collections and PIL.
@@ -55,7 +59,7 @@ __all__ = [
 
 def main(argv: list[str] | None = None) -> int:
     """The ``python -m coreviz_frames.local_api`` entry point (also ``coreviz-frames serve``)."""
-    from .__main__ import main as _main
+    from coreviz_frames.local_api.__main__ import main as _main
 
     return _main(argv)
 

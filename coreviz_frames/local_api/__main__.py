@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import LocalAPIOptions, add_arguments
-from .server import serve_forever
+from coreviz_frames.local_api.options import LocalAPIOptions, add_arguments
+from coreviz_frames.local_api.server import serve_forever
 
 
 def build_parser() -> argparse.ArgumentParser:

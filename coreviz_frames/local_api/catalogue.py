@@ -30,9 +30,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ..ids import normalize_id
-from .search import search_frames
-from .store import Collection
+from coreviz_frames._util.ids import normalize_id
+from coreviz_frames.local_api.search import search_frames
+from coreviz_frames.local_api.store import Collection
 
 __all__ = ["LOCAL_USER", "ORGANIZATION_NAME", "CatalogueRoutes", "edited_version", "versions_of"]
 

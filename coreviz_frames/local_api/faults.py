@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from ..errors import ConfigError
+from coreviz_frames.errors import ConfigError
 
 __all__ = ["RANDOM_FAULTS", "Fault", "FaultTable", "RandomFaults"]
 

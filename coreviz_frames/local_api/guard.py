@@ -34,7 +34,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..credentials import is_loopback_host
+from coreviz_frames.http.credentials import is_loopback_host
 
 __all__ = ["WILDCARD_HOSTS", "Guard", "carries_key", "exposure_warning"]
 

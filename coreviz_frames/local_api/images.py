@@ -27,8 +27,8 @@ from urllib.parse import unquote
 
 from PIL import Image, ImageDraw
 
-from ..synthetic import SYNTHETIC_FRAME_SIZE, synthetic_media
-from .store import SyntheticCollection
+from coreviz_frames.local_api.store import SyntheticCollection
+from coreviz_frames.local_api.synthetic import SYNTHETIC_FRAME_SIZE, synthetic_media
 
 __all__ = ["FileBlobs", "SyntheticBlobs", "polygon_extent", "render_frame"]
 

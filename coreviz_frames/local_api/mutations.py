@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..ids import normalize_id
-from .store import Collection, Entry
+from coreviz_frames._util.ids import normalize_id
+from coreviz_frames.local_api.store import Collection, Entry
 
 __all__ = [
     "EDIT_KINDS",

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..credentials import check_secret
-from ..errors import ConfigError
+from coreviz_frames.errors import ConfigError
+from coreviz_frames.http.credentials import check_secret
 
 __all__ = [
     "API_KEY_ENV",

@@ -24,9 +24,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .faults import Fault
-from .options import API_KEY_ENV, LocalAPIOptions
-from .stats import StatsSnapshot
+from coreviz_frames.local_api.faults import Fault
+from coreviz_frames.local_api.options import API_KEY_ENV, LocalAPIOptions
+from coreviz_frames.local_api.stats import StatsSnapshot
 
 __all__ = ["API_KEY_ENV", "LocalAPIProcess", "command_line"]
 

@@ -27,12 +27,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
-from ..ids import normalize_id
-from .catalogue import CatalogueRoutes
-from .guard import carries_key
-from .options import BROWSE_QUIRKS, RECORD_CACHE_BYTES
-from .store import BrowseQuery, Collection, QueryError, browse_indices, light_item
-from .wire import Reply
+from coreviz_frames._util.ids import normalize_id
+from coreviz_frames.local_api.catalogue import CatalogueRoutes
+from coreviz_frames.local_api.guard import carries_key
+from coreviz_frames.local_api.options import BROWSE_QUIRKS, RECORD_CACHE_BYTES
+from coreviz_frames.local_api.store import (
+    BrowseQuery,
+    Collection,
+    QueryError,
+    browse_indices,
+    light_item,
+)
+from coreviz_frames.local_api.wire import Reply
 
 __all__ = [
     "BROWSE_QUIRKS",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .store import Collection
+from coreviz_frames.local_api.store import Collection
 
 __all__ = ["REDUCED_MEDIA_KEYS", "rank_frame", "search_frames"]
 

@@ -33,22 +33,27 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
 
-from ..errors import ConfigError, CorevizWarning
-from .faults import Fault, FaultTable, RandomFaults
-from .guard import Guard, exposure_warning
-from .images import FileBlobs, SyntheticBlobs
-from .mutations import EDIT_KINDS, Changes, MutableCollection, random_changes
-from .options import (
+from coreviz_frames.errors import ConfigError, CorevizWarning
+from coreviz_frames.local_api.faults import Fault, FaultTable, RandomFaults
+from coreviz_frames.local_api.guard import Guard, exposure_warning
+from coreviz_frames.local_api.images import FileBlobs, SyntheticBlobs
+from coreviz_frames.local_api.mutations import (
+    EDIT_KINDS,
+    Changes,
+    MutableCollection,
+    random_changes,
+)
+from coreviz_frames.local_api.options import (
     BROWSE_QUIRKS,
     RECORD_CACHE_BYTES,
     SAMPLE_COLLECTION_ID,
     SAMPLE_DATA_DIR,
     LocalAPIOptions,
 )
-from .routes import ApiRoutes, RecordCache, json_reply
-from .stats import HEADER_HISTORY, ServerStats, StatsSnapshot
-from .store import Collection, FileCollection, SyntheticCollection
-from .wire import HTTPServer, Reply, Request, error_reply
+from coreviz_frames.local_api.routes import ApiRoutes, RecordCache, json_reply
+from coreviz_frames.local_api.stats import HEADER_HISTORY, ServerStats, StatsSnapshot
+from coreviz_frames.local_api.store import Collection, FileCollection, SyntheticCollection
+from coreviz_frames.local_api.wire import HTTPServer, Reply, Request, error_reply
 
 __all__ = [
     "BROWSE_QUIRKS",

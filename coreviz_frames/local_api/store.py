@@ -2,7 +2,7 @@
 
 Two collections share one interface: :class:`FileCollection` (``collection.json`` of a
 data directory, see ``data/make_sample.py``) and :class:`SyntheticCollection` (N records
-of :mod:`coreviz_frames.synthetic`, generated on demand). Rows (media and folders) are
+of :mod:`coreviz_frames.local_api.synthetic`, generated on demand). Rows (media and folders) are
 addressed by index; :class:`Entry` holds the cheap facts that filters and sorting need,
 so a browse page only builds the records it returns.
 
@@ -25,9 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import synthetic as _syn
-from ..errors import ConfigError
-from ..ids import normalize_id
+from coreviz_frames._util.ids import normalize_id
+from coreviz_frames.errors import ConfigError
+from coreviz_frames.local_api import synthetic as _syn
 
 __all__ = [
     "BrowsePage",

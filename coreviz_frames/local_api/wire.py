@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from .stats import ServerStats
+from coreviz_frames.local_api.stats import ServerStats
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -19,7 +19,7 @@ Which API field feeds which column, and how it is read, is declared once, in
 :data:`coreviz_frames.schema.API_FIELDS`: a new API field is one ``Column`` there.
 
 Example:
-    >>> from coreviz_frames.flatten import flatten
+    >>> from coreviz_frames.tables.flatten import flatten
     >>> arrow_tables, report = flatten([{"id": "m1", "frames": []}])
     >>> arrow_tables["media"].num_rows, report.skipped_count
     (1, 0)
@@ -36,8 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError, SchemaError, SkippedRecordWarning
-from coreviz_frames.ids import normalize_id
 from coreviz_frames.schema import API_FIELDS, SCHEMAS, ApiField
 
 from .casting import (

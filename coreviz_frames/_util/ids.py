@@ -1,0 +1,64 @@
+"""Validation and normalisation of CoreViz ids.
+
+An id sent to the API may hold only ASCII letters, digits, ``-`` and ``_``;
+anything else (``../x``, ``a/b``, ``a?b``, ``%2e``, whitespace, empty) is refused
+before any request is made. In tables, a canonical hyphenated UUID is stored
+without hyphens and in lower case, as the current API spells it.
+
+Example:
+    >>> validate_id("abc123def456")
+    'abc123def456'
+    >>> normalize_id("7938B58D-D60A-43D8-953F-4F56B3CD8410")
+    '7938b58dd60a43d8953f4f56b3cd8410'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeGuard
+
+from coreviz_frames.errors import InvalidIdError
+
+__all__ = ["is_safe_id", "normalize_id", "validate_id"]
+
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+_UUID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def validate_id(value: object, *, kind: str = "media id") -> str:
+    """Return ``value`` if it is a safe id, else raise :class:`InvalidIdError`.
+
+    Example:
+        >>> validate_id("../x")
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.errors.InvalidIdError: invalid media id '../x': ...
+    """
+    if not isinstance(value, str) or not _ID_PATTERN.fullmatch(value):
+        raise InvalidIdError(
+            f"invalid {kind} {value!r}: an id may hold only letters, digits, '-' and '_'",
+            value=value,
+        )
+    return value
+
+
+def is_safe_id(value: object) -> TypeGuard[str]:
+    """True if ``value`` is an id :func:`validate_id` accepts (a non-empty str of letters,
+    digits, ``-`` and ``_``).
+
+    Example:
+        >>> is_safe_id("abc-1_2"), is_safe_id(None), is_safe_id(42), is_safe_id("../x")
+        (True, False, False, False)
+    """
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
+
+
+def normalize_id(value: str | None) -> str | None:
+    """Strip the hyphens of a canonical UUID and lower-case it; other ids are kept as given."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 36 and _UUID_PATTERN.fullmatch(value):
+        return value.replace("-", "").lower()
+    return value

@@ -1,0 +1,348 @@
+"""Finding things before exporting them: user, organisations, collections, tag catalogue,
+versions, folders, similar objects and organisation-wide search.
+
+One :class:`Catalogue` per client (:func:`catalogue_for`) sends these reads through the
+client's :class:`~coreviz_frames.http.transport.Transport` (same retries, timeouts, credentials and
+error translation as Get Media) and caches ``GET /api/me``: the default organisation of
+:meth:`Catalogue.search` and :meth:`Catalogue.collections` costs one request per client,
+not one per call. Listings are typed DataFrames (:mod:`.typedframe`) whose unknown fields
+land, under their API spelling, in an ``extra`` JSON column. :func:`folders` and
+:func:`similar_objects` walk a collection through the client's browse.
+
+Example:
+    >>> cat = catalogue_for(client, transport)          # what Client.collections() uses
+    >>> cat.collections()[["collection_id", "name"]]
+    >>> cat.tag_catalogue("COLLECTION_ID").groupby("key").value.apply(list)
+    >>> cat.search("purple flowers", limit=5).hits
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+from coreviz_frames._util.ids import normalize_id, validate_id
+from coreviz_frames.api.search import SearchResults
+from coreviz_frames.errors import ConfigError, InvalidResponseError, NotFoundError
+from coreviz_frames.http.transport import Transport
+from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
+
+if TYPE_CHECKING:
+    from coreviz_frames.api.client import Client
+
+__all__ = [
+    "COLLECTION_COLUMNS",
+    "FOLDER_COLUMNS",
+    "ORGANIZATION_COLUMNS",
+    "TAG_COLUMNS",
+    "Catalogue",
+    "catalogue_for",
+    "folders",
+    "similar_objects",
+]
+
+_S, _I = pa.string(), pa.int64()
+#: Columns of :meth:`Catalogue.organizations`.
+ORGANIZATION_COLUMNS = (("organization_id", _S), ("name", _S), ("slug", _S), ("extra", _S))
+#: Columns of :meth:`Catalogue.collections`.
+COLLECTION_COLUMNS = (
+    ("collection_id", _S),
+    ("name", _S),
+    ("icon", _S),
+    ("type", _S),
+    ("organization_id", _S),
+    ("extra", _S),
+)
+#: Columns of :meth:`Catalogue.tag_catalogue`.
+TAG_COLUMNS = (("key", _S), ("value", _S), ("extra", _S))
+#: Columns of :func:`folders`.
+FOLDER_COLUMNS = (
+    ("folder_id", _S),
+    ("name", _S),
+    ("path", _S),
+    ("parent_path", _S),
+    ("folder_item_count", _I),
+    ("extra", _S),
+)
+
+
+def _listing_row(
+    item: Mapping[str, Any],
+    spec: Sequence[tuple[str, str]],
+    columns: Sequence[tuple[str, pa.DataType]],
+    also_known: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One listing row: each ``(column, API key)`` of ``spec`` that fits its column's type
+    (:func:`~coreviz_frames.tables.listings.fit_cell`); a value that does not (an object for a
+    name, ``2**70`` for a count) is null there and kept, raw, in ``extra`` with the unknown
+    keys. Id columns are normalised."""
+    types = dict(columns)
+    row: dict[str, Any] = {}
+    unfit: set[str] = set()
+    for column, key in spec:
+        ok, value = fit_cell(item.get(key), types[column])
+        if not ok:
+            unfit.add(key)
+        row[column] = normalize_id(value) if column.endswith("_id") else value
+    known = {key for _, key in spec if key not in unfit} | set(also_known)
+    row["extra"] = extra_json(item, known=known)
+    return row
+
+
+def _items(body: Mapping[str, Any], key: str, what: str, url: str) -> list[Mapping[str, Any]]:
+    """``body[key]``, checked to be a list of objects."""
+    items = body.get(key)
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise InvalidResponseError(
+            f"GET {what} ({url}): the response has no {key!r} list of objects "
+            f"(keys: {sorted(body)[:8]})",
+            url=url,
+        )
+    return items
+
+
+def _with_attrs(frame: pd.DataFrame, body: Mapping[str, Any], key: str) -> pd.DataFrame:
+    """Keep the response's keys other than ``key`` in ``frame.attrs["extra"]``."""
+    frame.attrs["extra"] = {k: v for k, v in body.items() if k != key}
+    return frame
+
+
+_COLLECTION_FIELDS = (
+    ("collection_id", "id"),
+    ("name", "name"),
+    ("icon", "icon"),
+    ("type", "type"),
+    ("organization_id", "organizationId"),
+)
+_ORGANIZATION_FIELDS = (("organization_id", "id"), ("name", "name"), ("slug", "slug"))
+
+
+def _collection_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    return _listing_row(item, _COLLECTION_FIELDS, COLLECTION_COLUMNS)
+
+
+def _tag_row(key: str, value: Any) -> dict[str, Any]:
+    """One tag row; a value given as an object keeps its other fields in ``extra`` (its
+    ``value`` or ``name`` is the value); a value of no tag type (a list, an object for
+    ``value``) is null and kept in ``extra``."""
+    if not isinstance(value, Mapping):
+        value = {"value": value}
+    field_name = "value" if "value" in value else "name"
+    row = _listing_row(value, (("value", field_name),), TAG_COLUMNS)
+    return {"key": key, **row}
+
+
+def _tag_rows(tags: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per (key, value) (see :func:`_tag_row`)."""
+    return [
+        _tag_row(str(key), value)
+        for key, values in tags.items()
+        for value in (values if isinstance(values, list) else [values])
+    ]
+
+
+class Catalogue:
+    """The catalogue reads of one client (see the module docstring); thread-safe.
+
+    Example:
+        >>> cat = Catalogue(transport)
+        >>> cat.me()["organizationId"]
+        '0d9b1f7e6a3c4e5f9a8b7c6d5e4f3a2b'
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._me_lock = threading.Lock()
+        self._me: dict | None = None
+
+    def __repr__(self) -> str:
+        return f"<Catalogue {self._transport.base_url}>"
+
+    def _get(self, path: str, what: str, subject: str | None = None, **kwargs: Any) -> dict:
+        return self._transport.get_json(path, what=what, media_id=subject, **kwargs)
+
+    # -- user and organisations ---------------------------------------------------------
+
+    def me(self) -> dict:
+        """The current user and their default organisation (``GET /api/me``), fetched once
+        per client (a failed attempt is not cached); a copy is returned."""
+        with self._me_lock:
+            if self._me is None:
+                self._me = self._get("me", "the current user (/api/me)")
+            return dict(self._me)
+
+    def default_organization_id(self) -> str:
+        """``organizationId`` of :meth:`me`."""
+        org = self.me().get("organizationId")
+        if not isinstance(org, str) or not org:
+            raise InvalidResponseError(
+                "GET the current user (/api/me): no 'organizationId'; pass organization_id=",
+                url=self._transport.url("me"),
+            )
+        return org
+
+    def _organization(self, organization_id: str | None) -> str:
+        if organization_id is None:
+            return validate_id(self.default_organization_id(), kind="organization id")
+        return validate_id(organization_id, kind="organization id")
+
+    def organizations(self) -> pd.DataFrame:
+        """The user's organisations (``GET /api/auth/organization/list``; where that
+        endpoint does not exist, the default organisation of :meth:`me`)."""
+        path = "auth/organization/list"
+        try:
+            body = self._get(path, "organizations", array_key="organizations")
+        except NotFoundError:  # not on every deployment: the SDK falls back to /api/me
+            me = self.me()
+            item = {"id": me.get("organizationId"), "name": me.get("organizationName")}
+            body = {"organizations": [item]}
+        items = _items(body, "organizations", "organizations", self._transport.url(path))
+        rows = [_listing_row(i, _ORGANIZATION_FIELDS, ORGANIZATION_COLUMNS) for i in items]
+        return _with_attrs(typed_frame(ORGANIZATION_COLUMNS, rows), body, "organizations")
+
+    # -- collections, tags, versions ----------------------------------------------------
+
+    def collections(self, organization_id: str | None = None) -> pd.DataFrame:
+        """The collections of an organisation (default: the user's, from :meth:`me`)."""
+        org = self._organization(organization_id)
+        path, what = f"organization/{org}/datasets", f"collections of organization {org!r}"
+        body = self._get(path, what, org, array_key="datasets")
+        items = _items(body, "datasets", what, self._transport.url(path))
+        frame = typed_frame(COLLECTION_COLUMNS, [_collection_row(i) for i in items])
+        return _with_attrs(frame, body, "datasets")
+
+    def get_collection(self, collection_id: str) -> dict:
+        """One collection (``GET /api/dataset/{id}``), every field as sent."""
+        cid = validate_id(collection_id, kind="collection id")
+        path, what = f"dataset/{cid}", f"collection {cid!r}"
+        body = self._get(path, what, cid)
+        dataset = body.get("dataset", body if "id" in body else None)
+        if not isinstance(dataset, dict):
+            raise InvalidResponseError(
+                f"GET {what}: the response has no 'dataset' object (keys: {sorted(body)[:8]})",
+                url=self._transport.url(path),
+                media_id=cid,
+            )
+        return dataset
+
+    def tag_catalogue(self, collection_id: str) -> pd.DataFrame:
+        """Every tag ``key`` and ``value`` in use in a collection (``GET .../tags``)."""
+        cid = validate_id(collection_id, kind="collection id")
+        path, what = f"dataset/{cid}/tags", f"tags of collection {cid!r}"
+        body = self._get(path, what, cid)
+        tags = body.get("tags")
+        if not isinstance(tags, Mapping):
+            raise InvalidResponseError(
+                f"GET {what}: the response has no 'tags' object (keys: {sorted(body)[:8]})",
+                url=self._transport.url(path),
+                media_id=cid,
+            )
+        return _with_attrs(typed_frame(TAG_COLUMNS, _tag_rows(tags)), body, "tags")
+
+    def versions(self, media_id: str) -> list[dict]:
+        """Every version of a media (``GET /api/media/{id}/versions``): media records."""
+        mid = validate_id(media_id)
+        path, what = f"media/{mid}/versions", f"versions of media {mid!r}"
+        body = self._get(path, what, mid, array_key="versions")
+        return [dict(v) for v in _items(body, "versions", what, self._transport.url(path))]
+
+    # -- search --------------------------------------------------------------------------
+
+    def search(
+        self, q: str, *, organization_id: str | None = None, limit: int = 20
+    ) -> SearchResults:
+        """Organisation-wide, frame-level search (``GET /api/search``, not paginated)."""
+        if not isinstance(q, str) or not q.strip():
+            raise ConfigError(f"q must be a non-empty string, not {q!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        org = self._organization(organization_id)
+        params = {"q": q, "organizationId": org, "limit": str(limit)}
+        body = self._get("search", f"search {q!r}", org, params=params)
+        url = self._transport.url("search")
+        return SearchResults.from_response(body, query=q, organization_id=org, url=url, limit=limit)
+
+
+_ATTACHED: weakref.WeakKeyDictionary[Any, Catalogue] = weakref.WeakKeyDictionary()
+_ATTACH_LOCK = threading.Lock()
+
+
+def catalogue_for(owner: Any, transport: Transport) -> Catalogue:
+    """The one :class:`Catalogue` of ``owner`` (a client), created on first use."""
+    with _ATTACH_LOCK:
+        catalogue = _ATTACHED.get(owner)
+        if catalogue is None:
+            catalogue = _ATTACHED[owner] = Catalogue(transport)
+        return catalogue
+
+
+_FOLDER_FIELDS = (
+    ("folder_id", "id"),
+    ("name", "name"),
+    ("path", "path"),
+    ("folder_item_count", "folderItemCount"),
+)
+
+
+def _folder_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    also_known = ["type"]
+    if item.get("blob") == "folder":  # the documented placeholder, not a URL
+        also_known.append("blob")
+    row = _listing_row(item, _FOLDER_FIELDS, FOLDER_COLUMNS, also_known)
+    ltree = row["path"]
+    row["parent_path"] = (ltree.rpartition(".")[0] or None) if ltree else None
+    return row
+
+
+def folders(
+    client: Client, collection_id: str, *, path: str | None = None, recursive: bool = True
+) -> pd.DataFrame:
+    """The folder rows of a collection (under ``path``; every level if ``recursive``).
+
+    ``attrs["complete"]`` says whether the walk reached its end.
+    """
+    pages = client.iter_pages(
+        collection_id, type="folder", path=path, recursive=recursive, progress=False
+    )
+    rows = [
+        _folder_row(item)
+        for page in pages
+        for item in page["media"]
+        if item.get("type") == "folder"  # also on a server that ignores type=folder
+    ]
+    frame = typed_frame(FOLDER_COLUMNS, rows)
+    frame.attrs["complete"] = pages.report.complete
+    return frame
+
+
+def similar_objects(
+    client: Client,
+    object_id: str,
+    *,
+    collection_id: str,
+    model: str | None = None,
+    limit: int = 20,
+    min_score: float | None = None,
+) -> list[dict]:
+    """The ``limit`` media records of ``collection_id`` most similar to one object (a
+    scored browse on ``similarToObjectId``, in relevance order); each carries ``_score``,
+    the ``score`` column of ``to_tables(...).media``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+    records = client.browse(
+        collection_id,
+        similar_to_object_id=validate_id(object_id, kind="object id"),
+        similar_to_object_model=model,
+        min_score=min_score,
+        sort_by=None,
+        sort_direction=None,
+        page_size=min(limit, 100),
+        max_items=limit,
+        progress=False,
+    )
+    return list(records)

@@ -1,0 +1,445 @@
+"""The Parquet files of one grain: encode a table, split it by partition, write, read back.
+
+Every file carries the declared Arrow schema of its grain (:mod:`.schema`), zstd
+compression, bounded row groups and a ``coreviz_frames`` key in its schema metadata
+(package version, schema version, grain, box convention). With ``partition_by`` each
+value gets a folder (``objects/dataset_id-abc/part-000000.parquet``) and the column
+stays in the file, so every reader gets its value and type (see
+:func:`split_partitions`). Files are written with
+:func:`coreviz_frames._util.fileio.atomic_writer`. This module knows nothing of manifests:
+:mod:`.store` decides which files make an export.
+
+Example:
+    >>> from coreviz_frames.schema import empty_frame
+    >>> table = to_arrow(empty_frame("media"), "media")
+    >>> table.num_rows, METADATA_KEY.encode() in table.schema.metadata
+    (0, True)
+    >>> [rel for rel, _ in split_partitions(table, None)]
+    ['']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from coreviz_frames._util.fileio import atomic_writer
+from coreviz_frames._version import __version__
+from coreviz_frames.errors import ConfigError, ExportError, SchemaError
+from coreviz_frames.schema import BOX_CONVENTION, SCHEMA_VERSION, SCHEMAS
+
+__all__ = [
+    "DEFAULT_ROW_GROUP_SIZE",
+    "HIVE_NULL",
+    "METADATA_KEY",
+    "as_grain_table",
+    "check_partition_by",
+    "damaged_part",
+    "detect_partition",
+    "file_metadata",
+    "pandas_metadata",
+    "part_problem",
+    "read_grain",
+    "schema_problem",
+    "split_partitions",
+    "to_arrow",
+    "visible_parquet",
+    "write_file",
+]
+
+#: Key of the JSON blob in every Parquet file's schema metadata.
+METADATA_KEY = "coreviz_frames"
+#: Rows per Parquet row group (at most).
+DEFAULT_ROW_GROUP_SIZE = 100_000
+#: The hive directory value that stands for null.
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
+def file_metadata(grain: str) -> dict[bytes, bytes]:
+    """The ``coreviz_frames`` schema-metadata entry every Parquet file of ``grain`` carries.
+
+    Example:
+        >>> json.loads(file_metadata("objects")[b"coreviz_frames"])["grain"]
+        'objects'
+    """
+    blob = {
+        "package_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "grain": grain,
+        "box_convention": BOX_CONVENTION,
+    }
+    return {METADATA_KEY.encode(): json.dumps(blob, sort_keys=True).encode()}
+
+
+@cache
+def _grain_pandas_columns(grain: str) -> dict[str, dict[str, Any]]:
+    """pyarrow's own pandas-metadata entries for every column of ``grain``."""
+    from coreviz_frames.schema import (
+        empty_frame,  # the schema's pandas dtypes, so the entries match them
+    )
+
+    frame = empty_frame(grain)
+    meta = pa.Table.from_pandas(frame, schema=SCHEMAS[grain], preserve_index=False)
+    return {c["name"]: c for c in meta.schema.pandas_metadata["columns"]}
+
+
+def _pandas_column(grain: str, name: str, in_file: bool) -> dict[str, Any]:
+    entry = dict(_grain_pandas_columns(grain)[name])
+    typ = SCHEMAS[grain].field(name).type
+    if pa.types.is_list(typ):
+        entry["numpy_type"] = "object"  # pandas cannot parse nested Arrow dtype names
+    elif not in_file:
+        # a hive partition column: pyarrow reads it as a dictionary, and turns a dictionary
+        # holding the null partition into a Categorical it cannot build; an Arrow dtype is
+        # converted by cast instead (nulls kept)
+        entry["numpy_type"] = "utf8[pyarrow]" if pa.types.is_string(typ) else "int64[pyarrow]"
+    return entry
+
+
+def pandas_metadata(grain: str, names: Sequence[str]) -> dict[bytes, bytes]:
+    """The ``pandas`` schema-metadata entry for a file of ``grain`` holding ``names``.
+
+    Plain ``pd.read_parquet`` then gives back ``Int64``, ``string`` and the ``us``
+    timestamp unit (not float64 and object); the grain's other columns (a hive partition
+    column) are described too, so a null partition reads back as null.
+
+    Example:
+        >>> meta = json.loads(pandas_metadata("media", ["media_id", "width"])[b"pandas"])
+        >>> [(c["name"], c["numpy_type"]) for c in meta["columns"]][:2]
+        [('media_id', 'string'), ('dataset_id', 'utf8[pyarrow]')]
+    """
+    present = set(names)
+    columns = [_pandas_column(grain, n, n in present) for n in SCHEMAS[grain].names]
+    blob = {
+        "index_columns": [],
+        "column_indexes": [],
+        "columns": columns,
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": pd.__version__,
+    }
+    return {b"pandas": json.dumps(blob).encode()}
+
+
+def check_partition_by(partition_by: str | None) -> str | None:
+    """``partition_by`` if every grain has it as a text or integer column, else ConfigError.
+
+    Example:
+        >>> check_partition_by("dataset_id")
+        'dataset_id'
+    """
+    if partition_by is None:
+        return None
+    for grain, schema in SCHEMAS.items():
+        if partition_by not in schema.names:
+            raise ConfigError(
+                f"partition_by={partition_by!r}: the {grain} table has no such column "
+                "(use a column of every grain, such as 'dataset_id')"
+            )
+        typ = schema.field(partition_by).type
+        if not (pa.types.is_string(typ) or pa.types.is_integer(typ)):
+            raise ConfigError(f"partition_by={partition_by!r}: only text or integer columns")
+    return partition_by
+
+
+def _bad_column(frame: pd.DataFrame, schema: pa.Schema) -> str | None:
+    """The first column that does not fit ``schema`` (only on the error path)."""
+    for f in schema:
+        column = frame[f.name]
+        if not f.nullable and column.isna().any():
+            return f.name
+        try:
+            pa.Array.from_pandas(column, type=f.type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return f.name
+    return None
+
+
+def to_arrow(frame: pd.DataFrame, grain: str) -> pa.Table:
+    """``frame`` as an Arrow table of the grain's declared schema, with the file metadata.
+
+    A missing column or a value that does not fit is a :class:`SchemaError` naming the column.
+    """
+    schema = SCHEMAS[grain]
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"cannot write the {grain} table: it has no column {missing[0]!r}", field=missing[0]
+        )
+    try:
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        bad = _bad_column(frame, schema)
+        where = f"column {bad!r} of the {grain} table" if bad else f"the {grain} table"
+        raise SchemaError(
+            f"cannot write {where}: it does not fit the declared schema ({exc})", field=bad
+        ) from exc
+    return table.replace_schema_metadata(file_metadata(grain))
+
+
+def as_grain_table(table: pd.DataFrame | pa.Table, grain: str) -> pa.Table:
+    """``table`` ready to write: a DataFrame through :func:`to_arrow`; an Arrow table (what
+    :func:`~coreviz_frames.tables.flatten.flatten` builds) checked against the grain's declared
+    schema, with no pandas round trip. A mismatch is a :class:`SchemaError` naming the column.
+
+    Example:
+        >>> from coreviz_frames.schema import empty_frame
+        >>> as_grain_table(to_arrow(empty_frame("tags"), "tags"), "tags").num_rows
+        0
+        >>> as_grain_table(pa.table({"media_id": ["m1"]}), "tags")
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.errors.SchemaError: cannot write the tags table: ...
+    """
+    if not isinstance(table, pa.Table):
+        return to_arrow(table, grain)
+    schema = SCHEMAS[grain]
+    if not table.schema.equals(schema):
+        given = {f.name: f for f in table.schema}
+        bad = next(
+            (f.name for f in schema if f.name not in given or not given[f.name].equals(f)),
+            next((name for name in given if name not in schema.names), None),
+        )
+        raise SchemaError(
+            f"cannot write the {grain} table: its Arrow schema differs from the declared one "
+            f"(first at column {bad!r})",
+            field=bad,
+        )
+    return table.replace_schema_metadata(file_metadata(grain))
+
+
+def _partition_dir(table: pa.Table, column: str, value: Any, sep: str = "=") -> str:
+    """The directory name of ``value``; SchemaError if it cannot be one."""
+    name = f"{column}{sep}{quote(str(value), safe='')}"
+    problem = None
+    if str(value) == HIVE_NULL:
+        problem = "is the name hive readers use for null, so it would read back as null"
+    elif len(name.encode()) > _NAME_MAX:
+        problem = (
+            f"makes a directory name of {len(name.encode())} bytes, over the "
+            f"{_NAME_MAX}-byte limit of file names"
+        )
+    if problem is None:
+        return name
+    media_id = None
+    if "media_id" in table.column_names:
+        media_id = table.filter(pc.equal(table.column(column), value)).column("media_id")[0]
+        media_id = media_id.as_py()
+    shown = str(value) if len(str(value)) <= 60 else str(value)[:57] + "..."
+    where = f" (media {media_id!r})" if media_id is not None else ""
+    raise SchemaError(
+        f"cannot partition by {column!r}: the value {shown!r}{where} {problem}; "
+        "choose another partition_by column",
+        media_id=media_id,
+        field=column,
+    )
+
+
+def split_partitions(
+    table: pa.Table, column: str | None, *, hive: bool = False
+) -> list[tuple[str, pa.Table]]:
+    """``(relative directory, table)`` per partition value.
+
+    The table keeps the partition column, so every reader takes its value and declared
+    type from the file (a hive folder name would make ``0042`` the number 42, and a null
+    partition crash some readers); the folder, ``<column>-<value>`` (nulls:
+    ``<column>-__HIVE_DEFAULT_PARTITION__``), has no ``=`` so no reader guesses a hive
+    column from it. ``hive=True`` is the layout of older exports (``<column>=<value>``
+    folders, the column only in the path), kept for their resume and sync. A value that
+    cannot be a folder name is a :class:`SchemaError` naming the column and value.
+
+    Example:
+        >>> t = pa.table({"media_id": ["a", "b"], "dataset_id": ["0042", None]})
+        >>> [(d, p.column_names) for d, p in split_partitions(t, "dataset_id")]
+        [('dataset_id-0042', ['media_id', 'dataset_id']), ('dataset_id-__HIVE_DEFAULT_PARTITION__', ['media_id', 'dataset_id'])]
+    """  # noqa: E501
+    if column is None:
+        return [("", table)]
+    sep = "=" if hive else "-"
+    values = table.column(column)
+    uniques = pc.unique(values).to_pylist()
+    real = sorted((v for v in uniques if v is not None), key=str)
+    names = [(_partition_dir(table, column, v, sep), v) for v in real]  # check all first
+    rest = table.drop_columns([column]) if hive else table
+    out = [(name, rest.filter(pc.equal(values, value))) for name, value in names]
+    if None in uniques or not out:
+        out.append((f"{column}{sep}{HIVE_NULL}", rest.filter(pc.is_null(values))))
+    return out
+
+
+def write_file(target: Path, table: pa.Table, *, row_group_size: int, compression: str) -> None:
+    """Write ``table`` to ``target`` atomically (its directory is created if needed).
+
+    A table carrying the ``coreviz_frames`` metadata also gets the pandas metadata of
+    its grain (:func:`pandas_metadata`).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    meta = table.schema.metadata or {}
+    if METADATA_KEY.encode() in meta:
+        grain = json.loads(meta[METADATA_KEY.encode()])["grain"]
+        table = table.replace_schema_metadata(
+            {**meta, **pandas_metadata(grain, table.column_names)}
+        )
+    with atomic_writer(target) as fh:
+        pq.write_table(table, fh, row_group_size=row_group_size, compression=compression)
+
+
+def visible_parquet(gdir: Path) -> list[Path]:
+    """Parquet files under ``gdir`` that readers see (no ``.``/``_`` path components)."""
+    found = []
+    for file in gdir.rglob("*.parquet"):
+        rel = file.relative_to(gdir)
+        if not any(p.startswith((".", "_")) for p in rel.parts):
+            found.append(file)
+    return sorted(found, key=lambda f: (f.name, f.relative_to(gdir).as_posix()))
+
+
+def detect_partition(root: Path) -> str | None:
+    """The hive partition column of a directory written without a manifest, if any."""
+    gdir = root / "media"
+    if gdir.is_dir():
+        for entry in sorted(gdir.iterdir()):
+            if entry.is_dir() and "=" in entry.name and not entry.name.startswith((".", "_")):
+                return entry.name.split("=", 1)[0]
+    return None
+
+
+def _as_expression(filters: Any) -> ds.Expression | None:
+    if filters is None or isinstance(filters, ds.Expression):
+        return filters
+    return pq.filters_to_expression(filters)
+
+
+#: The next step named when a part is damaged and nothing better is known.
+REBUILD_HINT = "rebuild the export (the same export command with --overwrite)"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def schema_problem(schema: pa.Schema, grain: str, partition_by: str | None) -> str | None:
+    """Why a file of ``schema`` is not a part of ``grain`` (None when it is one): a
+    declared column missing (the hive partition column may be in the path) or of
+    another type.
+
+    Example:
+        >>> schema_problem(pa.schema([("media_id", pa.string())]), "tags", None)
+        "it has no column 'dataset_id' (it is not a tags file)"
+    """
+    for field in SCHEMAS[grain]:
+        if field.name not in schema.names:
+            if field.name == partition_by:
+                continue
+            return f"it has no column {field.name!r} (it is not a {grain} file)"
+        found = schema.field(field.name).type
+        if not found.equals(field.type):
+            return f"its column {field.name!r} is {found}, not {field.type}"
+    return None
+
+
+def part_problem(path: Path, grain: str, partition_by: str | None) -> str | None:
+    """Why the file at ``path`` is not a readable part of ``grain`` (None when it is):
+    missing, truncated, not Parquet, or of another schema. Reads the footer only.
+
+    Example:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "part-000000.parquet"
+        >>> _ = bad.write_bytes(b"PAR1 not really")
+        >>> part_problem(bad, "media", None).startswith("it is not a readable Parquet file")
+        True
+    """
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        return "it is missing"
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        return f"it is not a readable Parquet file ({_first_line(exc)})"
+    return schema_problem(schema, grain, partition_by)
+
+
+def damaged_part(path: Path, problem: str, hint: str | None = None) -> ExportError:
+    """The :class:`ExportError` for a damaged part file, naming it and the next step."""
+    return ExportError(
+        f"{path} is damaged: {problem}; {hint or REBUILD_HINT}", path=str(path.parent)
+    )
+
+
+def _read_error(
+    root: Path,
+    grain: str,
+    files: Sequence[Path],
+    partition_by: str | None,
+    filters: Any,
+    exc: BaseException,
+    hint: str | None,
+) -> ExportError:
+    """The typed error for a failed read: the damaged file named, else the filters'."""
+    for file in files:
+        problem = part_problem(file, grain, partition_by)
+        if problem is None and filters is None:
+            try:
+                pq.ParquetFile(file).read()
+            except (OSError, pa.ArrowException, ValueError) as inner:
+                problem = f"its data cannot be read ({_first_line(inner)})"
+        if problem is not None:
+            return damaged_part(file, problem, hint)
+    if filters is not None:
+        return ExportError(
+            f"cannot read {grain} of {root} with filters {filters}: {_first_line(exc)}",
+            path=str(root),
+        )
+    return ExportError(
+        f"cannot read {grain} of {root}: {_first_line(exc)}; {hint or REBUILD_HINT}",
+        path=str(root),
+    )
+
+
+def read_grain(
+    root: Path,
+    grain: str,
+    files: Sequence[Path],
+    partition_by: str | None,
+    filters: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    hint: str | None = None,
+) -> pa.Table:
+    """The rows of ``files`` (of ``grain`` under ``root``) as one table of the declared
+    schema, or of its ``columns`` only. A file that is missing, not Parquet or of another
+    schema is an :class:`ExportError` naming it and ``hint`` (the next step)."""
+    schema = SCHEMAS[grain]
+    names = schema.names if columns is None else list(columns)
+    if not files:
+        return schema.empty_table().select(names)
+    partitioning = None
+    if partition_by is not None:
+        partitioning = ds.partitioning(pa.schema([schema.field(partition_by)]), flavor="hive")
+    try:
+        dataset = ds.dataset(
+            [os.fspath(f) for f in files],
+            schema=schema,
+            format="parquet",
+            partitioning=partitioning,
+            partition_base_dir=str(root / grain),
+        )
+        for fragment in dataset.get_fragments():
+            problem = schema_problem(fragment.physical_schema, grain, partition_by)
+            if problem is not None:
+                raise damaged_part(Path(fragment.path), problem, hint)
+        table = dataset.to_table(columns=names, filter=_as_expression(filters))
+    except (OSError, pa.ArrowException, TypeError, ValueError) as exc:
+        raise _read_error(root, grain, files, partition_by, filters, exc, hint) from exc
+    return table.select(names)

@@ -1,0 +1,322 @@
+"""MediaTables: the five typed DataFrames, and ``to_tables`` which builds them.
+
+Example:
+    >>> import coreviz_frames as cvf
+    >>> tables = cvf.to_tables([])
+    >>> tables.objects.columns[:3].tolist()
+    ['object_id', 'frame_id', 'media_id']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from coreviz_frames.errors import ConfigError
+from coreviz_frames.exports.grainfiles import to_arrow
+from coreviz_frames.exports.store import write_tables
+from coreviz_frames.schema import GRAINS, arrow_to_pandas, empty_frame
+from coreviz_frames.tables.convert import arrow_to_polars, write_csv
+from coreviz_frames.tables.flatten import (
+    FlattenReport,
+    SkippedRecordWarning,
+    check_on_error,
+    flatten,
+)
+from coreviz_frames.tables.joins import join_grains
+from coreviz_frames.tables.preview import tables_html
+
+__all__ = [
+    "FLATTEN_CHUNK",
+    "FlattenReport",
+    "MediaTables",
+    "SkippedRecordWarning",
+    "TablesSummary",
+    "flatten_chunks",
+    "tags_wide",
+    "to_tables",
+]
+
+
+@dataclass(frozen=True)
+class TablesSummary:
+    """Row counts per grain, media per type and the most frequent object labels.
+
+    Plain dicts, so ``pd.Series(summary.counts)`` or ``pd.DataFrame(summary.to_dict())``
+    just work; ``str(summary)`` is a readable block of text.
+
+    Example:
+        >>> TablesSummary(counts={"media": 2}, media_types={"image": 2}, top_labels={}).counts
+        {'media': 2}
+    """
+
+    counts: dict[str, int]
+    media_types: dict[str, int] = field(default_factory=dict)
+    top_labels: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        """``{"counts": ..., "media_types": ..., "top_labels": ...}``."""
+        return {
+            "counts": dict(self.counts),
+            "media_types": dict(self.media_types),
+            "top_labels": dict(self.top_labels),
+        }
+
+    def __str__(self) -> str:
+        blocks = (self.counts, self.media_types, self.top_labels)
+        width = max((len(str(k)) for items in blocks for k in items), default=0)
+        digits = max((len(f"{v:,}") for items in blocks for v in items.values()), default=1)
+
+        def block(title: str, items: dict[str, int]) -> list[str]:
+            if not items:
+                return [f"{title}: none"]
+            return [f"{title}:"] + [f"  {k!s:<{width}}  {v:>{digits},}" for k, v in items.items()]
+
+        lines = block("rows", self.counts)
+        lines += block("media per type", self.media_types)
+        lines += block("top labels", self.top_labels)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class MediaTables:
+    """The five grains of a set of media records, one DataFrame each.
+
+    Every frame carries the ids of its ancestors, so no join is needed to group
+    or filter; every DataFrame has the columns and dtypes of :mod:`.schema`.
+
+    Example:
+        >>> MediaTables.empty()
+        MediaTables(media=0, frames=0, captions=0, objects=0, tags=0)
+    """
+
+    media: pd.DataFrame
+    frames: pd.DataFrame
+    captions: pd.DataFrame
+    objects: pd.DataFrame
+    tags: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> MediaTables:
+        """Zero rows in every grain, with the full schema and dtypes."""
+        return cls(**{grain: empty_frame(grain) for grain in GRAINS})
+
+    def items(self):
+        """``(grain, DataFrame)`` pairs in schema order."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def to_parquet(self, path, **options):
+        """Write one directory per grain under ``path``.
+
+        See :func:`coreviz_frames.exports.store.write_tables` for the options.
+        """
+        return write_tables(self, path, **options)
+
+    def join(
+        self,
+        left: str,
+        right: str,
+        *,
+        how: str = "left",
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Join two grains on their shared id, without ``_x``/``_y`` columns.
+
+        ``right``'s columns that ``left`` also has get ``right``'s grain as a prefix
+        (``media_type``, ``media_status``, ``frame_extra``); the shared ancestor ids are
+        kept once. Joined with an ancestor (``frames``, ``media``), ``left`` keeps its row
+        count. ``columns`` limits the ``right`` columns brought in.
+
+        Example:
+            >>> t = MediaTables.empty()
+            >>> t.join("objects", "media").filter(like="media_").columns.tolist()[:3]
+            ['media_id', 'media_type', 'media_status']
+        """
+        return join_grains(dict(self.items()), left, right, how=how, columns=columns)
+
+    def _grains(self, grains: Iterable[str] | None) -> list[str]:
+        wanted = list(GRAINS if grains is None else [grains] if isinstance(grains, str) else grains)
+        unknown = [g for g in wanted if g not in GRAINS]
+        if unknown:
+            raise ConfigError(f"unknown grain {unknown[0]!r}; choose from {', '.join(GRAINS)}")
+        return wanted
+
+    def to_arrow(self, grains: Iterable[str] | None = None) -> dict[str, pa.Table]:
+        """``{grain: pyarrow.Table}`` with the declared Arrow schema (all grains by default).
+
+        Example:
+            >>> MediaTables.empty().to_arrow(["tags"])["tags"].schema.names
+            ['media_id', 'dataset_id', 'key', 'value']
+        """
+        return {g: to_arrow(getattr(self, g), g) for g in self._grains(grains)}
+
+    def to_polars(self, grains: Iterable[str] | None = None) -> dict[str, Any]:
+        """``{grain: polars.DataFrame}`` (needs ``pip install "coreviz-frames[polars]"``).
+
+        Example:
+            >>> MediaTables.empty().to_polars()["objects"].height  # doctest: +SKIP
+            0
+        """
+        return {g: arrow_to_polars(t) for g, t in self.to_arrow(grains).items()}
+
+    def to_csv(
+        self, path: str | os.PathLike[str], grains: Iterable[str] | None = None
+    ) -> list[Path]:
+        """Write ``<grain>.csv`` per grain into the directory ``path``; returns the files.
+
+        Polygons and other lists are one-line JSON text (``[{"x":1.0,"y":2.0}, ...]``),
+        timestamps ISO-8601 in UTC, missing values empty cells.
+
+        Example:
+            >>> import tempfile
+            >>> [f.name for f in MediaTables.empty().to_csv(tempfile.mkdtemp(), ["tags"])]
+            ['tags.csv']
+        """
+        root = Path(path)
+        return [write_csv(getattr(self, g), root / f"{g}.csv") for g in self._grains(grains)]
+
+    def summary(self, top: int = 10) -> TablesSummary:
+        """Row counts per grain, media per type and the ``top`` object labels.
+
+        Example:
+            >>> print(MediaTables.empty().summary())  # doctest: +NORMALIZE_WHITESPACE
+            rows:
+              media              0
+            ...
+        """
+        counts = {grain: len(frame) for grain, frame in self.items()}
+        types = self.media["type"].fillna("<null>").value_counts(sort=True)
+        labels = self.objects["label"].fillna("<null>").value_counts(sort=True).head(top)
+        return TablesSummary(
+            counts=counts,
+            media_types={str(k): int(v) for k, v in types.items()},
+            top_labels={str(k): int(v) for k, v in labels.items()},
+        )
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{grain}={len(frame)}" for grain, frame in self.items())
+        return f"MediaTables({counts})"
+
+    def _repr_html_(self, rows: int = 5) -> str:
+        """Notebook view: row counts, then ``rows`` compact rows per grain (see
+        :mod:`.preview`: short ids, ``4 pts`` polygons, cached crop thumbnails)."""
+        return tables_html(self.items(), rows)
+
+
+def to_tables(
+    records: Iterable[dict],
+    *,
+    on_error: str | None = None,
+    report: FlattenReport | None = None,
+    errors: str | None = None,
+) -> MediaTables:
+    """Flatten media records into :class:`MediaTables` (pure, no I/O).
+
+    ``records`` is any iterable (a generator works) of Get Media inner objects,
+    browse items or whole ``{"media": {...}}`` responses; folder rows are not
+    media and are left out. A malformed record raises
+    :class:`~coreviz_frames.errors.SchemaError` naming the media id and the
+    field (e.g. ``frames[2].width``); with ``on_error="skip"`` it is left out
+    with a :class:`SkippedRecordWarning`, and listed in ``report.skipped`` when
+    a :class:`FlattenReport` is passed. ``errors=`` is the deprecated spelling of
+    ``on_error=``. Text holding a lone surrogate (the JSON escape ``\\ud800``,
+    not Unicode) is kept with U+FFFD in its place.
+
+    Example:
+        >>> report = FlattenReport()
+        >>> t = to_tables([{"id": "m1"}, {"frames": []}], on_error="skip", report=report)
+        ...  # doctest: +SKIP
+        >>> len(t.media), report.skipped_count  # doctest: +SKIP
+        (1, 1)
+    """
+    mode = check_on_error(on_error, errors)
+    arrow = flatten_chunks(records, on_error=mode, report=report)
+    return MediaTables(**{grain: arrow_to_pandas(arrow[grain], grain) for grain in GRAINS})
+
+
+#: Records :func:`flatten_chunks` flattens at a time.
+FLATTEN_CHUNK = 2000
+
+
+def flatten_chunks(
+    records: Iterable[Any],
+    *,
+    on_error: str = "raise",
+    report: FlattenReport | None = None,
+    chunk: int = FLATTEN_CHUNK,
+) -> dict[str, pa.Table]:
+    """:func:`~coreviz_frames.tables.flatten.flatten`, ``chunk`` records at a time, as they arrive.
+
+    The records of a chunk are released once flattened (its Arrow columns take a fraction
+    of the memory of the dicts), so ``to_tables(client.browse(...))`` never holds the whole
+    collection as Python objects, and the garbage collector has a small heap to walk.
+    The tables are the ones one call of ``flatten`` would build.
+
+    Example:
+        >>> from coreviz_frames.local_api.synthetic import iter_synthetic
+        >>> tables = flatten_chunks(iter_synthetic(5), chunk=2)
+        >>> tables["media"].num_rows
+        5
+    """
+    if isinstance(records, Mapping):
+        records = [records]
+    parts: list[dict[str, pa.Table]] = []
+    pending: list[Any] = []
+
+    def flush() -> None:
+        own = FlattenReport()  # flatten warns once per skipped record of its own report
+        parts.append(flatten(pending, on_error=on_error, report=own)[0])
+        if report is not None:
+            report.skipped.extend(own.skipped)
+            report.folders += own.folders
+        pending.clear()
+
+    for record in records:
+        pending.append(record)
+        if len(pending) >= chunk:
+            flush()
+    if pending or not parts:
+        flush()
+    if len(parts) == 1:
+        return parts[0]
+    return {grain: pa.concat_tables([part[grain] for part in parts]) for grain in GRAINS}
+
+
+def tags_wide(tags: pd.DataFrame, *, sep: str | None = None) -> pd.DataFrame:
+    """Pivot the long ``tags`` table wide: one row per media, one column per tag key.
+
+    Cells hold the list of values of that key, in their API order (``None``
+    where the media has no value for the key); with ``sep`` they are joined
+    into one string instead (``<NA>`` where missing). The index is
+    ``media_id``; media without any tag have no row.
+
+    Example:
+        >>> long = pd.DataFrame({"media_id": ["m1", "m1", "m2"], "dataset_id": None,
+        ...                      "key": ["color", "color", "split"],
+        ...                      "value": ["red", "blue", "train"]})
+        >>> tags_wide(long, sep="|").loc["m1", "color"]
+        'red|blue'
+    """
+    cells: dict[str, dict[str, list[str]]] = {}
+    for media_id, key, value in zip(
+        tags["media_id"].tolist(), tags["key"].tolist(), tags["value"].tolist(), strict=True
+    ):
+        cells.setdefault(media_id, {}).setdefault(key, []).append(value)
+    keys = list(dict.fromkeys(tags["key"].tolist()))
+    index = pd.Index(list(cells), name="media_id", dtype=tags["media_id"].dtype)
+    if sep is None:
+        lists = {k: [cells[m].get(k) for m in cells] for k in keys}
+        wide = pd.DataFrame(lists, index=index, columns=keys, dtype=object)
+    else:
+        joined = {
+            k: [sep.join(cells[m][k]) if k in cells[m] else None for m in cells] for k in keys
+        }
+        wide = pd.DataFrame(joined, index=index, columns=keys).astype(pd.StringDtype("pyarrow"))
+    wide.columns.name = "key"
+    return wide

@@ -1,0 +1,823 @@
+"""Training on object crops: a map-style dataset, leak-free splits, an ImageFolder export.
+
+- :class:`CropDataset` gives ``(crop or transform(crop), class index)`` per object, with
+  ``classes`` and ``class_to_idx`` as torchvision's ``ImageFolder`` has them. It pickles
+  without any session or lock, so a torch ``DataLoader`` with worker processes can use it
+  (each worker opens its own connections lazily). torch is never imported here.
+- :func:`split_by_media` splits rows into train/val/test so that no media id is in two
+  splits (crops of one photo never leak between training and evaluation).
+- :func:`export_crops` writes ``<label>/<object_id>.jpg`` plus ``manifest.parquet``;
+  :func:`export_crops_from_parquet` does the same from a Parquet export directory.
+
+Example:
+    >>> import coreviz_frames as cvf
+    >>> splits = cvf.split_by_media(tables.objects, seed=1, stratify="label")  # doctest: +SKIP
+    >>> ds = cvf.CropDataset(splits["train"], frames=tables.frames)             # doctest: +SKIP
+    >>> image, target = ds[0]                                                   # doctest: +SKIP
+    >>> manifest = cvf.export_crops(tables, "crops/")                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import re
+import threading
+import unicodedata
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from coreviz_frames._util.fileio import atomic_write_bytes, atomic_writer
+from coreviz_frames.errors import ConfigError, ExportError, ImageLoadError, SkippedRecordWarning
+from coreviz_frames.images.crop_plan import (
+    CropResult,
+    blob_loader,
+    column,
+    iter_crops,
+    plan_crops,
+    present,
+    run_job,
+    split_input,
+)
+from coreviz_frames.images.loading import load_blob
+from coreviz_frames.images.options import (
+    CropOptions,
+    DownloadOptions,
+    MaxSize,
+    OnError,
+    split_options,
+)
+from coreviz_frames.training.datasetdir import dataset_folder
+from coreviz_frames.training.selection import (
+    DATASET_FIELDS,
+    LABELS_FILE,
+    UNLABELED,
+    DatasetOptions,
+    dataset_options,
+    select_objects,
+    thinned_frames,
+    write_labels,
+)
+from coreviz_frames.training.splits import (
+    SPLITS_FILE,
+    EmptySplitWarning,
+    SplitsArg,
+    assign_splits,
+    write_splits,
+)
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from coreviz_frames.training.selection import CropDatasetKwargs
+
+__all__ = [
+    "CLASSES_NAME",
+    "MANIFEST_NAME",
+    "METADATA_NAME",
+    "CropDataset",
+    "export_crops",
+    "export_crops_from_parquet",
+    "safe_name",
+    "split_by_media",
+]
+
+MANIFEST_NAME = "manifest.parquet"
+#: The class folder names, one a line, in the order ImageFolder numbers them.
+CLASSES_NAME = "classes.txt"
+#: The file list Hugging Face's ``imagefolder`` reads (``file_name`` and the ids).
+METADATA_NAME = "metadata.parquet"
+_FRAME_LRU = 8  # decoded frame images kept per dataset (per worker process)
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class CropDataset:
+    """A map-style dataset of object crops and class indices (torch-compatible, torch-free).
+
+    Rows whose label is missing (unless ``include_unlabeled=True``), or not among
+    ``classes`` when given, are left out, and so are rows the selection options drop
+    (``labels``, ``label_map``, ``object_types``, ``frame_stride``... or one ``select=``
+    :class:`~coreviz_frames.training.selection.DatasetOptions`, as for every writer) and rows that
+    can give no crop: never silently (rows of media in another split, with ``splits=`` and
+    ``split=``, are simply not this dataset's) (``skipped``: object id -> reason, and one
+    ``SkippedRecordWarning``). A row cut from its frame with no frames table is a
+    ``ConfigError`` saying to pass ``frames=``. ``objects`` holds the rows kept,
+    ``targets`` their class indices. Crops load on
+    ``__getitem__`` (through the disk cache when ``cache_dir`` or
+    ``$COREVIZ_FRAMES_CACHE`` is set). The crop and download options are those of
+    :func:`~coreviz_frames.load_crops` (``source``, ``pad``, ``square``, ``min_size``,
+    ``max_size``; ``timeout``, ``max_bytes``, ``max_pixels``, ``cache_dir``), as keywords
+    or as ``crop=`` / ``download=`` values, kept as ``self.crop`` and ``self.download``.
+
+    Example:
+        >>> ds = CropDataset(tables, cache_dir="~/.cache/cvf", square=True)   # doctest: +SKIP
+        >>> crop = CropOptions(square=True, pad=0.1, max_size=224)            # doctest: +SKIP
+        >>> train = CropDataset(splits["train"], crop=crop)                   # doctest: +SKIP
+        >>> len(ds), ds.classes[:3]                                           # doctest: +SKIP
+        (40, ['camera', 'cat', 'clock'])
+        >>> loader = torch.utils.data.DataLoader(ds, num_workers=2)           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        tables_or_objects: Any,
+        *,
+        transform: Callable[[Image.Image], Any] | None = None,
+        label_column: str = "label",
+        classes: Sequence[str] | None = None,
+        frames: pd.DataFrame | None = None,
+        splits: SplitsArg = None,
+        split: str | None = None,
+        seed: int = 0,
+        select: DatasetOptions | None = None,
+        crop: CropOptions | None = None,
+        download: DownloadOptions | None = None,
+        **options: Unpack[CropDatasetKwargs],
+    ) -> None:
+        self.select, self.crop, self.download = _split_crop_options(options, select, crop, download)
+        objects, frames = split_input(tables_or_objects, frames)
+        if label_column not in objects.columns:
+            raise ConfigError(f"no column {label_column!r} in the objects table")
+        raw = [str(v) if present(v) else None for v in objects[label_column].tolist()]
+        classes_of, drop, _ = _selected(objects, frames, raw, self.select)
+        self.split, others = _pick_split(objects, splits, split, seed)
+        if classes is not None:
+            classes = _dataset_classes(classes)
+            for pos, value in enumerate(classes_of):
+                if value is not None and value not in classes:
+                    drop.setdefault(pos, f"label {value!r} is not among classes=")
+        keep = self._croppable(objects, frames, drop, others)
+        if classes is None:
+            listed = self.select.labels
+            classes = sorted(set(listed) if listed else {str(classes_of[p]) for p in keep})
+        self.objects = objects.iloc[keep].reset_index(drop=True)
+        self.frames = frames
+        self.transform = transform
+        self.label_column = label_column
+        self.classes: list[str] = list(classes)
+        self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
+        self.targets: list[int] = [self.class_to_idx[str(classes_of[p])] for p in keep]
+        self._init_runtime()
+
+    def _croppable(
+        self,
+        objects: pd.DataFrame,
+        frames: pd.DataFrame | None,
+        drop: dict[int, str],
+        others: set[int],
+    ) -> list[int]:
+        """The rows kept: in this split (not in ``others``), not dropped, and able to give a
+        crop. Sets ``self.skipped`` (object id -> why) and warns about the rows left out."""
+        ids = [str(v) for v in column(objects, "object_id")]
+        self.skipped: dict[str, str] = {
+            ids[pos]: why for pos, why in drop.items() if pos not in others
+        }
+        keep = [pos for pos in range(len(objects)) if pos not in drop and pos not in others]
+        # Rows that can never give a crop (no blob and no box, say) are left out up front.
+        _, failed = plan_crops(objects.iloc[keep], frames, self.crop)
+        self.skipped.update({r.object_id: r.error or "" for r in failed.values()})
+        keep = [p for i, p in enumerate(keep) if i not in failed]
+        _warn_left_out(self.skipped, len(objects) - len(others))
+        return keep
+
+    def _init_runtime(self) -> None:
+        # Per-process state: the last few decoded frame images, shared by their objects.
+        self._lock = threading.Lock()
+        self._frames_lru: OrderedDict[str, Image.Image] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state.pop("_frames_lru", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def _load_frame(self, url: str, max_size: MaxSize) -> Image.Image:
+        """A frame image, through a small per-process LRU (its objects are cut from it)."""
+        with self._lock:
+            image = self._frames_lru.get(url)
+            if image is not None:
+                self._frames_lru.move_to_end(url)
+                return image
+        image = load_blob(url, max_size=max_size, download=self.download)
+        with self._lock:
+            self._frames_lru[url] = image
+            while len(self._frames_lru) > _FRAME_LRU:
+                self._frames_lru.popitem(last=False)
+        return image
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __repr__(self) -> str:
+        return f"<CropDataset: {len(self)} crops, {len(self.classes)} classes>"
+
+    def load(self, index: int) -> Image.Image:
+        """The crop of row ``index`` (no transform); raises ``ImageLoadError`` on failure."""
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} crops")
+        jobs, failed = plan_crops(self.objects.iloc[[index]], self.frames, self.crop)
+        if failed:
+            first = next(iter(failed.values()))
+            raise ImageLoadError(first.error or "cannot crop", url=first.url, reason="cannot crop")
+        job = jobs[0]
+        load = self._load_frame if job.kind == "frame" else blob_loader(self.download)
+        [(_, result)] = run_job(job, self.crop, on_error="raise", load=load)
+        if result.image is None:  # pragma: no cover - on_error="raise" raises instead
+            raise ImageLoadError(result.error or "cannot crop")
+        return result.image
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image = self.load(index)
+        target = self.targets[index]
+        if self.transform is not None:
+            return self.transform(image), target
+        return image, target
+
+
+def _pick_split(
+    objects: pd.DataFrame, splits: SplitsArg, split: str | None, seed: int
+) -> tuple[str | None, set[int]]:
+    """``split`` checked against ``splits``, and the rows whose media is in another split.
+
+    The assignment is the one every writer uses
+    (:func:`~coreviz_frames.training.splits.assign_splits`).
+    """
+    if splits is None:
+        if split is not None:
+            raise ConfigError("split= needs splits= (fractions, a dict of splits or a splits file)")
+        return None, set()
+    names, _, split_of = _row_splits(objects, splits, seed, {})
+    if split not in names:
+        raise ConfigError(f"split must be one of {names}, got {split!r}")
+    return split, {pos for pos, name in enumerate(split_of or []) if name != split}
+
+
+def _dataset_classes(classes: Sequence[str]) -> list[str]:
+    """``classes`` checked: a list of unique names."""
+    if isinstance(classes, str) or len(set(classes)) != len(list(classes)):
+        raise ConfigError("classes must be a list of unique class names")
+    return [str(c) for c in classes]
+
+
+def _warn_left_out(skipped: Mapping[str, str], total: int) -> None:
+    """One warning saying how many rows a dataset left out, and the first reason."""
+    if skipped:
+        oid, why = next(iter(skipped.items()))
+        warnings.warn(
+            f"{len(skipped)} of {total} objects are left out (see .skipped); "
+            f"the first, {oid}: {why}",
+            SkippedRecordWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def _check_strata(df: pd.DataFrame, media: pd.Series, which: Any, stratify: str) -> None:
+    """Warn about each value of ``stratify`` that has no media in some split."""
+    values = df[stratify].astype("string").fillna("<NA>").to_numpy()
+    pairs = pd.DataFrame({"m": media.to_numpy(), "v": values, "s": which})
+    names = set(pairs["s"].dropna())
+    lacking = [
+        str(value)
+        for value, group in pairs.groupby("v", sort=True)
+        if group["m"].nunique() >= len(names) and set(group["s"].dropna()) != names
+    ]
+    if lacking:
+        warnings.warn(
+            f"{stratify} {', '.join(lacking[:5])}: not in every split (splits are by media "
+            "id alone, so that they never move)",
+            EmptySplitWarning,
+            stacklevel=3,
+        )
+
+
+def split_by_media(
+    df: Any,
+    fractions: SplitsArg = (0.8, 0.1, 0.1),
+    *,
+    seed: int = 0,
+    stratify: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Split rows into ``train``/``val``/``test`` so that no media id is in two splits.
+
+    Each media's split is :func:`~coreviz_frames.training.splits.assign_splits`'s: a keyed hash of
+    its id and ``seed``, so adding or removing media never moves another, fractions are
+    of media, and every writer given the same fractions and seed agrees. ``fractions``
+    is ``(train, val, test)``, ``(train, val)``, ``{name: fraction}``, a dict of rows or
+    ids, or a ``splits.csv`` file or dataset folder to reuse. ``stratify="label"`` (any
+    column) does not change the assignment (that would break its stability); each
+    value's media are split with the same fractions in expectation, and a value missing
+    from a split is reported with an ``EmptySplitWarning``. Row order and index are kept.
+
+    Example:
+        >>> objs = pd.DataFrame({"media_id": list("aabbcdde"), "label": list("xxyyxyxy")})
+        >>> parts = split_by_media(objs, (0.5, 0.5), seed=4)
+        >>> sorted(parts), sum(len(p) for p in parts.values())
+        (['train', 'val'], 8)
+    """
+    if not isinstance(df, pd.DataFrame):
+        df = getattr(df, "objects", df)
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"expected a DataFrame or MediaTables, got {type(df).__name__}")
+    if "media_id" not in df.columns:
+        raise ConfigError("split_by_media needs a media_id column")
+    if fractions is None:
+        raise ConfigError("split_by_media needs fractions, a dict of splits or a splits file")
+    if stratify is not None and stratify not in df.columns:
+        raise ConfigError(f"no column {stratify!r} to stratify by")
+    media = df["media_id"].astype("string").fillna("<NA>")
+    names, owner = assign_splits(media.tolist(), fractions, seed)
+    which = media.map(owner).to_numpy()
+    if stratify is not None:
+        _check_strata(df, media, which, stratify)
+    return {name: df.loc[which == name] for name in names}
+
+
+# --------------------------------------------------------------------------- export
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(10)),
+    *(f"LPT{i}" for i in range(10)),
+}
+
+
+def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) -> str:
+    """A file or directory name made from ``text``: no separators, dots-only or reserved names.
+
+    Example:
+        >>> safe_name("../etc/passwd"), safe_name("chien / dog"), safe_name(None)
+        ('etc_passwd', 'chien _ dog', '_unlabeled')
+    """
+    if not present(text):
+        return fallback
+    name = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    name = _UNSAFE.sub("_", name).strip(" ._")
+    name = re.sub(r"_+", "_", name)[:max_len].strip(" .")
+    if not name or name.upper().split(".")[0] in _RESERVED:
+        digest = hashlib.sha256(str(text).encode()).hexdigest()[:8]
+        name = f"{name or 'label'}_{digest}"
+    return name
+
+
+def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
+    """label -> directory name; labels that sanitize alike get a short hash suffix.
+
+    No directory takes the manifest's or metadata's name (such a label is suffixed too).
+    """
+    out: dict[Any, str] = {}
+    used: dict[str, Any] = {
+        name.lower(): object()
+        for name in (MANIFEST_NAME, METADATA_NAME, CLASSES_NAME, LABELS_FILE, SPLITS_FILE)
+    }
+    distinct = {str(v) if present(v) else None for v in labels}
+    for label in sorted(distinct, key=lambda v: (v is None, v or "")):
+        name = UNLABELED if label == UNLABELED else safe_name(label)
+        if name.lower() in used and used[name.lower()] != label:
+            name = f"{name}_{hashlib.sha256(str(label).encode()).hexdigest()[:8]}"
+        used[name.lower()] = label
+        out[label] = name
+    return out
+
+
+def _crop_paths(
+    object_ids: Sequence[str],
+    labels: Sequence[Any],
+    dirs: dict[Any, str],
+    splits: Sequence[str | None] | None = None,
+) -> list[str]:
+    """Each row's file, relative to the output directory: unique by construction.
+
+    ``<label dir>/<safe object id>.jpg``; a name already taken (ignoring case) by an earlier
+    row, for a repeated id or ids equal once sanitized, becomes ``<safe id>~<row>.jpg``.
+    ``~`` never occurs in a sanitized id and row positions are distinct, so a suffixed
+    name can collide neither with a plain name nor with another suffixed one. With
+    ``splits`` (a split name per row) each path starts with ``<split>/``.
+
+    Example:
+        >>> _crop_paths(["a", "a_2", "a"], ["x", "x", "x"], {"x": "x"})
+        ['x/a.jpg', 'x/a_2.jpg', 'x/a~2.jpg']
+    """
+    taken: set[str] = set()
+    out = []
+    prefixes = [f"{s}/" if s else "" for s in (splits or [None] * len(object_ids))]
+    for pos, (oid, label) in enumerate(zip(object_ids, labels, strict=True)):
+        stem = safe_name(oid, fallback=f"row{pos}")
+        folder = f"{prefixes[pos]}{dirs[label]}"
+        rel = f"{folder}/{stem}.jpg"
+        if rel.lower() in taken:
+            rel = f"{folder}/{stem}~{pos}.jpg"
+        taken.add(rel.lower())
+        out.append(rel)
+    return out
+
+
+_MANIFEST_SCHEMA = pa.schema(
+    [
+        ("object_id", pa.string()),
+        ("media_id", pa.string()),
+        ("label", pa.string()),
+        ("path", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+
+
+def _make_folder(out: Path, rel: str, made: set[str] | None = None) -> None:
+    """Make ``out/rel`` folder by folder, never through a symbolic link."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts) + 1):
+        folder = "/".join(parts[:depth])
+        if made is not None and folder in made:
+            continue
+        if (out / folder).is_symlink():  # never write through a link to somewhere else
+            raise NotADirectoryError(errno.ENOTDIR, "a symbolic link, not a folder", folder)
+        (out / folder).mkdir(exist_ok=True)
+        if made is not None:
+            made.add(folder)
+
+
+def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[str]) -> None:
+    """Write ``image`` as JPEG to ``out/rel`` atomically, making its folder the first time."""
+    _make_folder(out, rel.rsplit("/", 1)[0], made)  # <label> or <split>/<label>
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    atomic_write_bytes(out / rel, buf.getvalue())
+
+
+def _save_results(
+    out: Path,
+    results: Iterable[tuple[int, CropResult]],
+    planned: list[str],
+    outcome: tuple[list[str | None], list[str | None], list[str]],
+    quality: int,
+    on_error: str,
+    made: set[str],
+) -> None:
+    """Write each crop to its planned path; fill ``(paths, reasons, status)`` per row."""
+    paths, reasons, status = outcome
+    for pos, result in results:
+        if result.image is None:
+            reasons[pos] = result.error
+            continue
+        try:
+            _save_crop(out, planned[pos], result.image, int(quality), made)
+        except OSError as exc:
+            reason = f"cannot write {planned[pos]}: {type(exc).__name__}: {exc.strerror or exc}"
+            if on_error == "raise":
+                raise ExportError(reason, path=str(out / planned[pos])) from None
+            reasons[pos] = reason
+            continue
+        paths[pos], status[pos] = planned[pos], "written"
+
+
+def _write_manifest(out: Path, manifest: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
+    with atomic_writer(out / MANIFEST_NAME) as fh:
+        pq.write_table(table, fh)
+
+
+def _row_labels(
+    tables_or_objects: Any, objects: pd.DataFrame, label: str | None, label_column: str
+) -> list[str | None]:
+    """Each row's label: ``label`` (a column or ``"tag:KEY"``), else ``label_column``."""
+    if label is not None and label_column != "label" and label != label_column:
+        raise ConfigError("pass either label= or label_column=, not both")
+    name = label if label is not None else label_column
+    if name.startswith("tag:"):
+        from coreviz_frames.training.frames import (
+            tag_labels,  # the writers' module imports this one
+        )
+
+        return tag_labels(objects, getattr(tables_or_objects, "tags", None), name[4:])
+    if label is not None and name not in objects.columns:
+        raise ConfigError(f"no column {name!r} in the objects table")
+    return [str(v) if present(v) else None for v in column(objects, name)]
+
+
+def _row_splits(
+    objects: pd.DataFrame, splits: Any, seed: int, drop: dict[int, str]
+) -> tuple[list[str], dict[str, str], list[str | None] | None]:
+    """The split names, ``{media id: split}`` and each row's split (None: in no split,
+    and said in ``drop``; the list is None without ``splits``)."""
+    media = [str(m) for m in column(objects, "media_id") if present(m)]
+    names, owner = assign_splits(media, splits, seed)
+    if splits is None:
+        return names, owner, None
+    split_of = [owner.get(str(m)) for m in column(objects, "media_id")]
+    for pos, split in enumerate(split_of):
+        if split is None:
+            drop.setdefault(pos, "its media is in no split")
+    return names, owner, split_of
+
+
+def _selected(
+    objects: pd.DataFrame,
+    frames: pd.DataFrame | None,
+    labels: list[str | None],
+    opts: DatasetOptions,
+) -> tuple[list[str | None], dict[int, str], list[str]]:
+    """Each row's class (None: left out), why rows are left out, and the class list.
+
+    The classes are ``labels=`` when given, else the sorted classes of the rows kept.
+    """
+    classes_of, drop = select_objects(objects, labels, opts)
+    thinned = thinned_frames(frames, opts)
+    for pos, fid in enumerate(str(f) for f in column(objects, "frame_id")):
+        if fid in thinned:
+            drop.setdefault(pos, f"frame {fid} left out: {thinned[fid]}")
+            classes_of[pos] = None
+    if opts.labels is not None:
+        classes = sorted(set(opts.labels))
+    else:
+        classes = sorted({c for c in classes_of if c is not None})
+    return classes_of, drop, classes
+
+
+_METADATA_SCHEMA = pa.schema(
+    [
+        ("file_name", pa.string()),
+        ("label", pa.string()),
+        ("object_id", pa.string()),
+        ("frame_id", pa.string()),
+        ("media_id", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+
+
+def _metadata_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns: list[list[Any]] = [
+        [row[i] if present(row[i]) else None for row in rows] for i in range(len(_METADATA_SCHEMA))
+    ]
+    return pa.Table.from_arrays(
+        [pa.array(c, type=pa.string()) for c in columns], schema=_METADATA_SCHEMA
+    )
+
+
+def _write_metadata(
+    out: Path, manifest: pd.DataFrame, objects: pd.DataFrame, split_of: Any
+) -> None:
+    """``metadata.parquet``: one row per written crop, ``file_name`` relative to ``out``.
+
+    With splits each ``<split>/`` folder gets its own, ``file_name`` relative to it: the
+    file ``imagefolder`` reads for that split.
+    """
+    frame_ids = [str(v) if present(v) else None for v in column(objects, "frame_id")]
+    splits = split_of if split_of is not None else [None] * len(manifest)
+    rows = [
+        (path, label, oid, fid, mid, split)
+        for path, label, oid, fid, mid, split in zip(
+            manifest["path"].tolist(),
+            manifest["label"].tolist(),
+            manifest["object_id"].tolist(),
+            frame_ids,
+            manifest["media_id"].tolist(),
+            splits,
+            strict=True,
+        )
+        if present(path)
+    ]
+    with atomic_writer(out / METADATA_NAME) as fh:
+        pq.write_table(_metadata_table(rows), fh)
+    for split in sorted({row[5] for row in rows if row[5] is not None}):
+        mine = [(row[0].split("/", 1)[1], *row[1:]) for row in rows if row[5] == split]
+        with atomic_writer(out / split / METADATA_NAME) as fh:
+            pq.write_table(_metadata_table(mine), fh)
+
+
+def _manifest_frame(
+    object_ids: list[str],
+    objects: pd.DataFrame,
+    labels: list[str | None],
+    outcome: tuple[list[str | None], list[str | None], list[str]],
+    owner: Mapping[str, str],
+) -> pd.DataFrame:
+    """``manifest.parquet``'s rows: one per object, in order, with where it went and why,
+    and its media's split (``all`` without splits)."""
+    paths, reasons, status = outcome
+    media = [str(v) if present(v) else None for v in column(objects, "media_id")]
+    return pd.DataFrame(
+        {
+            "object_id": object_ids,
+            "media_id": media,
+            "label": labels,
+            "path": paths,
+            "status": status,
+            "reason": reasons,
+            "split": [None if m is None else owner.get(m) for m in media],
+        }
+    ).astype(pd.StringDtype("pyarrow"))
+
+
+def _check_crop_args(layout: str, quality: int) -> None:
+    if layout != "imagefolder":
+        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
+    if not 1 <= int(quality) <= 100:
+        raise ConfigError(f"quality must be 1..100, got {quality!r}")
+
+
+def _split_crop_options(
+    options: Mapping[str, Any],
+    select: DatasetOptions | None,
+    crop: CropOptions | None,
+    download: DownloadOptions | None,
+) -> tuple[DatasetOptions, CropOptions, DownloadOptions]:
+    """The dataset, crop and download values of the keywords (``min_size`` is the crop's)."""
+    own = {k: v for k, v in options.items() if k in DATASET_FIELDS and k != "min_size"}
+    rest = {k: v for k, v in options.items() if k not in own}
+    crop, download = split_options(rest, crop=crop, download=download)
+    return dataset_options(own, select), crop, download
+
+
+def _class_folders(out: Path, names: list[str] | None, dirs: dict[Any, str]) -> set[str]:
+    """Every class folder in every split (empty ones too): one class list everywhere."""
+    made: set[str] = set()
+    for split in names or [""]:
+        for folder in sorted(dirs.values()):
+            rel = f"{split}/{folder}" if split else folder
+            _make_folder(out, rel)
+            made.update({split, rel} if split else {rel})
+    return made
+
+
+def _write_classes(out: Path, classes: list[str], dirs: dict[Any, str], opts: Any) -> None:
+    """``classes.txt`` (the folder names in ImageFolder's index order) and ``labels.json``."""
+    folders = sorted(dirs[c] for c in classes)
+    atomic_write_bytes(out / CLASSES_NAME, "".join(f"{f}\n" for f in folders).encode())
+    by_folder = {dirs[c]: c for c in classes}
+    write_labels(out, [by_folder[f] for f in folders], opts, folders=by_folder)
+
+
+def export_crops(
+    tables_or_objects: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    layout: str = "imagefolder",
+    frames: pd.DataFrame | None = None,
+    on_error: OnError = "record",
+    label_column: str = "label",
+    label: str | None = None,
+    splits: Any = None,
+    seed: int = 0,
+    quality: int = 95,
+    workers: int = 8,
+    progress: bool | None = None,
+    overwrite: bool = False,
+    select: DatasetOptions | None = None,
+    crop: CropOptions | None = None,
+    download: DownloadOptions | None = None,
+    **options: Unpack[CropDatasetKwargs],
+) -> pd.DataFrame:
+    """Write every object's crop as ``out_dir/<class>/<object_id>.jpg`` plus a manifest.
+
+    Classes become safe folder names (none takes the manifest's name); every split
+    folder has every class folder, empty ones too, so ImageFolder numbers classes alike
+    in every split; ``classes.txt`` lists them in that order and ``labels.json`` maps
+    folders to labels. Objects without a label are left out (status ``"skipped"``)
+    unless ``include_unlabeled=True`` (class ``_unlabeled``). ``label`` is a column of
+    the objects table or ``"tag:KEY"`` (the media's one value of that tag);
+    ``label_column`` is its older spelling. ``labels``, ``label_map``, ``object_types``,
+    ``frame_stride``, ``max_frames_per_media`` (or ``select=``) are those of every writer
+    (:class:`~coreviz_frames.training.selection.DatasetOptions`; the box-size filter goes through
+    ``select=`` here, ``min_size`` being the crop option). ``splits`` (fractions, a dict
+    of splits, or a splits file / dataset folder; see
+    :func:`~coreviz_frames.training.splits.assign_splits`) writes ``out_dir/<split>/<class>/``,
+    no media id in two splits; ``splits.csv`` records the assignment. A non-empty
+    folder is refused unless ``overwrite=True`` (built beside, then swapped in).
+    File names are unique (a repeated id gets ``~<row>``). ``manifest.parquet``
+    (object_id, media_id, label, path, status ``written``/``failed``/``skipped``,
+    reason, split) lists every row and is returned; ``metadata.parquet`` lists the written
+    crops for Hugging Face's ``imagefolder``. Crop and download options are those of
+    :func:`~coreviz_frames.load_crops`.
+
+    Example:
+        >>> manifest = export_crops(tables, "crops/", square=True, pad=0.1)   # doctest: +SKIP
+        >>> by_color = export_crops(tables, "by-color/", label="tag:color",
+        ...                         splits=(0.8, 0.1, 0.1))              # doctest: +SKIP
+    """
+    _check_crop_args(layout, quality)
+    opts, crop, download = _split_crop_options(options, select, crop, download)
+    objects, frames = split_input(tables_or_objects, frames)
+    raw = _row_labels(tables_or_objects, objects, label, label_column)
+    classes_of, drop, classes = _selected(objects, frames, raw, opts)
+    names, owner, split_of = _row_splits(objects, splits, seed, drop)
+    dirs = _label_dirs(classes)
+    object_ids = [str(v) for v in column(objects, "object_id")]
+    rows = [pos for pos in range(len(objects)) if pos not in drop]
+    with dataset_folder(out_dir, overwrite=overwrite) as (stage, _):
+        made = _class_folders(stage, None if split_of is None else names, dirs)
+        outcome = _crop_rows(
+            stage,
+            objects,
+            frames,
+            rows,
+            (classes_of, dirs, split_of),
+            made,
+            _CropRun(crop, download, on_error, workers, progress, int(quality)),
+        )
+        _, reasons, status = outcome
+        for pos, why in drop.items():
+            status[pos], reasons[pos] = "skipped", why
+        manifest = _manifest_frame(object_ids, objects, classes_of, outcome, owner)
+        _write_manifest(stage, manifest)
+        _write_metadata(stage, manifest, objects, split_of)
+        write_splits(stage, owner)
+        _write_classes(stage, classes, dirs, opts)
+    return manifest
+
+
+@dataclass(frozen=True)
+class _CropRun:
+    """How the crops of one export are cut and written."""
+
+    crop: CropOptions
+    download: DownloadOptions
+    on_error: OnError
+    workers: int
+    progress: bool | None
+    quality: int
+
+
+def _crop_rows(
+    out: Path,
+    objects: pd.DataFrame,
+    frames: pd.DataFrame | None,
+    rows: list[int],
+    where: tuple[list[str | None], dict[Any, str], list[str | None] | None],
+    made: set[str],
+    run: _CropRun,
+) -> tuple[list[str | None], list[str | None], list[str]]:
+    """Cut and write the crops of ``rows``; ``(paths, reasons, status)`` for every row."""
+    classes_of, dirs, split_of = where
+    object_ids = [str(v) for v in column(objects, "object_id")]
+    planned_rows = _crop_paths(
+        [object_ids[p] for p in rows],
+        [classes_of[p] for p in rows],
+        dirs,
+        None if split_of is None else [split_of[p] for p in rows],
+    )
+    planned: list[str] = [""] * len(objects)
+    for pos, rel in zip(rows, planned_rows, strict=True):
+        planned[pos] = rel
+    outcome: tuple[list[str | None], list[str | None], list[str]] = (
+        [None] * len(objects),
+        [None] * len(objects),
+        ["failed"] * len(objects),
+    )
+    results = iter_crops(
+        objects.iloc[rows],
+        frames,
+        run.crop,
+        run.download,
+        on_error=run.on_error,
+        workers=run.workers,
+        progress=run.progress,
+    )
+    mapped = ((rows[sub], r) for sub, r in results)
+    _save_results(out, mapped, planned, outcome, run.quality, run.on_error, made)
+    return outcome
+
+
+def export_crops_from_parquet(
+    export_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], **kwargs: Any
+) -> pd.DataFrame:
+    """:func:`export_crops` over a Parquet export (``tables.to_parquet`` / ``export_parquet``).
+
+    The objects and frames grains are read with :func:`coreviz_frames.exports.reader.read_parquet`;
+    ``kwargs`` go to :func:`export_crops`. The ``coreviz-frames crops`` command calls this.
+
+    Example:
+        >>> export_crops_from_parquet("export/", "crops/", square=True)   # doctest: +SKIP
+    """
+    from coreviz_frames.exports.reader import read_parquet
+
+    tables = read_parquet(export_dir)
+    return export_crops(tables, out_dir, **kwargs)
