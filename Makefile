@@ -40,6 +40,7 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks
 	$(BIN)/ruff format --check coreviz_frames tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules coreviz_frames \
 		$(addprefix --ignore=coreviz_frames/,$(DOCTEST_IGNORE))
 	$(BIN)/python -m pytest -q
@@ -48,6 +49,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks
 	$(BIN)/ruff format --check coreviz_frames tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do \
