@@ -513,7 +513,7 @@ def test_a_dask_written_export_reads_in_plain_pandas_and_in_dask(
 def test_a_delta_export_on_dask(dask_client, synthetic, tmp_path):
     """table_format="delta": the workers fetch and flatten, this process commits each
     partition to the Delta tables (one commit per table)."""
-    from tests.test_delta import assert_same
+    from tests.exports.test_delta import assert_same
 
     out = tmp_path / "delta"
     report = export_collection(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
-from tests.test_delta import _records, assert_same
+from tests.exports.test_delta import _records, assert_same
 
 from coreviz_frames.api.client import Client
 from coreviz_frames.exports.reader import read_parquet
