@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
-from tests.exports.test_delta import _records, assert_same
 
 from coreviz_frames.api.client import Client
 from coreviz_frames.exports.reader import read_parquet
 from coreviz_frames.exports.syncing import sync
 from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.schema import GRAINS
+from tests.exports.test_delta import _records, assert_same
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "kill-test-key"
