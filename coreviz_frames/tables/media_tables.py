@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from coreviz_frames.errors import ConfigError
+from coreviz_frames.errors import ConfigError, CorevizWarning
 from coreviz_frames.exports.grainfiles import to_arrow
 from coreviz_frames.exports.store import write_tables
 from coreviz_frames.schema import GRAINS, arrow_to_pandas, empty_frame
@@ -31,6 +32,7 @@ from coreviz_frames.tables.flatten import (
 )
 from coreviz_frames.tables.joins import join_grains
 from coreviz_frames.tables.preview import tables_html
+from coreviz_frames.tables.subset import GrainPredicate, matching_media, media_ids_of, restrict
 
 __all__ = [
     "FLATTEN_CHUNK",
@@ -125,20 +127,96 @@ class MediaTables:
         *,
         how: str = "left",
         columns: Sequence[str] | None = None,
+        validate: str | None = None,
     ) -> pd.DataFrame:
-        """Join two grains on their shared id, without ``_x``/``_y`` columns.
+        """Join two grains on their shared id; the right grain's columns carry its name.
 
-        ``right``'s columns that ``left`` also has get ``right``'s grain as a prefix
-        (``media_type``, ``media_status``, ``frame_extra``); the shared ancestor ids are
-        kept once. Joined with an ancestor (``frames``, ``media``), ``left`` keeps its row
-        count. ``columns`` limits the ``right`` columns brought in.
+        ``left``'s columns keep their names; every column of ``right`` but the ids is
+        prefixed with its singular name (``media_width``, ``media_type``, ``frame_blob``,
+        ``object_label``, ``tag_value``; ``frames_width`` where ``frame_width`` is already
+        a left column), so nothing is shadowed and there are no ``_x``/``_y`` columns. The
+        shared ids are kept once. Joined with an ancestor (``frames``, ``media``), ``left``
+        keeps its row count; any other join repeats rows and is refused unless
+        ``validate=`` (pandas' spelling: ``"one_to_many"``, ``"many_to_many"``) says so.
+        ``columns`` limits the ``right`` columns brought in.
 
         Example:
             >>> t = MediaTables.empty()
             >>> t.join("objects", "media").filter(like="media_").columns.tolist()[:3]
-            ['media_id', 'media_type', 'media_status']
+            ['media_id', 'media_dataset_name', 'media_organization_id']
+            >>> t.join("objects", "captions", validate="many_to_many").columns[-3:].tolist()
+            ['caption_status', 'caption_created_at', 'caption_extra']
         """
-        return join_grains(dict(self.items()), left, right, how=how, columns=columns)
+        frames = dict(self.items())
+        return join_grains(frames, left, right, how=how, columns=columns, validate=validate)
+
+    def subset(self, *, media_ids: Iterable[str]) -> MediaTables:
+        """The same five tables with only the rows of ``media_ids``, in every grain.
+
+        Ids are compared as the tables store them (a hyphenated UUID matches its plain
+        form). Ids the tables do not hold are left out with a warning naming them.
+
+        Example:
+            >>> t = to_tables([{"id": "m1", "type": "image"}, {"id": "m2", "type": "video"}])
+            >>> t.subset(media_ids=["m2"])
+            MediaTables(media=1, frames=0, captions=0, objects=0, tags=0)
+        """
+        wanted = media_ids_of(media_ids)
+        missing = sorted(wanted - set(self.media["media_id"].dropna().tolist()))
+        if missing:
+            warnings.warn(
+                f"subset: {len(missing):,} of the {len(wanted):,} media ids are not in these "
+                f"tables (such as {missing[0]!r}); they are left out",
+                CorevizWarning,
+                stacklevel=2,
+            )
+        return MediaTables(**restrict(dict(self.items()), wanted))
+
+    def where(
+        self,
+        *,
+        label: str | Iterable[str] | None = None,
+        object_type: str | Iterable[str] | None = None,
+        tag_filters: Mapping[str, str | Iterable[str]] | None = None,
+        caption: str | None = None,
+        media_type: str | Iterable[str] | None = None,
+        media: GrainPredicate | None = None,
+        frames: GrainPredicate | None = None,
+        captions: GrainPredicate | None = None,
+        objects: GrainPredicate | None = None,
+        tags: GrainPredicate | None = None,
+    ) -> MediaTables:
+        """The media that match, with every grain restricted to them (all their rows).
+
+        ``label``/``object_type``: the media has an object with that label or type (a list:
+        any of them); ``tag_filters``: ``{"color": ["red", "blue"]}``, as ``browse`` takes it
+        (AND between keys, OR within one; a key no media has warns with the keys there are);
+        ``caption``: one of its captions holds this text (case ignored); ``media_type``:
+        ``image``, ``video``, ``pdf``; ``media=``, ``frames=``, ``captions=``, ``objects=``,
+        ``tags=``: a predicate on that grain (a callable giving a boolean Series, or a
+        ``DataFrame.eval`` expression), the media having at least one row it accepts.
+        Criteria combine with AND. Rows keep their order; see :meth:`subset`.
+
+        Example:
+            >>> t = to_tables([{"id": "m1", "type": "image", "metadata": {"tags": {"c": ["red"]}}},
+            ...                {"id": "m2", "type": "video"}])
+            >>> t.where(tag_filters={"c": "red"}).media.media_id.tolist()
+            ['m1']
+            >>> t.where(media="type == 'video'").media.media_id.tolist()
+            ['m2']
+        """
+        given = {"media": media, "frames": frames, "captions": captions}
+        given.update({"objects": objects, "tags": tags})
+        found = matching_media(
+            dict(self.items()),
+            label=label,
+            object_type=object_type,
+            tag_filters=tag_filters,
+            caption=caption,
+            media_type=media_type,
+            predicates={g: p for g, p in given.items() if p is not None},
+        )
+        return MediaTables(**restrict(dict(self.items()), found))
 
     def _grains(self, grains: Iterable[str] | None) -> list[str]:
         wanted = list(GRAINS if grains is None else [grains] if isinstance(grains, str) else grains)
