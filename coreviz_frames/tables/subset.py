@@ -55,7 +55,7 @@ def _ids(frame: pd.DataFrame, mask: Any) -> set[str]:
 def _predicate_mask(grain: str, frame: pd.DataFrame, predicate: GrainPredicate) -> pd.Series:
     """The rows of ``frame`` the predicate accepts, as a boolean Series on its index."""
     try:
-        result = frame.eval(predicate) if isinstance(predicate, str) else predicate(frame)
+        result: Any = frame.eval(predicate) if isinstance(predicate, str) else predicate(frame)
     except Exception as exc:  # the user's code or expression: named, not a raw traceback
         raise ConfigError(f"{grain}= predicate failed on the {grain} table: {exc!r}") from exc
     boolean = isinstance(result, pd.Series) and (
