@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Three stamps, each adding to the one before: the demo needs only the package and its runtime
+# dependencies; lint adds the dev tools; the test suite adds the extras, torch and Ultralytics.
+STAMP := $(VENV)/.installed-demo
+DEV_STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
 # torch with a torchvision built for it (DetectionDataset tv_tensors, Faster R-CNN, DataLoader
 # tests, the training notebook): a pair that imports together on x86_64 Python 3.11.
@@ -16,10 +19,14 @@ ULTRALYTICS ?= ultralytics==8.4.190
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
-$(TEST_STAMP): $(STAMP)
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
+$(TEST_STAMP): $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,dask,notebook]"
 	$(BIN)/python -m pip install --quiet $(TORCH) \
 		|| echo "note: $(TORCH) could not be installed; torch tests will be skipped"
@@ -45,13 +52,13 @@ test: $(TEST_STAMP)
 		$(addprefix --ignore=coreviz_frames/,$(DOCTEST_IGNORE))
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks
 	$(BIN)/ruff format --check coreviz_frames tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	@for script in benchmarks/bench_*.py; do \
 		echo "== $$script"; \
 		$(BIN)/python $$script || exit 1; \
