@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Three stamps, each adding to the one before: the demo needs only the package and its runtime
 # dependencies; lint adds the dev tools; the test suite adds the extras, torch and Ultralytics.
+# The demo's install skips compiling bytecode up front (about 75 MB, most of it for modules the
+# demo never imports, such as pandas' own tests): Python compiles what it imports on first use.
 STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
@@ -19,7 +21,7 @@ ULTRALYTICS ?= ultralytics==8.4.190
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
