@@ -5,9 +5,9 @@ One :class:`Catalogue` per client (:func:`catalogue_for`) sends these reads thro
 client's :class:`~coreviz_frames.http.transport.Transport` (same retries, timeouts, credentials and
 error translation as Get Media) and caches ``GET /api/me``: the default organisation of
 :meth:`Catalogue.search` and :meth:`Catalogue.collections` costs one request per client,
-not one per call. Listings are typed DataFrames (:mod:`.typedframe`) whose unknown fields
-land, under their API spelling, in an ``extra`` JSON column. :func:`folders` and
-:func:`similar_objects` walk a collection through the client's browse.
+not one per call. Listings are typed DataFrames (:mod:`coreviz_frames.tables.listings`)
+whose unknown fields land, under their API spelling, in an ``extra`` JSON column.
+:func:`folders` and :func:`similar_objects` walk a collection through the client's browse.
 
 Example:
     >>> cat = catalogue_for(client, transport)          # what Client.collections() uses

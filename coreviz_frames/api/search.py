@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import html
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,6 +45,7 @@ from coreviz_frames.errors import CorevizWarning, InvalidResponseError, SkippedR
 from coreviz_frames.tables.flatten import FlattenReport
 from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
 from coreviz_frames.tables.media_tables import MediaTables, to_tables
+from coreviz_frames.tables.preview import listing_html
 
 __all__ = ["HIT_COLUMNS", "RANKING_METRICS", "SearchResults", "search_records"]
 
@@ -292,5 +292,10 @@ class SearchResults:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        title = html.escape(repr(self))
-        return f"<p><code>{title}</code></p>" + self.hits.to_html(max_rows=20)
+        """The hits in the package's compact style: the query said once, in the caption;
+        each hit with its media name; short ids (the full id in a tooltip)."""
+        names = dict(zip(self.tables.media.media_id, self.tables.media.name, strict=True))
+        view = self.hits.drop(columns="query")
+        view.insert(1, "name", view["media_id"].map(names))
+        caption = f"{len(self.hits):,} hit(s) for {self.query!r} in {len(names):,} media"
+        return listing_html(view, caption=caption, lead=("hit_rank", "name", "rank"))

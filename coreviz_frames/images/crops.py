@@ -17,10 +17,8 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import html
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +27,7 @@ from PIL import Image
 
 from coreviz_frames.images.crop_plan import CropResult, column, iter_crops, present, split_input
 from coreviz_frames.images.options import CropOptions, DownloadOptions, OnError, split_options
+from coreviz_frames.tables.preview import block_html, img_html, thumbnail
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -87,22 +86,11 @@ def load_crops(
 # --------------------------------------------------------------------------- gallery
 
 
-def _thumb_data_uri(image: Image.Image, size: int) -> tuple[str, int, int]:
-    """The image fitted to ``size`` pixels on its longest side: small crops are scaled up
-    (a 12-pixel face is a visible thumbnail), large ones down; the aspect ratio is kept."""
-    scale = size / max(image.size) if max(image.size) else 1.0
-    fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    thumb = image.resize(fitted, Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    thumb.convert("RGB").save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode(), *thumb.size
-
-
 class CropGallery:
     """A grid of labelled thumbnails; Jupyter renders it through ``_repr_html_``.
 
     Example:
-        >>> CropGallery([], [], size=64)._repr_html_().startswith("<div")
+        >>> CropGallery([], [], size=64)._repr_html_().startswith('<div class="coreviz-frames">')
         True
     """
 
@@ -140,17 +128,17 @@ class CropGallery:
                     "&#10007;</div>"
                 )
             else:
-                uri, w, h = _thumb_data_uri(image, s)
-                inner = f'<img src="{uri}" width="{w}" height="{h}" alt="{text}">'
+                inner = img_html(thumbnail(image, s), alt=text)
             cells.append(
                 f'<figure style="margin:0;text-align:center;width:{s}px">{inner}'
-                f'<figcaption style="font-size:11px;overflow:hidden;text-overflow:ellipsis;'
+                f'<figcaption class="cvf-note" style="overflow:hidden;text-overflow:ellipsis;'
                 f'white-space:nowrap" title="{text}">{text}</figcaption></figure>'
             )
-        return (
+        grid = (
             f'<div style="display:grid;grid-template-columns:repeat({self.columns},{s}px);'
             f'gap:6px;align-items:end">' + "".join(cells) + "</div>"
         )
+        return block_html(None, grid)
 
 
 def show_crops(

@@ -4,13 +4,16 @@ A listing is declared as ``(column, Arrow type)`` pairs and built from row dicts
 dtypes of :func:`coreviz_frames.schema.pandas_dtype` (strings ``string[pyarrow]``, integers
 ``Int64``, floats ``float64``), so a zero-row listing has the same columns and dtypes as a
 full one. Fields a listing does not know go, under their API spelling, into one JSON text
-column ``extra`` (:func:`extra_json`), as they do for media.
+column ``extra`` (:func:`extra_json`), as they do for media. A listing is a
+:class:`Listing`: a plain DataFrame whose notebook view is the package's compact table
+(short ids with the full id in a tooltip, names first); anything derived from it (a
+selection, a merge) is a plain DataFrame again.
 
 Example:
     >>> import pyarrow as pa
     >>> df = typed_frame([("key", pa.string()), ("n", pa.int64())], [{"key": "a", "n": 1}])
-    >>> [str(t) for t in df.dtypes]
-    ['string', 'Int64']
+    >>> [str(t) for t in df.dtypes], type(df).__name__, type(df[["key"]]).__name__
+    (['string', 'Int64'], 'Listing', 'DataFrame')
     >>> extra_json({"id": "x", "icon": "🌷"}, known={"id"})
     '{"icon": "🌷"}'
     >>> fit_cell(2**70, pa.int64()), fit_cell(7, pa.string())
@@ -29,8 +32,9 @@ import pyarrow as pa
 
 from coreviz_frames.schema import pandas_dtype
 from coreviz_frames.tables.casting import text_array
+from coreviz_frames.tables.preview import listing_html
 
-__all__ = ["extra_json", "fit_cell", "typed_frame"]
+__all__ = ["Listing", "extra_json", "fit_cell", "typed_frame"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -41,14 +45,26 @@ def _types_mapper(arrow_type: pa.DataType) -> Any:
     return pandas_dtype(arrow_type)
 
 
+class Listing(pd.DataFrame):
+    """A DataFrame shown in notebooks in the package's compact style (see
+    :mod:`coreviz_frames.tables.preview`); in every other way a plain DataFrame."""
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:  # a selection or a merge is plain again
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        return listing_html(self)
+
+
 def typed_frame(
     columns: Sequence[tuple[str, pa.DataType]], rows: Sequence[Mapping[str, Any]]
-) -> pd.DataFrame:
-    """A DataFrame with exactly ``columns`` (in order, with their dtypes) from ``rows``;
-    a key missing from a row is a null."""
+) -> Listing:
+    """A :class:`Listing` with exactly ``columns`` (in order, with their dtypes) from
+    ``rows``; a key missing from a row is a null."""
     arrays = [text_array([row.get(name) for row in rows], typ) for name, typ in columns]
     table = pa.Table.from_arrays(arrays, names=[name for name, _ in columns])
-    return table.to_pandas(types_mapper=_types_mapper)
+    return Listing(table.to_pandas(types_mapper=_types_mapper))
 
 
 def extra_json(item: Mapping[str, Any], *, known: Collection[str]) -> str | None:

@@ -1,17 +1,28 @@
-"""The notebook preview of :class:`~coreviz_frames.tables.media_tables.MediaTables`: compact rows.
+"""The package's notebook HTML: one compact style for every ``_repr_html_``.
 
-Each grain shows a few rows with short cells: ids cut to 8 characters (the full id in a
+:class:`~coreviz_frames.tables.media_tables.MediaTables`, ``SearchResults``, the listings
+(collections, tags, folders, search hits) and the crop gallery all render through here.
+Each table shows a few rows with short cells: ids cut to 8 characters (the full id in a
 tooltip), polygons as ``4 pts``, lists as their first items, long text clipped (full text
-in the tooltip), timestamps to the second; at most ``pd.options.display.max_columns``
-columns (the first and last ones, an ellipsis between). The objects preview puts a small
-crop thumbnail first on each row whose crop image is already in the disk cache
-(``$COREVIZ_FRAMES_CACHE``): a repr never downloads anything.
+in the tooltip), timestamps to the second. Columns people look for first (name, label,
+text, type, sizes, time) lead; ids, then mostly-empty columns come last; at most
+``pd.options.display.max_columns`` columns are shown (the rest named in the tooltip of a
+last ``…`` column). The objects preview puts a small crop thumbnail first on each row
+whose crop image is already in the disk cache (``$COREVIZ_FRAMES_CACHE``): a repr never
+downloads anything.
+
+Every size and alignment that matters is an attribute or an inline style, so that
+notebook stylesheets (JupyterLab's ``img {max-width: 100%; height: auto}`` and right-aligned
+cells, classic Notebook's, VS Code's) cannot shrink a thumbnail to nothing or move text.
 
 Example:
     >>> cell(pd.Series(["0123456789abcdef"], dtype="string")[0], "media_id")
     ('01234567…', '0123456789abcdef')
     >>> cell([{"x": 0.0, "y": 0.0}] * 4, "polygon")
     ('4 pts', None)
+    >>> frame = pd.DataFrame({"object_id": ["o1"], "label": ["cat"], "extra": [None]})
+    >>> ordered_columns(frame)
+    ['label', 'object_id', 'extra']
 """
 
 from __future__ import annotations
@@ -20,8 +31,8 @@ import base64
 import html
 import io
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,16 +41,60 @@ from PIL import Image
 from coreviz_frames._util.diskcache import resolve_cache
 from coreviz_frames.images.options import DEFAULT_MAX_BYTES
 
-__all__ = ["cached_thumbnail", "cell", "frame_html", "tables_html"]
+__all__ = [
+    "Thumbnail",
+    "block_html",
+    "cached_thumbnail",
+    "cell",
+    "frame_html",
+    "img_html",
+    "listing_html",
+    "ordered_columns",
+    "tables_html",
+    "thumbnail",
+]
 
 ID_CHARS = 8
 TEXT_CHARS = 40
 THUMB_SIZE = 48
-_STYLE = (
-    "<style>.cvf-preview td,.cvf-preview th{padding:2px 6px;font-size:12px;white-space:nowrap;"
-    "text-align:left}.cvf-preview td.n{text-align:right;font-variant-numeric:tabular-nums}"
-    ".cvf-preview img{display:block}</style>"
+#: Columns people look for first, in this order (sizes and time after what a row is).
+FIRST_COLUMNS = (
+    "name",
+    "label",
+    "text",
+    "key",
+    "value",
+    "type",
+    "width",
+    "height",
+    "bbox_w",
+    "bbox_h",
+    "size_bytes",
+    "duration",
+    "timestamp",
+    "created_at",
 )
+#: Long values a thumbnail or a tooltip says better: after the other columns, before ids.
+_DETAIL_COLUMNS = frozenset(("blob", "polygon", "path", "folder_path", "moderation_categories"))
+#: A column empty in more than this share of the rows looked at goes last.
+MOSTLY_NULL = 0.5
+_NULL_SAMPLE = 1_000
+_STYLE = (
+    "<style>.cvf-preview{border-collapse:collapse;margin:2px 0 6px 0}"
+    ".cvf-preview td,.cvf-preview th{padding:2px 6px;font-size:12px;white-space:nowrap;"
+    "vertical-align:middle}.cvf-preview caption{caption-side:top;text-align:left;"
+    "font-size:12px;padding:2px 0}.cvf-note{font-size:12px;margin:2px 0}</style>"
+)
+_LEFT = ' style="text-align:left"'
+_RIGHT = ' style="text-align:right;font-variant-numeric:tabular-nums"'
+
+
+class Thumbnail(NamedTuple):
+    """A small JPEG as a data URI, with its pixel size (declared on the ``<img>``)."""
+
+    uri: str
+    width: int
+    height: int
 
 
 def _missing(value: Any) -> bool:
@@ -51,6 +106,10 @@ def _missing(value: Any) -> bool:
 def _clip(text: str, limit: int) -> tuple[str, str | None]:
     text = " ".join(text.split())  # no newline inside a cell
     return (text, None) if len(text) <= limit else (text[: limit - 1] + "…", text)
+
+
+def _is_id(column: str) -> bool:
+    return column == "id" or column.endswith(("_id", "_index"))
 
 
 def cell(value: Any, column: str) -> tuple[str, str | None]:
@@ -76,9 +135,30 @@ def cell(value: Any, column: str) -> tuple[str, str | None]:
     return _clip(text, TEXT_CHARS)
 
 
-def cached_thumbnail(url: Any, size: int = THUMB_SIZE) -> str | None:
-    """A data URI of the cached image at ``url``, or None: the disk cache is read, the
-    network never.
+# --------------------------------------------------------------------------- thumbnails
+
+
+def thumbnail(image: Image.Image, size: int = THUMB_SIZE) -> Thumbnail:
+    """``image`` fitted to ``size`` pixels on its longest side, as a JPEG data URI: small
+    crops are scaled up (a 12-pixel face is a visible thumbnail), large ones down; the
+    aspect ratio is kept.
+
+    Example:
+        >>> thumbnail(Image.new("RGB", (12, 6)), 96)[1:]
+        (96, 48)
+    """
+    scale = size / max(image.size) if max(image.size) else 1.0
+    fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    thumb = image.resize(fitted, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    thumb.convert("RGB").save(buffer, "JPEG", quality=80)
+    uri = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Thumbnail(uri, *thumb.size)
+
+
+def cached_thumbnail(url: Any, size: int = THUMB_SIZE) -> Thumbnail | None:
+    """A :class:`Thumbnail` of the cached image at ``url``, or None: the disk cache is
+    read, the network never.
 
     Example:
         >>> cached_thumbnail(None) is None
@@ -93,60 +173,162 @@ def cached_thumbnail(url: Any, size: int = THUMB_SIZE) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (size, size))
-            thumb = image.convert("RGB")
-            thumb.thumbnail((size, size))
+            return thumbnail(image.convert("RGB"), size)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _shown_columns(columns: list[str]) -> list[str | None]:
-    """The columns to show, ``None`` standing for the elided middle ones."""
+def img_html(thumb: Thumbnail, alt: str = "") -> str:
+    """An ``<img>`` whose size no notebook stylesheet overrides: width and height as
+    attributes and inline (``max-width:none``: JupyterLab's ``max-width:100%`` in an
+    auto-width cell renders it 0×0).
+
+    Example:
+        >>> tag = img_html(Thumbnail("data:,", 48, 30))
+        >>> 'width="48" height="30"' in tag and "max-width:none;width:48px;height:30px" in tag
+        True
+    """
+    w, h = thumb.width, thumb.height
+    return (
+        f'<img src="{thumb.uri}" width="{w}" height="{h}" alt="{html.escape(alt)}" '
+        f'style="max-width:none;width:{w}px;height:{h}px;display:block">'
+    )
+
+
+def _thumb_td(url: Any, size: int = THUMB_SIZE) -> str:
+    thumb = cached_thumbnail(url, size)
+    inner = img_html(thumb) if thumb is not None else ""
+    return f'<td style="min-width:{size}px;width:{size}px;padding:1px 4px">{inner}</td>'
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _mostly_null(frame: pd.DataFrame) -> set[str]:
+    """Columns empty in more than :data:`MOSTLY_NULL` of the first rows (and ``extra``)."""
+    sample = frame.head(_NULL_SAMPLE)
+    share = sample.isna().mean() if len(sample) else pd.Series(0.0, index=frame.columns)
+    return {str(c) for c, s in share.items() if s > MOSTLY_NULL} | {"extra"}
+
+
+def ordered_columns(frame: pd.DataFrame, lead: Sequence[str] = ()) -> list[str]:
+    """The columns in preview order: ``lead``, :data:`FIRST_COLUMNS`, the others, long
+    detail columns (``blob``, ``polygon``, paths), ids and positions, mostly-empty ones."""
+    columns = [str(c) for c in frame.columns]
+    sparse = _mostly_null(frame)
+
+    def group(column: str) -> int:
+        if column in lead:
+            return 0
+        if column in sparse:
+            return 5
+        if column in FIRST_COLUMNS:
+            return 1
+        if _is_id(column):
+            return 4
+        return 3 if column in _DETAIL_COLUMNS or column.endswith("_blob") else 2
+
+    def key(column: str) -> tuple[int, int]:
+        rank = group(column)
+        order = {0: lead, 1: FIRST_COLUMNS}.get(rank, columns)
+        return rank, list(order).index(column)
+
+    return sorted(columns, key=key)
+
+
+def _shown_columns(columns: list[str]) -> tuple[list[str], list[str]]:
+    """``(shown, hidden)``: the first ``display.max_columns`` columns, and the rest."""
     limit = pd.get_option("display.max_columns")
     if not limit or len(columns) <= limit:
-        return list(columns)
-    head = (limit + 1) // 2
-    return [*columns[:head], None, *columns[len(columns) - (limit - head) :]]
+        return list(columns), []
+    return columns[:limit], columns[limit:]
 
 
-def _td(value: Any, column: str) -> str:
+# --------------------------------------------------------------------------- tables
+
+
+def _numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _td(value: Any, column: str, align: str) -> str:
     text, title = cell(value, column)
-    numeric = isinstance(value, int | float | np.integer | np.floating) and not _missing(value)
-    attrs = ' class="n"' if numeric and not isinstance(value, bool) else ""
-    if title is not None:
-        attrs += f' title="{html.escape(title)}"'
-    return f"<td{attrs}>{html.escape(text)}</td>"
+    tip = f' title="{html.escape(title)}"' if title is not None else ""
+    return f"<td{align}{tip}>{html.escape(text)}</td>"
 
 
-def frame_html(frame: pd.DataFrame, rows: int = 5, *, thumbnails: bool = False) -> str:
-    """The first ``rows`` rows of ``frame`` as a compact HTML table (escaped).
+def _header(shown: list[str], aligns: dict[str, str], hidden: list[str], thumbs: bool) -> str:
+    cells = "<th></th>" if thumbs else ""
+    cells += "".join(f"<th{aligns[c]}>{html.escape(c)}</th>" for c in shown)
+    if hidden:
+        tip = html.escape(f"{len(hidden)} more columns: {', '.join(hidden)}")
+        cells += f'<th{_LEFT} title="{tip}">…</th>'
+    return f"<thead><tr>{cells}</tr></thead>"
 
-    With ``thumbnails``, a first column shows the cached image of each row's ``blob``.
+
+def frame_html(
+    frame: pd.DataFrame,
+    rows: int = 5,
+    *,
+    thumbnails: bool = False,
+    caption: str | None = None,
+    lead: Sequence[str] = (),
+) -> str:
+    """The first ``rows`` rows of ``frame`` as a compact HTML table (escaped), its
+    columns in :func:`ordered_columns` order, at most ``display.max_columns`` of them.
+
+    With ``thumbnails``, a first column shows the cached image of each row's ``blob``;
+    ``caption`` is said once, above the table.
     """
-    head = frame.head(rows)
-    shown = _shown_columns(list(frame.columns))
+    shown, hidden = _shown_columns(ordered_columns(frame, lead))
+    aligns = {c: _RIGHT if _numeric(frame[c]) else _LEFT for c in shown}
     thumbs = thumbnails and "blob" in frame.columns
-    header = "<th></th>" if thumbs else ""
-    header += "".join("<th>…</th>" if c is None else f"<th>{html.escape(c)}</th>" for c in shown)
     body = []
-    for record in head.to_dict("records"):
-        cells = ""
-        if thumbs:
-            uri = cached_thumbnail(record.get("blob"))
-            cells += f'<td><img src="{uri}" alt=""></td>' if uri else "<td></td>"
-        cells += "".join("<td>…</td>" if c is None else _td(record[c], c) for c in shown)
+    for record in frame.head(rows).to_dict("records"):
+        cells = _thumb_td(record.get("blob")) if thumbs else ""
+        cells += "".join(_td(record[c], c, aligns[c]) for c in shown)
+        cells += f"<td{_LEFT}>…</td>" if hidden else ""
         body.append(f"<tr>{cells}</tr>")
-    more = f"<p>… {len(frame) - rows:,} more rows</p>" if len(frame) > rows else ""
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    more = f'<p class="cvf-note">… {len(frame) - rows:,} more rows</p>' if len(frame) > rows else ""
     return (
-        f'<table class="cvf-preview"><thead><tr>{header}</tr></thead>'
+        f'<table class="cvf-preview">{title}{_header(shown, aligns, hidden, thumbs)}'
         f"<tbody>{''.join(body)}</tbody></table>{more}"
     )
 
 
+def block_html(title: str | None, *parts: str) -> str:
+    """The wrapper of every HTML repr of the package: the shared style, a bold title.
+
+    Example:
+        >>> block_html("Hits", "<p>x</p>").startswith('<div class="coreviz-frames">')
+        True
+    """
+    head = f"<strong>{html.escape(title)}</strong>" if title else ""
+    return f'<div class="coreviz-frames">{_STYLE}{head}{"".join(parts)}</div>'
+
+
+def _listing_rows(count: int) -> int:
+    """As pandas: every row up to ``display.max_rows``, else ``display.min_rows``."""
+    most = pd.get_option("display.max_rows")
+    if most is None or count <= most:
+        return count
+    return pd.get_option("display.min_rows") or most
+
+
+def listing_html(frame: pd.DataFrame, caption: str | None = None, lead: Sequence[str] = ()) -> str:
+    """A listing (collections, tags, folders, hits) in the shared compact style.
+
+    Example:
+        >>> "<th" in listing_html(pd.DataFrame({"name": ["a"]}))
+        True
+    """
+    rows = _listing_rows(len(frame))
+    return block_html(None, frame_html(frame, rows, caption=caption, lead=lead))
+
+
 def tables_html(items: Iterable[tuple[str, pd.DataFrame]], rows: int = 5) -> str:
-    """Row counts, then a compact preview of each grain (the first one open).
+    """Row counts, then a compact preview of each grain (the objects one open).
 
     Example:
         >>> from coreviz_frames.tables.media_tables import MediaTables
@@ -155,11 +337,11 @@ def tables_html(items: Iterable[tuple[str, pd.DataFrame]], rows: int = 5) -> str
     """
     items = list(items)
     counts = "".join(
-        f'<tr><th>{html.escape(g)}</th><td class="n">{len(f):,}</td></tr>' for g, f in items
+        f"<tr><th{_LEFT}>{html.escape(g)}</th><td{_RIGHT}>{len(f):,}</td></tr>" for g, f in items
     )
     parts = [
-        f'<div class="coreviz-frames">{_STYLE}<strong>MediaTables</strong>',
-        f'<table class="cvf-preview"><tr><th>grain</th><th>rows</th></tr>{counts}</table>',
+        f'<table class="cvf-preview"><thead><tr><th{_LEFT}>grain</th><th{_RIGHT}>rows</th>'
+        f"</tr></thead><tbody>{counts}</tbody></table>"
     ]
     for grain, frame in items:
         opened = " open" if grain == "objects" and len(frame) else ""
@@ -168,5 +350,4 @@ def tables_html(items: Iterable[tuple[str, pd.DataFrame]], rows: int = 5) -> str
             + frame_html(frame, rows, thumbnails=grain == "objects")
             + "</details>"
         )
-    parts.append("</div>")
-    return "".join(parts)
+    return block_html("MediaTables", *parts)

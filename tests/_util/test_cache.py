@@ -155,7 +155,7 @@ def test_a_fifo_entry_is_discarded_not_waited_on(sample_api, tables, tmp_path, m
     os.mkfifo(_plant(cache, other))
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     assert _in_thread(lambda: cached_thumbnail(other)) is None
-    assert _in_thread(lambda: cached_thumbnail(url)).startswith("data:image/jpeg")
+    assert _in_thread(lambda: cached_thumbnail(url)).uri.startswith("data:image/jpeg")
 
 
 def test_a_symlink_entry_never_loads_a_local_file(sample_api, tables, tmp_path):
