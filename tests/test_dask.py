@@ -315,7 +315,9 @@ def test_export_is_read_back_by_read_parquet_and_duckdb(dask_client, synthetic, 
     assert manifest["status"] == "complete" and manifest["source"]["engine"] == "dask"
     assert manifest["rows"] == report.rows and len(manifest["parts"]) == 3
     assert KEY not in (out / "_coreviz_manifest.json").read_text()
-    assert "coreviz_frames" in cvf.parquet.describe_export(out)
+    from coreviz_frames.exports.reader import describe_export
+
+    assert "coreviz_frames" in describe_export(out)
 
     with pytest.raises(ExportError, match="not empty"):
         export_collection(synthetic.collection_id, out, client_kwargs=kwargs_for(synthetic))

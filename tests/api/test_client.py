@@ -408,7 +408,7 @@ def test_browse_skips_and_reports_items_that_cannot_be_hydrated(collection_serve
 
 
 def test_client_from_package_namespace():
-    assert cvf.Client is cvf.client.Client and cvf.FetchReport is FetchReport
+    assert cvf.Client is cvf.api.client.Client and cvf.FetchReport is FetchReport
     assert "Client" in cvf.__all__ and "FetchReport" in cvf.__all__
     assert KEY not in repr(cvf.Client(api_key=KEY))
 

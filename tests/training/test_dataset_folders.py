@@ -103,7 +103,8 @@ def test_a_failure_half_way_leaves_the_old_dataset_whole(name, tables, tmp_path,
 _CHILD = """
 import sys, time
 import coreviz_frames as cvf
-from coreviz_frames import fileio, frameset
+from coreviz_frames._util import fileio
+from coreviz_frames.training import frames as frameset
 real = fileio.atomic_write_bytes
 def slow(target, data, **kw):
     real(target, data, **kw)

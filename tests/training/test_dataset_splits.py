@@ -68,7 +68,7 @@ def _coco(tables, out: Path) -> dict[str, str]:
 def _yolo(tables, out: Path) -> dict[str, str]:
     export_yolo(tables, out, splits=FRACTIONS, seed=7, images="none")
     media_of = {
-        cvf.training.safe_name(f): m
+        cvf.training.crop_dataset.safe_name(f): m
         for f, m in zip(tables.frames.frame_id, tables.frames.media_id, strict=True)
     }
     return _by_media(
