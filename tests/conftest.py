@@ -9,12 +9,18 @@ started by hand: ``HYPOTHESIS_PROFILE=explore python -m pytest tests/exports/tes
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from coreviz_frames.local_api import LocalAPI
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What a wheel is built from: copied, so builds running in parallel never share ``build/``.
+BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "coreviz_frames", "data", "notebooks")
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", max_examples=5_000, print_blob=True)
@@ -41,3 +47,19 @@ def local_api_factory() -> Iterator[Callable[..., LocalAPI]]:
     yield make
     for api in started:
         api.stop()
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of what the wheel is built from: setuptools builds in the source folder
+    (``build/``, ``*.egg-info``), so two builds of the checkout at once would race."""
+    dest = tmp_path / "project"
+    junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
+    for name in BUILD_INPUTS:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=junk)
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest

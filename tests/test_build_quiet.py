@@ -29,7 +29,7 @@ def test_every_data_folder_is_a_declared_package():
     assert folders - _declared() == set(), "add these to [tool.setuptools] packages"
 
 
-def test_building_prints_no_package_data_warning(tmp_path):
+def test_building_prints_no_package_data_warning(project_copy, tmp_path):
     pytest.importorskip("setuptools")
     result = subprocess.run(
         [
@@ -42,7 +42,7 @@ def test_building_prints_no_package_data_warning(tmp_path):
             "--no-build-isolation",
             "-w",
             str(tmp_path / "wheel"),
-            str(ROOT),
+            str(project_copy),
         ],
         capture_output=True,
         text=True,

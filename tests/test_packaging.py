@@ -10,13 +10,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_ships_the_sample_collection(tmp_path):
+def test_wheel_ships_the_sample_collection(project_copy, tmp_path):
+    wheels = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), project_copy],
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("coreviz_frames-*.whl")
+    (wheel,) = wheels.glob("coreviz_frames-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "coreviz_frames/py.typed" in names
     assert "coreviz_frames/local_api/server.py" in names
