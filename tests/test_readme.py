@@ -88,6 +88,8 @@ def test_each_python_block_runs_alone(number, readme_api, tmp_path):
     block = BLOCKS[number - 1]
     if re.search(r"(?m)^import torch", block) and not _torchvision_imports():
         pytest.skip("torch and torchvision are not installed (make test installs them)")
+    if re.search(r"(?m)^import coreviz_frames.dask", block):
+        pytest.importorskip("distributed", reason="the dask extra is not installed")
     code = block.replace('"COLLECTION_ID"', repr(readme_api.collection_id))
     done = subprocess.run(
         [sys.executable, "-c", code],

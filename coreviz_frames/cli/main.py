@@ -966,6 +966,14 @@ def _command(name: str, module: str) -> str:
     return str(here / name) if (here / name).is_file() else f"{sys.executable} -m {module}"
 
 
+def _notebook_extra_command() -> str:
+    """How to install the ``notebook`` extra: from the checkout this runs from, else by name."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file():
+        return f'pip install -e "{checkout}[notebook]"'
+    return 'pip install "coreviz-frames[notebook]"'
+
+
 def _notebook_dir() -> Path | None:
     """The installed notebooks (``coreviz_frames.notebooks`` in a wheel), else a checkout's."""
     from importlib import resources
@@ -994,7 +1002,7 @@ def _next_steps(export_dir: Path) -> list[str]:
     if notebooks is not None:
         lines.append(
             f"  {notebooks / '01_explore_collection.ipynb'}  (a guided tour in Jupyter: "
-            f'copy it somewhere, then pip install "coreviz-frames[notebook]" and open it)'
+            f"copy it somewhere, then {_notebook_extra_command()} and open it)"
         )
     else:
         lines.append(

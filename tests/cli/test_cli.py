@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 import duckdb
@@ -560,3 +561,13 @@ def test_demo_next_steps_name_files_that_exist(tmp_path):
     assert steps[1].split()[0] == sys.executable
     notebook = steps[2].split()[0]
     assert notebook.endswith("01_explore_collection.ipynb") and os.path.isfile(notebook)
+
+
+def test_demo_names_an_install_of_the_notebook_extra_that_works_from_a_checkout(tmp_path):
+    """Run from a clone, the package is not on an index: the hint installs the clone's extra."""
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    checkout = Path(cvf.__file__).resolve().parents[1]
+    assert (checkout / "pyproject.toml").is_file()  # the tests run from a checkout
+    assert f'pip install -e "{checkout}[notebook]"' in result.output
+    assert '"coreviz-frames[notebook]"' not in result.output
