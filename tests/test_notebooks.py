@@ -89,6 +89,21 @@ def test_notebook_runs(
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
+    if name == "01_explore_collection.ipynb":
+        previews = [p for p in _html_outputs(nb) if "<summary>objects" in p]
+        assert len(previews) >= 2  # the tables after browse, and again once crops are cached
+        assert "<img" not in previews[0] and '<img src="data:image/jpeg' in previews[-1]
+
+
+def _html_outputs(nb) -> list[str]:
+    """The ``text/html`` of every code cell's outputs, in order."""
+    return [
+        o.get("data", {}).get("text/html", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "text/html" in o.get("data", {})
+    ]
 
 
 def test_every_notebook_is_tested() -> None:
