@@ -76,7 +76,6 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 import pandas as pd  # noqa: E402
 
 from coreviz_frames._util.ids import validate_id  # noqa: E402
-from coreviz_frames._util.idsfile import read_ids_file  # noqa: E402
 from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
 from coreviz_frames.api.filters import BrowseFilters  # noqa: E402
 from coreviz_frames.api.pagination import check_max_overrun  # noqa: E402
@@ -103,10 +102,10 @@ __all__ = [
     "PaginationError",
     "PartitionError",
     "export_collection",
-    "export_collection_cli",
     "export_media",
     "read_collection",
     "read_media",
+    "refuse_resume",
 ]
 
 #: Pages per partition when ``npartitions`` is not given (1,000 media at page_size 100).
@@ -641,7 +640,8 @@ def read_media(
 # --------------------------------------------------------------------------- exporting
 
 
-def _refuse_resume() -> None:
+def refuse_resume() -> None:
+    """Raise the :class:`ConfigError` of ``resume=True`` on Dask (whole files, no parts)."""
     raise ConfigError(
         "--resume is not supported with --dask: Dask writes whole files, not committed "
         "parts; re-run with --overwrite, or finish a crashed Dask export without --dask "
@@ -707,7 +707,7 @@ def _export(
     table_format: str | None = None,
 ) -> ExportReport:
     if resume:
-        _refuse_resume()
+        refuse_resume()
     started = time.monotonic()
     store = open_store(
         out_dir,
@@ -764,7 +764,7 @@ def export_collection(
         >>> print(report)
     """
     if resume:
-        _refuse_resume()
+        refuse_resume()
     read = _range_read(collection_id, page_size, filters, max_overrun, browse_filters)
     plan = _collection_plan(read, client_kwargs, npartitions, "skip", max_total)
     return _export(
@@ -801,7 +801,7 @@ def export_media(
         (False, 2)
     """
     if resume:
-        _refuse_resume()
+        refuse_resume()
     plan = _media_plan(ids, client_kwargs, npartitions, "skip")
     return _export(
         plan,
@@ -812,96 +812,3 @@ def export_media(
         compression=compression,
         table_format=table_format,
     )
-
-
-def _connect(dask_address: str, n_workers: int | None) -> tuple[Any, Any]:
-    """A ``distributed.Client`` (and the ``LocalCluster`` it runs on, or None)."""
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover
-        raise DaskNotInstalledError(
-            f"--dask needs distributed: {_HINT}", name="distributed"
-        ) from exc
-    cluster = None
-    try:
-        if dask_address == "local":
-            cluster = distributed.LocalCluster(
-                n_workers=n_workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
-            return distributed.Client(cluster), cluster
-        return distributed.Client(dask_address), None
-    except (OSError, TimeoutError) as exc:
-        if cluster is not None:
-            cluster.close()
-        raise ConfigError(f"cannot connect to the Dask scheduler {dask_address!r}: {exc}") from exc
-
-
-def export_collection_cli(
-    dask_address: str,
-    *,
-    collection_id: str | None = None,
-    ids_file: str | None = None,
-    out_dir: str | os.PathLike,
-    overwrite: bool = False,
-    resume: bool = False,
-    page_size: int = 100,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    partition_by: str | None = None,
-    filters: BrowseFilters | Mapping[str, Any] | None = None,
-    n_workers: int | None = None,
-    table_format: str | None = None,
-) -> ExportReport:
-    """``coreviz-frames export --dask ADDRESS|local``: connect, export, return the report.
-
-    ``"local"`` starts a ``LocalCluster`` (one single-threaded worker process per core, on
-    127.0.0.1, no dashboard) for the duration; anything else is a scheduler address for
-    ``distributed.Client``. Exactly one of ``collection_id`` and ``ids_file`` (one id per
-    line, ``-`` for stdin). ``filters`` holds the browse filters (a
-    :class:`~coreviz_frames.api.filters.BrowseFilters`, or a mapping whose None values are ignored).
-
-    Example:
-        >>> report = export_collection_cli("local", collection_id="COL", out_dir="export/",
-        ...                                api_key="sk-..")
-        >>> report.ok, str(report).splitlines()[0]
-    """
-    if resume:
-        _refuse_resume()
-    if (collection_id is None) == (ids_file is None):
-        raise ConfigError("give exactly one of collection_id and ids_file")
-    if not isinstance(filters, BrowseFilters):
-        filters = BrowseFilters.build(
-            None, **{k: v for k, v in (filters or {}).items() if v is not None}
-        )
-    client_kwargs = {"api_key": api_key, "base_url": base_url}
-    client_kwargs = {k: v for k, v in client_kwargs.items() if v is not None}
-    dask_client, cluster = _connect(dask_address, n_workers)
-    try:
-        with dask_client:
-            if collection_id is not None:
-                return export_collection(
-                    collection_id,
-                    out_dir,
-                    client_kwargs=client_kwargs,
-                    page_size=page_size,
-                    overwrite=overwrite,
-                    partition_by=partition_by,
-                    filters=filters,
-                    table_format=table_format,
-                )
-            assert ids_file is not None
-            return export_media(
-                read_ids_file(ids_file),
-                out_dir,
-                client_kwargs=client_kwargs,
-                overwrite=overwrite,
-                partition_by=partition_by,
-                table_format=table_format,
-            )
-    finally:
-        if cluster is not None:
-            cluster.close()

@@ -28,19 +28,23 @@ from dask.base import normalize_token  # noqa: E402
 from pandas.testing import assert_frame_equal  # noqa: E402
 
 import coreviz_frames as cvf  # noqa: E402
+from coreviz_frames.cli.dask_export import export_on_dask  # noqa: E402
 from coreviz_frames.dask import (  # noqa: E402
     ClientSpec,
     PaginationError,
     PartitionError,
     _offset_ranges,
     export_collection,
-    export_collection_cli,
     export_media,
     read_collection,
     read_media,
 )
 from coreviz_frames.errors import ConfigError, ExportError  # noqa: E402
-from coreviz_frames.exports.reader import METADATA_KEY, read_manifest  # noqa: E402
+from coreviz_frames.exports.reader import (  # noqa: E402
+    METADATA_KEY,
+    describe_export,
+    read_manifest,
+)
 from coreviz_frames.local_api import LocalAPI  # noqa: E402
 from coreviz_frames.schema import GRAINS, pandas_dtypes  # noqa: E402
 
@@ -315,8 +319,6 @@ def test_export_is_read_back_by_read_parquet_and_duckdb(dask_client, synthetic, 
     assert manifest["status"] == "complete" and manifest["source"]["engine"] == "dask"
     assert manifest["rows"] == report.rows and len(manifest["parts"]) == 3
     assert KEY not in (out / "_coreviz_manifest.json").read_text()
-    from coreviz_frames.exports.reader import describe_export
-
     assert "coreviz_frames" in describe_export(out)
 
     with pytest.raises(ExportError, match="not empty"):
@@ -369,7 +371,7 @@ def test_dask_failures_keep_their_error_type_in_the_manifest(dask_client, synthe
     assert report.failures[0].error_type == "NotFoundError"
 
 
-def test_export_collection_cli(dask_client, sample, tmp_path):
+def test_export_on_dask_from_the_cli(dask_client, sample, tmp_path):
     common = {
         "out_dir": tmp_path / "cli",
         "overwrite": False,
@@ -381,16 +383,16 @@ def test_export_collection_cli(dask_client, sample, tmp_path):
     }
     address = dask_client.scheduler.address
     with pytest.raises(ConfigError, match="--resume is not supported with --dask"):
-        export_collection_cli(address, collection_id=sample.collection_id, ids_file=None,
+        export_on_dask(address, collection_id=sample.collection_id, ids_file=None,
                               resume=True, **common)  # fmt: skip
-    report = export_collection_cli(
+    report = export_on_dask(
         address, collection_id=sample.collection_id, ids_file=None, resume=False, **common
     )
     assert report.ok and report.failed == [] and "exported 15 media" in str(report)
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("# ids\n" + "\n".join(cvf.read_parquet(tmp_path / "cli").media.media_id))
     common.update(out_dir=tmp_path / "cli-ids")
-    report = export_collection_cli(
+    report = export_on_dask(
         address, collection_id=None, ids_file=str(ids_file), resume=False, **common
     )
     assert report.ok and report.media_exported == 15

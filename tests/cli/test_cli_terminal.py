@@ -5,14 +5,14 @@ their control characters escaped, through the one helper every command prints wi
 from __future__ import annotations
 
 import ast
-import inspect
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-import coreviz_frames.cli.main as cli
+import coreviz_frames.cli as cli_package
 from coreviz_frames._util.terminal import printable
 from coreviz_frames.cli.main import main
 from tests.helpers import KEY, ScriptedServer
@@ -111,17 +111,21 @@ def test_a_reason_cannot_forge_a_line():
 
 
 def test_every_cli_line_goes_through_one_helper():
-    """``click.echo``/``click.secho`` appear only inside ``cli.echo``."""
-    tree = ast.parse(inspect.getsource(cli))
-    direct = [
-        node.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute)
-        and node.attr in ("echo", "secho")
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "click"
-    ]
-    assert len(direct) == 1, f"click.echo/secho outside cli.echo at lines {direct}"
+    """``click.echo``/``click.secho`` appear only inside ``cli.console.echo``, in every
+    module of the CLI package."""
+    direct = []
+    for path in sorted(Path(cli_package.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        direct += [
+            f"{path.name}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr in ("echo", "secho")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "click"
+        ]
+    assert len(direct) == 1, f"click.echo/secho outside cli.console.echo at {direct}"
+    assert direct[0].startswith("console.py:")
 
 
 def test_a_lone_surrogate_from_a_server_is_shown_not_a_crash(server, tmp_path):

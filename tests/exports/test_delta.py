@@ -18,7 +18,8 @@ from deltalake import DeltaTable, write_deltalake
 
 import coreviz_frames as cvf
 from coreviz_frames.api.client import Client
-from coreviz_frames.cli.main import RETENTION_HOURS, main
+from coreviz_frames.cli.main import main
+from coreviz_frames.cli.options import RETENTION_HOURS
 from coreviz_frames.errors import ConfigError, ExportError
 from coreviz_frames.exports import delta
 from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest

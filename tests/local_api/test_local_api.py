@@ -673,7 +673,7 @@ def test_one_options_value_drives_every_entry_point(local_api_factory):
     assert LocalAPIOptions.from_namespace(parsed) == opts
     fields = [f.name for f in dataclasses.fields(LocalAPIOptions)]
     assert [spec.name for spec in option_specs()] == fields
-    from coreviz_frames.cli.main import serve
+    from coreviz_frames.cli.serve import serve
 
     assert sorted(p.name for p in serve.params) == sorted(fields)
     with LocalAPIProcess(options=opts.replace(api_key=KEY)) as server:

@@ -1,0 +1,212 @@
+"""``coreviz-frames export``: a collection, or a list of media ids, into a Parquet export.
+
+Here, in this process (streamed, resumable), or on a Dask cluster with ``--dask``
+(:mod:`coreviz_frames.cli.dask_export`). Exits 1 when a record failed (unless
+``--allow-failures``) or the walk stopped early.
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> result = CliRunner().invoke(export, ["--out", "export/"])
+    >>> result.exit_code, result.output.splitlines()[-1]
+    (2, 'Error: give exactly one of --collection or --ids')
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from coreviz_frames._util.idsfile import read_ids_file
+from coreviz_frames.api.filters import BrowseFilters
+from coreviz_frames.cli.console import echo, echo_error
+from coreviz_frames.cli.messages import cli_text
+from coreviz_frames.cli.options import (
+    api_options,
+    browse_filter_options,
+    check_path_selects,
+    filters_from,
+    make_client,
+)
+from coreviz_frames.errors import ConfigError, CorevizError, ExportError
+
+__all__ = ["export", "export_source"]
+
+
+def export_source(client, collection_id: str | None, filters: BrowseFilters | None) -> dict:
+    """Where an export's records came from, as its manifest records it."""
+    return {
+        "base_url": client.base_url,
+        "collection_id": collection_id,
+        "filters": filters.to_dict() if filters is not None else {},
+    }
+
+
+def _parts_written(out_dir: str) -> int:
+    """Committed parts of the export in ``out_dir`` (0 when there is none)."""
+    from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest
+
+    if not (Path(out_dir) / MANIFEST_NAME).is_file():
+        return 0
+    try:
+        return len(read_manifest(out_dir).get("parts", []))
+    except (CorevizError, OSError):
+        return 0
+
+
+@click.command(
+    epilog="Examples:\n\n\b\n"
+    "  coreviz-frames export --collection 5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c --out export/\n"
+    "  coreviz-frames export --collection ID --type image --tag color=red --out red/\n"
+    "  coreviz-frames export --ids ids.txt --out export/ --resume\n"
+    "  cat ids.txt | coreviz-frames export --ids - --out export/"
+)
+@click.option("--collection", "collection_id", default=None, help="Collection to export.")
+@click.option(
+    "--ids",
+    "ids_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="File of media ids, one a line ('-': stdin).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Export directory (one folder per grain).",
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted export; no duplicates.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export in --out.")
+@browse_filter_options
+@click.option("--page-size", type=int, default=100, show_default=True)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Media per Parquet part (bounds memory).",
+)
+@click.option("--partition-by", default=None, help="Hive-partition every grain on this column.")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["parquet", "delta"]),
+    default=None,
+    help="Parquet parts, or a Delta Lake table per grain (default: parquet for a new "
+    "export, the existing format on --resume).",
+)
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even if some records failed.")
+@api_options
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    help="Run on a Dask cluster: a scheduler address, or 'local'.",
+)
+def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **options) -> None:
+    """Export a collection (or a list of media ids) to a Parquet dataset.
+
+    Streams batch by batch (memory bounded by --batch-size), writes every file
+    atomically, and records what was exported in a manifest, so --resume picks
+    up after a crash without duplicating a row. Exits 1 when any record failed,
+    unless --allow-failures, and when the walk over the collection stopped early
+    (an incomplete export: --resume continues it). One export at a time per
+    directory: a second one exits 1 naming the process that holds it.
+    """
+    if (collection_id is None) == (ids_file is None):
+        raise click.UsageError("give exactly one of --collection or --ids")
+    filters = filters_from(options, collection_id)
+    check_path_selects(options, collection_id, filters)
+    if dask_address is not None:
+        from coreviz_frames.cli.dask_export import export_on_dask
+
+        report = export_on_dask(
+            dask_address,
+            collection_id=collection_id,
+            ids_file=ids_file,
+            out_dir=out_dir,
+            overwrite=overwrite,
+            resume=resume,
+            page_size=options["page_size"],
+            api_key=options["api_key"],
+            base_url=options["base_url"],
+            partition_by=options["partition_by"],
+            filters=filters,
+            table_format=options["table_format"],
+        )
+    else:
+        report = _export_here(
+            collection_id, ids_file, out_dir, filters, resume=resume, overwrite=overwrite, **options
+        )
+    _finish_export(report, out_dir, allow_failures=options["allow_failures"])
+
+
+def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite, **options):
+    """The export in this process; a fetch error ends it with one line and a --resume hint."""
+    from coreviz_frames.exports.reader import export_parquet
+
+    client = make_client(
+        options["api_key"], options["base_url"], options["workers"], options["retries"]
+    )
+    with client:
+        # one bar, the fetch's: it knows the total (pagination or the id count)
+        if collection_id is not None:
+            records = client.browse(
+                collection_id,
+                filters=filters,
+                page_size=options["page_size"],
+                progress=options["progress"],
+            )
+            source = export_source(client, collection_id, filters)
+        else:
+            ids = read_ids_file(ids_file)
+            records = client.iter_media(ids, on_error="skip", progress=options["progress"])
+            source = export_source(client, None, None)
+        try:
+            return export_parquet(
+                records,
+                out_dir,
+                batch_size=options["batch_size"],
+                resume=resume,
+                overwrite=overwrite,
+                progress=False,
+                partition_by=options["partition_by"],
+                source=source,
+                table_format=options["table_format"],
+            )
+        except (ExportError, ConfigError):
+            raise
+        except CorevizError as exc:
+            echo_error(exc)
+            if _parts_written(out_dir):
+                echo(
+                    f"The parts already written to {out_dir} are kept: re-run the same "
+                    "command with --resume to continue where it stopped.",
+                    err=True,
+                )
+            sys.exit(1)
+
+
+def _finish_export(report, out_dir, *, allow_failures: bool) -> None:
+    """Print the report; exit 1 for an incomplete walk, or failures unless allowed."""
+    echo(cli_text(str(report)))
+    if any(item.get("status") == 401 for item in report.failed):
+        echo("check the API key (COREVIZ_API_KEY or --api-key)", err=True)
+    if not report.complete:  # a walk cut short is never a success, even with --allow-failures
+        echo(
+            f"export incomplete: {report.incomplete_reason or 'the walk stopped early'}. "
+            f"The parts written to {out_dir} are kept: re-run the same command with --resume "
+            "to continue.",
+            fg="yellow",
+            err=True,
+        )
+        sys.exit(1)
+    if not report.ok and not allow_failures:
+        echo(
+            f"{len(report.failed)} record(s) failed; see the manifest in {out_dir}",
+            fg="yellow",
+            err=True,
+        )
+        sys.exit(1)
