@@ -1,11 +1,12 @@
 """The notebook preview in a real browser, inside JupyterLab's own stylesheet.
 
-The sample collection's ``MediaTables._repr_html_`` becomes the output of a notebook cell,
-exported with nbconvert's ``lab`` template (JupyterLab's CSS, light and dark themes) and its
-``classic`` one (classic Notebook's CSS), and opened in headless Chromium. The page is
-narrower than the objects table, the case where JupyterLab's ``img {max-width: 100%}``
-rendered every thumbnail 0×0. The test measures the thumbnails (``getBoundingClientRect``
-against the declared width and height), which headers are shown, and the cells' alignment.
+The sample collection's ``MediaTables._repr_html_`` becomes the output of a notebook cell
+(a crop gallery and a search below it), exported with nbconvert's ``lab`` template
+(JupyterLab's CSS, light and dark themes) and its ``classic`` one (classic Notebook's CSS),
+and opened in headless Chromium. The page is narrower than the objects table, the case where
+JupyterLab's ``img {max-width: 100%}`` rendered every thumbnail 0×0. The test measures the
+thumbnails (``getBoundingClientRect`` against the declared width and height), which headers
+are shown, and the cells' alignment.
 
 Chromium: ``$COREVIZ_FRAMES_CHROMIUM`` or the first of ``chromium``, ``chromium-browser``,
 ``google-chrome`` on the PATH (``.ci/run`` installs Debian's ``chromium`` when apt can),
@@ -57,6 +58,12 @@ _MEASURE = """() => {
     }
     d.open = opened;
   }
+  out.gallery = Array.from(document.querySelectorAll('.coreviz-frames figure img')).map(
+    (img) => ({declared: [Number(img.getAttribute('width')), Number(img.getAttribute('height'))],
+               ...rect(img)}));
+  const hits = document.querySelector('.coreviz-frames table caption').closest('table');
+  out.hits = Array.from(hits.querySelectorAll('thead th')).map(
+    (th) => ({text: th.textContent, ...rect(th)}));
   return out;
 }"""
 _OPEN_ALL = "() => document.querySelectorAll('.coreviz-frames details').forEach(d => d.open = true)"
@@ -102,31 +109,40 @@ def _local_only(route: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def preview_html(sample_api, tmp_path_factory) -> str:
-    """The sample collection's preview at notebook 01's ``display.max_columns=12``, with the
-    crops in the disk cache (as after ``show_crops``): the repr itself downloads nothing."""
+def outputs(sample_api, tmp_path_factory) -> dict[str, str]:
+    """The HTML of three notebook cells on the sample collection, at notebook 01's
+    ``display.max_columns=12``: the tables' preview with the crops in the disk cache (as after
+    ``show_crops``; the repr itself downloads nothing), a crop gallery and a search."""
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COREVIZ_FRAMES_CACHE", str(cache))
         with cvf.Client(api_key="local-sample", base_url=sample_api.base_url) as client:
             tables = cvf.to_tables(client.browse(sample_api.collection_id, progress=False))
             cvf.load_crops(tables, source="blob", on_error="record", progress=False)
+            gallery = cvf.show_crops(tables, n=6, size=64)
+            results = client.search("rocket launch", limit=5)
         with pd.option_context("display.max_columns", 12):
-            return tables._repr_html_()
+            return {
+                "tables": tables._repr_html_(),
+                "cvf.show_crops(tables, n=6, size=64)": gallery._repr_html_(),
+                "client.search('rocket launch', limit=5)": results._repr_html_(),
+            }
 
 
-def _export(preview: str, template: str, theme: str) -> str:
-    """A one-cell notebook whose output is ``preview``, as nbconvert's HTML page."""
+def _export(outputs: dict[str, str], template: str, theme: str) -> str:
+    """A notebook of one cell per output (source -> HTML), as nbconvert's HTML page."""
     nbformat = pytest.importorskip("nbformat")
     nbconvert = pytest.importorskip("nbconvert", reason="nbconvert not installed")
-    cell = nbformat.v4.new_code_cell("tables", execution_count=1)
-    data = {"text/html": preview, "text/plain": "MediaTables(...)"}
-    cell.outputs = [nbformat.v4.new_output("execute_result", data=data, execution_count=1)]
-    notebook = nbformat.v4.new_notebook(cells=[cell])
+    cells = []
+    for count, (source, html) in enumerate(outputs.items(), 1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=count)
+        data = {"text/html": html, "text/plain": source}
+        cell.outputs = [nbformat.v4.new_output("execute_result", data=data, execution_count=count)]
+        cells.append(cell)
     with warnings.catch_warnings():  # jupyter_core's notice about its platformdirs move
         warnings.simplefilter("ignore", DeprecationWarning)
         exporter = nbconvert.HTMLExporter(template_name=template, theme=theme)
-        body, _ = exporter.from_notebook_node(notebook)
+        body, _ = exporter.from_notebook_node(nbformat.v4.new_notebook(cells=cells))
     return body
 
 
@@ -143,10 +159,10 @@ def _visible(grain: dict, viewport_width: int) -> set[str]:
 
 @pytest.mark.parametrize(("template", "theme"), RENDERINGS)
 def test_preview_renders_at_its_declared_sizes_in_notebook_stylesheets(
-    page, preview_html, tmp_path, template, theme
+    page, outputs, tmp_path, template, theme
 ):
     exported = tmp_path / f"preview-{template}-{theme}.html"
-    exported.write_text(_export(preview_html, template, theme), encoding="utf-8")
+    exported.write_text(_export(outputs, template, theme), encoding="utf-8")
     page.goto(exported.as_uri(), wait_until="load")
     folder = _screenshots()
     page.screenshot(path=str(folder / f"preview-{template}-{theme}.png"), full_page=True)
@@ -169,3 +185,7 @@ def test_preview_renders_at_its_declared_sizes_in_notebook_stylesheets(
     aligned = dict(zip(texts, objects["cells"], strict=True))
     assert aligned["label"] == "left" and aligned["type"] == "left"  # not JupyterLab's right
     assert aligned["bbox_w"] == "right"
+    gallery = measured["gallery"]
+    assert len(gallery) == 6 and all(max(g["declared"]) == 64 for g in gallery), gallery
+    assert all([g["width"], g["height"]] == g["declared"] for g in gallery), gallery
+    assert {"hit_rank", "name", "rank"} <= _visible({"headers": measured["hits"]}, 10_000)
