@@ -1,16 +1,18 @@
 """Finding things before exporting them: user, organisations, collections, tag catalogue,
 versions, folders, similar objects and organisation-wide search.
 
-One :class:`Catalogue` per client (:func:`catalogue_for`) sends these reads through the
+Each client makes one :class:`Catalogue` on its first catalogue read and keeps it; it sends
+these reads through the
 client's :class:`~coreviz_frames.http.transport.Transport` (same retries, timeouts, credentials and
 error translation as Get Media) and caches ``GET /api/me``: the default organisation of
 :meth:`Catalogue.search` and :meth:`Catalogue.collections` costs one request per client,
 not one per call. Listings are typed DataFrames (:mod:`coreviz_frames.tables.listings`)
 whose unknown fields land, under their API spelling, in an ``extra`` JSON column.
-:func:`folders` and :func:`similar_objects` walk a collection through the client's browse.
+:func:`folder_frame` types the folder rows of a walk the client made. Nothing here
+knows the client: the client imports this module, never the other way round.
 
 Example:
-    >>> cat = catalogue_for(client, transport)          # what Client.collections() uses
+    >>> cat = Catalogue(transport)                      # what Client.collections() uses
     >>> cat.collections()[["collection_id", "name"]]
     >>> cat.tag_catalogue("COLLECTION_ID").groupby("key").value.apply(list)
     >>> cat.search("purple flowers", limit=5).hits
@@ -19,9 +21,8 @@ Example:
 from __future__ import annotations
 
 import threading
-import weakref
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -32,18 +33,13 @@ from coreviz_frames.errors import ConfigError, InvalidResponseError, NotFoundErr
 from coreviz_frames.http.transport import Transport
 from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
 
-if TYPE_CHECKING:
-    from coreviz_frames.api.client import Client
-
 __all__ = [
     "COLLECTION_COLUMNS",
     "FOLDER_COLUMNS",
     "ORGANIZATION_COLUMNS",
     "TAG_COLUMNS",
     "Catalogue",
-    "catalogue_for",
-    "folders",
-    "similar_objects",
+    "folder_frame",
 ]
 
 _S, _I = pa.string(), pa.int64()
@@ -268,19 +264,6 @@ class Catalogue:
         return SearchResults.from_response(body, query=q, organization_id=org, url=url, limit=limit)
 
 
-_ATTACHED: weakref.WeakKeyDictionary[Any, Catalogue] = weakref.WeakKeyDictionary()
-_ATTACH_LOCK = threading.Lock()
-
-
-def catalogue_for(owner: Any, transport: Transport) -> Catalogue:
-    """The one :class:`Catalogue` of ``owner`` (a client), created on first use."""
-    with _ATTACH_LOCK:
-        catalogue = _ATTACHED.get(owner)
-        if catalogue is None:
-            catalogue = _ATTACHED[owner] = Catalogue(transport)
-        return catalogue
-
-
 _FOLDER_FIELDS = (
     ("folder_id", "id"),
     ("name", "name"),
@@ -299,50 +282,19 @@ def _folder_row(item: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def folders(
-    client: Client, collection_id: str, *, path: str | None = None, recursive: bool = True
-) -> pd.DataFrame:
-    """The folder rows of a collection (under ``path``; every level if ``recursive``).
+def folder_frame(pages: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The folder rows of ``pages`` (raw pages of a collection walk), typed; items that are
+    not folders are left out (a server may ignore ``type=folder``).
 
-    ``attrs["complete"]`` says whether the walk reached its end.
+    Example:
+        >>> page = {"media": [{"id": "f1", "type": "folder", "name": "cats", "path": "a.b"}]}
+        >>> folder_frame([page])[["name", "parent_path"]].values.tolist()
+        [['cats', 'a']]
     """
-    pages = client.iter_pages(
-        collection_id, type="folder", path=path, recursive=recursive, progress=False
-    )
     rows = [
         _folder_row(item)
         for page in pages
         for item in page["media"]
         if item.get("type") == "folder"  # also on a server that ignores type=folder
     ]
-    frame = typed_frame(FOLDER_COLUMNS, rows)
-    frame.attrs["complete"] = pages.report.complete
-    return frame
-
-
-def similar_objects(
-    client: Client,
-    object_id: str,
-    *,
-    collection_id: str,
-    model: str | None = None,
-    limit: int = 20,
-    min_score: float | None = None,
-) -> list[dict]:
-    """The ``limit`` media records of ``collection_id`` most similar to one object (a
-    scored browse on ``similarToObjectId``, in relevance order); each carries ``_score``,
-    the ``score`` column of ``to_tables(...).media``."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
-    records = client.browse(
-        collection_id,
-        similar_to_object_id=validate_id(object_id, kind="object id"),
-        similar_to_object_model=model,
-        min_score=min_score,
-        sort_by=None,
-        sort_direction=None,
-        page_size=min(limit, 100),
-        max_items=limit,
-        progress=False,
-    )
-    return list(records)
+    return typed_frame(FOLDER_COLUMNS, rows)

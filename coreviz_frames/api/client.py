@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
@@ -564,6 +565,9 @@ class Client:
         )
         #: The report of the latest :meth:`iter_media` call (also ``iterator.report``).
         self.last_report: FetchReport | None = None
+        # the client's one catalogue (its cached /api/me), made on the first catalogue read
+        self._catalogue_reads: Catalogue | None = None
+        self._catalogue_lock = threading.Lock()
 
     # ------------------------------------------------------------------ basics
 
@@ -940,12 +944,17 @@ class Client:
         return full
 
     # ------------------------------------------------------------------ catalogue and search
-    # (the logic lives in coreviz_frames.api.catalogue and coreviz_frames.api.search)
+    # (the reads live in coreviz_frames.api.catalogue, the results in coreviz_frames.api.search)
 
     def _catalogue(self) -> Catalogue:
-        from coreviz_frames.api.catalogue import catalogue_for
+        """This client's :class:`~coreviz_frames.api.catalogue.Catalogue`, made on first use
+        (the catalogue module, and pandas with it, is imported only then)."""
+        with self._catalogue_lock:
+            if self._catalogue_reads is None:
+                from coreviz_frames.api.catalogue import Catalogue
 
-        return catalogue_for(self, self._transport)
+                self._catalogue_reads = Catalogue(self._transport)
+            return self._catalogue_reads
 
     def me(self) -> dict:
         """The current user and default organisation (``GET /api/me``), fetched once per client.
@@ -1032,16 +1041,20 @@ class Client:
             ...                               model="faces", limit=5)
             >>> cvf.to_tables(recs).media[["media_id", "score"]]
         """
-        from coreviz_frames.api.catalogue import similar_objects
-
-        return similar_objects(
-            self,
-            object_id,
-            collection_id=collection_id,
-            model=model,
-            limit=limit,
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        records = self.browse(
+            collection_id,
+            similar_to_object_id=validate_id(object_id, kind="object id"),
+            similar_to_object_model=model,
             min_score=min_score,
+            sort_by=None,
+            sort_direction=None,
+            page_size=min(limit, 100),
+            max_items=limit,
+            progress=False,
         )
+        return list(records)
 
     def folders(
         self, collection_id: str, *, path: str | None = None, recursive: bool = True
@@ -1052,6 +1065,11 @@ class Client:
         Example:
             >>> client.folders("COLLECTION_ID")[["name", "folder_item_count"]]
         """
-        from coreviz_frames.api.catalogue import folders
+        from coreviz_frames.api.catalogue import folder_frame
 
-        return folders(self, collection_id, path=path, recursive=recursive)
+        pages = self.iter_pages(
+            collection_id, type="folder", path=path, recursive=recursive, progress=False
+        )
+        frame = folder_frame(pages)
+        frame.attrs["complete"] = pages.report.complete
+        return frame

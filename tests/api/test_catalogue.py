@@ -198,6 +198,21 @@ def test_search_without_organization_asks_me_once_per_client(api, client):
     assert api.stats.snapshot().paths["/api/me"] == 2  # one per client
 
 
+def test_each_client_holds_its_own_catalogue(api):
+    """The client makes its catalogue once and keeps it; nothing outside the client holds it
+    (a dropped client takes its catalogue, and its cached /api/me, with it)."""
+    import gc
+    import weakref
+
+    with fast_client(api.base_url) as first, fast_client(api.base_url) as second:
+        catalogue = first._catalogue()
+        assert first._catalogue() is catalogue and second._catalogue() is not catalogue
+        gone = weakref.ref(catalogue)
+    del first, second, catalogue
+    gc.collect()
+    assert gone() is None
+
+
 def test_a_failed_me_is_not_cached(api, client):
     api.add_fault("/api/me", status=401, count=1)
     with pytest.raises(AuthenticationError):
