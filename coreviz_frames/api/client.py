@@ -39,6 +39,7 @@ from coreviz_frames.errors import (
     AuthenticationError,
     ConfigError,
     CorevizError,
+    CorevizWarning,
     InvalidResponseError,
     MediaIdMismatchError,
     PaginationWarning,
@@ -185,6 +186,7 @@ class _ReportingIterator(Iterator[dict]):
         #: requests starts after that, and retries in flight give up at once.
         self._cancel = Cancellation()
         self._started = False
+        self._finished = False
         self._excluded: frozenset[str | None] = frozenset()
         self._gen = self._tracked()
 
@@ -195,6 +197,7 @@ class _ReportingIterator(Iterator[dict]):
         self._started = True
         try:
             yield from self._run()
+            self._finished = True
         except GeneratorExit:
             self.report.stop(_CLOSED_EARLY)
             self._cancel.cancel(_CLOSED_EARLY)
@@ -225,7 +228,17 @@ class _ReportingIterator(Iterator[dict]):
             and (normalize_id(media_id) in self._excluded)
         )
 
+    def _again(self) -> str:
+        """How to get a new iterator (for the error of a used one)."""
+        return "call the same method again for a new iterator"
+
     def __iter__(self) -> _ReportingIterator:
+        if self._finished:
+            raise ConfigError(
+                f"this {type(self).__name__} was already used up or closed (it yielded "
+                f"{self.report.succeeded:,} records) and yields nothing more: {self._again()}, "
+                "or keep what it yields (records = list(...)) to use it twice"
+            )
         return self
 
     def __next__(self) -> dict:
@@ -234,6 +247,7 @@ class _ReportingIterator(Iterator[dict]):
     def close(self) -> None:
         """Stop; pending requests are cancelled."""
         self._gen.close()
+        self._finished = True
 
     def __enter__(self) -> _ReportingIterator:
         return self
@@ -409,6 +423,9 @@ class BrowseIterator(_ReportingIterator):
     def __enter__(self) -> BrowseIterator:
         return self
 
+    def _again(self) -> str:
+        return f"call client.browse({self._walk.collection_id!r}, ...) again for a new walk"
+
     @property
     def source(self) -> dict[str, Any]:
         """What this walk reads, as an export's manifest records it (never a credential):
@@ -477,6 +494,8 @@ class BrowseIterator(_ReportingIterator):
                 yield record
             if walker.complete:
                 report.finish(walker.unproven)
+                if report.succeeded == 0 and not report.failed and not report.excluded:
+                    client._explain_empty_walk(walk)
             elif (
                 walk.max_items is not None
                 and report.succeeded + len(report.failed) >= walk.max_items
@@ -930,6 +949,27 @@ class Client:
         )
         return BrowseIterator(self, walk, hydrate, progress)
 
+    def _explain_empty_walk(self, walk: _Walk) -> None:
+        """A whole walk found nothing: if its ``tag_filters`` cannot match (a key, or
+        values, the collection's tag catalogue does not hold), warn with what there is."""
+        if walk.filters.tag_filters is None or walk.start or walk.stop is not None:
+            return
+        try:
+            tags = self.tag_catalogue(walk.collection_id)
+        except CorevizError:
+            return  # no catalogue to compare with: the empty walk stands as it is
+        catalogue: dict[str, list[str]] = {}
+        for key, value in zip(tags["key"].tolist(), tags["value"].tolist(), strict=True):
+            catalogue.setdefault(str(key), []).append(str(value))
+        problem = walk.filters.tag_filters_problem(catalogue)
+        if problem is not None:
+            warnings.warn(
+                f"collection {walk.collection_id!r}: 0 media, because {problem} "
+                "(client.tag_catalogue(...) lists them)",
+                CorevizWarning,
+                stacklevel=4,
+            )
+
     def _hydrated(self, item: dict, cancel: Cancellation | None = None) -> dict | FailedFetch:
         """``item``'s Get Media record, or the failure of that one media (not fatal)."""
         try:
@@ -1012,18 +1052,58 @@ class Client:
         return self._catalogue().versions(media_id)
 
     def search(
-        self, q: str, *, organization_id: str | None = None, limit: int = 20
+        self,
+        q: str,
+        *,
+        organization_id: str | None = None,
+        collection_id: str | None = None,
+        limit: int = 20,
     ) -> SearchResults:
-        """Organisation-wide, frame-level search with ranks (``GET /api/search``).
+        """Search with ranks: organisation-wide and frame-level (``GET /api/search``), or in
+        one collection.
 
-        Without ``organization_id`` the default organisation of :meth:`me` is used.
+        Without ``organization_id`` the default organisation of :meth:`me` is used. The
+        API's ``/api/search`` takes no collection, so ``collection_id=`` runs the collection's
+        scored browse instead (``browse(collection_id, q=q, max_items=limit)``: full media
+        records, best first): one hit per *media*, ``frame_id`` null, ``rank`` the record's
+        ``_score``; ``tables`` hold the whole records. ``browse(collection_id, q=...)``
+        itself takes every browse filter and pages on past ``limit``.
 
         Example:
             >>> res = client.search("rocket", limit=5)
             >>> res.hits[["hit_rank", "media_id", "rank", "text_rank"]]
             >>> res.tables.objects.polygon
+            >>> client.search("rocket", collection_id="COLLECTION_ID").hits[["media_id", "rank"]]
         """
-        return self._catalogue().search(q, organization_id=organization_id, limit=limit)
+        if collection_id is None:
+            return self._catalogue().search(q, organization_id=organization_id, limit=limit)
+        if organization_id is not None:
+            raise ConfigError(
+                "search: give organization_id= (organisation-wide) or collection_id= "
+                "(one collection), not both"
+            )
+        return self._search_collection(q, collection_id, limit)
+
+    def _search_collection(self, q: str, collection_id: str, limit: int) -> SearchResults:
+        """Search one collection: its scored browse (``GET /api/dataset/{id}/media?q=``), the
+        first ``limit`` media records in relevance order, as :class:`SearchResults`."""
+        from coreviz_frames.api.search import SearchResults
+
+        if not isinstance(q, str) or not q.strip():
+            raise ConfigError(f"q must be a non-empty string, not {q!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        cid = validate_id(collection_id, kind="collection id")
+        records = self.browse(
+            cid,
+            q=q,
+            sort_by=None,
+            sort_direction=None,
+            page_size=min(limit, 100),
+            max_items=limit,
+            progress=False,
+        )
+        return SearchResults.from_records(list(records), query=q, collection_id=cid)
 
     def similar_objects(
         self,

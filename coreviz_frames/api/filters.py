@@ -224,6 +224,38 @@ class BrowseFilters:
         }
         return {k: str(v) for k, v in candidates.items() if v is not None}
 
+    def tag_filters_problem(self, catalogue: Mapping[str, Sequence[str]]) -> str | None:
+        """Why ``tag_filters`` cannot match in a collection whose tags are ``catalogue``
+        (``{key: values}``, as ``client.tag_catalogue`` lists them), or None if they can.
+
+        Example:
+            >>> f = BrowseFilters(tag_filters={"label": "rocket"})
+            >>> f.tag_filters_problem({"color": ["red"], "subject": ["space"]})
+            "tag_filters key 'label' is not a tag key of the collection; its keys: color, subject"
+        """
+        if not isinstance(self.tag_filters, str):
+            return None
+        try:
+            wanted = json.loads(self.tag_filters)
+        except ValueError:
+            return None  # a pre-encoded value the API judges
+        if not isinstance(wanted, Mapping):
+            return None
+        for key, values in wanted.items():
+            if key not in catalogue:
+                keys = ", ".join(sorted(catalogue)) or "none"
+                return (
+                    f"tag_filters key {key!r} is not a tag key of the collection; its keys: {keys}"
+                )
+            values = [values] if isinstance(values, str) else list(values)
+            if not set(values) & set(catalogue[key]):
+                known = ", ".join(sorted(map(str, catalogue[key])))
+                return (
+                    f"tag_filters {key!r}: no media has the value {values[0]!r}; the values of "
+                    f"{key!r}: {known}"
+                )
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """The filters that differ from the defaults (for a manifest's ``source``).
 

@@ -227,6 +227,7 @@ class SearchResults:
     organization_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     report: FlattenReport = field(default_factory=FlattenReport)
+    collection_id: str | None = None
 
     @classmethod
     def from_response(
@@ -251,6 +252,31 @@ class SearchResults:
         extra = {k: v for k, v in body.items() if k != "results"}
         return cls(query, hits, tables, results, records, organization_id, extra, report)
 
+    @classmethod
+    def from_records(
+        cls, records: Sequence[Mapping[str, Any]], *, query: str, collection_id: str
+    ) -> SearchResults:
+        """Build from the media records of a scored browse (``browse(collection_id, q=...)``),
+        best first: one hit per media (``frame_id`` null, ``rank`` its ``_score``); the
+        tables are the records' whole tables.
+
+        Example:
+            >>> res = SearchResults.from_records([{"id": "m1", "_score": 0.5}], query="cat",
+            ...                                  collection_id="c1")
+            >>> res.hits[["hit_rank", "media_id", "rank"]].values.tolist()
+            [[1, 'm1', 0.5]]
+        """
+        results = [dict(r) for r in records]
+        rows = [
+            _hit(i, {"media": r, "rank": r.get("_score")}, query) for i, r in enumerate(results)
+        ]
+        hits = typed_frame(HIT_COLUMNS, rows)
+        report = FlattenReport()
+        tables = to_tables(results, on_error="skip", report=report)
+        return cls(
+            query, hits, tables, results, results, report=report, collection_id=collection_id
+        )
+
     def __iter__(self) -> Iterator[dict]:
         """The media records, so ``to_tables(results)`` flattens them."""
         return iter(self.records)
@@ -260,8 +286,9 @@ class SearchResults:
         return len(self.results)
 
     def __repr__(self) -> str:
+        where = "" if self.collection_id is None else f", collection_id={self.collection_id!r}"
         return (
-            f"SearchResults(query={self.query!r}, hits={len(self.hits)}, "
+            f"SearchResults(query={self.query!r}{where}, hits={len(self.hits)}, "
             f"media={len(self.tables.media)})"
         )
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from coreviz_frames._util.fileio import is_temporary
 from coreviz_frames.errors import ConfigError, ExportError
@@ -260,6 +261,14 @@ class DeltaExportStore(ExportStore):
         self._staged_ids.update(staged[delta.INDEX_TABLE].column("media_id").to_pylist())
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         return PartCommit(self._batches - 1, len(ids), rows)
+
+    def media_rows(self, seq: int, ids: Iterable[str]) -> dict[str, pa.Table]:
+        """The rows of media ``ids`` (normalised) in the pinned snapshot, per grain."""
+        wanted = ds.field("media_id").isin(sorted(set(ids)))
+        return {
+            grain: delta.read_table(self.root, grain, self.versions[grain], filters=wanted)
+            for grain in GRAINS
+        }
 
     def stage_rewrite(self, seq: int, drop: Iterable[str]) -> PartCommit | None:
         """The rows of ``drop`` (normalised ids) leave the next snapshot."""

@@ -937,22 +937,40 @@ class ExportStore:
         arrow = grain_tables(tables)
         return self._stage(arrow, arrow["media"].column("media_id").to_pylist(), fingerprints)
 
-    def stage_rewrite(self, seq: int, drop: Iterable[str]) -> PartCommit | None:
-        """Copy-on-write: part ``seq`` leaves the next snapshot, and its rows of media other
-        than ``drop`` (normalised ids) go into a new part (None when no row is left)."""
+    def _part_entry(self, seq: int) -> dict[str, Any]:
         part = next((p for p in self._manifest["parts"] if int(p["part"]) == seq), None)
         if part is None:
-            raise ExportError(f"{self.root}: no part {seq} to rewrite", path=str(self.root))
-        self._removed.add(seq)
-        doomed = set(drop)
+            raise ExportError(f"{self.root}: no part {seq} in the manifest", path=str(self.root))
+        return part
+
+    def _part_rows(
+        self, part: Mapping[str, Any], ids: set[str], *, of: bool
+    ) -> dict[str, pa.Table]:
+        """Per grain, the rows of part ``part`` of media ``ids`` (``of``), or of the others."""
         arrow = {}
         for grain in GRAINS:
             files = [self.root / rel for rel in sorted(part["files"].get(grain, []))]
             table = read_grain(self.root, grain, files, self.partition_by, None, hint=self._hint())
             column = table.column("media_id")
-            hit = pc.is_in(column, value_set=pa.array(sorted(doomed), column.type))
-            keep = pc.invert(pc.fill_null(hit, False))
-            arrow[grain] = table.filter(keep).replace_schema_metadata(file_metadata(grain))
+            wanted = pa.array(sorted(ids), column.type)
+            hit = pc.fill_null(pc.is_in(column, value_set=wanted), False)
+            arrow[grain] = table.filter(hit if of else pc.invert(hit))
+        return arrow
+
+    def media_rows(self, seq: int, ids: Iterable[str]) -> dict[str, pa.Table]:
+        """The rows of media ``ids`` (normalised) in part ``seq`` of the current snapshot,
+        per grain (a sync compares them when the part has no fingerprints)."""
+        return self._part_rows(self._part_entry(seq), set(ids), of=True)
+
+    def stage_rewrite(self, seq: int, drop: Iterable[str]) -> PartCommit | None:
+        """Copy-on-write: part ``seq`` leaves the next snapshot, and its rows of media other
+        than ``drop`` (normalised ids) go into a new part (None when no row is left)."""
+        part = self._part_entry(seq)
+        self._removed.add(seq)
+        arrow = {
+            grain: table.replace_schema_metadata(file_metadata(grain))
+            for grain, table in self._part_rows(part, set(drop), of=False).items()
+        }
         if not any(table.num_rows for table in arrow.values()):
             return None
         fps = {**self._part_fingerprints(part), **self._refreshed.pop(seq, {})}

@@ -50,13 +50,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import pyarrow as pa
+
 from coreviz_frames._util.ids import is_safe_id, normalize_id, validate_id
 from coreviz_frames.api.client import needs_hydration
 from coreviz_frames.api.filters import BrowseFilters
 from coreviz_frames.errors import AuthenticationError, ConfigError, CorevizError
 from coreviz_frames.exports.delta import DEFAULT_RETENTION
 from coreviz_frames.exports.deltastore import open_store
-from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.fingerprint import fingerprint, strip_signature
 from coreviz_frames.exports.manifest import (
     MANIFEST_NAME,
     failure_from_manifest,
@@ -69,7 +71,7 @@ from coreviz_frames.failures import FailedFetch, failure_line
 if TYPE_CHECKING:
     from coreviz_frames.api.client import Client
 
-__all__ = ["SyncReport", "sync"]
+__all__ = ["SyncReport", "rows_by_media", "sync"]
 
 PathLike = str | os.PathLike
 
@@ -209,6 +211,7 @@ class _Run:
         self.replaced: set[str] = set()
         self.pending: list[tuple[dict, str, str, str | None]] = []  # record, id, fp, listing
         self.to_fetch: list[tuple[dict, str, str]] = []  # light item, id, listing fp
+        self.unknown: list[tuple[dict, str, str, str | None]] = []  # stored without fp
         self.failures: list[FailedFetch] = []
 
     def see(self, item: Mapping[str, Any]) -> None:
@@ -264,7 +267,34 @@ class _Run:
                 self.add(full, ident, content, listed)
 
     def add(self, record: dict, ident: str, content: str, listed: str | None) -> None:
+        stored = self.known.get(ident)
+        if stored is not None and stored.fingerprint is None:
+            self.unknown.append((record, ident, content, listed))
+            if len(self.unknown) >= self.batch_size:
+                self.compare()
+            return
         self.pending.append((record, ident, content, listed))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def compare(self) -> None:
+        """Media stored without a fingerprint (written by ``tables.to_parquet``, a Dask
+        export, ``export_parquet(tables)``): their stored rows are compared with the rows of
+        the record. Equal rows are unchanged (the fingerprint is stored for the next sync);
+        others are rewritten."""
+        queued, self.unknown = self.unknown, []
+        by_part: dict[int, list[tuple[dict, str, str, str | None]]] = {}
+        for entry in queued:
+            by_part.setdefault(self.known[entry[1]].part, []).append(entry)
+        for seq, entries in sorted(by_part.items()):
+            stored = rows_by_media(self.store.media_rows(seq, [e[1] for e in entries]))
+            fresh = rows_by_media(flatten_batch([e[0] for e in entries])[0])
+            for record, ident, content, listed in entries:
+                if ident in stored and stored.get(ident) == fresh.get(ident):
+                    self.report.unchanged += 1
+                    self.store.refresh_fingerprints(seq, {ident: (content, listed)})
+                else:
+                    self.pending.append((record, ident, content, listed))
         if len(self.pending) >= self.batch_size:
             self.flush()
 
@@ -286,6 +316,29 @@ class _Run:
                 self.replaced.add(ident)
             else:
                 self.report.added += 1
+
+
+#: Columns holding blob URLs, compared without query string (as the fingerprint does).
+_BLOB_COLUMNS = ("blob", "thumbnail_blob")
+
+
+def rows_by_media(tables: Mapping[str, pa.Table]) -> dict[str, dict[str, list[dict]]]:
+    """``{media_id: {grain: rows}}``, rows as dicts in table order, blob URLs without their
+    signature, so two flattenings of the same record compare equal.
+
+    Example:
+        >>> t = pa.table({"media_id": ["m1"], "blob": ["https://h/a.jpg?sig=1"]})
+        >>> rows_by_media({"media": t})
+        {'m1': {'media': [{'media_id': 'm1', 'blob': 'https://h/a.jpg'}]}}
+    """
+    out: dict[str, dict[str, list[dict]]] = {}
+    for grain, table in tables.items():
+        for row in table.to_pylist():
+            for column in _BLOB_COLUMNS:
+                if isinstance(row.get(column), str):
+                    row[column] = strip_signature(row[column])
+            out.setdefault(str(row["media_id"]), {}).setdefault(grain, []).append(row)
+    return out
 
 
 def _walk(
@@ -426,6 +479,7 @@ def _apply(run: _Run, *, delete_missing: bool, allow_mass_delete: bool) -> None:
     nothing changed, write nothing)."""
     store, report = run.store, run.report
     run.fetch()
+    run.compare()
     run.flush()
     deleted = _deletions(run, delete_missing, allow_mass_delete)
     report.deleted = len(deleted)

@@ -40,6 +40,8 @@ from coreviz_frames.exports.store import ExportStore, PartCommit, PathLike
 from coreviz_frames.failures import FailedFetch, failure_line
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.tables.flatten import FlattenReport, flatten
+from coreviz_frames.tables.media_tables import MediaTables
+from coreviz_frames.tables.subset import restrict
 
 __all__ = ["ExportReport", "export_parquet", "flatten_batch", "walk_outcome"]
 
@@ -251,6 +253,35 @@ def _run(
             writer.submit(batcher.take())  # the last batch; or an empty part for the columns
 
 
+def _run_tables(
+    tables: MediaTables, store: ExportStore, report: ExportReport, batch_size: int, bar: Any
+) -> None:
+    """Write ``tables`` (already flattened) as parts of ``batch_size`` media each; media
+    already exported (a resume) are skipped. Without the records there is no fingerprint:
+    a later sync compares these media by their rows."""
+    ids = list(dict.fromkeys(tables.media["media_id"].dropna().tolist()))
+    todo = [i for i in ids if not store.is_exported(normalize_id(i) or i)]
+    report.media_skipped += len(ids) - len(todo)
+    frames = dict(tables.items())
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        report.add(store.commit_part(restrict(frames, chunk)))
+        bar.update(len(chunk))
+    if not todo and not store.has_parts:
+        report.add(store.commit_part(MediaTables.empty()))  # an empty part for the columns
+
+
+def _check_records(records: Any) -> None:
+    """Refuse what is not records nor tables, saying what to pass."""
+    if isinstance(records, (str, bytes, Path, Mapping)) or hasattr(records, "columns"):
+        raise ConfigError(
+            f"export_parquet takes media records (client.browse(...), client.iter_media(...), "
+            f"a list of dicts) or a MediaTables (cvf.to_tables(...)), not "
+            f"{type(records).__name__}; a DataFrame of one grain is not enough: pass the "
+            "MediaTables it came from"
+        )
+
+
 def _close(records: Any) -> None:
     """Stop the client's fetches for ``records`` (its worker threads end)."""
     close = getattr(records, "close", None)
@@ -259,7 +290,7 @@ def _close(records: Any) -> None:
 
 
 def export_parquet(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]] | MediaTables,
     path: PathLike,
     *,
     batch_size: int = 1000,
@@ -274,6 +305,9 @@ def export_parquet(
 ) -> ExportReport:
     """Stream media records into a Parquet export, ``batch_size`` media per part.
 
+    ``records`` are media records (``client.browse(...)``, ``client.iter_media(...)``, a
+    list of dicts), or a :class:`~coreviz_frames.tables.media_tables.MediaTables` already in
+    memory (written ``batch_size`` media per part, resumable the same way).
     Memory is bounded by the batch. ``source`` (e.g. ``{"base_url": ...,
     "collection_id": ..., "filters": {...}}``) goes into the manifest with any
     credential removed. Failed fetches exposed by ``records.report`` (the
@@ -302,6 +336,7 @@ def export_parquet(
     started = time.monotonic()
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+    _check_records(records)
     if source is None:
         source = getattr(records, "source", None)
     store = open_store(
@@ -314,12 +349,18 @@ def export_parquet(
         compression=compression,
     )
     report = ExportReport(path=store.root)
-    total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]
+    if isinstance(records, MediaTables):
+        total: int | None = len(records.media)
+    else:
+        total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]
     with store.open(overwrite=overwrite, resume=resume, source=source):
         _exclude_exported(records, store)
         with progress_bar(total=total, desc="export", unit="media", progress=progress) as bar:
             try:
-                _run(records, store, report, batch_size, bar)
+                if isinstance(records, MediaTables):
+                    _run_tables(records, store, report, batch_size, bar)
+                else:
+                    _run(records, store, report, batch_size, bar)
             except BaseException:
                 _close(records)
                 raise

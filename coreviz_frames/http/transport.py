@@ -83,6 +83,7 @@ from coreviz_frames.errors import (
     ServerError,
 )
 from coreviz_frames.http.credentials import Credentials, mask_secrets
+from coreviz_frames.http.notfound import PROBE_PATH, explain_not_found, verdict_of
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -1005,6 +1006,8 @@ class Transport:
         self.deadline = deadline_for(timeout) if deadline is None else float(deadline)
         Deadline(self.deadline)  # validates it (ConfigError)
         self._cancellation = Cancellation()
+        self._probe_lock = threading.Lock()
+        self._probe: tuple[str | None, int | None] | None = None
 
     def cancel(self, reason: str = "the transport was cancelled") -> None:
         """Stop every request of this transport, now and later (see the class docstring)."""
@@ -1075,8 +1078,31 @@ class Transport:
         response = self._send(url, params=params, what=what, media_id=media_id, cancel=token)
         body = JsonBody(response, url, what=what, media_id=media_id, secrets=self._secrets())
         if not 200 <= response.status_code < 300:
-            raise body.error()
+            error = body.error()
+            if isinstance(error, NotFoundError) and url.startswith(self.base_url + "/"):
+                error = self._explained_404(error)
+            raise error
         return body
+
+    def _explained_404(self, error: NotFoundError) -> NotFoundError:
+        """``error`` saying whether the base URL is the API (asked once per transport)."""
+        with self._probe_lock:
+            if self._probe is None:
+                self._probe = self._ask_base_url()
+        verdict, status = self._probe
+        return explain_not_found(error, verdict, self._shown(self.base_url), status)
+
+    def _ask_base_url(self) -> tuple[str | None, int | None]:
+        """``(verdict, status)`` of ``GET {base_url}/me`` (see :mod:`.notfound`); no answer
+        at all gives ``(None, None)``."""
+        try:
+            with Deadline(self.deadline, cancel=self._cancellation):
+                response = self._get(self.url(PROBE_PATH), None)
+        except (requests.RequestException, CorevizError, ValueError):
+            return None, None
+        status, ctype = response.status_code, response.headers.get("Content-Type")
+        response.close()
+        return verdict_of(status, ctype), status
 
     def _send(
         self,
