@@ -282,6 +282,13 @@ def _check_records(records: Any) -> None:
         )
 
 
+def _total(records: Any) -> int | None:
+    """How many media ``records`` hold, when that is known before iterating."""
+    if isinstance(records, MediaTables):
+        return len(records.media)
+    return len(records) if hasattr(records, "__len__") else None
+
+
 def _close(records: Any) -> None:
     """Stop the client's fetches for ``records`` (its worker threads end)."""
     close = getattr(records, "close", None)
@@ -349,18 +356,13 @@ def export_parquet(
         compression=compression,
     )
     report = ExportReport(path=store.root)
-    if isinstance(records, MediaTables):
-        total: int | None = len(records.media)
-    else:
-        total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]
+    total = _total(records)
     with store.open(overwrite=overwrite, resume=resume, source=source):
         _exclude_exported(records, store)
         with progress_bar(total=total, desc="export", unit="media", progress=progress) as bar:
             try:
-                if isinstance(records, MediaTables):
-                    _run_tables(records, store, report, batch_size, bar)
-                else:
-                    _run(records, store, report, batch_size, bar)
+                run = _run_tables if isinstance(records, MediaTables) else _run
+                run(records, store, report, batch_size, bar)  # type: ignore[arg-type]
             except BaseException:
                 _close(records)
                 raise
