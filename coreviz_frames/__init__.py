@@ -79,7 +79,6 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .training.crop_dataset import (
         CropDataset as CropDataset,
         export_crops as export_crops,
-        split_by_media as split_by_media,
     )
     from .training.detection import (
         DetectionDataset as DetectionDataset,
@@ -91,6 +90,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
         to_hf_dataset as to_hf_dataset,
     )
     from .training.selection import DatasetOptions as DatasetOptions
+    from .training.splits import split_by_media as split_by_media
     from .training.yolo import export_yolo as export_yolo
 
 # Public names that live in heavier modules, imported on first use.
@@ -119,7 +119,7 @@ _LAZY = {
     "load_crops": "images.crops",
     "show_crops": "images.crops",
     "CropDataset": "training.crop_dataset",
-    "split_by_media": "training.crop_dataset",
+    "split_by_media": "training.splits",
     "export_crops": "training.crop_dataset",
     "export_coco": "training.coco",
     "export_yolo": "training.yolo",

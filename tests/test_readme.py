@@ -36,9 +36,11 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_readme_teaches_no_deprecated_spelling():
-    """``errors=`` is the deprecated spelling of ``on_error=`` (it warns)."""
+    """``errors=`` is the deprecated spelling of ``on_error=``, ``select=`` of ``options=``,
+    ``labels=`` and ``--labels`` of ``classes=`` and ``--classes`` (each warns)."""
     text = README.read_text()
     assert not re.search(r"\berrors=", text)
+    assert not re.search(r"\b(select|labels)=|--labels\b", text)
 
 
 def test_readme_sections_come_in_the_users_order():

@@ -247,7 +247,7 @@ def _split_fractions(ctx, param, value: str | None) -> tuple[float, ...] | None:
 
 
 def _names_list(ctx, param, value: str | None) -> list[str] | None:
-    """``"a,b"`` as ``["a", "b"]`` (click callback of --labels, --object-types)."""
+    """``"a,b"`` as ``["a", "b"]`` (click callback of --classes, --object-types)."""
     if value is None:
         return None
     names = [v.strip() for v in value.split(",") if v.strip()]
@@ -290,7 +290,16 @@ def dataset_options(command):
                 type=click.Path(exists=True),
                 help="Reuse an assignment: a splits.csv or a dataset folder written before.",
             ),
-            click.option("--labels", callback=_names_list, help="Keep only these classes (a,b)."),
+            click.option(
+                "--label",
+                default="label",
+                show_default=True,
+                help="The objects column to train on, or tag:KEY (a tag's values).",
+            ),
+            click.option(
+                "--classes", callback=_names_list, help="Keep only these classes, in this order."
+            ),
+            click.option("--labels", callback=_names_list, hidden=True),  # deprecated: --classes
             click.option(
                 "--label-map", multiple=True, callback=_label_map, help="Rename: OLD=NEW (repeat)."
             ),
@@ -311,14 +320,24 @@ def dataset_options(command):
 
 
 def selection(options: dict[str, Any]) -> dict[str, Any]:
-    """Pop the shared dataset options of a command: ``splits``, ``overwrite``, ``select``."""
+    """Pop the shared dataset options of a command: ``overwrite`` and ``options`` (the
+    one ``DatasetOptions``: splits, seed, label, classes and the filters)."""
     from coreviz_frames.training.selection import DatasetOptions
 
     fractions, splits_file = options.pop("fractions"), options.pop("splits_file")
     if fractions is not None and splits_file is not None:
         raise click.UsageError("give --split or --splits, not both")
-    select = DatasetOptions(
-        labels=options.pop("labels"),
+    classes, labels = options.pop("classes"), options.pop("labels")
+    if labels is not None:
+        if classes is not None:
+            raise click.UsageError("give --classes alone (--labels is its older spelling)")
+        click.echo("warning: --labels is deprecated: pass --classes (the same names)", err=True)
+        classes = labels
+    dataset = DatasetOptions(
+        splits=splits_file if splits_file is not None else fractions,
+        seed=options.pop("seed"),
+        label=options.pop("label"),
+        classes=classes,
         label_map=options.pop("label_map"),
         include_unlabeled=options.pop("include_unlabeled"),
         min_size=options.pop("min_size"),
@@ -327,9 +346,4 @@ def selection(options: dict[str, Any]) -> dict[str, Any]:
         max_frames_per_media=options.pop("max_frames_per_media"),
         include_empty=not options.pop("no_empty"),
     )
-    return {
-        "splits": splits_file if splits_file is not None else fractions,
-        "seed": options.pop("seed"),
-        "overwrite": options.pop("overwrite"),
-        "select": select,
-    }
+    return {"overwrite": options.pop("overwrite"), "options": dataset}

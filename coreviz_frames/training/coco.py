@@ -22,27 +22,26 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames._version import __version__
-from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.options import DownloadOptions
-from coreviz_frames.training.crop_dataset import safe_name
-from coreviz_frames.training.datasetdir import dataset_folder
+from coreviz_frames.training.datasetdir import dataset_folder, make_dir
 from coreviz_frames.training.frames import (
     DatasetOnError,
     DatasetPlan,
     DatasetReport,
     FrameItem,
-    SplitsArg,
-    check_dataset_on_error,
+    Images,
+    Run,
+    check_images,
     dataset_report,
-    make_dir,
     plan_and_copy,
     write_assignment,
 )
+from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.selection import DatasetOptions, writer_options
 
 if TYPE_CHECKING:
@@ -51,8 +50,6 @@ if TYPE_CHECKING:
     from coreviz_frames.training.selection import DatasetDownloadKwargs
 
 __all__ = ["coco_document", "export_coco", "url_file_name"]
-
-Images = Literal["copy", "none"]
 
 
 def url_file_name(url: str, fallback: str = "frame.jpg") -> str:
@@ -68,16 +65,6 @@ def url_file_name(url: str, fallback: str = "frame.jpg") -> str:
         path = url.partition("://")[2].partition("/")[2].split("?")[0].split("#")[0]
     parts = [safe_name(unquote(p), fallback="_") for p in path.split("/") if p]
     return "/".join(parts) or fallback
-
-
-def check_images(images: str) -> None:
-    """Refuse an ``images`` other than ``"copy"`` or ``"none"``.
-
-    Example:
-        >>> check_images("none")
-    """
-    if images not in ("copy", "none"):
-        raise ConfigError(f"images must be 'copy' or 'none', got {images!r}")
 
 
 def _image_entry(item: FrameItem, file_name: str) -> dict[str, Any]:
@@ -154,34 +141,33 @@ def export_coco(
     tables: Any,
     out_dir: str | os.PathLike[str],
     *,
-    splits: SplitsArg = None,
-    seed: int = 0,
     images: Images = "copy",
     segmentation: bool = True,
-    categories: Sequence[str] | None = None,
-    label: str = "label",
     on_error: DatasetOnError = "record",
     progress: bool | None = None,
     workers: int = 8,
     quality: int = 95,
     overwrite: bool = False,
-    select: DatasetOptions | None = None,
+    options: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DatasetDownloadKwargs],
+    **kwargs: Unpack[DatasetDownloadKwargs],
 ) -> DatasetReport:
     """Write ``tables`` as a COCO dataset in ``out_dir``; returns a :class:`DatasetReport`.
 
-    ``splits``: None (one split ``all``), fractions ``(train, val, test)`` (grouped by
-    media, with ``seed``) or the dict :func:`~coreviz_frames.split_by_media` returns.
-    ``images="copy"`` downloads each frame's image once (through the cache, with the
-    download options ``timeout``, ``max_bytes``, ``cache_dir``... or ``download=``);
-    ``"none"`` writes annotations only, ``file_name`` derived from the frame's URL. A
-    frame whose image fails is left out and listed in ``report.failed_frames``
-    (``on_error="raise"`` raises instead). Objects with no geometry are left out and
-    listed in ``report.skipped_objects``, never written with a zero box. ``splits.csv``
-    (media id -> split) is written beside the data; ``splits=`` takes it back. A folder
-    that is not empty is refused unless ``overwrite=True``, which builds the new dataset
-    beside the old and swaps it in (:mod:`coreviz_frames.training.datasetdir`).
+    What goes in is ``options`` (or its fields as keywords: ``splits`` and ``seed``,
+    ``label``, ``classes``, ``label_map``, ``min_size``...; see
+    :class:`~coreviz_frames.training.selection.DatasetOptions`): ``splits`` is None (one
+    split ``all``), fractions ``(train, val, test)`` (grouped by media, with ``seed``), a
+    dict of splits or a splits file. ``images="copy"`` downloads each frame's image once
+    (through the cache, with the download options ``timeout``, ``max_bytes``,
+    ``cache_dir``... or ``download=``); ``"none"`` writes annotations only, ``file_name``
+    derived from the frame's URL. A frame whose image fails is left out and listed in
+    ``report.failed_frames`` (``on_error="raise"`` raises instead). Objects with no
+    geometry are left out and listed in ``report.skipped_objects``, never written with a
+    zero box. ``splits.csv`` (media id -> split) is written beside the data; ``splits=``
+    takes it back. A folder that is not empty is refused unless ``overwrite=True``, which
+    builds the new dataset beside the old and swaps it in
+    (:mod:`coreviz_frames.training.datasetdir`).
 
     Example:
         >>> report = export_coco(tables, "coco/", splits=(0.8, 0.1, 0.1))   # doctest: +SKIP
@@ -189,24 +175,10 @@ def export_coco(
         >>> COCO("coco/annotations/instances_train.json")                   # doctest: +SKIP
     """
     check_images(images)
-    check_dataset_on_error(on_error)
-    select, download = writer_options(options, select=select, download=download)
+    options, download = writer_options(kwargs, options=options, download=download)
+    run = Run(download, on_error, workers, progress, quality)
     with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
-        plan, failed = plan_and_copy(
-            tables,
-            stage,
-            images=images,
-            splits=splits,
-            seed=seed,
-            categories=categories,
-            label=label,
-            select=select,
-            download=download,
-            on_error=on_error,
-            workers=workers,
-            progress=progress,
-            quality=quality,
-        )
+        plan, failed = plan_and_copy(tables, stage, images=images, options=options, run=run)
         ann_dir = make_dir(stage, "annotations")
         files = []
         for split in plan.splits:

@@ -4,8 +4,6 @@
   ``classes`` and ``class_to_idx`` as torchvision's ``ImageFolder`` has them. It pickles
   without any session or lock, so a torch ``DataLoader`` with worker processes can use it
   (each worker opens its own connections lazily). torch is never imported here.
-- :func:`split_by_media` splits rows into train/val/test so that no media id is in two
-  splits (crops of one photo never leak between training and evaluation).
 - :func:`export_crops` writes ``<label>/<object_id>.jpg`` plus ``manifest.parquet``;
   :func:`export_crops_from_parquet` does the same from a Parquet export directory.
 
@@ -19,17 +17,13 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
-import re
 import threading
-import unicodedata
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,26 +50,20 @@ from coreviz_frames.images.options import (
     DownloadOptions,
     MaxSize,
     OnError,
+    check_on_error,
     split_options,
 )
-from coreviz_frames.training.datasetdir import dataset_folder
+from coreviz_frames.training.datasetdir import dataset_folder, make_dir
+from coreviz_frames.training.frames import Run
+from coreviz_frames.training.labels import LABELS_FILE, UNLABELED, class_list, write_labels
+from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.selection import (
-    DATASET_FIELDS,
-    LABELS_FILE,
-    UNLABELED,
     DatasetOptions,
-    dataset_options,
+    crop_dataset_options,
     select_objects,
     thinned_frames,
-    write_labels,
 )
-from coreviz_frames.training.splits import (
-    SPLITS_FILE,
-    EmptySplitWarning,
-    SplitsArg,
-    assign_splits,
-    write_splits,
-)
+from coreviz_frames.training.splits import SPLITS_FILE, pick_split, row_splits, write_splits
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -89,8 +77,6 @@ __all__ = [
     "CropDataset",
     "export_crops",
     "export_crops_from_parquet",
-    "safe_name",
-    "split_by_media",
 ]
 
 MANIFEST_NAME = "manifest.parquet"
@@ -108,14 +94,15 @@ class CropDataset:
     """A map-style dataset of object crops and class indices (torch-compatible, torch-free).
 
     Rows whose label is missing (unless ``include_unlabeled=True``), or not among
-    ``classes`` when given, are left out, and so are rows the selection options drop
-    (``labels``, ``label_map``, ``object_types``, ``frame_stride``... or one ``select=``
-    :class:`~coreviz_frames.training.selection.DatasetOptions`, as for every writer) and rows that
-    can give no crop: never silently (rows of media in another split, with ``splits=`` and
-    ``split=``, are simply not this dataset's) (``skipped``: object id -> reason, and one
-    ``SkippedRecordWarning``). A row cut from its frame with no frames table is a
-    ``ConfigError`` saying to pass ``frames=``. ``objects`` holds the rows kept,
-    ``targets`` their class indices. Crops load on
+    ``classes`` when given, are left out, and so are rows the dataset options drop
+    (``label``, ``classes``, ``label_map``, ``object_types``, ``frame_stride``... or one
+    ``options=`` :class:`~coreviz_frames.training.selection.DatasetOptions`, as for every
+    writer, kept as ``self.options``) and rows that can give no crop: never silently
+    (rows of media in another split, with ``splits=`` and ``split=``, are simply not
+    this dataset's) (``skipped``: object id -> reason, and one ``SkippedRecordWarning``).
+    ``classes`` are in the order given (the sorted labels kept by default). A row cut
+    from its frame with no frames table is a ``ConfigError`` saying to pass ``frames=``.
+    ``objects`` holds the rows kept, ``targets`` their class indices. Crops load on
     ``__getitem__`` (through the disk cache when ``cache_dir`` or
     ``$COREVIZ_FRAMES_CACHE`` is set). The crop and download options are those of
     :func:`~coreviz_frames.load_crops` (``source``, ``pad``, ``square``, ``min_size``,
@@ -125,49 +112,36 @@ class CropDataset:
     Example:
         >>> ds = CropDataset(tables, cache_dir="~/.cache/cvf", square=True)   # doctest: +SKIP
         >>> crop = CropOptions(square=True, pad=0.1, max_size=224)            # doctest: +SKIP
-        >>> train = CropDataset(splits["train"], crop=crop)                   # doctest: +SKIP
+        >>> train = CropDataset(tables, splits=(0.8, 0.2), split="train", crop=crop)  # doctest: +SKIP
         >>> len(ds), ds.classes[:3]                                           # doctest: +SKIP
         (40, ['camera', 'cat', 'clock'])
         >>> loader = torch.utils.data.DataLoader(ds, num_workers=2)           # doctest: +SKIP
-    """
+    """  # noqa: E501
 
     def __init__(
         self,
         tables_or_objects: Any,
         *,
-        transform: Callable[[Image.Image], Any] | None = None,
-        label_column: str = "label",
-        classes: Sequence[str] | None = None,
-        frames: pd.DataFrame | None = None,
-        splits: SplitsArg = None,
         split: str | None = None,
-        seed: int = 0,
-        select: DatasetOptions | None = None,
+        transform: Callable[[Image.Image], Any] | None = None,
+        frames: pd.DataFrame | None = None,
+        options: DatasetOptions | None = None,
         crop: CropOptions | None = None,
         download: DownloadOptions | None = None,
-        **options: Unpack[CropDatasetKwargs],
+        **kwargs: Unpack[CropDatasetKwargs],
     ) -> None:
-        self.select, self.crop, self.download = _split_crop_options(options, select, crop, download)
+        self.options, self.crop, self.download = _split_crop_options(
+            kwargs, options, crop, download
+        )
         objects, frames = split_input(tables_or_objects, frames)
-        if label_column not in objects.columns:
-            raise ConfigError(f"no column {label_column!r} in the objects table")
-        raw = [str(v) if present(v) else None for v in objects[label_column].tolist()]
-        classes_of, drop, _ = _selected(objects, frames, raw, self.select)
-        self.split, others = _pick_split(objects, splits, split, seed)
-        if classes is not None:
-            classes = _dataset_classes(classes)
-            for pos, value in enumerate(classes_of):
-                if value is not None and value not in classes:
-                    drop.setdefault(pos, f"label {value!r} is not among classes=")
+        tags = getattr(tables_or_objects, "tags", None)
+        classes_of, drop = _selected(objects, frames, tags, self.options)
+        self.split, others = _pick_split(objects, self.options, split)
         keep = self._croppable(objects, frames, drop, others)
-        if classes is None:
-            listed = self.select.labels
-            classes = sorted(set(listed) if listed else {str(classes_of[p]) for p in keep})
         self.objects = objects.iloc[keep].reset_index(drop=True)
         self.frames = frames
         self.transform = transform
-        self.label_column = label_column
-        self.classes: list[str] = list(classes)
+        self.classes: list[str] = class_list([classes_of[p] for p in keep], self.options.classes)
         self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
         self.targets: list[int] = [self.class_to_idx[str(classes_of[p])] for p in keep]
         self._init_runtime()
@@ -254,28 +228,15 @@ class CropDataset:
 
 
 def _pick_split(
-    objects: pd.DataFrame, splits: SplitsArg, split: str | None, seed: int
+    objects: pd.DataFrame, opts: DatasetOptions, split: str | None
 ) -> tuple[str | None, set[int]]:
-    """``split`` checked against ``splits``, and the rows whose media is in another split.
-
-    The assignment is the one every writer uses
-    (:func:`~coreviz_frames.training.splits.assign_splits`).
-    """
-    if splits is None:
-        if split is not None:
-            raise ConfigError("split= needs splits= (fractions, a dict of splits or a splits file)")
-        return None, set()
-    names, _, split_of = _row_splits(objects, splits, seed, {})
-    if split not in names:
-        raise ConfigError(f"split must be one of {names}, got {split!r}")
-    return split, {pos for pos, name in enumerate(split_of or []) if name != split}
-
-
-def _dataset_classes(classes: Sequence[str]) -> list[str]:
-    """``classes`` checked: a list of unique names."""
-    if isinstance(classes, str) or len(set(classes)) != len(list(classes)):
-        raise ConfigError("classes must be a list of unique class names")
-    return [str(c) for c in classes]
+    """``split`` checked against ``opts.splits``, and the rows whose media is in another
+    split (:func:`~coreviz_frames.training.splits.row_splits`, as every writer)."""
+    if opts.splits is None:
+        return pick_split([], None, split), set()
+    names, _, split_of = row_splits(column(objects, "media_id"), opts.splits, opts.seed)
+    split = pick_split(names, opts.splits, split)
+    return split, {pos for pos, name in enumerate(split_of) if name != split}
 
 
 def _warn_left_out(skipped: Mapping[str, str], total: int) -> None:
@@ -290,99 +251,7 @@ def _warn_left_out(skipped: Mapping[str, str], total: int) -> None:
         )
 
 
-# --------------------------------------------------------------------------- splits
-
-
-def _check_strata(df: pd.DataFrame, media: pd.Series, which: Any, stratify: str) -> None:
-    """Warn about each value of ``stratify`` that has no media in some split."""
-    values = df[stratify].astype("string").fillna("<NA>").to_numpy()
-    pairs = pd.DataFrame({"m": media.to_numpy(), "v": values, "s": which})
-    names = set(pairs["s"].dropna())
-    lacking = [
-        str(value)
-        for value, group in pairs.groupby("v", sort=True)
-        if group["m"].nunique() >= len(names) and set(group["s"].dropna()) != names
-    ]
-    if lacking:
-        warnings.warn(
-            f"{stratify} {', '.join(lacking[:5])}: not in every split (splits are by media "
-            "id alone, so that they never move)",
-            EmptySplitWarning,
-            stacklevel=3,
-        )
-
-
-def split_by_media(
-    df: Any,
-    fractions: SplitsArg = (0.8, 0.1, 0.1),
-    *,
-    seed: int = 0,
-    stratify: str | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Split rows into ``train``/``val``/``test`` so that no media id is in two splits.
-
-    Each media's split is :func:`~coreviz_frames.training.splits.assign_splits`'s: a keyed hash of
-    its id and ``seed``, so adding or removing media never moves another, fractions are
-    of media, and every writer given the same fractions and seed agrees. ``fractions``
-    is ``(train, val, test)``, ``(train, val)``, ``{name: fraction}``, a dict of rows or
-    ids, or a ``splits.csv`` file or dataset folder to reuse. ``stratify="label"`` (any
-    column) does not change the assignment (that would break its stability); each
-    value's media are split with the same fractions in expectation, and a value missing
-    from a split is reported with an ``EmptySplitWarning``. Row order and index are kept.
-
-    Example:
-        >>> objs = pd.DataFrame({"media_id": list("aabbcdde"), "label": list("xxyyxyxy")})
-        >>> parts = split_by_media(objs, (0.5, 0.5), seed=4)
-        >>> sorted(parts), sum(len(p) for p in parts.values())
-        (['train', 'val'], 8)
-    """
-    if not isinstance(df, pd.DataFrame):
-        df = getattr(df, "objects", df)
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"expected a DataFrame or MediaTables, got {type(df).__name__}")
-    if "media_id" not in df.columns:
-        raise ConfigError("split_by_media needs a media_id column")
-    if fractions is None:
-        raise ConfigError("split_by_media needs fractions, a dict of splits or a splits file")
-    if stratify is not None and stratify not in df.columns:
-        raise ConfigError(f"no column {stratify!r} to stratify by")
-    media = df["media_id"].astype("string").fillna("<NA>")
-    names, owner = assign_splits(media.tolist(), fractions, seed)
-    which = media.map(owner).to_numpy()
-    if stratify is not None:
-        _check_strata(df, media, which, stratify)
-    return {name: df.loc[which == name] for name in names}
-
-
 # --------------------------------------------------------------------------- export
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-_RESERVED = {
-    "CON",
-    "PRN",
-    "AUX",
-    "NUL",
-    *(f"COM{i}" for i in range(10)),
-    *(f"LPT{i}" for i in range(10)),
-}
-
-
-def safe_name(text: Any, *, fallback: str = "_unlabeled", max_len: int = 100) -> str:
-    """A file or directory name made from ``text``: no separators, dots-only or reserved names.
-
-    Example:
-        >>> safe_name("../etc/passwd"), safe_name("chien / dog"), safe_name(None)
-        ('etc_passwd', 'chien _ dog', '_unlabeled')
-    """
-    if not present(text):
-        return fallback
-    name = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
-    name = _UNSAFE.sub("_", name).strip(" ._")
-    name = re.sub(r"_+", "_", name)[:max_len].strip(" .")
-    if not name or name.upper().split(".")[0] in _RESERVED:
-        digest = hashlib.sha256(str(text).encode()).hexdigest()[:8]
-        name = f"{name or 'label'}_{digest}"
-    return name
 
 
 def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
@@ -450,18 +319,12 @@ _MANIFEST_SCHEMA = pa.schema(
 )
 
 
-def _make_folder(out: Path, rel: str, made: set[str] | None = None) -> None:
-    """Make ``out/rel`` folder by folder, never through a symbolic link."""
-    parts = rel.split("/")
-    for depth in range(1, len(parts) + 1):
-        folder = "/".join(parts[:depth])
-        if made is not None and folder in made:
-            continue
-        if (out / folder).is_symlink():  # never write through a link to somewhere else
-            raise NotADirectoryError(errno.ENOTDIR, "a symbolic link, not a folder", folder)
-        (out / folder).mkdir(exist_ok=True)
-        if made is not None:
-            made.add(folder)
+def _make_folder(out: Path, rel: str, made: set[str]) -> None:
+    """Make ``out/rel`` (:func:`~coreviz_frames.training.datasetdir.make_dir`: never through
+    a symbolic link) unless ``made`` says it is there already."""
+    if rel not in made:
+        make_dir(out, *rel.split("/"))
+        made.add(rel)
 
 
 def _save_crop(out: Path, rel: str, image: Image.Image, quality: int, made: set[str]) -> None:
@@ -504,61 +367,18 @@ def _write_manifest(out: Path, manifest: pd.DataFrame) -> None:
         pq.write_table(table, fh)
 
 
-def _row_labels(
-    tables_or_objects: Any, objects: pd.DataFrame, label: str | None, label_column: str
-) -> list[str | None]:
-    """Each row's label: ``label`` (a column or ``"tag:KEY"``), else ``label_column``."""
-    if label is not None and label_column != "label" and label != label_column:
-        raise ConfigError("pass either label= or label_column=, not both")
-    name = label if label is not None else label_column
-    if name.startswith("tag:"):
-        from coreviz_frames.training.frames import (
-            tag_labels,  # the writers' module imports this one
-        )
-
-        return tag_labels(objects, getattr(tables_or_objects, "tags", None), name[4:])
-    if label is not None and name not in objects.columns:
-        raise ConfigError(f"no column {name!r} in the objects table")
-    return [str(v) if present(v) else None for v in column(objects, name)]
-
-
-def _row_splits(
-    objects: pd.DataFrame, splits: Any, seed: int, drop: dict[int, str]
-) -> tuple[list[str], dict[str, str], list[str | None] | None]:
-    """The split names, ``{media id: split}`` and each row's split (None: in no split,
-    and said in ``drop``; the list is None without ``splits``)."""
-    media = [str(m) for m in column(objects, "media_id") if present(m)]
-    names, owner = assign_splits(media, splits, seed)
-    if splits is None:
-        return names, owner, None
-    split_of = [owner.get(str(m)) for m in column(objects, "media_id")]
-    for pos, split in enumerate(split_of):
-        if split is None:
-            drop.setdefault(pos, "its media is in no split")
-    return names, owner, split_of
-
-
 def _selected(
-    objects: pd.DataFrame,
-    frames: pd.DataFrame | None,
-    labels: list[str | None],
-    opts: DatasetOptions,
-) -> tuple[list[str | None], dict[int, str], list[str]]:
-    """Each row's class (None: left out), why rows are left out, and the class list.
-
-    The classes are ``labels=`` when given, else the sorted classes of the rows kept.
-    """
-    classes_of, drop = select_objects(objects, labels, opts)
+    objects: pd.DataFrame, frames: pd.DataFrame | None, tags: Any, opts: DatasetOptions
+) -> tuple[list[str | None], dict[int, str]]:
+    """Each row's class (None: left out) and why rows are left out: the objects
+    (:func:`~coreviz_frames.training.selection.select_objects`), then the frames thinned."""
+    classes_of, drop = select_objects(objects, opts, tags)
     thinned = thinned_frames(frames, opts)
     for pos, fid in enumerate(str(f) for f in column(objects, "frame_id")):
         if fid in thinned:
             drop.setdefault(pos, f"frame {fid} left out: {thinned[fid]}")
             classes_of[pos] = None
-    if opts.labels is not None:
-        classes = sorted(set(opts.labels))
-    else:
-        classes = sorted({c for c in classes_of if c is not None})
-    return classes_of, drop, classes
+    return classes_of, drop
 
 
 _METADATA_SCHEMA = pa.schema(
@@ -637,24 +457,16 @@ def _manifest_frame(
     ).astype(pd.StringDtype("pyarrow"))
 
 
-def _check_crop_args(layout: str, quality: int) -> None:
-    if layout != "imagefolder":
-        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
-    if not 1 <= int(quality) <= 100:
-        raise ConfigError(f"quality must be 1..100, got {quality!r}")
-
-
 def _split_crop_options(
-    options: Mapping[str, Any],
-    select: DatasetOptions | None,
+    kwargs: Mapping[str, Any],
+    options: DatasetOptions | None,
     crop: CropOptions | None,
     download: DownloadOptions | None,
 ) -> tuple[DatasetOptions, CropOptions, DownloadOptions]:
     """The dataset, crop and download values of the keywords (``min_size`` is the crop's)."""
-    own = {k: v for k, v in options.items() if k in DATASET_FIELDS and k != "min_size"}
-    rest = {k: v for k, v in options.items() if k not in own}
+    opts, rest = crop_dataset_options(kwargs, options)
     crop, download = split_options(rest, crop=crop, download=download)
-    return dataset_options(own, select), crop, download
+    return opts, crop, download
 
 
 def _class_folders(out: Path, names: list[str] | None, dirs: dict[Any, str]) -> set[str]:
@@ -662,18 +474,18 @@ def _class_folders(out: Path, names: list[str] | None, dirs: dict[Any, str]) -> 
     made: set[str] = set()
     for split in names or [""]:
         for folder in sorted(dirs.values()):
-            rel = f"{split}/{folder}" if split else folder
-            _make_folder(out, rel)
-            made.update({split, rel} if split else {rel})
+            _make_folder(out, f"{split}/{folder}" if split else folder, made)
     return made
 
 
-def _write_classes(out: Path, classes: list[str], dirs: dict[Any, str], opts: Any) -> None:
+def _write_classes(
+    out: Path, classes: list[str], dirs: dict[Any, str], opts: DatasetOptions
+) -> None:
     """``classes.txt`` (the folder names in ImageFolder's index order) and ``labels.json``."""
     folders = sorted(dirs[c] for c in classes)
     atomic_write_bytes(out / CLASSES_NAME, "".join(f"{f}\n" for f in folders).encode())
     by_folder = {dirs[c]: c for c in classes}
-    write_labels(out, [by_folder[f] for f in folders], opts, folders=by_folder)
+    write_labels(out, [by_folder[f] for f in folders], opts.to_dict(), folders=by_folder)
 
 
 def export_crops(
@@ -683,18 +495,14 @@ def export_crops(
     layout: str = "imagefolder",
     frames: pd.DataFrame | None = None,
     on_error: OnError = "record",
-    label_column: str = "label",
-    label: str | None = None,
-    splits: Any = None,
-    seed: int = 0,
     quality: int = 95,
     workers: int = 8,
     progress: bool | None = None,
     overwrite: bool = False,
-    select: DatasetOptions | None = None,
+    options: DatasetOptions | None = None,
     crop: CropOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[CropDatasetKwargs],
+    **kwargs: Unpack[CropDatasetKwargs],
 ) -> pd.DataFrame:
     """Write every object's crop as ``out_dir/<class>/<object_id>.jpg`` plus a manifest.
 
@@ -702,68 +510,57 @@ def export_crops(
     folder has every class folder, empty ones too, so ImageFolder numbers classes alike
     in every split; ``classes.txt`` lists them in that order and ``labels.json`` maps
     folders to labels. Objects without a label are left out (status ``"skipped"``)
-    unless ``include_unlabeled=True`` (class ``_unlabeled``). ``label`` is a column of
-    the objects table or ``"tag:KEY"`` (the media's one value of that tag);
-    ``label_column`` is its older spelling. ``labels``, ``label_map``, ``object_types``,
-    ``frame_stride``, ``max_frames_per_media`` (or ``select=``) are those of every writer
-    (:class:`~coreviz_frames.training.selection.DatasetOptions`; the box-size filter goes through
-    ``select=`` here, ``min_size`` being the crop option). ``splits`` (fractions, a dict
-    of splits, or a splits file / dataset folder; see
-    :func:`~coreviz_frames.training.splits.assign_splits`) writes ``out_dir/<split>/<class>/``,
-    no media id in two splits; ``splits.csv`` records the assignment. A non-empty
-    folder is refused unless ``overwrite=True`` (built beside, then swapped in).
-    File names are unique (a repeated id gets ``~<row>``). ``manifest.parquet``
-    (object_id, media_id, label, path, status ``written``/``failed``/``skipped``,
-    reason, split) lists every row and is returned; ``metadata.parquet`` lists the written
-    crops for Hugging Face's ``imagefolder``. Crop and download options are those of
-    :func:`~coreviz_frames.load_crops`.
+    unless ``include_unlabeled=True`` (class ``_unlabeled``). What goes in is
+    ``options`` (or its fields as keywords: ``splits``, ``seed``, ``label`` (a column
+    or ``"tag:KEY"``, the media's one value of that tag), ``classes``, ``label_map``,
+    ``object_types``, ``frame_stride``, ``max_frames_per_media``;
+    :class:`~coreviz_frames.training.selection.DatasetOptions`; the box-size filter goes
+    through ``options=`` here, ``min_size`` being the crop option). ``splits``
+    (fractions, a dict of splits, or a splits file / dataset folder; see
+    :func:`~coreviz_frames.training.splits.assign_splits`) writes
+    ``out_dir/<split>/<class>/``, no media id in two splits; ``splits.csv`` records the
+    assignment. A non-empty folder is refused unless ``overwrite=True`` (built beside,
+    then swapped in). File names are unique (a repeated id gets ``~<row>``).
+    ``manifest.parquet`` (object_id, media_id, label, path, status
+    ``written``/``failed``/``skipped``, reason, split) lists every row and is returned;
+    ``metadata.parquet`` lists the written crops for Hugging Face's ``imagefolder``.
+    Crop and download options are those of :func:`~coreviz_frames.load_crops`.
 
     Example:
         >>> manifest = export_crops(tables, "crops/", square=True, pad=0.1)   # doctest: +SKIP
         >>> by_color = export_crops(tables, "by-color/", label="tag:color",
         ...                         splits=(0.8, 0.1, 0.1))              # doctest: +SKIP
     """
-    _check_crop_args(layout, quality)
-    opts, crop, download = _split_crop_options(options, select, crop, download)
+    if layout != "imagefolder":
+        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
+    check_on_error(on_error)  # crops: "raise" or "record"
+    opts, crop, download = _split_crop_options(kwargs, options, crop, download)
+    run = Run(download, on_error, workers, progress, quality)
     objects, frames = split_input(tables_or_objects, frames)
-    raw = _row_labels(tables_or_objects, objects, label, label_column)
-    classes_of, drop, classes = _selected(objects, frames, raw, opts)
-    names, owner, split_of = _row_splits(objects, splits, seed, drop)
+    classes_of, drop = _selected(objects, frames, getattr(tables_or_objects, "tags", None), opts)
+    classes = class_list(classes_of, opts.classes)
+    names, owner, split_of = row_splits(column(objects, "media_id"), opts.splits, opts.seed)
+    for pos, split in enumerate(split_of):
+        if split is None:
+            drop.setdefault(pos, "its media is in no split")
     dirs = _label_dirs(classes)
     object_ids = [str(v) for v in column(objects, "object_id")]
     rows = [pos for pos in range(len(objects)) if pos not in drop]
+    by_split = None if opts.splits is None else split_of
     with dataset_folder(out_dir, overwrite=overwrite) as (stage, _):
-        made = _class_folders(stage, None if split_of is None else names, dirs)
+        made = _class_folders(stage, None if by_split is None else names, dirs)
         outcome = _crop_rows(
-            stage,
-            objects,
-            frames,
-            rows,
-            (classes_of, dirs, split_of),
-            made,
-            _CropRun(crop, download, on_error, workers, progress, int(quality)),
+            stage, objects, frames, rows, (classes_of, dirs, by_split), made, (crop, run)
         )
         _, reasons, status = outcome
         for pos, why in drop.items():
             status[pos], reasons[pos] = "skipped", why
         manifest = _manifest_frame(object_ids, objects, classes_of, outcome, owner)
         _write_manifest(stage, manifest)
-        _write_metadata(stage, manifest, objects, split_of)
+        _write_metadata(stage, manifest, objects, by_split)
         write_splits(stage, owner)
         _write_classes(stage, classes, dirs, opts)
     return manifest
-
-
-@dataclass(frozen=True)
-class _CropRun:
-    """How the crops of one export are cut and written."""
-
-    crop: CropOptions
-    download: DownloadOptions
-    on_error: OnError
-    workers: int
-    progress: bool | None
-    quality: int
 
 
 def _crop_rows(
@@ -773,10 +570,11 @@ def _crop_rows(
     rows: list[int],
     where: tuple[list[str | None], dict[Any, str], list[str | None] | None],
     made: set[str],
-    run: _CropRun,
+    how: tuple[CropOptions, Run],
 ) -> tuple[list[str | None], list[str | None], list[str]]:
     """Cut and write the crops of ``rows``; ``(paths, reasons, status)`` for every row."""
     classes_of, dirs, split_of = where
+    crop, run = how
     object_ids = [str(v) for v in column(objects, "object_id")]
     planned_rows = _crop_paths(
         [object_ids[p] for p in rows],
@@ -792,17 +590,18 @@ def _crop_rows(
         [None] * len(objects),
         ["failed"] * len(objects),
     )
+    on_error: OnError = "raise" if run.on_error == "raise" else "record"
     results = iter_crops(
         objects.iloc[rows],
         frames,
-        run.crop,
+        crop,
         run.download,
-        on_error=run.on_error,
+        on_error=on_error,
         workers=run.workers,
         progress=run.progress,
     )
     mapped = ((rows[sub], r) for sub, r in results)
-    _save_results(out, mapped, planned, outcome, run.quality, run.on_error, made)
+    _save_results(out, mapped, planned, outcome, run.quality, on_error, made)
     return outcome
 
 

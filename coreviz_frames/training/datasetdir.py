@@ -32,7 +32,7 @@ from pathlib import Path
 from coreviz_frames.errors import ExportError
 from coreviz_frames.exports.manifest import MANIFEST_NAME as EXPORT_MANIFEST
 
-__all__ = ["check_dataset_folder", "dataset_folder"]
+__all__ = ["check_dataset_folder", "dataset_folder", "make_dir"]
 
 
 def check_dataset_folder(out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -103,3 +103,20 @@ def dataset_folder(
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def make_dir(root: Path, *parts: str) -> Path:
+    """``root/parts...`` made, refusing a symbolic link on the way (never write elsewhere).
+
+    Example:
+        >>> import tempfile
+        >>> make_dir(Path(tempfile.mkdtemp()), "images", "train").name
+        'train'
+    """
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise ExportError(f"{path} is a symbolic link, not a folder", path=str(path))
+        path.mkdir(exist_ok=True)
+    return path

@@ -31,6 +31,7 @@ import functools
 import importlib
 import importlib.util
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -39,15 +40,21 @@ from PIL import Image
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.loading import load_blob
 from coreviz_frames.images.options import DownloadOptions
-from coreviz_frames.training.frames import FrameItem, SplitsArg, plan_dataset
-from coreviz_frames.training.selection import DatasetOptions, dataset_options, writer_options
+from coreviz_frames.training.frames import FrameItem, plan_dataset
+from coreviz_frames.training.selection import (
+    DatasetKwargs,
+    DatasetOptions,
+    dataset_options,
+    writer_options,
+)
+from coreviz_frames.training.splits import SplitsArg, pick_split
 
 if TYPE_CHECKING:
     from typing import Unpack
 
     from coreviz_frames.training.selection import DatasetDownloadKwargs
 
-__all__ = ["DetectionDataset", "TargetFormat", "detection_collate", "resolve_target_format"]
+__all__ = ["DetectionDataset", "TargetFormat", "detection_collate"]
 
 Target = dict[str, Any]
 TargetFormat = Literal["auto", "torch", "numpy"]
@@ -158,15 +165,17 @@ class DetectionDataset:
     module docstring), ``"torch"`` or ``"numpy"`` (a PIL image and numpy arrays). An
     image whose real size is not the frame's claimed size is kept as it is and the boxes
     are scaled to it (never resized to the claimed size). ``splits`` and
-    ``split`` pick one split (fractions with ``seed``, or the dict
-    :func:`~coreviz_frames.split_by_media` returns); :meth:`from_splits` builds one
+    ``split`` pick one split (fractions with ``seed``, a dict of splits or a splits
+    file); :meth:`from_splits` builds one
     dataset per split with the same classes. ``transform(image, target)`` returns the
     new ``(image, target)`` (the torchvision v2 convention). Images load through
     :func:`~coreviz_frames.images.loading.load_blob` (the cache, size caps, no credentials);
-    it pickles cleanly for ``DataLoader`` worker processes. The selection keywords
-    (``labels``, ``label_map``, ``min_size``, ``object_types``, ``frame_stride``,
-    ``max_frames_per_media``, ``include_empty``..., or one ``select=``
-    :class:`~coreviz_frames.training.selection.DatasetOptions`) are those of every writer.
+    it pickles cleanly for ``DataLoader`` worker processes. What goes in is ``options``
+    (or its fields as keywords: ``splits``, ``seed``, ``label``, ``classes``,
+    ``label_map``, ``min_size``, ``object_types``, ``frame_stride``,
+    ``max_frames_per_media``, ``include_empty``...), the
+    :class:`~coreviz_frames.training.selection.DatasetOptions` of every writer, kept as
+    ``self.options``.
 
     Example:
         >>> ds = DetectionDataset(tables, classes=["person", "rocket"])   # doctest: +SKIP
@@ -178,32 +187,21 @@ class DetectionDataset:
         self,
         tables: Any,
         *,
-        classes: Sequence[str] | None = None,
-        transform: Callable[[Image.Image, Target], Any] | None = None,
-        splits: SplitsArg = None,
         split: str | None = None,
-        seed: int = 0,
-        label: str = "label",
+        transform: Callable[[Image.Image, Target], Any] | None = None,
         label_offset: int = 0,
         target_format: TargetFormat = "auto",
-        select: DatasetOptions | None = None,
+        options: DatasetOptions | None = None,
         download: DownloadOptions | None = None,
-        **options: Unpack[DatasetDownloadKwargs],
+        **kwargs: Unpack[DatasetDownloadKwargs],
     ) -> None:
-        self.select, self.download = writer_options(options, select=select, download=download)
+        self.options, self.download = writer_options(kwargs, options=options, download=download)
         self.target_format = resolve_target_format(target_format)
-        plan = plan_dataset(
-            tables, splits=splits, seed=seed, categories=classes, label=label, select=self.select
+        plan = plan_dataset(tables, self.options)
+        self.split = pick_split(plan.splits, self.options.splits, split)
+        self.items: list[FrameItem] = (
+            list(plan.items) if self.split is None else plan.split_items(self.split)
         )
-        if splits is None and split is not None:
-            raise ConfigError("split= needs splits= (fractions or a dict of splits)")
-        if splits is not None:
-            if split not in plan.splits:
-                raise ConfigError(f"split must be one of {plan.splits}, got {split!r}")
-            self.items: list[FrameItem] = plan.split_items(split)
-        else:
-            self.items = list(plan.items)
-        self.split = split
         self.classes: list[str] = list(plan.categories)
         self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
         self.label_offset = int(label_offset)
@@ -222,18 +220,13 @@ class DetectionDataset:
             >>> sorted(parts)                                         # doctest: +SKIP
             ['test', 'train', 'val']
         """
-        select = dataset_options(kwargs, kwargs.get("select"))
-        plan = plan_dataset(
-            tables,
-            splits=splits,
-            seed=kwargs.get("seed", 0),
-            categories=kwargs.get("classes"),
-            label=kwargs.get("label", "label"),
-            select=select,
-        )
-        kwargs["classes"] = plan.categories
-        names = plan.splits
-        return {name: cls(tables, splits=splits, split=name, **kwargs) for name in names}
+        given = {k: kwargs.pop(k) for k in list(kwargs) if k in DatasetKwargs.__annotations__}
+        options = dataset_options(given, kwargs.pop("options", None))
+        if options.splits is None:
+            options = replace(options, splits=splits)
+        plan = plan_dataset(tables, options)
+        options = replace(options, classes=plan.categories)
+        return {name: cls(tables, split=name, options=options, **kwargs) for name in plan.splits}
 
     def __len__(self) -> int:
         return len(self.items)

@@ -13,25 +13,29 @@ Hugging Face (:mod:`coreviz_frames.training.huggingface`) and
 - the split of each frame: no media id is in two splits;
 - what was left out and why (objects with no geometry or no label, frames with no blob).
 
-:func:`copy_frame_images` downloads frame images through the image loader (cache, size
-caps, no credentials, concurrent, each frame once) and writes them atomically.
-:class:`DatasetReport` is what every writer returns.
+What goes in is one :class:`~coreviz_frames.training.selection.DatasetOptions`; how images
+are loaded and written is one :class:`Run`. :func:`copy_frame_images` downloads frame
+images through the image loader (cache, size caps, no credentials, concurrent, each frame
+once) and writes them atomically; :func:`plan_and_copy` is the first step every file
+writer shares. :class:`DatasetReport` is what every writer returns. The format modules
+(COCO, YOLO, Hugging Face) take what they share from here and never import each other.
 
 Example:
     >>> plan = plan_dataset(tables, splits=(0.8, 0.1, 0.1), seed=0)   # doctest: +SKIP
     >>> plan.categories[:2], len(plan.items)                         # doctest: +SKIP
     (['cat', 'clock'], 18)
+    >>> Run(DownloadOptions(), workers=2).quality
+    95
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pandas as pd
 from PIL import Image
@@ -49,14 +53,21 @@ from coreviz_frames.images.loading import (
 )
 from coreviz_frames.images.options import DownloadOptions
 from coreviz_frames.tables.boxes import Box
-from coreviz_frames.training.crop_dataset import safe_name
+from coreviz_frames.training.datasetdir import make_dir
+from coreviz_frames.training.labels import class_list, write_labels
+from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.selection import (
     DatasetOptions,
+    dataset_options,
     select_objects,
     thinned_frames,
-    write_labels,
 )
-from coreviz_frames.training.splits import SplitsArg, assign_splits, write_splits
+from coreviz_frames.training.splits import assign_splits, write_splits
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from coreviz_frames.training.selection import DatasetKwargs
 
 __all__ = [
     "Annotation",
@@ -64,27 +75,22 @@ __all__ = [
     "DatasetPlan",
     "DatasetReport",
     "FrameItem",
-    "SplitsArg",
-    "assign_splits",
-    "check_dataset_on_error",
-    "check_frame_size",
-    "copy_frame_images",
+    "Images",
+    "Run",
+    "check_images",
     "dataset_report",
-    "frame_file",
     "frame_image",
     "frame_jpeg",
-    "make_dir",
-    "out_path",
     "plan_and_copy",
     "plan_dataset",
     "polygon_area",
     "run_frames",
-    "tag_labels",
     "write_assignment",
-    "write_images",
 ]
 
 DatasetOnError = Literal["raise", "skip", "record"]
+#: ``"copy"`` the frame images into the dataset, or ``"none"`` (annotations only).
+Images = Literal["copy", "none"]
 T = TypeVar("T")
 
 
@@ -101,7 +107,43 @@ def check_dataset_on_error(on_error: str) -> None:
         raise ConfigError(f"on_error must be 'raise', 'skip' or 'record', got {on_error!r}")
 
 
+def check_images(images: str) -> None:
+    """Refuse an ``images`` other than ``"copy"`` or ``"none"``.
+
+    Example:
+        >>> check_images("none")
+    """
+    if images not in ("copy", "none"):
+        raise ConfigError(f"images must be 'copy' or 'none', got {images!r}")
+
+
 # --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Run:
+    """How a writer loads and writes images: the download options, what a failed image
+    does (``on_error``), how many at a time (``workers``), the progress bar and the JPEG
+    ``quality`` (1..100) of re-encoded images. Checked when made.
+
+    Example:
+        >>> Run(DownloadOptions(), quality=101)
+        Traceback (most recent call last):
+        ...
+        coreviz_frames.errors.ConfigError: quality must be 1..100, got 101
+    """
+
+    download: DownloadOptions
+    on_error: DatasetOnError = "record"
+    workers: int = 8
+    progress: bool | None = None
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        check_dataset_on_error(self.on_error)
+        if isinstance(self.quality, bool) or not 1 <= int(self.quality) <= 100:
+            raise ConfigError(f"quality must be 1..100, got {self.quality!r}")
+        object.__setattr__(self, "quality", int(self.quality))
 
 
 @dataclass(frozen=True)
@@ -350,49 +392,6 @@ def _usable_frames(frames: pd.DataFrame, skipped: dict[str, str]) -> list[_Usabl
     return sorted(out.values(), key=lambda r: (r[1], -1 if r[2] is None else r[2], r[0]))
 
 
-def _labels(objects: pd.DataFrame, label: str, tags: Any) -> list[str | None]:
-    """Each object's label: a column, or ``"tag:KEY"`` (the media's one value of that tag)."""
-    if not label.startswith("tag:"):
-        if label not in objects.columns:
-            raise ConfigError(f"no column {label!r} in the objects table")
-        return [str(v) if present(v) else None for v in objects[label].tolist()]
-    return tag_labels(objects, tags, label[4:])
-
-
-def tag_labels(objects: pd.DataFrame, tags: Any, key: str) -> list[str | None]:
-    """Each object's media's value of tag ``key``; None when it has none or several.
-
-    Example:
-        >>> objs = pd.DataFrame({"media_id": ["m1", "m2", "m3"]})
-        >>> tags = pd.DataFrame({"media_id": ["m1", "m2", "m2"], "key": ["color"] * 3,
-        ...                      "value": ["red", "red", "blue"]})
-        >>> tag_labels(objs, tags, "color")
-        ['red', None, None]
-    """
-    if not key:
-        raise ConfigError("label 'tag:' needs a tag key, as in 'tag:color'")
-    if not isinstance(tags, pd.DataFrame) or not {"media_id", "key", "value"} <= set(tags):
-        raise ConfigError(f"label 'tag:{key}' needs the tags table (pass MediaTables)")
-    rows = tags[tags["key"] == key]
-    values: dict[str, set[str]] = {}
-    for mid, value in zip(rows["media_id"].tolist(), rows["value"].tolist(), strict=True):
-        if present(value):
-            values.setdefault(str(mid), set()).add(str(value))
-    single = {m: next(iter(v)) for m, v in values.items() if len(v) == 1}
-    return [single.get(str(m)) for m in column(objects, "media_id")]
-
-
-def _categories(labels: list[str | None], given: Sequence[str] | None) -> list[str]:
-    if given is None:
-        return sorted({lab for lab in labels if lab is not None})
-    if isinstance(given, str):
-        raise ConfigError("categories must be a list of labels, not one string")
-    out = [str(c) for c in given]
-    if len(set(out)) != len(out) or not out:
-        raise ConfigError(f"categories must be distinct labels, got {given!r}")
-    return out
-
-
 def _candidate_objects(
     objects: Any,
     labels: list[str | None],
@@ -430,19 +429,6 @@ def _candidate_objects(
     return candidates, kept_labels
 
 
-def _classes(
-    objects: pd.DataFrame, label: str, tags: Any, opts: DatasetOptions
-) -> tuple[list[str | None], dict[int, str]]:
-    """Each object's class after the options (None: left out) and why rows are left out."""
-    raw = _labels(objects, label, tags)
-    mapped, drop = select_objects(objects, raw, opts)
-    if label != "label":
-        for pos in drop:
-            if raw[pos] is None and not opts.include_unlabeled:
-                drop[pos] = f"no single {label}"
-    return mapped, drop
-
-
 def _thinned(
     usable: list[_Usable], frames: pd.DataFrame, opts: DatasetOptions, skipped: dict[str, str]
 ) -> list[_Usable]:
@@ -454,42 +440,32 @@ def _thinned(
 
 
 def plan_dataset(
-    tables: Any,
-    *,
-    splits: SplitsArg = None,
-    seed: int = 0,
-    categories: Sequence[str] | None = None,
-    include_empty: bool | None = None,
-    label: str = "label",
-    select: DatasetOptions | None = None,
+    tables: Any, options: DatasetOptions | None = None, **kwargs: Unpack[DatasetKwargs]
 ) -> DatasetPlan:
     """The frames of ``tables`` as a :class:`DatasetPlan` (pure: no I/O).
 
-    ``splits``: None (one split ``all``), fractions, a dict of rows or media ids per
-    split name, or a splits file (:func:`~coreviz_frames.training.splits.assign_splits`; frames
-    of media in no split are left out and reported). ``categories``: the labels in order
-    (sorted labels when None); objects with another label are left out. ``label``: a
-    column of the objects table or ``"tag:KEY"``. ``select``: the
-    :class:`~coreviz_frames.training.selection.DatasetOptions` (``include_empty`` overrides its).
+    What goes in is ``options`` (or its fields as keywords:
+    :class:`~coreviz_frames.training.selection.DatasetOptions`): the splits (frames of
+    media in no split are left out and reported), the ``label`` column or ``"tag:KEY"``,
+    the ``classes`` in index order (sorted labels when None; objects with another label
+    are left out), and the object and frame filters.
 
     Example:
-        >>> plan = plan_dataset(tables, categories=["rocket"])   # doctest: +SKIP
+        >>> plan = plan_dataset(tables, classes=["rocket"])   # doctest: +SKIP
     """
-    opts = select if select is not None else DatasetOptions()
-    if include_empty is not None:
-        opts = replace(opts, include_empty=include_empty)
+    opts = dataset_options(kwargs, options)
     frames, objects = _frames_table(tables)
     skipped_frames: dict[str, str] = {}
     skipped_objects: dict[str, str] = {}
     usable = _thinned(_usable_frames(frames, skipped_frames), frames, opts, skipped_frames)
-    labels, drop = _classes(objects, label, getattr(tables, "tags", None), opts)
+    labels, drop = select_objects(objects, opts, getattr(tables, "tags", None))
     size = {r[0]: (r[4], r[5]) for r in usable}
     candidates, kept_labels = _candidate_objects(
         objects, labels, drop, size, skipped_frames, skipped_objects
     )
-    cats = _categories(kept_labels, categories if categories is not None else opts.labels)
+    cats = class_list(kept_labels, opts.classes)
     media = [str(m) for m in column(frames, "media_id") if present(m)]
-    names, owner = assign_splits(media, splits, seed)
+    names, owner = assign_splits(media, opts.splits, opts.seed)
     plan = DatasetPlan([], cats, names, skipped_frames, skipped_objects, owner, opts)
     _add_items(plan, usable, candidates, opts.include_empty)
     return plan
@@ -513,10 +489,7 @@ def _add_items(
                 plan.skipped_objects[str(row[0])] = f"media {mid} is in no split"
             continue
         anns: list[Annotation] = []
-        for row, lab, ann in sorted(candidates.get(fid, []), key=_object_order):
-            if lab not in index:
-                plan.skipped_objects[str(row[0])] = f"label {lab!r} is not among the categories"
-                continue
+        for _, lab, ann in sorted(candidates.get(fid, []), key=_object_order):
             ann_id += 1
             anns.append(replace(ann, category=index[lab], ann_id=ann_id))
         if not anns and not include_empty:
@@ -537,23 +510,6 @@ def _object_order(entry: tuple[tuple[Any, ...], str, Annotation]) -> tuple[int, 
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def make_dir(root: Path, *parts: str) -> Path:
-    """``root/parts...`` made, refusing a symbolic link on the way (never write elsewhere).
-
-    Example:
-        >>> import tempfile
-        >>> make_dir(Path(tempfile.mkdtemp()), "images", "train").name
-        'train'
-    """
-    path = root
-    for part in parts:
-        path = path / part
-        if path.is_symlink():
-            raise ExportError(f"{path} is a symbolic link, not a folder", path=str(path))
-        path.mkdir(exist_ok=True)
-    return path
 
 
 #: How far a frame's claimed size may be from its image's real size, per side, for the
@@ -689,81 +645,42 @@ def run_frames(
 
 
 def copy_frame_images(
-    items: Sequence[FrameItem],
-    target: Callable[[FrameItem, str], Path],
-    *,
-    download: DownloadOptions,
-    on_error: DatasetOnError = "record",
-    workers: int = 8,
-    progress: bool | None = None,
-    quality: int = 95,
+    items: Sequence[FrameItem], target: Callable[[FrameItem, str], Path], run: Run
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Write each frame's image to ``target(item, suffix)``: ``({frame id: path written},
     {frame id: reason})``.
 
     Images come from :func:`frame_file` (original bytes where they will do, the suffix
-    saying their format), ``workers`` at a time, each frame once, and are written
+    saying their format), ``run.workers`` at a time, each frame once, and are written
     atomically. With ``on_error="raise"`` the first failure raises.
 
     Example:
         >>> written, failed = copy_frame_images(
         ...     plan.items, lambda it, suffix: out / f"{it.name}{suffix}",
-        ...     download=DownloadOptions())   # doctest: +SKIP
+        ...     Run(DownloadOptions()))   # doctest: +SKIP
     """
-    if not 1 <= int(quality) <= 100:
-        raise ConfigError(f"quality must be 1..100, got {quality!r}")
 
     def work(item: FrameItem) -> Path:
-        data, suffix = frame_file(item, download, int(quality))
+        data, suffix = frame_file(item, run.download, run.quality)
         path = target(item, suffix)
         atomic_write_bytes(path, data, fsync=False)
         return path
 
-    return run_frames(items, work, on_error=on_error, workers=workers, progress=progress)
+    return run_frames(
+        items, work, on_error=run.on_error, workers=run.workers, progress=run.progress
+    )
 
 
-def out_path(out_dir: str | os.PathLike[str]) -> Path:
-    """The output directory, made (parents too).
-
-    Example:
-        >>> import tempfile
-        >>> out_path(tempfile.mkdtemp()).is_dir()
-        True
-    """
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a directory", path=str(out))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def write_images(
-    plan: DatasetPlan,
-    out: Path,
-    folder: str,
-    *,
-    download: DownloadOptions,
-    on_error: DatasetOnError,
-    workers: int,
-    progress: bool | None,
-    quality: int,
-) -> dict[str, str]:
+def write_images(plan: DatasetPlan, out: Path, folder: str, run: Run) -> dict[str, str]:
     """Copy every frame of ``plan`` to ``out/<folder>/<split>/<name>.<suffix>``: failures
     by id. The file names written go to ``plan.file_names``.
 
     Example:
-        >>> failed = write_images(plan, Path("out"), "images", download=DownloadOptions(),
-        ...     on_error="record", workers=8, progress=False, quality=95)   # doctest: +SKIP
-    """
+        >>> failed = write_images(plan, Path("out"), "images", Run(DownloadOptions()))  # doctest: +SKIP
+    """  # noqa: E501
     dirs = {split: make_dir(out, folder, split) for split in plan.splits}
     written, failed = copy_frame_images(
-        plan.items,
-        lambda it, suffix: dirs[it.split] / f"{it.name}{suffix}",
-        download=download,
-        on_error=on_error,
-        workers=workers,
-        progress=progress,
-        quality=quality,
+        plan.items, lambda it, suffix: dirs[it.split] / f"{it.name}{suffix}", run
     )
     plan.file_names.update({fid: path.name for fid, path in written.items()})
     return failed
@@ -777,7 +694,10 @@ def write_assignment(out: Path, plan: DatasetPlan) -> list[str]:
         >>> write_assignment(Path("coco"), plan)   # doctest: +SKIP
         ['splits.csv', 'labels.json']
     """
-    return [write_splits(out, plan.assignment), write_labels(out, plan.categories, plan.options)]
+    return [
+        write_splits(out, plan.assignment),
+        write_labels(out, plan.categories, plan.options.to_dict()),
+    ]
 
 
 def dataset_report(
@@ -810,51 +730,16 @@ def dataset_report(
 
 
 def plan_and_copy(
-    tables: Any,
-    out_dir: str | os.PathLike[str],
-    *,
-    images: str,
-    splits: SplitsArg,
-    seed: int,
-    categories: Sequence[str] | None,
-    label: str,
-    select: DatasetOptions,
-    download: DownloadOptions,
-    on_error: DatasetOnError,
-    workers: int,
-    progress: bool | None,
-    quality: int,
+    tables: Any, out: Path, *, images: Images, options: DatasetOptions, run: Run
 ) -> tuple[DatasetPlan, dict[str, str]]:
-    """The first steps every frame writer shares: plan ``tables`` (:func:`plan_dataset`),
-    make ``out_dir``, and with ``images="copy"`` copy the frame images into
-    ``out_dir/images/<split>/`` (:func:`write_images`). Returns the plan and the failed
-    frames by id.
+    """The first steps every frame writer shares: plan ``tables`` (:func:`plan_dataset`)
+    and with ``images="copy"`` copy the frame images into ``out/images/<split>/``
+    (:func:`write_images`). Returns the plan and the failed frames by id.
 
     Example:
-        >>> plan, failed = plan_and_copy(tables, "coco/", images="none", splits=None,
-        ...     seed=0, categories=None, label="label", select=DatasetOptions(),
-        ...     download=DownloadOptions(), on_error="record", workers=8, progress=False,
-        ...     quality=95)   # doctest: +SKIP
+        >>> plan, failed = plan_and_copy(tables, Path("coco/"), images="none",
+        ...     options=DatasetOptions(), run=Run(DownloadOptions()))   # doctest: +SKIP
     """
-    plan = plan_dataset(
-        tables,
-        splits=splits,
-        seed=seed,
-        categories=categories,
-        label=label,
-        select=select,
-    )
-    out = out_path(out_dir)
-    failed: dict[str, str] = {}
-    if images == "copy":
-        failed = write_images(
-            plan,
-            out,
-            "images",
-            download=download,
-            on_error=on_error,
-            workers=workers,
-            progress=progress,
-            quality=quality,
-        )
+    plan = plan_dataset(tables, options)
+    failed = write_images(plan, out, "images", run) if images == "copy" else {}
     return plan, failed

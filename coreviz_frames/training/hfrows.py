@@ -32,29 +32,24 @@ import pandas as pd
 
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.crop_plan import column, iter_crops, present
-from coreviz_frames.images.options import CropOptions, DownloadOptions, OnError
+from coreviz_frames.images.options import CropOptions, OnError
 from coreviz_frames.training.frames import (
     Annotation,
-    DatasetOnError,
     DatasetPlan,
     FrameItem,
+    Run,
     frame_jpeg,
     run_frames,
 )
 
-__all__ = ["GRAINS", "Grain", "Run", "caption_rows", "iter_batches"]
+__all__ = ["GRAINS", "Grain", "RowRun", "caption_rows", "iter_batches"]
 
 
 @dataclass(frozen=True)
-class Run:
-    """How images are loaded and encoded for one build; ``captions`` by frame id (the
-    ``captions`` grain only)."""
+class RowRun(Run):
+    """How images are loaded and encoded for one build (:class:`~coreviz_frames.training.frames.Run`)
+    and the ``captions`` by frame id (the ``captions`` grain only)."""  # noqa: E501
 
-    download: DownloadOptions
-    on_error: DatasetOnError
-    workers: int
-    progress: bool | None
-    quality: int
     captions: dict[str, list[tuple[str, int | None, str]]] = field(default_factory=dict)
 
 
@@ -66,8 +61,8 @@ class Grain:
     """What one row of a grain is, how its images are made and how it is written."""
 
     name: str
-    units: Callable[[DatasetPlan, str, Run], list[Any]]
-    images: Callable[[list[Any], Run], Images]
+    units: Callable[[DatasetPlan, str, RowRun], list[Any]]
+    images: Callable[[list[Any], RowRun], Images]
     row: Callable[[Any, bytes | None], dict[str, Any]]
     features: Callable[[Any, list[str], bool], Any]
     failures: str  # "frames": failures are frame ids; "objects": object ids
@@ -87,18 +82,18 @@ def _frame_jpegs(items: Sequence[FrameItem], run: Run) -> tuple[dict[str, bytes]
     )
 
 
-def _frames_images(items: list[FrameItem], run: Run) -> Images:
+def _frames_images(items: list[FrameItem], run: RowRun) -> Images:
     jpegs, failed = _frame_jpegs(items, run)
     return [jpegs.get(item.frame_id) for item in items], failed
 
 
-def _captions_images(units: list[tuple[FrameItem, Any]], run: Run) -> Images:
+def _captions_images(units: list[tuple[FrameItem, Any]], run: RowRun) -> Images:
     items = list({item.frame_id: item for item, _ in units}.values())
     jpegs, failed = _frame_jpegs(items, run)
     return [jpegs.get(item.frame_id) for item, _ in units], failed
 
 
-def _objects_images(units: list[tuple[FrameItem, Annotation]], run: Run) -> Images:
+def _objects_images(units: list[tuple[FrameItem, Annotation]], run: RowRun) -> Images:
     """Each annotation's crop, cut from its frame, as JPEG (None when it failed)."""
 
     def col(get: Callable[[FrameItem, Annotation], Any]) -> list[Any]:
@@ -333,7 +328,12 @@ GRAINS: dict[str, Grain] = {
 
 
 def iter_batches(
-    units: Sequence[Any], grain: Grain, images: bool, run: Run, batch: int, failed: dict[str, str]
+    units: Sequence[Any],
+    grain: Grain,
+    images: bool,
+    run: RowRun,
+    batch: int,
+    failed: dict[str, str],
 ) -> Iterator[list[dict[str, Any]]]:
     """The rows of ``units``, ``batch`` at a time (a row whose image failed is left out
     and its reason added to ``failed``).

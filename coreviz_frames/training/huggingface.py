@@ -45,18 +45,15 @@ from coreviz_frames._util.progress import progress_bar
 from coreviz_frames._util.textsafe import markdown_text, yaml_string
 from coreviz_frames.errors import ConfigError, EmptySplitWarning, SkippedRecordWarning
 from coreviz_frames.images.options import DownloadOptions
-from coreviz_frames.training.datasetdir import check_dataset_folder, dataset_folder
+from coreviz_frames.training.datasetdir import check_dataset_folder, dataset_folder, make_dir
 from coreviz_frames.training.frames import (
     DatasetOnError,
     DatasetPlan,
     DatasetReport,
-    SplitsArg,
-    check_dataset_on_error,
-    make_dir,
     plan_dataset,
     write_assignment,
 )
-from coreviz_frames.training.hfrows import GRAINS, Run, caption_rows, iter_batches
+from coreviz_frames.training.hfrows import GRAINS, RowRun, caption_rows, iter_batches
 from coreviz_frames.training.selection import DatasetOptions, writer_options
 
 if TYPE_CHECKING:
@@ -123,7 +120,7 @@ class _Build:
     plan: DatasetPlan
     grain: Grain
     images: bool
-    run: Run
+    run: RowRun
     features: Any
     names: dict[str, str]
     failed: dict[str, str] = field(default_factory=dict)
@@ -135,21 +132,16 @@ class _Build:
         return iter_batches(units, GRAINS[self.grain], self.images, self.run, _BATCH, self.failed)
 
 
-def _prepare(
-    tables: Any, grain: str, images: bool, plan_args: dict[str, Any], run: Run, given: bool
-) -> _Build:
+def _prepare(tables: Any, grain: str, images: bool, options: DatasetOptions, run: RowRun) -> _Build:
     """Check the options, plan ``tables`` and name the splits: nothing loaded or written."""
     if grain not in GRAINS:
         raise ConfigError(f"grain must be 'frames', 'objects' or 'captions', got {grain!r}")
-    check_dataset_on_error(run.on_error)
-    if not 1 <= int(run.quality) <= 100:
-        raise ConfigError(f"quality must be 1..100, got {run.quality!r}")
     ds = _datasets()
     if grain == "captions":
         run = replace(run, captions=caption_rows(tables))
-        plan_args = {**plan_args, "include_empty": True}  # a frame's captions need no box
-    plan = plan_dataset(tables, **plan_args)
-    names = hf_split_names(plan.splits, given=given)
+        options = replace(options, include_empty=True)  # a frame's captions need no box
+    plan = plan_dataset(tables, options)
+    names = hf_split_names(plan.splits, given=options.splits is not None)
     features = GRAINS[grain].features(ds, plan.categories, bool(images))
     return _Build(plan, grain, bool(images), run, features, names)  # type: ignore[arg-type]
 
@@ -186,42 +178,33 @@ def to_hf_dataset(
     *,
     grain: Grain = "frames",
     images: bool = True,
-    splits: SplitsArg = None,
-    seed: int = 0,
-    categories: Sequence[str] | None = None,
-    label: str = "label",
     on_error: DatasetOnError = "record",
     workers: int = 8,
     progress: bool | None = None,
     quality: int = 95,
-    select: DatasetOptions | None = None,
+    options: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DatasetDownloadKwargs],
+    **kwargs: Unpack[DatasetDownloadKwargs],
 ) -> Any:
     """A ``datasets.Dataset`` of the frames, object crops or captions of ``tables``.
 
     ``grain="captions"``: one row per caption with its frame's image, ``text`` and the
-    caption, frame and media ids. With ``splits`` (fractions with ``seed``, or a dict of
-    splits) a ``DatasetDict`` (``val`` named ``validation``), no media id in two splits.
-    ``images=False`` leaves out the image column (``image_url`` remains at the frames and
-    captions grains). Rows whose image fails are left out with a
-    :class:`~coreviz_frames.errors.SkippedRecordWarning` (``on_error="raise"`` raises).
+    caption, frame and media ids. What goes in is ``options`` (or its fields as
+    keywords: :class:`~coreviz_frames.training.selection.DatasetOptions`); with
+    ``splits`` (fractions with ``seed``, or a dict of splits) a ``DatasetDict`` (``val``
+    named ``validation``), no media id in two splits. ``images=False`` leaves out the
+    image column (``image_url`` remains at the frames and captions grains). Rows whose
+    image fails are left out with a :class:`~coreviz_frames.errors.SkippedRecordWarning`
+    (``on_error="raise"`` raises).
 
     Example:
         >>> ds = to_hf_dataset(tables, grain="objects")   # doctest: +SKIP
         >>> ds.features["label"].names[:2]                 # doctest: +SKIP
         ['cat', 'clock']
     """
-    select, download = writer_options(options, select=select, download=download)
-    plan_args = {
-        "splits": splits,
-        "seed": seed,
-        "categories": categories,
-        "label": label,
-        "select": select,
-    }
-    run = Run(download, on_error, workers, progress, quality)
-    build = _prepare(tables, grain, images, plan_args, run, splits is not None)
+    options, download = writer_options(kwargs, options=options, download=download)
+    run = RowRun(download, on_error, workers, progress, quality)
+    build = _prepare(tables, grain, images, options, run)
     ds = _datasets()
     parts = {}
     for split, hf in build.names.items():
@@ -233,7 +216,7 @@ def to_hf_dataset(
                 bar.update(len(batch))
         parts[hf] = _rows_dataset(ds, rows, build.features)
     _warn_failed(build.failed)
-    if splits is None:
+    if options.splits is None:
         return parts["train"]
     return ds.DatasetDict(parts)
 
@@ -310,19 +293,15 @@ def export_hf(
     *,
     grain: Grain = "frames",
     images: bool = True,
-    splits: SplitsArg = None,
-    seed: int = 0,
-    categories: Sequence[str] | None = None,
-    label: str = "label",
     rows_per_shard: int = 1000,
     on_error: DatasetOnError = "record",
     workers: int = 8,
     progress: bool | None = None,
     quality: int = 95,
     overwrite: bool = False,
-    select: DatasetOptions | None = None,
+    options: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DatasetDownloadKwargs],
+    **kwargs: Unpack[DatasetDownloadKwargs],
 ) -> DatasetReport:
     """Write a Hugging Face dataset to ``out_dir``: Parquet shards and a ``README.md`` card.
 
@@ -343,17 +322,10 @@ def export_hf(
     """
     if isinstance(rows_per_shard, bool) or int(rows_per_shard) < 1:
         raise ConfigError(f"rows_per_shard must be a positive int, got {rows_per_shard!r}")
-    select, download = writer_options(options, select=select, download=download)
-    plan_args = {
-        "splits": splits,
-        "seed": seed,
-        "categories": categories,
-        "label": label,
-        "select": select,
-    }
-    run = Run(download, on_error, workers, progress, quality)
+    options, download = writer_options(kwargs, options=options, download=download)
+    run = RowRun(download, on_error, workers, progress, quality)
     check_dataset_folder(out_dir, overwrite=overwrite)  # refused before any download
-    build = _prepare(tables, grain, images, plan_args, run, splits is not None)
+    build = _prepare(tables, grain, images, options, run)
     counts: dict[str, int] = {}
     total = sum(len(build.units(s)) for s in build.names)
     with (

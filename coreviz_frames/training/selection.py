@@ -2,40 +2,44 @@
 
 :class:`DatasetOptions` holds the keywords every dataset writer (``export_coco``,
 ``export_yolo``, ``export_hf``, ``to_hf_dataset``, ``export_crops``) and dataset
-(``DetectionDataset``, ``CropDataset``) accepts, spelled once:
+(``DetectionDataset``, ``CropDataset``) accepts, spelled once (as Hugging Face's
+``ImageFolderConfig`` and the package's own ``CropOptions``):
 
-- classes: ``labels`` (allow-list), ``label_map`` (rename or merge; a label mapped to
-  None is left out), ``include_unlabeled`` (objects without a label become the class
-  ``_unlabeled`` instead of being left out and reported);
+- splits: ``splits`` (fractions, a dict of splits, or a splits file / dataset folder;
+  :mod:`coreviz_frames.training.splits`) and ``seed``;
+- classes: ``label`` (the objects column, or ``"tag:KEY"``), ``classes`` (allow-list and
+  index order), ``label_map`` (rename or merge; a label mapped to None is left out),
+  ``include_unlabeled`` (objects without a label become the class ``_unlabeled`` instead
+  of being left out and reported); :mod:`coreviz_frames.training.labels` applies them;
 - objects: ``min_size`` (pixels: both box sides at least this), ``object_types``
   (``object``, ``face``, ``text``...);
 - frames: ``frame_stride`` (every n-th frame of a media: videos, PDF pages) and
   ``max_frames_per_media`` (at most this many, evenly spaced), ``include_empty``
   (frames without any object kept, as background images).
 
-Functions take the fields as keywords or one ``select=`` value (as ``download=``).
+Functions take the fields as keywords or one ``options=`` value (as ``download=``).
 In the crop functions ``min_size`` keeps its crop meaning (grow small boxes): the
-filter goes through ``select=DatasetOptions(min_size=...)`` there.
+filter goes through ``options=DatasetOptions(min_size=...)`` there. The older
+spellings ``select=`` and ``labels=`` still work, with a ``FutureWarning``.
 
 Example:
-    >>> opts = DatasetOptions(label_map={"kitty": "cat"}, labels=["cat"], min_size=8)
-    >>> map_labels(["kitty", "dog", None], opts)
-    (['cat', None, None], {1: "label 'dog' is not among labels=", 2: 'no label (include_unlabeled=True keeps it)'})
-"""  # noqa: E501
+    >>> opts = DatasetOptions(label_map={"kitty": "cat"}, classes=["cat"], min_size=8)
+    >>> select_objects(pd.DataFrame({"label": ["kitty", "dog"]}), opts)[0]
+    ['cat', None]
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
+import os
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import InitVar, dataclass, fields
 from typing import Any, TypedDict
 
 import pandas as pd
 
-from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.crop_plan import column, present
 from coreviz_frames.images.options import (
@@ -45,28 +49,21 @@ from coreviz_frames.images.options import (
     download_options,
     merge_value,
 )
+from coreviz_frames.training.labels import check_classes, map_labels, object_labels
+from coreviz_frames.training.splits import SplitsArg, fraction_map
 
 __all__ = [
-    "LABELS_FILE",
-    "UNLABELED",
     "CropDatasetKwargs",
     "DatasetDownloadKwargs",
     "DatasetKwargs",
     "DatasetOptions",
+    "crop_dataset_options",
     "dataset_options",
-    "map_labels",
-    "object_reasons",
     "select_objects",
     "thin_frames",
     "thinned_frames",
-    "write_labels",
     "writer_options",
 ]
-
-#: The class of objects without a label, with ``include_unlabeled=True``.
-UNLABELED = "_unlabeled"
-#: Written beside every dataset: the classes in index order and how labels were mapped.
-LABELS_FILE = "labels.json"
 
 
 def _names(value: Any, what: str) -> tuple[str, ...] | None:
@@ -88,20 +85,44 @@ def _count(value: Any, what: str) -> int | None:
     return int(value)
 
 
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old}= is deprecated and will be removed: pass {new}= (the same values)",
+        FutureWarning,
+        stacklevel=4,
+    )
+
+
+def _splits_json(splits: Any) -> Any:
+    """``splits`` as ``labels.json`` records it: fractions, a path, or the pinned names."""
+    if splits is None or isinstance(splits, str | os.PathLike):
+        return None if splits is None else os.fspath(splits)
+    if isinstance(splits, Mapping) and not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in splits.values()
+    ):
+        return {"pinned": [str(name) for name in splits]}
+    return fraction_map(splits)
+
+
 @dataclass(frozen=True)
 class DatasetOptions:
-    """Which objects and frames go into a dataset, and under which class names.
+    """Which media go to which split, which objects and frames go in, under which classes.
+
+    ``labels`` is the deprecated spelling of ``classes`` (a ``FutureWarning``).
 
     Example:
-        >>> DatasetOptions(object_types=["face"], frame_stride=5).frame_stride
-        5
+        >>> DatasetOptions(object_types=["face"], frame_stride=5, splits=(0.8, 0.2)).splits
+        (0.8, 0.2)
         >>> DatasetOptions(min_size=-1)
         Traceback (most recent call last):
         ...
         coreviz_frames.errors.ConfigError: min_size must be a non-negative number of pixels, got -1
     """
 
-    labels: Sequence[str] | None = None
+    splits: SplitsArg = None
+    seed: int = 0
+    label: str = "label"
+    classes: Sequence[str] | None = None
     label_map: Mapping[str, str | None] | None = None
     include_unlabeled: bool = False
     min_size: float | None = None
@@ -109,11 +130,21 @@ class DatasetOptions:
     max_frames_per_media: int | None = None
     frame_stride: int = 1
     include_empty: bool = True
+    labels: InitVar[Sequence[str] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, labels: Sequence[str] | None) -> None:
         set_ = object.__setattr__
-        set_(self, "labels", _names(self.labels, "labels"))
+        if labels is not None:
+            if self.classes is not None:
+                raise ConfigError("pass classes= alone (labels= is its older spelling)")
+            _deprecated("labels", "classes")
+            set_(self, "classes", labels)
+        set_(self, "classes", check_classes(self.classes))
         set_(self, "object_types", _names(self.object_types, "object_types"))
+        if not isinstance(self.label, str) or not self.label:
+            raise ConfigError(f"label must be a column name or 'tag:KEY', got {self.label!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ConfigError(f"seed must be an int, got {self.seed!r}")
         if self.label_map is not None:
             if not isinstance(self.label_map, Mapping):
                 raise ConfigError(f"label_map must be a dict, got {self.label_map!r}")
@@ -135,55 +166,83 @@ class DatasetOptions:
         set_(self, "include_empty", bool(self.include_empty))
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-ready values.
+        """The options as JSON-ready values (pinned splits by their names).
 
         Example:
-            >>> DatasetOptions().to_dict()["frame_stride"]
-            1
+            >>> DatasetOptions(splits=(0.8, 0.2)).to_dict()["splits"]
+            {'train': 0.8, 'val': 0.2}
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("labels", "object_types"):
+        for key in ("classes", "object_types"):
             out[key] = None if out[key] is None else list(out[key])
+        out["splits"] = _splits_json(self.splits)
         return out
 
 
-class DatasetKwargs(TypedDict, total=False):
-    """The keyword arguments that build a :class:`DatasetOptions` (see its fields)."""
+class SelectionKwargs(TypedDict, total=False):
+    """The :class:`DatasetOptions` keywords every function takes as they are (all but
+    ``min_size``, which the crop functions keep for the crop option)."""
 
-    labels: Sequence[str] | None
+    splits: SplitsArg
+    seed: int
+    label: str
+    classes: Sequence[str] | None
     label_map: Mapping[str, str | None] | None
     include_unlabeled: bool
-    min_size: float | None
     object_types: Sequence[str] | None
     max_frames_per_media: int | None
     frame_stride: int
     include_empty: bool
+    labels: Sequence[str] | None  # deprecated: classes
+    select: DatasetOptions | None  # deprecated: options
+
+
+class DatasetKwargs(SelectionKwargs, total=False):
+    """The keyword arguments that build a :class:`DatasetOptions` (see its fields)."""
+
+    min_size: float | None
 
 
 class DatasetDownloadKwargs(DatasetKwargs, DownloadKwargs, total=False):
     """The keywords of both :class:`DatasetOptions` and ``DownloadOptions`` (the writers')."""
 
 
-class CropDatasetKwargs(CropDownloadKwargs, total=False):
+class CropDatasetKwargs(CropDownloadKwargs, SelectionKwargs, total=False):
     """The crop functions' keywords: crop, download, and the dataset options but
-    ``min_size`` (there the crop option; the filter goes through ``select=``)."""
-
-    labels: Sequence[str] | None
-    label_map: Mapping[str, str | None] | None
-    include_unlabeled: bool
-    object_types: Sequence[str] | None
-    max_frames_per_media: int | None
-    frame_stride: int
-    include_empty: bool
+    ``min_size`` (there the crop option; the filter goes through ``options=``)."""
 
 
-DATASET_FIELDS = frozenset(DatasetKwargs.__annotations__)
+_FIELDS = frozenset(DatasetKwargs.__annotations__)
+
+
+def dataset_options(
+    kwargs: Mapping[str, Any], options: DatasetOptions | None = None
+) -> DatasetOptions:
+    """The :class:`DatasetOptions` of a function's keywords (or its ``options=`` value).
+
+    Giving ``options=`` and a keyword that differs from its default is an error; the
+    older ``select=`` (for ``options=``) and ``labels=`` (for ``classes=``) warn.
+
+    Example:
+        >>> dataset_options({"frame_stride": 2}).frame_stride
+        2
+    """
+    given = {k: v for k, v in kwargs.items() if k in _FIELDS}
+    if "select" in given:
+        select = given.pop("select")
+        if select is not None:
+            if options is not None:
+                raise ConfigError("pass options= alone (select= is its older spelling)")
+            _deprecated("select", "options")
+            options = select
+    result: DatasetOptions = merge_value(DatasetOptions, options, given, "options")
+    return result
 
 
 def writer_options(
-    options: Mapping[str, Any],
+    kwargs: Mapping[str, Any],
     *,
-    select: DatasetOptions | None = None,
+    options: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
 ) -> tuple[DatasetOptions, DownloadOptions]:
     """The dataset and download values of a writer's keywords; unknown ones are a TypeError.
@@ -193,50 +252,24 @@ def writer_options(
         >>> opts.min_size, dl.timeout
         (4, 5.0)
     """
-    rest = {k: v for k, v in options.items() if k not in DATASET_FIELDS}
-    return dataset_options(options, select), download_options(rest, download)
+    rest = {k: v for k, v in kwargs.items() if k not in _FIELDS}
+    return dataset_options(kwargs, options), download_options(rest, download)
 
 
-def dataset_options(
-    options: Mapping[str, Any], select: DatasetOptions | None = None
-) -> DatasetOptions:
-    """The :class:`DatasetOptions` of a function's keywords (or its ``select=`` value).
-
-    Giving ``select=`` and a keyword that differs from its default is an error.
+def crop_dataset_options(
+    kwargs: Mapping[str, Any], options: DatasetOptions | None = None
+) -> tuple[DatasetOptions, dict[str, Any]]:
+    """The crop functions' :class:`DatasetOptions`, and the keywords left (crop and
+    download): there ``min_size`` is the crop option, not the filter.
 
     Example:
-        >>> dataset_options({"frame_stride": 2}).frame_stride
-        2
+        >>> opts, rest = crop_dataset_options({"min_size": 8, "classes": ["cat"]})
+        >>> opts.classes, rest
+        (('cat',), {'min_size': 8})
     """
-    given = {k: v for k, v in options.items() if k in DATASET_FIELDS}
-    result: DatasetOptions = merge_value(DatasetOptions, select, given, "select")
-    return result
-
-
-def map_labels(
-    labels: Sequence[str | None], opts: DatasetOptions
-) -> tuple[list[str | None], dict[int, str]]:
-    """Each row's class (None: left out) and ``{row position: why it is left out}``.
-
-    ``label_map`` first, then ``include_unlabeled``, then the ``labels`` allow-list.
-    """
-    mapping = opts.label_map or {}
-    allowed = None if opts.labels is None else set(opts.labels)
-    out: list[str | None] = []
-    reasons: dict[int, str] = {}
-    for pos, label in enumerate(labels):
-        value = mapping.get(label, label) if label is not None else None
-        if label is not None and value is None:
-            reasons[pos] = f"label {label!r} is mapped to None by label_map="
-        elif value is None and not opts.include_unlabeled:
-            reasons[pos] = "no label (include_unlabeled=True keeps it)"
-        elif value is None:
-            value = UNLABELED
-        if value is not None and allowed is not None and value not in allowed:
-            reasons[pos] = f"label {value!r} is not among labels="
-            value = None
-        out.append(value if pos not in reasons else None)
-    return out, reasons
+    own = {k: v for k, v in kwargs.items() if k in _FIELDS and k != "min_size"}
+    rest = {k: v for k, v in kwargs.items() if k not in own}
+    return dataset_options(own, options), rest
 
 
 def object_reasons(
@@ -282,17 +315,30 @@ def thin_frames(frame_ids: Sequence[str], opts: DatasetOptions) -> dict[str, str
 
 
 def select_objects(
-    objects: pd.DataFrame, labels: Sequence[str | None], opts: DatasetOptions
+    objects: pd.DataFrame, opts: DatasetOptions, tags: Any = None
 ) -> tuple[list[str | None], dict[int, str]]:
-    """Each object row's class (None: left out) and ``{row: why}``: :func:`map_labels`,
-    then :func:`object_reasons` on the ``type`` and ``bbox_w``/``bbox_h`` columns.
+    """Each object row's class (None: left out) and ``{row: why}``: its label
+    (:func:`~coreviz_frames.training.labels.object_labels` of ``opts.label``; ``tags`` for
+    ``"tag:KEY"``), mapped (:func:`~coreviz_frames.training.labels.map_labels`), then
+    :func:`object_reasons` on the ``type`` and ``bbox_w``/``bbox_h`` columns.
 
     Example:
-        >>> objs = pd.DataFrame({"type": ["face", "object"], "bbox_w": [4, 9], "bbox_h": [4, 9]})
-        >>> select_objects(objs, ["a", "b"], DatasetOptions(min_size=5))
+        >>> objs = pd.DataFrame({"label": ["a", "b"], "type": ["face", "object"],
+        ...                      "bbox_w": [4, 9], "bbox_h": [4, 9]})
+        >>> select_objects(objs, DatasetOptions(min_size=5))
         ([None, 'b'], {0: 'box 4x4 is smaller than min_size=5'})
     """
-    classes, drop = map_labels(labels, opts)
+    raw = object_labels(objects, opts.label, tags)
+    classes, drop = map_labels(
+        raw,
+        label_map=opts.label_map,
+        include_unlabeled=opts.include_unlabeled,
+        classes=opts.classes,
+    )
+    if opts.label != "label" and not opts.include_unlabeled:
+        for pos in drop:
+            if raw[pos] is None:
+                drop[pos] = f"no single {opts.label}"
     sides = [
         (w, h) if present(w) and present(h) else (None, None)
         for w, h in zip(column(objects, "bbox_w"), column(objects, "bbox_h"), strict=True)
@@ -326,24 +372,3 @@ def thinned_frames(frames: pd.DataFrame | None, opts: DatasetOptions) -> dict[st
     for _, group in order.groupby("_m", sort=False):
         dropped.update(thin_frames([str(f) for f in group["frame_id"]], opts))
     return dropped
-
-
-def write_labels(out: Path, classes: Sequence[str], opts: DatasetOptions, **extra: Any) -> str:
-    """``labels.json``: the classes in index order, the label options, and ``extra``.
-
-    Example:
-        >>> import tempfile
-        >>> write_labels(Path(tempfile.mkdtemp()), ["cat"], DatasetOptions())
-        'labels.json'
-    """
-    doc = {
-        "classes": list(classes),
-        "label_map": dict(opts.label_map or {}),
-        "labels": None if opts.labels is None else list(opts.labels),
-        "include_unlabeled": opts.include_unlabeled,
-        "options": opts.to_dict(),
-        **extra,
-    }
-    text = json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    atomic_write_bytes(out / LABELS_FILE, text.encode("utf-8", "surrogatepass"))
-    return LABELS_FILE

@@ -1,8 +1,9 @@
 """Which split each media is in: the one owner of split assignment.
 
 Every writer and dataset (COCO, YOLO, Hugging Face, crops, ``DetectionDataset``,
-``CropDataset``, :func:`~coreviz_frames.split_by_media`, the CLI) asks
-:func:`assign_splits`, so they agree media by media.
+``CropDataset``, :func:`split_by_media`, the CLI) asks :func:`assign_splits` (rows:
+:func:`row_splits`; one split of a dataset: :func:`pick_split`), so they agree media by
+media.
 
 - With fractions a media's split is a pure function of its (normalised) id and the
   seed: ``blake2b(id, key=seed)`` gives a point uniform in ``[0, 1)`` that falls into
@@ -12,7 +13,8 @@ Every writer and dataset (COCO, YOLO, Hugging Face, crops, ``DetectionDataset``,
 - A dict of rows or media ids per split name pins the assignment by hand; a
   ``splits.csv`` / ``splits.parquet`` file (or the folder of a dataset written
   earlier, which holds one) pins it forever: media not listed are in no split.
-- A split that comes out empty is reported with an :class:`EmptySplitWarning`.
+- A split that comes out empty is reported with an
+  :class:`~coreviz_frames.errors.EmptySplitWarning`.
 
 Example:
     >>> names, owner = assign_splits(["m1", "m2", "m3"], (0.5, 0.5), seed=0)
@@ -41,16 +43,19 @@ import pyarrow.parquet as pq
 from coreviz_frames._util.fileio import atomic_writer
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError, EmptySplitWarning
+from coreviz_frames.images.crop_plan import present
+from coreviz_frames.training.names import safe_name
 
 __all__ = [
-    "ALL",
     "SPLITS_FILE",
-    "EmptySplitWarning",
     "SplitsArg",
     "assign_splits",
     "fraction_map",
     "media_point",
+    "pick_split",
     "read_splits",
+    "row_splits",
+    "split_by_media",
     "split_of",
     "write_splits",
 ]
@@ -103,8 +108,6 @@ def check_split_name(name: Any) -> str:
         >>> check_split_name("train")
         'train'
     """
-    from coreviz_frames.training.crop_dataset import safe_name  # training imports this module
-
     if not isinstance(name, str) or not name or safe_name(name) != name or name != name.strip():
         raise ConfigError(f"split name {name!r} is not a plain folder name")
     return name
@@ -188,7 +191,7 @@ def assign_splits(
     None (one split ``all``), fractions (see :func:`fraction_map`; each media placed by
     :func:`split_of`), a dict of rows or media ids per split, or a splits file or a
     dataset folder (:func:`read_splits`). A split left empty gives an
-    :class:`EmptySplitWarning`.
+    :class:`~coreviz_frames.errors.EmptySplitWarning`.
 
     Example:
         >>> assign_splits(["a", "b"], {"train": ["a"], "test": ["b"]})
@@ -280,3 +283,94 @@ def write_splits(out: Path, owner: Mapping[str, str]) -> str:
     with atomic_writer(out / SPLITS_FILE) as fh:
         pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
     return SPLITS_FILE
+
+
+def row_splits(
+    media_ids: Sequence[Any], splits: SplitsArg, seed: int = 0
+) -> tuple[list[str], dict[str, str], list[str | None]]:
+    """The split names, ``{media id: split}`` and each row's split (None: its media is in
+    no split) for rows holding ``media_ids`` (:func:`assign_splits`).
+
+    Example:
+        >>> row_splits(["a", "b", "a"], {"train": ["a"], "test": ["b"]})
+        (['train', 'test'], {'a': 'train', 'b': 'test'}, ['train', 'test', 'train'])
+    """
+    names, owner = assign_splits([str(m) for m in media_ids if present(m)], splits, seed)
+    return names, owner, [owner.get(str(m)) if present(m) else None for m in media_ids]
+
+
+def pick_split(names: Sequence[str], splits: SplitsArg, split: str | None) -> str | None:
+    """``split`` checked: None without ``splits``, else one of the split ``names``.
+
+    Example:
+        >>> pick_split(["train", "val"], (0.8, 0.2), "val")
+        'val'
+    """
+    if splits is None:
+        if split is not None:
+            raise ConfigError("split= needs splits= (fractions, a dict of splits or a splits file)")
+        return None
+    if split not in names:
+        raise ConfigError(f"split must be one of {list(names)}, got {split!r}")
+    return split
+
+
+def _check_strata(df: pd.DataFrame, media: pd.Series, which: Any, stratify: str) -> None:
+    """Warn about each value of ``stratify`` that has no media in some split."""
+    values = df[stratify].astype("string").fillna("<NA>").to_numpy()
+    pairs = pd.DataFrame({"m": media.to_numpy(), "v": values, "s": which})
+    names = set(pairs["s"].dropna())
+    lacking = [
+        str(value)
+        for value, group in pairs.groupby("v", sort=True)
+        if group["m"].nunique() >= len(names) and set(group["s"].dropna()) != names
+    ]
+    if lacking:
+        warnings.warn(
+            f"{stratify} {', '.join(lacking[:5])}: not in every split (splits are by media "
+            "id alone, so that they never move)",
+            EmptySplitWarning,
+            stacklevel=3,
+        )
+
+
+def split_by_media(
+    df: Any,
+    fractions: SplitsArg = (0.8, 0.1, 0.1),
+    *,
+    seed: int = 0,
+    stratify: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Split rows into ``train``/``val``/``test`` so that no media id is in two splits.
+
+    Each media's split is :func:`assign_splits`'s: a keyed hash of its id and ``seed``, so
+    adding or removing media never moves another, fractions are of media, and every writer
+    given the same fractions and seed agrees. ``fractions`` is ``(train, val, test)``,
+    ``(train, val)``, ``{name: fraction}``, a dict of rows or ids, or a ``splits.csv``
+    file or dataset folder to reuse. ``stratify="label"`` (any column) does not change
+    the assignment (that would break its stability); each value's media are split with
+    the same fractions in expectation, and a value missing from a split is reported with
+    an ``EmptySplitWarning``. Row order and index are kept.
+
+    Example:
+        >>> objs = pd.DataFrame({"media_id": list("aabbcdde"), "label": list("xxyyxyxy")})
+        >>> parts = split_by_media(objs, (0.5, 0.5), seed=4)
+        >>> sorted(parts), sum(len(p) for p in parts.values())
+        (['train', 'val'], 8)
+    """
+    if not isinstance(df, pd.DataFrame):
+        df = getattr(df, "objects", df)
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"expected a DataFrame or MediaTables, got {type(df).__name__}")
+    if "media_id" not in df.columns:
+        raise ConfigError("split_by_media needs a media_id column")
+    if fractions is None:
+        raise ConfigError("split_by_media needs fractions, a dict of splits or a splits file")
+    if stratify is not None and stratify not in df.columns:
+        raise ConfigError(f"no column {stratify!r} to stratify by")
+    media = df["media_id"].astype("string").fillna("<NA>")
+    names, owner = assign_splits(media.tolist(), fractions, seed)
+    which = media.map(owner).to_numpy()
+    if stratify is not None:
+        _check_strata(df, media, which, stratify)
+    return {name: df.loc[which == name] for name in names}

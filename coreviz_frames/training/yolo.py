@@ -27,17 +27,16 @@ from coreviz_frames._util.textsafe import yaml_string
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.options import DownloadOptions
 from coreviz_frames.tables.boxes import boxes_to_yolo
-from coreviz_frames.training.coco import Images, check_images
-from coreviz_frames.training.datasetdir import dataset_folder
+from coreviz_frames.training.datasetdir import dataset_folder, make_dir
 from coreviz_frames.training.frames import (
     DatasetOnError,
     DatasetPlan,
     DatasetReport,
     FrameItem,
-    SplitsArg,
-    check_dataset_on_error,
+    Images,
+    Run,
+    check_images,
     dataset_report,
-    make_dir,
     plan_and_copy,
     write_assignment,
 )
@@ -150,54 +149,37 @@ def export_yolo(
     tables: Any,
     out_dir: str | os.PathLike[str],
     *,
-    splits: SplitsArg = None,
-    seed: int = 0,
     task: Task = "detect",
     images: Images = "copy",
-    categories: Sequence[str] | None = None,
-    label: str = "label",
     on_error: DatasetOnError = "record",
     progress: bool | None = None,
     workers: int = 8,
     quality: int = 95,
     overwrite: bool = False,
-    select: DatasetOptions | None = None,
+    options: DatasetOptions | None = None,
     download: DownloadOptions | None = None,
-    **options: Unpack[DatasetDownloadKwargs],
+    **kwargs: Unpack[DatasetDownloadKwargs],
 ) -> DatasetReport:
     """Write ``tables`` as an Ultralytics YOLO dataset in ``out_dir``.
 
-    ``splits``, ``seed``, ``images``, ``categories``, ``on_error``, ``overwrite`` and the
-    download options are those of :func:`~coreviz_frames.training.coco.export_coco`
-    (``splits.csv`` too). With ``include_empty`` a frame without objects gets an empty
-    label file (a background image). A frame whose image fails gets neither image nor
-    label file and is listed in ``report.failed_frames``.
+    ``images``, ``on_error``, ``overwrite``, the dataset ``options`` (``splits``,
+    ``seed``, ``classes``...) and the download options are those of
+    :func:`~coreviz_frames.training.coco.export_coco` (``splits.csv`` too). With
+    ``include_empty`` a frame without objects gets an empty label file (a background
+    image). A frame whose image fails gets neither image nor label file and is listed in
+    ``report.failed_frames``.
 
     Example:
         >>> export_yolo(tables, "yolo/", task="segment").files[-3:]   # doctest: +SKIP
         ['data.yaml', 'splits.csv', 'labels.json']
     """
     check_images(images)
-    check_dataset_on_error(on_error)
     if task not in ("detect", "segment"):
         raise ConfigError(f"task must be 'detect' or 'segment', got {task!r}")
-    select, download = writer_options(options, select=select, download=download)
+    options, download = writer_options(kwargs, options=options, download=download)
+    run = Run(download, on_error, workers, progress, quality)
     with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):
-        plan, failed = plan_and_copy(
-            tables,
-            stage,
-            images=images,
-            splits=splits,
-            seed=seed,
-            categories=categories,
-            label=label,
-            select=select,
-            download=download,
-            on_error=on_error,
-            workers=workers,
-            progress=progress,
-            quality=quality,
-        )
+        plan, failed = plan_and_copy(tables, stage, images=images, options=options, run=run)
         files = _write_labels(stage, plan, failed, task)
         yaml = data_yaml(plan.splits, plan.categories)
         atomic_write_bytes(stage / "data.yaml", yaml.encode())

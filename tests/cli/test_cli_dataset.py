@@ -129,7 +129,7 @@ def test_overwrite_splits_reuse_and_selection(export_dir, tmp_path):
         str(tmp_path / "c"),
         "--splits",
         str(out),
-        "--labels",
+        "--classes",
         "rocket,person",
         "--label-map",
         "astronaut=person",
@@ -173,3 +173,17 @@ def test_crops_command_one_class_list_and_overwrite(export_dir, tmp_path):
     assert "--overwrite" in CliRunner().invoke(main, args).output
     replaced = CliRunner().invoke(main, [*args, "--overwrite", "--allow-failures"])
     assert replaced.exit_code == 0, replaced.output
+
+
+def test_label_column_or_tag_and_the_older_labels_option(export_dir, tmp_path):
+    by_type = _run("coco", str(export_dir), "--out", str(tmp_path / "t"), "--label", "type")
+    assert by_type.exit_code == 0, by_type.output
+    labels = json.loads((tmp_path / "t" / "labels.json").read_text())
+    assert labels["options"]["label"] == "type" and "object" in labels["classes"]
+    old = _run("coco", str(export_dir), "--out", str(tmp_path / "o"), "--labels", "rocket")
+    assert old.exit_code == 0, old.output
+    assert "warning: --labels is deprecated: pass --classes" in old.output
+    assert json.loads((tmp_path / "o" / "labels.json").read_text())["classes"] == ["rocket"]
+    args = ["dataset", "coco", str(export_dir), "--out", str(tmp_path / "b")]
+    both = CliRunner().invoke(main, [*args, "--labels", "a", "--classes", "a"])
+    assert both.exit_code == 2 and "--classes alone" in both.output

@@ -11,10 +11,9 @@ import pytest
 from dataset_helpers import browse_tables, objects_with_geometry, table_boxes, with_frame_blob
 
 import coreviz_frames as cvf
-from coreviz_frames.errors import ConfigError, ImageLoadError
+from coreviz_frames.errors import ConfigError, EmptySplitWarning, ImageLoadError
 from coreviz_frames.training.coco import coco_document, export_coco, url_file_name
 from coreviz_frames.training.frames import plan_dataset
-from coreviz_frames.training.splits import EmptySplitWarning
 
 pycocotools_coco = pytest.importorskip("pycocotools.coco", reason="pycocotools (dev extra)")
 
@@ -212,9 +211,9 @@ def test_images_none_writes_annotations_only_with_url_names(tables, tmp_path):
     assert name.startswith("a b/") and name.endswith("/c.jpg") and ".." not in name.split("/")
 
 
-def test_segmentation_off_categories_given_and_no_zero_boxes(tables, tmp_path):
+def test_segmentation_off_classes_given_and_no_zero_boxes(tables, tmp_path):
     report = export_coco(
-        tables, tmp_path, images="none", segmentation=False, categories=["rocket", "person"]
+        tables, tmp_path, images="none", segmentation=False, classes=["rocket", "person"]
     )
     doc = json.loads((tmp_path / "annotations" / "instances_all.json").read_text())
     assert [c["name"] for c in doc["categories"]] == ["rocket", "person"]
@@ -223,9 +222,9 @@ def test_segmentation_off_categories_given_and_no_zero_boxes(tables, tmp_path):
     assert len(doc["annotations"]) == 8 == report.total_annotations
     assert all(a["bbox"][2] > 0 and a["bbox"][3] > 0 for a in doc["annotations"])
     skipped = report.skipped_objects
-    assert any("not among the categories" in why for why in skipped.values())
+    assert any("not among classes=" in why for why in skipped.values())
     # include_empty=False drops frames without objects
-    plan = plan_dataset(tables, categories=["rocket"], include_empty=False)
+    plan = plan_dataset(tables, classes=["rocket"], include_empty=False)
     assert {len(it.annotations) > 0 for it in plan.items} == {True}
 
 
@@ -250,8 +249,10 @@ def test_bad_options_are_config_errors(tables, tmp_path):
         export_coco(tables, tmp_path, on_error="ignore")
     with pytest.raises(ConfigError, match="fractions"):
         export_coco(tables, tmp_path, splits=(0.5, 0.1))
-    with pytest.raises(ConfigError, match="categories"):
-        export_coco(tables, tmp_path, categories="cat")
+    with pytest.raises(ConfigError, match="classes"):
+        export_coco(tables, tmp_path, classes="cat")
+    with pytest.raises(TypeError):  # the older spelling, never documented, is gone
+        export_coco(tables, tmp_path, categories=["cat"])
     with pytest.raises(TypeError):
         export_coco(tables.objects, tmp_path)
     with pytest.raises(TypeError):

@@ -86,8 +86,8 @@ def test_bad_label_options(tables, tmp_path):
         export_crops(tables.objects, tmp_path, frames=tables.frames, label="tag:color")
     with pytest.raises(ConfigError, match="tag key"):
         export_crops(tables, tmp_path, label="tag:")
-    with pytest.raises(ConfigError, match="not both"):
-        export_crops(tables, tmp_path, label="type", label_column="status")
+    with pytest.raises(TypeError):  # label_column= is spelled label= everywhere now
+        export_crops(tables, tmp_path, label_column="status")
     with pytest.raises(ConfigError, match="no column"):
         export_crops(tables, tmp_path, label="nope")
     with pytest.raises(ConfigError, match="two splits"):

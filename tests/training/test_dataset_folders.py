@@ -23,6 +23,7 @@ import coreviz_frames as cvf
 from coreviz_frames.errors import ExportError
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.training import coco, crop_dataset as training, huggingface as hf, yolo
+from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.splits import read_splits
 
 SPLITS = (0.6, 0.2, 0.2)
@@ -104,13 +105,13 @@ _CHILD = """
 import sys, time
 import coreviz_frames as cvf
 from coreviz_frames._util import fileio
-from coreviz_frames.training import frames as frameset
+from coreviz_frames.training import frames
 real = fileio.atomic_write_bytes
 def slow(target, data, **kw):
     real(target, data, **kw)
     open(sys.argv[3], "a").write("x")
     time.sleep(0.3)
-frameset.atomic_write_bytes = slow
+frames.atomic_write_bytes = slow
 tables = cvf.read_parquet(sys.argv[1])
 cvf.export_coco(tables, sys.argv[2], splits=(0.5, 0.5), seed=3, overwrite=True, workers=1,
                 progress=False)
@@ -187,7 +188,7 @@ def test_frame_images_are_copied_as_their_original_bytes(tables, sample_api, tmp
     ]
     resized = cvf.MediaTables(tables.media, frames, tables.captions, tables.objects, tables.tags)
     coco.export_coco(resized, tmp_path / "r", progress=False)
-    name = training.safe_name(frames.frame_id[first])
+    name = safe_name(frames.frame_id[first])
     with Image.open(tmp_path / "r" / "images" / "all" / f"{name}.jpg") as image:
         assert image.size == (int(frames.width[first]), int(frames.height[first]))
 

@@ -17,7 +17,8 @@ from coreviz_frames.training.coco import export_coco
 from coreviz_frames.training.crop_dataset import CLASSES_NAME, CropDataset, export_crops
 from coreviz_frames.training.detection import DetectionDataset
 from coreviz_frames.training.frames import plan_dataset
-from coreviz_frames.training.selection import UNLABELED, DatasetOptions, thin_frames
+from coreviz_frames.training.labels import UNLABELED
+from coreviz_frames.training.selection import DatasetOptions, thin_frames
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_include_unlabeled_labels_and_label_map_in_crops(tables, tmp_path):
     some = export_crops(
         tables,
         tmp_path / "b",
-        labels=["person", "rocket"],
+        classes=["person", "rocket"],
         label_map={"astronaut": "person"},
         progress=False,
     )
@@ -78,10 +79,8 @@ def test_include_unlabeled_labels_and_label_map_in_crops(tables, tmp_path):
     others = some[~some.label.isin(["person", "rocket"])]
     assert (others.status == "skipped").all()
     labels = json.loads((tmp_path / "b" / "labels.json").read_text())
-    assert labels["label_map"] == {"astronaut": "person"} and labels["labels"] == [
-        "person",
-        "rocket",
-    ]
+    assert labels["label_map"] == {"astronaut": "person"}
+    assert labels["options"]["classes"] == ["person", "rocket"]
 
 
 def test_label_map_and_labels_in_detection_writers_and_datasets(tables, tmp_path):
@@ -89,19 +88,19 @@ def test_label_map_and_labels_in_detection_writers_and_datasets(tables, tmp_path
         tables,
         tmp_path,
         images="none",
-        labels=["person", "rocket"],
+        classes=["person", "rocket"],
         label_map={"astronaut": "person"},
     )
     assert report.categories == ["person", "rocket"]
     doc = json.loads((tmp_path / "annotations/instances_all.json").read_text())
     assert [c["name"] for c in doc["categories"]] == ["person", "rocket"]
     assert json.loads((tmp_path / "labels.json").read_text())["classes"] == ["person", "rocket"]
-    ds = DetectionDataset(tables, select=DatasetOptions(label_map={"astronaut": "person"}))
+    ds = DetectionDataset(tables, options=DatasetOptions(label_map={"astronaut": "person"}))
     assert "astronaut" not in ds.classes and "person" in ds.classes
-    with pytest.raises(ConfigError, match="pass either select= or"):
-        DetectionDataset(tables, select=DatasetOptions(), labels=["x"])
-    with pytest.warns(SkippedRecordWarning, match="not among labels="):
-        crops = CropDataset(tables, labels=["rocket"])
+    with pytest.raises(ConfigError, match="pass either options= or classes"):
+        DetectionDataset(tables, options=DatasetOptions(), classes=["x"])
+    with pytest.warns(SkippedRecordWarning, match="not among classes="):
+        crops = CropDataset(tables, classes=["rocket"])
     assert crops.classes == ["rocket"] and set(crops.targets) == {0}
 
 
@@ -117,22 +116,22 @@ def test_frame_stride_max_frames_min_size_object_types_and_include_empty():
     by_media = tables.frames.groupby("media_id").size().to_dict()
     video = max(by_media, key=by_media.get)
     full = plan_dataset(tables)
-    strided = plan_dataset(tables, select=DatasetOptions(frame_stride=10))
+    strided = plan_dataset(tables, options=DatasetOptions(frame_stride=10))
     video_frames = [it for it in strided.items if it.media_id == video]
     assert len(video_frames) == 6  # frames 0, 10, ..., 50
     assert [it.frame_index for it in video_frames] == [0, 10, 20, 30, 40, 50]
     assert sum(1 for why in strided.skipped_frames.values() if why == "frame_stride=10") == 45
-    capped = plan_dataset(tables, select=DatasetOptions(max_frames_per_media=5))
+    capped = plan_dataset(tables, options=DatasetOptions(max_frames_per_media=5))
     assert len([it for it in capped.items if it.media_id == video]) == 5
     assert (
         len([it for it in capped.items if it.media_id != video])
         == by_media[next(m for m in by_media if m != video)]
     )
-    small = plan_dataset(tables, select=DatasetOptions(min_size=40))
+    small = plan_dataset(tables, options=DatasetOptions(min_size=40))
     kept = [a for it in small.items for a in it.annotations]
     assert kept and all(min(a.box.w, a.box.h) >= 40 for a in kept)
     assert any("smaller than min_size=40" in why for why in small.skipped_objects.values())
-    faces = plan_dataset(tables, select=DatasetOptions(object_types=["face"]), include_empty=False)
+    faces = plan_dataset(tables, object_types=["face"], include_empty=False)
     types = tables.objects.set_index("object_id").type
     kept = [a.object_id for it in faces.items for a in it.annotations]
     assert kept and all(types[o] == "face" for o in kept)
@@ -155,7 +154,7 @@ def test_selection_options_apply_to_crops_too(tmp_path):
     frames = tables.frames.assign(blob="blob://never-fetched")
     tables = cvf.MediaTables(tables.media, frames, tables.captions, objects, tables.tags)
     manifest = export_crops(
-        tables, tmp_path, select=DatasetOptions(frame_stride=10, min_size=40), progress=False
+        tables, tmp_path, options=DatasetOptions(frame_stride=10, min_size=40), progress=False
     )
     skipped = manifest[manifest.status == "skipped"]
     assert skipped.reason.str.contains("frame_stride=10|smaller than min_size=40").all()

@@ -14,17 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 
 import coreviz_frames as cvf
-from coreviz_frames.errors import ConfigError
+from coreviz_frames.errors import ConfigError, EmptySplitWarning
 from coreviz_frames.local_api.synthetic import synthetic_media
 from coreviz_frames.training.coco import export_coco
-from coreviz_frames.training.crop_dataset import CropDataset, export_crops, split_by_media
+from coreviz_frames.training.crop_dataset import CropDataset, export_crops
 from coreviz_frames.training.detection import DetectionDataset
 from coreviz_frames.training.huggingface import export_hf
+from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.splits import (
-    EmptySplitWarning,
     assign_splits,
     media_point,
     read_splits,
+    split_by_media,
     split_of,
 )
 from coreviz_frames.training.yolo import export_yolo
@@ -68,8 +69,7 @@ def _coco(tables, out: Path) -> dict[str, str]:
 def _yolo(tables, out: Path) -> dict[str, str]:
     export_yolo(tables, out, splits=FRACTIONS, seed=7, images="none")
     media_of = {
-        cvf.training.crop_dataset.safe_name(f): m
-        for f, m in zip(tables.frames.frame_id, tables.frames.media_id, strict=True)
+        safe_name(f): m for f, m in zip(tables.frames.frame_id, tables.frames.media_id, strict=True)
     }
     return _by_media(
         (media_of[label.stem], label.parent.name) for label in (out / "labels").rglob("*.txt")

@@ -14,16 +14,15 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 import coreviz_frames as cvf
-from coreviz_frames.errors import ConfigError, ExportError, SkippedRecordWarning
+from coreviz_frames.errors import ConfigError, EmptySplitWarning, ExportError, SkippedRecordWarning
 from coreviz_frames.training.crop_dataset import (
     MANIFEST_NAME,
     CropDataset,
     export_crops,
     export_crops_from_parquet,
-    safe_name,
-    split_by_media,
 )
-from coreviz_frames.training.splits import EmptySplitWarning
+from coreviz_frames.training.names import safe_name
+from coreviz_frames.training.splits import split_by_media
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +72,8 @@ def test_crop_dataset_options_and_transform(tables):
     assert all(max(s) == 32 for s in sizes)
     with pytest.raises(TypeError):
         CropDataset(tables, bogus=1)
-    with pytest.raises(ConfigError):
-        CropDataset(tables, label_column="nope")
+    with pytest.raises(ConfigError, match="no column 'nope'"):
+        CropDataset(tables, label="nope")
 
 
 def test_crop_dataset_pickles_without_session_or_lock(tables):
