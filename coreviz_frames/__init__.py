@@ -40,6 +40,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from ._util.progress import set_options as set_options
     from .api.client import Client as Client, FetchReport as FetchReport
     from .api.filters import BrowseFilters as BrowseFilters
     from .api.search import SearchResults as SearchResults
@@ -131,6 +132,7 @@ _LAZY = {
     "duckdb_views": "exports.engines",
     "sync": "exports.syncing",
     "SyncReport": "exports.syncing",
+    "set_options": "_util.progress",
 }
 
 __all__ = [

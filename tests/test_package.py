@@ -66,6 +66,7 @@ EXPECTED = {
     "to_hf_dataset",
     "export_hf",
     "duckdb_views",
+    "set_options",
     "sync",
     "SyncReport",
 }
