@@ -55,7 +55,13 @@ from coreviz_frames.images.options import (
 )
 from coreviz_frames.training.datasetdir import dataset_folder, make_dir
 from coreviz_frames.training.frames import Run
-from coreviz_frames.training.labels import LABELS_FILE, UNLABELED, class_list, write_labels
+from coreviz_frames.training.labels import (
+    LABELS_FILE,
+    UNLABELED,
+    class_index,
+    class_list,
+    write_labels,
+)
 from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.selection import (
     DatasetOptions,
@@ -142,7 +148,7 @@ class CropDataset:
         self.frames = frames
         self.transform = transform
         self.classes: list[str] = class_list([classes_of[p] for p in keep], self.options.classes)
-        self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
+        self.class_to_idx: dict[str, int] = class_index(self.classes)
         self.targets: list[int] = [self.class_to_idx[str(classes_of[p])] for p in keep]
         self._init_runtime()
 

@@ -41,6 +41,7 @@ from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.loading import load_blob
 from coreviz_frames.images.options import DownloadOptions
 from coreviz_frames.training.frames import FrameItem, plan_dataset
+from coreviz_frames.training.labels import class_index
 from coreviz_frames.training.selection import (
     DatasetKwargs,
     DatasetOptions,
@@ -203,7 +204,7 @@ class DetectionDataset:
             list(plan.items) if self.split is None else plan.split_items(self.split)
         )
         self.classes: list[str] = list(plan.categories)
-        self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
+        self.class_to_idx: dict[str, int] = class_index(self.classes)
         self.label_offset = int(label_offset)
         self.transform = transform
         self.skipped: dict[str, str] = dict(plan.skipped_objects)

@@ -54,7 +54,7 @@ from coreviz_frames.images.loading import (
 from coreviz_frames.images.options import DownloadOptions
 from coreviz_frames.tables.boxes import Box
 from coreviz_frames.training.datasetdir import make_dir
-from coreviz_frames.training.labels import class_list, write_labels
+from coreviz_frames.training.labels import class_index, class_list, write_labels
 from coreviz_frames.training.names import safe_name
 from coreviz_frames.training.selection import (
     DatasetOptions,
@@ -478,7 +478,7 @@ def _add_items(
     include_empty: bool,
 ) -> None:
     """Append a :class:`FrameItem` per usable frame in a split to ``plan.items``."""
-    index = {c: i for i, c in enumerate(plan.categories)}
+    index = class_index(plan.categories)
     taken: set[str] = set()
     ann_id = 0
     for fid, mid, fidx, url, w, h in usable:

@@ -38,6 +38,7 @@ __all__ = [
     "LABELS_FILE",
     "UNLABELED",
     "check_classes",
+    "class_index",
     "class_list",
     "map_labels",
     "object_labels",
@@ -81,6 +82,17 @@ def class_list(labels: Sequence[str | None], classes: Sequence[str] | None = Non
     if classes is not None:
         return list(classes)
     return sorted({label for label in labels if label is not None})
+
+
+def class_index(classes: Sequence[str]) -> dict[str, int]:
+    """``{class: index}``: a class's index is its position (torchvision's ``class_to_idx``;
+    COCO's ``category_id`` is the index plus one).
+
+    Example:
+        >>> class_index(["cat", "dog"])
+        {'cat': 0, 'dog': 1}
+    """
+    return {name: i for i, name in enumerate(classes)}
 
 
 def tag_labels(objects: pd.DataFrame, tags: Any, key: str) -> list[str | None]:

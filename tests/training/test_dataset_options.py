@@ -83,3 +83,13 @@ def test_options_and_the_same_keyword_are_refused_together(tables):
         DatasetOptions(label="")
     assert DatasetOptions(splits={"a": ["m1"]}).to_dict()["splits"] == {"pinned": ["a"]}
     assert cvf.DatasetOptions is DatasetOptions
+
+
+def test_from_splits_takes_the_splits_of_its_options(tables):
+    opts = DatasetOptions(splits=(0.5, 0.5), seed=3)
+    parts = DetectionDataset.from_splits(tables, options=opts, target_format="numpy")
+    assert sorted(parts) == ["train", "val"]
+    assert parts["train"].classes == parts["val"].classes
+    assert {it.media_id for it in parts["train"].items}.isdisjoint(
+        {it.media_id for it in parts["val"].items}
+    )
