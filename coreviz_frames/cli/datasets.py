@@ -86,6 +86,8 @@ def crops(export_dir, out_dir, source, pad, square, max_size, **options) -> None
     skipped = manifest[manifest["status"] == "skipped"]
     failed = manifest[manifest["status"] == "failed"]
     echo(f"{written} crops written to {out_dir} ({len(failed)} failed, {len(skipped)} left out)")
+    for why, count in skipped["reason"].fillna("").value_counts().items():
+        echo(printable(f"  left out: {count} ({why})"))
     pairs = zip(failed["object_id"].tolist(), failed["reason"].tolist(), strict=True)
     for line in failure_lines(pairs, listed_in=str(Path(out_dir) / "manifest.parquet")):
         echo(line, err=True)

@@ -549,6 +549,8 @@ def export_crops(
     for pos, split in enumerate(split_of):
         if split is None:
             drop.setdefault(pos, "its media is in no split")
+    for pos, why in _without_geometry(objects, crop).items():
+        drop.setdefault(pos, why)
     dirs = _label_dirs(classes)
     object_ids = [str(v) for v in column(objects, "object_id")]
     rows = [pos for pos in range(len(objects)) if pos not in drop]
@@ -567,6 +569,25 @@ def export_crops(
         write_splits(stage, owner)
         _write_classes(stage, classes, dirs, opts)
     return manifest
+
+
+def _without_geometry(objects: pd.DataFrame, crop: CropOptions) -> dict[int, str]:
+    """Rows whose crop needs a box they do not have (no blob to fall back on with
+    ``source="auto"``): left out as ``skipped``, as the detection datasets leave out objects
+    with no geometry, rather than failed."""
+    if crop.source == "blob" or not len(objects):
+        return {}
+    none = pd.Series(False, index=objects.index)
+    has_box = pd.Series(True, index=objects.index)
+    for name in _BOX_COLUMNS:
+        has_box &= objects[name].map(present) if name in objects else none
+    has_blob = objects["blob"].map(present) if "blob" in objects else none
+    why = "no geometry" if crop.source == "frame" else "no crop blob and no geometry"
+    missing = ~has_box if crop.source == "frame" else ~has_box & ~has_blob
+    return {pos: why for pos, gone in enumerate(missing.tolist()) if gone}
+
+
+_BOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
 
 
 def _crop_rows(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from dataset_helpers import browse_tables, with_frame_blob
 
+import coreviz_frames as cvf
 from coreviz_frames.cli.main import main
 
 
@@ -165,13 +167,15 @@ def test_crops_command_one_class_list_and_overwrite(export_dir, tmp_path):
     out = tmp_path / "crops"
     args = ["crops", str(export_dir), "--out", str(out), "--split", "0.6,0.2,0.2", "--seed", "0"]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 1 and "1 failed" in result.output  # the object with no geometry
+    assert result.exit_code == 0, result.output  # the object with no geometry is left out
+    assert "0 failed, 1 left out" in result.output
+    assert "left out: 1 (no crop blob and no geometry)" in result.output
     classes = (out / "classes.txt").read_text().splitlines()
     for split in ("train", "val", "test"):
         assert sorted(p.name for p in (out / split).iterdir() if p.is_dir()) == classes
     assert CliRunner().invoke(main, args).exit_code == 1  # refused: not empty
     assert "--overwrite" in CliRunner().invoke(main, args).output
-    replaced = CliRunner().invoke(main, [*args, "--overwrite", "--allow-failures"])
+    replaced = CliRunner().invoke(main, [*args, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
 
 
@@ -187,3 +191,21 @@ def test_label_column_or_tag_and_the_older_labels_option(export_dir, tmp_path):
     args = ["dataset", "coco", str(export_dir), "--out", str(tmp_path / "b")]
     both = CliRunner().invoke(main, [*args, "--labels", "a", "--classes", "a"])
     assert both.exit_code == 2 and "--classes alone" in both.output
+
+
+def test_crops_and_dataset_leave_out_objects_without_geometry_alike(export_dir, tmp_path):
+    """Neither fails on an object with no box (and no crop image): both skip it, exit 0,
+    and say so."""
+    crops = CliRunner().invoke(main, ["crops", str(export_dir), "--out", str(tmp_path / "c")])
+    coco = CliRunner().invoke(
+        main, ["dataset", "coco", str(export_dir), "--out", str(tmp_path / "d")]
+    )
+    assert (crops.exit_code, coco.exit_code) == (0, 0), crops.output + coco.output
+    assert "1 left out" in crops.output and "no geometry" in crops.output
+    assert "(1 objects skipped)" in coco.output
+    manifest = pd.read_parquet(tmp_path / "c" / "manifest.parquet")
+    left_out = manifest.loc[manifest.status == "skipped", "object_id"].tolist()
+    objects = cvf.read_parquet(export_dir).objects
+    assert left_out == objects.object_id[objects.bbox_x.isna() & objects.blob.isna()].tolist()
+    report = cvf.export_coco(cvf.read_parquet(export_dir), tmp_path / "e", images="none")
+    assert list(report.skipped_objects) == left_out
