@@ -50,6 +50,7 @@ from coreviz_frames.training.frames import (
     DatasetOnError,
     DatasetPlan,
     DatasetReport,
+    dataset_report,
     plan_dataset,
     write_assignment,
 )
@@ -369,25 +370,16 @@ def _drop_empty_splits(data: Path, counts: dict[str, int]) -> None:
 
 
 def _report(build: _Build, out: Path, counts: dict[str, int], files: list[str]) -> DatasetReport:
-    """The :class:`DatasetReport` of an HF export: rows and annotations by HF split."""
-    plan, failed = build.plan, build.failed
-    annotations: dict[str, int] = {}
-    for split, hf in build.names.items():
-        if build.grain == "frames":
-            kept = [it for it in plan.split_items(split) if it.frame_id not in failed]
-            annotations[hf] = sum(len(it.annotations) for it in kept)
-        else:
-            annotations[hf] = counts[hf]
+    """The :class:`DatasetReport` of an HF export, by HF split: ``dataset_report``'s, with
+    the rows written as images, annotations at the frames grain (rows at the others), and
+    the crops that failed (objects grain) as skipped objects, not failed frames."""
     by_frame = GRAINS[build.grain].failures == "frames"
-    return DatasetReport(
-        "hf",
-        str(out),
-        counts,
-        annotations,
-        list(plan.categories),
-        failed_frames=dict(failed) if by_frame else {},
-        skipped_frames=dict(plan.skipped_frames),
-        skipped_objects={**plan.skipped_objects, **({} if by_frame else failed)},
-        clipped_objects=plan.clipped,
-        files=files,
-    )
+    report = dataset_report("hf", out, build.plan, build.failed if by_frame else {}, files)
+    report.images = dict(counts)
+    if build.grain == "frames":
+        report.annotations = {build.names[s]: n for s, n in report.annotations.items()}
+    else:
+        report.annotations = dict(counts)
+    if not by_frame:
+        report.skipped_objects.update(build.failed)
+    return report

@@ -179,3 +179,17 @@ def test_export_hf_same_input_and_seed_give_identical_files(tables, tmp_path):
     assert len(files) == 6  # three shards, the card, splits.csv and labels.json
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def test_export_hf_objects_grain_reports_failed_crops_as_skipped_objects(
+    tables, sample_api, tmp_path, offline
+):
+    victim = tables.frames.frame_id[3]
+    broken = with_frame_blob(tables, victim, f"{sample_api.blob_url}/frames/gone/0.jpg")
+    lost = set(tables.objects[tables.objects.frame_id == victim].object_id)
+    report = export_hf(broken, tmp_path / "hf", grain="objects", progress=False)
+    assert report.failed_frames == {} and lost and lost <= set(report.skipped_objects)
+    assert report.images == report.annotations == {"train": report.total_images}
+    loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(offline))
+    assert len(loaded["train"]) == report.total_images
+    assert lost.isdisjoint(loaded["train"]["object_id"])
