@@ -51,11 +51,8 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
         ExportReport as ExportReport,
         export_parquet as export_parquet,
     )
-    from .images.crops import (
-        CropResult as CropResult,
-        load_crops as load_crops,
-        show_crops as show_crops,
-    )
+    from .images.crop_plan import CropResult as CropResult
+    from .images.crops import load_crops as load_crops, show_crops as show_crops
     from .images.loading import (
         ImageResult as ImageResult,
         load_image as load_image,
@@ -116,7 +113,7 @@ _LAZY = {
     "DownloadOptions": "images.options",
     "CropOptions": "images.options",
     "DatasetOptions": "training.selection",
-    "CropResult": "images.crops",
+    "CropResult": "images.crop_plan",
     "load_crops": "images.crops",
     "show_crops": "images.crops",
     "CropDataset": "training.crop_dataset",

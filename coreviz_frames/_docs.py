@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from coreviz_frames.schema import COLUMN_DOCS, GRAINS, SCHEMAS, pandas_dtype
 
-__all__ = ["columns_markdown"]
+__all__: list[str] = []
 
 
 def columns_markdown() -> str:

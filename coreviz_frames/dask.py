@@ -23,7 +23,7 @@ between partitions while the collection changes under the read may be read twice
 at all: ids are de-duplicated within a partition only.
 
 :func:`export_collection` writes every grain with the package's writer, on the workers,
-into the layout of :func:`~coreviz_frames.exports.reader.export_parquet`
+into the layout of :func:`~coreviz_frames.exports.writer.export_parquet`
 (``<out>/<grain>/part-NNNNNN.parquet``, the ``coreviz_frames`` file metadata key, and a
 ``_coreviz_manifest.json`` listing every file once all are written), so
 :func:`~coreviz_frames.exports.reader.read_parquet`, DuckDB and Spark read it. ``resume`` is
@@ -79,6 +79,7 @@ from coreviz_frames._util.ids import validate_id  # noqa: E402
 from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
 from coreviz_frames.api.filters import BrowseFilters  # noqa: E402
 from coreviz_frames.api.pagination import check_max_overrun  # noqa: E402
+from coreviz_frames.errors import SkippedRecordWarning  # noqa: E402
 from coreviz_frames.exports.deltastore import open_store  # noqa: E402
 from coreviz_frames.exports.grainfiles import (  # noqa: E402
     DEFAULT_ROW_GROUP_SIZE,
@@ -93,7 +94,7 @@ from coreviz_frames.failures import FailedFetch  # noqa: E402
 from coreviz_frames.http.credentials import Secret, resolve_credentials  # noqa: E402
 from coreviz_frames.http.transport import build_session  # noqa: E402
 from coreviz_frames.schema import GRAINS, empty_frame  # noqa: E402
-from coreviz_frames.tables.flatten import FlattenReport, SkippedRecordWarning  # noqa: E402
+from coreviz_frames.tables.flatten import FlattenReport  # noqa: E402
 from coreviz_frames.tables.media_tables import MediaTables, to_tables  # noqa: E402
 
 __all__ = [
@@ -748,7 +749,7 @@ def export_collection(
 ) -> ExportReport:
     """Export a collection to Parquet on the current Dask scheduler, one file per partition.
 
-    Same layout, file metadata and manifest as :func:`~coreviz_frames.exports.reader.export_parquet`
+    Same layout, file metadata and manifest as :func:`~coreviz_frames.exports.writer.export_parquet`
     (part ``N`` is partition ``N``); ``read_parquet`` and DuckDB read it. Refuses a non-empty
     ``out_dir`` unless ``overwrite``; ``resume=True`` raises :class:`ConfigError` (not
     supported on Dask). Malformed records and media whose Get Media fails are skipped and

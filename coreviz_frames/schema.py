@@ -28,17 +28,14 @@ import pyarrow as pa
 __all__ = [
     "API_FIELDS",
     "BOX_CONVENTION",
-    "COLUMNS",
     "COLUMN_DOCS",
     "GRAINS",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "ApiField",
-    "Column",
     "arrow_to_pandas",
     "empty_frame",
     "pandas_dtype",
-    "pandas_dtypes",
 ]
 
 #: Bumped whenever a column is added, removed, renamed or retyped.

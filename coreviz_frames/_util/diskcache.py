@@ -43,7 +43,7 @@ from pathlib import Path
 from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["CACHE_ENV", "CACHE_MAX_BYTES_ENV", "CacheStats", "DiskCache", "resolve_cache"]
+__all__ = ["DiskCache", "resolve_cache"]
 
 CACHE_ENV = "COREVIZ_FRAMES_CACHE"
 CACHE_MAX_BYTES_ENV = "COREVIZ_FRAMES_CACHE_MAX_BYTES"

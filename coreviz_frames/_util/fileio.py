@@ -32,15 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = [
-    "TMP_PREFIX",
-    "TMP_SUFFIX",
-    "atomic_write_bytes",
-    "atomic_writer",
-    "current_umask",
-    "file_mode",
-    "is_temporary",
-]
+__all__ = ["TMP_PREFIX", "TMP_SUFFIX", "atomic_write_bytes", "atomic_writer", "is_temporary"]
 
 #: Every temporary file the package writes starts with this prefix ...
 TMP_PREFIX = ".tmp-"

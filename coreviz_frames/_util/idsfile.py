@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["read_ids", "read_ids_file"]
+__all__ = ["read_ids_file"]
 
 
 def read_ids(lines: Iterable[str]) -> list[str]:

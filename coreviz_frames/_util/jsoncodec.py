@@ -52,7 +52,6 @@ except ImportError:  # pragma: no cover
     orjson = None  # type: ignore[assignment]
 
 __all__ = [
-    "GC_PAUSE_MIN_BYTES",
     "canonical_dumps",
     "fast_canonical_dumps",
     "fast_canonical_redumps",

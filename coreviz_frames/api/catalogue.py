@@ -33,14 +33,7 @@ from coreviz_frames.errors import ConfigError, InvalidResponseError, NotFoundErr
 from coreviz_frames.http.transport import Transport
 from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
 
-__all__ = [
-    "COLLECTION_COLUMNS",
-    "FOLDER_COLUMNS",
-    "ORGANIZATION_COLUMNS",
-    "TAG_COLUMNS",
-    "Catalogue",
-    "folder_frame",
-]
+__all__ = ["Catalogue", "folder_frame"]
 
 _S, _I = pa.string(), pa.int64()
 #: Columns of :meth:`Catalogue.organizations`.

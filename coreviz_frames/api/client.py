@@ -42,14 +42,13 @@ from coreviz_frames.errors import (
     CorevizWarning,
     InvalidResponseError,
     MediaIdMismatchError,
-    PaginationWarning,
+    RequestCancelledError,
     SkippedRecordWarning,
 )
 from coreviz_frames.failures import FailedFetch
 from coreviz_frames.http.credentials import resolve_credentials
 from coreviz_frames.http.transport import (
     Cancellation,
-    RequestCancelledError,
     Transport,
     build_session,
     origin_of,
@@ -66,17 +65,7 @@ if TYPE_CHECKING:
     from coreviz_frames.api.filters import BrowseFilterArgs
     from coreviz_frames.api.search import SearchResults
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "BrowseIterator",
-    "Client",
-    "FailedFetch",
-    "FetchReport",
-    "MediaIterator",
-    "PageIterator",
-    "PaginationWarning",
-    "needs_hydration",
-]
+__all__ = ["DEFAULT_BASE_URL", "Client", "FetchReport", "needs_hydration"]
 
 DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
 _CLOSED_EARLY = "the iteration was closed before its end"

@@ -33,13 +33,7 @@ from typing import Any, TypedDict
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames.errors import ConfigError
 
-__all__ = [
-    "FILTER_NAMES",
-    "SIMILARITY_MODELS",
-    "BrowseFilterArgs",
-    "BrowseFilters",
-    "folder_path_problem",
-]
+__all__ = ["BrowseFilterArgs", "BrowseFilters", "folder_path_problem"]
 
 #: The embedding models ``similar_to_object_model`` may name (``similarToObjectModel``).
 SIMILARITY_MODELS = ("faces", "objects", "shoeprints")

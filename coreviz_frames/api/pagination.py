@@ -40,7 +40,7 @@ from concurrent.futures import Executor, Future
 from coreviz_frames._util.ids import is_safe_id
 from coreviz_frames.errors import ConfigError, PaginationWarning
 
-__all__ = ["MIN_OVERRUN", "PageWalk", "check_max_overrun", "overrun_allowance"]
+__all__ = ["PageWalk", "check_max_overrun"]
 
 #: The smallest default overrun allowance, in rows (see :func:`overrun_allowance`).
 MIN_OVERRUN = 1000

@@ -47,7 +47,7 @@ from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
 from coreviz_frames.tables.media_tables import MediaTables, to_tables
 from coreviz_frames.tables.preview import listing_html
 
-__all__ = ["HIT_COLUMNS", "RANKING_METRICS", "SearchResults", "search_records"]
+__all__ = ["SearchResults"]
 
 #: The columns of :attr:`SearchResults.hits`, with their Arrow types.
 HIT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (

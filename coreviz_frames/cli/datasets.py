@@ -2,7 +2,7 @@
 
 ``crops`` writes object crops as an ImageFolder; ``dataset`` writes frames and their
 objects as COCO, YOLO or a Hugging Face dataset. Both share the dataset options of
-:func:`coreviz_frames.cli.options.dataset_options` (splits, labels, frames).
+:func:`coreviz_frames.cli.options.dataset_cli_options` (splits, labels, frames).
 
 Example:
     >>> from click.testing import CliRunner
@@ -22,8 +22,8 @@ from coreviz_frames._util.terminal import printable
 from coreviz_frames.cli.console import echo
 from coreviz_frames.cli.messages import failure_lines
 from coreviz_frames.cli.options import (
-    dataset_options,
-    download_options,
+    dataset_cli_options,
+    download_cli_options,
     progress_option,
     selection,
 )
@@ -59,8 +59,8 @@ __all__ = ["crops", "dataset"]
 )
 @click.option("--square", is_flag=True, help="Grow boxes to squares.")
 @click.option("--max-size", type=int, default=None, help="Longest side of a crop, in pixels.")
-@dataset_options
-@download_options
+@dataset_cli_options
+@download_cli_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some crops failed.")
 @progress_option
 def crops(export_dir, out_dir, source, pad, square, max_size, **options) -> None:
@@ -122,8 +122,8 @@ def crops(export_dir, out_dir, source, pad, square, max_size, **options) -> None
     help="HF rows: frames with their boxes, object crops, or captions with their frame.",
 )
 @click.option("--no-images", is_flag=True, help="Annotations only: download no image.")
-@dataset_options
-@download_options
+@dataset_cli_options
+@download_cli_options
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even if some frames failed.")
 @progress_option
 def dataset(fmt, export_dir, out_dir, task, grain, no_images, **options) -> None:

@@ -19,7 +19,7 @@ import click
 from coreviz_frames.cli.console import echo
 from coreviz_frames.cli.export import export_source
 
-__all__ = ["DEMO_API_KEY", "demo"]
+__all__ = ["demo"]
 
 DEMO_API_KEY = "local-demo-key"
 
@@ -41,7 +41,7 @@ def demo(out_dir) -> None:
     five tables, exports them to Parquet and writes a few object crops.
     """
     from coreviz_frames.api.client import Client
-    from coreviz_frames.exports.reader import export_parquet
+    from coreviz_frames.exports.writer import export_parquet
     from coreviz_frames.local_api import LocalAPI
     from coreviz_frames.tables.media_tables import to_tables
     from coreviz_frames.training.crop_dataset import export_crops

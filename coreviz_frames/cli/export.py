@@ -145,7 +145,7 @@ def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **
 
 def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite, **options):
     """The export in this process; a fetch error ends it with one line and a --resume hint."""
-    from coreviz_frames.exports.reader import export_parquet
+    from coreviz_frames.exports.writer import export_parquet
 
     client = make_client(
         options["api_key"], options["base_url"], options["workers"], options["retries"]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from coreviz_frames._util.terminal import printable
 from coreviz_frames.errors import AuthenticationError, CorevizError, NetworkError
 
-__all__ = ["cli_text", "connection_failure", "error_lines", "failure_lines", "hint_for"]
+__all__ = ["cli_text", "error_lines", "failure_lines"]
 
 _FLAGS = [
     ("a re-run with resume=True, or --resume,", "a re-run with --resume"),

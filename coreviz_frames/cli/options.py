@@ -31,14 +31,13 @@ import click
 from coreviz_frames.api.filters import BrowseFilters, folder_path_problem
 
 __all__ = [
-    "RETENTION_HOURS",
     "api_key_option",
     "api_options",
     "base_url_option",
     "browse_filter_options",
     "check_path_selects",
-    "dataset_options",
-    "download_options",
+    "dataset_cli_options",
+    "download_cli_options",
     "filters_from",
     "make_client",
     "organization_option",
@@ -104,7 +103,7 @@ def api_options(command):
     )
 
 
-def download_options(command):
+def download_cli_options(command):
     """How a command downloads images (--workers, --cache-dir), as one decorator."""
     return _stack(
         command,
@@ -267,7 +266,7 @@ def _label_map(ctx, param, values: tuple[str, ...]) -> dict[str, str | None] | N
     return pairs or None
 
 
-def dataset_options(command):
+def dataset_cli_options(command):
     """What every dataset command shares: where, which split, which objects and frames."""
     return _stack(
         command,

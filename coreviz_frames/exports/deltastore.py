@@ -70,12 +70,7 @@ from coreviz_frames.schema import GRAINS
 if TYPE_CHECKING:
     from coreviz_frames.tables.media_tables import MediaTables
 
-__all__ = [
-    "TABLE_FORMATS",
-    "DeltaExportStore",
-    "existing_format",
-    "open_store",
-]
+__all__ = ["open_store"]
 
 #: The table formats of an export.
 TABLE_FORMATS = ("parquet", "delta")

@@ -32,14 +32,7 @@ from coreviz_frames.exports.manifest import MANIFEST_NAME, manifest_files, read_
 from coreviz_frames.exports.manifestcheck import hive_layout
 from coreviz_frames.schema import GRAINS, SCHEMAS
 
-__all__ = [
-    "CARD_NAME",
-    "dataset_card",
-    "duckdb_views",
-    "export_files",
-    "is_our_card",
-    "write_dataset_card",
-]
+__all__ = ["CARD_NAME", "duckdb_views", "export_files", "is_our_card", "write_dataset_card"]
 
 #: The dataset card's file name, at the top of every export.
 CARD_NAME = "README.md"

@@ -48,14 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from coreviz_frames._util.jsoncodec import fast_canonical_dumps, fast_canonical_redumps
 
-__all__ = [
-    "BLOB_FIELDS",
-    "canonical",
-    "fingerprint",
-    "reference_fingerprint",
-    "strip_blob_urls",
-    "strip_signature",
-]
+__all__ = ["BLOB_FIELDS", "fingerprint", "reference_fingerprint", "strip_signature"]
 
 _URL_PREFIXES = ("http://", "https://", "blob://")
 

@@ -41,17 +41,13 @@ from coreviz_frames.schema import BOX_CONVENTION, SCHEMA_VERSION, SCHEMAS
 
 __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",
-    "HIVE_NULL",
-    "METADATA_KEY",
     "as_grain_table",
     "check_partition_by",
     "damaged_part",
     "detect_partition",
     "file_metadata",
-    "pandas_metadata",
     "part_problem",
     "read_grain",
-    "schema_problem",
     "split_partitions",
     "to_arrow",
     "visible_parquet",

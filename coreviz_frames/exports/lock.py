@@ -42,7 +42,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "DirectoryLock", "LockHolder", "open_lock_file"]
+__all__ = ["LOCK_NAME", "DirectoryLock"]
 
 #: Name of the lock file at the root of a locked directory.
 LOCK_NAME = "_coreviz_export.lock"

@@ -33,7 +33,6 @@ __all__ = [
     "INDEX_SUFFIX",
     "PART_RE",
     "hive_layout",
-    "is_index_name",
     "is_partition_folder",
     "manifest_problem",
 ]

@@ -36,11 +36,8 @@ from coreviz_frames.exports.delta import is_delta, pinned_versions
 from coreviz_frames.exports.deltastore import open_store
 from coreviz_frames.exports.engines import export_files
 from coreviz_frames.exports.grainfiles import (
-    DEFAULT_ROW_GROUP_SIZE,
-    METADATA_KEY,
     damaged_part,
     detect_partition,
-    file_metadata,
     part_problem,
     read_grain,
 )
@@ -50,30 +47,13 @@ from coreviz_frames.exports.manifest import (
     manifest_files,
     read_manifest,
     repair_hint,
-    utc_now,
 )
-from coreviz_frames.exports.store import ExportStore, part_name, write_tables
-from coreviz_frames.exports.writer import ExportReport, export_parquet
 from coreviz_frames.failures import failure_line
 from coreviz_frames.schema import GRAINS, SCHEMAS, arrow_to_pandas, empty_frame
 from coreviz_frames.tables.convert import BACKENDS, arrow_to_polars
 from coreviz_frames.tables.media_tables import MediaTables
 
-__all__ = [
-    "DEFAULT_ROW_GROUP_SIZE",
-    "MANIFEST_NAME",
-    "METADATA_KEY",
-    "ExportReport",
-    "ExportStore",
-    "describe_export",
-    "export_parquet",
-    "file_metadata",
-    "part_name",
-    "read_manifest",
-    "read_parquet",
-    "utc_now",
-    "write_tables",
-]
+__all__ = ["describe_export", "read_parquet"]
 
 PathLike = str | os.PathLike
 

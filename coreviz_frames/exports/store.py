@@ -116,12 +116,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HISTORY_LENGTH",
-    "INDEX_DIR",
-    "STATUSES",
     "ExportStore",
     "Fingerprints",
     "GrainFrames",
     "PartCommit",
+    "PathLike",
     "StoredMedia",
     "grain_tables",
     "index_table",

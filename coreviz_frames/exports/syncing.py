@@ -71,7 +71,7 @@ from coreviz_frames.failures import FailedFetch, failure_line
 if TYPE_CHECKING:
     from coreviz_frames.api.client import Client
 
-__all__ = ["SyncReport", "rows_by_media", "sync"]
+__all__ = ["SyncReport", "sync"]
 
 PathLike = str | os.PathLike
 

@@ -43,7 +43,7 @@ from coreviz_frames.tables.flatten import FlattenReport, flatten
 from coreviz_frames.tables.media_tables import MediaTables
 from coreviz_frames.tables.subset import restrict
 
-__all__ = ["ExportReport", "export_parquet", "flatten_batch", "walk_outcome"]
+__all__ = ["ExportReport", "export_parquet", "flatten_batch"]
 
 
 @dataclass

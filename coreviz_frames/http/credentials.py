@@ -33,16 +33,12 @@ from urllib.parse import quote, quote_plus, urlsplit
 from coreviz_frames.errors import ConfigError
 
 __all__ = [
-    "MIN_MASKED_PREFIX",
-    "MIN_SECRET_LENGTH",
     "Credentials",
     "Secret",
     "check_secret",
     "is_loopback_host",
-    "is_loopback_url",
     "mask_secrets",
     "resolve_credentials",
-    "secret_forms",
 ]
 
 #: A key or token shorter than this is refused for a remote API, and is never used as a

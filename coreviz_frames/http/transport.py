@@ -86,26 +86,15 @@ from coreviz_frames.http.credentials import Credentials, mask_secrets
 from coreviz_frames.http.notfound import PROBE_PATH, explain_not_found, verdict_of
 
 __all__ = [
-    "DEFAULT_USER_AGENT",
-    "RETRY_AFTER_CAP",
-    "RETRY_STATUSES",
     "Cancellation",
-    "Credentials",
     "Deadline",
-    "RequestCancelledError",
     "Transport",
-    "build_retry",
     "build_session",
     "deadline_for",
-    "is_same_origin",
-    "mask_secrets",
-    "message_url",
     "origin_of",
-    "parse_retry_after",
     "pin_environment",
     "safe_url",
     "translate_error",
-    "watch_session",
 ]
 
 logger = logging.getLogger("coreviz_frames.http")

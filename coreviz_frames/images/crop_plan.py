@@ -44,14 +44,10 @@ from coreviz_frames.images.options import (
 from coreviz_frames.tables.boxes import Box
 
 __all__ = [
-    "RECORD_HINT",
-    "CropJob",
     "CropResult",
-    "Loader",
     "blob_loader",
     "column",
     "iter_crops",
-    "pixels",
     "plan_crops",
     "present",
     "run_job",

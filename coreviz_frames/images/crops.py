@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from coreviz_frames.images.options import CropDownloadKwargs
 
-__all__ = ["CropGallery", "CropOptions", "CropResult", "iter_crops", "load_crops", "show_crops"]
+__all__ = ["load_crops", "show_crops"]
 
 
 def load_crops(

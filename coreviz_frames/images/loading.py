@@ -62,8 +62,6 @@ from coreviz_frames.http.transport import (
     translate_error,
 )
 from coreviz_frames.images.options import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_TIMEOUT,
     DownloadKwargs,
     DownloadOptions,
     MaxSize,
@@ -77,13 +75,7 @@ if TYPE_CHECKING:
     from typing import Unpack
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_TIMEOUT",
-    "IMAGE_FORMATS",
-    "NOT_HTTP",
-    "DownloadOptions",
     "ImageResult",
-    "decode_image",
     "is_http_url",
     "load_blob",
     "load_blob_bytes",

@@ -40,16 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "DEFAULT_TIMEOUT",
-    "CacheArg",
     "CropDownloadKwargs",
-    "CropKwargs",
     "CropOptions",
     "DownloadKwargs",
     "DownloadOptions",
     "MaxSize",
     "OnError",
-    "Source",
     "check_on_error",
     "download_options",
     "merge_value",

@@ -34,7 +34,7 @@ from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.local_api.search import search_frames
 from coreviz_frames.local_api.store import Collection
 
-__all__ = ["LOCAL_USER", "ORGANIZATION_NAME", "CatalogueRoutes", "edited_version", "versions_of"]
+__all__ = ["CatalogueRoutes"]
 
 ORGANIZATION_NAME = "Local organization"
 LOCAL_USER = {"userId": "local-user", "email": "analyst@example.com", "name": "Local Analyst"}

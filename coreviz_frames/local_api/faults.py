@@ -27,7 +27,7 @@ from typing import Any
 
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["RANDOM_FAULTS", "Fault", "FaultTable", "RandomFaults"]
+__all__ = ["Fault", "FaultTable", "RandomFaults"]
 
 
 @dataclass

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from coreviz_frames.http.credentials import is_loopback_host
 
-__all__ = ["WILDCARD_HOSTS", "Guard", "carries_key", "exposure_warning"]
+__all__ = ["Guard", "carries_key", "exposure_warning"]
 
 #: Bind addresses that listen on every interface.
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})

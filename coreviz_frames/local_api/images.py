@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 from coreviz_frames.local_api.store import SyntheticCollection
 from coreviz_frames.local_api.synthetic import SYNTHETIC_FRAME_SIZE, synthetic_media
 
-__all__ = ["FileBlobs", "SyntheticBlobs", "polygon_extent", "render_frame"]
+__all__ = ["FileBlobs", "SyntheticBlobs"]
 
 _FRAME = re.compile(r"synthetic/([A-Za-z0-9_-]+)/(\d+)\.jpg")
 _CROP = re.compile(r"synthetic/([A-Za-z0-9_-]+)/(\d+)/(\d+)\.jpg")

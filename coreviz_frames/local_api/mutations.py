@@ -30,15 +30,7 @@ from typing import Any, NamedTuple
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.local_api.store import Collection, Entry
 
-__all__ = [
-    "EDIT_KINDS",
-    "Changes",
-    "MutableCollection",
-    "edit_record",
-    "entry_of",
-    "new_copy",
-    "random_changes",
-]
+__all__ = ["EDIT_KINDS", "Changes", "MutableCollection", "random_changes"]
 
 #: The kinds of edit :func:`edit_record` makes, in turn.
 EDIT_KINDS = ("caption", "add_object", "move_object", "tag", "remove_object", "rename", "frame")

@@ -32,12 +32,10 @@ from coreviz_frames.http.credentials import check_secret
 
 __all__ = [
     "API_KEY_ENV",
-    "BROWSE_QUIRKS",
     "RECORD_CACHE_BYTES",
     "SAMPLE_COLLECTION_ID",
     "SAMPLE_DATA_DIR",
     "LocalAPIOptions",
-    "OptionSpec",
     "add_arguments",
     "option_specs",
 ]

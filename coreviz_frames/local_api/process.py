@@ -28,7 +28,7 @@ from coreviz_frames.local_api.faults import Fault
 from coreviz_frames.local_api.options import API_KEY_ENV, LocalAPIOptions
 from coreviz_frames.local_api.stats import StatsSnapshot
 
-__all__ = ["API_KEY_ENV", "LocalAPIProcess", "command_line"]
+__all__ = ["LocalAPIProcess"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.local_api.catalogue import CatalogueRoutes
 from coreviz_frames.local_api.guard import carries_key
-from coreviz_frames.local_api.options import BROWSE_QUIRKS, RECORD_CACHE_BYTES
+from coreviz_frames.local_api.options import RECORD_CACHE_BYTES
 from coreviz_frames.local_api.store import (
     BrowseQuery,
     Collection,
@@ -40,16 +40,7 @@ from coreviz_frames.local_api.store import (
 )
 from coreviz_frames.local_api.wire import Reply
 
-__all__ = [
-    "BROWSE_QUIRKS",
-    "RECORD_CACHE_BYTES",
-    "ApiRoutes",
-    "Raw",
-    "RecordCache",
-    "json_bytes",
-    "json_reply",
-    "rewrite_blobs",
-]
+__all__ = ["ApiRoutes", "RecordCache", "json_reply"]
 
 _BLOB_REF = re.compile(rb'(?<!\\)"blob://')
 _MEDIA = re.compile(r"/api/media/([^/]+)")

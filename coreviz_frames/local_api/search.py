@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from coreviz_frames.local_api.store import Collection
 
-__all__ = ["REDUCED_MEDIA_KEYS", "rank_frame", "search_frames"]
+__all__ = ["search_frames"]
 
 #: The media fields a search result carries (the documented reduced ``media``).
 REDUCED_MEDIA_KEYS = ("id", "name", "type", "blob", "width", "height", "duration", "createdAt")

@@ -44,30 +44,14 @@ from coreviz_frames.local_api.mutations import (
     random_changes,
 )
 from coreviz_frames.local_api.options import (
-    BROWSE_QUIRKS,
-    RECORD_CACHE_BYTES,
-    SAMPLE_COLLECTION_ID,
-    SAMPLE_DATA_DIR,
     LocalAPIOptions,
 )
 from coreviz_frames.local_api.routes import ApiRoutes, RecordCache, json_reply
-from coreviz_frames.local_api.stats import HEADER_HISTORY, ServerStats, StatsSnapshot
+from coreviz_frames.local_api.stats import ServerStats
 from coreviz_frames.local_api.store import Collection, FileCollection, SyntheticCollection
 from coreviz_frames.local_api.wire import HTTPServer, Reply, Request, error_reply
 
-__all__ = [
-    "BROWSE_QUIRKS",
-    "HEADER_HISTORY",
-    "RECORD_CACHE_BYTES",
-    "SAMPLE_COLLECTION_ID",
-    "SAMPLE_DATA_DIR",
-    "LocalAPI",
-    "LocalAPIOptions",
-    "ServerStats",
-    "StatsSnapshot",
-    "serve_forever",
-    "serve_local_api",
-]
+__all__ = ["LocalAPI", "serve_forever", "serve_local_api"]
 
 
 class LocalAPI:

@@ -13,7 +13,7 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-__all__ = ["CREDENTIAL_HEADERS", "HEADER_HISTORY", "ServerStats", "StatsSnapshot"]
+__all__ = ["ServerStats", "StatsSnapshot"]
 
 #: How many ``(path, headers)`` pairs :class:`ServerStats` remembers.
 HEADER_HISTORY = 10_000

@@ -30,16 +30,13 @@ from coreviz_frames.errors import ConfigError
 from coreviz_frames.local_api import synthetic as _syn
 
 __all__ = [
-    "BrowsePage",
     "BrowseQuery",
     "Collection",
     "Entry",
     "FileCollection",
     "QueryError",
     "SyntheticCollection",
-    "browse",
     "browse_indices",
-    "cluster_id_of",
     "light_item",
 ]
 

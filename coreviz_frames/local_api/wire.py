@@ -28,18 +28,7 @@ from urllib.parse import urlsplit
 
 from coreviz_frames.local_api.stats import ServerStats
 
-__all__ = [
-    "MAX_BODY_BYTES",
-    "Application",
-    "HTTPServer",
-    "Headers",
-    "Reply",
-    "Request",
-    "RequestHandler",
-    "body_length",
-    "error_reply",
-    "parse_headers",
-]
+__all__ = ["HTTPServer", "Reply", "Request", "error_reply"]
 
 
 class Request(NamedTuple):

@@ -42,9 +42,6 @@ __all__ = [
     "GrainReader",
     "MalformedRecords",
     "RecordErrors",
-    "check_polygons",
-    "clean_text",
-    "normalize_id_array",
     "read_columns",
     "text_array",
 ]

@@ -20,14 +20,7 @@ import pyarrow as pa
 from coreviz_frames._util.fileio import atomic_writer
 from coreviz_frames.errors import ConfigError
 
-__all__ = [
-    "BACKENDS",
-    "PolarsNotInstalledError",
-    "arrow_to_polars",
-    "csv_frame",
-    "polars",
-    "write_csv",
-]
+__all__ = ["BACKENDS", "arrow_to_polars", "write_csv"]
 
 #: What :func:`coreviz_frames.read_parquet` can return.
 BACKENDS = ("pandas", "arrow", "polars")

@@ -55,7 +55,7 @@ from coreviz_frames.tables.casting import (
     text_array,
 )
 
-__all__ = ["FlattenReport", "SkippedRecordWarning", "check_on_error", "flatten"]
+__all__ = ["FlattenReport", "check_on_error", "flatten"]
 
 _STR = pa.string()
 _INT = pa.int64()

@@ -34,7 +34,7 @@ import pandas as pd
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.schema import GRAINS, SCHEMAS
 
-__all__ = ["join_grains", "join_key", "prefix_for", "relation"]
+__all__ = ["join_grains"]
 
 #: The id column that names one row of each grain (tags have none of their own).
 _OWN_ID = {

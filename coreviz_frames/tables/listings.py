@@ -34,7 +34,7 @@ from coreviz_frames.schema import pandas_dtype
 from coreviz_frames.tables.casting import text_array
 from coreviz_frames.tables.preview import listing_html
 
-__all__ = ["Listing", "extra_json", "fit_cell", "typed_frame"]
+__all__ = ["extra_json", "fit_cell", "typed_frame"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 

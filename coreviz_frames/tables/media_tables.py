@@ -24,26 +24,12 @@ from coreviz_frames.exports.grainfiles import to_arrow
 from coreviz_frames.exports.store import write_tables
 from coreviz_frames.schema import GRAINS, arrow_to_pandas, empty_frame
 from coreviz_frames.tables.convert import arrow_to_polars, write_csv
-from coreviz_frames.tables.flatten import (
-    FlattenReport,
-    SkippedRecordWarning,
-    check_on_error,
-    flatten,
-)
+from coreviz_frames.tables.flatten import FlattenReport, check_on_error, flatten
 from coreviz_frames.tables.joins import join_grains
 from coreviz_frames.tables.preview import tables_html
 from coreviz_frames.tables.subset import GrainPredicate, matching_media, media_ids_of, restrict
 
-__all__ = [
-    "FLATTEN_CHUNK",
-    "FlattenReport",
-    "MediaTables",
-    "SkippedRecordWarning",
-    "TablesSummary",
-    "flatten_chunks",
-    "tags_wide",
-    "to_tables",
-]
+__all__ = ["MediaTables", "tags_wide", "to_tables"]
 
 
 @dataclass(frozen=True)

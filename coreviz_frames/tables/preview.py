@@ -41,18 +41,7 @@ from PIL import Image
 from coreviz_frames._util.diskcache import resolve_cache
 from coreviz_frames.images.options import DEFAULT_MAX_BYTES
 
-__all__ = [
-    "Thumbnail",
-    "block_html",
-    "cached_thumbnail",
-    "cell",
-    "frame_html",
-    "img_html",
-    "listing_html",
-    "ordered_columns",
-    "tables_html",
-    "thumbnail",
-]
+__all__ = ["block_html", "img_html", "listing_html", "tables_html", "thumbnail"]
 
 ID_CHARS = 8
 TEXT_CHARS = 40

@@ -15,12 +15,13 @@ import pytest
 from helpers import KEY, ScriptedServer, fast_client, media_body
 
 import coreviz_frames as cvf
-from coreviz_frames.api.client import FailedFetch, FetchReport, MediaIterator, PaginationWarning
+from coreviz_frames.api.client import FailedFetch, FetchReport, MediaIterator
 from coreviz_frames.errors import (
     AuthenticationError,
     ConfigError,
     InvalidResponseError,
     NotFoundError,
+    PaginationWarning,
     PermissionDeniedError,
     ServerError,
 )

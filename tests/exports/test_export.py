@@ -19,13 +19,8 @@ import coreviz_frames as cvf
 import coreviz_frames.exports.reader as parquet_mod
 from coreviz_frames import ConfigError, ExportError
 from coreviz_frames.api.client import Client, FailedFetch, FetchReport
-from coreviz_frames.exports.reader import (
-    MANIFEST_NAME,
-    ExportReport,
-    describe_export,
-    export_parquet,
-    read_manifest,
-)
+from coreviz_frames.exports.reader import MANIFEST_NAME, describe_export, read_manifest
+from coreviz_frames.exports.writer import ExportReport, export_parquet
 from coreviz_frames.local_api.synthetic import iter_synthetic, synthetic_media
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.tables.media_tables import MediaTables, to_tables
@@ -174,7 +169,7 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import sys
     from coreviz_frames.api.client import Client
-    from coreviz_frames.exports.reader import export_parquet
+    from coreviz_frames.exports.writer import export_parquet
 
     base_url, collection_id, out = sys.argv[1:4]
     with Client(api_key="crash-key", base_url=base_url, max_workers=2) as client:

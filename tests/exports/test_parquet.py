@@ -16,7 +16,9 @@ import pytest
 import coreviz_frames as cvf
 from coreviz_frames import ConfigError, ExportError, SchemaError
 from coreviz_frames.api.client import Client
-from coreviz_frames.exports.reader import MANIFEST_NAME, METADATA_KEY, read_manifest, write_tables
+from coreviz_frames.exports.grainfiles import METADATA_KEY
+from coreviz_frames.exports.reader import MANIFEST_NAME, read_manifest
+from coreviz_frames.exports.store import write_tables
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, SCHEMAS
 from coreviz_frames.tables.media_tables import MediaTables, to_tables

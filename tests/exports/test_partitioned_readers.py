@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import coreviz_frames as cvf
-from coreviz_frames.exports.reader import export_parquet, read_parquet
+from coreviz_frames.exports.reader import read_parquet
+from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api.synthetic import synthetic_media
 from coreviz_frames.schema import GRAINS
 

@@ -18,9 +18,10 @@ import pytest
 import coreviz_frames as cvf
 from coreviz_frames.api.client import Client
 from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest
-from coreviz_frames.exports.reader import export_parquet, read_parquet
+from coreviz_frames.exports.reader import read_parquet
 from coreviz_frames.exports.store import INDEX_DIR, ExportStore
 from coreviz_frames.exports.syncing import sync
+from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.tables.media_tables import to_tables

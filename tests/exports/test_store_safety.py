@@ -19,9 +19,10 @@ from coreviz_frames.cli.main import main
 from coreviz_frames.errors import ConfigError, ExportError
 from coreviz_frames.exports.lock import LOCK_NAME
 from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest
-from coreviz_frames.exports.reader import describe_export, export_parquet, read_parquet
+from coreviz_frames.exports.reader import describe_export, read_parquet
 from coreviz_frames.exports.store import ExportStore
 from coreviz_frames.exports.syncing import sync
+from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.tables.media_tables import to_tables

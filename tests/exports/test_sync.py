@@ -22,9 +22,10 @@ from coreviz_frames.api.client import Client
 from coreviz_frames.api.filters import BrowseFilters
 from coreviz_frames.errors import ConfigError, ExportError, InvalidIdError
 from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest
-from coreviz_frames.exports.reader import export_parquet, read_parquet
+from coreviz_frames.exports.reader import read_parquet
 from coreviz_frames.exports.store import INDEX_DIR
 from coreviz_frames.exports.syncing import SyncReport, sync
+from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api import LocalAPI
 from coreviz_frames.schema import GRAINS
 

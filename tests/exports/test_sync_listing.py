@@ -26,8 +26,9 @@ from coreviz_frames.errors import (
 )
 from coreviz_frames.exports import writer as export_module
 from coreviz_frames.exports.manifest import read_manifest
-from coreviz_frames.exports.reader import export_parquet, read_parquet
+from coreviz_frames.exports.reader import read_parquet
 from coreviz_frames.exports.syncing import sync
+from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api.store import light_item
 from coreviz_frames.local_api.synthetic import synthetic_media
 from coreviz_frames.tables.media_tables import to_tables

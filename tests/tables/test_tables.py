@@ -15,17 +15,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import coreviz_frames as cvf
 from coreviz_frames._util.ids import normalize_id
-from coreviz_frames.errors import SchemaError
+from coreviz_frames.errors import SchemaError, SkippedRecordWarning
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.schema import API_FIELDS, GRAINS, pandas_dtypes
 from coreviz_frames.tables.flatten import flatten
-from coreviz_frames.tables.media_tables import (
-    FlattenReport,
-    MediaTables,
-    SkippedRecordWarning,
-    tags_wide,
-    to_tables,
-)
+from coreviz_frames.tables.media_tables import FlattenReport, MediaTables, tags_wide, to_tables
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
