@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["PROGRESS_ENV", "progress_bar", "progress_default", "set_options"]
+__all__ = ["progress_bar", "set_options"]
 
 #: The environment variable that shows (``1``) or hides (``0``) every progress bar.
 PROGRESS_ENV = "COREVIZ_PROGRESS"

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from coreviz_frames.training.selection import DatasetDownloadKwargs
 
-__all__ = ["coco_document", "export_coco", "url_file_name"]
+__all__ = ["export_coco"]
 
 
 def url_file_name(url: str, fallback: str = "frame.jpg") -> str:

@@ -76,14 +76,7 @@ if TYPE_CHECKING:
 
     from coreviz_frames.training.selection import CropDatasetKwargs
 
-__all__ = [
-    "CLASSES_NAME",
-    "MANIFEST_NAME",
-    "METADATA_NAME",
-    "CropDataset",
-    "export_crops",
-    "export_crops_from_parquet",
-]
+__all__ = ["CropDataset", "export_crops", "export_crops_from_parquet"]
 
 MANIFEST_NAME = "manifest.parquet"
 #: The class folder names, one a line, in the order ImageFolder numbers them.

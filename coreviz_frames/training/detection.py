@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from coreviz_frames.training.selection import DatasetDownloadKwargs
 
-__all__ = ["DetectionDataset", "TargetFormat", "detection_collate"]
+__all__ = ["DetectionDataset", "detection_collate"]
 
 Target = dict[str, Any]
 TargetFormat = Literal["auto", "torch", "numpy"]

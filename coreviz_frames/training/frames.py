@@ -83,7 +83,6 @@ __all__ = [
     "frame_jpeg",
     "plan_and_copy",
     "plan_dataset",
-    "polygon_area",
     "run_frames",
     "write_assignment",
 ]

@@ -1,6 +1,6 @@
 """The rows of a Hugging Face dataset, grain by grain, built a batch at a time.
 
-Each grain (:data:`GRAINS`) says what one row is, split by split (``units``), how the
+Each grain (:data:`HF_GRAINS`) says what one row is, split by split (``units``), how the
 images of a batch of rows are made (``images``: frame JPEGs, or crops cut from the
 frames), how a row is written (``row``) and its ``datasets`` features:
 
@@ -15,7 +15,7 @@ one batch of images, never the dataset (:mod:`coreviz_frames.training.huggingfac
 them as Parquet row groups as they come).
 
 Example:
-    >>> grain, failed = GRAINS["captions"], {}                             # doctest: +SKIP
+    >>> grain, failed = HF_GRAINS["captions"], {}                             # doctest: +SKIP
     >>> units = grain.units(plan, "train", run)                           # doctest: +SKIP
     >>> for rows in iter_batches(units, grain, True, run, 64, failed):    # doctest: +SKIP
     ...     print(len(rows), sorted(rows[0]))
@@ -42,7 +42,7 @@ from coreviz_frames.training.frames import (
     run_frames,
 )
 
-__all__ = ["GRAINS", "Grain", "RowRun", "caption_rows", "iter_batches"]
+__all__ = ["HF_GRAINS", "RowRun", "caption_rows", "iter_batches"]
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ def caption_rows(tables: Any) -> dict[str, list[tuple[str, int | None, str]]]:
     return out
 
 
-GRAINS: dict[str, Grain] = {
+HF_GRAINS: dict[str, Grain] = {
     "frames": Grain(
         "frames",
         lambda plan, split, run: plan.split_items(split),
@@ -340,7 +340,7 @@ def iter_batches(
 
     Example:
         >>> failed = {}
-        >>> list(iter_batches([], GRAINS["frames"], False, run, 64, failed))   # doctest: +SKIP
+        >>> list(iter_batches([], HF_GRAINS["frames"], False, run, 64, failed))   # doctest: +SKIP
         []
     """
     for start in range(0, len(units), batch):

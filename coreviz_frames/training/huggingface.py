@@ -54,7 +54,7 @@ from coreviz_frames.training.frames import (
     plan_dataset,
     write_assignment,
 )
-from coreviz_frames.training.hfrows import GRAINS, RowRun, caption_rows, iter_batches
+from coreviz_frames.training.hfrows import HF_GRAINS, RowRun, caption_rows, iter_batches
 from coreviz_frames.training.selection import DatasetOptions, writer_options
 
 if TYPE_CHECKING:
@@ -127,15 +127,15 @@ class _Build:
     failed: dict[str, str] = field(default_factory=dict)
 
     def units(self, split: str) -> list[Any]:
-        return GRAINS[self.grain].units(self.plan, split, self.run)
+        return HF_GRAINS[self.grain].units(self.plan, split, self.run)
 
     def batches(self, units: Sequence[Any]) -> Iterator[list[dict[str, Any]]]:
-        return iter_batches(units, GRAINS[self.grain], self.images, self.run, _BATCH, self.failed)
+        return iter_batches(units, HF_GRAINS[self.grain], self.images, self.run, _BATCH, self.failed)
 
 
 def _prepare(tables: Any, grain: str, images: bool, options: DatasetOptions, run: RowRun) -> _Build:
     """Check the options, plan ``tables`` and name the splits: nothing loaded or written."""
-    if grain not in GRAINS:
+    if grain not in HF_GRAINS:
         raise ConfigError(f"grain must be 'frames', 'objects' or 'captions', got {grain!r}")
     ds = _datasets()
     if grain == "captions":
@@ -143,7 +143,7 @@ def _prepare(tables: Any, grain: str, images: bool, options: DatasetOptions, run
         options = replace(options, include_empty=True)  # a frame's captions need no box
     plan = plan_dataset(tables, options)
     names = hf_split_names(plan.splits, given=options.splits is not None)
-    features = GRAINS[grain].features(ds, plan.categories, bool(images))
+    features = HF_GRAINS[grain].features(ds, plan.categories, bool(images))
     return _Build(plan, grain, bool(images), run, features, names)  # type: ignore[arg-type]
 
 
@@ -373,7 +373,7 @@ def _report(build: _Build, out: Path, counts: dict[str, int], files: list[str]) 
     """The :class:`DatasetReport` of an HF export, by HF split: ``dataset_report``'s, with
     the rows written as images, annotations at the frames grain (rows at the others), and
     the crops that failed (objects grain) as skipped objects, not failed frames."""
-    by_frame = GRAINS[build.grain].failures == "frames"
+    by_frame = HF_GRAINS[build.grain].failures == "frames"
     report = dataset_report("hf", out, build.plan, build.failed if by_frame else {}, files)
     report.images = dict(counts)
     if build.grain == "frames":

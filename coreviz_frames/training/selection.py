@@ -60,7 +60,6 @@ __all__ = [
     "crop_dataset_options",
     "dataset_options",
     "select_objects",
-    "thin_frames",
     "thinned_frames",
     "writer_options",
 ]

@@ -51,12 +51,9 @@ __all__ = [
     "SplitsArg",
     "assign_splits",
     "fraction_map",
-    "media_point",
     "pick_split",
-    "read_splits",
     "row_splits",
     "split_by_media",
-    "split_of",
     "write_splits",
 ]
 

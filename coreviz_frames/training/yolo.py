@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from coreviz_frames.training.selection import DatasetDownloadKwargs
 
-__all__ = ["data_yaml", "export_yolo", "yolo_labels", "yolo_to_coco"]
+__all__ = ["export_yolo"]
 
 Task = Literal["detect", "segment"]
 
