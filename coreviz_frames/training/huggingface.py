@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from coreviz_frames.training.selection import DatasetDownloadKwargs
 
-__all__ = ["HFNotInstalledError", "export_hf", "hf_split_names", "to_hf_dataset"]
+__all__ = ["export_hf", "to_hf_dataset"]
 
 Grain = Literal["frames", "objects", "captions"]
 _HINT = 'pip install "coreviz-frames[hf]"'
@@ -130,7 +130,9 @@ class _Build:
         return HF_GRAINS[self.grain].units(self.plan, split, self.run)
 
     def batches(self, units: Sequence[Any]) -> Iterator[list[dict[str, Any]]]:
-        return iter_batches(units, HF_GRAINS[self.grain], self.images, self.run, _BATCH, self.failed)
+        return iter_batches(
+            units, HF_GRAINS[self.grain], self.images, self.run, _BATCH, self.failed
+        )
 
 
 def _prepare(tables: Any, grain: str, images: bool, options: DatasetOptions, run: RowRun) -> _Build:
