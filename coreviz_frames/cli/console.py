@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import shlex
+import sys
 from typing import Any
 
 import click
@@ -21,7 +23,7 @@ from coreviz_frames._util.terminal import printable
 from coreviz_frames.cli.messages import error_lines
 from coreviz_frames.errors import CorevizError
 
-__all__ = ["echo", "echo_error", "warning_line"]
+__all__ = ["again_command", "echo", "echo_error", "warning_line"]
 
 
 def echo(message: object = "", *, err: bool = False, **style: Any) -> None:
@@ -43,3 +45,24 @@ def echo_error(exc: CorevizError | OSError) -> None:
     echo(printable(first), fg="red", err=True)
     for line in rest:
         echo(line, err=True)
+
+
+def again_command(*, resume: bool) -> str:
+    """The command line that was run, to run again: ``--overwrite`` dropped (it would wipe
+    what was committed), ``--resume`` added when asked."""
+    ctx = click.get_current_context(silent=True)
+    name = ctx.info_name if ctx is not None else None
+    args = sys.argv[1:]
+    if not name or name not in args:
+        return "the same command" + (" with --resume" if resume else "")
+    kept, had_key, skip = [], False, False
+    for arg in args:
+        if skip:  # the value of --api-key: never printed
+            skip = False
+        elif arg == "--api-key" or arg.startswith("--api-key="):
+            had_key, skip = True, arg == "--api-key"
+        elif arg != "--overwrite":
+            kept.append(arg)
+    if resume and "--resume" not in kept:
+        kept.append("--resume")
+    return shlex.join(["coreviz-frames", *kept]) + (" (and your --api-key)" if had_key else "")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from coreviz_frames._util.idsfile import read_ids_file
 from coreviz_frames.api.filters import BrowseFilters
-from coreviz_frames.cli.console import echo, echo_error
+from coreviz_frames.cli.console import again_command, echo, echo_error
 from coreviz_frames.cli.messages import cli_text
 from coreviz_frames.cli.options import (
     api_options,
@@ -31,7 +32,7 @@ from coreviz_frames.cli.options import (
 )
 from coreviz_frames.errors import ConfigError, CorevizError, ExportError
 
-__all__ = ["export", "export_source"]
+__all__ = ["export", "export_source", "interrupted"]
 
 
 def export_source(client, collection_id: str | None, filters: BrowseFilters | None) -> dict:
@@ -41,6 +42,38 @@ def export_source(client, collection_id: str | None, filters: BrowseFilters | No
         "collection_id": collection_id,
         "filters": filters.to_dict() if filters is not None else {},
     }
+
+
+def _committed(out_dir: str) -> tuple[int, int]:
+    """``(media, parts)`` committed to the export in ``out_dir`` ((0, 0) when none)."""
+    from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest
+
+    if not (Path(out_dir) / MANIFEST_NAME).is_file():
+        return 0, 0
+    try:
+        manifest = read_manifest(out_dir)
+    except (CorevizError, OSError):
+        return 0, 0
+    media = manifest.get("media_exported")
+    return (media if isinstance(media, int) else 0), len(manifest.get("parts") or [])
+
+
+def interrupted(out_dir: str) -> NoReturn:
+    """Ctrl-C: one line saying what was committed and how to continue; exit 130."""
+    media, parts = _committed(out_dir)
+    if media or parts:
+        echo(
+            f"interrupted: {media:,} media committed to {out_dir} in {parts} part"
+            f"{'' if parts == 1 else 's'} (kept); continue with: {again_command(resume=True)}",
+            err=True,
+        )
+    else:
+        echo(
+            f"interrupted: nothing was committed to {out_dir}; start again with: "
+            f"{again_command(resume=False)}",
+            err=True,
+        )
+    sys.exit(130)
 
 
 def _parts_written(out_dir: str) -> int:
@@ -176,6 +209,8 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
                 source=source,
                 table_format=options["table_format"],
             )
+        except KeyboardInterrupt:
+            interrupted(out_dir)
         except (ExportError, ConfigError):
             raise
         except CorevizError as exc:

@@ -13,12 +13,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 
 import click
 
-from coreviz_frames.cli.console import echo
+from coreviz_frames.cli.console import again_command, echo
 from coreviz_frames.cli.options import (
     api_options,
     browse_filter_options,
@@ -29,6 +31,21 @@ from coreviz_frames.cli.options import (
 )
 
 __all__ = ["sync_command"]
+
+
+@contextlib.contextmanager
+def _interrupt_note(out_dir: str) -> Iterator[None]:
+    """Ctrl-C: one line saying the export is as the last sync left it (a sync commits all at
+    once) and the command to run again; exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        echo(
+            f"interrupted: {out_dir} is unchanged, as its last sync left it (a sync commits "
+            f"all at once); run it again: {again_command(resume=False)}",
+            err=True,
+        )
+        sys.exit(130)
 
 
 @click.command(
@@ -90,7 +107,7 @@ def sync_command(collection_id, out_dir, hydrate, keep_deleted, allow_mass_delet
     client = make_client(
         options["api_key"], options["base_url"], options["workers"], options["retries"]
     )
-    with client:
+    with client, _interrupt_note(out_dir):
         report = sync(
             client,
             collection_id,

@@ -309,6 +309,8 @@ class ExportStore:
                 "--overwrite)",
                 path=str(root),
             )
+        elif entries and not overwrite and not resume and self._committed_nothing(entries):
+            self._clear()  # a first run that wrote nothing (a bad key, say): start afresh
         elif entries and not overwrite:
             raise ExportError(
                 f"{root} is not empty: pass overwrite=True to replace the export there, "
@@ -318,6 +320,31 @@ class ExportStore:
         elif entries:
             self._clear()
         self._start(source)
+
+    def _committed_nothing(self, entries: list[Path]) -> bool:
+        """True when ``root`` holds only what an export that committed nothing left: its
+        manifest (not complete, no part, no media, no failure), the dataset card, and grain
+        folders with no data file (temporary files, an empty Delta table's log)."""
+        if any(e.name not in (MANIFEST_NAME, CARD_NAME, *GRAINS, INDEX_DIR) for e in entries):
+            return False
+        try:
+            manifest = read_manifest(self.root)
+        except (ExportError, OSError):
+            return False
+        done = manifest.get("status") in ("complete", "clearing")
+        wrote = [manifest.get(key) for key in ("parts", "failed", "media_exported")]
+        if done or any(wrote):
+            return False
+        for entry in entries:
+            if entry.name == MANIFEST_NAME or (entry.name == CARD_NAME and is_our_card(entry)):
+                continue
+            if entry.is_symlink() or not entry.is_dir():
+                return False
+            for path in _files_under(entry):
+                in_log = path.relative_to(entry).parts[0] == "_delta_log"
+                if not (in_log or is_temporary(path.name)):
+                    return False
+        return True
 
     def close(self) -> None:
         """Release the lock (the manifest keeps whatever status it has)."""
