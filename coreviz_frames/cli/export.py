@@ -32,7 +32,7 @@ from coreviz_frames.cli.options import (
 )
 from coreviz_frames.errors import ConfigError, CorevizError, ExportError
 
-__all__ = ["export", "export_source", "interrupted"]
+__all__ = ["export", "export_source"]
 
 
 def export_source(client, collection_id: str | None, filters: BrowseFilters | None) -> dict:
