@@ -26,11 +26,18 @@ __all__ = ["collections", "search"]
 
 @click.command(
     epilog='Examples:\n\n\b\n  coreviz-frames search "purple flowers"\n'
-    "  coreviz-frames search rocket --limit 5 --out hits.parquet"
+    "  coreviz-frames search rocket --limit 5 --out hits.parquet\n"
+    "  coreviz-frames search rocket --collection ID"
 )
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @organization_option
+@click.option(
+    "--collection",
+    "collection_id",
+    default=None,
+    help="Search one collection (its scored browse): one line per media.",
+)
 @click.option(
     "--out",
     "out_path",
@@ -40,13 +47,18 @@ __all__ = ["collections", "search"]
 )
 @api_key_option
 @base_url_option
-def search(query, limit, organization_id, out_path, api_key, base_url) -> None:
+def search(query, limit, organization_id, collection_id, out_path, api_key, base_url) -> None:
     """Search every collection of an organization: one line per matching frame, best first,
-    with its rank, text rank and object-embedding rank."""
+    with its rank, text rank and object-embedding rank. With --collection, search one
+    collection instead: one line per media, ranked by its score."""
     from coreviz_frames._util.fileio import atomic_writer
 
-    with make_client(api_key, base_url, 1) as client:
-        results = client.search(query, organization_id=organization_id, limit=limit)
+    if collection_id is not None and organization_id is not None:
+        raise click.UsageError("give --organization or --collection, not both")
+    with make_client(api_key, base_url, 4) as client:
+        results = client.search(
+            query, organization_id=organization_id, collection_id=collection_id, limit=limit
+        )
     echo(results.to_text())
     if out_path is not None:
         with atomic_writer(out_path) as fh:

@@ -82,3 +82,17 @@ def test_demo_shows_a_collection_listing_and_a_search(tmp_path):
         result.output
     )
     assert "3 hit(s) for 'rocket launch':" in result.output
+
+
+def test_search_in_one_collection(local_api_factory, tmp_path):
+    api = local_api_factory(api_key=API_KEY)
+    out = tmp_path / "hits.parquet"
+    args = ["search", "rocket", "--collection", api.collection_id, "--limit", "2", "--out"]
+    result = CliRunner().invoke(main, [*args, str(out)], env=_env(api))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "2 hit(s) for 'rocket':"
+    hits = pd.read_parquet(out)
+    assert hits.frame_id.isna().all() and hits["rank"].notna().all()  # one hit per media
+    assert "/api/me" not in api.stats.snapshot().paths  # no organization needed
+    both = CliRunner().invoke(main, [*args[:-1], "--organization", ORG], env=_env(api))
+    assert both.exit_code == 2 and "not both" in both.output
