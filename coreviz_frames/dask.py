@@ -77,7 +77,7 @@ import pandas as pd  # noqa: E402
 
 from coreviz_frames._util.ids import validate_id  # noqa: E402
 from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
-from coreviz_frames.api.filters import BrowseFilters  # noqa: E402
+from coreviz_frames.api.filters import BrowseFilters, walk_source  # noqa: E402
 from coreviz_frames.api.pagination import check_max_overrun  # noqa: E402
 from coreviz_frames.errors import SkippedRecordWarning  # noqa: E402
 from coreviz_frames.exports.deltastore import open_store  # noqa: E402
@@ -528,9 +528,7 @@ def _collection_plan(
         for i, (start, stop) in enumerate(ranges)
     ]
     source = {
-        "base_url": spec.base_url,
-        "collection_id": read.collection_id,
-        "filters": read.filters.to_dict(),
+        **walk_source(spec.base_url, read.collection_id, read.filters),
         "engine": "dask",
         "partitions": len(ranges),
     }

@@ -28,8 +28,9 @@ import pandas as pd
 import pyarrow as pa
 
 from coreviz_frames._util.ids import normalize_id, validate_id
+from coreviz_frames.api.responses import object_at, objects_at, shape_error
 from coreviz_frames.api.search import SearchResults
-from coreviz_frames.errors import ConfigError, InvalidResponseError, NotFoundError
+from coreviz_frames.errors import ConfigError, NotFoundError
 from coreviz_frames.http.transport import Transport
 from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
 
@@ -81,18 +82,6 @@ def _listing_row(
     known = {key for _, key in spec if key not in unfit} | set(also_known)
     row["extra"] = extra_json(item, known=known)
     return row
-
-
-def _items(body: Mapping[str, Any], key: str, what: str, url: str) -> list[Mapping[str, Any]]:
-    """``body[key]``, checked to be a list of objects."""
-    items = body.get(key)
-    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-        raise InvalidResponseError(
-            f"GET {what} ({url}): the response has no {key!r} list of objects "
-            f"(keys: {sorted(body)[:8]})",
-            url=url,
-        )
-    return items
 
 
 def _with_attrs(frame: pd.DataFrame, body: Mapping[str, Any], key: str) -> pd.DataFrame:
@@ -169,10 +158,8 @@ class Catalogue:
         """``organizationId`` of :meth:`me`."""
         org = self.me().get("organizationId")
         if not isinstance(org, str) or not org:
-            raise InvalidResponseError(
-                "GET the current user (/api/me): no 'organizationId'; pass organization_id=",
-                url=self._transport.url("me"),
-            )
+            problem = "no 'organizationId'; pass organization_id="
+            raise shape_error("the current user", self._transport.url("me"), problem)
         return org
 
     def _organization(self, organization_id: str | None) -> str:
@@ -190,7 +177,9 @@ class Catalogue:
             me = self.me()
             item = {"id": me.get("organizationId"), "name": me.get("organizationName")}
             body = {"organizations": [item]}
-        items = _items(body, "organizations", "organizations", self._transport.url(path))
+        items = objects_at(
+            body, "organizations", what="organizations", url=self._transport.url(path)
+        )
         rows = [_listing_row(i, _ORGANIZATION_FIELDS, ORGANIZATION_COLUMNS) for i in items]
         return _with_attrs(typed_frame(ORGANIZATION_COLUMNS, rows), body, "organizations")
 
@@ -201,7 +190,7 @@ class Catalogue:
         org = self._organization(organization_id)
         path, what = f"organization/{org}/datasets", f"collections of organization {org!r}"
         body = self._get(path, what, org, array_key="datasets")
-        items = _items(body, "datasets", what, self._transport.url(path))
+        items = objects_at(body, "datasets", what=what, url=self._transport.url(path))
         frame = typed_frame(COLLECTION_COLUMNS, [_collection_row(i) for i in items])
         return _with_attrs(frame, body, "datasets")
 
@@ -210,27 +199,16 @@ class Catalogue:
         cid = validate_id(collection_id, kind="collection id")
         path, what = f"dataset/{cid}", f"collection {cid!r}"
         body = self._get(path, what, cid)
-        dataset = body.get("dataset", body if "id" in body else None)
-        if not isinstance(dataset, dict):
-            raise InvalidResponseError(
-                f"GET {what}: the response has no 'dataset' object (keys: {sorted(body)[:8]})",
-                url=self._transport.url(path),
-                media_id=cid,
-            )
-        return dataset
+        if "dataset" not in body and "id" in body:  # the collection itself, not wrapped
+            return body
+        return object_at(body, "dataset", what=what, url=self._transport.url(path), media_id=cid)
 
     def tag_catalogue(self, collection_id: str) -> pd.DataFrame:
         """Every tag ``key`` and ``value`` in use in a collection (``GET .../tags``)."""
         cid = validate_id(collection_id, kind="collection id")
         path, what = f"dataset/{cid}/tags", f"tags of collection {cid!r}"
         body = self._get(path, what, cid)
-        tags = body.get("tags")
-        if not isinstance(tags, Mapping):
-            raise InvalidResponseError(
-                f"GET {what}: the response has no 'tags' object (keys: {sorted(body)[:8]})",
-                url=self._transport.url(path),
-                media_id=cid,
-            )
+        tags = object_at(body, "tags", what=what, url=self._transport.url(path), media_id=cid)
         return _with_attrs(typed_frame(TAG_COLUMNS, _tag_rows(tags)), body, "tags")
 
     def versions(self, media_id: str) -> list[dict]:
@@ -238,7 +216,8 @@ class Catalogue:
         mid = validate_id(media_id)
         path, what = f"media/{mid}/versions", f"versions of media {mid!r}"
         body = self._get(path, what, mid, array_key="versions")
-        return [dict(v) for v in _items(body, "versions", what, self._transport.url(path))]
+        items = objects_at(body, "versions", what=what, url=self._transport.url(path), media_id=mid)
+        return [dict(v) for v in items]
 
     # -- search --------------------------------------------------------------------------
 

@@ -33,14 +33,14 @@ import requests
 
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames._util.progress import progress_bar
-from coreviz_frames.api.filters import BrowseFilters
+from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.api.pagination import PageWalk, check_max_overrun
+from coreviz_frames.api.responses import object_at, objects_at, shape_error
 from coreviz_frames.errors import (
     AuthenticationError,
     ConfigError,
     CorevizError,
     CorevizWarning,
-    InvalidResponseError,
     MediaIdMismatchError,
     RequestCancelledError,
     SkippedRecordWarning,
@@ -419,11 +419,7 @@ class BrowseIterator(_ReportingIterator):
     def source(self) -> dict[str, Any]:
         """What this walk reads, as an export's manifest records it (never a credential):
         ``{"base_url", "collection_id", "filters"}``."""
-        return {
-            "base_url": self._client.base_url,
-            "collection_id": self._walk.collection_id,
-            "filters": self._walk.filters.to_dict(),
-        }
+        return walk_source(self._client.base_url, self._walk.collection_id, self._walk.filters)
 
     def _jobs(self, pages: Iterator[dict], bar: Any) -> Iterator[Callable[[], Any] | Future]:
         """One job per new media item: a finished future, or a Get Media to run."""
@@ -628,13 +624,10 @@ class Client:
         body = self._transport.get_json(
             f"media/{media_id}", what=what, media_id=media_id, cancel=cancel
         )
-        media = body.get("media")
-        if not isinstance(media, dict):
-            problem = f"the response has no 'media' object (keys: {sorted(body)[:8]})"
-            raise self._invalid(what, f"media/{media_id}", media_id, problem)
+        url = self._transport.url(f"media/{media_id}")
+        media = object_at(body, "media", what=what, url=url, media_id=media_id)
         answered = media.get("id")
         if not isinstance(answered, str) or normalize_id(answered) != normalize_id(media_id):
-            url = self._transport.url(f"media/{media_id}")
             raise MediaIdMismatchError(
                 f"GET {what}: the answer is the record of media {str(answered)[:80]!r}, not "
                 f"{media_id!r}; it is not used (retry later, or report it to CoreViz)",
@@ -643,11 +636,6 @@ class Client:
                 answered_id=answered,
             )
         return media
-
-    def _invalid(self, what: str, path: str, media_id: str, problem: str) -> InvalidResponseError:
-        """The error for a response of the wrong shape."""
-        url = self._transport.url(path)
-        return InvalidResponseError(f"GET {what}: {problem}", url=url, media_id=media_id)
 
     def iter_media(
         self,
@@ -780,14 +768,12 @@ class Client:
 
         def decode() -> dict:
             page = body.json()
-            media = page.get("media")
-            if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
-                problem = "the response has no 'media' list of objects"
-                raise self._invalid(what, path, collection_id, problem)
+            url = self._transport.url(path)
+            objects_at(page, "media", what=what, url=url, media_id=collection_id)
             pagination = page.get("pagination")
             if pagination is not None and not isinstance(pagination, dict):
                 problem = f"'pagination' is {type(pagination).__name__}, not an object"
-                raise self._invalid(what, path, collection_id, problem)
+                raise shape_error(what, url, problem, media_id=collection_id)
             return page
 
         return decode

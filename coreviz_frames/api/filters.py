@@ -33,7 +33,7 @@ from typing import Any, TypedDict
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["BrowseFilterArgs", "BrowseFilters", "folder_path_problem"]
+__all__ = ["BrowseFilterArgs", "BrowseFilters", "folder_path_problem", "walk_source"]
 
 #: The embedding models ``similar_to_object_model`` may name (``similarToObjectModel``).
 SIMILARITY_MODELS = ("faces", "objects", "shoeprints")
@@ -286,3 +286,20 @@ class BrowseFilterArgs(TypedDict, total=False):
 
 #: The field names of :class:`BrowseFilters`, in declaration order.
 FILTER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(BrowseFilters))
+
+
+def walk_source(
+    base_url: str | None, collection_id: str | None, filters: BrowseFilters | None = None
+) -> dict[str, Any]:
+    """What a walk reads, as an export's manifest records it (its ``source``; never a
+    credential): the one spelling for ``browse``, ``sync``, Dask and the CLI.
+
+    Example:
+        >>> walk_source("https://h/api", "c1", BrowseFilters(type="image"))
+        {'base_url': 'https://h/api', 'collection_id': 'c1', 'filters': {'type': 'image'}}
+    """
+    return {
+        "base_url": base_url,
+        "collection_id": collection_id,
+        "filters": filters.to_dict() if filters is not None else {},
+    }

@@ -41,7 +41,8 @@ import pyarrow as pa
 
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.terminal import printable
-from coreviz_frames.errors import CorevizWarning, InvalidResponseError, SkippedRecordWarning
+from coreviz_frames.api.responses import objects_at
+from coreviz_frames.errors import CorevizWarning, SkippedRecordWarning
 from coreviz_frames.tables.flatten import FlattenReport
 from coreviz_frames.tables.listings import extra_json, fit_cell, typed_frame
 from coreviz_frames.tables.media_tables import MediaTables, to_tables
@@ -194,18 +195,12 @@ def _within_limit(
 
 def _results_of(
     body: Mapping[str, Any], url: str | None, limit: int | None, query: str
-) -> list[Mapping[str, Any]]:
+) -> list[dict[str, Any]]:
     """The body's ``results`` list, cut to ``limit`` before anything else looks at them."""
     results = body.get("results")
     if isinstance(results, list):
-        results = _within_limit(results, limit, query)
-    if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
-        raise InvalidResponseError(
-            f"GET search ({url or '/api/search'}): the response has no 'results' list of "
-            f"objects (keys: {sorted(body)[:8]})",
-            url=url,
-        )
-    return results
+        body = {**body, "results": _within_limit(results, limit, query)}
+    return objects_at(body, "results", what="search", url=url or "/api/search")
 
 
 @dataclass(frozen=True, eq=False, repr=False)

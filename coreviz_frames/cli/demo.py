@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
+from coreviz_frames.api.filters import walk_source
 from coreviz_frames.cli.console import echo
-from coreviz_frames.cli.export import export_source
 
 __all__ = ["demo"]
 
@@ -77,7 +77,7 @@ def demo(out_dir) -> None:
             export_dir,
             overwrite=True,
             progress=False,
-            source=export_source(client, api.collection_id, None),
+            source=walk_source(client.base_url, api.collection_id),
         )
         crops_dir = out / "crops"
         crop_manifest = export_crops(tables, crops_dir, progress=False, overwrite=True)

@@ -20,7 +20,7 @@ from typing import NoReturn
 import click
 
 from coreviz_frames._util.idsfile import read_ids_file
-from coreviz_frames.api.filters import BrowseFilters
+from coreviz_frames.api.filters import walk_source
 from coreviz_frames.cli.console import again_command, echo, echo_error
 from coreviz_frames.cli.messages import cli_text
 from coreviz_frames.cli.options import (
@@ -32,16 +32,7 @@ from coreviz_frames.cli.options import (
 )
 from coreviz_frames.errors import ConfigError, CorevizError, ExportError
 
-__all__ = ["export", "export_source"]
-
-
-def export_source(client, collection_id: str | None, filters: BrowseFilters | None) -> dict:
-    """Where an export's records came from, as its manifest records it."""
-    return {
-        "base_url": client.base_url,
-        "collection_id": collection_id,
-        "filters": filters.to_dict() if filters is not None else {},
-    }
+__all__ = ["export"]
 
 
 def _committed(out_dir: str) -> tuple[int, int]:
@@ -192,11 +183,11 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
                 page_size=options["page_size"],
                 progress=options["progress"],
             )
-            source = export_source(client, collection_id, filters)
+            source = records.source
         else:
             ids = read_ids_file(ids_file)
             records = client.iter_media(ids, on_error="skip", progress=options["progress"])
-            source = export_source(client, None, None)
+            source = walk_source(client.base_url, None)
         try:
             return export_parquet(
                 records,

@@ -54,7 +54,7 @@ import pyarrow as pa
 
 from coreviz_frames._util.ids import is_safe_id, normalize_id, validate_id
 from coreviz_frames.api.client import needs_hydration
-from coreviz_frames.api.filters import BrowseFilters
+from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.errors import AuthenticationError, ConfigError, CorevizError
 from coreviz_frames.exports.delta import DEFAULT_RETENTION
 from coreviz_frames.exports.deltastore import open_store
@@ -443,11 +443,7 @@ def sync(
         raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
     collection_id = validate_id(collection_id, kind="collection id")  # before any file
     filters = BrowseFilters.build(filters)
-    source = {
-        "base_url": client.base_url,
-        "collection_id": collection_id,
-        "filters": filters.to_dict(),
-    }
+    source = walk_source(client.base_url, collection_id, filters)
     store = open_store(
         path, table_format, default="delta", retention=retention, partition_by=partition_by
     )
