@@ -1066,19 +1066,9 @@ class Client:
 
         if not isinstance(q, str) or not q.strip():
             raise ConfigError(f"q must be a non-empty string, not {q!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
         cid = validate_id(collection_id, kind="collection id")
-        records = self.browse(
-            cid,
-            q=q,
-            sort_by=None,
-            sort_direction=None,
-            page_size=min(limit, 100),
-            max_items=limit,
-            progress=False,
-        )
-        return SearchResults.from_records(list(records), query=q, collection_id=cid)
+        records = self._scored_browse(cid, limit, q=q)
+        return SearchResults.from_records(records, query=q, collection_id=cid)
 
     def similar_objects(
         self,
@@ -1096,18 +1086,27 @@ class Client:
             ...                               model="faces", limit=5)
             >>> cvf.to_tables(recs).media[["media_id", "score"]]
         """
+        return self._scored_browse(
+            collection_id,
+            limit,
+            similar_to_object_id=validate_id(object_id, kind="object id"),
+            similar_to_object_model=model,
+            min_score=min_score,
+        )
+
+    def _scored_browse(self, collection_id: str, limit: int, **filters: Any) -> list[dict]:
+        """The first ``limit`` media records of a scored browse (``q`` or a similar object),
+        in the API's relevance order (no sort), each with its ``_score``."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
         records = self.browse(
             collection_id,
-            similar_to_object_id=validate_id(object_id, kind="object id"),
-            similar_to_object_model=model,
-            min_score=min_score,
             sort_by=None,
             sort_direction=None,
             page_size=min(limit, 100),
             max_items=limit,
             progress=False,
+            **filters,
         )
         return list(records)
 
