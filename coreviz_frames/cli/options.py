@@ -29,6 +29,7 @@ from typing import Any
 import click
 
 from coreviz_frames.api.filters import BrowseFilters, folder_path_problem
+from coreviz_frames.cli.console import echo
 
 __all__ = [
     "api_key_option",
@@ -330,7 +331,7 @@ def selection(options: dict[str, Any]) -> dict[str, Any]:
     if labels is not None:
         if classes is not None:
             raise click.UsageError("give --classes alone (--labels is its older spelling)")
-        click.echo("warning: --labels is deprecated: pass --classes (the same names)", err=True)
+        echo("warning: --labels is deprecated: pass --classes (the same names)", err=True)
         classes = labels
     dataset = DatasetOptions(
         splits=splits_file if splits_file is not None else fractions,
