@@ -52,7 +52,7 @@ test: $(TEST_STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules coreviz_frames \
 		$(addprefix --ignore=coreviz_frames/,$(DOCTEST_IGNORE))
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --maxschedchunk 1
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks

@@ -1,5 +1,9 @@
 """Shared fixtures: the local API on the sample collection, and a factory of servers.
 
+``make test`` runs the suite on every core (pytest-xdist, ``-n auto --maxschedchunk 1``):
+each test takes its own folder (``tmp_path``) and port (0). Tests marked ``slow`` run first,
+so the workers take the long ones in turn instead of one worker ending the run alone.
+
 Hypothesis runs derandomised (the ``ci`` profile: the same examples on every run and every
 machine, no per-example deadline on a loaded machine), so a green ``make test`` stays green
 on a fresh clone. A long random search is
@@ -25,6 +29,11 @@ BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "coreviz_frames", "dat
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", max_examples=5_000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests first (a stable sort: same order on every xdist worker)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

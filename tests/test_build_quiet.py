@@ -29,6 +29,7 @@ def test_every_data_folder_is_a_declared_package():
     assert folders - _declared() == set(), "add these to [tool.setuptools] packages"
 
 
+@pytest.mark.slow
 def test_building_prints_no_package_data_warning(project_copy, tmp_path):
     pytest.importorskip("setuptools")
     result = subprocess.run(

@@ -28,7 +28,7 @@ from dask.base import normalize_token  # noqa: E402
 from pandas.testing import assert_frame_equal  # noqa: E402
 
 import coreviz_frames as cvf  # noqa: E402
-from coreviz_frames.cli.dask_export import export_on_dask  # noqa: E402
+from coreviz_frames.cli.dask_export import _connect, export_on_dask  # noqa: E402
 from coreviz_frames.dask import (  # noqa: E402
     ClientSpec,
     PaginationError,
@@ -57,6 +57,9 @@ def dask_client():
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        # the scheduler serves health/metrics even without a dashboard: on a free
+        # port, since 8787 may be another cluster's (a warning, then, and no port)
+        scheduler_kwargs={"dashboard_address": ":0"},
     )
     client = distributed.Client(cluster)
     yield client
@@ -530,3 +533,14 @@ def test_a_delta_export_on_dask(dask_client, synthetic, tmp_path):
     assert manifest["table_format"] == "delta" and manifest["tables"]["objects"] == 3
     assert manifest["source"]["engine"] == "dask"
     assert_same(cvf.read_parquet(out), reference(synthetic))
+
+
+def test_a_local_cluster_leaves_the_default_dashboard_port_free():
+    """``--dask local`` twice at once (two exports, parallel tests): each scheduler's HTTP
+    server (health, metrics) takes a free port, never 8787, so neither warns it is in use."""
+    client, cluster = _connect("local", 1)
+    try:
+        assert cluster.scheduler.http_server.port != 8787
+    finally:
+        client.close()
+        cluster.close()

@@ -43,6 +43,7 @@ def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(
     name: str, kernel_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

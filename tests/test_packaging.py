@@ -7,9 +7,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_sample_collection(project_copy, tmp_path):
     wheels = tmp_path / "wheel"
     subprocess.run(

@@ -85,6 +85,7 @@ def test_the_readme_has_python_blocks():
     assert len(BLOCKS) >= 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number", range(1, len(BLOCKS) + 1), ids=lambda n: f"block{n:02d}")
 def test_each_python_block_runs_alone(number, readme_api, tmp_path):
     block = BLOCKS[number - 1]

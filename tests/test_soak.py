@@ -82,6 +82,7 @@ def faulty_api():
         yield api
 
 
+@pytest.mark.slow
 def test_ids_export_survives_faults_and_resumes_to_complete(faulty_api, tmp_path):
     ids = [faulty_api.collection.media_id(i) for i in range(N_MEDIA)]
     out = tmp_path / "ids"
@@ -96,6 +97,7 @@ def test_ids_export_survives_faults_and_resumes_to_complete(faulty_api, tmp_path
     _check_export(out, set(ids))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::coreviz_frames.errors.SkippedRecordWarning")
 def test_browse_export_survives_faults_and_resumes_to_complete(faulty_api, tmp_path):
     ids = {faulty_api.collection.media_id(i) for i in range(N_MEDIA)}

@@ -48,6 +48,9 @@ def _connect(dask_address: str, n_workers: int | None) -> tuple[Any, Any]:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # the scheduler serves health/metrics even without a dashboard: on a free
+                # port, since 8787 may be another cluster's (a warning, then, and no port)
+                scheduler_kwargs={"dashboard_address": ":0"},
             )
             return distributed.Client(cluster), cluster
         return distributed.Client(dask_address), None

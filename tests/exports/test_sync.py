@@ -173,6 +173,7 @@ def test_sync_of_an_export_parquet_export_uses_its_fingerprints(api, tmp_path):
 # --------------------------------------------------------------------------- the property
 
 
+@pytest.mark.slow
 @settings(
     max_examples=6,
     deadline=None,
@@ -376,6 +377,7 @@ def _run_child(api: LocalAPI, out: Path, kill_after: float | None) -> bool:
     return b"done" in stdout
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_the_old_or_the_new_snapshot(local_api_factory, tmp_path):
     api = local_api_factory(synthetic=80, api_key=KEY, latency=0.002)
     pristine = tmp_path / "pristine"

@@ -246,6 +246,7 @@ print(json.dumps({k: str(data[k]) for k in ("path", "train", "val", "test")} |
 """
 
 
+@pytest.mark.slow
 def test_ultralytics_check_det_dataset_resolves_a_moved_export(tables, tmp_path):
     """Ultralytics' own resolver, in a child with no network and fonts in place."""
     from coreviz_frames.training.yolo import export_yolo

@@ -119,6 +119,7 @@ WRITERS = {
 }
 
 
+@pytest.mark.slow
 def test_adding_and_removing_media_moves_no_other_media_and_all_writers_agree(tmp_path):
     pytest.importorskip("datasets")
     before_ids = list(range(300))

@@ -157,6 +157,7 @@ def test_random_horizontal_flip_moves_the_boxes_with_the_image(tables):
     torch.testing.assert_close(target2["boxes"], after)
 
 
+@pytest.mark.slow
 def test_faster_rcnn_trains_on_a_two_worker_loader_with_no_adapter(tables):
     torch, torchvision, _, _ = _torchvision()
     ds = DetectionDataset(tables, label_offset=1)

@@ -108,6 +108,7 @@ def _to_tensor(image):
     )
 
 
+@pytest.mark.slow
 def test_dataloader_with_worker_processes(tables):
     torch = pytest.importorskip(
         "torch",
