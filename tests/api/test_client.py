@@ -759,7 +759,11 @@ def test_a_fatal_error_in_iter_media_cancels_outstanding_requests():
             with pytest.raises(NotFoundError, match="bad"):
                 list(it)
             _assert_quiet(srv)
-        assert srv.requests < 21 + 8  # nowhere near 20 ids x 6 attempts
+        # Without cancellation every id is tried 6 times (126 requests over most of a minute).
+        # With it, the ids in flight when the 404 lands finish their current attempt; on a
+        # loaded machine the 404 can be seen a few back-off rounds late, so the bound is half
+        # of the uncancelled count, not a count of in-flight requests.
+        assert srv.requests < 63
         assert it.report.complete is False
     finally:
         srv.close()
