@@ -203,6 +203,7 @@ def _pages(records: list[dict], size: int, *, ensure_ascii: bool) -> Iterator[by
         yield text.encode()
 
 
+@pytest.mark.slow
 def test_ten_thousand_synthetic_records_parse_identically():
     with jsoncodec.paused_gc():  # the test's own time: 100 MB of records
         records = list(iter_synthetic(10_000))

@@ -70,6 +70,7 @@ def _counts(out: Path) -> dict[str, int]:
     return {g: len(getattr(tables, g)) for g in GRAINS}
 
 
+@pytest.mark.slow
 def test_read_parquet_in_another_process_never_fails_while_syncs_run(local_api_factory, tmp_path):
     api = local_api_factory(synthetic=300, api_key=KEY)
     out, stop, result = tmp_path / "out", tmp_path / "stop", tmp_path / "result.json"
