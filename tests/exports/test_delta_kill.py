@@ -40,10 +40,11 @@ KEY = "kill-test-key"
 POINTS = 20
 
 # Reads one JSON task a line; forks a child per task and answers with the child's exit code
-# (-9 when it killed itself) and the steps it counted (written to the task's "steps" file).
+# (-9 when it killed itself, "hung" after 300 s) and the steps it counted (written to the
+# task's "steps" file).
 RUNNER = textwrap.dedent(
     """
-    import json, os, signal, sys, traceback
+    import json, os, signal, sys, time, traceback
     from deltalake import DeltaTable
     import coreviz_frames.exports.delta as delta
     import coreviz_frames.exports.deltastore as deltastore
@@ -96,8 +97,13 @@ RUNNER = textwrap.dedent(
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        print(os.waitstatus_to_exitcode(status), flush=True)
+        deadline = time.monotonic() + 300  # a child that hangs is killed and reported
+        while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not done[0]:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(done[1]) if done[0] else "hung", flush=True)
     """
 )
 
@@ -130,6 +136,7 @@ class Runner:
         self.proc.stdin.flush()
         answer = self.proc.stdout.readline()
         assert answer, self.log.read_text()[-2000:]  # the runner itself died
+        assert answer.strip() != "hung", f"{task['what']} hung: {self.log.read_text()[-2000:]}"
         code = int(answer)
         if code == 0:
             return True, int(steps.read_text())
