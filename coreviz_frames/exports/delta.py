@@ -31,17 +31,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from deltalake import DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from coreviz_frames.errors import ExportError
+from coreviz_frames.errors import ConfigError, ExportError
 from coreviz_frames.schema import GRAINS, SCHEMAS
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -55,6 +57,7 @@ __all__ = [
     "pinned_versions",
     "read_table",
     "replace_media",
+    "require_deltalake",
     "restore",
     "retention_hours",
     "staged_reader",
@@ -76,11 +79,38 @@ INDEX_SCHEMA = pa.schema(
         pa.field("listing_fingerprint", pa.string()),
     ]
 )
-_WRITER = WriterProperties(compression="ZSTD")
 #: A checkpoint every 10 commits (delta-rs's default: 100): every write replays the log
 #: since the last checkpoint, and a 50,000-media export (50 commits per table) peaked at
 #: 451 MB instead of 414 MB with the default (bench_delta.py).
 _CONFIGURATION = {"delta.checkpointInterval": "10"}
+
+
+def require_deltalake() -> None:
+    """Refuse, with the install line, when delta-rs (the ``delta`` extra) is missing."""
+    _deltalake()
+
+
+@cache
+def _deltalake() -> Any:
+    """delta-rs (the ``delta`` extra), imported when a Delta table is first touched."""
+    try:
+        import deltalake
+        import deltalake.exceptions
+    except ImportError as exc:
+        raise ConfigError(
+            f'Delta Lake exports (table_format="delta") need deltalake: '
+            f'pip install "coreviz-frames[delta]" ({exc})'
+        ) from exc
+    return deltalake
+
+
+@cache
+def _writer() -> Any:
+    return _deltalake().WriterProperties(compression="ZSTD")
+
+
+def _write(*args: Any, **kwargs: Any) -> None:
+    _deltalake().write_deltalake(*args, writer_properties=_writer(), **kwargs)
 
 
 def _schema(name: str) -> pa.Schema:
@@ -95,9 +125,10 @@ def _partitions(name: str, partition_by: str | None) -> list[str] | None:
 @contextlib.contextmanager
 def _translated(root: Path, name: str, doing: str) -> Iterator[None]:
     """delta-rs errors as one ExportError naming the table and what was being done."""
+    errors = (_deltalake().exceptions.DeltaError, OSError, pa.ArrowException)
     try:
         yield
-    except (DeltaError, OSError, pa.ArrowException) as exc:
+    except errors as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(
             f"{root}: cannot {doing} the Delta table {name}/ ({type(exc).__name__}: {first}); "
@@ -121,7 +152,7 @@ def retention_hours(retention: timedelta | float | int) -> int:
 
 def _table(root: Path, name: str, version: int | None = None) -> DeltaTable:
     with _translated(root, name, "open"):
-        return DeltaTable(str(root / name), version=version)
+        return _deltalake().DeltaTable(str(root / name), version=version)
 
 
 def latest_version(root: Path, name: str) -> int | None:
@@ -129,10 +160,10 @@ def latest_version(root: Path, name: str) -> int | None:
     if not (root / name / "_delta_log").is_dir():
         return None
     try:
-        return DeltaTable(str(root / name)).version()
-    except TableNotFoundError:
+        return _deltalake().DeltaTable(str(root / name)).version()
+    except _deltalake().exceptions.TableNotFoundError:
         return None  # a log folder a killed create left without its first commit
-    except DeltaError as exc:
+    except _deltalake().exceptions.DeltaError as exc:
         with _translated(root, name, "open"):
             raise exc
 
@@ -140,7 +171,7 @@ def latest_version(root: Path, name: str) -> int | None:
 def create_table(root: Path, name: str, partition_by: str | None) -> int:
     """Create table ``name`` empty, with its declared schema; returns its version (0)."""
     with _translated(root, name, "create"):
-        DeltaTable.create(
+        _deltalake().DeltaTable.create(
             str(root / name),
             _schema(name),
             mode="error",
@@ -154,12 +185,11 @@ def append(root: Path, name: str, table: pa.Table, partition_by: str | None) -> 
     """Append ``table`` to ``name`` in one commit (none for zero rows); the new version."""
     if table.num_rows:
         with _translated(root, name, "append to"):
-            write_deltalake(
+            _write(
                 str(root / name),
                 table.cast(_schema(name)),
                 mode="append",
                 partition_by=_partitions(name, partition_by),
-                writer_properties=_WRITER,
             )
     version = latest_version(root, name)
     assert version is not None
@@ -194,18 +224,11 @@ def replace_media(
     parts = _partitions(name, partition_by)
     with _translated(root, name, "commit to"):
         if ids:
-            write_deltalake(
-                where,
-                data,
-                mode="overwrite",
-                predicate=media_predicate(ids),
-                partition_by=parts,
-                writer_properties=_WRITER,
+            _write(
+                where, data, mode="overwrite", predicate=media_predicate(ids), partition_by=parts
             )
         else:
-            write_deltalake(
-                where, data, mode="append", partition_by=parts, writer_properties=_WRITER
-            )
+            _write(where, data, mode="append", partition_by=parts)
     version = latest_version(root, name)
     assert version is not None
     return version

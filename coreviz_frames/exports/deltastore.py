@@ -424,5 +424,6 @@ def open_store(
         )
     chosen = table_format or existing or default
     if chosen == "delta":
+        delta.require_deltalake()  # before anything is written
         return DeltaExportStore(path, retention=retention, **options)
     return ExportStore(path, **options)
