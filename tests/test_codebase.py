@@ -142,9 +142,9 @@ def _references(tree: ast.Module, importer: str | None = None) -> set[tuple[str,
                 elif source in MODULES:
                     taken.add((source, alias.name))
         elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name in MODULES:
-                    aliases[alias.asname or alias.name.split(".")[0]] = alias.asname and alias.name
+            for alias in node.names:  # `import a.b` binds `a`, resolved below as a chain
+                if alias.name in MODULES and alias.asname:
+                    aliases[alias.asname] = alias.name
     for node in ast.walk(tree):
         chain = []
         while isinstance(node, ast.Attribute):
@@ -237,3 +237,14 @@ def test_every_exported_name_is_taken_by_another_module_or_by_users():
         if (module, name) not in taken
     ]
     assert unused == [], "drop these from __all__: no other module and no user takes them"
+
+
+def test_no_module_uses_a_private_name_of_another_through_its_module():
+    """``module._name`` counts too, not only ``from module import _name``."""
+    offenders = sorted(
+        f"{importer} uses {module}.{name}"
+        for importer, (_, tree) in MODULES.items()
+        for module, name in _references(tree, importer)
+        if module != importer and _is_private(name)
+    )
+    assert offenders == []
