@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from coreviz_frames.errors import NotFoundError
 
-__all__ = ["PROBE_PATH", "explain_not_found", "verdict_of"]
+__all__ = ["PROBE_PATH", "PROBE_SECONDS", "explain_not_found", "verdict_of"]
 
 #: The endpoint asked, under the base URL, to tell the API from something else.
 PROBE_PATH = "me"
+#: The most the question may take, in seconds (one attempt, no retry).
+PROBE_SECONDS = 5.0
 
 
 def verdict_of(status: int, content_type: str | None) -> str:

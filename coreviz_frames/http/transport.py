@@ -83,7 +83,12 @@ from coreviz_frames.errors import (
     ServerError,
 )
 from coreviz_frames.http.credentials import Credentials, mask_secrets
-from coreviz_frames.http.notfound import PROBE_PATH, explain_not_found, verdict_of
+from coreviz_frames.http.notfound import (
+    PROBE_PATH,
+    PROBE_SECONDS,
+    explain_not_found,
+    verdict_of,
+)
 
 __all__ = [
     "Cancellation",
@@ -1082,16 +1087,31 @@ class Transport:
         return explain_not_found(error, verdict, self._shown(self.base_url), status)
 
     def _ask_base_url(self) -> tuple[str | None, int | None]:
-        """``(verdict, status)`` of ``GET {base_url}/me`` (see :mod:`.notfound`); no answer
-        at all gives ``(None, None)``."""
+        """``(verdict, status)`` of ``GET {base_url}/me`` (see :mod:`.notfound`): one
+        attempt, no retry (a busy server must not hold the 404 back), at most 5 s, through
+        the session's proxies and certificates; no answer at all gives ``(None, None)``."""
+        url = self.url(PROBE_PATH)
+        probe = requests.Session()
+        probe.trust_env = self.session.trust_env
+        probe.proxies, probe.verify, probe.cert = (
+            self.session.proxies,
+            self.session.verify,
+            self.session.cert,
+        )
         try:
-            with Deadline(self.deadline, cancel=self._cancellation):
-                response = self._get(self.url(PROBE_PATH), None)
+            with probe, Deadline(min(self.deadline, PROBE_SECONDS), cancel=self._cancellation):
+                response = probe.get(
+                    url,
+                    headers=self.headers_for(url),
+                    timeout=PROBE_SECONDS,
+                    allow_redirects=False,
+                )
+                response.close()
         except (requests.RequestException, CorevizError, ValueError):
             return None, None
-        status, ctype = response.status_code, response.headers.get("Content-Type")
-        response.close()
-        return verdict_of(status, ctype), status
+        return verdict_of(response.status_code, response.headers.get("Content-Type")), (
+            response.status_code
+        )
 
     def _send(
         self,
