@@ -221,6 +221,17 @@ def test_modules_take_from_each_other_only_what_is_exported():
     assert sorted(unexported) == [], "import it from its owner, or add it to the owner's __all__"
 
 
+def test_users_are_shown_only_exported_names():
+    """The README, notebooks and benchmarks import each name from the module that exports it."""
+    unexported = {
+        f"{module}.{name}"
+        for tree in _user_code()
+        for module, name in _references(tree)
+        if not _is_facade(module) and name not in (_declared_all(MODULES[module][1]) or [name])
+    }
+    assert sorted(unexported) == [], "import it from its owner, or add it to the owner's __all__"
+
+
 def test_every_exported_name_is_taken_by_another_module_or_by_users():
     """``__all__`` lists what other modules, the README, benchmarks and notebooks use; names
     only tests use stay out of it (tests may import them all the same)."""
