@@ -29,14 +29,13 @@ import pandas as pd
 
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError, CorevizWarning
+from coreviz_frames.schema import GRAINS
 
 __all__ = ["GrainPredicate", "matching_media", "media_ids_of", "restrict"]
 
 #: A predicate on one grain: a callable taking the grain's DataFrame and returning a boolean
 #: Series (``lambda o: o.bbox_w > 100``), or a ``DataFrame.eval`` expression (``"bbox_w > 100"``).
 GrainPredicate = Callable[[pd.DataFrame], Any] | str
-
-_GRAINS = ("media", "frames", "captions", "objects", "tags")
 
 
 def _values(name: str, value: str | Iterable[str]) -> list[str]:
@@ -137,8 +136,8 @@ def matching_media(
     found = set(frames["media"]["media_id"].dropna().tolist())
     masks = _criteria_masks(frames, label, object_type, caption, media_type)
     for grain, predicate in (predicates or {}).items():
-        if grain not in _GRAINS:
-            raise ConfigError(f"unknown grain {grain!r}; choose from {', '.join(_GRAINS)}")
+        if grain not in GRAINS:
+            raise ConfigError(f"unknown grain {grain!r}; choose from {', '.join(GRAINS)}")
         masks.append((grain, _predicate_mask(grain, frames[grain], predicate)))
     for grain, mask in masks:
         found &= _ids(frames[grain], mask)
