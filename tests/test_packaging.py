@@ -18,8 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "coreviz_frames"
-#: ``make demo``'s environment (the package and its runtime dependencies) at most this big
-MAX_DEMO_VENV_MB = 450
+#: ``make demo``'s environment (the package and its runtime dependencies) at most this big:
+#: 465 MB measured, of which deltalake (the default format of a new sync) is about 125 MB
+MAX_DEMO_VENV_MB = 480
 #: modules that need an extra, and the extra their error names
 NEEDS_EXTRA = {
     "coreviz_frames.dask": "dask",
