@@ -45,8 +45,8 @@ POINTS = 20
 RUNNER = textwrap.dedent(
     """
     import json, os, signal, sys, time, traceback
+    import deltalake
     from deltalake import DeltaTable
-    import coreviz_frames.exports.delta as delta
     import coreviz_frames.exports.deltastore as deltastore
     import coreviz_frames.exports.store as store
     from coreviz_frames.api.client import Client
@@ -66,7 +66,8 @@ RUNNER = textwrap.dedent(
             return out
         return step
 
-    delta.write_deltalake = counted(delta.write_deltalake)
+    # the package calls deltalake.write_deltalake through the module (imported on first use)
+    deltalake.write_deltalake = counted(deltalake.write_deltalake)
     DeltaTable.create = staticmethod(counted(DeltaTable.create))
     DeltaTable.restore = counted(DeltaTable.restore)
     deltastore.write_file = counted(deltastore.write_file)
