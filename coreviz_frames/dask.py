@@ -56,25 +56,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coreviz_frames._util.optional import import_optional
 from coreviz_frames.errors import ConfigError, CorevizError
 
-_HINT = 'pip install "coreviz-frames[dask]"'
+import_optional("dask.dataframe", extra="dask", purpose="coreviz_frames.dask")
 
-
-class DaskNotInstalledError(ConfigError, ImportError):
-    """Dask (or distributed) is not installed: ``pip install "coreviz-frames[dask]"``."""
-
-
-try:
-    import dask
-    import dask.dataframe as dd
-    from dask.base import tokenize
-    from dask.delayed import Delayed, delayed
-except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
-    raise DaskNotInstalledError(f"coreviz_frames.dask needs Dask: {_HINT} ({_exc})") from _exc
-
+import dask  # noqa: E402
+import dask.dataframe as dd  # noqa: E402
 import pandas as pd  # noqa: E402
+from dask.base import tokenize  # noqa: E402
+from dask.delayed import Delayed, delayed  # noqa: E402
 
+from coreviz_frames._util.checks import check_int  # noqa: E402
 from coreviz_frames._util.ids import validate_id  # noqa: E402
 from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
 from coreviz_frames.api.filters import BrowseFilters, walk_source  # noqa: E402
@@ -99,7 +92,6 @@ from coreviz_frames.tables.media_tables import MediaTables, to_tables  # noqa: E
 
 __all__ = [
     "ClientSpec",
-    "DaskNotInstalledError",
     "PaginationError",
     "PartitionError",
     "export_collection",
@@ -464,11 +456,6 @@ class _Plan:
             return dd.from_delayed(pieces, meta=_SUMMARY_META, divisions=None, verify_meta=False)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
-
-
 def _offset_ranges(total: int, page_size: int, npartitions: int | None) -> list[tuple[int, int]]:
     """Page-aligned ``[start, stop)`` offset ranges covering ``total`` rows."""
     pages = max(1, math.ceil(total / page_size))
@@ -511,10 +498,10 @@ def _collection_plan(
 ) -> _Plan:
     """One task per page-aligned offset range of ``pagination.total``; the last one reads
     on until ``hasMore: false`` (bounded by ``read.max_overrun``)."""
-    _check_int("page_size", read.page_size, 1)
+    check_int("page_size", read.page_size, minimum=1)
     if npartitions is not None:
-        _check_int("npartitions", npartitions, 1)
-    _check_int("max_total", max_total, 0)
+        check_int("npartitions", npartitions, minimum=1)
+    check_int("max_total", max_total, minimum=0)
     spec = ClientSpec(client_kwargs)
     with spec.new_client() as client:  # validates options, reads total once
         total = _planned_total(client, read.collection_id, read.filters, max_total)
@@ -559,7 +546,7 @@ def _media_plan(
     if isinstance(ids, (str, bytes)):
         raise ConfigError("ids must be an iterable of ids, not a single string")
     if npartitions is not None:
-        _check_int("npartitions", npartitions, 1)
+        check_int("npartitions", npartitions, minimum=1)
     ids = list(dict.fromkeys(validate_id(m) for m in ids))
     spec = ClientSpec(client_kwargs)
     spec.new_client().close()  # validate the options here, not on a worker

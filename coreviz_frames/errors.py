@@ -5,6 +5,7 @@ Every error the package raises derives from :class:`CorevizError`, so one
 
     CorevizError
     ├── ConfigError              missing API key, bad base URL, bad option
+    │   └── MissingDependencyError an optional extra is not installed (also an ImportError)
     ├── InvalidIdError           an id with characters other than letters, digits, - and _
     ├── APIStatusError           the API answered with an error status (.status, .url)
     │   ├── AuthenticationError  401: missing or invalid credentials
@@ -54,6 +55,7 @@ __all__ = [
     "InvalidIdError",
     "InvalidResponseError",
     "MediaIdMismatchError",
+    "MissingDependencyError",
     "NetworkError",
     "NotFoundError",
     "PaginationWarning",
@@ -92,6 +94,19 @@ class EmptySplitWarning(CorevizWarning):
 
 class ConfigError(CorevizError, ValueError):
     """The configuration is incomplete or invalid (no API key, bad option value)."""
+
+
+class MissingDependencyError(ConfigError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` line.
+
+    Also an :class:`ImportError` (``.name``: the module that could not be imported), so
+    ``except ImportError`` keeps working. Raised by
+    :func:`coreviz_frames._util.optional.import_optional`.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class InvalidIdError(CorevizError, ValueError):

@@ -21,6 +21,7 @@ EXPECTED = [
     "InvalidIdError",
     "InvalidResponseError",
     "MediaIdMismatchError",
+    "MissingDependencyError",
     "NetworkError",
     "NotFoundError",
     "PaginationWarning",

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from coreviz_frames._util.checks import check_int
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames.api.responses import object_at, objects_at, shape_error
 from coreviz_frames.api.search import SearchResults
@@ -227,8 +228,7 @@ class Catalogue:
         """Organisation-wide, frame-level search (``GET /api/search``, not paginated)."""
         if not isinstance(q, str) or not q.strip():
             raise ConfigError(f"q must be a non-empty string, not {q!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        check_int("limit", limit, minimum=1)
         org = self._organization(organization_id)
         params = {"q": q, "organizationId": org, "limit": str(limit)}
         body = self._get("search", f"search {q!r}", org, params=params)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
+from coreviz_frames._util.checks import check_choice, check_int, check_on_error
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.api.filters import BrowseFilters, walk_source
@@ -65,9 +66,11 @@ if TYPE_CHECKING:
     from coreviz_frames.api.filters import BrowseFilterArgs
     from coreviz_frames.api.search import SearchResults
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "FetchReport", "needs_hydration"]
+__all__ = ["DEFAULT_BASE_URL", "HYDRATE", "Client", "FetchReport", "needs_hydration"]
 
 DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
+#: The values of ``hydrate=`` (see :meth:`Client.browse`).
+HYDRATE = ("auto", True, False)
 _CLOSED_EARLY = "the iteration was closed before its end"
 _CAPPED = "max_items ended the walk before the listing did"
 
@@ -145,23 +148,6 @@ def _done(value: Any) -> Future:
     fut: Future = Future()
     fut.set_result(value)
     return fut
-
-
-def _on_error(on_error: str | None, errors: str | None, allowed: tuple[str, ...]) -> str:
-    """The ``on_error`` value, honouring the deprecated ``errors=`` spelling."""
-    if errors is not None:
-        warnings.warn(
-            "errors= is deprecated; use on_error= (same values)", DeprecationWarning, stacklevel=3
-        )
-        if on_error is not None and on_error != errors:
-            raise ConfigError(f"on_error={on_error!r} and errors={errors!r} disagree")
-        on_error = errors
-    on_error = "raise" if on_error is None else on_error
-    if on_error not in allowed:
-        raise ConfigError(
-            f"on_error must be one of {', '.join(map(repr, allowed))}, not {on_error!r}"
-        )
-    return on_error
 
 
 class _ReportingIterator(Iterator[dict]):
@@ -541,10 +527,8 @@ class Client:
             scheme, host = "", ""
         if scheme not in ("http", "https") or not host:
             raise ConfigError(f"base_url must be an http(s) URL, not {safe_url(base)!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"retries must be an integer >= 0, not {retries!r}")
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ConfigError(f"max_workers must be an integer >= 1, not {max_workers!r}")
+        check_int("retries", retries, minimum=0)
+        check_int("max_workers", max_workers, minimum=1)
         timeouts = timeout if isinstance(timeout, tuple) else (timeout,)
         if isinstance(timeout, tuple) and len(timeout) != 2:
             timeouts = ()
@@ -662,7 +646,7 @@ class Client:
             >>> [r["id"] for r in it], it.report.failed_ids
             (['a1', 'c3'], ['gone'])
         """
-        mode = _on_error(on_error, errors, ("raise", "skip"))
+        mode = check_on_error(on_error, allowed=("raise", "skip"), errors=errors)
         if isinstance(media_ids, (str, bytes)):
             raise ConfigError("media_ids must be an iterable of ids, not a single string")
         by_id: dict[str | None, str] = {}
@@ -689,15 +673,10 @@ class Client:
     ) -> _Walk:
         """Validate a walk's arguments (before any request)."""
         collection_id = validate_id(collection_id, kind="collection id")
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise ConfigError(f"page_size must be an integer >= 1, not {page_size!r}")
-        for name, value in (("max_items", max_items), ("stop", stop)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise ConfigError(f"{name} must be None or an integer >= 0, not {value!r}")
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise ConfigError(f"start must be an integer >= 0, not {start!r}")
+        check_int("page_size", page_size, minimum=1)
+        check_int("max_items", max_items, minimum=0, allow_none=True)
+        check_int("stop", stop, minimum=0, allow_none=True)
+        check_int("start", start, minimum=0)
         if stop is not None and stop < start:
             raise ConfigError(f"stop ({stop}) must not be below start ({start})")
         return _Walk(
@@ -730,10 +709,8 @@ class Client:
             >>> page["pagination"]["total"]
             20412
         """
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ConfigError(f"offset must be an integer >= 0, not {offset!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        check_int("offset", offset, minimum=0)
+        check_int("limit", limit, minimum=1)
         walk = self._walk_of(collection_id, filters, filter_kwargs, page_size=limit)
         return self._fetch_page(walk.collection_id, walk.filters.to_params(), offset, limit)
 
@@ -875,8 +852,7 @@ class Client:
             >>> recs = list(client.browse("COLLECTION_ID", type="image", max_items=500))
             >>> tables = cvf.to_tables(client.browse("COLLECTION_ID", tag_filters={"color": "red"}))
         """
-        if hydrate not in ("auto", True, False):
-            raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
+        check_choice("hydrate", hydrate, HYDRATE)
         walk = self._walk_of(
             collection_id,
             filters,
@@ -911,8 +887,7 @@ class Client:
             >>> it.report.complete, it.report.failed_ids
             (True, [])
         """
-        if hydrate not in ("auto", True, False):
-            raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
+        check_choice("hydrate", hydrate, HYDRATE)
         walk = self._walk_of(
             collection_id,
             filters,

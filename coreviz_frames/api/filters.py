@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any, TypedDict
 
+from coreviz_frames._util.checks import check_choice
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames.errors import ConfigError
 
@@ -169,16 +170,11 @@ class BrowseFilters:
         if self.media_id is not None:
             validate_id(self.media_id, kind="media id")
         model = self.similar_to_object_model
-        if model is not None and model not in SIMILARITY_MODELS:
-            raise ConfigError(
-                f"similar_to_object_model must be one of {', '.join(SIMILARITY_MODELS)}, "
-                f"not {model!r}"
-            )
+        if model is not None:
+            check_choice("similar_to_object_model", model, SIMILARITY_MODELS)
         set_(self, "min_score", _min_score(self.min_score))
-        if self.sort_direction not in (None, "asc", "desc"):
-            raise ConfigError(
-                f"sort_direction must be 'asc' or 'desc', not {self.sort_direction!r}"
-            )
+        if self.sort_direction is not None:
+            check_choice("sort_direction", self.sort_direction, ("asc", "desc"))
 
     @classmethod
     def build(cls, filters: BrowseFilters | None = None, **kwargs: Any) -> BrowseFilters:

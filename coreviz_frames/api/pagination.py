@@ -37,8 +37,9 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Executor, Future
 
+from coreviz_frames._util.checks import check_int
 from coreviz_frames._util.ids import is_safe_id
-from coreviz_frames.errors import ConfigError, PaginationWarning
+from coreviz_frames.errors import PaginationWarning
 
 __all__ = ["PageWalk", "check_max_overrun"]
 
@@ -48,9 +49,7 @@ MIN_OVERRUN = 1000
 
 def check_max_overrun(value: object) -> int | None:
     """``value`` if it is None or an integer >= 0, else :class:`ConfigError`."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ConfigError(f"max_overrun must be None or an integer >= 0, not {value!r}")
-    return value
+    return check_int("max_overrun", value, minimum=0, allow_none=True)
 
 
 def overrun_allowance(total: int, max_overrun: int | None) -> int:

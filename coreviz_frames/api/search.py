@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from coreviz_frames._util.checks import is_missing
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.terminal import printable
 from coreviz_frames.api.responses import objects_at
@@ -165,17 +165,13 @@ def search_records(results: Sequence[Mapping[str, Any]]) -> list[dict]:
     return list(records.values())
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
 def _cell(value: Any) -> str:
     """A value of the text table: on one line, control characters shown, not run."""
-    return "" if _missing(value) else printable(value)
+    return "" if is_missing(value) else printable(value)
 
 
 def _num(value: Any) -> str:
-    return "-" if _missing(value) else f"{value:.3f}"
+    return "-" if is_missing(value) else f"{value:.3f}"
 
 
 def _within_limit(

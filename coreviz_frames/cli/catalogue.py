@@ -8,10 +8,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from coreviz_frames._util.checks import is_missing
 from coreviz_frames._util.terminal import printable
 from coreviz_frames.cli.console import echo
 from coreviz_frames.cli.options import (
@@ -76,11 +75,4 @@ def collections(organization_id, api_key, base_url) -> None:
         table = client.collections(organization_id)
     echo(f"{len(table)} collection(s):")
     for row in table.itertuples(index=False):
-        echo(f"  {row.collection_id}  {'' if _isna(row.name) else printable(row.name)}")
-
-
-def _isna(value: Any) -> bool:
-    """True for None and pandas' missing values (pandas imported only when called)."""
-    import pandas as pd
-
-    return bool(pd.isna(value))
+        echo(f"  {row.collection_id}  {'' if is_missing(row.name) else printable(row.name)}")

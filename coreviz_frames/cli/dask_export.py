@@ -18,13 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from coreviz_frames._util.idsfile import read_ids_file
+from coreviz_frames._util.optional import import_optional
 from coreviz_frames.api.filters import BrowseFilters
-from coreviz_frames.dask import (
-    DaskNotInstalledError,
-    export_collection,
-    export_media,
-    refuse_resume,
-)
+from coreviz_frames.dask import export_collection, export_media, refuse_resume
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.exports.writer import ExportReport
 
@@ -33,12 +29,7 @@ __all__ = ["export_on_dask"]
 
 def _connect(dask_address: str, n_workers: int | None) -> tuple[Any, Any]:
     """A ``distributed.Client`` (and the ``LocalCluster`` it runs on, or None)."""
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover
-        raise DaskNotInstalledError(
-            '--dask needs distributed: pip install "coreviz-frames[dask]"', name="distributed"
-        ) from exc
+    distributed = import_optional("distributed", extra="dask", purpose="--dask")
     cluster = None
     try:
         if dask_address == "local":

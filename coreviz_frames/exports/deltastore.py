@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from coreviz_frames._util.checks import check_choice
 from coreviz_frames._util.fileio import is_temporary
 from coreviz_frames.errors import ConfigError, ExportError
 from coreviz_frames.exports import delta
@@ -413,8 +414,8 @@ def open_store(
         'delta'
     """
     for value in (table_format, default):
-        if value is not None and value not in TABLE_FORMATS:
-            raise ConfigError(f"table_format must be one of {TABLE_FORMATS}, not {value!r}")
+        if value is not None:
+            check_choice("table_format", value, TABLE_FORMATS)
     existing = existing_format(path)
     if existing and table_format and existing != table_format and not replacing:
         raise ExportError(

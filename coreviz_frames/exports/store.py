@@ -71,10 +71,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from coreviz_frames._util.checks import check_choice, check_int
 from coreviz_frames._util.fileio import TMP_PREFIX, TMP_SUFFIX, atomic_write_bytes, is_temporary
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._version import __version__
-from coreviz_frames.errors import ConfigError, ExportError
+from coreviz_frames.errors import ExportError
 from coreviz_frames.exports.engines import CARD_NAME, is_our_card, write_dataset_card
 from coreviz_frames.exports.grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
@@ -228,8 +229,7 @@ class ExportStore:
         self.root = Path(root)
         self.partition_by = check_partition_by(partition_by)
         self.hive = False  # partition folders as older versions wrote them (see split_partitions)
-        if row_group_size < 1:
-            raise ConfigError(f"row_group_size must be at least 1, not {row_group_size}")
+        check_int("row_group_size", row_group_size, minimum=1)
         self.row_group_size = row_group_size
         self.compression = compression
         self._lock = DirectoryLock(self.root)
@@ -846,8 +846,7 @@ class ExportStore:
     def finish(self, status: str, *, reason: str | None = None) -> None:
         """End the run: ``complete``, ``incomplete`` (``reason`` says why the walk stopped
         early) or ``failed`` (``reason``: the error)."""
-        if status not in STATUSES:
-            raise ConfigError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        check_choice("status", status, STATUSES)
         self._require_running()
         self._manifest["status"] = status
         self._manifest["status_reason"] = reason

@@ -52,8 +52,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from coreviz_frames._util.checks import check_choice, check_int
 from coreviz_frames._util.ids import is_safe_id, normalize_id, validate_id
-from coreviz_frames.api.client import needs_hydration
+from coreviz_frames.api.client import HYDRATE, needs_hydration
 from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.errors import AuthenticationError, ConfigError, CorevizError
 from coreviz_frames.exports.delta import DEFAULT_RETENTION
@@ -437,10 +438,8 @@ def sync(
         synced export: 12 added, 3 updated, 1 deleted, 9,984 unchanged, 0 failed -> ...
     """
     started = time.monotonic()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, not {batch_size!r}")
-    if hydrate not in ("auto", True, False):
-        raise ConfigError(f"hydrate must be 'auto', True or False, not {hydrate!r}")
+    check_int("batch_size", batch_size, minimum=1)
+    check_choice("hydrate", hydrate, HYDRATE)
     collection_id = validate_id(collection_id, kind="collection id")  # before any file
     filters = BrowseFilters.build(filters)
     source = walk_source(client.base_url, collection_id, filters)

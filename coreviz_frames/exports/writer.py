@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from coreviz_frames._util.checks import check_int
 from coreviz_frames._util.concurrency import Handoff
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.progress import progress_bar
@@ -341,8 +342,7 @@ def export_parquet(
         >>> report = export_parquet(recs, "export/", resume=True, source=src)  # doctest: +SKIP
     """
     started = time.monotonic()
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+    check_int("batch_size", batch_size, minimum=1)
     _check_records(records)
     if source is None:
         source = getattr(records, "source", None)

@@ -30,15 +30,16 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
+from coreviz_frames._util.checks import check_int, check_on_error, is_missing
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.errors import ConfigError, ImageLoadError
 from coreviz_frames.images.loading import is_http_url, load_blob, refuse_url
 from coreviz_frames.images.options import (
+    ON_ERROR,
     CropOptions,
     DownloadOptions,
     MaxSize,
     OnError,
-    check_on_error,
     size_pair,
 )
 from coreviz_frames.tables.boxes import Box
@@ -147,14 +148,7 @@ def present(value: Any) -> bool:
         >>> present(None), present(float("nan")), present(""), present(0)
         (False, False, False, True)
     """
-    if value is None:
-        return False
-    try:
-        if pd.isna(value):
-            return False
-    except (TypeError, ValueError):
-        pass
-    return not (isinstance(value, str) and value == "")
+    return not is_missing(value) and not (isinstance(value, str) and value == "")
 
 
 def column(df: pd.DataFrame, name: str) -> list[Any]:
@@ -459,9 +453,8 @@ def iter_crops(
         >>> [(pos, r.error) for pos, r in iter_crops(objects, on_error="record")]
         [(0, 'object o1: no crop blob and no geometry')]
     """
-    check_on_error(on_error)
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
+    check_on_error(on_error, allowed=ON_ERROR)
+    check_int("workers", workers, minimum=1)
     crop = crop if crop is not None else CropOptions()
     load = blob_loader(download if download is not None else DownloadOptions())
     objects, frames = split_input(tables_or_objects, frames)

@@ -51,9 +51,10 @@ import urllib3
 from PIL import Image, ImageOps
 from requests.utils import requote_uri
 
+from coreviz_frames._util.checks import check_int, check_on_error
 from coreviz_frames._util.diskcache import DiskCache
 from coreviz_frames._util.progress import progress_bar
-from coreviz_frames.errors import ConfigError, ImageLoadError, RequestTimeoutError
+from coreviz_frames.errors import ImageLoadError, RequestTimeoutError
 from coreviz_frames.http.transport import (
     Deadline,
     build_session,
@@ -62,11 +63,11 @@ from coreviz_frames.http.transport import (
     translate_error,
 )
 from coreviz_frames.images.options import (
+    ON_ERROR,
     DownloadKwargs,
     DownloadOptions,
     MaxSize,
     OnError,
-    check_on_error,
     download_options,
     size_pair,
 )
@@ -519,8 +520,7 @@ def run_ordered(
         [('a', 'A'), ('b', 'B')]
     """
     distinct = list(dict.fromkeys(keys))
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
+    check_int("workers", workers, minimum=1)
     if not distinct:
         return {}
 
@@ -567,7 +567,7 @@ def load_images(
         >>> [r.error for r in results if not r.ok]                        # doctest: +SKIP
         []
     """
-    check_on_error(on_error)
+    check_on_error(on_error, allowed=ON_ERROR)
     opts = download_options(options, download)
     # A path object is the caller's local file; anything else is a URL, as records carry
     # them (http(s) only: a missing blob, None or NaN, is refused like a local path).

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from coreviz_frames._util.checks import check_choice
 from coreviz_frames._util.diskcache import DiskCache, resolve_cache
 from coreviz_frames.errors import ConfigError
 
@@ -40,13 +41,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "ON_ERROR",
     "CropDownloadKwargs",
     "CropOptions",
     "DownloadKwargs",
     "DownloadOptions",
     "MaxSize",
     "OnError",
-    "check_on_error",
     "download_options",
     "merge_value",
     "size_pair",
@@ -59,6 +60,8 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 
 OnError = Literal["raise", "record"]
+#: The ``on_error`` modes of image loading and cropping (:data:`OnError`).
+ON_ERROR: tuple[str, ...] = ("raise", "record")
 Source = Literal["auto", "blob", "frame"]
 MaxSize = int | tuple[int, int] | None
 CacheArg = DiskCache | str | os.PathLike[str] | bool | None
@@ -83,16 +86,6 @@ def size_pair(value: Any, *, name: str = "max_size") -> tuple[int, int] | None:
     if not ok or isinstance(value, bool):
         raise ConfigError(f"{name} must be a positive int or (width, height), got {value!r}")
     return int(pair[0]), int(pair[1])
-
-
-def check_on_error(on_error: str) -> None:
-    """Refuse an ``on_error`` other than ``"raise"`` or ``"record"``.
-
-    Example:
-        >>> check_on_error("record")
-    """
-    if on_error not in ("raise", "record"):
-        raise ConfigError(f"on_error must be 'raise' or 'record', got {on_error!r}")
 
 
 def _positive_number(name: str, value: Any, *, integer: bool = False) -> None:
@@ -217,8 +210,7 @@ class CropOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fill", _rgb(self.fill))
-        if self.source not in ("auto", "blob", "frame"):
-            raise ConfigError(f"source must be 'auto', 'blob' or 'frame', got {self.source!r}")
+        check_choice("source", self.source, ("auto", "blob", "frame"))
         pad = self.pad
         if isinstance(pad, bool) or not isinstance(pad, numbers.Real) or not math.isfinite(pad):
             raise ConfigError(f"pad must be a non-negative fraction, got {pad!r}")

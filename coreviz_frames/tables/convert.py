@@ -17,32 +17,24 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from coreviz_frames._util.checks import is_missing
 from coreviz_frames._util.fileio import atomic_writer
-from coreviz_frames.errors import ConfigError
+from coreviz_frames._util.optional import import_optional
 
 __all__ = ["BACKENDS", "arrow_to_polars", "write_csv"]
 
 #: What :func:`coreviz_frames.read_parquet` can return.
 BACKENDS = ("pandas", "arrow", "polars")
-_HINT = 'pip install "coreviz-frames[polars]"'
-
-
-class PolarsNotInstalledError(ConfigError, ImportError):
-    """Polars is not installed: ``pip install "coreviz-frames[polars]"``."""
 
 
 def polars() -> ModuleType:
-    """The ``polars`` module, imported on first use; PolarsNotInstalledError with the hint.
+    """The ``polars`` module, imported on first use; MissingDependencyError with the hint.
 
     Example:
         >>> polars().__name__  # doctest: +SKIP
         'polars'
     """
-    try:
-        import polars as pl
-    except ImportError as exc:
-        raise PolarsNotInstalledError(f"Polars output needs Polars: {_HINT} ({exc})") from exc
-    return pl
+    return import_optional("polars", extra="polars", purpose="Polars output")
 
 
 def arrow_to_polars(table: pa.Table) -> Any:
@@ -51,7 +43,7 @@ def arrow_to_polars(table: pa.Table) -> Any:
 
 
 def _json_cell(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
+    if is_missing(value):
         return None
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

@@ -42,8 +42,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreviz_frames._util.checks import check_on_error
 from coreviz_frames._util.ids import normalize_id
-from coreviz_frames.errors import ConfigError, SchemaError, SkippedRecordWarning
+from coreviz_frames.errors import SchemaError, SkippedRecordWarning
 from coreviz_frames.schema import API_FIELDS, SCHEMAS, ApiField
 from coreviz_frames.tables.casting import (
     CHUNK_ROWS,
@@ -55,7 +56,10 @@ from coreviz_frames.tables.casting import (
     text_array,
 )
 
-__all__ = ["FlattenReport", "check_on_error", "flatten"]
+__all__ = ["ON_ERROR", "FlattenReport", "flatten"]
+
+#: The ``on_error`` modes of :func:`flatten` (and of ``to_tables``).
+ON_ERROR = ("raise", "skip")
 
 _STR = pa.string()
 _INT = pa.int64()
@@ -136,31 +140,6 @@ class FlattenReport:
         return len(self.skipped)
 
 
-def check_on_error(on_error: str | None, errors: str | None = None, *, stacklevel: int = 3) -> str:
-    """The ``on_error`` value (``"raise"`` or ``"skip"``), honouring the deprecated ``errors=``.
-
-    ``errors=`` warns with a :class:`DeprecationWarning` pointing ``stacklevel`` frames up;
-    an unknown value, or two that disagree, is a :class:`~coreviz_frames.errors.ConfigError`.
-
-    Example:
-        >>> check_on_error(None), check_on_error("skip")
-        ('raise', 'skip')
-    """
-    if errors is not None:
-        warnings.warn(
-            "errors= is deprecated; use on_error= (same values)",
-            DeprecationWarning,
-            stacklevel=stacklevel,
-        )
-        if on_error is not None and on_error != errors:
-            raise ConfigError(f"on_error={on_error!r} and errors={errors!r} disagree")
-        on_error = errors
-    on_error = "raise" if on_error is None else on_error
-    if on_error not in ("raise", "skip"):
-        raise ConfigError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    return on_error
-
-
 def _unwrap(records: Iterable, report: FlattenReport) -> tuple[list, list[SchemaError | None]]:
     """Media dicts from records, browse items or ``{"media": ...}`` responses; folders dropped."""
     if isinstance(records, Mapping):
@@ -205,7 +184,7 @@ def flatten(
         >>> tables["frames"].column("timestamp").to_pylist()
         [1.5]
     """
-    skip = check_on_error(on_error, errors) == "skip"
+    skip = check_on_error(on_error, allowed=ON_ERROR, errors=errors) == "skip"
     report = report if report is not None else FlattenReport()
     items, unwrap_errors = _unwrap(records, report)
     for err in unwrap_errors:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -38,8 +37,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from coreviz_frames._util.diskcache import resolve_cache
-from coreviz_frames.images.options import DEFAULT_MAX_BYTES
+from coreviz_frames._util.checks import is_missing
+from coreviz_frames._util.diskcache import DEFAULT_MAX_BYTES, resolve_cache
 
 __all__ = ["block_html", "img_html", "listing_html", "tables_html", "thumbnail"]
 
@@ -86,12 +85,6 @@ class Thumbnail(NamedTuple):
     height: int
 
 
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
 def _clip(text: str, limit: int) -> tuple[str, str | None]:
     text = " ".join(text.split())  # no newline inside a cell
     return (text, None) if len(text) <= limit else (text[: limit - 1] + "…", text)
@@ -109,7 +102,7 @@ def cell(value: Any, column: str) -> tuple[str, str | None]:
         if value and isinstance(value[0], Mapping):
             return f"{len(value)} pts", None
         return _clip(", ".join(str(v) for v in value), TEXT_CHARS)
-    if _missing(value):
+    if is_missing(value):
         return "", None
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M:%S"), value.isoformat()
@@ -153,7 +146,7 @@ def cached_thumbnail(url: Any, size: int = THUMB_SIZE) -> Thumbnail | None:
         >>> cached_thumbnail(None) is None
         True
     """
-    if _missing(url) or not str(url):
+    if is_missing(url) or not str(url):
         return None
     cache = resolve_cache(None)
     data = cache.read(str(url), DEFAULT_MAX_BYTES) if cache is not None else None

@@ -32,8 +32,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from coreviz_frames._util.checks import check_choice, check_on_error
 from coreviz_frames._util.fileio import atomic_write_bytes, atomic_writer
-from coreviz_frames.errors import ConfigError, ExportError, ImageLoadError, SkippedRecordWarning
+from coreviz_frames.errors import ExportError, ImageLoadError, SkippedRecordWarning
 from coreviz_frames.images.crop_plan import (
     CropResult,
     blob_loader,
@@ -46,11 +47,11 @@ from coreviz_frames.images.crop_plan import (
 )
 from coreviz_frames.images.loading import load_blob
 from coreviz_frames.images.options import (
+    ON_ERROR,
     CropOptions,
     DownloadOptions,
     MaxSize,
     OnError,
-    check_on_error,
     split_options,
 )
 from coreviz_frames.training.datasetdir import dataset_folder, make_dir
@@ -530,9 +531,8 @@ def export_crops(
         >>> by_color = export_crops(tables, "by-color/", label="tag:color",
         ...                         splits=(0.8, 0.1, 0.1))              # doctest: +SKIP
     """
-    if layout != "imagefolder":
-        raise ConfigError(f"layout must be 'imagefolder', got {layout!r}")
-    check_on_error(on_error)  # crops: "raise" or "record"
+    check_choice("layout", layout, ("imagefolder",))
+    check_on_error(on_error, allowed=ON_ERROR)  # crops: "raise" or "record"
     opts, crop, download = _split_crop_options(kwargs, options, crop, download)
     run = Run(download, on_error, workers, progress, quality)
     objects, frames = split_input(tables_or_objects, frames)

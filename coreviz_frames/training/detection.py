@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from PIL import Image
 
-from coreviz_frames.errors import ConfigError
+from coreviz_frames._util.checks import check_choice
+from coreviz_frames._util.optional import import_optional
 from coreviz_frames.images.loading import load_blob
 from coreviz_frames.images.options import DownloadOptions
 from coreviz_frames.training.frames import FrameItem, plan_dataset
@@ -64,24 +65,19 @@ TargetFormat = Literal["auto", "torch", "numpy"]
 def resolve_target_format(target_format: str) -> str:
     """``"torch"`` or ``"numpy"``: ``"auto"`` is torch when it can be imported.
 
-    Nothing is imported here (``importlib.util.find_spec`` only looks).
+    ``"auto"`` imports nothing (``importlib.util.find_spec`` only looks); ``"torch"``
+    imports torch, or raises :class:`~coreviz_frames.errors.MissingDependencyError` with
+    the install hint.
 
     Example:
         >>> resolve_target_format("numpy")
         'numpy'
     """
-    if target_format not in ("auto", "torch", "numpy"):
-        raise ConfigError(
-            f"target_format must be 'auto', 'torch' or 'numpy', got {target_format!r}"
-        )
-    has_torch = importlib.util.find_spec("torch") is not None
-    if target_format == "torch" and not has_torch:
-        raise ConfigError(
-            'target_format="torch" needs torch: pip install "coreviz-frames[torch]"'
-            ' (or target_format="numpy")'
-        )
+    check_choice("target_format", target_format, ("auto", "torch", "numpy"))
+    if target_format == "torch":
+        import_optional("torch", extra="torch", purpose='target_format="torch"')
     if target_format == "auto":
-        return "torch" if has_torch else "numpy"
+        return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
     return target_format
 
 
@@ -89,10 +85,9 @@ def resolve_target_format(target_format: str) -> str:
 def _tv_tensors() -> Any:
     """torchvision's ``tv_tensors`` module, or None when torchvision cannot be imported
     (absent, or a build that does not match the installed torch)."""
-    try:
-        return importlib.import_module("torchvision.tv_tensors")
-    except (ImportError, RuntimeError, OSError):
-        return None
+    return import_optional(
+        "torchvision.tv_tensors", extra="torch", purpose="torchvision boxes", required=False
+    )
 
 
 def to_torch(image: Image.Image, target: Target) -> tuple[Any, Target]:
@@ -105,8 +100,7 @@ def to_torch(image: Image.Image, target: Target) -> tuple[Any, Target]:
         >>> target["boxes"].canvas_size                         # doctest: +SKIP
         (520, 400)
     """
-    import torch
-
+    torch = import_optional("torch", extra="torch", purpose="to_torch")
     array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     height, width = array.shape[:2]
     pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0)

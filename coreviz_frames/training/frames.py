@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import pandas as pd
 from PIL import Image
 
+from coreviz_frames._util.checks import check_choice, check_int, check_on_error
 from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames.errors import ConfigError, ExportError, ImageLoadError
 from coreviz_frames.http.transport import safe_url
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from coreviz_frames.training.selection import DatasetKwargs
 
 __all__ = [
+    "DATASET_ON_ERROR",
     "Annotation",
     "DatasetOnError",
     "DatasetPlan",
@@ -88,22 +90,13 @@ __all__ = [
 ]
 
 DatasetOnError = Literal["raise", "skip", "record"]
+#: The ``on_error`` modes of the dataset writers. ``"skip"`` and ``"record"`` do the same:
+#: a frame whose image fails is left out of the annotations and listed in the report (a
+#: file cannot hold a placeholder).
+DATASET_ON_ERROR: tuple[str, ...] = ("raise", "skip", "record")
 #: ``"copy"`` the frame images into the dataset, or ``"none"`` (annotations only).
 Images = Literal["copy", "none"]
 T = TypeVar("T")
-
-
-def check_dataset_on_error(on_error: str) -> None:
-    """Refuse an ``on_error`` other than ``"raise"``, ``"skip"`` or ``"record"``.
-
-    For datasets ``"skip"`` and ``"record"`` do the same: a frame whose image fails is left
-    out of the annotations and listed in the report (a file cannot hold a placeholder).
-
-    Example:
-        >>> check_dataset_on_error("skip")
-    """
-    if on_error not in ("raise", "skip", "record"):
-        raise ConfigError(f"on_error must be 'raise', 'skip' or 'record', got {on_error!r}")
 
 
 def check_images(images: str) -> None:
@@ -112,8 +105,7 @@ def check_images(images: str) -> None:
     Example:
         >>> check_images("none")
     """
-    if images not in ("copy", "none"):
-        raise ConfigError(f"images must be 'copy' or 'none', got {images!r}")
+    check_choice("images", images, ("copy", "none"))
 
 
 # --------------------------------------------------------------------------- values
@@ -129,7 +121,7 @@ class Run:
         >>> Run(DownloadOptions(), quality=101)
         Traceback (most recent call last):
         ...
-        coreviz_frames.errors.ConfigError: quality must be 1..100, got 101
+        coreviz_frames.errors.ConfigError: quality must be an integer from 1 to 100, not 101
     """
 
     download: DownloadOptions
@@ -139,10 +131,10 @@ class Run:
     quality: int = 95
 
     def __post_init__(self) -> None:
-        check_dataset_on_error(self.on_error)
-        if isinstance(self.quality, bool) or not 1 <= int(self.quality) <= 100:
-            raise ConfigError(f"quality must be 1..100, got {self.quality!r}")
-        object.__setattr__(self, "quality", int(self.quality))
+        check_on_error(self.on_error, allowed=DATASET_ON_ERROR)
+        object.__setattr__(
+            self, "quality", int(check_int("quality", self.quality, minimum=1, maximum=100))
+        )
 
 
 @dataclass(frozen=True)
@@ -610,7 +602,7 @@ def run_frames(
         >>> run_frames([], lambda item: 1)
         ({}, {})
     """
-    check_dataset_on_error(on_error)
+    check_on_error(on_error, allowed=DATASET_ON_ERROR)
     by_id = {item.frame_id: item for item in items}
 
     def task(fid: str) -> tuple[bool, Any]:

@@ -1,7 +1,7 @@
 """Hugging Face ``datasets``: :func:`to_hf_dataset` and :func:`export_hf`.
 
 Optional (``pip install "coreviz-frames[hf]"``): ``datasets`` is imported only when one
-of these functions runs, and its absence is a :class:`HFNotInstalledError` with the
+of these functions runs, and its absence is a :class:`MissingDependencyError` with the
 install hint.
 
 - ``grain="frames"``: one row per frame, an ``image`` column (the ``Image`` feature,
@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import os
 import re
@@ -40,7 +39,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from coreviz_frames._util.checks import check_choice, check_int
 from coreviz_frames._util.fileio import atomic_write_bytes, atomic_writer
+from coreviz_frames._util.optional import import_optional
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames._util.textsafe import markdown_text, yaml_string
 from coreviz_frames.errors import ConfigError, EmptySplitWarning, SkippedRecordWarning
@@ -65,22 +66,14 @@ if TYPE_CHECKING:
 __all__ = ["export_hf", "to_hf_dataset"]
 
 Grain = Literal["frames", "objects", "captions"]
-_HINT = 'pip install "coreviz-frames[hf]"'
 #: What ``datasets`` accepts as a split name (``datasets.splits``), matched whole.
 _SPLIT_NAME = re.compile(r"\w+(\.\w+)*")
 #: Rows whose images are made together (concurrently) and written as one row group.
 _BATCH = 64
 
 
-class HFNotInstalledError(ConfigError, ImportError):
-    """Hugging Face ``datasets`` is not installed: ``pip install "coreviz-frames[hf]"``."""
-
-
 def _datasets() -> Any:
-    try:
-        return importlib.import_module("datasets")
-    except ImportError as exc:
-        raise HFNotInstalledError(f"this needs Hugging Face datasets: {_HINT} ({exc})") from exc
+    return import_optional("datasets", extra="hf", purpose="Hugging Face output")
 
 
 def hf_split_names(names: Sequence[str], *, given: bool = True) -> dict[str, str]:
@@ -137,8 +130,7 @@ class _Build:
 
 def _prepare(tables: Any, grain: str, images: bool, options: DatasetOptions, run: RowRun) -> _Build:
     """Check the options, plan ``tables`` and name the splits: nothing loaded or written."""
-    if grain not in HF_GRAINS:
-        raise ConfigError(f"grain must be 'frames', 'objects' or 'captions', got {grain!r}")
+    check_choice("grain", grain, HF_GRAINS)
     ds = _datasets()
     if grain == "captions":
         run = replace(run, captions=caption_rows(tables))
@@ -323,8 +315,7 @@ def export_hf(
         >>> export_hf(tables, "hf/").summary()   # doctest: +SKIP
         'hf: 19 images, 19 annotations, 13 categories, 0 failures -> hf'
     """
-    if isinstance(rows_per_shard, bool) or int(rows_per_shard) < 1:
-        raise ConfigError(f"rows_per_shard must be a positive int, got {rows_per_shard!r}")
+    check_int("rows_per_shard", rows_per_shard, minimum=1)
     options, download = writer_options(kwargs, options=options, download=download)
     run = RowRun(download, on_error, workers, progress, quality)
     check_dataset_folder(out_dir, overwrite=overwrite)  # refused before any download

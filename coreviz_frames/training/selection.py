@@ -40,6 +40,7 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
+from coreviz_frames._util.checks import check_int
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.crop_plan import column, present
 from coreviz_frames.images.options import (
@@ -79,9 +80,7 @@ def _names(value: Any, what: str) -> tuple[str, ...] | None:
 def _count(value: Any, what: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{what} must be a positive int, got {value!r}")
-    return int(value)
+    return int(check_int(what, value, minimum=1))
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -142,8 +141,7 @@ class DatasetOptions:
         set_(self, "object_types", _names(self.object_types, "object_types"))
         if not isinstance(self.label, str) or not self.label:
             raise ConfigError(f"label must be a column name or 'tag:KEY', got {self.label!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ConfigError(f"seed must be an int, got {self.seed!r}")
+        check_int("seed", self.seed)
         if self.label_map is not None:
             if not isinstance(self.label_map, Mapping):
                 raise ConfigError(f"label_map must be a dict, got {self.label_map!r}")

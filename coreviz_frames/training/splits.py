@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from coreviz_frames._util.checks import check_choice
 from coreviz_frames._util.fileio import atomic_writer
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError, EmptySplitWarning
@@ -307,8 +308,7 @@ def pick_split(names: Sequence[str], splits: SplitsArg, split: str | None) -> st
         if split is not None:
             raise ConfigError("split= needs splits= (fractions, a dict of splits or a splits file)")
         return None
-    if split not in names:
-        raise ConfigError(f"split must be one of {list(names)}, got {split!r}")
+    check_choice("split", split, list(names))
     return split
 
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from coreviz_frames._util.checks import check_choice
 from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames._util.textsafe import yaml_string
-from coreviz_frames.errors import ConfigError
 from coreviz_frames.images.options import DownloadOptions
 from coreviz_frames.tables.boxes import boxes_to_yolo
 from coreviz_frames.training.datasetdir import dataset_folder, make_dir
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["export_yolo"]
 
 Task = Literal["detect", "segment"]
+#: The Ultralytics tasks :func:`export_yolo` writes labels for.
+TASKS = ("detect", "segment")
 
 
 def yolo_to_coco(
@@ -89,8 +91,7 @@ def yolo_labels(
         >>> yolo_labels(plan_dataset(tables))["63006191e4645058afff6099ccdcfcea"]  # doctest: +SKIP
         '0 0.500000 0.500000 1.000000 1.000000\\n'
     """
-    if task not in ("detect", "segment"):
-        raise ConfigError(f"task must be 'detect' or 'segment', got {task!r}")
+    check_choice("task", task, TASKS)
     items = plan.items if items is None else items
     rows = boxes_to_yolo(_boxes_table(plan, items), classes=plan.categories)
     values = rows[["class_index", "cx", "cy", "w", "h"]].to_numpy(dtype="float64")
@@ -174,8 +175,7 @@ def export_yolo(
         ['data.yaml', 'splits.csv', 'labels.json']
     """
     check_images(images)
-    if task not in ("detect", "segment"):
-        raise ConfigError(f"task must be 'detect' or 'segment', got {task!r}")
+    check_choice("task", task, TASKS)
     options, download = writer_options(kwargs, options=options, download=download)
     run = Run(download, on_error, workers, progress, quality)
     with dataset_folder(out_dir, overwrite=overwrite) as (stage, out):

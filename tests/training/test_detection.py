@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
 from dataset_helpers import browse_tables, claiming, objects_with_geometry, table_boxes
 from PIL import Image
 
-from coreviz_frames.errors import ConfigError
+from coreviz_frames.errors import ConfigError, MissingDependencyError
 from coreviz_frames.training.detection import DetectionDataset, detection_collate
 
 
@@ -195,5 +196,8 @@ def test_auto_without_torch_gives_numpy(tables, monkeypatch):
     assert ds.target_format == "numpy"
     image, target = ds[0]
     assert isinstance(image, Image.Image) and isinstance(target["labels"], np.ndarray)
-    with pytest.raises(ConfigError, match="needs torch"):
+    monkeypatch.setitem(sys.modules, "torch", None)  # and an import of it fails
+    with pytest.raises(
+        MissingDependencyError, match=r'needs torch: pip install "coreviz-frames\[torch\]"'
+    ):
         DetectionDataset(tables, target_format="torch")

@@ -1,0 +1,79 @@
+"""Import an optional dependency, or say which extra installs it: :func:`import_optional`.
+
+Modelled on pandas' ``import_optional_dependency``: the extras (``dask``, ``torch``,
+``hf``, ``polars``, ``notebook``) are imported only when a function needs them, and
+their absence is one :class:`~coreviz_frames.errors.MissingDependencyError` (a
+``ConfigError`` and an ``ImportError``) whose message says what needed the module and
+the ``pip install "coreviz-frames[extra]"`` line that brings it.
+
+Example:
+    >>> import_optional("json", extra="none", purpose="a doctest").__name__
+    'json'
+    >>> import_optional("no_such_module_xyz", extra="hf", purpose="this example")
+    Traceback (most recent call last):
+    ...
+    coreviz_frames.errors.MissingDependencyError: this example needs no_such_module_xyz: \
+pip install "coreviz-frames[hf]" (No module named 'no_such_module_xyz')
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Literal, overload
+
+from coreviz_frames.errors import MissingDependencyError
+
+__all__ = ["import_optional", "install_hint"]
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs an extra.
+
+    Example:
+        >>> install_hint("dask")
+        'pip install "coreviz-frames[dask]"'
+    """
+    return f'pip install "coreviz-frames[{extra}]"'
+
+
+@overload
+def import_optional(
+    name: str, *, extra: str, purpose: str, required: Literal[True] = ...
+) -> ModuleType: ...
+
+
+@overload
+def import_optional(
+    name: str, *, extra: str, purpose: str, required: Literal[False]
+) -> ModuleType | None: ...
+
+
+def import_optional(
+    name: str, *, extra: str, purpose: str, required: bool = True
+) -> ModuleType | None:
+    """The module ``name``, imported now; if it cannot be,
+    :class:`~coreviz_frames.errors.MissingDependencyError` saying that ``purpose`` needs
+    it and how to install ``extra``.
+
+    With ``required=False`` a module that cannot be imported gives None instead: absent,
+    or present but broken (a build that does not match its dependencies raises
+    ``RuntimeError`` or ``OSError`` while importing), for features that are only better
+    with it.
+
+    Example:
+        >>> import_optional("no_such_module_xyz", extra="torch", purpose="x", required=False)
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if not required:
+            return None
+        top = name.partition(".")[0]
+        raise MissingDependencyError(
+            f"{purpose} needs {top}: {install_hint(extra)} ({exc})", name=top
+        ) from exc
+    except (RuntimeError, OSError):
+        if not required:
+            return None
+        raise
