@@ -1,11 +1,18 @@
-"""Hand work to one background thread through a bounded queue: :class:`Handoff`.
+"""Work on other threads, bounded: the package's one owner of thread pools.
 
-The export uses it to write part N (Parquet encoding and compression run in Arrow's C++
-code, without the GIL) while the records of part N+1 are fetched, parsed and flattened.
-The queue is bounded, so a producer faster than the consumer waits and memory stays flat.
-The first error of the consumer stops it; the producer gets that error at its next
-:meth:`Handoff.submit` or at :meth:`Handoff.close`. Leaving the ``with`` block always waits
-for the thread, so no thread outlives the call that started it.
+- :class:`Handoff`: hand items to one background thread through a bounded queue (the
+  export writes part N while part N+1 is fetched).
+- :func:`submit_in_order`: futures in input order, at most ``window`` submitted ahead.
+- :func:`run_as_completed`: results in completion order, at most ``window`` in flight.
+- :func:`run_fail_fast`: every key once; the first error cancels the rest and is raised.
+
+In all of them an error raised by a task reaches the caller's thread, and work not yet
+started when the caller stops (or fails) is cancelled.
+
+The queue of a :class:`Handoff` is bounded, so a producer faster than the consumer waits
+and memory stays flat. The first error of the consumer stops it; the producer gets that
+error at its next :meth:`Handoff.submit` or at :meth:`Handoff.close`. Leaving the ``with``
+block always waits for the thread, so no thread outlives the call that started it.
 
 Example:
     >>> written = []
@@ -14,19 +21,40 @@ Example:
     ...         handoff.submit(n)
     >>> written
     [0, 1, 2]
+    >>> sorted(run_as_completed(range(4), lambda n: n * n, workers=2))
+    [0, 1, 4, 9]
+    >>> sorted(run_fail_fast(["a", "b"], str.upper, workers=2).values())
+    ['A', 'B']
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Handoff"]
+__all__ = [
+    "Handoff",
+    "run_as_completed",
+    "run_fail_fast",
+    "submit_in_order",
+]
 
 T = TypeVar("T")
+R = TypeVar("R")
+K = TypeVar("K", bound=Hashable)
 _STOP = object()
 _POLL = 0.05  # seconds between checks of the consumer while the queue is full
 
@@ -122,3 +150,92 @@ class Handoff(Generic[T]):
             return
         with contextlib.suppress(BaseException):  # the producer's own error is the one raised
             self.close()
+
+
+def submit_in_order(
+    executor: Executor, jobs: Iterable[Callable[[], R] | Future[R]], window: int
+) -> Generator[Future[R], None, None]:
+    """Submit ``jobs`` (callables, or futures already made) keeping at most ``window``
+    ahead of the consumer; yield their futures in input order. Closing the generator
+    cancels the futures not yet yielded.
+
+    Example:
+        >>> with ThreadPoolExecutor(2) as pool:
+        ...     [f.result() for f in submit_in_order(pool, [lambda: 1, lambda: 2], 2)]
+        [1, 2]
+    """
+    pending: deque[Future[R]] = deque()
+    try:
+        for job in jobs:
+            pending.append(job if isinstance(job, Future) else executor.submit(job))
+            if len(pending) >= window:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
+def run_as_completed(
+    items: Iterable[T], task: Callable[[T], R], *, workers: int, window: int | None = None
+) -> Iterator[R]:
+    """``task(item)`` for each item on ``workers`` threads, at most ``window`` (default
+    ``2 * workers``) in flight; results in completion order. A task's error is raised
+    when its result is due; closing the iterator cancels what has not started.
+
+    Example:
+        >>> sorted(run_as_completed("abc", str.upper, workers=2, window=2))
+        ['A', 'B', 'C']
+    """
+    window = 2 * workers if window is None else window
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        queue_ = iter(items)
+        pending: set[Future[R]] = set()
+        try:
+            for item in queue_:
+                pending.add(pool.submit(task, item))
+                if len(pending) >= window:
+                    break
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+                    for nxt in itertools.islice(queue_, 1):  # the next item, if any
+                        pending.add(pool.submit(task, nxt))
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+
+def run_fail_fast(
+    keys: Sequence[K],
+    task: Callable[[K], R],
+    *,
+    workers: int,
+    on_done: Callable[[K, R], object] | None = None,
+) -> dict[K, R]:
+    """``{key: task(key)}`` (in completion order) on at most ``workers`` threads, all
+    submitted at once; the first error cancels what has not started and is raised.
+    ``on_done(key, result)`` runs in the caller's thread as each finishes (a progress bar).
+
+    Example:
+        >>> sorted(run_fail_fast([1, 2, 3], lambda n: -n, workers=2).items())
+        [(1, -1), (2, -2), (3, -3)]
+    """
+    out: dict[K, R] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
+        futures = {pool.submit(task, key): key for key in keys}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                exc = fut.exception()
+                if exc is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise exc
+                out[futures[fut]] = fut.result()
+                if on_done is not None:
+                    on_done(futures[fut], out[futures[fut]])
+    return out

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import requests
 
 from coreviz_frames._util.checks import check_choice, check_int, check_on_error
+from coreviz_frames._util.concurrency import submit_in_order
 from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.api.filters import BrowseFilters, walk_source
@@ -124,24 +124,6 @@ class FetchReport:
         """Mark the iteration as stopped early (the first reason is kept)."""
         if not self.complete and self.incomplete_reason is None:
             self.incomplete_reason = reason
-
-
-def _ordered_futures(
-    executor: Executor, jobs: Iterable[Callable[[], Any] | Future], window: int
-) -> Generator[Future, None, None]:
-    """Submit ``jobs`` (callables, or already-made futures) keeping at most ``window`` ahead;
-    yield their futures in input order."""
-    pending: deque[Future] = deque()
-    try:
-        for job in jobs:
-            pending.append(job if isinstance(job, Future) else executor.submit(job))
-            if len(pending) >= window:
-                yield pending.popleft()
-        while pending:
-            yield pending.popleft()
-    finally:
-        for fut in pending:
-            fut.cancel()
 
 
 def _done(value: Any) -> Future:
@@ -271,7 +253,7 @@ class MediaIterator(_ReportingIterator):
         executor = ThreadPoolExecutor(workers, thread_name_prefix="coreviz-media")
         try:
             jobs = (partial(client._fetch_media, m, cancel=cancel) for m in ids)
-            futures = _ordered_futures(executor, jobs, 2 * workers)
+            futures = submit_in_order(executor, jobs, 2 * workers)
             for media_id, fut in zip(ids, futures, strict=False):
                 try:
                     record = fut.result()
@@ -447,7 +429,7 @@ class BrowseIterator(_ReportingIterator):
         executor = ThreadPoolExecutor(client.max_workers, thread_name_prefix="coreviz-browse")
         walker = client._page_walk(walk, executor, self._cancel, bar)
         pages = walker.pages()
-        futures = _ordered_futures(executor, self._jobs(pages, bar), 2 * client.max_workers)
+        futures = submit_in_order(executor, self._jobs(pages, bar), 2 * client.max_workers)
         try:
             for fut in futures:
                 record = fut.result()

@@ -22,8 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ import pandas as pd
 from PIL import Image
 
 from coreviz_frames._util.checks import check_int, check_on_error, is_missing
+from coreviz_frames._util.concurrency import run_as_completed
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.errors import ConfigError, ImageLoadError
 from coreviz_frames.images.loading import is_http_url, load_blob, refuse_url
@@ -409,30 +409,6 @@ def run_job(
 # --------------------------------------------------------------------------- running
 
 
-def _bounded_pool(
-    jobs: Iterable[CropJob], task: Callable[[CropJob], list[tuple[int, CropResult]]], workers: int
-) -> Iterator[list[tuple[int, CropResult]]]:
-    """``task(job)`` for each job on ``workers`` threads, at most ``2 * workers`` in flight."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        queue = iter(jobs)
-        pending: set[Future[list[tuple[int, CropResult]]]] = set()
-        try:
-            for job in queue:
-                pending.add(pool.submit(task, job))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(task, nxt))
-        finally:
-            for fut in pending:
-                fut.cancel()
-
-
 def iter_crops(
     tables_or_objects: Any,
     frames: pd.DataFrame | None = None,
@@ -472,7 +448,7 @@ def iter_crops(
     jobs.sort(key=lambda j: -len(j.rows))  # largest first: one busy frame does not finish last
     total = sum(len(j.rows) for j in jobs)
     with progress_bar(total=total, desc="crops", unit="crop", progress=progress) as bar:
-        batches = map(task, jobs) if workers == 1 else _bounded_pool(jobs, task, workers)
+        batches = map(task, jobs) if workers == 1 else run_as_completed(jobs, task, workers=workers)
         for results in batches:
             bar.update(len(results))
             yield from results

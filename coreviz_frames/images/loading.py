@@ -40,10 +40,9 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -52,6 +51,7 @@ from PIL import Image, ImageOps
 from requests.utils import requote_uri
 
 from coreviz_frames._util.checks import check_int, check_on_error
+from coreviz_frames._util.concurrency import run_fail_fast
 from coreviz_frames._util.diskcache import DiskCache
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.errors import ImageLoadError, RequestTimeoutError
@@ -478,27 +478,6 @@ def load_image(
     return _read_local(url_or_path, max_size=max_size, download=opts)
 
 
-def _run_pool(
-    keys: Sequence[K], task: Callable[[K], object], workers: int, bar: Any
-) -> dict[K, object]:
-    """``{key: task(key)}`` on ``workers`` threads; the first exception cancels the rest."""
-    out: dict[K, object] = {}
-    with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
-        futures = {pool.submit(task, key): key for key in keys}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                exc = fut.exception()
-                if exc is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise exc
-                out[futures[fut]] = fut.result()
-                bar.update(1)
-    return out
-
-
 def run_ordered(
     keys: Sequence[K],
     task: Callable[[K], object],
@@ -534,7 +513,9 @@ def run_ordered(
 
     with progress_bar(total=len(distinct), desc=desc, unit="img", progress=progress) as bar:
         if workers > 1 and len(distinct) > 1:
-            return _run_pool(distinct, guarded, workers, bar)
+            return run_fail_fast(
+                distinct, guarded, workers=workers, on_done=lambda *_: bar.update(1)
+            )
         out: dict[K, object] = {}
         for key in distinct:
             out[key] = guarded(key)
