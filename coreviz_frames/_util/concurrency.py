@@ -45,6 +45,8 @@ from concurrent.futures import (
 )
 from typing import Any, Generic, TypeVar
 
+from coreviz_frames._util.checks import check_int
+
 __all__ = [
     "Handoff",
     "run_as_completed",
@@ -82,8 +84,7 @@ class Handoff(Generic[T]):
     def __init__(
         self, consume: Callable[[T], Any], *, depth: int = 1, name: str = "coreviz-handoff"
     ) -> None:
-        if depth < 1:
-            raise ValueError(f"depth must be at least 1, not {depth}")
+        check_int("depth", depth, minimum=1)
         self._consume = consume
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
