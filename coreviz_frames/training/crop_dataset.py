@@ -79,7 +79,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CropDataset", "export_crops", "export_crops_from_parquet"]
 
-MANIFEST_NAME = "manifest.parquet"
+#: The crop dataset's table of crops (file path, split, label, ids), one row a crop; not
+#: the export's ``MANIFEST_NAME`` (:mod:`coreviz_frames.exports.manifest`).
+CROP_MANIFEST_NAME = "manifest.parquet"
 #: The class folder names, one a line, in the order ImageFolder numbers them.
 CLASSES_NAME = "classes.txt"
 #: The file list Hugging Face's ``imagefolder`` reads (``file_name`` and the ids).
@@ -262,7 +264,7 @@ def _label_dirs(labels: Sequence[Any]) -> dict[Any, str]:
     out: dict[Any, str] = {}
     used: dict[str, Any] = {
         name.lower(): object()
-        for name in (MANIFEST_NAME, METADATA_NAME, CLASSES_NAME, LABELS_FILE, SPLITS_FILE)
+        for name in (CROP_MANIFEST_NAME, METADATA_NAME, CLASSES_NAME, LABELS_FILE, SPLITS_FILE)
     }
     distinct = {str(v) if present(v) else None for v in labels}
     for label in sorted(distinct, key=lambda v: (v is None, v or "")):
@@ -363,7 +365,7 @@ def _save_results(
 
 def _write_manifest(out: Path, manifest: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(manifest, schema=_MANIFEST_SCHEMA, preserve_index=False)
-    with atomic_writer(out / MANIFEST_NAME) as fh:
+    with atomic_writer(out / CROP_MANIFEST_NAME) as fh:
         pq.write_table(table, fh)
 
 

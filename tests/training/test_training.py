@@ -16,7 +16,7 @@ from PIL import Image
 import coreviz_frames as cvf
 from coreviz_frames.errors import ConfigError, EmptySplitWarning, ExportError, SkippedRecordWarning
 from coreviz_frames.training.crop_dataset import (
-    MANIFEST_NAME,
+    CROP_MANIFEST_NAME,
     CropDataset,
     export_crops,
     export_crops_from_parquet,
@@ -250,7 +250,7 @@ def test_export_crops_layout_and_manifest(tables, tmp_path):
             assert im.format == "JPEG"
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
     assert files == sorted(written.path)
-    on_disk = pq.read_table(out / MANIFEST_NAME).to_pandas()
+    on_disk = pq.read_table(out / CROP_MANIFEST_NAME).to_pandas()
     assert on_disk.object_id.tolist() == manifest.object_id.tolist()
     assert on_disk.status.tolist() == manifest.status.tolist()
     assert not list(out.rglob(".tmp-*"))
@@ -303,21 +303,21 @@ def test_a_label_named_like_the_manifest_does_not_collide(tables, tmp_path):
     out = tmp_path / "o"
     manifest = export_crops(objs, out, frames=tables.frames, progress=False)
     assert (manifest.status == "written").all()
-    assert (out / MANIFEST_NAME).is_file()
-    assert pq.read_table(out / MANIFEST_NAME).num_rows == 2
-    assert not any(p.lower().startswith(MANIFEST_NAME + "/") for p in manifest.path)
+    assert (out / CROP_MANIFEST_NAME).is_file()
+    assert pq.read_table(out / CROP_MANIFEST_NAME).num_rows == 2
+    assert not any(p.lower().startswith(CROP_MANIFEST_NAME + "/") for p in manifest.path)
     assert len({p.split("/")[0].lower() for p in manifest.path}) == 2
 
 
 def test_a_folder_that_is_not_empty_is_refused_before_any_crop(tables, tmp_path):
     out = tmp_path / "o"
-    (out / MANIFEST_NAME).mkdir(parents=True)
+    (out / CROP_MANIFEST_NAME).mkdir(parents=True)
     objs = tables.objects[tables.objects.blob.notna()].head(2)
     with pytest.raises(ExportError, match="not empty: pass overwrite=True"):
         export_crops(objs, out, frames=tables.frames, progress=False)
-    assert [p.name for p in out.iterdir()] == [MANIFEST_NAME] and not list(out.rglob("*.jpg"))
+    assert [p.name for p in out.iterdir()] == [CROP_MANIFEST_NAME] and not list(out.rglob("*.jpg"))
     export_crops(objs, out, frames=tables.frames, progress=False, overwrite=True)
-    assert (out / MANIFEST_NAME).is_file()
+    assert (out / CROP_MANIFEST_NAME).is_file()
 
 
 def test_export_crops_never_copies_a_local_file_named_by_a_record(tables, tmp_path):
