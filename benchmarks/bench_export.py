@@ -40,9 +40,9 @@ def _child(kind: str, n: int, out: str, base_url: str, collection_id: str) -> di
     """One measured run (in its own process): returns elapsed, rows and peak RSS."""
     import pyarrow.parquet as pq
 
-    from coreviz_frames.exports.grainfiles import to_arrow
     from coreviz_frames.exports.writer import export_parquet
     from coreviz_frames.local_api.synthetic import iter_synthetic
+    from coreviz_frames.tables.arrow import to_arrow
     from coreviz_frames.tables.media_tables import to_tables
 
     start = time.perf_counter()

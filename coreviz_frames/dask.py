@@ -77,7 +77,6 @@ from coreviz_frames.exports.deltastore import open_store  # noqa: E402
 from coreviz_frames.exports.grainfiles import (  # noqa: E402
     DEFAULT_ROW_GROUP_SIZE,
     split_partitions,
-    to_arrow,
     write_file,
 )
 from coreviz_frames.exports.manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
@@ -87,6 +86,7 @@ from coreviz_frames.failures import FailedFetch  # noqa: E402
 from coreviz_frames.http.credentials import Secret, resolve_credentials  # noqa: E402
 from coreviz_frames.http.transport import build_session  # noqa: E402
 from coreviz_frames.schema import GRAINS, empty_frame  # noqa: E402
+from coreviz_frames.tables.arrow import to_arrow  # noqa: E402
 from coreviz_frames.tables.flatten import FlattenReport  # noqa: E402
 from coreviz_frames.tables.media_tables import MediaTables, to_tables  # noqa: E402
 

@@ -43,10 +43,13 @@ from pathlib import Path
 from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["DiskCache", "resolve_cache"]
+__all__ = ["DEFAULT_MAX_BYTES", "DiskCache", "resolve_cache"]
 
 CACHE_ENV = "COREVIZ_FRAMES_CACHE"
 CACHE_MAX_BYTES_ENV = "COREVIZ_FRAMES_CACHE_MAX_BYTES"
+#: Largest blob accepted by default (bytes): a download (``DownloadOptions.max_bytes``)
+#: and a cache entry read without a download's options (the notebook preview).
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 #: How an entry is opened: never through a link, never waiting on a FIFO or a device.
 _READ_FLAGS = (

@@ -1,8 +1,8 @@
-"""The Parquet files of one grain: encode a table, split it by partition, write, read back.
+"""The Parquet files of one grain: split a table by partition, write, read back.
 
-Every file carries the declared Arrow schema of its grain (:mod:`.schema`), zstd
-compression, bounded row groups and a ``coreviz_frames`` key in its schema metadata
-(package version, schema version, grain, box convention). With ``partition_by`` each
+Every file carries the declared Arrow schema of its grain and a ``coreviz_frames`` key in
+its schema metadata (both from :mod:`coreviz_frames.tables.arrow`), zstd compression and
+bounded row groups. With ``partition_by`` each
 value gets a folder (``objects/dataset_id-abc/part-000000.parquet``) and the column
 stays in the file, so every reader gets its value and type (see
 :func:`split_partitions`). Files are written with
@@ -11,9 +11,8 @@ stays in the file, so every reader gets its value and type (see
 
 Example:
     >>> from coreviz_frames.schema import empty_frame
+    >>> from coreviz_frames.tables.arrow import to_arrow
     >>> table = to_arrow(empty_frame("media"), "media")
-    >>> table.num_rows, METADATA_KEY.encode() in table.schema.metadata
-    (0, True)
     >>> [rel for rel, _ in split_partitions(table, None)]
     ['']
 """
@@ -35,48 +34,27 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from coreviz_frames._util.fileio import atomic_writer
-from coreviz_frames._version import __version__
 from coreviz_frames.errors import ConfigError, ExportError, SchemaError
-from coreviz_frames.schema import BOX_CONVENTION, SCHEMA_VERSION, SCHEMAS
+from coreviz_frames.schema import SCHEMAS
+from coreviz_frames.tables.arrow import METADATA_KEY
 
 __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",
-    "as_grain_table",
     "check_partition_by",
     "damaged_part",
     "detect_partition",
-    "file_metadata",
     "part_problem",
     "read_grain",
     "split_partitions",
-    "to_arrow",
     "visible_parquet",
     "write_file",
 ]
 
-#: Key of the JSON blob in every Parquet file's schema metadata.
-METADATA_KEY = "coreviz_frames"
 #: Rows per Parquet row group (at most).
 DEFAULT_ROW_GROUP_SIZE = 100_000
 #: The hive directory value that stands for null.
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
-
-
-def file_metadata(grain: str) -> dict[bytes, bytes]:
-    """The ``coreviz_frames`` schema-metadata entry every Parquet file of ``grain`` carries.
-
-    Example:
-        >>> json.loads(file_metadata("objects")[b"coreviz_frames"])["grain"]
-        'objects'
-    """
-    blob = {
-        "package_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "grain": grain,
-        "box_convention": BOX_CONVENTION,
-    }
-    return {METADATA_KEY.encode(): json.dumps(blob, sort_keys=True).encode()}
 
 
 @cache
@@ -148,72 +126,6 @@ def check_partition_by(partition_by: str | None) -> str | None:
         if not (pa.types.is_string(typ) or pa.types.is_integer(typ)):
             raise ConfigError(f"partition_by={partition_by!r}: only text or integer columns")
     return partition_by
-
-
-def _bad_column(frame: pd.DataFrame, schema: pa.Schema) -> str | None:
-    """The first column that does not fit ``schema`` (only on the error path)."""
-    for f in schema:
-        column = frame[f.name]
-        if not f.nullable and column.isna().any():
-            return f.name
-        try:
-            pa.Array.from_pandas(column, type=f.type)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            return f.name
-    return None
-
-
-def to_arrow(frame: pd.DataFrame, grain: str) -> pa.Table:
-    """``frame`` as an Arrow table of the grain's declared schema, with the file metadata.
-
-    A missing column or a value that does not fit is a :class:`SchemaError` naming the column.
-    """
-    schema = SCHEMAS[grain]
-    missing = [name for name in schema.names if name not in frame.columns]
-    if missing:
-        raise SchemaError(
-            f"cannot write the {grain} table: it has no column {missing[0]!r}", field=missing[0]
-        )
-    try:
-        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-        bad = _bad_column(frame, schema)
-        where = f"column {bad!r} of the {grain} table" if bad else f"the {grain} table"
-        raise SchemaError(
-            f"cannot write {where}: it does not fit the declared schema ({exc})", field=bad
-        ) from exc
-    return table.replace_schema_metadata(file_metadata(grain))
-
-
-def as_grain_table(table: pd.DataFrame | pa.Table, grain: str) -> pa.Table:
-    """``table`` ready to write: a DataFrame through :func:`to_arrow`; an Arrow table (what
-    :func:`~coreviz_frames.tables.flatten.flatten` builds) checked against the grain's declared
-    schema, with no pandas round trip. A mismatch is a :class:`SchemaError` naming the column.
-
-    Example:
-        >>> from coreviz_frames.schema import empty_frame
-        >>> as_grain_table(to_arrow(empty_frame("tags"), "tags"), "tags").num_rows
-        0
-        >>> as_grain_table(pa.table({"media_id": ["m1"]}), "tags")
-        Traceback (most recent call last):
-        ...
-        coreviz_frames.errors.SchemaError: cannot write the tags table: ...
-    """
-    if not isinstance(table, pa.Table):
-        return to_arrow(table, grain)
-    schema = SCHEMAS[grain]
-    if not table.schema.equals(schema):
-        given = {f.name: f for f in table.schema}
-        bad = next(
-            (f.name for f in schema if f.name not in given or not given[f.name].equals(f)),
-            next((name for name in given if name not in schema.names), None),
-        )
-        raise SchemaError(
-            f"cannot write the {grain} table: its Arrow schema differs from the declared one "
-            f"(first at column {bad!r})",
-            field=bad,
-        )
-    return table.replace_schema_metadata(file_metadata(grain))
 
 
 def _partition_dir(table: pa.Table, column: str, value: Any, sep: str = "=") -> str:

@@ -79,14 +79,11 @@ from coreviz_frames.errors import ExportError
 from coreviz_frames.exports.engines import CARD_NAME, is_our_card, write_dataset_card
 from coreviz_frames.exports.grainfiles import (
     DEFAULT_ROW_GROUP_SIZE,
-    as_grain_table,
     check_partition_by,
     damaged_part,
-    file_metadata,
     part_problem,
     read_grain,
     split_partitions,
-    to_arrow,
     write_file,
 )
 from coreviz_frames.exports.lock import LOCK_NAME, DirectoryLock
@@ -111,6 +108,7 @@ from coreviz_frames.exports.manifestcheck import (
 )
 from coreviz_frames.failures import FailedFetch
 from coreviz_frames.schema import BOX_CONVENTION, GRAINS, SCHEMA_VERSION, SCHEMAS, empty_frame
+from coreviz_frames.tables.arrow import as_grain_table, file_metadata, to_arrow
 
 if TYPE_CHECKING:
     from coreviz_frames.tables.media_tables import MediaTables

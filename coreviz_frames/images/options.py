@@ -33,14 +33,13 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from coreviz_frames._util.checks import check_choice
-from coreviz_frames._util.diskcache import DiskCache, resolve_cache
+from coreviz_frames._util.diskcache import DEFAULT_MAX_BYTES, DiskCache, resolve_cache
 from coreviz_frames.errors import ConfigError
 
 if TYPE_CHECKING:
     import requests
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
     "ON_ERROR",
     "CropDownloadKwargs",
     "CropOptions",
@@ -54,8 +53,6 @@ __all__ = [
     "split_options",
 ]
 
-#: Largest download accepted by default (bytes).
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 #: Seconds a blob download may take by default (connect, headers and body together).
 DEFAULT_TIMEOUT = 30.0
 

@@ -21,9 +21,8 @@ import pyarrow as pa
 
 from coreviz_frames._util.checks import check_on_error
 from coreviz_frames.errors import ConfigError, CorevizWarning
-from coreviz_frames.exports.grainfiles import to_arrow
-from coreviz_frames.exports.store import write_tables
 from coreviz_frames.schema import GRAINS, arrow_to_pandas, empty_frame
+from coreviz_frames.tables.arrow import to_arrow
 from coreviz_frames.tables.convert import arrow_to_polars, write_csv
 from coreviz_frames.tables.flatten import ON_ERROR, FlattenReport, flatten
 from coreviz_frames.tables.joins import join_grains
@@ -105,6 +104,11 @@ class MediaTables:
 
         See :func:`coreviz_frames.exports.store.write_tables` for the options.
         """
+        # The one import from a higher layer, made inside the method (as Hugging Face's
+        # Dataset.to_parquet imports its Parquet writer): the export store builds on
+        # tables, so importing it at module level would make tables depend on exports.
+        from coreviz_frames.exports.store import write_tables
+
         return write_tables(self, path, **options)
 
     def join(
