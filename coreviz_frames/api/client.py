@@ -48,14 +48,9 @@ from coreviz_frames.errors import (
 )
 from coreviz_frames.failures import FailedFetch
 from coreviz_frames.http.credentials import resolve_credentials
-from coreviz_frames.http.transport import (
-    Cancellation,
-    Transport,
-    build_session,
-    origin_of,
-    pin_environment,
-    safe_url,
-)
+from coreviz_frames.http.deadline import Cancellation
+from coreviz_frames.http.transport import Transport, build_session, pin_environment
+from coreviz_frames.http.urls import origin_of, safe_url
 
 if TYPE_CHECKING:
     from typing import Unpack

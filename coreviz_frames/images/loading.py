@@ -20,7 +20,7 @@ connection errors, 429 and 5xx with a short backoff.
 
 Safety: the body is streamed and aborted past ``max_bytes`` (``Content-Length`` is
 checked first); ``timeout`` is the total deadline of each attempt (connect, headers and
-body together, enforced by :class:`coreviz_frames.http.transport.Deadline`, so a server that
+body together, enforced by :class:`coreviz_frames.http.deadline.Deadline`, so a server that
 trickles bytes cannot hold a download); images of more than ``max_pixels`` pixels are
 refused before decoding; only common raster formats are decoded; truncated files are
 errors (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed). The options travel
@@ -55,13 +55,10 @@ from coreviz_frames._util.concurrency import run_fail_fast
 from coreviz_frames._util.diskcache import DiskCache
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.errors import ImageLoadError, RequestTimeoutError
-from coreviz_frames.http.transport import (
-    Deadline,
-    build_session,
-    deadline_for,
-    safe_url,
-    translate_error,
-)
+from coreviz_frames.http.deadline import Deadline, deadline_for
+from coreviz_frames.http.translate import translate_error
+from coreviz_frames.http.transport import build_session
+from coreviz_frames.http.urls import safe_url
 from coreviz_frames.images.options import (
     ON_ERROR,
     DownloadKwargs,
@@ -252,7 +249,7 @@ def _download(url: str, download: DownloadOptions) -> bytes:
     """The body of ``url``, streamed and capped at ``max_bytes``.
 
     Each attempt (connect, headers and body together) must finish within ``timeout``
-    seconds: the package's one deadline mechanism (:class:`coreviz_frames.http.transport.Deadline`)
+    seconds: the package's one deadline mechanism (:class:`coreviz_frames.http.deadline.Deadline`)
     cuts a server that trickles its headers or body.
     """
     safe = safe_url(url)

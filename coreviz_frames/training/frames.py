@@ -43,7 +43,7 @@ from PIL import Image
 from coreviz_frames._util.checks import check_choice, check_int, check_on_error
 from coreviz_frames._util.fileio import atomic_write_bytes
 from coreviz_frames.errors import ConfigError, ExportError, ImageLoadError
-from coreviz_frames.http.transport import safe_url
+from coreviz_frames.http.urls import safe_url
 from coreviz_frames.images.crop_plan import column, present
 from coreviz_frames.images.loading import (
     is_http_url,

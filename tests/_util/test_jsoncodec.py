@@ -20,7 +20,7 @@ from helpers import KEY, ScriptedServer
 from hypothesis import given, settings, strategies as st
 
 from coreviz_frames._util import jsoncodec
-from coreviz_frames.http import transport as cvhttp
+from coreviz_frames.http import credentials as cvcredentials, transport as cvhttp
 from coreviz_frames.local_api.synthetic import iter_synthetic
 
 TIMEOUT = 10
@@ -394,7 +394,7 @@ def test_get_json_returns_the_standard_library_records():
     try:
         session = cvhttp.build_session(retries=0)
         transport = cvhttp.Transport(
-            server.base_url, session=session, credentials=cvhttp.Credentials.api_key(KEY)
+            server.base_url, session=session, credentials=cvcredentials.Credentials.api_key(KEY)
         )
         record = transport.get_json("media/m1", what="media 'm1'")
     finally:

@@ -20,7 +20,7 @@ from helpers import ScriptedServer
 
 import coreviz_frames as cvf
 from coreviz_frames.errors import ConfigError, NetworkError, ServerError
-from coreviz_frames.http import transport as cvhttp
+from coreviz_frames.http import credentials as cvcredentials, transport as cvhttp
 from coreviz_frames.http.credentials import (
     MIN_SECRET_LENGTH,
     check_secret,
@@ -127,7 +127,7 @@ def test_an_invalid_header_is_a_config_error_not_a_connection_problem():
         transport = cvhttp.Transport(
             server.base_url,
             session=requests.Session(),
-            credentials=cvhttp.Credentials.api_key(BODY + "\r"),
+            credentials=cvcredentials.Credentials.api_key(BODY + "\r"),
         )
         with pytest.raises(ConfigError) as info:
             transport.get_json("media/m1", what="media 'm1'")

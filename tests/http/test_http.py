@@ -20,6 +20,7 @@ import requests
 from helpers import KEY, TOKEN, Reply, ScriptedServer, fast_client, media_body, media_route
 
 import coreviz_frames as cvf
+from coreviz_frames import errors as cverrors
 from coreviz_frames.errors import (
     APIStatusError,
     AuthenticationError,
@@ -34,7 +35,14 @@ from coreviz_frames.errors import (
     RequestTimeoutError,
     ServerError,
 )
-from coreviz_frames.http import transport as cvhttp
+from coreviz_frames.http import (
+    credentials as cvcredentials,
+    deadline as cvdeadline,
+    retry as cvretry,
+    translate as cvtranslate,
+    transport as cvhttp,
+    urls as cvurls,
+)
 
 
 @pytest.fixture
@@ -181,10 +189,10 @@ def test_timeout_after_retries_is_still_a_timeout(server):
 
 
 def test_retry_after_is_capped():
-    retry = cvhttp.build_retry(3)
-    assert retry.parse_retry_after("3600") == cvhttp.RETRY_AFTER_CAP
+    retry = cvretry.build_retry(3)
+    assert retry.parse_retry_after("3600") == cvretry.RETRY_AFTER_CAP
     assert retry.parse_retry_after("2") == 2
-    assert retry.new().parse_retry_after("99999") == cvhttp.RETRY_AFTER_CAP
+    assert retry.new().parse_retry_after("99999") == cvretry.RETRY_AFTER_CAP
     assert 429 in retry.status_forcelist and 503 in retry.status_forcelist
     assert retry.raise_on_status is False
 
@@ -401,18 +409,18 @@ def test_session_pool_is_sized_for_the_workers():
 
 def test_is_same_origin():
     base = "https://lab.coreviz.io/api"
-    assert cvhttp.is_same_origin("https://lab.coreviz.io/api/media/x", base)
-    assert cvhttp.is_same_origin("https://LAB.coreviz.io:443/other", base)
-    assert not cvhttp.is_same_origin("http://lab.coreviz.io/api", base)
-    assert not cvhttp.is_same_origin("https://lab.coreviz.io:8443/api", base)
-    assert not cvhttp.is_same_origin("https://lab.coreviz.io.evil.com/api", base)
-    assert not cvhttp.is_same_origin("https://x.public.blob.vercel-storage.com/a.jpg", base)
+    assert cvurls.is_same_origin("https://lab.coreviz.io/api/media/x", base)
+    assert cvurls.is_same_origin("https://LAB.coreviz.io:443/other", base)
+    assert not cvurls.is_same_origin("http://lab.coreviz.io/api", base)
+    assert not cvurls.is_same_origin("https://lab.coreviz.io:8443/api", base)
+    assert not cvurls.is_same_origin("https://lab.coreviz.io.evil.com/api", base)
+    assert not cvurls.is_same_origin("https://x.public.blob.vercel-storage.com/a.jpg", base)
 
 
 def test_translate_error_never_leaks_raw_requests_exceptions():
-    err = cvhttp.translate_error("http://u:p@h/x", exc=requests.ConnectionError("boom"))
+    err = cvtranslate.translate_error("http://u:p@h/x", exc=requests.ConnectionError("boom"))
     assert isinstance(err, NetworkError) and "u:p" not in str(err)
-    err = cvhttp.translate_error("http://h/x", exc=requests.ReadTimeout("slow"))
+    err = cvtranslate.translate_error("http://h/x", exc=requests.ReadTimeout("slow"))
     assert isinstance(err, RequestTimeoutError)
 
 
@@ -450,14 +458,14 @@ def test_browse_survives_text_retry_after(local_api_factory):
 
 
 def test_parse_retry_after():
-    assert cvhttp.parse_retry_after("0.5") == 0.5
-    assert cvhttp.parse_retry_after(" 2 ") == 2.0
-    assert cvhttp.parse_retry_after("3600") == cvhttp.RETRY_AFTER_CAP
-    assert cvhttp.parse_retry_after("-3") == 0.0
+    assert cvretry.parse_retry_after("0.5") == 0.5
+    assert cvretry.parse_retry_after(" 2 ") == 2.0
+    assert cvretry.parse_retry_after("3600") == cvretry.RETRY_AFTER_CAP
+    assert cvretry.parse_retry_after("-3") == 0.0
     for bad in ("soon", "", None, "nan", "inf"):
-        assert cvhttp.parse_retry_after(bad) is None
-    assert cvhttp.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    retry = cvhttp.build_retry(2)
+        assert cvretry.parse_retry_after(bad) is None
+    assert cvretry.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    retry = cvretry.build_retry(2)
     assert retry.parse_retry_after("0.25") == 0.25
 
 
@@ -500,7 +508,7 @@ def test_deadline_bounds_a_plain_session_streaming_a_blob(local_api_factory, par
     session = requests.Session()
     start = time.monotonic()
     with (
-        cvhttp.Deadline(1.0, session=session) as deadline,
+        cvdeadline.Deadline(1.0, session=session) as deadline,
         pytest.raises(requests.RequestException),
         session.get(blob, stream=True, timeout=1) as resp,
     ):
@@ -509,7 +517,7 @@ def test_deadline_bounds_a_plain_session_streaming_a_blob(local_api_factory, par
     assert deadline.expired
     err = deadline.timeout_error(blob)
     assert isinstance(err, RequestTimeoutError) and err.url == blob
-    with cvhttp.Deadline(1.0, session=session) as deadline:  # the next download is fine
+    with cvdeadline.Deadline(1.0, session=session) as deadline:  # the next download is fine
         assert session.get(blob, timeout=5).content.startswith(b"\xff\xd8")
     assert not deadline.expired
     session.close()
@@ -518,10 +526,10 @@ def test_deadline_bounds_a_plain_session_streaming_a_blob(local_api_factory, par
 def test_deadline_needs_finite_positive_seconds():
     for bad in (0, -1, float("inf"), float("nan")):
         with pytest.raises(ConfigError):
-            cvhttp.Deadline(bad)
+            cvdeadline.Deadline(bad)
         with pytest.raises(ConfigError):
             cvhttp.Transport("http://h/api", session=requests.Session(), deadline=bad)
-    assert cvhttp.deadline_for((3, 27)) == 30.0
+    assert cvdeadline.deadline_for((3, 27)) == 30.0
 
 
 def test_fast_requests_are_not_disturbed_by_deadlines(local_api_factory):
@@ -538,7 +546,10 @@ def test_fast_requests_are_not_disturbed_by_deadlines(local_api_factory):
 def _transport(base_url: str, retries: int = 5, timeout: float = 30.0) -> cvhttp.Transport:
     session = cvhttp.build_session(retries=retries, backoff_factor=0.01, backoff_max=0.05)
     return cvhttp.Transport(
-        base_url, session=session, credentials=cvhttp.Credentials.api_key(KEY), timeout=timeout
+        base_url,
+        session=session,
+        credentials=cvcredentials.Credentials.api_key(KEY),
+        timeout=timeout,
     )
 
 
@@ -566,10 +577,10 @@ def _wait_for(predicate: Callable[[], bool]) -> None:
 
 def test_cancelled_batch_sends_no_request(local_api_factory):
     api = local_api_factory(synthetic=5)
-    batch = cvhttp.Cancellation()
+    batch = cvdeadline.Cancellation()
     batch.cancel("media 'x' failed: 401")
     transport = _transport(api.base_url)
-    with pytest.raises(cvhttp.RequestCancelledError, match="media 'x' failed") as info:
+    with pytest.raises(cverrors.RequestCancelledError, match="media 'x' failed") as info:
         transport.get_json("media/abc", cancel=batch, media_id="abc")
     assert isinstance(info.value, CorevizError) and info.value.media_id == "abc"
     assert api.stats.requests == 0
@@ -583,14 +594,14 @@ def test_cancel_ends_a_retry_after_sleep_at_once(local_api_factory):
     media_id = api.collection.media_id(0)
     api.add_fault("/api/media/", status=503, retry_after=30, count=10)
     transport = _transport(api.base_url)
-    batch = cvhttp.Cancellation()
+    batch = cvdeadline.Cancellation()
     thread, box = _run_in_thread(lambda: transport.get_json(f"media/{media_id}", cancel=batch))
     _wait_for(lambda: api.stats.requests == 1)
     start = time.monotonic()
     batch.cancel("stop")
     thread.join(10)
     assert time.monotonic() - start < 10  # used to sleep 30 s, then retry 4 more times
-    assert isinstance(box[0], cvhttp.RequestCancelledError) and media_id in str(box[0])
+    assert isinstance(box[0], cverrors.RequestCancelledError) and media_id in str(box[0])
     assert api.stats.requests == 1
     transport.close()
 
@@ -606,23 +617,23 @@ def test_cancel_cuts_a_request_in_flight(local_api_factory):
     transport.cancel("closing")
     thread.join(10)
     assert time.monotonic() - start < 10  # used to wait for the 30 s deadline, and retry
-    assert isinstance(box[0], cvhttp.RequestCancelledError)
+    assert isinstance(box[0], cverrors.RequestCancelledError)
     assert api.stats.requests == 1
     assert transport.cancelled
-    with pytest.raises(cvhttp.RequestCancelledError):
+    with pytest.raises(cverrors.RequestCancelledError):
         transport.get_json(f"media/{media_id}")
     transport.close()
 
 
 def test_cancellation_reaches_children():
-    parent = cvhttp.Cancellation()
-    child = cvhttp.Cancellation(parent)
+    parent = cvdeadline.Cancellation()
+    child = cvdeadline.Cancellation(parent)
     parent.cancel("why")
     assert child.cancelled and child.reason == "why"
-    late = cvhttp.Cancellation(parent)
+    late = cvdeadline.Cancellation(parent)
     assert late.cancelled
     start = time.monotonic()
-    with pytest.raises(cvhttp.RequestCancelledError):
+    with pytest.raises(cverrors.RequestCancelledError):
         late.sleep(30)
     assert time.monotonic() - start < 10
 
@@ -642,10 +653,10 @@ def test_key_cut_by_the_snippet_limit_is_masked(server):
 
 
 def test_partial_key_at_the_end_of_a_text_is_masked():
-    assert cvhttp.mask_secrets("echo " + KEY[:10], [KEY]) == "echo ***"
-    assert cvhttp.mask_secrets("x" * 75 + KEY, [KEY], limit=80) == "x" * 75 + "***"
-    assert cvhttp.mask_secrets("abc", [KEY]) == "abc"
-    assert cvhttp.mask_secrets("plain s", ["sk-1"]) == "plain s"
+    assert cvcredentials.mask_secrets("echo " + KEY[:10], [KEY]) == "echo ***"
+    assert cvcredentials.mask_secrets("x" * 75 + KEY, [KEY], limit=80) == "x" * 75 + "***"
+    assert cvcredentials.mask_secrets("abc", [KEY]) == "abc"
+    assert cvcredentials.mask_secrets("plain s", ["sk-1"]) == "plain s"
 
 
 def test_url_userinfo_never_shown(server, caplog):
@@ -658,7 +669,7 @@ def test_url_userinfo_never_shown(server, caplog):
         client.get_media("m1")
     assert "hunter2" not in str(info.value) and "hunter2" not in (info.value.url or "")
     assert "hunter2" not in caplog.text
-    assert cvhttp.safe_url("http://u:p@[::1") == "http://[::1"
+    assert cvurls.safe_url("http://u:p@[::1") == "http://[::1"
     with pytest.raises(ConfigError) as bad:
         cvf.Client(api_key=KEY, base_url="ftp://u:hunter2@x/api")
     assert "hunter2" not in str(bad.value)
@@ -684,7 +695,7 @@ def test_unusable_base_url_or_timeout_is_config_error(kwargs):
 def _trickled_get_in_child(url: str, queue) -> None:
     session = cvhttp.build_session(retries=0)
     try:
-        with cvhttp.Deadline(1.0, session=session) as deadline:
+        with cvdeadline.Deadline(1.0, session=session) as deadline:
             session.get(url, timeout=1)
         queue.put("answered")
     except requests.RequestException:
@@ -698,7 +709,7 @@ def test_deadline_works_in_a_forked_child(local_api_factory):
     api.add_fault("/api/dataset/", trickle_headers=TRICKLE, count=2)
     url = f"{api.base_url}/dataset/synthetic/tags"
     session = cvhttp.build_session(retries=0)
-    with cvhttp.Deadline(1.0, session=session), pytest.raises(requests.RequestException):
+    with cvdeadline.Deadline(1.0, session=session), pytest.raises(requests.RequestException):
         session.get(url, timeout=1)  # the parent's watchdog thread is running
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
