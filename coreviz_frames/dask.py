@@ -67,7 +67,7 @@ import pandas as pd  # noqa: E402
 from dask.base import tokenize  # noqa: E402
 from dask.delayed import Delayed, delayed  # noqa: E402
 
-from coreviz_frames._util.checks import check_int  # noqa: E402
+from coreviz_frames._util.checks import check_int, is_int  # noqa: E402
 from coreviz_frames._util.ids import validate_id  # noqa: E402
 from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
 from coreviz_frames.api.filters import BrowseFilters, walk_source  # noqa: E402
@@ -327,7 +327,7 @@ def _wrap(exc: BaseException, where: str, **attrs: Any) -> PartitionError:
         f"{where} failed: {type(exc).__name__}: {exc}",
         cause_type=type(exc).__name__,
         cause=str(exc),
-        status=status if isinstance(status, int) else None,
+        status=status if is_int(status) else None,
         **attrs,
     )
 
@@ -473,7 +473,7 @@ def _planned_total(
     """``pagination.total`` of the first page (one request), refused above ``max_total``."""
     first = client.fetch_page(collection_id, offset=0, limit=1, filters=filters)
     total = (first.get("pagination") or {}).get("total")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+    if not is_int(total) or total < 0:
         raise PartitionError(
             f"collection {collection_id!r}: the API gave no pagination.total ({total!r}); "
             "it cannot be split into partitions (use Client.browse instead)",

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from coreviz_frames._util.checks import is_int
 from coreviz_frames._util.terminal import printable
 from coreviz_frames.errors import APIStatusError
 
@@ -66,7 +67,7 @@ class FailedFetch:
         status = data.get("status")
         return cls(
             None if ident is None else str(ident),
-            status if isinstance(status, int) and not isinstance(status, bool) else None,
+            status if is_int(status) else None,
             str(data.get("error_type") or ""),
             str(data.get("reason") or ""),
         )

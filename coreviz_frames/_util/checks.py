@@ -8,7 +8,8 @@ naming the parameter, what it must be and what it got, in one style:
 - :func:`check_choice`: one of a few allowed values;
 - :func:`check_on_error`: the ``on_error=`` switch (each caller says which modes it has),
   honouring the deprecated ``errors=`` spelling;
-- :func:`is_missing`: None, NaN, ``pd.NA`` or ``pd.NaT`` (pandas is not imported for it).
+- :func:`is_int` (a value read from JSON or an API is an integer, not a bool) and
+  :func:`is_missing` (None, NaN, ``pd.NA`` or ``pd.NaT``; pandas is not imported for it).
 
 Example:
     >>> check_int("workers", 4, minimum=1)
@@ -32,11 +33,11 @@ import numbers
 import sys
 import warnings
 from collections.abc import Collection
-from typing import Any, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 from coreviz_frames.errors import ConfigError
 
-__all__ = ["check_choice", "check_int", "check_on_error", "is_missing"]
+__all__ = ["check_choice", "check_int", "check_on_error", "is_int", "is_missing"]
 
 C = TypeVar("C")
 
@@ -70,7 +71,7 @@ def check_int(
     """
     if value is None and allow_none:
         return None
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    ok = is_int(value)
     if ok and minimum is not None and value < minimum:
         ok = False
     if ok and maximum is not None and value > maximum:
@@ -79,6 +80,16 @@ def check_int(
         what = f"{'None or ' if allow_none else ''}an integer{_bounds(minimum, maximum)}"
         raise ConfigError(f"{name} must be {what}, not {value!r}")
     return value
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """True for an integer (Python's or numpy's) that is not a bool.
+
+    Example:
+        >>> is_int(3), is_int(True), is_int(3.0), is_int("3")
+        (True, False, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _spelled(choices: Collection[object]) -> str:

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Executor, Future
 
-from coreviz_frames._util.checks import check_int
+from coreviz_frames._util.checks import check_int, is_int
 from coreviz_frames._util.ids import is_safe_id
 from coreviz_frames.errors import PaginationWarning
 
@@ -68,9 +68,7 @@ def overrun_allowance(total: int, max_overrun: int | None) -> int:
 
 def _valid_total(pagination: dict) -> int | None:
     total = pagination.get("total")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        return None
-    return total
+    return total if is_int(total) and total >= 0 else None
 
 
 def _decoded(page: dict | Callable[[], dict]) -> dict:

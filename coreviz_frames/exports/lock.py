@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
+from coreviz_frames._util.checks import is_int
 from coreviz_frames._util.fileio import TMP_PREFIX, TMP_SUFFIX
 from coreviz_frames.errors import ExportError
 
@@ -117,7 +118,7 @@ class LockHolder:
             return None
         pid = doc.get("pid")
         return cls(
-            pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            pid if is_int(pid) else None,
             str(doc["host"]) if doc.get("host") is not None else None,
             str(doc["since"]) if doc.get("since") is not None else None,
         )

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from coreviz_frames._util.checks import is_int
 from coreviz_frames.schema import GRAINS, SCHEMAS
 
 __all__ = [
@@ -77,16 +78,12 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _top_level_problem(manifest: Mapping[str, Any]) -> str | None:
     for key, types in _TYPES.items():
         if key not in manifest:
             continue
         value = manifest[key]
-        ok = _is_int(value) if types == (int,) else isinstance(value, types)
+        ok = is_int(value) if types == (int,) else isinstance(value, types)
         if not ok or (isinstance(value, bool) and int not in types):
             return f"{key} is {_type_name(value)} {value!r:.60}, not {types[0].__name__}"
     partition_by = manifest.get("partition_by")
@@ -184,10 +181,10 @@ def _part_problem(i: int, part: Any) -> str | None:
     if not isinstance(part, dict):
         return f"parts[{i}] is {_type_name(part)}, not an object"
     for key in ("part", "media"):
-        if not _is_int(part.get(key)) or part[key] < 0:
+        if not is_int(part.get(key)) or part[key] < 0:
             return f"parts[{i}].{key} is {part.get(key)!r:.40}, not a whole number"
     rows = part.get("rows", {})
-    if not isinstance(rows, dict) or not all(_is_int(v) for v in rows.values()):
+    if not isinstance(rows, dict) or not all(is_int(v) for v in rows.values()):
         return f"parts[{i}].rows is {rows!r:.60}, not an object of grain: row count"
     return None
 

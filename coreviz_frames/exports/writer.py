@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from coreviz_frames._util.checks import check_int
+from coreviz_frames._util.checks import check_int, is_int
 from coreviz_frames._util.concurrency import Handoff
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.progress import progress_bar
@@ -128,7 +128,7 @@ def _reported_failures(records: Any) -> list[FailedFetch]:
 def _excluded_count(records: Any) -> int:
     """How many exported media the iterator left out for us (``records.report.excluded``)."""
     excluded = getattr(getattr(records, "report", None), "excluded", 0)
-    return excluded if isinstance(excluded, int) and not isinstance(excluded, bool) else 0
+    return excluded if is_int(excluded) else 0
 
 
 def walk_outcome(records: Any) -> tuple[bool, str | None]:

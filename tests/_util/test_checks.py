@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 import coreviz_frames as cvf
-from coreviz_frames._util.checks import check_choice, check_int, check_on_error, is_missing
+from coreviz_frames._util.checks import (
+    check_choice,
+    check_int,
+    check_on_error,
+    is_int,
+    is_missing,
+)
 from coreviz_frames.errors import ConfigError
 
 
@@ -92,6 +98,14 @@ def test_is_missing_true_for_missing_scalars(value):
 @pytest.mark.parametrize("value", [0, 0.0, "", "x", [None], (), np.int64(0), pd.Timestamp(0)])
 def test_is_missing_false_for_values_and_containers(value):
     assert not is_missing(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, True), (np.int32(3), True), (-1, True), (True, False), (3.0, False), ("3", False)],
+)
+def test_is_int_excludes_bools_floats_and_text(value, expected):
+    assert is_int(value) is expected
 
 
 @pytest.mark.parametrize(
