@@ -24,17 +24,7 @@ from typing import Literal, overload
 
 from coreviz_frames.errors import MissingDependencyError
 
-__all__ = ["import_optional", "install_hint"]
-
-
-def install_hint(extra: str) -> str:
-    """The command that installs an extra.
-
-    Example:
-        >>> install_hint("dask")
-        'pip install "coreviz-frames[dask]"'
-    """
-    return f'pip install "coreviz-frames[{extra}]"'
+__all__ = ["import_optional"]
 
 
 @overload
@@ -71,7 +61,7 @@ def import_optional(
             return None
         top = name.partition(".")[0]
         raise MissingDependencyError(
-            f"{purpose} needs {top}: {install_hint(extra)} ({exc})", name=top
+            f'{purpose} needs {top}: pip install "coreviz-frames[{extra}]" ({exc})', name=top
         ) from exc
     except (RuntimeError, OSError):
         if not required:

@@ -31,7 +31,6 @@ from coreviz_frames.http.deadline import current_deadline
 
 __all__ = [
     "RETRY_AFTER_CAP",
-    "RETRY_STATUSES",
     "build_retry",
     "parse_retry_after",
     "retry_after_seconds",

@@ -19,7 +19,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
-    "PAGING_PARAMS",
     "is_same_origin",
     "message_url",
     "origin_of",

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import coreviz_frames as cvf
-from coreviz_frames._util.optional import import_optional, install_hint
+from coreviz_frames._util.optional import import_optional
 from coreviz_frames.errors import ConfigError, MissingDependencyError
 
 
@@ -46,10 +46,6 @@ def test_not_required_gives_none_when_absent_or_broken(monkeypatch):
     assert import_optional("torch", extra="torch", purpose="x", required=False) is None
     with pytest.raises(OSError, match="libtorch"):  # a broken install is not "not installed"
         import_optional("torch", extra="torch", purpose="x")
-
-
-def test_install_hint():
-    assert install_hint("dask") == 'pip install "coreviz-frames[dask]"'
 
 
 def test_callers_raise_it(monkeypatch):
