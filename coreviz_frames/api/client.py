@@ -1049,8 +1049,7 @@ class Client:
     def _scored_browse(self, collection_id: str, limit: int, **filters: Any) -> list[dict]:
         """The first ``limit`` media records of a scored browse (``q`` or a similar object),
         in the API's relevance order (no sort), each with its ``_score``."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"limit must be an integer >= 1, not {limit!r}")
+        check_int("limit", limit, minimum=1)
         records = self.browse(
             collection_id,
             sort_by=None,
