@@ -85,9 +85,7 @@ USER_DOCS = ("README.md", "CONTRIBUTING.md")
 #: modules users import by their own path: their ``__all__`` is their public API
 PUBLIC_MODULES = ("coreviz_frames.dask",)
 #: names two modules still define while one owner is being made for them: name -> why
-SHARED_FOR_NOW: dict[str, str] = {
-    "check_on_error": "images.options and tables.flatten; one on_error check is on its way",
-}
+SHARED_FOR_NOW: dict[str, str] = {}
 
 
 def _package_modules() -> dict[str, tuple[Path, ast.Module]]:

@@ -39,7 +39,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from coreviz_frames.errors import ConfigError, ExportError
+from coreviz_frames._util.optional import import_optional
+from coreviz_frames.errors import ExportError
 from coreviz_frames.schema import GRAINS, SCHEMAS
 
 if TYPE_CHECKING:
@@ -93,15 +94,9 @@ def require_deltalake() -> None:
 @cache
 def _deltalake() -> Any:
     """delta-rs (the ``delta`` extra), imported when a Delta table is first touched."""
-    try:
-        import deltalake
-        import deltalake.exceptions
-    except ImportError as exc:
-        raise ConfigError(
-            f'Delta Lake exports (table_format="delta") need deltalake: '
-            f'pip install "coreviz-frames[delta]" ({exc})'
-        ) from exc
-    return deltalake
+    purpose = 'Delta Lake exports (table_format="delta")'
+    import_optional("deltalake.exceptions", extra="delta", purpose=purpose)
+    return import_optional("deltalake", extra="delta", purpose=purpose)
 
 
 @cache
