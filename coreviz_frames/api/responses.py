@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from coreviz_frames.errors import InvalidResponseError
-from coreviz_frames.http.transport import safe_url
+from coreviz_frames.http.urls import safe_url
 
 __all__ = ["object_at", "objects_at", "shape_error"]
 

@@ -29,12 +29,7 @@ from urllib3.util.retry import Retry
 
 from coreviz_frames.http.deadline import current_deadline
 
-__all__ = [
-    "RETRY_AFTER_CAP",
-    "build_retry",
-    "parse_retry_after",
-    "retry_after_seconds",
-]
+__all__ = ["build_retry", "retry_after_seconds"]
 
 logger = logging.getLogger("coreviz_frames.http")
 

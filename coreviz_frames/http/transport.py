@@ -53,7 +53,7 @@ from coreviz_frames.http.retry import build_retry
 from coreviz_frames.http.translate import translate_error
 from coreviz_frames.http.urls import is_same_origin, request_label, safe_url
 
-__all__ = ["JsonBody", "Transport", "build_session", "pin_environment"]
+__all__ = ["Transport", "build_session", "pin_environment"]
 
 logger = logging.getLogger("coreviz_frames.http")
 

@@ -35,7 +35,7 @@ from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.errors import ConfigError, ImageLoadError
 from coreviz_frames.images.loading import is_http_url, load_blob, refuse_url
 from coreviz_frames.images.options import (
-    ON_ERROR,
+    IMAGE_ON_ERROR,
     CropOptions,
     DownloadOptions,
     MaxSize,
@@ -429,7 +429,7 @@ def iter_crops(
         >>> [(pos, r.error) for pos, r in iter_crops(objects, on_error="record")]
         [(0, 'object o1: no crop blob and no geometry')]
     """
-    check_on_error(on_error, allowed=ON_ERROR)
+    check_on_error(on_error, allowed=IMAGE_ON_ERROR)
     check_int("workers", workers, minimum=1)
     crop = crop if crop is not None else CropOptions()
     load = blob_loader(download if download is not None else DownloadOptions())

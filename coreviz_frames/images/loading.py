@@ -60,7 +60,7 @@ from coreviz_frames.http.translate import translate_error
 from coreviz_frames.http.transport import build_session
 from coreviz_frames.http.urls import safe_url
 from coreviz_frames.images.options import (
-    ON_ERROR,
+    IMAGE_ON_ERROR,
     DownloadKwargs,
     DownloadOptions,
     MaxSize,
@@ -545,7 +545,7 @@ def load_images(
         >>> [r.error for r in results if not r.ok]                        # doctest: +SKIP
         []
     """
-    check_on_error(on_error, allowed=ON_ERROR)
+    check_on_error(on_error, allowed=IMAGE_ON_ERROR)
     opts = download_options(options, download)
     # A path object is the caller's local file; anything else is a URL, as records carry
     # them (http(s) only: a missing blob, None or NaN, is refused like a local path).

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = [
-    "ON_ERROR",
+    "IMAGE_ON_ERROR",
     "CropDownloadKwargs",
     "CropOptions",
     "DownloadKwargs",
@@ -58,7 +58,7 @@ DEFAULT_TIMEOUT = 30.0
 
 OnError = Literal["raise", "record"]
 #: The ``on_error`` modes of image loading and cropping (:data:`OnError`).
-ON_ERROR: tuple[str, ...] = ("raise", "record")
+IMAGE_ON_ERROR: tuple[str, ...] = ("raise", "record")
 Source = Literal["auto", "blob", "frame"]
 MaxSize = int | tuple[int, int] | None
 CacheArg = DiskCache | str | os.PathLike[str] | bool | None

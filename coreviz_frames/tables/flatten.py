@@ -56,10 +56,10 @@ from coreviz_frames.tables.casting import (
     text_array,
 )
 
-__all__ = ["ON_ERROR", "FlattenReport", "flatten"]
+__all__ = ["FLATTEN_ON_ERROR", "FlattenReport", "flatten"]
 
 #: The ``on_error`` modes of :func:`flatten` (and of ``to_tables``).
-ON_ERROR = ("raise", "skip")
+FLATTEN_ON_ERROR = ("raise", "skip")
 
 _STR = pa.string()
 _INT = pa.int64()
@@ -184,7 +184,7 @@ def flatten(
         >>> tables["frames"].column("timestamp").to_pylist()
         [1.5]
     """
-    skip = check_on_error(on_error, allowed=ON_ERROR, errors=errors) == "skip"
+    skip = check_on_error(on_error, allowed=FLATTEN_ON_ERROR, errors=errors) == "skip"
     report = report if report is not None else FlattenReport()
     items, unwrap_errors = _unwrap(records, report)
     for err in unwrap_errors:

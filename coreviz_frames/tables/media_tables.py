@@ -24,7 +24,7 @@ from coreviz_frames.errors import ConfigError, CorevizWarning
 from coreviz_frames.schema import GRAINS, arrow_to_pandas, empty_frame
 from coreviz_frames.tables.arrow import to_arrow
 from coreviz_frames.tables.convert import arrow_to_polars, write_csv
-from coreviz_frames.tables.flatten import ON_ERROR, FlattenReport, flatten
+from coreviz_frames.tables.flatten import FLATTEN_ON_ERROR, FlattenReport, flatten
 from coreviz_frames.tables.joins import join_grains
 from coreviz_frames.tables.preview import tables_html
 from coreviz_frames.tables.subset import GrainPredicate, matching_media, media_ids_of, restrict
@@ -304,7 +304,7 @@ def to_tables(
         >>> len(t.media), report.skipped_count  # doctest: +SKIP
         (1, 1)
     """
-    mode = check_on_error(on_error, allowed=ON_ERROR, errors=errors)
+    mode = check_on_error(on_error, allowed=FLATTEN_ON_ERROR, errors=errors)
     arrow = flatten_chunks(records, on_error=mode, report=report)
     return MediaTables(**{grain: arrow_to_pandas(arrow[grain], grain) for grain in GRAINS})
 

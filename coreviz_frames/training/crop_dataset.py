@@ -47,7 +47,7 @@ from coreviz_frames.images.crop_plan import (
 )
 from coreviz_frames.images.loading import load_blob
 from coreviz_frames.images.options import (
-    ON_ERROR,
+    IMAGE_ON_ERROR,
     CropOptions,
     DownloadOptions,
     MaxSize,
@@ -534,7 +534,7 @@ def export_crops(
         ...                         splits=(0.8, 0.1, 0.1))              # doctest: +SKIP
     """
     check_choice("layout", layout, ("imagefolder",))
-    check_on_error(on_error, allowed=ON_ERROR)  # crops: "raise" or "record"
+    check_on_error(on_error, allowed=IMAGE_ON_ERROR)  # crops: "raise" or "record"
     opts, crop, download = _split_crop_options(kwargs, options, crop, download)
     run = Run(download, on_error, workers, progress, quality)
     objects, frames = split_input(tables_or_objects, frames)

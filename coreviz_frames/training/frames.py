@@ -71,7 +71,6 @@ if TYPE_CHECKING:
     from coreviz_frames.training.selection import DatasetKwargs
 
 __all__ = [
-    "DATASET_ON_ERROR",
     "Annotation",
     "DatasetOnError",
     "DatasetPlan",
