@@ -13,7 +13,7 @@ Example:
     >>> BrowseFilters(sort_direction="up")
     Traceback (most recent call last):
     ...
-    coreviz_frames.errors.ConfigError: sort_direction must be 'asc' or 'desc', not 'up'
+    coreviz_frames.errors.ConfigError: sort_direction must be one of 'asc', 'desc', not 'up'
     >>> folder_path_problem("a b/../c", "c1")  # doctest: +ELLIPSIS
     "path 'a b/../c' is not a folder path: ..."
     >>> folder_path_problem("c2.f1", "c1")  # doctest: +ELLIPSIS
