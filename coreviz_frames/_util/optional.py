@@ -4,7 +4,9 @@ Modelled on pandas' ``import_optional_dependency``: the extras (``dask``, ``torc
 ``hf``, ``polars``, ``notebook``) are imported only when a function needs them, and
 their absence is one :class:`~coreviz_frames.errors.MissingDependencyError` (a
 ``ConfigError`` and an ``ImportError``) whose message says what needed the module and
-the ``pip install "coreviz-frames[extra]"`` line that brings it.
+the ``pip install "coreviz-frames[extra]"`` line that brings it (and the line for a
+clone). A runtime dependency imported late (``deltalake``) passes ``extra=None``: its
+message names the package itself.
 
 Example:
     >>> import_optional("json", extra="none", purpose="a doctest").__name__
@@ -13,7 +15,8 @@ Example:
     Traceback (most recent call last):
     ...
     coreviz_frames.errors.MissingDependencyError: this example needs no_such_module_xyz: \
-pip install "coreviz-frames[hf]" (No module named 'no_such_module_xyz')
+pip install "coreviz-frames[hf]", or in a clone: pip install -e ".[hf]" \
+(No module named 'no_such_module_xyz')
 """
 
 from __future__ import annotations
@@ -29,22 +32,22 @@ __all__ = ["import_optional"]
 
 @overload
 def import_optional(
-    name: str, *, extra: str, purpose: str, required: Literal[True] = ...
+    name: str, *, extra: str | None, purpose: str, required: Literal[True] = ...
 ) -> ModuleType: ...
 
 
 @overload
 def import_optional(
-    name: str, *, extra: str, purpose: str, required: Literal[False]
+    name: str, *, extra: str | None, purpose: str, required: Literal[False]
 ) -> ModuleType | None: ...
 
 
 def import_optional(
-    name: str, *, extra: str, purpose: str, required: bool = True
+    name: str, *, extra: str | None, purpose: str, required: bool = True
 ) -> ModuleType | None:
     """The module ``name``, imported now; if it cannot be,
     :class:`~coreviz_frames.errors.MissingDependencyError` saying that ``purpose`` needs
-    it and how to install ``extra``.
+    it and how to install ``extra`` (``None``: a runtime dependency, named itself).
 
     With ``required=False`` a module that cannot be imported gives None instead: absent,
     or present but broken (a build that does not match its dependencies raises
@@ -61,9 +64,16 @@ def import_optional(
             return None
         top = name.partition(".")[0]
         raise MissingDependencyError(
-            f'{purpose} needs {top}: pip install "coreviz-frames[{extra}]" ({exc})', name=top
+            f"{purpose} needs {top}: {_install_line(top, extra)} ({exc})", name=top
         ) from exc
     except (RuntimeError, OSError):
         if not required:
             return None
         raise
+
+
+def _install_line(top: str, extra: str | None) -> str:
+    """How to install ``extra`` (from an index and in a clone), or ``top`` itself."""
+    if extra is None:
+        return f'pip install "{top}" (a dependency of coreviz-frames that is missing)'
+    return f'pip install "coreviz-frames[{extra}]", or in a clone: pip install -e ".[{extra}]"'

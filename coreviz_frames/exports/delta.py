@@ -87,16 +87,16 @@ _CONFIGURATION = {"delta.checkpointInterval": "10"}
 
 
 def require_deltalake() -> None:
-    """Refuse, with the install line, when delta-rs (the ``delta`` extra) is missing."""
+    """Refuse, naming the package, when delta-rs (a dependency imported late) is missing."""
     _deltalake()
 
 
 @cache
 def _deltalake() -> Any:
-    """delta-rs (the ``delta`` extra), imported when a Delta table is first touched."""
+    """delta-rs, imported when a Delta table is first touched."""
     purpose = 'Delta Lake exports (table_format="delta")'
-    import_optional("deltalake.exceptions", extra="delta", purpose=purpose)
-    return import_optional("deltalake", extra="delta", purpose=purpose)
+    import_optional("deltalake.exceptions", extra=None, purpose=purpose)
+    return import_optional("deltalake", extra=None, purpose=purpose)
 
 
 @cache

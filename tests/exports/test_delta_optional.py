@@ -1,5 +1,5 @@
-"""deltalake is the ``delta`` extra: without it the package imports, Parquet exports work,
-and a Delta export says which extra to install (issue 24: the default install stays light)."""
+"""deltalake is imported on first use: in an environment that lacks it the package imports,
+Parquet exports work, and a Delta export is refused before writing, naming the package."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.modules["deltalake"] = None  # as if the delta extra were not installed
+    sys.modules["deltalake"] = None  # as if deltalake were missing
     import coreviz_frames as cvf
     from coreviz_frames.local_api.synthetic import synthetic_media
 
@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_without_deltalake_a_delta_export_names_the_extra(tmp_path):
+def test_without_deltalake_a_delta_export_names_the_package(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
         capture_output=True,
@@ -34,6 +34,6 @@ def test_without_deltalake_a_delta_export_names_the_extra(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "plain 3" in result.stdout
-    assert 'pip install "coreviz-frames[delta]"' in result.stdout
+    assert 'pip install "deltalake"' in result.stdout
     assert 'table_format="delta"' in result.stdout
     assert not (tmp_path / "delta").exists()  # refused before anything is written
