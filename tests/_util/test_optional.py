@@ -29,10 +29,12 @@ def test_missing_module_names_purpose_package_and_extra(monkeypatch):
 
 
 def test_submodule_names_the_top_level_package(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torchvision", None)
-    with pytest.raises(MissingDependencyError, match=r"needs torchvision: ") as caught:
-        import_optional("torchvision.tv_tensors", extra="torch", purpose="boxes")
-    assert caught.value.name == "torchvision"
+    # a name no test imports (torchvision.tv_tensors, once imported by another test in the
+    # same worker, stays in sys.modules even when its parent is hidden)
+    monkeypatch.setitem(sys.modules, "no_such_parent_xyz", None)
+    with pytest.raises(MissingDependencyError, match=r"needs no_such_parent_xyz: ") as caught:
+        import_optional("no_such_parent_xyz.tv_tensors", extra="torch", purpose="boxes")
+    assert caught.value.name == "no_such_parent_xyz"
 
 
 def test_not_required_gives_none_when_absent_or_broken(monkeypatch):
