@@ -67,18 +67,6 @@ def interrupted(out_dir: str) -> NoReturn:
     sys.exit(130)
 
 
-def _parts_written(out_dir: str) -> int:
-    """Committed parts of the export in ``out_dir`` (0 when there is none)."""
-    from coreviz_frames.exports.manifest import MANIFEST_NAME, read_manifest
-
-    if not (Path(out_dir) / MANIFEST_NAME).is_file():
-        return 0
-    try:
-        return len(read_manifest(out_dir).get("parts", []))
-    except (CorevizError, OSError):
-        return 0
-
-
 @click.command(
     epilog="Examples:\n\n\b\n"
     "  coreviz-frames export --collection 5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c --out export/\n"
@@ -206,7 +194,7 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
             raise
         except CorevizError as exc:
             echo_error(exc)
-            if _parts_written(out_dir):
+            if _committed(out_dir)[1]:  # parts written
                 echo(
                     f"The parts already written to {out_dir} are kept: re-run the same "
                     "command with --resume to continue where it stopped.",

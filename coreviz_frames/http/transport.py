@@ -315,7 +315,8 @@ class Transport:
     def _ask_base_url(self) -> tuple[str | None, int | None]:
         """``(verdict, status)`` of ``GET {base_url}/me`` (see :mod:`.notfound`): one
         attempt, no retry (a busy server must not hold the 404 back), at most 5 s, through
-        the session's proxies and certificates; no answer at all gives ``(None, None)``."""
+        the session's proxies and certificates, its body never read; no answer at all gives
+        ``(None, None)``."""
         url = self.url(PROBE_PATH)
         probe = requests.Session()
         probe.trust_env = self.session.trust_env
@@ -326,11 +327,12 @@ class Transport:
         )
         try:
             with probe, Deadline(min(self.deadline, PROBE_SECONDS), cancel=self._cancellation):
-                response = probe.get(
-                    url,
+                response = probe.get(  # stream: the status and headers say it all; the
+                    url,  # body (any size a server sends) is never read
                     headers=self.headers_for(url),
                     timeout=PROBE_SECONDS,
                     allow_redirects=False,
+                    stream=True,
                 )
                 response.close()
         except (requests.RequestException, CorevizError, ValueError):

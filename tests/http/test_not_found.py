@@ -77,3 +77,57 @@ def test_the_base_url_is_asked_once_per_client():
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _EndlessMe(BaseHTTPRequestHandler):
+    """A base URL whose /me answers with an endless body: the probe must not read it."""
+
+    sent: ClassVar[list[int]] = []
+
+    def do_GET(self):
+        if self.path != "/me":
+            body = b"<html>not found</html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        chunk, sent = b"x" * (1 << 20), 0
+        try:
+            for _ in range(2048):  # up to 2 GiB, for as long as the client reads
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # the client closed the connection
+        finally:
+            self.sent.append(sent)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_probe_reads_no_body():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EndlessMe)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with (
+            cvf.Client(api_key="k", base_url=base, retries=0) as client,
+            pytest.raises(NotFoundError, match=r"does not answer as the CoreViz API.*200"),
+        ):
+            client.get_media("a1")
+        for _ in range(100):  # the handler notes what it sent once the client hung up
+            if _EndlessMe.sent:
+                break
+            threading.Event().wait(0.05)
+        # read in full, the body would be up to 2 GiB (or whatever 5 s carries); unread, only
+        # what the socket buffers held went out
+        assert _EndlessMe.sent and _EndlessMe.sent[0] < 64 << 20
+    finally:
+        server.shutdown()
+        server.server_close()
