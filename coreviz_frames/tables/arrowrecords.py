@@ -1,0 +1,435 @@
+"""Media records read by pyarrow's JSON reader, or None when that cannot be proved exact.
+
+:data:`RECORD_TYPE` is the declared nested Arrow type of one media record under its API
+spelling (``frames`` -> ``captions`` / ``objects`` -> ``polygon``, ``metadata.tags``,
+``metadata.moderation``, ``dataset``), derived from :data:`coreviz_frames.schema.API_FIELDS`
+plus the structure :func:`~coreviz_frames.tables.flatten.flatten` consumes. Field types:
+ids, text and dates are ``string`` (dates stay ISO text: the flattening parses them);
+integers ``int64``; numbers ``float64``; ``moderation.categories`` ``list<string>``;
+``polygon`` ``list<struct<x: double, y: double>>``. A frame's ``timestamp`` and
+``endTimestamp`` are ``string``: the API sends them as text (``"0"``, ``"0.5"``); a page
+giving them as JSON numbers is not read here.
+
+``metadata.tags`` has arbitrary keys, and pyarrow's JSON reader cannot read a map: it is
+declared as an empty struct and its fields are *inferred* (``unexpected_field_behavior=
+"infer"``), one ``list<string>`` field per tag key met in the body, in first-seen order.
+Any other inferred field is refused (an unknown field belongs in the ``extra`` column),
+except a scalar field at the top level of a page's ``type: "folder"`` items (folders
+never reach the tables). The tag rows of a record follow its own key order: a row's
+non-null tag fields, in the struct's field order, are proved (one small scan of the
+body's ``"tags":{...}`` objects) to be exactly that record's keys in its order.
+
+:func:`read_page` (a browse page) and :func:`read_record` (a Get Media body) return
+None, meaning "decode this body with :mod:`coreviz_frames._util.jsoncodec` and flatten
+it the exact way", whenever the Arrow result could differ from the exact path's:
+
+- the reader refuses the body: a value of another JSON type than declared (``"320"``
+  or ``1.0`` for an integer, a number for a text, ``true`` for a number, a string for a
+  list), an integer beyond int64, a number beyond the double range, a lone surrogate
+  escape (``"\\ud800"``), a repeated key, malformed JSON, more than one top-level value;
+- invalid UTF-8 (the reader does not validate it; one check per body) or a leading BOM;
+- an inferred field other than a tag key or a folder's top-level scalar, a top-level key
+  of the page besides ``media`` and ``pagination``, a ``pagination`` value that is not
+  an integer, boolean, string or null (a double may be a rounded huge integer);
+- NaN or an infinity in a number field (pyarrow also reads ``-NaN`` and ``Inf``, which
+  the exact decoder refuses);
+- a null media item, frame, caption, object or polygon point;
+- a tag group that is null, empty (the exact path keeps it in ``extra``), not a list of
+  strings, holds a null, or tag keys in another order than the struct's;
+- a folder field also present (maybe as ``null``) on a media item, or spelt with escapes;
+- ``"captions": null`` / ``"objects": null`` in a page where :attr:`ArrowPage.needs_hydration`
+  depends on whether that key is present.
+
+Values the exact path would refuse but the table holds faithfully (a missing id, a bad
+date, a disagreeing ``mediaId``) are the flattening's to find.
+
+Example:
+    >>> page = read_page(b'{"media": [{"id": "m1", "type": "image", "frames": []}],'
+    ...                  b' "pagination": {"total": 1, "hasMore": false}}')
+    >>> page.ids, page.types, page.needs_hydration, page.pagination
+    (['m1'], ['image'], [False], {'total': 1, 'hasMore': False})
+    >>> read_page(b'{"media": [{"id": "m1", "width": "320"}]}') is None
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from coreviz_frames.schema import API_FIELDS
+
+__all__ = ["RECORD_TYPE", "ArrowPage", "read_page", "read_record"]
+
+_STR = pa.string()
+_INT = pa.int64()
+_FLOAT = pa.float64()
+_POINT = pa.struct([pa.field("x", _FLOAT), pa.field("y", _FLOAT)])
+_KIND_TYPES: dict[str, pa.DataType] = {
+    "id": _STR,
+    "str": _STR,
+    "ts": _STR,
+    "int": _INT,
+    "float": _FLOAT,
+    "strlist": pa.list_(_STR),
+    "polygon": pa.list_(_POINT),
+}
+#: Number fields the API sends as JSON text (``"timestamp": "0.5"``): declared ``string``.
+_TEXT_NUMBERS = {"frames": frozenset({"timestamp", "endTimestamp"})}
+#: Keys flattening consumes that are no column of their grain (see flatten._STRUCTURE).
+_PARENT_KEYS = {"frames": "mediaId", "captions": "frameId"}
+TAGS_PATH = ("metadata", "tags")
+
+
+def _direct_fields(grain: str) -> list[pa.Field]:
+    """The fields of ``grain`` read straight from its objects, under their API spelling."""
+    text = _TEXT_NUMBERS.get(grain, frozenset())
+    out = [
+        pa.field(f.source, _STR if f.source in text else _KIND_TYPES[f.kind])
+        for f in API_FIELDS[grain]
+        if "." not in f.source
+    ]
+    if grain in _PARENT_KEYS:
+        out.append(pa.field(_PARENT_KEYS[grain], _STR))
+    return out
+
+
+def _nested_fields() -> list[pa.Field]:
+    """The media's nested objects (``dataset``, ``metadata``...) from the dotted sources."""
+    tree: dict = {}
+    sources = [(f.source, _KIND_TYPES[f.kind]) for f in API_FIELDS["media"] if "." in f.source]
+    sources.append(("dataset.id", _STR))  # datasetId's fallback
+    for source, typ in sources:
+        *parents, name = source.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[name] = typ
+    tree.setdefault("metadata", {})["tags"] = pa.struct([])  # inferred: see the docstring
+
+    def build(node: dict) -> list[pa.Field]:
+        return [
+            pa.field(k, pa.struct(build(v)) if isinstance(v, dict) else v) for k, v in node.items()
+        ]
+
+    return build(tree)
+
+
+CAPTION_TYPE = pa.struct(_direct_fields("captions"))
+OBJECT_TYPE = pa.struct(_direct_fields("objects"))
+FRAME_TYPE = pa.struct(
+    [
+        *_direct_fields("frames"),
+        pa.field("captions", pa.list_(CAPTION_TYPE)),
+        pa.field("objects", pa.list_(OBJECT_TYPE)),
+    ]
+)
+#: The declared type of one media record (see the module docstring).
+RECORD_TYPE = pa.struct(
+    [*_direct_fields("media"), *_nested_fields(), pa.field("frames", pa.list_(FRAME_TYPE))]
+)
+_PAGE_SCHEMA = pa.schema([pa.field("media", pa.list_(RECORD_TYPE))])
+_WRAPPED_SCHEMA = pa.schema([pa.field("media", RECORD_TYPE)])
+_RECORD_SCHEMA = pa.schema(list(RECORD_TYPE))
+#: pagination field types whose Python value is exactly the decoder's.
+_SCALARS = (pa.types.is_int64, pa.types.is_boolean, pa.types.is_string, pa.types.is_null)
+_EXPLICIT_CHILD_NULL = re.compile(rb'"(?:captions|objects)"\s*:\s*null')
+_AFTER_KEY = re.compile(rb"\s*:\s*")
+_BOM = b"\xef\xbb\xbf"
+_WRAPPED = re.compile(rb'\s*\{\s*"media"\s*:')
+
+
+@dataclass
+class ArrowPage:
+    """One browse page read by pyarrow (see :func:`read_page`).
+
+    ``media`` holds one row per listed item (folders included) with the fields of
+    :data:`RECORD_TYPE` (``metadata.tags`` as inferred; a folder's extra scalar fields as
+    more top-level columns); ``pagination`` is the page's ``pagination`` object as the
+    decoder gives it (``{}`` when absent or null); ``body`` the bytes it was read from.
+
+    Example:
+        >>> page = read_page(b'{"media": [{"id": "a"}, {"id": "b", "frames": []}]}')
+        >>> page.take([1]).column("id").to_pylist(), page.needs_hydration
+        (['b'], [True, False])
+    """
+
+    media: pa.Table
+    pagination: dict
+    body: bytes
+    needs_hydration: list[bool] = field(repr=False)
+
+    @property
+    def ids(self) -> list[str | None]:
+        """Each item's ``id`` (None where absent or null)."""
+        return self.media.column("id").to_pylist()
+
+    @property
+    def types(self) -> list[str | None]:
+        """Each item's ``type`` (``"folder"`` for a folder row)."""
+        return self.media.column("type").to_pylist()
+
+    def take(self, rows: Sequence[int]) -> pa.Table:
+        """The media rows at positions ``rows``, in that order."""
+        return self.media.take(pa.array(rows, type=_INT))
+
+
+def read_page(body: bytes) -> ArrowPage | None:
+    """One browse page (``{"media": [...], "pagination": {...}}``) read by pyarrow, or None
+    when its table could differ from the exact decode + flatten (see the module docstring).
+
+    Example:
+        >>> read_page(b'{"media": [{"id": "m1", "name": 5}]}') is None
+        True
+    """
+    table = _read(body, _PAGE_SCHEMA)
+    if (
+        table is None
+        or table.schema.names[0] != "media"
+        or not set(table.schema.names)
+        <= {
+            "media",
+            "pagination",
+        }
+    ):
+        return None
+    pagination = _pagination(table)
+    items = table.column("media").chunk(0)
+    if pagination is None or items.null_count:
+        return None
+    media = items.flatten()
+    if media.null_count or not _provable(media, body, folders=True):
+        return None
+    hydration = _needs_hydration(media, body)
+    if hydration is None:
+        return None
+    return ArrowPage(pa.Table.from_struct_array(media), pagination, body, hydration)
+
+
+def read_record(body: bytes) -> pa.Table | None:
+    """A Get Media body (``{"media": {...}}`` or the record itself) as a one-row table of
+    :data:`RECORD_TYPE`, or None when it could differ from the exact path.
+
+    Example:
+        >>> read_record(b'{"media": {"id": "m1", "frames": []}}').column("id").to_pylist()
+        ['m1']
+        >>> read_record(b'{"media": {"id": "m1", "frames": [], "new": 1}}') is None
+        True
+    """
+    if _WRAPPED.match(body):
+        table = _read(body, _WRAPPED_SCHEMA)
+        if table is None or table.schema.names != ["media"]:
+            return None
+        record = table.column("media").chunk(0)
+    else:  # the record itself: an unknown "media" key in it is refused as any other
+        table = _read(body, _RECORD_SCHEMA)
+        if table is None:
+            return None
+        record = pa.StructArray.from_arrays(table.columns, fields=list(table.schema))
+    if record.null_count or not _provable(record, body, folders=False):
+        return None
+    return pa.Table.from_struct_array(record)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _read(body: bytes, schema: pa.Schema) -> pa.Table | None:
+    """``body`` (one JSON object) read with ``schema`` (unknown fields inferred); None if
+    pyarrow refuses it, if it holds more than one value, or if it is not strict UTF-8."""
+    if body.startswith(_BOM) or not _valid_utf8(body):
+        return None
+    options = pj.ParseOptions(
+        explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=True
+    )
+    block = max(len(body) + 64, 1 << 20)
+    try:
+        table = pj.read_json(
+            io.BytesIO(body),
+            read_options=pj.ReadOptions(use_threads=False, block_size=block),
+            parse_options=options,
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != 1:
+        return None
+    return table.combine_chunks()
+
+
+def _valid_utf8(body: bytes) -> bool:
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _pagination(table: pa.Table) -> dict | None:
+    """The page's pagination as the decoder gives it ({} if absent or null); None if a
+    value is of a type whose Python value could differ (a double, a list, an object)."""
+    if "pagination" not in table.schema.names:
+        return {}
+    typ = table.schema.field("pagination").type
+    if pa.types.is_null(typ):
+        return {}
+    if not pa.types.is_struct(typ) or not all(
+        any(check(f.type) for check in _SCALARS) for f in typ
+    ):
+        return None
+    value = table.column("pagination")[0].as_py()
+    return {} if value is None else value
+
+
+# --- proofs -------------------------------------------------------------------------------------
+
+
+def _provable(media: pa.StructArray, body: bytes, *, folders: bool) -> bool:
+    """Whether the rows of ``media`` (read from ``body``) hold exactly what the exact path
+    reads: no unknown field, no null item, no non-finite number, tags in record order."""
+    extra = _inferred_paths(media.type, RECORD_TYPE, ())
+    tag_keys = [p[-1] for p in extra if len(p) == 3 and p[:2] == TAGS_PATH]
+    folder_fields = [p[0] for p in extra if len(p) == 1]
+    if len(tag_keys) + len(folder_fields) != len(extra) or (folder_fields and not folders):
+        return False
+    parts = _parts(media)
+    if any(arr.null_count for arr in parts[1:4]) or parts[4].null_count:
+        return False
+    floats = [parts[0].field(f.name) for f in RECORD_TYPE if f.type == _FLOAT]
+    floats += [parts[4].field("x"), parts[4].field("y")]
+    if not all(pc.all(pc.is_finite(arr)).as_py() is not False for arr in floats):
+        return False
+    return _folder_fields_provable(media, folder_fields, body) and _tags_provable(media, body)
+
+
+def _inferred_paths(actual: pa.DataType, declared: pa.DataType, path: tuple) -> list[tuple]:
+    """The paths of the fields of ``actual`` that ``declared`` does not have (inferred)."""
+    if actual.equals(declared):
+        return []
+    if pa.types.is_list(actual) and pa.types.is_list(declared):
+        return _inferred_paths(actual.value_type, declared.value_type, path)
+    if not (pa.types.is_struct(actual) and pa.types.is_struct(declared)):
+        return [path]  # a declared field read as another type: never expected
+    found: list[tuple] = []
+    for child in actual:
+        index = declared.get_field_index(child.name)
+        if index < 0:
+            found.append((*path, child.name))
+        else:
+            found += _inferred_paths(child.type, declared.field(index).type, (*path, child.name))
+    return found
+
+
+def _parts(media: pa.StructArray) -> tuple[pa.StructArray, ...]:
+    """``media``, its frames, captions, objects and polygon points (each flattened)."""
+    frames = media.field("frames").flatten()
+    objects = frames.field("objects").flatten()
+    return (
+        media,
+        frames,
+        frames.field("captions").flatten(),
+        objects,
+        objects.field("polygon").flatten(),
+    )
+
+
+def _folder_fields_provable(media: pa.StructArray, names: list[str], body: bytes) -> bool:
+    """Folder-only fields (``folderItemCount``): scalar, set on folder rows only, and the
+    key written in ``body`` exactly once per value (so no media carries it, not even null)."""
+    if not names:
+        return True
+    folder = pc.fill_null(pc.equal(media.field("type"), "folder"), False)
+    is_folder = folder.to_numpy(zero_copy_only=False)
+    for name in names:
+        column = media.field(name)
+        if pa.types.is_nested(column.type):
+            return False
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        key = json.dumps(name, ensure_ascii=False).encode()
+        if (valid & ~is_folder).any() or body.count(key) != int(valid.sum()):
+            return False
+    return True
+
+
+def _tags_provable(media: pa.StructArray, body: bytes) -> bool:
+    """Every tag group a list of strings, none null or empty, and each record's keys (read
+    from ``body``) exactly its non-null tag fields in the struct's order."""
+    metadata = media.field("metadata")
+    tags = metadata.field("tags")
+    valid = (
+        pc.and_(metadata.is_valid(), tags.is_valid()).to_numpy(zero_copy_only=False)
+        if len(media)
+        else np.zeros(0, bool)
+    )
+    names = [f.name for f in tags.type]
+    present = np.zeros((len(names), len(media)), bool)
+    for i, name in enumerate(names):
+        group = tags.field(name)
+        if not pa.types.is_list(group.type) or not pa.types.is_string(group.type.value_type):
+            return False
+        present[i] = group.is_valid().to_numpy(zero_copy_only=False) & valid
+        lengths = pc.fill_null(pc.list_value_length(group), 1).to_numpy(zero_copy_only=False)
+        if group.flatten().null_count or (present[i] & (lengths == 0)).any():
+            return False
+    written = _written_tag_keys(body)
+    rows = np.flatnonzero(valid)
+    if written is None or len(written) != len(rows):
+        return False
+    by_mask: dict[bytes, list[str]] = {}
+    for keys, row in zip(written, rows.tolist(), strict=True):
+        mask = present[:, row].tobytes()
+        expected = by_mask.get(mask)
+        if expected is None:
+            expected = by_mask[mask] = [n for n, p in zip(names, present[:, row], strict=True) if p]
+        if keys != expected:
+            return False
+    return True
+
+
+def _written_tag_keys(body: bytes) -> list[list[str]] | None:
+    """The keys of every ``"tags": {...}`` object of ``body``, in order (``"tags": null``
+    skipped); None if one cannot be read this way (a ``}`` inside a tag, a nested value,
+    ``"tags"`` as a key of anything but an object or null)."""
+    found: list[list[str]] = []
+    at = body.find(b'"tags"')
+    while at >= 0:
+        colon = _AFTER_KEY.match(body, at + 6)
+        if colon is not None:  # a key (inside a string the closing quote would be escaped)
+            start = colon.end()
+            if body.startswith(b"{", start):
+                end = body.find(b"}", start)
+                try:
+                    value = json.loads(body[start : end + 1])
+                except ValueError:
+                    return None
+                found.append(list(value))
+            elif not body.startswith(b"null", start):
+                return None
+        at = body.find(b'"tags"', at + 6)
+    return found
+
+
+def _needs_hydration(media: pa.StructArray, body: bytes) -> list[bool] | None:
+    """:func:`coreviz_frames.api.client.needs_hydration` of every row, from its columns;
+    None when it hangs on an explicit ``"captions": null`` the table cannot show."""
+    frames = media.field("frames")
+    is_list = frames.is_valid().to_numpy(zero_copy_only=False)
+    lengths = pc.fill_null(pc.list_value_length(frames), 0).to_numpy(zero_copy_only=False)
+    flat = frames.flatten()
+    has = pc.or_(flat.field("captions").is_valid(), flat.field("objects").is_valid())
+    parents = pc.list_parent_indices(frames).to_numpy(zero_copy_only=False)
+    any_child = np.zeros(len(media), bool)
+    any_child[parents[has.to_numpy(zero_copy_only=False)]] = True
+    light = is_list & (lengths > 0) & ~any_child
+    if light.any() and _EXPLICIT_CHILD_NULL.search(body):
+        return None
+    return (~is_list | light).tolist()
