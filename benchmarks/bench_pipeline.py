@@ -1,54 +1,71 @@
-"""Benchmark: the export pipeline stage by stage, end to end, and against the first release.
+"""Benchmark: the export pipeline stage by stage and end to end, vs today's and the first release.
 
 On N synthetic media (default 20,000; ``--quick`` 3,000) served by the local API in its own
 process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), in ONE run:
 
 * **each stage alone**, one after another on one thread (the floor of each):
   ``fetch`` the page bytes with a bare ``ThreadPoolExecutor`` + ``requests.Session`` (no
-  parse); ``parse`` them with ``json.loads`` (and ``coreviz_frames._util.jsoncodec.loads`` when
-  that module exists); ``flatten`` the records in batches of 1,000 to Arrow tables;
-  ``to pandas`` (only while ``ExportStore.commit_part`` takes pandas frames, as
-  ``export_parquet`` then pays for it); ``fingerprint`` every record; ``write`` the parts
-  with ``ExportStore.commit_part``;
-* **end to end**, each in a fresh child process (so its peak RSS is its own):
-  ``export_parquet(client.browse(...))`` of N media and ``to_tables(client.browse(...))``
-  of 10,000 (or N if smaller);
-* the **baseline** "as in the first release", also in fresh processes: standard-library
-  JSON with the GC on (``response.json()``), stages one after another, each step on one
-  thread: fetch a batch of pages with the bare pool, parse, ``to_tables``, then (export)
-  ``pa.Table.from_pandas`` + ``pq.write_table`` per grain, or (to_tables) one
-  ``to_tables`` of everything at the end. The baseline computes no fingerprints.
+  parse); ``parse`` them with ``json.loads`` (and ``coreviz_frames._util.jsoncodec.loads``);
+  ``flatten`` the records in batches of 1,000 to Arrow tables; ``to pandas`` (only counted
+  while ``ExportStore.commit_part`` takes pandas frames); ``fingerprint`` every record;
+  ``write`` the parts with ``ExportStore.commit_part``;
+* the **Arrow floor**: ``tables.arrowrecords.read_page`` of each page's bytes and
+  ``tables.arrowflatten.flatten_arrow`` of the kept rows in batches of 1,000 (the five
+  tables); where the package has no such modules, ``pyarrow.json.read_json`` of each page
+  alone, said in the output (the Arrow compute is then missing from the row);
+* **end to end**, each run in a fresh child process (so its peak RSS is its own), in rounds
+  interleaved A B C A B C ..., medians of ``--rounds``:
+  ``export_parquet(client.browse(...))`` and ``to_tables(client.browse(...))`` of N media by
 
-It prints media/s of each, the end-to-end time against the sum of the stage floors and
-against the slowest stage, the end-to-end speed as a ratio of the baseline, the peak RSS,
-and each aim of issue 15 as MET or MISSED:
+  - the current package;
+  - **today's** package, frozen: ``git archive`` of commit ``b504686`` (``coreviz_frames``)
+    extracted into a temporary folder that is first on ``sys.path`` in its children, so
+    "x today" keeps meaning the export path before issue 25 (skipped, and said, where the
+    checkout has no git history);
+  - the **first release's** path: standard-library JSON with the GC on
+    (``response.json()``), stages one after another, each step on one thread: fetch a batch
+    of pages with the bare pool, parse, ``to_tables``, then (export) ``pa.Table.from_pandas``
+    + ``pq.write_table`` per grain, or (to_tables) one ``to_tables`` of everything at the end.
+    No fingerprints.
+* **memory**: the peak RSS of ``export_parquet(client.browse(...))`` of 50,000 media against
+  5,000 (``--memory-media``), each in a child process, latency 0.
 
-* ``export_parquet`` >= 3x the baseline and within 1.3x of the sum of its stage floors;
-* ``to_tables(browse)`` of 10,000 media >= 2.5x the baseline.
+It prints the expected duration first, then media/s of each, the ratios, the peak RSS, and
+each aim of issue 25 as MET or MISSED (at each latency):
 
+* ``export_parquet(browse)`` >= 2.5x today's and >= 3x the first release's;
+* ``to_tables(browse)`` >= 2.5x today's;
+* peak RSS of the 50,000-media export <= 1.2x that of 5,000.
+
+Measure on a quiet machine: other processes on the cores change every figure.
 ``--sweep`` measures browse throughput (``list(client.browse(cid, page_size=P))``, and the
-bare pool's bytes-only fetch) for P in 50, 100, 200, 500, 1000 at each latency, to choose
-the default page size; the default run prints it at 0.02 s latency on a smaller collection.
+bare pool's bytes-only fetch) for P in 50, 100, 200, 500, 1000 at each latency;
+``--with-sweep`` adds it at the non-zero latency to a normal run.
 
 Usage:
-    .venv/bin/python benchmarks/bench_pipeline.py              # 20,000 media, ~5 minutes
-    .venv/bin/python benchmarks/bench_pipeline.py --quick      # 3,000 media, < 1 minute
+    .venv/bin/python benchmarks/bench_pipeline.py              # 20,000 media, ~13 minutes
+    .venv/bin/python benchmarks/bench_pipeline.py --quick      # 3,000 media, < 2 minutes
     .venv/bin/python benchmarks/bench_pipeline.py --sweep      # the page-size sweep only
-    .venv/bin/python benchmarks/bench_pipeline.py --media 5000 --latency 0.02
+    .venv/bin/python benchmarks/bench_pipeline.py --media 5000 --latency 0.02 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import shutil
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,10 +84,11 @@ HEADERS = {"x-api-key": API_KEY}
 WORKERS = 8  # the Client's default max_workers; the bare pools use as many threads
 BATCH = 1000  # media per flattened batch / part, as export_parquet's default batch_size
 PAGE_SIZES = (50, 100, 200, 500, 1000)
-TABLES_MEDIA = 10_000  # to_tables(browse) is measured on this many media (or N if fewer)
-AIM_EXPORT_X_BASELINE = 3.0
-AIM_EXPORT_OF_FLOORS = 1.3
-AIM_TABLES_X_BASELINE = 2.5
+TODAY_COMMIT = "b504686"  # the package before issue 25's fast path: "today's" export
+AIM_EXPORT_X_TODAY = 2.5
+AIM_EXPORT_X_FIRST = 3.0
+AIM_TABLES_X_TODAY = 2.5
+AIM_MEMORY_RATIO = 1.2
 
 
 # --------------------------------------------------------------------------- fetching
@@ -167,6 +185,7 @@ class Stages:
     n: int
     seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    arrow_note: str = ""
     write_takes_arrow: bool = False  # then export_parquet needs no "to pandas" step
 
     def floor(self, names: tuple[str, ...]) -> float:
@@ -244,7 +263,111 @@ def measure_stages(base_url: str, cid: str, n: int, page_size: int, workdir: Pat
             count["write"] += timed(store.commit_part, tables, failures=[], fingerprints=fps)[0]
         store.finish("complete")
     stages.seconds.update(count)
+    stages.seconds[ARROW_FLOOR], stages.arrow_note = arrow_floor(bodies)
     return stages
+
+
+# --------------------------------------------------------------------------- the Arrow floor
+
+ARROW_FLOOR = "Arrow floor"
+
+
+def fast_path_parts() -> tuple[Callable[[bytes], Any] | None, Callable[[Any], Any] | None]:
+    """``(read_page, flatten_arrow)`` of the package, each None where it has none (yet)."""
+    try:
+        from coreviz_frames.tables.arrowrecords import read_page
+    except ImportError:
+        return None, None
+    try:
+        from coreviz_frames.tables.arrowflatten import flatten_arrow
+    except ImportError:
+        return read_page, None
+    return read_page, flatten_arrow
+
+
+def read_json_each(bodies: list[bytes]) -> int:
+    """``pyarrow.json.read_json`` of each page as it is (one JSON document, one row)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    rows = 0
+    for body in bodies:
+        options = pj.ReadOptions(block_size=len(body) + 1)  # a block holds a whole document
+        rows += pj.read_json(pa.BufferReader(body), read_options=options).num_rows
+    return rows
+
+
+def read_and_flatten(
+    bodies: list[bytes], read_page: Callable[[bytes], Any], flatten_arrow: Callable | None
+) -> tuple[int, int, int]:
+    """``read_page`` of every body, ``flatten_arrow`` of the kept rows (folders left out) in
+    batches of whole pages, :data:`BATCH` rows or just over: ``(pages read_page refused,
+    batches flatten_arrow refused, batches)``."""
+    import pyarrow as pa
+
+    refused_pages = refused_batches = done = 0
+    pending: list[Any] = []
+    for i, body in enumerate(bodies):
+        page = read_page(body)
+        if page is None:
+            refused_pages += 1
+        elif flatten_arrow is not None:
+            pending.append(page.take([r for r, kind in enumerate(page.types) if kind != "folder"]))
+        rows = sum(table.num_rows for table in pending)
+        if pending and (rows >= BATCH or i == len(bodies) - 1):
+            batch = pa.concat_tables(pending, promote_options="default")
+            refused_batches += flatten_arrow(batch) is None
+            done, pending = done + 1, []
+    return refused_pages, refused_batches, done
+
+
+def arrow_floor(bodies: list[bytes]) -> tuple[float, str]:
+    """Seconds of the Arrow floor over ``bodies`` and what the row measured."""
+    read_page, flatten_arrow = fast_path_parts()
+    if read_page is None:
+        seconds = timed(read_json_each, bodies)[0]
+        return seconds, (
+            "reader only: pyarrow.json.read_json of each page; the Arrow compute for the five "
+            "tables is MISSING (no tables.arrowrecords / tables.arrowflatten in this package)"
+        )
+    seconds, (pages, refused, done) = timed(read_and_flatten, bodies, read_page, flatten_arrow)
+    note = "read_page of each page"
+    note += (
+        f" + flatten_arrow of {done} batches of {BATCH}"
+        if flatten_arrow is not None
+        else "; the Arrow compute is MISSING (no tables.arrowflatten in this package)"
+    )
+    if pages or refused:
+        note += (
+            f"; NOT all provable: read_page refused {pages} of {len(bodies)} pages, "
+            f"flatten_arrow {refused} of {done} batches (the exact path would take them)"
+        )
+    return seconds, note
+
+
+# --------------------------------------------------------------------------- today's package
+
+
+def freeze_today(dest: Path) -> tuple[Path | None, str]:
+    """Extract ``coreviz_frames`` as of :data:`TODAY_COMMIT` into ``dest``: ``(folder to put
+    first on sys.path, what was done)``, or ``(None, why not)`` without git history."""
+    cmd = ["git", "-C", str(ROOT), "archive", "--format=tar", TODAY_COMMIT, "coreviz_frames"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, check=False, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"git is not available ({exc})"
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        return None, f"this checkout has no commit {TODAY_COMMIT} ({' '.join(reason[:1])})"
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        try:
+            archive.extractall(dest, filter="data")
+        except TypeError:  # a Python without extraction filters (before 3.10.12 / 3.11.4)
+            archive.extractall(dest)  # our own repository's archive
+    return dest, (
+        f"today's path = the package at commit {TODAY_COMMIT} (git archive extracted into a "
+        "temporary folder, first on sys.path in its children)"
+    )
 
 
 # --------------------------------------------------------------------------- end to end
@@ -334,33 +457,111 @@ CHILDREN: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def run_child(kind: str, n: int, total: int, server: Any, page_size: int, out: Path) -> dict:
-    """One end-to-end run in a fresh process: ``{"seconds", "media", "rss_mb"}``."""
-    cmd = [sys.executable, __file__, "--child", kind, "--n", str(n), "--total", str(total)]
-    cmd += ["--out", str(out), "--base-url", server.base_url]
-    cmd += ["--collection-id", server.collection_id, "--page-size", str(page_size)]
+@dataclass(frozen=True)
+class Run:
+    """Where one end-to-end child runs: the collection, how much of it, which package."""
+
+    server: Any
+    n: int
+    page_size: int
+    total: int = 0  # the collection's size (n when 0)
+    package: Path | None = None  # a folder first on sys.path in the child (today's package)
+
+
+def run_child(kind: str, run: Run, out: Path | None = None) -> dict:
+    """One end-to-end run in a fresh process: ``{"seconds", "media", "rss_mb", "package"}``;
+    ``out`` (the export's folder) is removed afterwards."""
+    cmd = [sys.executable, __file__, "--child", kind, "--n", str(run.n)]
+    cmd += ["--total", str(run.total or run.n)] + (["--out", str(out)] if out else [])
+    cmd += ["--base-url", run.server.base_url, "--collection-id", run.server.collection_id]
+    cmd += ["--page-size", str(run.page_size)]
+    if run.package is not None:
+        cmd += ["--package-dir", str(run.package)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if out is not None:
+        shutil.rmtree(out, ignore_errors=True)  # 20,000 media write ~100 MB a run
     if done.returncode != 0:
         raise RuntimeError(f"{kind} child failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    if result["media"] != n:
-        raise RuntimeError(f"{kind}: {result['media']} media, expected {n}")
+    if result["media"] != run.n:
+        raise RuntimeError(f"{kind}: {result['media']} media, expected {run.n}")
+    expected = (run.package or ROOT).resolve()
+    if not Path(result["package"]).is_relative_to(expected):
+        raise RuntimeError(f"{kind} ran the package at {result['package']}, not {expected}")
     return result
 
 
 def child_main(args: argparse.Namespace) -> int:
     warnings.simplefilter("error")  # a skipped record or a pagination warning is a failure
+    if args.package_dir:  # today's frozen package, before this checkout's
+        sys.path.insert(0, args.package_dir)
     # imported before the clock starts (pandas, pyarrow and the package take ~1 s to import,
     # the same for every path): the runs time the work, not the interpreter's start
+    import coreviz_frames
     import coreviz_frames.api.client
     import coreviz_frames.exports.writer
-    import coreviz_frames.tables.media_tables  # noqa: F401
+    import coreviz_frames.tables.media_tables
 
     start = time.perf_counter()
     media = CHILDREN[args.child](args)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "media": media, "rss_mb": peak_rss_mb()}))
+    package = str(Path(coreviz_frames.__file__).resolve().parent)
+    print(
+        json.dumps(
+            {"seconds": seconds, "media": media, "rss_mb": peak_rss_mb(), "package": package}
+        )
+    )
     return 0
+
+
+@dataclass(frozen=True)
+class E2EPath:
+    """One end-to-end path of the table."""
+
+    key: str
+    child: str  # a key of CHILDREN
+    label: str
+    today: bool = False  # run by today's frozen package
+
+
+PATHS = (
+    E2EPath("export", "export", "export_parquet(browse)"),
+    E2EPath("today-export", "export", "  today's (b504686)", today=True),
+    E2EPath("first-export", "baseline-export", "  first release"),
+    E2EPath("tables", "tables", "to_tables(browse)"),
+    E2EPath("today-tables", "tables", "  today's (b504686)", today=True),
+    E2EPath("first-tables", "baseline-tables", "  first release"),
+)
+
+
+def end_to_end(run: Run, today: Path | None, workdir: Path, rounds: int) -> dict[str, list]:
+    """Every path once per round, rounds interleaved (A B C A B C ...), each in a fresh
+    process: ``{path key: [result of each round]}`` (today's paths left out without git)."""
+    paths = [p for p in PATHS if today is not None or not p.today]
+    results: dict[str, list] = {p.key: [] for p in paths}
+    for i in range(rounds):
+        start = time.perf_counter()
+        for p in paths:
+            child_run = Run(run.server, run.n, run.page_size, package=today if p.today else None)
+            results[p.key].append(run_child(p.child, child_run, workdir / f"{p.key}-{i}"))
+        print(
+            f"  round {i + 1}/{rounds}: {time.perf_counter() - start:.0f} s "
+            f"({len(paths)} fresh processes)",
+            flush=True,
+        )
+    return results
+
+
+def memory_runs(
+    server: Any, sizes: tuple[int, int], page_size: int, workdir: Path
+) -> dict[int, dict]:
+    """``export_parquet(client.browse(...))`` of each of ``sizes`` media (small, then large),
+    each in a child process: ``{media: result}``."""
+    total = server.options.synthetic
+    return {
+        n: run_child("export", Run(server, n, page_size, total=total), workdir / f"memory-{n}")
+        for n in sizes
+    }
 
 
 # --------------------------------------------------------------------------- the page sweep
@@ -390,7 +591,7 @@ def sweep(server: Any, n: int, repeat: int, rss: bool) -> dict[int, dict[str, fl
                 best[size]["fetch"] = min(best[size]["fetch"], seconds)
     for size in PAGE_SIZES if rss else ():
         total = server.options.synthetic
-        best[size]["rss_mb"] = run_child("browse", n, total, server, size, Path())["rss_mb"]
+        best[size]["rss_mb"] = run_child("browse", Run(server, n, size, total=total))["rss_mb"]
     return best
 
 
@@ -421,12 +622,15 @@ def print_sweep(n: int, latency: float, result: dict[int, dict[str, float]]) -> 
 STAGE_ORDER = ("fetch", "parse", "flatten", "to pandas", "fingerprint", "write")
 EXPORT_STAGES = STAGE_ORDER
 TABLES_STAGES = ("fetch", "parse", "flatten", "to pandas")
+ARROW_EXPORT_STAGES = ("fetch", ARROW_FLOOR, "write")  # fingerprints off the critical path
+ARROW_TABLES_STAGES = ("fetch", ARROW_FLOOR, "to pandas")
+Aim = tuple[str, bool | None]  # (what, MET / MISSED / None: not measured)
 
 
 def floor_names(stages: Stages, wanted: tuple[str, ...]) -> list[str]:
     """The stage names counted in a floor: the fastest parser stands for "parse"; "to
     pandas" counts for export only while the store takes pandas frames."""
-    if wanted == EXPORT_STAGES and stages.write_takes_arrow:
+    if "write" in wanted and stages.write_takes_arrow:
         wanted = tuple(w for w in wanted if w != "to pandas")
     parse = min(
         (k for k in stages.seconds if k.startswith("parse ")), key=stages.seconds.__getitem__
@@ -440,110 +644,200 @@ def print_stages(stages: Stages) -> None:
     print(f"{'stage':34} {'seconds':>8} {'media/s':>10}")
     for name, seconds in stages.seconds.items():
         print(f"{name:34} {seconds:8.2f} {stages.n / seconds:10,.0f}")
-    for label, wanted in (("export", EXPORT_STAGES), ("to_tables", TABLES_STAGES)):
+    print(f"  {ARROW_FLOOR}: {stages.arrow_note}")
+    floors = (
+        ("export, exact", EXPORT_STAGES),
+        ("export, Arrow", ARROW_EXPORT_STAGES),
+        ("to_tables, exact", TABLES_STAGES),
+        ("to_tables, Arrow", ARROW_TABLES_STAGES),
+    )
+    for label, wanted in floors:
         names = floor_names(stages, wanted)
         total = stages.floor(tuple(names))
         slow = max(names, key=stages.seconds.__getitem__)
         print(
-            f"  {label} floors: sum {total:.2f} s ({stages.n / total:,.0f} media/s), "
+            f"  {label + ' floors:':24} sum {total:6.2f} s ({stages.n / total:7,.0f} media/s), "
             f"slowest {slow} {stages.seconds[slow]:.2f} s"
         )
 
 
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
+def verdict(ok: bool | None) -> str:
+    return "NOT MEASURED" if ok is None else "MET" if ok else "MISSED"
 
 
-def report_end_to_end(stages: Stages, runs: dict[str, dict]) -> None:
-    """The end-to-end table and the aims, figures included."""
+def summary(results: list[dict]) -> dict[str, float]:
+    """Median seconds of the rounds, their range, the media and the highest peak RSS."""
+    seconds = [r["seconds"] for r in results]
+    return {
+        "seconds": statistics.median(seconds),
+        "min": min(seconds),
+        "max": max(seconds),
+        "media": results[0]["media"],
+        "rss_mb": max(r["rss_mb"] for r in results),
+    }
+
+
+def ratio(runs: dict[str, dict], base: str, key: str) -> float | None:
+    """How many times faster ``key`` ran than ``base`` (medians), None if one is missing."""
+    if base not in runs or key not in runs:
+        return None
+    return runs[base]["seconds"] / runs[key]["seconds"]
+
+
+def times(value: float | None) -> str:
+    return f"{value:6.2f}x" if value is not None else f"{'-':>7}"
+
+
+def print_end_to_end(stages: Stages, results: dict[str, list], page_size: int) -> None:
+    """The end-to-end table: medians of the rounds and ratios between paths of one kind."""
+    runs = {key: summary(found) for key, found in results.items()}
+    rounds = len(next(iter(results.values())))
     print(
-        f"\nend to end (each in a fresh process; page_size {runs['page_size']}, {WORKERS} workers)"
+        f"\nend to end (a fresh process each; medians of {rounds} interleaved rounds; "
+        f"page_size {page_size}, {WORKERS} workers)"
     )
     print(
-        f"{'path':28} {'media':>7} {'seconds':>8} {'media/s':>9} {'x base':>7} "
-        f"{'/ floors':>9} {'/ slowest':>10} {'peak RSS':>9}"
+        f"{'path':26} {'media':>7} {'seconds':>8} {'min-max':>11} {'media/s':>8} "
+        f"{'x today':>7} {'x first':>7} {'/ floors':>8} {'peak RSS':>9}"
     )
-    ratios: dict[str, tuple[float, float]] = {}
-    for kind, wanted in (("export", EXPORT_STAGES), ("tables", TABLES_STAGES)):
-        run, base = runs[kind], runs[f"baseline-{kind}"]
-        names = floor_names(stages, wanted)
-        per_media = stages.floor(tuple(names)) / stages.n
-        floors = per_media * run["media"]
-        slowest = max(stages.seconds[k] for k in names) / stages.n * run["media"]
-        speed = base["seconds"] / run["seconds"]
-        ratios[kind] = (speed, run["seconds"] / floors)
-        label = "export_parquet(browse)" if kind == "export" else "to_tables(browse)"
-        for name, r, extra in (
-            (
-                label,
-                run,
-                f"{speed:6.2f}x {run['seconds'] / floors:8.2f}x {run['seconds'] / slowest:9.2f}x",
-            ),
-            (
-                f"baseline {kind}",
-                base,
-                f"{'1.00x':>7} {base['seconds'] / floors:8.2f}x {base['seconds'] / slowest:9.2f}x",
-            ),
-        ):
-            print(
-                f"{name:28} {r['media']:7,} {r['seconds']:8.2f} {r['media'] / r['seconds']:9,.0f}"
-                f" {extra} {r['rss_mb']:7.0f} MB"
-            )
-    speed, of_floors = ratios["export"]
-    print("aims:")
+    for path in PATHS:
+        if path.key not in runs:
+            print(f"{path.label:26} skipped: no git history (see the top)")
+            continue
+        run, kind = runs[path.key], path.key.rsplit("-", 1)[-1]
+        floor = stages.floor(tuple(floor_names(stages, FLOORS[kind]))) / stages.n * run["media"]
+        spread = f"{run['min']:.2f}-{run['max']:.2f}"
+        print(
+            f"{path.label:26} {run['media']:7,} {run['seconds']:8.2f} {spread:>11} "
+            f"{run['media'] / run['seconds']:8,.0f} {times(ratio(runs, f'today-{kind}', path.key))}"
+            f" {times(ratio(runs, f'first-{kind}', path.key))} {run['seconds'] / floor:7.2f}x "
+            f"{run['rss_mb']:6.0f} MB"
+        )
     print(
-        f"  export_parquet >= {AIM_EXPORT_X_BASELINE:.0f}x baseline: {speed:.2f}x "
-        f"{verdict(speed >= AIM_EXPORT_X_BASELINE)}"
+        "  x today, x first: the median time of today's, the first release's path of the same\n"
+        "    kind over this row's; / floors: this row's time over the sum of the exact stage\n"
+        "    floors (above) for as many media; peak RSS: the highest of the rounds"
     )
-    beat = f" (overlap beats the sum by {1 / of_floors:.2f}x)" if of_floors < 1 else ""
+
+
+FLOORS = {"export": EXPORT_STAGES, "tables": TABLES_STAGES}
+
+
+def end_to_end_aims(results: dict[str, list], latency: float) -> list[Aim]:
+    """The speed aims of issue 25 at one latency, with their figures."""
+    runs = {key: summary(found) for key, found in results.items()}
+    at = f"at {latency * 1000:.0f} ms"
+    aims: list[Aim] = []
+    for key, base, aim, label in (
+        ("export", "today-export", AIM_EXPORT_X_TODAY, "export_parquet(browse) >= {}x today's"),
+        (
+            "export",
+            "first-export",
+            AIM_EXPORT_X_FIRST,
+            "export_parquet(browse) >= {}x first release",
+        ),
+        ("tables", "today-tables", AIM_TABLES_X_TODAY, "to_tables(browse) >= {}x today's"),
+    ):
+        speed = ratio(runs, base, key)
+        figure = f"{speed:.2f}x" if speed is not None else "today's path skipped"
+        aims.append(
+            (f"{label.format(aim)} {at}: {figure}", None if speed is None else speed >= aim)
+        )
+    return aims
+
+
+def memory_aim(runs: dict[int, dict]) -> list[Aim]:
+    """Peak RSS of the large export against the small one."""
+    (small, low), (large, high) = sorted(runs.items())
+    rss = high["rss_mb"] / low["rss_mb"]
     print(
-        f"  export_parquet within {AIM_EXPORT_OF_FLOORS}x of the sum of stage floors: "
-        f"{of_floors:.2f}x {verdict(of_floors <= AIM_EXPORT_OF_FLOORS)}{beat}"
+        f"\nmemory: export_parquet(browse) peak RSS {low['rss_mb']:.0f} MB for {small:,} media, "
+        f"{high['rss_mb']:.0f} MB for {large:,} media: {rss:.2f}x "
+        f"({low['seconds']:.1f} s and {high['seconds']:.1f} s; a child process each, latency 0)"
     )
-    speed = ratios["tables"][0]
-    print(
-        f"  to_tables(browse) of {runs['tables']['media']:,} media >= "
-        f"{AIM_TABLES_X_BASELINE}x baseline: {speed:.2f}x {verdict(speed >= AIM_TABLES_X_BASELINE)}"
+    return [
+        (
+            f"peak RSS of {large:,} media <= {AIM_MEMORY_RATIO}x that of {small:,}: {rss:.2f}x",
+            rss <= AIM_MEMORY_RATIO,
+        )
+    ]
+
+
+def print_aims(title: str, aims: list[Aim]) -> None:
+    print(title)
+    for text, ok in aims:
+        print(f"  {text} {verdict(ok)}")
+
+
+# --------------------------------------------------------------------------- how long
+
+
+#: Seconds per media on a quiet 2-core machine before the fast path (measured with
+#: ``--quick``): what the duration printed at the start is made of. An upper bound: the
+#: fast path makes "export" and "tables" cheaper.
+SECONDS_PER_MEDIA = {
+    "export": 0.9e-3,
+    "tables": 0.75e-3,
+    "baseline-export": 1.1e-3,
+    "baseline-tables": 1.0e-3,
+    "warm": 1.1e-3,  # a server serialising a record once (servers warm two at a time)
+    "stages": 1.8e-3,  # every stage alone, both parsers and the Arrow floor
+}
+CHILD_START = 2.0  # seconds: a fresh interpreter importing pandas, pyarrow and the package
+
+
+def expected_seconds(args: argparse.Namespace, n: int, today: bool) -> float:
+    """What the run should take, from :data:`SECONDS_PER_MEDIA`."""
+    cost = SECONDS_PER_MEDIA
+    small, large = args.memory_media
+    per_round = sum(cost[p.child] * n + CHILD_START for p in PATHS if today or not p.today)
+    warmed = n * len(args.latency) + large
+    warm = max(warmed / 2, n, large) * cost["warm"]
+    memory = (small + large) * cost["export"] + 2 * CHILD_START
+    sweep = 40.0 if args.with_sweep else 0.0
+    return (
+        warm + len(args.latency) * (cost["stages"] * n + args.rounds * per_round) + memory + sweep
     )
-    print(f"  peak RSS of the end-to-end export: {runs['export']['rss_mb']:.0f} MB")
 
 
 # --------------------------------------------------------------------------- main
 
 
-def end_to_end(server: Any, n: int, page_size: int, workdir: Path, repeat: int) -> dict:
-    """The four end-to-end runs (interleaved, best of ``repeat``), each in a fresh process."""
-    sizes = {"export": n, "tables": min(TABLES_MEDIA, n)}
-    runs: dict[str, Any] = {"page_size": page_size}
-    for i in range(repeat):
-        for kind in ("export", "baseline-export", "tables", "baseline-tables"):
-            size = sizes[kind.removeprefix("baseline-")]
-            out = workdir / f"{kind}-{i}"
-            result = run_child(kind, size, n, server, page_size, out)
-            if kind not in runs or result["seconds"] < runs[kind]["seconds"]:
-                runs[kind] = result
-    return runs
-
-
-def one_latency(args: argparse.Namespace, n: int, latency: float, workdir: Path) -> None:
+def start_servers(stack: ExitStack, n: int, latencies: list[float], large: int) -> dict:
+    """A warmed local API per latency (``n`` media) and one of ``large`` media at latency 0
+    (key ``"memory"``), warming side by side."""
     from coreviz_frames.local_api import LocalAPIProcess
 
+    servers: dict[Any, Any] = {
+        latency: LocalAPIProcess(api_key=API_KEY, synthetic=n, latency=latency, warm=True)
+        for latency in latencies
+    }
+    servers["memory"] = LocalAPIProcess(api_key=API_KEY, synthetic=large, latency=0, warm=True)
+    for server in servers.values():
+        stack.callback(server.stop)
+    with ThreadPoolExecutor(len(servers)) as pool:  # side by side: the cores share the work
+        list(pool.map(lambda server: server.start(), servers.values()))
+    return servers
+
+
+def one_latency(
+    args: argparse.Namespace, server: Any, latency: float, workdir: Path, today: Path | None
+) -> list[Aim]:
+    """Stages alone, then the end-to-end rounds, at one latency: the aims there."""
+    n = server.options.synthetic
     workdir = workdir / f"latency-{latency}"
     workdir.mkdir()
-    start = time.perf_counter()
-    with LocalAPIProcess(api_key=API_KEY, synthetic=n, latency=latency, warm=True) as server:
-        print(
-            f"\n=== latency {latency * 1000:.0f} ms: {n:,} synthetic media "
-            f"(server warmed in {time.perf_counter() - start:.1f} s)",
-            flush=True,
-        )
-        stages = measure_stages(server.base_url, server.collection_id, n, args.page_size, workdir)
-        print_stages(stages)
-        runs = end_to_end(server, n, args.page_size, workdir, args.repeat)
-        report_end_to_end(stages, runs)
-        if args.with_sweep is not False and latency > 0:
-            size = min(n, args.sweep_media)
-            print_sweep(size, latency, sweep(server, size, 1, rss=False))
+    print(f"\n=== latency {latency * 1000:.0f} ms: {n:,} synthetic media", flush=True)
+    stages = measure_stages(server.base_url, server.collection_id, n, args.page_size, workdir)
+    print_stages(stages)
+    results = end_to_end(Run(server, n, args.page_size), today, workdir, args.rounds)
+    print_end_to_end(stages, results, args.page_size)
+    aims = end_to_end_aims(results, latency)
+    print_aims("aims:", aims)
+    if args.with_sweep and latency > 0:
+        size = min(n, args.sweep_media)
+        print_sweep(size, latency, sweep(server, size, 1, rss=False))
+    return aims
 
 
 def sweep_main(args: argparse.Namespace, n: int) -> int:
@@ -551,30 +845,37 @@ def sweep_main(args: argparse.Namespace, n: int) -> int:
 
     for latency in args.latency:
         with LocalAPIProcess(api_key=API_KEY, synthetic=n, latency=latency, warm=True) as server:
-            print_sweep(n, latency, sweep(server, n, args.repeat, rss=True))
+            print_sweep(n, latency, sweep(server, n, args.rounds, rss=True))
     return 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3,000 media (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="3,000 media, 1 round (< 2 minutes)")
     parser.add_argument("--media", type=int, help="collection size (default 20,000)")
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.02])
     parser.add_argument("--page-size", type=int, default=100, help="browse page size")
-    parser.add_argument("--repeat", type=int, default=1, help="best of N (interleaved)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; --quick 1)")
+    parser.add_argument(
+        "--memory-media",
+        type=int,
+        nargs=2,
+        metavar=("SMALL", "LARGE"),
+        help="the two export sizes compared for memory (default 5000 50000; --quick 500 5000)",
+    )
     parser.add_argument("--sweep", action="store_true", help="only the page-size sweep")
     parser.add_argument("--sweep-media", type=int, default=5000, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--with-sweep",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="print the page-size sweep at the non-zero latency (default: on, off with --quick)",
+        "--with-sweep", action="store_true", help="add the page-size sweep at the non-zero latency"
     )
     for name, kind in (("--child", str), ("--n", int), ("--total", int), ("--out", str)):
         parser.add_argument(name, type=kind, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--collection-id", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    for name in ("--base-url", "--collection-id", "--package-dir"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.memory_media = args.memory_media or ((500, 5000) if args.quick else (5000, 50_000))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -584,17 +885,28 @@ def main(argv: list[str] | None = None) -> int:
     n = args.media or (3000 if args.quick else 20_000)
     if args.sweep:
         return sweep_main(args, args.media or (3000 if args.quick else 10_000))
-    if args.quick and args.with_sweep is None:
-        args.with_sweep = False  # keeps --quick under a minute
-    print(
-        f"bench_pipeline: {n:,} synthetic media, local API in its own process, "
-        f"page_size {args.page_size}, {WORKERS} workers, batches of {BATCH}; "
-        f"parsers: {', '.join(parsers())}"
-    )
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp, ExitStack() as stack:
+        today, how = freeze_today(Path(tmp) / "today")
+        print(
+            f"bench_pipeline: {n:,} synthetic media, local API in its own process, page_size "
+            f"{args.page_size}, {WORKERS} workers, batches of {BATCH}, {args.rounds} interleaved "
+            f"rounds at latency {', '.join(f'{x * 1000:.0f}' for x in args.latency)} ms; "
+            f"parsers: {', '.join(parsers())}\n{how}"
+            f"{'' if today else ': the today rows are SKIPPED'}\n"
+            f"expected duration: about {expected_seconds(args, n, today is not None) / 60:.0f} "
+            "min (less once the fast path is in; each round prints its time)",
+            flush=True,
+        )
+        servers = start_servers(stack, n, args.latency, args.memory_media[1])
+        print(f"servers warmed in {time.perf_counter() - started:.0f} s", flush=True)
+        aims: list[Aim] = []
         for latency in args.latency:
-            one_latency(args, n, latency, Path(tmp))
+            aims += one_latency(args, servers[latency], latency, Path(tmp), today)
+        aims += memory_aim(
+            memory_runs(servers["memory"], args.memory_media, args.page_size, Path(tmp))
+        )
+    print_aims("\nall aims of issue 25:", aims)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
 

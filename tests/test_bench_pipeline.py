@@ -1,0 +1,130 @@
+"""``benchmarks/bench_pipeline.py`` runs and prints every row of issue 25's table.
+
+No figure is checked: timings of a shared machine mean nothing in a test. A tiny run
+(200 media, one latency, one round) checks the rows, the aims and today's frozen package;
+its parts (the frozen copy, the Arrow floor's batching) are checked on their own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_pipeline.py"
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The benchmark script as a module (its folder on ``sys.path`` for ``_common``)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("bench_pipeline_under_test", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look it up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def has_today_commit(bench: ModuleType) -> bool:
+    cmd = ["git", "-C", str(ROOT), "cat-file", "-e", f"{bench.TODAY_COMMIT}^{{commit}}"]
+    return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_tiny_run_prints_every_row_and_aim(bench: ModuleType):
+    cmd = [sys.executable, str(SCRIPT), "--media", "200", "--latency", "0", "--rounds", "1"]
+    cmd += ["--memory-media", "100", "200"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert re.search(r"^expected duration: about \d+ min", out, re.M)
+    stages = ("fetch", "parse json.loads", "flatten", "fingerprint", "write", "Arrow floor")
+    for row in stages:
+        assert re.search(rf"^{re.escape(row)} +\d+\.\d\d +[\d,]+$", out, re.M), row
+    number = r" +200 +\d+\.\d\d +\d+\.\d\d-\d+\.\d\d +[\d,]+ "
+    rows = re.findall(rf"^( *[\w()'. ]+?){number}.* MB$", out, re.M)
+    today = has_today_commit(bench)
+    expected = ["export_parquet(browse)", "  first release", "to_tables(browse)", "  first release"]
+    if today:
+        expected[1:1] = ["  today's (b504686)"]
+        expected[4:4] = ["  today's (b504686)"]
+        assert f"the package at commit {bench.TODAY_COMMIT}" in out
+    else:
+        assert "the today rows are SKIPPED" in out
+    assert rows == expected
+    aims = re.findall(r"^  (.*) (MET|MISSED|NOT MEASURED)$", out.split("all aims")[1], re.M)
+    assert [text.split(" at ")[0].split(":")[0] for text, _ in aims] == [
+        "export_parquet(browse) >= 2.5x today's",
+        "export_parquet(browse) >= 3.0x first release",
+        "to_tables(browse) >= 2.5x today's",
+        "peak RSS of 200 media <= 1.2x that of 100",
+    ]
+    assert ("NOT MEASURED" in {verdict for _, verdict in aims}) == (not today)
+
+
+def test_today_is_the_package_at_the_frozen_commit(bench: ModuleType, tmp_path: Path):
+    if not has_today_commit(bench):
+        pytest.skip(f"this checkout has no commit {bench.TODAY_COMMIT}")
+    folder, how = bench.freeze_today(tmp_path)
+    assert folder == tmp_path and bench.TODAY_COMMIT in how
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{bench.TODAY_COMMIT}:coreviz_frames/__init__.py"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert (tmp_path / "coreviz_frames" / "__init__.py").read_bytes() == shown
+
+
+def test_without_git_history_today_is_skipped_and_said(bench: ModuleType, tmp_path: Path):
+    bench.ROOT = tmp_path / "not-a-checkout"  # no .git anywhere above it: tmp_path
+    bench.ROOT.mkdir()
+    folder, how = bench.freeze_today(tmp_path / "out")
+    assert folder is None
+    assert f"no commit {bench.TODAY_COMMIT}" in how or "git is not available" in how
+
+
+class FakePage:
+    """What ``read_page`` returns, as far as the Arrow floor uses it."""
+
+    def __init__(self, types: list[str]) -> None:
+        self.types = types
+
+    def take(self, rows: list[int]):
+        import pyarrow as pa
+
+        return pa.table({"type": [self.types[r] for r in rows]})
+
+
+def test_the_arrow_floor_flattens_kept_rows_in_batches(bench: ModuleType):
+    pages = {b"a": ["video"] * 600 + ["folder"], b"b": ["image"] * 600, b"c": None, b"d": ["image"]}
+    seen: list[int] = []
+
+    def flatten_arrow(table):
+        seen.append(table.num_rows)
+        assert set(table.column("type").to_pylist()) <= {"video", "image"}
+        return None if len(seen) == 2 else {}
+
+    def read_page(body: bytes):
+        kinds = pages[body]
+        return None if kinds is None else FakePage(kinds)
+
+    result = bench.read_and_flatten(list(pages), read_page, flatten_arrow)
+    assert seen == [1200, 1]  # a batch once BATCH (1,000) rows are kept, then the rest
+    assert result == (1, 1, 2)  # pages refused, batches refused, batches
+
+
+def test_the_arrow_floor_says_what_it_measured(bench: ModuleType, monkeypatch):
+    body = b'{"media":[{"id":"m1","type":"image"}],"pagination":{"total":1}}'
+    monkeypatch.setattr(bench, "fast_path_parts", lambda: (None, None))
+    seconds, note = bench.arrow_floor([body])
+    assert seconds >= 0 and "reader only" in note and "MISSING" in note
+    monkeypatch.setattr(bench, "fast_path_parts", lambda: (lambda b: None, None))
+    _, note = bench.arrow_floor([body, body])
+    assert "read_page refused 2 of 2 pages" in note and "MISSING" in note
