@@ -59,7 +59,29 @@ logger = logging.getLogger("coreviz_frames.http")
 
 #: Redirect hops followed by :class:`Transport` before giving up.
 MAX_REDIRECTS = 5
+#: Bytes asked of the socket per read of a response body (requests' own ``content`` reads
+#: 10 KiB at a time: ~100 reads, each holding the GIL, for a 1 MB page).
+BODY_CHUNK = 1 << 20
 DEFAULT_USER_AGENT = "coreviz-frames"
+
+
+def read_whole(response: requests.Response) -> bytes:
+    """Read the body of a ``stream=True`` response in :data:`BODY_CHUNK` reads and keep it
+    as its ``content`` (``response.json()``, ``.text`` then use it, as for ``stream=False``).
+
+    Read errors are those of ``response.content`` (``ChunkedEncodingError``,
+    ``ConnectionError``, ...); call it inside the attempt's :class:`Deadline`.
+
+    Example:
+        >>> # response = session.get(url, stream=True); data = read_whole(response)
+    """
+    if response._content is False:  # not read yet (what requests' own .content checks)
+        if response.raw is None or response.status_code == 0:
+            response._content = None
+        else:
+            response._content = b"".join(response.iter_content(BODY_CHUNK)) or b""
+        response._content_consumed = True
+    return response._content or b""
 
 
 def build_session(
@@ -389,20 +411,28 @@ class Transport:
         )
 
     def _get(self, url: str, params: Mapping[str, str] | None) -> requests.Response:
-        """One GET, retried like a read error when the connection breaks *while the body is
-        read* (requests reads it after urllib3's ``Retry`` has returned, so ``Retry`` alone
-        never retries a truncated body); the adapter's own ``Retry`` budget and backoff apply.
+        """One GET, its body read whole (:func:`read_whole`: 1 MiB reads), retried like a
+        read error when the connection breaks *while the body is read* (the body is read
+        after urllib3's ``Retry`` has returned, so ``Retry`` alone never retries a truncated
+        body); the adapter's own ``Retry`` budget and backoff apply.
         """
         retry = None
         while True:
             try:
-                return self.session.get(
+                response = self.session.get(
                     url,
                     params=params,
                     headers=self.headers_for(url),
                     timeout=self.timeout,
                     allow_redirects=False,
+                    stream=True,
                 )
+                try:
+                    read_whole(response)
+                except BaseException:
+                    response.close()
+                    raise
+                return response
             except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
                 cause = exc.args[0] if exc.args else None
                 if not isinstance(cause, (ProtocolError, ReadTimeoutError)):
