@@ -8,7 +8,8 @@ process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), i
   parse); ``parse`` them with ``json.loads`` (and ``coreviz_frames._util.jsoncodec.loads``);
   ``flatten`` the records in batches of 1,000 to Arrow tables; ``to pandas`` (only counted
   while ``ExportStore.commit_part`` takes pandas frames); ``fingerprint`` every record;
-  ``write`` the parts with ``ExportStore.commit_part``;
+  ``write`` the parts with ``ExportStore.commit_part`` (at the latencies after the first,
+  only ``fetch`` is measured again: the other stages never wait on the network);
 * the **Arrow floor**: ``tables.arrowrecords.read_page`` of each page's bytes and
   ``tables.arrowflatten.flatten_arrow`` of the kept rows in batches of 1,000 (the five
   tables); where the package has no such modules, ``pyarrow.json.read_json`` of each page
@@ -230,26 +231,48 @@ def commit_takes_arrow(workdir: Path) -> bool:
     return True
 
 
-def measure_stages(base_url: str, cid: str, n: int, page_size: int, workdir: Path) -> Stages:
-    """Each stage alone, one after another on one thread (fetch uses the bare pool)."""
-    from coreviz_frames.exports.store import ExportStore
-    from coreviz_frames.tables.flatten import flatten
-
-    stages = Stages(n)
+def fetch_stage(base_url: str, cid: str, n: int, page_size: int) -> tuple[float, list[bytes]]:
+    """Seconds to fetch the pages of ``n`` media with the bare pool, and their bodies."""
     with BarePool(base_url, cid) as pool:
         pool.get(page_requests(min(n, WORKERS * page_size), page_size))  # open connections
         seconds, responses = timed(pool.get, page_requests(n, page_size))
-    stages.seconds["fetch"] = seconds
-    bodies = [r.content for r in responses]
-    del responses
+    return seconds, [r.content for r in responses]
+
+
+def measure_stages(
+    server: Any, page_size: int, workdir: Path, earlier: Stages | None = None
+) -> Stages:
+    """Each stage alone, one after another on one thread (fetch uses the bare pool). With
+    ``earlier`` (measured at another latency) only ``fetch`` is measured again: the other
+    stages never wait on the network."""
+    n = server.options.synthetic
+    seconds, bodies = fetch_stage(server.base_url, server.collection_id, n, page_size)
+    if earlier is not None:
+        stages = Stages(n, dict(earlier.seconds), earlier.note, earlier.arrow_note)
+        stages.write_takes_arrow, stages.seconds["fetch"] = earlier.write_takes_arrow, seconds
+        stages.note += "; all but fetch measured at the first latency"
+        return stages
+    stages = Stages(n, {"fetch": seconds})
     found = parsers()
     for name, loads in found.items():  # page by page, as a pipeline holds one page at a time
         stages.seconds[f"parse {name}"] = timed(parse_each, bodies, loads)[0]
+    stages.write_takes_arrow = commit_takes_arrow(workdir)
+    stages.note = f"commit_part takes {'Arrow' if stages.write_takes_arrow else 'pandas frames'}"
     loads = found.get("jsoncodec.loads", json.loads)
-    arrow_ok = commit_takes_arrow(workdir)
-    stages.write_takes_arrow = arrow_ok
-    stages.note = "commit_part takes Arrow" if arrow_ok else "commit_part takes pandas frames"
-    store = ExportStore(workdir / "stages")
+    stages.seconds.update(exact_stages(bodies, loads, stages, workdir / "stages"))
+    stages.seconds[ARROW_FLOOR], stages.arrow_note = arrow_floor(bodies)
+    return stages
+
+
+def exact_stages(
+    bodies: list[bytes], loads: Callable, stages: Stages, folder: Path
+) -> dict[str, float]:
+    """Seconds of flatten, to pandas, fingerprint and write over the batches of ``bodies``
+    (the parts written to ``folder``, removed afterwards)."""
+    from coreviz_frames.exports.store import ExportStore
+    from coreviz_frames.tables.flatten import flatten
+
+    store = ExportStore(folder)
     count = dict.fromkeys(("flatten", "to pandas", "fingerprint", "write"), 0.0)
     with store.open(overwrite=True, resume=False, source=None):
         for batch in batches(bodies, loads):
@@ -259,12 +282,11 @@ def measure_stages(base_url: str, cid: str, n: int, page_size: int, workdir: Pat
             count["to pandas"] += seconds
             seconds, fps = timed(fingerprints, batch)
             count["fingerprint"] += seconds
-            tables = arrow if arrow_ok else frames
+            tables = arrow if stages.write_takes_arrow else frames
             count["write"] += timed(store.commit_part, tables, failures=[], fingerprints=fps)[0]
         store.finish("complete")
-    stages.seconds.update(count)
-    stages.seconds[ARROW_FLOOR], stages.arrow_note = arrow_floor(bodies)
-    return stages
+    shutil.rmtree(folder, ignore_errors=True)
+    return count
 
 
 # --------------------------------------------------------------------------- the Arrow floor
@@ -782,6 +804,7 @@ SECONDS_PER_MEDIA = {
     "baseline-tables": 1.0e-3,
     "warm": 1.1e-3,  # a server serialising a record once (servers warm two at a time)
     "stages": 1.8e-3,  # every stage alone, both parsers and the Arrow floor
+    "fetch": 0.2e-3,  # the fetch stage alone, at another latency
 }
 CHILD_START = 2.0  # seconds: a fresh interpreter importing pandas, pyarrow and the package
 
@@ -795,9 +818,9 @@ def expected_seconds(args: argparse.Namespace, n: int, today: bool) -> float:
     warm = max(warmed / 2, n, large) * cost["warm"]
     memory = (small + large) * cost["export"] + 2 * CHILD_START
     sweep = 40.0 if args.with_sweep else 0.0
-    return (
-        warm + len(args.latency) * (cost["stages"] * n + args.rounds * per_round) + memory + sweep
-    )
+    fetches = (len(args.latency) - 1) * cost["fetch"] * n  # the other stages run once
+    rounds = len(args.latency) * args.rounds * per_round
+    return warm + cost["stages"] * n + fetches + rounds + memory + sweep
 
 
 # --------------------------------------------------------------------------- main
@@ -821,14 +844,20 @@ def start_servers(stack: ExitStack, n: int, latencies: list[float], large: int) 
 
 
 def one_latency(
-    args: argparse.Namespace, server: Any, latency: float, workdir: Path, today: Path | None
-) -> list[Aim]:
-    """Stages alone, then the end-to-end rounds, at one latency: the aims there."""
+    args: argparse.Namespace,
+    server: Any,
+    workdir: Path,
+    today: Path | None,
+    earlier: Stages | None,
+) -> tuple[list[Aim], Stages]:
+    """Stages alone, then the end-to-end rounds, at the server's latency: the aims there,
+    and the stages (``earlier``: those of the first latency, all but fetch reused)."""
+    latency = server.options.latency
     n = server.options.synthetic
     workdir = workdir / f"latency-{latency}"
     workdir.mkdir()
     print(f"\n=== latency {latency * 1000:.0f} ms: {n:,} synthetic media", flush=True)
-    stages = measure_stages(server.base_url, server.collection_id, n, args.page_size, workdir)
+    stages = measure_stages(server, args.page_size, workdir, earlier)
     print_stages(stages)
     results = end_to_end(Run(server, n, args.page_size), today, workdir, args.rounds)
     print_end_to_end(stages, results, args.page_size)
@@ -837,7 +866,7 @@ def one_latency(
     if args.with_sweep and latency > 0:
         size = min(n, args.sweep_media)
         print_sweep(size, latency, sweep(server, size, 1, rss=False))
-    return aims
+    return aims, stages
 
 
 def sweep_main(args: argparse.Namespace, n: int) -> int:
@@ -901,8 +930,10 @@ def main(argv: list[str] | None = None) -> int:
         servers = start_servers(stack, n, args.latency, args.memory_media[1])
         print(f"servers warmed in {time.perf_counter() - started:.0f} s", flush=True)
         aims: list[Aim] = []
+        stages = None
         for latency in args.latency:
-            aims += one_latency(args, servers[latency], latency, Path(tmp), today)
+            found, stages = one_latency(args, servers[latency], Path(tmp), today, stages)
+            aims += found
         aims += memory_aim(
             memory_runs(servers["memory"], args.memory_media, args.page_size, Path(tmp))
         )
