@@ -22,7 +22,8 @@ Every error the package raises derives from :class:`CorevizError`, so one
     │   └── MediaIdMismatchError  Get Media answered with another media's id
     ├── SchemaError              a malformed record (.media_id, .field)
     ├── ImageLoadError           an image could not be downloaded or decoded (.url)
-    └── ExportError              a Parquet export cannot proceed (.path)
+    ├── ExportError              a Parquet export cannot proceed (.path)
+    └── FingerprintError         a body's fingerprints were not computed (.page)
 
 The package's warnings derive from :class:`CorevizWarning` (a ``UserWarning``), so
 ``warnings.filterwarnings("ignore", category=cvf.CorevizWarning)`` silences them all::
@@ -51,6 +52,7 @@ __all__ = [
     "CorevizWarning",
     "EmptySplitWarning",
     "ExportError",
+    "FingerprintError",
     "ImageLoadError",
     "InvalidIdError",
     "InvalidResponseError",
@@ -242,3 +244,13 @@ class ExportError(CorevizError):
     def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class FingerprintError(CorevizError):
+    """The fingerprints of one response body could not be computed: the body is not a page
+    or record (its JSON or its shape), or the side process computing them died. ``.page``
+    names the body (as the caller labelled it)."""
+
+    def __init__(self, message: str, *, page: str | None = None):
+        super().__init__(message)
+        self.page = page

@@ -17,6 +17,7 @@ EXPECTED = [
     "CorevizWarning",
     "EmptySplitWarning",
     "ExportError",
+    "FingerprintError",
     "ImageLoadError",
     "InvalidIdError",
     "InvalidResponseError",

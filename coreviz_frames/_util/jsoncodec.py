@@ -56,6 +56,7 @@ __all__ = [
     "fast_canonical_dumps",
     "fast_canonical_redumps",
     "loads",
+    "loads_checked",
     "paused_gc",
     "response_json",
     "stdlib_canonical_dumps",
@@ -200,6 +201,23 @@ def loads(data: bytes) -> Any:
         if text.startswith("\ufeff"):  # as json.loads says it
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
         return _DECODER.decode(text)
+
+
+def loads_checked(data: bytes) -> tuple[Any, bool]:
+    """``(loads(data), plain)``: ``plain`` is True when the fast parser decoded ``data``;
+    the value then holds only exact dict, list, str, int, float, bool and None, and no
+    float is NaN or infinite (the fast parser refuses those spellings and numbers beyond
+    the float range), so a canonical encoder's type and NaN checks can be skipped.
+
+    Example:
+        >>> loads_checked(b'{"a": [1, 0.5]}'), loads_checked(b"[NaN]")
+        (({'a': [1, 0.5]}, True), ([nan], False))
+    """
+    with paused_gc(len(data) >= GC_PAUSE_MIN_BYTES):
+        ok, value = _fast_decode(data)
+    if ok:
+        return value, True
+    return loads(data), False
 
 
 def _is_utf8(encoding: str | None) -> bool:

@@ -48,7 +48,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from coreviz_frames._util.jsoncodec import fast_canonical_dumps, fast_canonical_redumps
 
-__all__ = ["BLOB_FIELDS", "fingerprint", "reference_fingerprint", "strip_signature"]
+__all__ = [
+    "BLOB_FIELDS",
+    "fingerprint",
+    "fingerprint_plain",
+    "reference_fingerprint",
+    "strip_signature",
+]
 
 _URL_PREFIXES = ("http://", "https://", "blob://")
 
@@ -232,12 +238,42 @@ def fingerprint(record: Mapping[str, Any]) -> str:
         >>> fingerprint({"id": "m1"}) == fingerprint({"id": "m1"})
         True
     """
-    data = fast_canonical_dumps(record)
-    if data is not None and (b"?" in data or b"#" in data):
+    return _fingerprint_of(record, fast_canonical_dumps(record), marks=True, underscores=True)
+
+
+def fingerprint_plain(
+    record: Mapping[str, Any], *, marks: bool = True, underscores: bool = True
+) -> str:
+    """:func:`fingerprint` of a record whose checks were made once for its whole page.
+
+    Exact (equal to ``fingerprint(record)``) only for a record decoded by the fast parser
+    (:func:`~coreviz_frames._util.jsoncodec.loads_checked` said ``plain``: exact types,
+    finite floats) from a body without a float between 1e-9 and 1e-4 (the only floats
+    orjson writes otherwise); ``marks=False`` only when no string of it holds ``?`` or
+    ``#``, ``underscores=False`` only when none starts with ``_`` nor holds ``"_``.
+    :mod:`~coreviz_frames.exports.bodyfingerprints` proves these from the page's bytes.
+
+    Example:
+        >>> rec = {"id": "m1", "blob": "https://h/a.jpg?sig=1"}
+        >>> fingerprint_plain(rec) == fingerprint(rec)
+        True
+    """
+    return _fingerprint_of(
+        record, fast_canonical_redumps(record), marks=marks, underscores=underscores
+    )
+
+
+def _fingerprint_of(
+    record: Mapping[str, Any], data: bytes | None, *, marks: bool, underscores: bool
+) -> str:
+    """The digest from ``data`` (the fast canonical bytes of ``record``, None if refused),
+    blob URLs stripped when ``marks`` (it may hold ``?``/``#``), by the definition when
+    ``underscores`` and a ``"_`` shows."""
+    if data is not None and marks and (b"?" in data or b"#" in data):
         stripped = strip_blob_urls(record)
         if stripped is not record:
             data = fast_canonical_redumps(stripped)
-    if data is None or b'"_' in data:
+    if data is None or (underscores and b'"_' in data):
         return reference_fingerprint(record)
     return _digest(data)
 
