@@ -8,7 +8,10 @@ its parts (the frozen copy, the Arrow floor's batching) are checked on their own
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +52,7 @@ def test_a_tiny_run_prints_every_row_and_aim(bench: ModuleType):
     for row in stages:
         assert re.search(rf"^{re.escape(row)} +\d+\.\d\d +[\d,]+$", out, re.M), row
     number = r" +200 +\d+\.\d\d +\d+\.\d\d-\d+\.\d\d +[\d,]+ "
-    rows = re.findall(rf"^( *[\w()'. ]+?){number}.* MB$", out, re.M)
+    rows = re.findall(rf"^( *[\w()'. ]+?){number}.* +\d+ +\d+$", out, re.M)
     today = has_today_commit(bench)
     expected = ["export_parquet(browse)", "  first release", "to_tables(browse)", "  first release"]
     if today:
@@ -67,6 +70,7 @@ def test_a_tiny_run_prints_every_row_and_aim(bench: ModuleType):
         "peak RSS of 200 media <= 1.2x that of 100",
     ]
     assert ("NOT MEASURED" in {verdict for _, verdict in aims}) == (not today)
+    assert re.search(r"^  peak RSS of the child alone \d+ MB -> \d+ MB", out, re.M)
 
 
 def test_today_is_the_package_at_the_frozen_commit(bench: ModuleType, tmp_path: Path):
@@ -128,3 +132,22 @@ def test_the_arrow_floor_says_what_it_measured(bench: ModuleType, monkeypatch):
     monkeypatch.setattr(bench, "fast_path_parts", lambda: (lambda b: None, None))
     _, note = bench.arrow_floor([body, body])
     assert "read_page refused 2 of 2 pages" in note and "MISSING" in note
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads Linux /proc")
+def test_the_memory_of_a_process_tree_counts_its_children(bench: ModuleType):
+    """A child holding 200 MB shows in its parent's tree; the parent alone does not hold it."""
+    holder = "import time; b = bytearray(200 * 2**20); print(1, flush=True); time.sleep(60)"
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {holder!r}])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"1\n"
+        own = int(Path(f"/proc/{proc.pid}/statm").read_text().split()[1])
+        assert own * resource.getpagesize() < 100 * 2**20
+        assert bench.tree_rss_mb(proc.pid) >= 200
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group this test started: parent and child
+        proc.wait()
+        proc.stdout.close()
