@@ -32,7 +32,8 @@ it the exact way", whenever the Arrow result could differ from the exact path's:
   of the page besides ``media`` and ``pagination``, a ``pagination`` value that is not
   an integer, boolean, string or null (a double may be a rounded huge integer);
 - NaN or an infinity in a number field (pyarrow also reads ``-NaN`` and ``Inf``, which
-  the exact decoder refuses);
+  the exact decoder refuses), or a negative zero (pyarrow reads the integer ``-0`` as
+  -0.0 where the exact path has 0.0);
 - a null media item, frame, caption, object or polygon point;
 - a tag group that is null, empty (the exact path keeps it in ``extra``), not a list of
   strings, holds a null, or tag keys in another order than the struct's;
@@ -142,7 +143,8 @@ _RECORD_SCHEMA = pa.schema(list(RECORD_TYPE))
 #: pagination field types whose Python value is exactly the decoder's.
 _SCALARS = (pa.types.is_int64, pa.types.is_boolean, pa.types.is_string, pa.types.is_null)
 _EXPLICIT_CHILD_NULL = re.compile(rb'"(?:captions|objects)"\s*:\s*null')
-_AFTER_KEY = re.compile(rb"\s*:\s*")
+#: ``"tags":`` then null (group 1) or an object of plain strings (group 2, no backslash).
+_TAGS = re.compile(rb'"tags"\s*:\s*(?:(null)|(\{(?:[^{}"\\]|"[^"\\]*")*\}))?')
 _BOM = b"\xef\xbb\xbf"
 _WRAPPED = re.compile(rb'\s*\{\s*"media"\s*:')
 
@@ -233,7 +235,7 @@ def read_record(body: bytes) -> pa.Table | None:
         table = _read(body, _RECORD_SCHEMA)
         if table is None:
             return None
-        record = pa.StructArray.from_arrays(table.columns, fields=list(table.schema))
+        record = table.to_struct_array().combine_chunks()
     if record.null_count or not _provable(record, body, folders=False):
         return None
     return pa.Table.from_struct_array(record)
@@ -254,7 +256,7 @@ def _read(body: bytes, schema: pa.Schema) -> pa.Table | None:
     try:
         table = pj.read_json(
             io.BytesIO(body),
-            read_options=pj.ReadOptions(use_threads=False, block_size=block),
+            read_options=pj.ReadOptions(use_threads=True, block_size=block),
             parse_options=options,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -306,9 +308,21 @@ def _provable(media: pa.StructArray, body: bytes, *, folders: bool) -> bool:
         return False
     floats = [parts[0].field(f.name) for f in RECORD_TYPE if f.type == _FLOAT]
     floats += [parts[4].field("x"), parts[4].field("y")]
-    if not all(pc.all(pc.is_finite(arr)).as_py() is not False for arr in floats):
+    if not all(map(_plain_float, floats)):
         return False
     return _folder_fields_provable(media, folder_fields, body) and _tags_provable(media, body)
+
+
+def _plain_float(arr: pa.Array) -> bool:
+    """No NaN, infinity or negative zero in ``arr``: the reader gives -0.0 for the JSON
+    integer ``-0``, which the exact decoder reads as the integer 0 (0.0 in a float column).
+
+    Example:
+        >>> _plain_float(pa.array([1.5, None])), _plain_float(pa.array([-0.0]))
+        (True, False)
+    """
+    values = pc.fill_null(arr, 1.0).to_numpy(zero_copy_only=False)
+    return bool(np.isfinite(values).all() and not (np.signbit(values) & (values == 0)).any())
 
 
 def _inferred_paths(actual: pa.DataType, declared: pa.DataType, path: tuple) -> list[tuple]:
@@ -397,25 +411,32 @@ def _tags_provable(media: pa.StructArray, body: bytes) -> bool:
 
 def _written_tag_keys(body: bytes) -> list[list[str]] | None:
     """The keys of every ``"tags": {...}`` object of ``body``, in order (``"tags": null``
-    skipped); None if one cannot be read this way (a ``}`` inside a tag, a nested value,
-    ``"tags"`` as a key of anything but an object or null)."""
-    found: list[list[str]] = []
+    skipped); None if one cannot be read this way (a backslash or a nested value in it,
+    ``"tags"`` as the key of anything but an object or null).
+
+    Inside a JSON string a quote is escaped, so ``"tags"`` followed by a colon is a key.
+
+    Example:
+        >>> _written_tag_keys(b'{"tags": {"b": ["x"], "a": []}, "t": {"tags": null}}')
+        [['b', 'a']]
+    """
+    found: list[bytes] = []
     at = body.find(b'"tags"')
     while at >= 0:
-        colon = _AFTER_KEY.match(body, at + 6)
-        if colon is not None:  # a key (inside a string the closing quote would be escaped)
-            start = colon.end()
-            if body.startswith(b"{", start):
-                end = body.find(b"}", start)
-                try:
-                    value = json.loads(body[start : end + 1])
-                except ValueError:
-                    return None
-                found.append(list(value))
-            elif not body.startswith(b"null", start):
-                return None
-        at = body.find(b'"tags"', at + 6)
-    return found
+        match = _TAGS.match(body, at)
+        if match is None:  # not a key
+            at = body.find(b'"tags"', at + 6)
+            continue
+        if match.group(2) is not None:
+            found.append(match.group(2))
+        elif match.group(1) is None:
+            return None
+        at = body.find(b'"tags"', match.end())
+    try:
+        objects = json.loads(b"[" + b",".join(found) + b"]")
+    except ValueError:  # pragma: no cover - the pattern admits only well-formed objects
+        return None
+    return [list(obj) for obj in objects]
 
 
 def _needs_hydration(media: pa.StructArray, body: bytes) -> list[bool] | None:
