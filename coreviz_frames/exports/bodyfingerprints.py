@@ -82,6 +82,15 @@ class PageFacts:
             underscores=escaped or b'"_' in body,
         )
 
+    def joined(self, other: PageFacts) -> PageFacts:
+        """What both bodies prove, for a record made of both (a hydrated item)."""
+        return PageFacts(
+            plain=self.plain and other.plain,
+            small_floats=self.small_floats or other.small_floats,
+            marks=self.marks or other.marks,
+            underscores=self.underscores or other.underscores,
+        )
+
     @property
     def exact_per_page(self) -> bool:
         """True when :func:`fingerprint_plain` gives :func:`fingerprint` for its records."""
@@ -94,16 +103,16 @@ class PageFacts:
         return fingerprint_plain(record, marks=self.marks, underscores=self.underscores)
 
 
-def select_records(value: Any, rows: Sequence[int] | None) -> list[Mapping[str, Any]]:
-    """The records of a decoded body to fingerprint: a page's items at ``rows`` (all but
-    folders when None), or the one record of a Get Media answer (``{"media": {...}}`` or
-    the record itself). ``ValueError`` names what is wrong with the shape.
+def select_records(value: Any, rows: Sequence[int] | None) -> list[tuple[int, dict[str, Any]]]:
+    """``(row, record)`` for each record of a decoded body to fingerprint: a page's items at
+    ``rows`` (all but folders when None), or the one record (row 0) of a Get Media answer
+    (``{"media": {...}}`` or the record itself). ``ValueError`` names what is wrong.
 
     Example:
         >>> select_records({"media": [{"id": "a"}, {"id": "b", "type": "folder"}]}, None)
-        [{'id': 'a'}]
+        [(0, {'id': 'a'})]
         >>> select_records({"media": [{"id": "a"}, {"id": "b"}]}, [1])
-        [{'id': 'b'}]
+        [(1, {'id': 'b'})]
     """
     if not isinstance(value, dict):
         raise ValueError(f"the body is JSON {type(value).__name__}, not an object")
@@ -112,40 +121,68 @@ def select_records(value: Any, rows: Sequence[int] | None) -> list[Mapping[str, 
         record = media if isinstance(media, dict) else value
         if rows is not None and list(rows) != [0]:
             raise ValueError(f"rows {list(rows)[:5]} given for a Get Media body (one record)")
-        return [record]
+        return [(0, record)]
     if rows is None:
-        picked = [m for m in media if not (isinstance(m, dict) and m.get("type") == "folder")]
+        picked = [
+            (r, m)
+            for r, m in enumerate(media)
+            if not (isinstance(m, dict) and m.get("type") == "folder")
+        ]
     else:
         bad = [r for r in rows if not (isinstance(r, int) and 0 <= r < len(media))]
         if bad:
             raise ValueError(f"rows {bad[:5]} are not in the page's {len(media)} items")
-        picked = [media[r] for r in rows]
-    odd = [i for i, m in enumerate(picked) if not isinstance(m, dict)]
+        picked = [(r, media[r]) for r in rows]
+    odd = [r for r, m in picked if not isinstance(m, dict)]
     if odd:
-        raise ValueError(f"item {odd[0]} is {type(picked[odd[0]]).__name__}, not an object")
+        raise ValueError(f"item {odd[0]} is {type(media[odd[0]]).__name__}, not an object")
     return picked
 
 
-def body_fingerprints(body: bytes, rows: Sequence[int] | None = None) -> dict[str, str]:
+def _hydrated(item: dict[str, Any], body: bytes, row: int) -> tuple[dict[str, Any], PageFacts]:
+    """The record the client yields for a hydrated item: the Get Media ``body``'s record
+    with the listed ``item``'s keys added where it lacks them (``Client._hydrated``)."""
+    value, plain = loads_checked(body)
+    if isinstance(value, dict) and isinstance(value.get("media"), list):
+        raise ValueError(f"the hydrated body of row {row} is a page, not a Get Media body")
+    ((_, record),) = select_records(value, None)
+    full = dict(record)
+    for key, field in item.items():
+        full.setdefault(key, field)
+    return full, PageFacts.of(body, plain=plain)
+
+
+def body_fingerprints(
+    body: bytes, rows: Sequence[int] | None = None, hydrated: Mapping[int, bytes] | None = None
+) -> dict[str, str]:
     """``{normalised media id: fingerprint(record)}`` for the records of ``body`` that
     :func:`select_records` picks (records without a string id have none; an id seen twice
-    keeps its first record, as the client yields only the first). Raises the decoder's
-    ``ValueError`` (``json.JSONDecodeError``) or ``RecursionError`` for a body that is not
-    JSON, ``ValueError`` for one of the wrong shape.
+    keeps its first record, as the client yields only the first). ``hydrated`` maps a row
+    of the page to its Get Media body: that row's record is the one the client yields for
+    a hydrated item (the full record, plus the listed item's keys it lacks). Raises the
+    decoder's ``ValueError`` (``json.JSONDecodeError``) or ``RecursionError`` for a body
+    that is not JSON, ``ValueError`` for one of the wrong shape.
 
     Example:
         >>> body_fingerprints(b'{"media": [{"id": "a"}, {"id": "b"}]}', [1]).keys()
         dict_keys(['b'])
+        >>> page, full = b'{"media": [{"id": "a", "_score": 1}]}', b'{"media": {"id": "a", "n": 2}}'
+        >>> from coreviz_frames.exports.fingerprint import fingerprint
+        >>> body_fingerprints(page, hydrated={0: full}) == {"a": fingerprint({"id": "a", "n": 2})}
+        True
     """
     value, plain = loads_checked(body)
-    records = select_records(value, rows)
     facts = PageFacts.of(body, plain=plain)
     out: dict[str, str] = {}
-    for record in records:
+    for row, item in select_records(value, rows):
+        record, proven = item, facts
+        if hydrated is not None and row in hydrated:
+            record, extra = _hydrated(item, hydrated[row], row)
+            proven = facts.joined(extra)
         ident = record.get("id")
         if not isinstance(ident, str):
             continue
         key = normalize_id(ident) or ident
         if key not in out:
-            out[key] = facts.fingerprint(record)
+            out[key] = proven.fingerprint(record)
     return out

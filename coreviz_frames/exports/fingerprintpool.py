@@ -53,7 +53,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +86,17 @@ class _SideDied(Exception):
 class _Job:
     body: bytes
     rows: list[int] | None
+    hydrated: dict[int, bytes]
     what: str
     future: Future[dict[str, str]]
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(map(len, self.hydrated.values()))
+
+    def frames(self) -> list[bytes]:
+        """The bodies as they travel: the page, then each hydrated row's body."""
+        return [self.body, *self.hydrated.values()]
 
 
 # ------------------------------------------------------------------ framing (both sides)
@@ -112,10 +121,10 @@ def _read_frame(inp: IO[bytes]) -> bytes | None:
     return data
 
 
-def _compute(body: bytes, rows: list[int] | None) -> list[Any]:
+def _compute(body: bytes, rows: list[int] | None, hydrated: dict[int, bytes]) -> list[Any]:
     """``["ok", fingerprints]`` or ``["error", message]`` for one body (both modes)."""
     try:
-        return ["ok", body_fingerprints(body, rows)]
+        return ["ok", body_fingerprints(body, rows, hydrated or None)]
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         return ["error", f"{type(exc).__name__}: {exc}"]
 
@@ -147,11 +156,13 @@ def _serve_child() -> None:
     out.flush()
     try:
         while (head := _read_frame(inp)) is not None:
-            jobs = json.loads(head)
-            bodies = [_read_frame(inp) for _ in jobs]
-            if None in bodies:
-                return  # the parent went away between frames
-            answers = [_compute(body or b"", rows) for body, rows in zip(bodies, jobs, strict=True)]
+            answers = []
+            for rows, hydrated_rows in json.loads(head):  # [[rows, [hydrated row, ...]], ...]
+                frames = [_read_frame(inp) for _ in range(1 + len(hydrated_rows))]
+                if None in frames:
+                    return  # the parent went away between frames
+                body, *more = [frame or b"" for frame in frames]
+                answers.append(_compute(body, rows, dict(zip(hydrated_rows, more, strict=True))))
             _write_frame(out, json.dumps(answers).encode())
             out.flush()
     except (_SideDied, BrokenPipeError):
@@ -189,9 +200,11 @@ class _Side:
         """The answers for ``jobs``; ``_SideDied`` if the process dies before answering."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
-            _write_frame(self.proc.stdin, json.dumps([job.rows for job in jobs]).encode())
+            meta = [[job.rows, list(job.hydrated)] for job in jobs]
+            _write_frame(self.proc.stdin, json.dumps(meta).encode())
             for job in jobs:
-                _write_frame(self.proc.stdin, job.body)
+                for frame in job.frames():
+                    _write_frame(self.proc.stdin, frame)
             self.proc.stdin.flush()
             answer = _read_frame(self.proc.stdout)
         except (BrokenPipeError, ConnectionResetError, ValueError) as exc:  # ValueError: closed
@@ -298,11 +311,18 @@ class FingerprintPool:
         return self
 
     def submit(
-        self, body: bytes, rows: Sequence[int] | None = None, *, what: str | None = None
+        self,
+        body: bytes,
+        rows: Sequence[int] | None = None,
+        *,
+        hydrated: Mapping[int, bytes] | None = None,
+        what: str | None = None,
     ) -> Future[dict[str, str]]:
         """The future ``{normalised media id: fingerprint}`` of ``body``'s records: a browse
         page's items at ``rows`` (every item but folders when None), or a Get Media body's
-        record. ``what`` names the body in errors (``"collection 'c1' (offset 2000)"``).
+        record. ``hydrated`` maps a page row to its Get Media body: that row is fingerprinted
+        as the record the client yields for it (the full record plus the listed item's keys
+        it lacks). ``what`` names the body in errors (``"collection 'c1' (offset 2000)"``).
         The future raises :class:`~coreviz_frames.errors.FingerprintError` for a body that
         is not JSON or not of that shape, or whose side process died."""
         if self._closing or self._closed:
@@ -311,7 +331,9 @@ class FingerprintPool:
         self._count += 1
         label = what or f"body {self._count} ({len(body)} bytes)"
         future: Future[dict[str, str]] = Future()
-        self._queue.put(_Job(bytes(body), None if rows is None else list(rows), label, future))
+        extra = {int(row): _as_bytes(b) for row, b in (hydrated or {}).items()}
+        picked = None if rows is None else list(rows)
+        self._queue.put(_Job(_as_bytes(body), picked, extra, label, future))
         return future
 
     def close(self) -> None:
@@ -364,7 +386,7 @@ class FingerprintPool:
         first = self._queue.get()
         if first is _STOP:
             return None
-        batch, size = [first], len(first.body)
+        batch, size = [first], first.size
         while len(batch) < MAX_BATCH_BODIES and size < MAX_BATCH_BYTES:
             try:
                 job = self._queue.get_nowait()
@@ -374,7 +396,7 @@ class FingerprintPool:
                 self._queue.put(_STOP)  # this lane's (or another's): taken again next round
                 break
             batch.append(job)
-            size += len(job.body)
+            size += job.size
         return [job for job in batch if job.future.set_running_or_notify_cancel()]
 
     def _cancel_queued(self) -> None:
@@ -399,7 +421,7 @@ class FingerprintPool:
             try:
                 side = None if self.mode == "thread" else self._side_for(lane)
                 if side is None:
-                    _finish(jobs, [_compute(job.body, job.rows) for job in jobs])
+                    _finish(jobs, [_compute(job.body, job.rows, job.hydrated) for job in jobs])
                     continue
                 try:
                     _finish(jobs, side.run(jobs))
@@ -480,3 +502,8 @@ def _fail(jobs: list[_Job], why: str) -> None:
                     page=job.what,
                 )
             )
+
+
+def _as_bytes(body: bytes) -> bytes:
+    """``body`` itself when it is bytes (no copy of a large page), else a bytes copy."""
+    return body if type(body) is bytes else bytes(body)

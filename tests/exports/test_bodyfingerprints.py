@@ -11,8 +11,10 @@ import pytest
 import requests
 from hypothesis import given, strategies as st
 
+import coreviz_frames as cvf
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.jsoncodec import loads
+from coreviz_frames.api.client import needs_hydration
 from coreviz_frames.exports.bodyfingerprints import PageFacts, body_fingerprints, select_records
 from coreviz_frames.exports.fingerprint import fingerprint
 from coreviz_frames.local_api.synthetic import iter_synthetic
@@ -143,3 +145,38 @@ def test_rows_pick_items_and_bad_shapes_are_named():
         body_fingerprints(b'{"media": {"id": "a"}}', [1])
     with pytest.raises(json.JSONDecodeError):
         body_fingerprints(b'{"media": [')
+
+
+def test_hydrated_rows_give_what_the_client_yields_for_light_items(local_api_factory):
+    """On a light browse the client fetches each item's Get Media and adds the listed keys
+    it lacks: the page's bytes plus those bodies give the fingerprints of its records."""
+    api = local_api_factory(synthetic=12, light=True)
+    with cvf.Client(api_key="k", base_url=api.base_url) as client:
+        yielded = {
+            r["id"]: fingerprint(r) for r in client.browse(api.collection_id, progress=False)
+        }
+    headers = {"x-api-key": "k"}
+    url = f"{api.base_url}/dataset/{api.collection_id}/media"
+    query = {"limit": "100", "recursive": "true"}
+    page = requests.get(url, params=query, headers=headers, timeout=30).content
+    items = loads(page)["media"]
+    rows = [row for row, item in enumerate(items) if item.get("type") != "folder"]
+    assert len(rows) == 12 and all(needs_hydration(items[row]) for row in rows)
+    hydrated = {
+        row: requests.get(
+            f"{api.base_url}/media/{items[row]['id']}", headers=headers, timeout=30
+        ).content
+        for row in rows
+    }
+    assert body_fingerprints(page, hydrated=hydrated) == yielded
+    assert body_fingerprints(page) != yielded  # the light items alone are other records
+    with pytest.raises(ValueError, match="row 0 is a page"):
+        body_fingerprints(page, hydrated={0: page})
+
+
+def test_a_hydrated_record_keeps_its_own_values_and_gains_the_listed_keys_it_lacks():
+    page = b'{"media": [{"id": "a", "name": "listed", "listedOnly": 1}, {"id": "b"}]}'
+    full = b'{"media": {"id": "a", "name": "full", "frames": [{"blob": "https://h/f?s=1"}]}}'
+    want = {"id": "a", "name": "full", "listedOnly": 1, "frames": [{"blob": "https://h/f"}]}
+    got = body_fingerprints(page, hydrated={0: full})
+    assert got == {"a": fingerprint(want), "b": fingerprint({"id": "b"})}

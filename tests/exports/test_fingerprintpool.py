@@ -179,3 +179,12 @@ def test_no_orphan_after_the_parent_is_stopped(how):
             parent.kill()
             parent.wait()
         parent.stdout.close()
+
+
+def test_hydrated_rows_travel_with_their_page():
+    page = b'{"media": [{"id": "a", "listedOnly": 1}, {"id": "b"}, {"id": "c"}]}'
+    full = orjson.dumps({"media": {**_records(0, 1)[0], "id": "a"}})
+    with FingerprintPool(workers=1) as pool:
+        got = pool.submit(page, [0, 2], hydrated={0: full}).result(timeout=120)
+    want = {**_records(0, 1)[0], "id": "a", "listedOnly": 1}
+    assert got == {"a": fingerprint(want), "c": fingerprint({"id": "c"})}
