@@ -47,17 +47,14 @@ import itertools
 import json
 import math
 import os
-import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coreviz_frames._util.optional import import_optional
-from coreviz_frames.errors import ConfigError, CorevizError
+from coreviz_frames.errors import ConfigError
 
 import_optional("dask.dataframe", extra="dask", purpose="coreviz_frames.dask")
 
@@ -67,9 +64,8 @@ import pandas as pd  # noqa: E402
 from dask.base import tokenize  # noqa: E402
 from dask.delayed import Delayed, delayed  # noqa: E402
 
-from coreviz_frames._util.checks import check_int, is_int  # noqa: E402
+from coreviz_frames._util.checks import check_int  # noqa: E402
 from coreviz_frames._util.ids import validate_id  # noqa: E402
-from coreviz_frames.api.client import DEFAULT_BASE_URL, Client  # noqa: E402
 from coreviz_frames.api.filters import BrowseFilters, walk_source  # noqa: E402
 from coreviz_frames.api.pagination import check_max_overrun  # noqa: E402
 from coreviz_frames.errors import SkippedRecordWarning  # noqa: E402
@@ -80,20 +76,29 @@ from coreviz_frames.exports.grainfiles import (  # noqa: E402
     write_file,
 )
 from coreviz_frames.exports.manifest import failure_from_manifest, failure_to_manifest  # noqa: E402
+
+# the errors a Dask user catches, and the spec, keep their names here too (defined where
+# local processes use them as well: coreviz_frames.exports.ranges)
+from coreviz_frames.exports.ranges import (  # noqa: E402
+    ClientSpec as ClientSpec,
+    OffsetRange,
+    PaginationError as PaginationError,
+    PartitionError as PartitionError,
+    RangeRead,
+    offset_ranges,
+    planned_total,
+    read_range,
+    wrap_error,
+)
 from coreviz_frames.exports.store import ExportStore, part_name  # noqa: E402
 from coreviz_frames.exports.writer import ExportReport  # noqa: E402
 from coreviz_frames.failures import FailedFetch  # noqa: E402
-from coreviz_frames.http.credentials import Secret, resolve_credentials  # noqa: E402
-from coreviz_frames.http.transport import build_session  # noqa: E402
 from coreviz_frames.schema import GRAINS, empty_frame  # noqa: E402
 from coreviz_frames.tables.arrow import to_arrow  # noqa: E402
 from coreviz_frames.tables.flatten import FlattenReport  # noqa: E402
 from coreviz_frames.tables.media_tables import MediaTables, to_tables  # noqa: E402
 
 __all__ = [
-    "ClientSpec",
-    "PaginationError",
-    "PartitionError",
     "export_collection",
     "export_media",
     "read_collection",
@@ -101,194 +106,14 @@ __all__ = [
     "refuse_resume",
 ]
 
-#: Pages per partition when ``npartitions`` is not given (1,000 media at page_size 100).
-PAGES_PER_PARTITION = 10
 #: Ids per partition of :func:`read_media` when ``npartitions`` is not given.
 IDS_PER_PARTITION = 1000
 
-_CLIENT_OPTIONS = frozenset(
-    {"api_key", "token", "base_url", "timeout", "retries", "max_workers", "backoff_factor"}
-)
 #: The largest ``pagination.total`` planned unless ``max_total=`` raises it (a total of
 #: 10**12 would build a billion tasks; a real collection is 10**5 to 10**6 media).
 DEFAULT_MAX_TOTAL = 10_000_000
 #: Partitions computed at a time by a Delta export (their tables wait for the commits).
 DELTA_WINDOW = 4
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def _restore_partition_error(cls: type, message: str, attrs: dict[str, Any]) -> PartitionError:
-    err = cls(message)
-    err.__dict__.update(attrs)
-    return err
-
-
-class PartitionError(CorevizError):
-    """A partition failed after the client's retries.
-
-    ``message`` names the partition, its range and the cause. Attributes: ``index``,
-    ``start``/``stop`` (offsets, or positions in the id list; ``stop`` exclusive),
-    ``collection_id`` (None for id lists), ``cause_type`` (e.g. ``"ServerError"``),
-    ``cause`` (its message) and ``status`` (HTTP status or None). Pickles across processes.
-
-    Example:
-        >>> try:
-        ...     dask.compute(*read_collection("COL", client_kwargs=kw).values())
-        ... except PartitionError as exc:
-        ...     print(exc.start, exc.stop, exc.status)
-        200 400 503
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        index: int | None = None,
-        start: int | None = None,
-        stop: int | None = None,
-        collection_id: str | None = None,
-        cause_type: str | None = None,
-        cause: str | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.index = index
-        self.start = start
-        self.stop = stop
-        self.collection_id = collection_id
-        self.cause_type = cause_type
-        self.cause = cause
-        self.status = status
-
-    def __reduce__(self):  # keyword-only attributes survive the trip back from a worker
-        return (_restore_partition_error, (type(self), str(self), dict(self.__dict__)))
-
-
-class PaginationError(PartitionError):
-    """The collection's pagination cannot be planned or was not walked to its end.
-
-    Raised before any task is built for a ``pagination.total`` above ``max_total``, and
-    by the last partition when its walk stops before ``hasMore: false`` (a total that
-    under-reports by more than ``max_overrun`` rows, an empty or repeated page). Same
-    attributes as :class:`PartitionError`.
-
-    Example:
-        >>> read_collection("COL", client_kwargs=kw)        # total says 10**12
-        Traceback (most recent call last):
-        ...
-        coreviz_frames.dask.PaginationError: collection 'COL': pagination.total is ...
-    """
-
-
-# --------------------------------------------------------------------------- credentials
-
-
-class _Sealed(Secret):
-    """A :class:`~coreviz_frames.http.credentials.Secret` that pickles (so it reaches the workers).
-
-    Its repr, str and Dask token stay ``***``: the key is in no task key or graph repr.
-    """
-
-    __slots__ = ()
-
-    def __reduce__(self):
-        return (_Sealed, (self.reveal(),))
-
-    def __dask_tokenize__(self) -> str:
-        return "***"
-
-
-_CLIENTS: dict[str, Client] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-class ClientSpec:
-    """How to build a :class:`~coreviz_frames.api.client.Client` on a worker, key included.
-
-    Takes the keyword arguments of ``Client`` (``api_key``, ``token``, ``base_url``,
-    ``timeout``, ``retries``, ``max_workers``) plus ``backoff_factor`` (seconds, for the
-    retry policy); ``session`` is refused (a session cannot travel). ``COREVIZ_API_KEY`` and
-    ``COREVIZ_BASE_URL`` are read here, on the machine that builds the graph. The repr and
-    the Dask token never contain the key; the pickled form does (workers need it), so use
-    TLS between client, scheduler and workers on an untrusted network. Each worker
-    process builds one client per spec and reuses its connection pool.
-
-    Example:
-        >>> ClientSpec({"api_key": "sk-1", "base_url": "http://127.0.0.1:8000/api"})
-        ClientSpec(api_key=***, base_url='http://127.0.0.1:8000/api')
-    """
-
-    __slots__ = ("_kind", "_nonce", "_options", "_secret")
-
-    def __init__(self, client_kwargs: Mapping[str, Any] | None = None) -> None:
-        options = dict(client_kwargs or {})
-        unknown = set(options) - _CLIENT_OPTIONS
-        if unknown:
-            raise ConfigError(
-                f"client_kwargs: unsupported {sorted(unknown)} (a session cannot be sent to "
-                f"workers); use {sorted(_CLIENT_OPTIONS)}"
-            )
-        token = options.pop("token", None)
-        api_key = options.pop("api_key", None)
-        if not options.get("base_url") and os.environ.get("COREVIZ_BASE_URL"):
-            options["base_url"] = os.environ["COREVIZ_BASE_URL"]
-        credentials = resolve_credentials(
-            api_key=api_key,
-            token=token,
-            base_url=options.get("base_url") or DEFAULT_BASE_URL,
-            missing="no CoreViz credentials: pass client_kwargs={'api_key': ...} or set "
-            "COREVIZ_API_KEY",
-        )
-        self._kind = credentials.kind
-        self._secret = _Sealed(credentials.secrets()[0])
-        self._options = {k: v for k, v in options.items() if v is not None}
-        self._nonce = uuid.uuid4().hex
-
-    @property
-    def base_url(self) -> str | None:
-        """The API base URL (None: the client's default)."""
-        return self._options.get("base_url")
-
-    def __repr__(self) -> str:
-        opts = "".join(f", {k}={v!r}" for k, v in sorted(self._options.items()))
-        return f"ClientSpec({self._kind}=***{opts})"
-
-    __str__ = __repr__
-
-    def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return ("coreviz_frames.ClientSpec", sorted(self._options.items()), self._nonce)
-
-    def __reduce__(self):
-        return (_restore_spec, (self._kind, self._secret, self._options, self._nonce))
-
-    def new_client(self) -> Client:
-        """A new client (the caller closes it)."""
-        options = dict(self._options)
-        backoff = options.pop("backoff_factor", None)
-        if backoff is not None:
-            options["session"] = build_session(
-                retries=options.get("retries", 5),
-                pool_size=max(options.get("max_workers", 8), 10),
-                backoff_factor=float(backoff),
-            )
-        kwargs: dict[str, Any] = {self._kind: self._secret.reveal(), **options}
-        return Client(**kwargs)
-
-    def client(self) -> Client:
-        """The client of this spec in this process (built once, then reused)."""
-        with _CLIENTS_LOCK:
-            client = _CLIENTS.get(self._nonce)
-            if client is None:
-                client = _CLIENTS[self._nonce] = self.new_client()
-            return client
-
-
-def _restore_spec(kind: str, secret: _Sealed, options: dict[str, Any], nonce: str) -> ClientSpec:
-    spec = ClientSpec.__new__(ClientSpec)
-    spec._kind, spec._secret, spec._options, spec._nonce = kind, secret, options, nonce
-    return spec
 
 
 # --------------------------------------------------------------------------- tasks
@@ -321,72 +146,18 @@ def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict
     return tables, failed
 
 
-def _wrap(exc: BaseException, where: str, **attrs: Any) -> PartitionError:
-    status = getattr(exc, "status", None)
-    return PartitionError(
-        f"{where} failed: {type(exc).__name__}: {exc}",
-        cause_type=type(exc).__name__,
-        cause=str(exc),
-        status=status if is_int(status) else None,
-        **attrs,
-    )
-
-
-@dataclass(frozen=True)
-class _RangeRead:
-    """What every partition of one collection read shares."""
-
-    collection_id: str
-    filters: BrowseFilters
-    page_size: int
-    max_overrun: int | None
-
-
 def _collection_part(
-    spec: ClientSpec, read: _RangeRead, index: int, start: int, stop: int, last: bool, on_error: str
+    spec: ClientSpec, read: RangeRead, index: int, start: int, stop: int, last: bool, on_error: str
 ) -> _Part:
     """Partition ``index``: offsets ``[start, stop)``, or from ``start`` until ``hasMore:
     false`` for the ``last`` one (a total that under-reported, a collection that grew)."""
-    span = f"offsets {start}-{stop - 1}" + (" and on to the end" if last else "")
-    where = f"partition {index} of collection {read.collection_id!r} ({span})"
-    attrs: dict[str, Any] = {
-        "index": index,
-        "start": start,
-        "stop": stop,
-        "collection_id": read.collection_id,
-    }
-    try:
-        it = spec.client().iter_range(
-            read.collection_id,
-            start,
-            None if last else stop,
-            filters=read.filters,
-            page_size=read.page_size,
-            max_overrun=read.max_overrun,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SkippedRecordWarning)  # listed in it.report
-            records = list(it)
-        tables, failed = _flatten(records, on_error)
-    except Exception as exc:
-        raise _wrap(exc, where, **attrs) from None
-    report = it.report
-    if not report.complete:
-        raise PaginationError(
-            f"{where}: the walk stopped before hasMore: false ({report.incomplete_reason})",
-            cause_type="PaginationWarning",
-            cause=report.incomplete_reason,
-            **attrs,
-        )
-    if on_error == "raise" and report.failed:
-        first = report.failed[0]
-        raise PartitionError(
-            f"{where} failed: {first.error_type}: {first.reason}",
-            cause_type=first.error_type,
-            cause=first.reason,
-            status=first.status,
-            **attrs,
-        )
+    (tables, failed), report = read_range(
+        spec,
+        read,
+        OffsetRange(index, start, stop, last),
+        lambda records: _flatten(list(records), on_error),
+        on_error=on_error,
+    )
     fetch_failed = [failure_to_manifest(f) for f in report.failed]
     return _Part(tables, fetch_failed + failed)
 
@@ -400,7 +171,7 @@ def _media_part(spec: ClientSpec, ids: list[str], index: int, start: int, on_err
         records = list(iterator)
         tables, failed = _flatten(records, on_error)
     except Exception as exc:
-        raise _wrap(exc, where, index=index, start=start, stop=stop) from None
+        raise wrap_error(exc, where, index=index, start=start, stop=stop) from None
     failed = [failure_to_manifest(f) for f in iterator.report.failed] + failed
     return _Part(tables, failed)
 
@@ -456,41 +227,8 @@ class _Plan:
             return dd.from_delayed(pieces, meta=_SUMMARY_META, divisions=None, verify_meta=False)
 
 
-def _offset_ranges(total: int, page_size: int, npartitions: int | None) -> list[tuple[int, int]]:
-    """Page-aligned ``[start, stop)`` offset ranges covering ``total`` rows."""
-    pages = max(1, math.ceil(total / page_size))
-    if npartitions is None:
-        npartitions = math.ceil(pages / PAGES_PER_PARTITION)
-    n = max(1, min(npartitions, pages))
-    bounds = [min(total, (pages * i // n) * page_size) for i in range(n + 1)]
-    bounds[-1] = total
-    return list(itertools.pairwise(bounds))
-
-
-def _planned_total(
-    client: Client, collection_id: str, filters: BrowseFilters, max_total: int
-) -> int:
-    """``pagination.total`` of the first page (one request), refused above ``max_total``."""
-    first = client.fetch_page(collection_id, offset=0, limit=1, filters=filters)
-    total = (first.get("pagination") or {}).get("total")
-    if not is_int(total) or total < 0:
-        raise PartitionError(
-            f"collection {collection_id!r}: the API gave no pagination.total ({total!r}); "
-            "it cannot be split into partitions (use Client.browse instead)",
-            collection_id=collection_id,
-        )
-    if total > max_total:
-        raise PaginationError(
-            f"collection {collection_id!r}: pagination.total is {total:,}, above "
-            f"max_total={max_total:,}; no partitions were planned (pass a larger max_total= "
-            "if the collection really is that large)",
-            collection_id=collection_id,
-        )
-    return total
-
-
 def _collection_plan(
-    read: _RangeRead,
+    read: RangeRead,
     client_kwargs: Mapping[str, Any] | None,
     npartitions: int | None,
     on_error: str,
@@ -504,8 +242,8 @@ def _collection_plan(
     check_int("max_total", max_total, minimum=0)
     spec = ClientSpec(client_kwargs)
     with spec.new_client() as client:  # validates options, reads total once
-        total = _planned_total(client, read.collection_id, read.filters, max_total)
-    ranges = _offset_ranges(total, read.page_size, npartitions)
+        total = planned_total(client, read.collection_id, read.filters, max_total)
+    ranges = offset_ranges(total, read.page_size, npartitions)
     token = tokenize(read, ranges, spec)
     name = f"coreviz-fetch-{token}"
     parts = [
@@ -528,8 +266,8 @@ def _range_read(
     filters: BrowseFilters | None,
     max_overrun: int | None,
     browse_filters: Mapping[str, Any],
-) -> _RangeRead:
-    return _RangeRead(
+) -> RangeRead:
+    return RangeRead(
         validate_id(collection_id, kind="collection id"),
         BrowseFilters.build(filters, **browse_filters),
         page_size,

@@ -47,7 +47,7 @@ from coreviz_frames.errors import (
     SkippedRecordWarning,
 )
 from coreviz_frames.failures import FailedFetch
-from coreviz_frames.http.credentials import resolve_credentials
+from coreviz_frames.http.credentials import Secret, resolve_credentials
 from coreviz_frames.http.deadline import Cancellation
 from coreviz_frames.http.transport import Transport, build_session, pin_environment
 from coreviz_frames.http.urls import origin_of, safe_url
@@ -384,6 +384,27 @@ class BrowseIterator(_ReportingIterator):
         ``{"base_url", "collection_id", "filters"}``."""
         return walk_source(self._client.base_url, self._walk.collection_id, self._walk.filters)
 
+    def range_plan(self) -> dict[str, Any]:
+        """What reading this walk again as offset ranges in other processes needs:
+        ``client``, ``collection_id``, ``filters``, ``page_size`` and ``max_overrun``.
+        ``ConfigError`` for a walk that is itself a range, capped by ``max_items``, or
+        hydrating other than ``"auto"`` (the ranges read as ``browse`` does by default)."""
+        walk = self._walk
+        if walk.start or walk.stop is not None or walk.max_items is not None:
+            raise ConfigError(
+                "processes= splits a whole collection: browse it without max_items= "
+                "(and not through iter_range)"
+            )
+        if self._hydrate != "auto":
+            raise ConfigError("processes= reads with hydrate='auto'; drop hydrate=")
+        return {
+            "client": self._client,
+            "collection_id": walk.collection_id,
+            "filters": walk.filters,
+            "page_size": walk.page_size,
+            "max_overrun": walk.max_overrun,
+        }
+
     def _jobs(self, pages: Iterator[dict], bar: Any) -> Iterator[Callable[[], Any] | Future]:
         """One job per new media item: a finished future, or a Get Media to run."""
         seen: set[str] = set()
@@ -518,6 +539,7 @@ class Client:
             )
         self.base_url = base.rstrip("/")
         self.auth_kind = credentials.kind
+        self._secret = Secret(credentials.secrets()[0])
         self.timeout = timeout
         self.retries = retries
         self.max_workers = max_workers
@@ -552,6 +574,24 @@ class Client:
             f"Client(base_url={safe_url(self.base_url)!r}, auth={self.auth_kind!r}, "
             f"max_workers={self.max_workers})"
         )
+
+    def worker_options(self) -> tuple[str, Secret, dict[str, Any]]:
+        """What another process needs to build this client again: the credentials' kind
+        (``api_key`` or ``token``), the secret (a :class:`Secret`: it never prints) and the
+        ``base_url``, ``timeout``, ``retries`` and ``max_workers`` options. ``ConfigError``
+        for a client given its own ``session`` (a session cannot travel)."""
+        if not self._owns_session:
+            raise ConfigError(
+                "this client was built with its own session=, which cannot be sent to other "
+                "processes: build it without session= to export with processes="
+            )
+        options = {
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "max_workers": self.max_workers,
+        }
+        return self.auth_kind, self._secret, options
 
     def close(self) -> None:
         """Stop every request of this client (retries in flight give up at once) and release

@@ -119,7 +119,9 @@ __all__ = [
     "Fingerprints",
     "GrainFrames",
     "PartCommit",
+    "PartWriter",
     "PathLike",
+    "PendingPart",
     "StoredMedia",
     "grain_tables",
     "index_table",
@@ -202,6 +204,60 @@ class StoredMedia:
     part: int
     fingerprint: str | None
     listing_fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class PendingPart:
+    """A part another process wrote under its final names (:class:`PartWriter`), not yet
+    committed: the store lists it with :meth:`ExportStore.adopt_pending`."""
+
+    part: int
+    files: dict[str, list[str]]
+    rows: dict[str, int]
+    ids: list[Any]
+    index: str | None
+
+
+@dataclass(frozen=True)
+class PartWriter:
+    """Writes the files of a part of an open export from another process (same layout,
+    options and names as :meth:`ExportStore.commit_part`); it pickles. The part number
+    comes from :meth:`ExportStore.reserve_part`; the parent commits what it returns.
+
+    Example:
+        >>> import tempfile
+        >>> from coreviz_frames.tables.media_tables import MediaTables
+        >>> with ExportStore(tempfile.mkdtemp()).open() as store:
+        ...     pending = store.part_writer().write(MediaTables.empty(), store.reserve_part(), {})
+        ...     commit = store.adopt_pending(pending)
+        ...     store.finish("complete")
+        >>> commit.part, pending.files["media"]
+        (0, ['media/part-000000.parquet'])
+    """
+
+    root: str
+    partition_by: str | None
+    hive: bool
+    row_group_size: int
+    compression: str
+
+    def write(
+        self, tables: MediaTables | GrainFrames, seq: int, fingerprints: Fingerprints | None
+    ) -> PendingPart:
+        """Write part ``seq`` (a file per grain and partition, and its fingerprint file)."""
+        store = ExportStore(
+            self.root,
+            partition_by=self.partition_by,
+            row_group_size=self.row_group_size,
+            compression=self.compression,
+        )
+        store.hive = self.hive
+        arrow = grain_tables(tables)
+        files = store._write_part(arrow, seq)
+        ids = arrow["media"].column("media_id").to_pylist()
+        index = store._write_index(seq, ids, fingerprints) if fingerprints is not None else None
+        rows = {grain: table.num_rows for grain, table in arrow.items()}
+        return PendingPart(seq, files, rows, ids, index)
 
 
 # --------------------------------------------------------------------------- the store
@@ -827,6 +883,55 @@ class ExportStore:
             commits.append(self._commit(files, rows, media, []))
         self._save()
         return commits
+
+    def drop_leftovers(self) -> list[Path]:
+        """While the export is open, delete :meth:`leftovers` (the files of parts written
+        and never committed, as after a failed range); returns what was deleted."""
+        self._require_running()
+        doomed = self.leftovers()
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        return doomed
+
+    def part_writer(self) -> PartWriter:
+        """A :class:`PartWriter` for this export (another process writes parts with it)."""
+        self._require_running()
+        root = os.fspath(self.root)
+        return PartWriter(root, self.partition_by, self.hive, self.row_group_size, self.compression)
+
+    def reserve_part(self) -> int:
+        """A part number never used in this export, for a :class:`PartWriter`."""
+        self._require_running()
+        return self._next_seq()
+
+    def adopt_pending(
+        self, pending: PendingPart, *, failures: Iterable[FailedFetch] = ()
+    ) -> PartCommit:
+        """Commit a part a :class:`PartWriter` wrote, with ``failures``. Media the export
+        already holds (read twice, by two ranges of a collection that changed under the
+        read) are dropped first: the part's files are written again without them."""
+        self._require_running()
+        seen = [i for i in pending.ids if isinstance(i, str) and self.is_exported(i)]
+        if seen:
+            pending = self._without(pending, seen)
+        commit = self._commit(
+            pending.files, pending.rows, len(pending.ids), pending.ids, pending.index, pending.part
+        )
+        self._add_failures(failures)
+        self._save()
+        return commit
+
+    def _without(self, pending: PendingPart, drop: list[str]) -> PendingPart:
+        """``pending`` written again without the media ``drop``."""
+        entry = {"files": pending.files, "index": pending.index}
+        arrow = {
+            grain: table.replace_schema_metadata(file_metadata(grain))
+            for grain, table in self._part_rows(entry, set(drop), of=False).items()
+        }
+        fps = self._part_fingerprints(entry) if pending.index else None
+        for rel in _part_files(entry):
+            (self.root / rel).unlink(missing_ok=True)
+        return self.part_writer().write(arrow, pending.part, fps)
 
     def _write_empty(self, grain: str) -> str:
         table = to_arrow(empty_frame(grain), grain)
