@@ -39,8 +39,8 @@ from coreviz_frames.dask import (  # noqa: E402
     read_media,
 )
 from coreviz_frames.errors import ConfigError, ExportError  # noqa: E402
-from coreviz_frames.exports.ranges import offset_ranges as _offset_ranges  # noqa: E402
 from coreviz_frames.exports.grainfiles import METADATA_KEY  # noqa: E402
+from coreviz_frames.exports.ranges import offset_ranges as _offset_ranges  # noqa: E402
 from coreviz_frames.exports.reader import describe_export, read_manifest  # noqa: E402
 from coreviz_frames.local_api import LocalAPI  # noqa: E402
 from coreviz_frames.schema import GRAINS, pandas_dtypes  # noqa: E402

@@ -324,19 +324,19 @@ def export_ranges(
     spec = ClientSpec.of_client(plan["client"])
     read, ranges = _plan_ranges(plan, batch_size)
     worker = _Worker(spec, read, store.part_writer(), flatten, store.exported_ids())
-    pool = _start_pool(min(processes, len(ranges)), worker)
-    try:
-        with _sigterm_raises():
+    with _sigterm_raises():
+        pool = _start_pool(min(processes, len(ranges)), worker)
+        try:
             if pool is not None:
                 submit = partial(_submit, pool)
             else:
                 submit = partial(_Inline(worker).submit, _run_range)
             _drain(submit, ranges, store, report, 2 * processes)
-    except BaseException:
-        if pool is not None:
-            _stop(pool)
-        store.drop_leftovers()  # the parts no manifest lists: written, never committed
-        raise
+        except BaseException:
+            if pool is not None:
+                _stop(pool)
+            store.drop_leftovers()  # the parts no manifest lists: written, never committed
+            raise
     if pool is not None:
         pool.shutdown(wait=True)
     if not store.has_parts:

@@ -40,7 +40,6 @@ from coreviz_frames.http.credentials import Secret, resolve_credentials
 from coreviz_frames.http.transport import build_session
 
 __all__ = [
-    "PAGES_PER_PARTITION",
     "ClientSpec",
     "OffsetRange",
     "PaginationError",

@@ -363,22 +363,11 @@ def export_parquet(
         compression=compression,
     )
     report = ExportReport(path=store.root)
-    if ranged and store.table_format != "parquet":
-        raise ConfigError(
-            "processes= writes Parquet parts; a Delta export commits from one process: "
-            "leave processes= out"
-        )
+    _check_ranged_format(ranged, store)
     with store.open(overwrite=overwrite, resume=resume, source=source):
         if ranged:
-            assert processes is not None
-            export_ranges(
-                records,
-                store,
-                report,
-                processes=processes,
-                batch_size=batch_size,
-                flatten=flatten_batch,
-            )
+            ranges = {"processes": processes, "batch_size": batch_size, "flatten": flatten_batch}
+            export_ranges(records, store, report, **ranges)  # type: ignore[arg-type]
         else:
             _stream(records, store, report, batch_size, progress)
         report.failed = store.failure_entries()
@@ -394,6 +383,14 @@ def _is_ranged(records: Any, processes: int | None) -> bool:
     if processes > 1:
         ranged_plan(records)  # ConfigError for records that are not a collection's walk
     return processes > 1
+
+
+def _check_ranged_format(ranged: bool, store: ExportStore) -> None:
+    if ranged and store.table_format != "parquet":
+        raise ConfigError(
+            "processes= writes Parquet parts; a Delta export commits from one process: "
+            "leave processes= out"
+        )
 
 
 def _stream(
