@@ -8,8 +8,10 @@ process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), i
   parse); ``parse`` them with ``json.loads`` (and ``coreviz_frames._util.jsoncodec.loads``);
   ``flatten`` the records in batches of 1,000 to Arrow tables; ``to pandas`` (only counted
   while ``ExportStore.commit_part`` takes pandas frames); ``fingerprint`` every record;
-  ``write`` the parts with ``ExportStore.commit_part`` (at the latencies after the first,
-  only ``fetch`` is measured again: the other stages never wait on the network);
+  ``write`` the parts with ``ExportStore.commit_part``; ``fingerprint pool``: every page's
+  bytes through ``exports.fingerprintpool.FingerprintPool``, the wall time of its side
+  processes (when the package has it). At the latencies after the first only ``fetch`` is
+  measured again: the other stages never wait on the network;
 * the **Arrow floor**: ``tables.arrowrecords.read_page`` of each page's bytes and
   ``tables.arrowflatten.flatten_arrow`` of the kept rows in batches of 1,000 (the five
   tables); where the package has no such modules, ``pyarrow.json.read_json`` of each page
@@ -29,7 +31,9 @@ process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), i
     + ``pq.write_table`` per grain, or (to_tables) one ``to_tables`` of everything at the end.
     No fingerprints.
 * **memory**: the peak RSS of ``export_parquet(client.browse(...))`` of 50,000 media against
-  5,000 (``--memory-media``), each in a child process, latency 0.
+  5,000 (``--memory-media``), each in a child process, latency 0. Every child's peak RSS is
+  given twice: its own (``VmHWM``, exact) and the sum over its process tree (sampled by this
+  process every 0.2 s: side processes such as a fingerprint pool count; the aim uses it).
 
 It prints the expected duration first, then media/s of each, the ratios, the peak RSS, and
 each aim of issue 25 as MET or MISSED (at each latency):
@@ -188,6 +192,7 @@ class Stages:
     seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
     arrow_note: str = ""
+    pool_note: str = ""
     write_takes_arrow: bool = False  # then export_parquet needs no "to pandas" step
 
     def floor(self, names: tuple[str, ...]) -> float:
@@ -250,6 +255,7 @@ def measure_stages(
     seconds, bodies = fetch_stage(server.base_url, server.collection_id, n, page_size)
     if earlier is not None:
         stages = Stages(n, dict(earlier.seconds), earlier.note, earlier.arrow_note)
+        stages.pool_note = earlier.pool_note
         stages.write_takes_arrow, stages.seconds["fetch"] = earlier.write_takes_arrow, seconds
         stages.note += "; all but fetch measured at the first latency"
         return stages
@@ -262,7 +268,30 @@ def measure_stages(
     loads = found.get("jsoncodec.loads", json.loads)
     stages.seconds.update(exact_stages(bodies, loads, stages, workdir / "stages"))
     stages.seconds[ARROW_FLOOR], stages.arrow_note = arrow_floor(bodies)
+    pooled = pool_stage(bodies)
+    if pooled is not None:
+        stages.seconds[POOL], stages.pool_note = pooled
     return stages
+
+
+POOL = "fingerprint pool"
+
+
+def pool_stage(bodies: list[bytes]) -> tuple[float, str] | None:
+    """Wall seconds of ``FingerprintPool`` fingerprinting every page from its bytes (started
+    and warmed before the clock), and where it computed; None without the module."""
+    try:
+        from coreviz_frames.exports.fingerprintpool import FingerprintPool
+    except ImportError:
+        return None
+    with FingerprintPool() as pool:
+        for warm in [pool.submit(bodies[0], what="warm-up") for _ in range(pool.workers)]:
+            warm.result()  # every side process started
+        start = time.perf_counter()
+        futures = [pool.submit(body, what=f"page {i}") for i, body in enumerate(bodies)]
+        for future in futures:
+            future.result()
+        return time.perf_counter() - start, pool.describe()
 
 
 def exact_stages(
@@ -711,6 +740,11 @@ def print_stages(stages: Stages) -> None:
     for name, seconds in stages.seconds.items():
         print(f"{name:34} {seconds:8.2f} {stages.n / seconds:10,.0f}")
     print(f"  {ARROW_FLOOR}: {stages.arrow_note}")
+    if stages.pool_note:
+        print(
+            f"  {POOL}: every page's bytes to FingerprintPool, {stages.pool_note}; wall time,"
+            " beside the main process (not in the floor sums)"
+        )
     floors = (
         ("export, exact", EXPORT_STAGES),
         ("export, Arrow", ARROW_EXPORT_STAGES),

@@ -48,7 +48,9 @@ def test_a_tiny_run_prints_every_row_and_aim(bench: ModuleType):
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert re.search(r"^expected duration: about \d+ min", out, re.M)
-    stages = ("fetch", "parse json.loads", "flatten", "fingerprint", "write", "Arrow floor")
+    stages = ["fetch", "parse json.loads", "flatten", "fingerprint", "write", "Arrow floor"]
+    if importlib.util.find_spec("coreviz_frames.exports.fingerprintpool") is not None:
+        stages.append("fingerprint pool")
     for row in stages:
         assert re.search(rf"^{re.escape(row)} +\d+\.\d\d +[\d,]+$", out, re.M), row
     number = r" +200 +\d+\.\d\d +\d+\.\d\d-\d+\.\d\d +[\d,]+ "
