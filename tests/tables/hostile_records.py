@@ -125,6 +125,10 @@ def _refused() -> list[HostileCase]:
         "lone_surrogate_tag_key": _set(("metadata", "tags", "\ud800"), ["x"]),
         # tags the table cannot show as the exact path reads them
         "null_tag_group": _set(("metadata", "tags", "color"), None),
+        "null_single_tag_group": lambda r: [
+            rec["metadata"].update(tags={"Tags": None if i == 0 else ["24"]})
+            for i, rec in enumerate(r)
+        ],
         "empty_tag_group": _set(("metadata", "tags", "color"), []),
         "null_tag_value": _set(("metadata", "tags", "color"), ["red", None]),
         "tag_with_escape": _set(("metadata", "tags", "color"), ['say "red"']),
@@ -212,6 +216,10 @@ def _read() -> list[HostileCase]:
         "light_frames": lambda r: r[0].update(frames=[{"id": "f1", "timestamp": "0"}]),
         "empty_frames": lambda r: r[0].update(frames=[]),
         "no_tags": lambda r: [rec["metadata"].pop("tags") for rec in r],
+        "single_tag_key_absent_on_one": lambda r: [
+            rec["metadata"].update(tags={} if i == 0 else {"Tags": ["24"]})
+            for i, rec in enumerate(r)
+        ],
         "empty_tags": lambda r: r[0]["metadata"].update(tags={}),
         "tags_subset_in_order": lambda r: r[1]["metadata"].update(tags={"split": ["odd"]}),
         "tag_key_new_later": lambda r: r[2]["metadata"]["tags"].update(zone=["a", "b"]),
