@@ -7,8 +7,10 @@ plus the structure :func:`~coreviz_frames.tables.flatten.flatten` consumes. Fiel
 ids, text and dates are ``string`` (dates stay ISO text: the flattening parses them);
 integers ``int64``; numbers ``float64``; ``moderation.categories`` ``list<string>``;
 ``polygon`` ``list<struct<x: double, y: double>>``. A frame's ``timestamp`` and
-``endTimestamp`` are ``string``: the API sends them as text (``"0"``, ``"0.5"``); a page
-giving them as JSON numbers is not read here.
+``endTimestamp`` are ``string``: the API's documents send them as text (``"0"``, ``"0.5"``).
+A body giving them as JSON numbers (the SDK's type) is read again with them as doubles,
+which are then written as text (Arrow's shortest round-trip spelling: cast back to a double
+it is the very number the exact path reads); a page mixing both spellings is refused.
 
 ``metadata.tags`` has arbitrary keys, and pyarrow's JSON reader cannot read a map: it is
 declared as an empty struct and its fields are *inferred* (``unexpected_field_behavior=
@@ -90,11 +92,12 @@ _PARENT_KEYS = {"frames": "mediaId", "captions": "frameId"}
 TAGS_PATH = ("metadata", "tags")
 
 
-def _direct_fields(grain: str) -> list[pa.Field]:
-    """The fields of ``grain`` read straight from its objects, under their API spelling."""
+def _direct_fields(grain: str, numbers: pa.DataType = _STR) -> list[pa.Field]:
+    """The fields of ``grain`` read straight from its objects, under their API spelling
+    (the number fields the API sends as text typed ``numbers``)."""
     text = _TEXT_NUMBERS.get(grain, frozenset())
     out = [
-        pa.field(f.source, _STR if f.source in text else _KIND_TYPES[f.kind])
+        pa.field(f.source, numbers if f.source in text else _KIND_TYPES[f.kind])
         for f in API_FIELDS[grain]
         if "." not in f.source
     ]
@@ -126,26 +129,46 @@ def _nested_fields() -> list[pa.Field]:
 
 CAPTION_TYPE = pa.struct(_direct_fields("captions"))
 OBJECT_TYPE = pa.struct(_direct_fields("objects"))
-FRAME_TYPE = pa.struct(
-    [
-        *_direct_fields("frames"),
-        pa.field("captions", pa.list_(CAPTION_TYPE)),
-        pa.field("objects", pa.list_(OBJECT_TYPE)),
-    ]
-)
+
+
+def _record_type(numbers: pa.DataType) -> pa.StructType:
+    """The record type, a frame's text-valued numbers typed ``numbers``."""
+    frame = pa.struct(
+        [
+            *_direct_fields("frames", numbers),
+            pa.field("captions", pa.list_(CAPTION_TYPE)),
+            pa.field("objects", pa.list_(OBJECT_TYPE)),
+        ]
+    )
+    return pa.struct(
+        [*_direct_fields("media"), *_nested_fields(), pa.field("frames", pa.list_(frame))]
+    )
+
+
 #: The declared type of one media record (see the module docstring).
-RECORD_TYPE = pa.struct(
-    [*_direct_fields("media"), *_nested_fields(), pa.field("frames", pa.list_(FRAME_TYPE))]
+RECORD_TYPE = _record_type(_STR)
+FRAME_TYPE = RECORD_TYPE.field("frames").type.value_type
+#: The same, for a body giving a frame's ``timestamp`` / ``endTimestamp`` as JSON numbers.
+_NUMERIC_RECORD_TYPE = _record_type(_FLOAT)
+#: body shape -> its schema with text numbers, and with numbers.
+_SCHEMAS = {
+    shape: tuple(schema(t) for t in (RECORD_TYPE, _NUMERIC_RECORD_TYPE))
+    for shape, schema in {
+        "page": lambda t: pa.schema([pa.field("media", pa.list_(t))]),
+        "wrapped": lambda t: pa.schema([pa.field("media", t)]),
+        "record": lambda t: pa.schema(list(t)),
+    }.items()
+}
+_NUMBERS_GIVEN = re.compile(
+    r"/frames/\[\]/(?:timestamp|endTimestamp)\) changed from string to number"
 )
-_PAGE_SCHEMA = pa.schema([pa.field("media", pa.list_(RECORD_TYPE))])
-_WRAPPED_SCHEMA = pa.schema([pa.field("media", RECORD_TYPE)])
-_RECORD_SCHEMA = pa.schema(list(RECORD_TYPE))
 #: pagination field types whose Python value is exactly the decoder's.
 _SCALARS = (pa.types.is_int64, pa.types.is_boolean, pa.types.is_string, pa.types.is_null)
 _EXPLICIT_CHILD_NULL = re.compile(rb'"(?:captions|objects)"\s*:\s*null')
 #: ``"tags":`` then null (group 1) or an object of plain strings (group 2, no backslash).
 _TAGS = re.compile(rb'"tags"\s*:\s*(?:(null)|(\{(?:[^{}"\\]|"[^"\\]*")*\}))?')
 _BOM = b"\xef\xbb\xbf"
+_PAGE_KEYS = frozenset(("media", "pagination"))
 _WRAPPED = re.compile(rb'\s*\{\s*"media"\s*:')
 
 
@@ -192,23 +215,18 @@ def read_page(body: bytes) -> ArrowPage | None:
         >>> read_page(b'{"media": [{"id": "m1", "name": 5}]}') is None
         True
     """
-    table = _read(body, _PAGE_SCHEMA)
-    if (
-        table is None
-        or table.schema.names[0] != "media"
-        or not set(table.schema.names)
-        <= {
-            "media",
-            "pagination",
-        }
-    ):
+    read = _read(body, "page")
+    if read is None:
+        return None
+    table, numeric = read
+    if table.schema.names[0] != "media" or not set(table.schema.names) <= _PAGE_KEYS:
         return None
     pagination = _pagination(table)
     items = table.column("media").chunk(0)
     if pagination is None or items.null_count:
         return None
-    media = items.flatten()
-    if media.null_count or not _provable(media, body, folders=True):
+    media = _as_text_numbers(items.flatten()) if numeric else items.flatten()
+    if media is None or media.null_count or not _provable(media, body, folders=True):
         return None
     hydration = _needs_hydration(media, body)
     if hydration is None:
@@ -226,17 +244,19 @@ def read_record(body: bytes) -> pa.Table | None:
         >>> read_record(b'{"media": {"id": "m1", "frames": [], "new": 1}}') is None
         True
     """
-    if _WRAPPED.match(body):
-        table = _read(body, _WRAPPED_SCHEMA)
-        if table is None or table.schema.names != ["media"]:
-            return None
-        record = table.column("media").chunk(0)
-    else:  # the record itself: an unknown "media" key in it is refused as any other
-        table = _read(body, _RECORD_SCHEMA)
-        if table is None:
-            return None
+    wrapped = _WRAPPED.match(body) is not None
+    read = _read(body, "wrapped" if wrapped else "record")
+    if read is None:
+        return None
+    table, numeric = read
+    if not wrapped:  # the record itself: an unknown "media" key in it is refused as any other
         record = table.to_struct_array().combine_chunks()
-    if record.null_count or not _provable(record, body, folders=False):
+    elif table.schema.names == ["media"]:
+        record = table.column("media").chunk(0)
+    else:
+        return None
+    record = _as_text_numbers(record) if numeric else record
+    if record is None or record.null_count or not _provable(record, body, folders=False):
         return None
     return pa.Table.from_struct_array(record)
 
@@ -244,11 +264,26 @@ def read_record(body: bytes) -> pa.Table | None:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _read(body: bytes, schema: pa.Schema) -> pa.Table | None:
-    """``body`` (one JSON object) read with ``schema`` (unknown fields inferred); None if
-    pyarrow refuses it, if it holds more than one value, or if it is not strict UTF-8."""
+def _read(body: bytes, shape: str) -> tuple[pa.Table, bool] | None:
+    """``body`` (one JSON object of ``shape``: page, wrapped or record) read with its schema
+    (unknown fields inferred), and whether it gave a frame's text numbers as JSON numbers;
+    None if pyarrow refuses it, if it holds more than one value, or if it is not UTF-8."""
     if body.startswith(_BOM) or not _valid_utf8(body):
         return None
+    text, numeric = _SCHEMAS[shape]
+    table = _read_json(body, text)
+    if isinstance(table, pa.ArrowInvalid):
+        if not _NUMBERS_GIVEN.search(str(table)):
+            return None
+        table = _read_json(body, numeric)
+        if isinstance(table, pa.ArrowInvalid):
+            return None
+        return (table, True) if table.num_rows == 1 else None
+    return (table, False) if table.num_rows == 1 else None
+
+
+def _read_json(body: bytes, schema: pa.Schema) -> pa.Table | pa.ArrowInvalid:
+    """pyarrow's reader on ``body`` as one block, in its thread pool; its error if it fails."""
     options = pj.ParseOptions(
         explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=True
     )
@@ -259,11 +294,43 @@ def _read(body: bytes, schema: pa.Schema) -> pa.Table | None:
             read_options=pj.ReadOptions(use_threads=True, block_size=block),
             parse_options=options,
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-    if table.num_rows != 1:
-        return None
+    except pa.ArrowInvalid as exc:
+        return exc
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        return pa.ArrowInvalid(str(exc))
     return table.combine_chunks()
+
+
+def _as_text_numbers(media: pa.StructArray) -> pa.StructArray | None:
+    """``media`` read with a frame's ``timestamp``/``endTimestamp`` as numbers, those given
+    as the text :data:`RECORD_TYPE` declares (Arrow's shortest round-trip spelling: cast
+    back, it is the very double); None for NaN, an infinity or -0 (see :func:`_plain_float`)."""
+    if media.offset:
+        media = pa.concat_arrays([media])
+    frames = media.field("frames")
+    values = frames.values
+    columns = []
+    for child in values.type:
+        column = values.field(child.name)
+        if child.name in _TEXT_NUMBERS["frames"]:
+            if not _plain_float(column):
+                return None
+            column = column.cast(_STR)
+        columns.append(column)
+    frame_type = pa.struct([f.with_type(c.type) for f, c in zip(values.type, columns, strict=True)])
+    values = pa.StructArray.from_arrays(
+        columns, fields=list(frame_type), mask=values.is_null() if values.null_count else None
+    )
+    frames = pa.ListArray.from_arrays(
+        frames.offsets, values, mask=frames.is_null() if frames.null_count else None
+    )
+    fields = list(media.type)
+    index = media.type.get_field_index("frames")
+    fields[index] = fields[index].with_type(frames.type)
+    children = [frames if i == index else media.field(i) for i in range(len(fields))]
+    return pa.StructArray.from_arrays(
+        children, fields=fields, mask=media.is_null() if media.null_count else None
+    )
 
 
 def _valid_utf8(body: bytes) -> bool:

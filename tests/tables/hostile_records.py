@@ -5,7 +5,9 @@ the exact path (:func:`coreviz_frames._util.jsoncodec.loads` + ``flatten``) and 
 path (``read_page`` + ``flatten_arrow``) must agree on. ``arrow_reads`` says whether
 ``read_page`` may read it (False: it must return None, the exact path decides);
 ``malformed`` that the exact flatten raises a SchemaError for one of its records (in
-skip mode it leaves that record out). Cases are built from small synthetic records.
+skip mode it leaves that record out). A page's frame ``timestamp``/``endTimestamp`` given as
+JSON numbers (``timestamps_as_numbers``) are read as text: compare them as numbers. Cases
+are built from small synthetic records.
 
 Example:
     >>> case = CASES["unknown_media_field"]
@@ -119,6 +121,15 @@ def _refused() -> list[HostileCase]:
         "nan_float": _set(("duration",), float("nan")),
         "infinite_score": _set(("_score",), float("inf")),
         "negative_infinite_coordinate": _set((*point, "polygon", 1, "y"), float("-inf")),
+        "timestamps_as_numbers_with_nan": lambda r: [
+            f.update(timestamp=float("nan") if i == 0 else 0.5)
+            for rec in r
+            for i, f in enumerate(rec["frames"])
+        ],
+        "timestamps_as_numbers_mixed": lambda r: (
+            r[2]["frames"][0].update(timestamp="0.5")
+            or [f.update(timestamp=0.5) for rec in r[:2] for f in rec["frames"]]
+        ),
         # lone surrogates (the exact path writes U+FFFD)
         "lone_high_surrogate": _set(("name",), "a\ud800b"),
         "lone_low_surrogate": _set((*fr, "captions", 0, "text"), "\udc00"),
@@ -160,6 +171,11 @@ def _refused() -> list[HostileCase]:
         _raw("minus_nan", good.replace(b'"duration": null', b'"duration": -NaN', 1), ""),
         _raw("negative_zero_float", good.replace(b'"duration": null', b'"duration": -0', 1), ""),
         _raw("negative_zero_coordinate", re.sub(rb'"x": [0-9.]+', b'"x": -0', good, count=1), ""),
+        _raw(
+            "timestamp_number_negative_zero",
+            re.sub(rb'"timestamp": "[^"]*"', b'"timestamp": -0', good),
+            "the reader gives -0.0, the exact path 0.0",
+        ),
         _raw("inf_token", good.replace(b'"duration": null', b'"duration": Inf', 1), ""),
         _raw("duplicate_key", good.replace(b'"name": ', b'"name": "x", "name": ', 1), ""),
         _raw("two_values", good + b"\n" + good, "the exact decoder: Extra data"),
@@ -239,6 +255,11 @@ def _read() -> list[HostileCase]:
         "null_polygon": _set((*fr, "objects", 0, "polygon"), None),
         "null_categories_item": _set(("metadata", "moderation", "categories"), ["a", None]),
         "timestamp_text_spellings": _set((*fr, "timestamp"), " 1.50 "),
+        "timestamps_as_numbers": lambda r: [
+            f.update(timestamp=0.1 * i + 1e-7, endTimestamp=i)
+            for rec in r
+            for i, f in enumerate(rec["frames"])
+        ],
         "pdf_frame_fields": lambda r: _frame(r).update(
             pageNumber=2, endTimestamp="3.5", thumbnailBlob="blob://t", text="page"
         ),
