@@ -75,7 +75,13 @@ _HEADER = struct.Struct(">Q")
 _STOP = object()
 _LOG = logging.getLogger("coreviz_frames.exports")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_CHILD = "from coreviz_frames.exports.fingerprintpool import _serve_child; _serve_child()"
+# The side process imports as this one does: this process's sys.path (and the folder this
+# package was imported from, if that is no longer on it), never PYTHONPATH edits that would
+# put site-packages before the standard library.
+_CHILD = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from coreviz_frames.exports.fingerprintpool import _serve_child; _serve_child()"
+)
 
 
 class _SideDied(Exception):
@@ -152,7 +158,7 @@ def _serve_child() -> None:
     os.dup2(2, 1)  # a stray print goes to stderr, never into the answers
     inp = os.fdopen(os.dup(0), "rb")
     _watch_parent(os.getppid())
-    _write_frame(out, json.dumps(["ready", os.getpid()]).encode())
+    _write_frame(out, json.dumps(["ready", os.getpid(), os.path.realpath(__file__)]).encode())
     out.flush()
     try:
         while (head := _read_frame(inp)) is not None:
@@ -176,11 +182,13 @@ class _Side:
     """One side process and its pipes (used by one pool thread at a time)."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
+        path = list(sys.path)
+        if _PACKAGE_ROOT not in path:
+            path.insert(0, _PACKAGE_ROOT)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [sys.executable, "-c", _CHILD, json.dumps(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         self.pid = self.proc.pid
 
@@ -192,9 +200,12 @@ class _Side:
             if not readable:
                 raise _SideDied(f"no answer within {timeout:.0f}s of starting")
         head = _read_frame(self.proc.stdout)
-        if head is None or json.loads(head)[0] != "ready":
+        if head is None:
             code = self.proc.wait()
             raise _SideDied(f"it exited at start (exit code {code})")
+        ready, _, where = json.loads(head)
+        if ready != "ready" or where != os.path.realpath(__file__):  # not by another copy
+            raise _SideDied(f"it imported another copy of the package ({where})")
 
     def run(self, jobs: list[_Job]) -> list[Any]:
         """The answers for ``jobs``; ``_SideDied`` if the process dies before answering."""
@@ -284,7 +295,8 @@ class FingerprintPool:
     def describe(self) -> str:
         """One line for a report: where the fingerprints are computed, and why."""
         if self.mode == "processes":
-            return f"fingerprints computed in {self.workers} side processes"
+            plural = "es" if self.workers > 1 else ""
+            return f"fingerprints computed in {self.workers} side process{plural}"
         return f"fingerprints computed in-process ({self.reason})"
 
     @property

@@ -188,3 +188,14 @@ def test_hydrated_rows_travel_with_their_page():
         got = pool.submit(page, [0, 2], hydrated={0: full}).result(timeout=120)
     want = {**_records(0, 1)[0], "id": "a", "listedOnly": 1}
     assert got == {"a": fingerprint(want), "c": fingerprint({"id": "c"})}
+
+
+def test_a_side_process_that_imports_another_copy_of_the_package_is_not_used(monkeypatch):
+    from coreviz_frames.exports import fingerprintpool
+
+    monkeypatch.setattr(fingerprintpool, "__file__", "/elsewhere/fingerprintpool.py")
+    with FingerprintPool(workers=1) as pool:
+        assert pool.submit(b'{"media": [{"id": "m1"}]}').result(timeout=120) == {
+            "m1": fingerprint({"id": "m1"})
+        }
+    assert pool.mode == "thread" and "another copy of the package" in pool.reason
