@@ -1,0 +1,478 @@
+"""The five grain tables from media records already read by Arrow, with Arrow compute only.
+
+:func:`flatten_arrow` takes a table whose rows are media records of the declared nested
+type (:data:`~coreviz_frames.tables.arrowrecords.RECORD_TYPE`, as pyarrow's JSON reader
+builds it from a browse page) and builds the ``media``, ``frames``, ``captions``,
+``objects`` and ``tags`` tables that :func:`~coreviz_frames.tables.flatten.flatten` builds
+from the same records as Python dicts: the same schema, values, row order, list positions,
+ancestor ids, ``extra`` and boxes. Child rows come from ``list_flatten`` and their owners
+from the list lengths (numpy), every column from one vectorised cast; Python runs only
+for the few rows whose ``extra`` is not null (a parent id that disagrees, an empty tag
+group).
+
+It returns None whenever it cannot prove that equality, and the caller then runs the exact
+path for that batch: a media without an id, a null frame, caption, object or polygon
+point, a child without an id, a date Arrow cannot parse or outside years 1 to 9999, a
+number given as text Arrow cannot parse, a missing or null coordinate, NaN or infinity in
+a polygon, a null tag value, and any column of an unexpected type. What the table cannot
+show (unknown fields, ``"320"`` for an integer, invalid UTF-8, tag keys in different orders)
+is for the reader to refuse (:mod:`~coreviz_frames.tables.arrowrecords`).
+
+Example:
+    >>> import pyarrow as pa
+    >>> from coreviz_frames.tables.flatten import flatten
+    >>> records = [{"id": "m1", "metadata": {"tags": {"color": ["red"]}},
+    ...             "frames": [{"id": "f1", "timestamp": "0.5", "objects": [
+    ...                 {"id": "o1", "polygon": [{"x": 1.0, "y": 2.0}, {"x": 4.0, "y": 6.0}]}]}]}]
+    >>> tables = flatten_arrow(pa.Table.from_pylist(records))
+    >>> tables["objects"].column("bbox_w").to_pylist(), tables["tags"].column("key").to_pylist()
+    ([3.0, ...], ['color'])
+    >>> all(tables[g].equals(flatten(records)[0][g], check_metadata=True) for g in tables)
+    True
+    >>> flatten_arrow(pa.Table.from_pylist([{"id": None}])) is None
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from coreviz_frames.schema import API_FIELDS, SCHEMAS
+from coreviz_frames.tables.casting import normalize_id_array, text_array
+from coreviz_frames.tables.flatten import bbox_columns
+
+__all__ = ["flatten_arrow"]
+
+_STR = pa.string()
+_INT = pa.int64()
+_FLOAT = pa.float64()
+_TS = pa.timestamp("us", tz="UTC")
+_POLYGON = SCHEMAS["objects"].field("polygon").type
+_STR_LIST = SCHEMAS["media"].field("moderation_categories").type
+# The dates a pandas frame can print (Python datetimes: years 1 to 9999).
+_TS_MIN = pa.scalar(datetime.min.replace(tzinfo=timezone.utc), _TS)
+_TS_MAX = pa.scalar(datetime.max.replace(tzinfo=timezone.utc), _TS)
+_HYPHEN = ord("-")
+_UUID_BYTES = 36  # a canonical hyphenated UUID
+_INHERITED = ("frame_id", "media_id", "dataset_id", "timestamp")
+#: The column type of each kind of API field (see :class:`~coreviz_frames.schema.Column`).
+_TARGET = {
+    "id": _STR,
+    "str": _STR,
+    "ts": _TS,
+    "int": _INT,
+    "float": _FLOAT,
+    "strlist": _STR_LIST,
+    "polygon": _POLYGON,
+}
+#: The errors of a compute step on data it cannot take: the batch then goes the exact way.
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+
+
+class _Unprovable(Exception):
+    """This batch may flatten differently on the exact path: give it back (None)."""
+
+
+def flatten_arrow(media: pa.Table) -> dict[str, pa.Table] | None:
+    """The five grain tables of ``media`` (one media record a row), equal to what
+    :func:`~coreviz_frames.tables.flatten.flatten` builds from the same records, or None
+    when that equality cannot be proved (see the module doc). Folder rows are left out.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> rows = [{"id": "m1", "type": "folder"}, {"id": "m2", "path": "c.f.m2"}]
+        >>> tables = flatten_arrow(pa.Table.from_pylist(rows))
+        >>> tables["media"].column("folder_path").to_pylist()
+        ['c.f']
+    """
+    try:
+        return _flatten(media)
+    except (_Unprovable, *_ARROW_ERRORS):
+        return None
+
+
+def _flatten(table: pa.Table) -> dict[str, pa.Table]:
+    """:func:`flatten_arrow`, raising :class:`_Unprovable` (or an Arrow error) to give up."""
+    records = _media_records(table)
+    frames_list = _path(records, "frames")
+    media_cols = _media_columns(records, frames_list)
+    frames = _children(frames_list)
+    frame_cols = _frame_columns(frames, frames_list, media_cols)
+    captions_list = _path(frames, "captions")
+    objects_list = _path(frames, "objects")
+    caption_cols = _caption_columns(_children(captions_list), captions_list, frame_cols)
+    object_cols = _object_columns(_children(objects_list), objects_list, frame_cols)
+    tag_cols, empty_groups = _tag_columns(records, media_cols)
+    media_cols["extra"] = _media_extra(records, media_cols, empty_groups)
+    return {
+        "media": _table(media_cols, "media"),
+        "frames": _table(frame_cols, "frames"),
+        "captions": _table(caption_cols, "captions"),
+        "objects": _table(object_cols, "objects"),
+        "tags": _table(tag_cols, "tags"),
+    }
+
+
+# --- reading the input ----------------------------------------------------------------------
+
+
+def _media_records(table: pa.Table) -> pa.StructArray:
+    """The rows as one struct array, folders left out (``flatten`` never sees them)."""
+    if "type" in table.column_names and table.num_rows:
+        folder = pc.fill_null(pc.equal(table.column("type"), "folder"), False)
+        if pc.any(folder).as_py():
+            table = table.filter(pc.invert(folder))
+    chunked = table.to_struct_array()
+    if chunked.num_chunks == 1:
+        return chunked.chunk(0)
+    return chunked.combine_chunks()
+
+
+def _path(struct: pa.StructArray, source: str) -> pa.Array:
+    """The values at the dotted ``source`` of each row (null where a parent is null); a
+    field the type lacks gives up (the declared type has every field flatten reads)."""
+    arr: pa.Array = struct
+    for name in source.split("."):
+        if not pa.types.is_struct(arr.type) or arr.type.get_field_index(name) < 0:
+            raise _Unprovable(f"no field {source!r} in the records' type")
+        # a struct without nulls hands its child as is (struct_field would mask it)
+        arr = arr.field(name) if not arr.null_count else pc.struct_field(arr, [name])
+    return arr
+
+
+def _children(lists: pa.Array) -> pa.StructArray:
+    """The child objects of every list, in order; a null child is malformed (give up)."""
+    if pa.types.is_null(lists.type):
+        return pa.array([], pa.struct([]))
+    if not pa.types.is_list(lists.type) or not pa.types.is_struct(lists.type.value_type):
+        raise _Unprovable(f"expected a list of objects, got {lists.type}")
+    children = pc.list_flatten(lists)
+    if children.null_count:
+        raise _Unprovable("a null list item")
+    return children
+
+
+def _counts(lists: pa.Array) -> pa.Array:
+    """The length of each list (int64), 0 for a null one."""
+    return pa.array(_count_array(lists))
+
+
+def _count_array(lists: pa.Array) -> np.ndarray:
+    """:func:`_counts` as numpy (from the offsets when no list is null)."""
+    if pa.types.is_null(lists.type):
+        return np.zeros(len(lists), np.int64)
+    if not lists.null_count:
+        return np.diff(lists.offsets.to_numpy()).astype(np.int64, copy=False)
+    return pc.fill_null(pc.list_value_length(lists), 0).to_numpy().astype(np.int64, copy=False)
+
+
+def _layout(lists: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each child's owner row and position in its owner's list (int64), as flatten's."""
+    c = _count_array(lists)
+    owner = np.repeat(np.arange(len(c), dtype=np.int64), c)
+    starts = np.cumsum(c) - c
+    index = np.arange(len(owner), dtype=np.int64) - np.repeat(starts, c)
+    return pa.array(owner), pa.array(index)
+
+
+# --- typed columns ----------------------------------------------------------------------------
+
+
+def _typed(arr: pa.Array, kind: str) -> pa.Array:
+    """``arr`` (as the reader typed it) as the column of ``kind`` flatten builds."""
+    if pa.types.is_null(arr.type):  # never given in this batch
+        return pa.nulls(len(arr), _TARGET[kind])
+    if kind in ("id", "str"):
+        _expect(arr, _STR)
+        return _ids(arr) if kind == "id" else arr
+    if kind == "ts":
+        _expect(arr, _STR)
+        dates = arr.cast(_TS)  # the cast flatten runs: an unparsable date raises ArrowInvalid
+        if dates.null_count != len(dates):
+            outside = pc.or_(pc.less(dates, _TS_MIN), pc.greater(dates, _TS_MAX))
+            if pc.any(outside).as_py():
+                raise _Unprovable("a date outside years 1 to 9999")
+        return dates
+    if kind == "int":
+        _expect(arr, _INT)
+        return arr
+    if kind == "float":
+        if arr.type == _STR:  # numbers given as text: the cast flatten runs on all-text values
+            return arr.cast(_FLOAT)
+        _expect(arr, _FLOAT)
+        return arr
+    if kind == "strlist":
+        if not (pa.types.is_list(arr.type) and arr.type.value_type == _STR):
+            raise _Unprovable(f"expected a list of strings, got {arr.type}")
+        return arr.cast(_STR_LIST)
+    if kind == "polygon":
+        return _polygon(arr)
+    raise _Unprovable(f"no reading rule for kind {kind!r}")
+
+
+def _ids(arr: pa.Array) -> pa.Array:
+    """Ids normalised as flatten does. Only a 36-byte id can be a hyphenated UUID: without
+    one (the lengths are the offsets' differences), or without a ``-`` byte in the text
+    buffer, nothing is rewritten and no substring search runs per id."""
+    _, offsets, data = arr.buffers()
+    ends = np.frombuffer(offsets, np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    if not (np.diff(ends) == _UUID_BYTES).any():  # (a null's length may count: no harm)
+        return arr
+    if data is None or not (np.frombuffer(data, np.uint8) == _HYPHEN).any():
+        return arr
+    return normalize_id_array(arr)
+
+
+def _expect(arr: pa.Array, typ: pa.DataType) -> None:
+    if arr.type != typ:
+        raise _Unprovable(f"expected {typ}, got {arr.type}")
+
+
+def _polygon(arr: pa.Array) -> pa.Array:
+    """Polygons of finite ``{x, y}`` points; a null point or coordinate, NaN or infinity
+    (each an error of the exact path) gives up."""
+    if not pa.types.is_list(arr.type):
+        raise _Unprovable(f"expected a list of points, got {arr.type}")
+    polygon = arr.cast(_POLYGON)
+    points = pc.list_flatten(polygon)
+    if points.null_count:
+        raise _Unprovable("a null polygon point")
+    for axis in ("x", "y"):
+        values = points.field(axis)
+        if values.null_count or not pc.all(pc.is_finite(values)).as_py():
+            raise _Unprovable(f"a missing or non-finite {axis}")
+    return polygon
+
+
+def _read(struct: pa.StructArray, grain: str) -> dict[str, pa.Array]:
+    """The columns of ``grain`` read from API fields, by :data:`schema.API_FIELDS`."""
+    return {f.column: _typed(_path(struct, f.source), f.kind) for f in API_FIELDS[grain]}
+
+
+def _required(arr: pa.Array, what: str) -> None:
+    if arr.null_count:
+        raise _Unprovable(f"{what} without an id")
+
+
+# --- the grains -------------------------------------------------------------------------------
+
+
+def _media_columns(records: pa.StructArray, frames_list: pa.Array) -> dict[str, pa.Array]:
+    """The media columns but ``extra``: API fields, ``dataset.id`` fallback, derived."""
+    cols = _read(records, "media")
+    _required(cols["media_id"], "a media")
+    given = cols["dataset_id"]
+    if given.null_count:  # datasetId missing: the nested dataset's id
+        cols["dataset_id"] = pc.coalesce(given, _typed(_path(records, "dataset.id"), "id"))
+    cols["folder_path"] = _folder_paths(cols["path"])
+    cols["frame_count"] = _counts(frames_list)
+    return cols
+
+
+def _folder_paths(paths: pa.Array) -> pa.Array:
+    """The ltree path before the last ``.`` (null without one), as ``str.rsplit``."""
+    if paths.null_count == len(paths):
+        return pa.nulls(len(paths), _STR)
+    parts = pc.split_pattern(paths, ".", max_splits=1, reverse=True)
+    has_dot = pc.equal(pc.list_value_length(parts), 2)
+    return pc.if_else(has_dot, pc.list_element(parts, 0), pa.scalar(None, _STR))
+
+
+def _frame_columns(
+    frames: pa.StructArray, frames_list: pa.Array, media_cols: dict[str, pa.Array]
+) -> dict[str, pa.Array]:
+    """The frame columns: API fields, the media's ids, position, child counts, extra."""
+    cols = _read(frames, "frames")
+    _required(cols["frame_id"], "a frame")
+    owner, index = _layout(frames_list)
+    media_id = media_cols["media_id"].take(owner)
+    cols.update(
+        media_id=media_id,
+        dataset_id=media_cols["dataset_id"].take(owner),
+        frame_index=index,
+        caption_count=_counts(_path(frames, "captions")),
+        object_count=_counts(_path(frames, "objects")),
+        extra=_parent_extra(_path(frames, "mediaId"), media_id, "mediaId"),
+    )
+    return cols
+
+
+def _caption_columns(
+    captions: pa.StructArray, captions_list: pa.Array, frame_cols: dict[str, pa.Array]
+) -> dict[str, pa.Array]:
+    """The caption columns: API fields, the frame's ids and timestamp, position, extra."""
+    cols = _read(captions, "captions")
+    _required(cols["caption_id"], "a caption")
+    owner, index = _layout(captions_list)
+    inherited = {name: frame_cols[name].take(owner) for name in _INHERITED}
+    cols.update(
+        inherited,
+        caption_index=index,
+        extra=_parent_extra(_path(captions, "frameId"), inherited["frame_id"], "frameId"),
+    )
+    return cols
+
+
+def _object_columns(
+    objects: pa.StructArray, objects_list: pa.Array, frame_cols: dict[str, pa.Array]
+) -> dict[str, pa.Array]:
+    """The object columns: API fields, the frame's ids, size and timestamp, box, extra."""
+    cols = _read(objects, "objects")
+    _required(cols["object_id"], "an object")
+    blob = cols["blob"]
+    if len(blob) and pc.any(pc.equal(blob, "")).as_py():
+        cols["blob"] = pc.if_else(pc.equal(blob, ""), pa.scalar(None, _STR), blob)
+    owner, index = _layout(objects_list)
+    cols.update(
+        {name: frame_cols[name].take(owner) for name in _INHERITED},
+        frame_width=frame_cols["width"].take(owner),
+        frame_height=frame_cols["height"].take(owner),
+        object_index=index,
+        extra=pa.nulls(len(objects), _STR),
+    )
+    cols.update(bbox_columns(cols["polygon"]))
+    return cols
+
+
+def _parent_extra(raw: pa.Array, parent_ids: pa.Array, key: str) -> pa.Array:
+    """``extra`` of child rows: the parent id (``mediaId``) a row gives, where it names
+    another parent than its actual one (flatten keeps it so nothing is lost)."""
+    if raw.null_count == len(raw):
+        return pa.nulls(len(raw), _STR)
+    given = _typed(raw, "id")
+    differs = pc.fill_null(pc.not_equal(given, parent_ids), False)
+    rows = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return pa.nulls(len(raw), _STR)
+    extra: list[str | None] = [None] * len(raw)
+    for r in rows.tolist():
+        extra[r] = _dumps({key: raw[r].as_py()})
+    return text_array(extra, _STR)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _table(columns: dict[str, pa.Array], grain: str) -> pa.Table:
+    schema = SCHEMAS[grain]
+    arrays = [columns[name] for name in schema.names]
+    for arr, fld in zip(arrays, schema, strict=True):
+        if arr.type != fld.type:
+            raise _Unprovable(f"column {fld.name!r} is {arr.type}, not {fld.type}")
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# --- tags and the media's extra ---------------------------------------------------------------
+
+
+class _TagGroup(NamedTuple):
+    """One ``metadata.tags`` key: its values of every media (flat, in media order), how
+    many each media has, and which media give it as ``[]`` (kept in their ``extra``)."""
+
+    key: str
+    values: pa.Array
+    counts: np.ndarray
+    empty: np.ndarray
+
+
+def _tag_groups(records: pa.StructArray) -> list[_TagGroup]:
+    """The tag groups of the media, in key order; a group given as one string counts as
+    a list of it; a null value in a list gives up (flatten refuses it)."""
+    tags = _path(records, "metadata.tags")
+    if pa.types.is_null(tags.type):
+        return []
+    if not pa.types.is_struct(tags.type):
+        raise _Unprovable(f"expected tag groups as a struct, got {tags.type}")
+    groups = []
+    for j in range(tags.type.num_fields):
+        key = tags.type.field(j).name
+        given = pc.struct_field(tags, [j])
+        if pa.types.is_null(given.type):
+            continue
+        if given.type == _STR:
+            counts = given.is_valid().to_numpy(zero_copy_only=False).astype(np.int64)
+            values = given.drop_null()
+        elif pa.types.is_list(given.type) and given.type.value_type == _STR:
+            counts = _count_array(given)
+            values = pc.list_flatten(given)
+        else:
+            raise _Unprovable(f"tag group {key!r} is {given.type}")
+        if values.null_count:
+            raise _Unprovable(f"a null value in tag group {key!r}")
+        empty = (counts == 0) & given.is_valid().to_numpy(zero_copy_only=False)
+        groups.append(_TagGroup(key, values, counts, empty))
+    return groups
+
+
+def _tag_columns(
+    records: pa.StructArray, media_cols: dict[str, pa.Array]
+) -> tuple[dict[str, pa.Array], dict[int, list[str]]]:
+    """One row per tag value (media by media, groups in key order), with its media's ids;
+    and media row -> its groups given as ``[]``, in key order."""
+    groups = _tag_groups(records)
+    empty: dict[int, list[str]] = {}
+    for group in groups:
+        for row in np.flatnonzero(group.empty).tolist():
+            empty.setdefault(row, []).append(group.key)
+    if not groups:
+        owner = pa.array(np.zeros(0, np.int64))
+        keys = values = pa.array([], _STR)
+    else:
+        counts = np.stack([g.counts for g in groups], axis=1)  # media x group
+        flat = counts.ravel()
+        starts = (np.cumsum(flat) - flat).reshape(counts.shape)
+        dest = np.concatenate([_positions(starts[:, j], g.counts) for j, g in enumerate(groups)])
+        order = np.empty(len(dest), np.int64)
+        order[dest] = np.arange(len(dest), dtype=np.int64)
+        group_of = np.repeat(np.arange(len(groups), dtype=np.int64), counts.sum(axis=0))
+        keys = text_array([g.key for g in groups], _STR).take(pa.array(group_of[order]))
+        values = pa.concat_arrays([g.values for g in groups]).take(pa.array(order))
+        owner = pa.array(np.repeat(np.arange(len(records), dtype=np.int64), counts.sum(axis=1)))
+    cols = {
+        "media_id": media_cols["media_id"].take(owner),
+        "dataset_id": media_cols["dataset_id"].take(owner),
+        "key": keys,
+        "value": values,
+    }
+    return cols, empty
+
+
+def _positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Row numbers in the tags table of one group's values (given in media order)."""
+    ends = np.cumsum(counts)
+    within = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    return np.repeat(starts, counts) + within - np.repeat(ends - counts, counts)
+
+
+def _media_extra(
+    records: pa.StructArray, media_cols: dict[str, pa.Array], empty: dict[int, list[str]]
+) -> pa.Array:
+    """``extra`` of the media: a ``dataset.id`` disagreeing with ``datasetId``, empty tag
+    groups (in that order, as flatten merges them); null for every other media."""
+    n = len(records)
+    disagree: dict[int, str] = {}
+    nested = _path(records, "dataset.id")
+    if nested.null_count != n:
+        given = _typed(_path(records, "datasetId"), "id")
+        differs = pc.fill_null(pc.not_equal(_typed(nested, "id"), given), False)
+        for r in np.flatnonzero(differs.to_numpy(zero_copy_only=False)).tolist():
+            disagree[r] = nested[r].as_py()
+    rows = sorted({*disagree, *empty})
+    if not rows:
+        return pa.nulls(n, _STR)
+    extra: list[str | None] = [None] * n
+    for r in rows:
+        value: dict = {}
+        if r in disagree:
+            value["dataset"] = {"id": disagree[r]}
+        if r in empty:
+            value["metadata"] = {"tags": {key: [] for key in empty[r]}}
+        extra[r] = _dumps(value)
+    return text_array(extra, _STR)
