@@ -19,23 +19,25 @@ show (unknown fields, ``"320"`` for an integer, invalid UTF-8, tag keys in diffe
 is for the reader to refuse (:mod:`~coreviz_frames.tables.arrowrecords`).
 
 Example:
-    >>> import pyarrow as pa
+    >>> import json
+    >>> from coreviz_frames.tables.arrowrecords import read_record
     >>> from coreviz_frames.tables.flatten import flatten
-    >>> records = [{"id": "m1", "metadata": {"tags": {"color": ["red"]}},
-    ...             "frames": [{"id": "f1", "timestamp": "0.5", "objects": [
-    ...                 {"id": "o1", "polygon": [{"x": 1.0, "y": 2.0}, {"x": 4.0, "y": 6.0}]}]}]}]
-    >>> tables = flatten_arrow(pa.Table.from_pylist(records))
+    >>> record = {"id": "m1", "metadata": {"tags": {"color": ["red"]}},
+    ...           "frames": [{"id": "f1", "timestamp": "0.5", "objects": [
+    ...               {"id": "o1", "polygon": [{"x": 1.0, "y": 2.0}, {"x": 4.0, "y": 6.0}]}]}]}
+    >>> tables = flatten_arrow(read_record(json.dumps({"media": record}).encode()))
     >>> tables["objects"].column("bbox_w").to_pylist(), tables["tags"].column("key").to_pylist()
-    ([3.0, ...], ['color'])
-    >>> all(tables[g].equals(flatten(records)[0][g], check_metadata=True) for g in tables)
+    ([3.0], ['color'])
+    >>> all(tables[g].equals(flatten([record])[0][g], check_metadata=True) for g in tables)
     True
-    >>> flatten_arrow(pa.Table.from_pylist([{"id": None}])) is None
+    >>> flatten_arrow(read_record(b'{"media": {"frames": []}}')) is None  # no id
     True
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -44,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coreviz_frames.schema import API_FIELDS, SCHEMAS
+from coreviz_frames.tables.arrowrecords import RECORD_TYPE
 from coreviz_frames.tables.casting import normalize_id_array, text_array
 from coreviz_frames.tables.flatten import bbox_columns
 
@@ -79,27 +82,37 @@ class _Unprovable(Exception):
     """This batch may flatten differently on the exact path: give it back (None)."""
 
 
-def flatten_arrow(media: pa.Table) -> dict[str, pa.Table] | None:
+def flatten_arrow(media: pa.Table | Sequence[pa.Table]) -> dict[str, pa.Table] | None:
     """The five grain tables of ``media`` (one media record a row), equal to what
     :func:`~coreviz_frames.tables.flatten.flatten` builds from the same records, or None
     when that equality cannot be proved (see the module doc). Folder rows are left out.
 
+    ``media`` is one table, or several (the pages of a batch, in order): each page's
+    ``metadata.tags`` struct keeps its own key order, which one table concatenated with
+    type promotion could not (a batch of pages also costs one call's overhead, not one
+    per page: about 5 ms a call on top of the rows' work).
+
     Example:
-        >>> import pyarrow as pa
-        >>> rows = [{"id": "m1", "type": "folder"}, {"id": "m2", "path": "c.f.m2"}]
-        >>> tables = flatten_arrow(pa.Table.from_pylist(rows))
+        >>> from coreviz_frames.tables.arrowrecords import read_page
+        >>> page = read_page(b'{"media": [{"id": "f1", "type": "folder"},'
+        ...                  b' {"id": "m2", "path": "c.f.m2", "frames": []}]}')
+        >>> tables = flatten_arrow(page.media)
         >>> tables["media"].column("folder_path").to_pylist()
         ['c.f']
+        >>> flatten_arrow([page.media, page.media])["media"].num_rows
+        2
     """
+    tables = [media] if isinstance(media, pa.Table) else list(media)
     try:
-        return _flatten(media)
+        return _flatten(tables)
     except (_Unprovable, *_ARROW_ERRORS):
         return None
 
 
-def _flatten(table: pa.Table) -> dict[str, pa.Table]:
+def _flatten(tables: list[pa.Table]) -> dict[str, pa.Table]:
     """:func:`flatten_arrow`, raising :class:`_Unprovable` (or an Arrow error) to give up."""
-    records = _media_records(table)
+    parts = [_media_part(table) for table in tables]
+    records = _concat([records for records, _ in parts])
     frames_list = _path(records, "frames")
     media_cols = _media_columns(records, frames_list)
     frames = _children(frames_list)
@@ -108,8 +121,8 @@ def _flatten(table: pa.Table) -> dict[str, pa.Table]:
     objects_list = _path(frames, "objects")
     caption_cols = _caption_columns(_children(captions_list), captions_list, frame_cols)
     object_cols = _object_columns(_children(objects_list), objects_list, frame_cols)
-    tag_cols, empty_groups = _tag_columns(records, media_cols)
-    media_cols["extra"] = _media_extra(records, media_cols, empty_groups)
+    tag_cols, empty_groups = _tag_columns([tags for _, tags in parts], media_cols)
+    media_cols["extra"] = _media_extra(records, empty_groups)
     return {
         "media": _table(media_cols, "media"),
         "frames": _table(frame_cols, "frames"),
@@ -122,16 +135,37 @@ def _flatten(table: pa.Table) -> dict[str, pa.Table]:
 # --- reading the input ----------------------------------------------------------------------
 
 
-def _media_records(table: pa.Table) -> pa.StructArray:
-    """The rows as one struct array, folders left out (``flatten`` never sees them)."""
+def _media_part(table: pa.Table) -> tuple[pa.StructArray, pa.Array]:
+    """One input table as records of the declared fields but ``metadata.tags``, and its
+    ``metadata.tags`` apart (its inferred fields differ from page to page); folder rows
+    left out (``flatten`` never sees them)."""
     if "type" in table.column_names and table.num_rows:
         folder = pc.fill_null(pc.equal(table.column("type"), "folder"), False)
         if pc.any(folder).as_py():
             table = table.filter(pc.invert(folder))
-    chunked = table.to_struct_array()
-    if chunked.num_chunks == 1:
-        return chunked.chunk(0)
-    return chunked.combine_chunks()
+    names = RECORD_TYPE.names
+    if not set(names) <= set(table.column_names):
+        raise _Unprovable("a declared field is missing from the table")
+    arrays = [_one_chunk(table.column(name)) for name in names]
+    at = names.index("metadata")
+    metadata = arrays[at]
+    tags = _path(metadata, "tags")
+    kept = [f.name for f in metadata.type if f.name != "tags"]
+    mask = metadata.is_null() if metadata.null_count else None
+    arrays[at] = pa.StructArray.from_arrays(
+        [metadata.field(name) for name in kept], names=kept, mask=mask
+    )
+    return pa.StructArray.from_arrays(arrays, names=names), tags
+
+
+def _one_chunk(chunked: pa.ChunkedArray) -> pa.Array:
+    return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+
+
+def _concat(arrays: list[pa.Array]) -> pa.Array:
+    if not arrays:
+        raise _Unprovable("no table")
+    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
 
 
 def _path(struct: pa.StructArray, source: str) -> pa.Array:
@@ -188,32 +222,49 @@ def _typed(arr: pa.Array, kind: str) -> pa.Array:
     """``arr`` (as the reader typed it) as the column of ``kind`` flatten builds."""
     if pa.types.is_null(arr.type):  # never given in this batch
         return pa.nulls(len(arr), _TARGET[kind])
-    if kind in ("id", "str"):
-        _expect(arr, _STR)
-        return _ids(arr) if kind == "id" else arr
-    if kind == "ts":
-        _expect(arr, _STR)
-        dates = arr.cast(_TS)  # the cast flatten runs: an unparsable date raises ArrowInvalid
-        if dates.null_count != len(dates):
-            outside = pc.or_(pc.less(dates, _TS_MIN), pc.greater(dates, _TS_MAX))
-            if pc.any(outside).as_py():
-                raise _Unprovable("a date outside years 1 to 9999")
-        return dates
-    if kind == "int":
-        _expect(arr, _INT)
-        return arr
-    if kind == "float":
-        if arr.type == _STR:  # numbers given as text: the cast flatten runs on all-text values
-            return arr.cast(_FLOAT)
-        _expect(arr, _FLOAT)
-        return arr
-    if kind == "strlist":
-        if not (pa.types.is_list(arr.type) and arr.type.value_type == _STR):
-            raise _Unprovable(f"expected a list of strings, got {arr.type}")
-        return arr.cast(_STR_LIST)
-    if kind == "polygon":
-        return _polygon(arr)
-    raise _Unprovable(f"no reading rule for kind {kind!r}")
+    convert = _CONVERT.get(kind)
+    if convert is None:
+        raise _Unprovable(f"no reading rule for kind {kind!r}")
+    return convert(arr)
+
+
+def _as_text(arr: pa.Array) -> pa.Array:
+    _expect(arr, _STR)
+    return arr
+
+
+def _as_ids(arr: pa.Array) -> pa.Array:
+    return _ids(_as_text(arr))
+
+
+def _as_dates(arr: pa.Array) -> pa.Array:
+    """ISO text as UTC microseconds: the cast flatten runs (an unparsable date raises
+    ArrowInvalid: give up); a date outside years 1 to 9999 (flatten refuses it) gives up."""
+    dates = _as_text(arr).cast(_TS)
+    if dates.null_count != len(dates):
+        outside = pc.or_(pc.less(dates, _TS_MIN), pc.greater(dates, _TS_MAX))
+        if pc.any(outside).as_py():
+            raise _Unprovable("a date outside years 1 to 9999")
+    return dates
+
+
+def _as_int(arr: pa.Array) -> pa.Array:
+    _expect(arr, _INT)
+    return arr
+
+
+def _as_float(arr: pa.Array) -> pa.Array:
+    """Numbers; given as text (``"0.5"``), the cast flatten runs on all-text values."""
+    if arr.type == _STR:
+        return arr.cast(_FLOAT)
+    _expect(arr, _FLOAT)
+    return arr
+
+
+def _as_str_list(arr: pa.Array) -> pa.Array:
+    if not (pa.types.is_list(arr.type) and arr.type.value_type == _STR):
+        raise _Unprovable(f"expected a list of strings, got {arr.type}")
+    return arr.cast(_STR_LIST)
 
 
 def _ids(arr: pa.Array) -> pa.Array:
@@ -245,9 +296,20 @@ def _polygon(arr: pa.Array) -> pa.Array:
         raise _Unprovable("a null polygon point")
     for axis in ("x", "y"):
         values = points.field(axis)
-        if values.null_count or not pc.all(pc.is_finite(values)).as_py():
+        if values.null_count or pc.all(pc.is_finite(values)).as_py() is False:
             raise _Unprovable(f"a missing or non-finite {axis}")
     return polygon
+
+
+_CONVERT: dict[str, Callable[[pa.Array], pa.Array]] = {
+    "id": _as_ids,
+    "str": _as_text,
+    "ts": _as_dates,
+    "int": _as_int,
+    "float": _as_float,
+    "strlist": _as_str_list,
+    "polygon": _polygon,
+}
 
 
 def _read(struct: pa.StructArray, grain: str) -> dict[str, pa.Array]:
@@ -382,10 +444,9 @@ class _TagGroup(NamedTuple):
     empty: np.ndarray
 
 
-def _tag_groups(records: pa.StructArray) -> list[_TagGroup]:
-    """The tag groups of the media, in key order; a group given as one string counts as
-    a list of it; a null value in a list gives up (flatten refuses it)."""
-    tags = _path(records, "metadata.tags")
+def _tag_groups(tags: pa.Array) -> list[_TagGroup]:
+    """The tag groups of one page's media, in key order; a group given as one string counts
+    as a list of it; a null value in a list gives up (flatten refuses it)."""
     if pa.types.is_null(tags.type):
         return []
     if not pa.types.is_struct(tags.type):
@@ -412,36 +473,48 @@ def _tag_groups(records: pa.StructArray) -> list[_TagGroup]:
 
 
 def _tag_columns(
-    records: pa.StructArray, media_cols: dict[str, pa.Array]
+    pages: list[pa.Array], media_cols: dict[str, pa.Array]
 ) -> tuple[dict[str, pa.Array], dict[int, list[str]]]:
     """One row per tag value (media by media, groups in key order), with its media's ids;
-    and media row -> its groups given as ``[]``, in key order."""
-    groups = _tag_groups(records)
+    and media row -> its groups given as ``[]``, in key order. ``pages`` are the
+    ``metadata.tags`` of the input tables, whose media follow each other."""
+    owners, keys, values = [np.zeros(0, np.int64)], [pa.array([], _STR)], [pa.array([], _STR)]
     empty: dict[int, list[str]] = {}
-    for group in groups:
-        for row in np.flatnonzero(group.empty).tolist():
-            empty.setdefault(row, []).append(group.key)
-    if not groups:
-        owner = pa.array(np.zeros(0, np.int64))
-        keys = values = pa.array([], _STR)
-    else:
-        counts = np.stack([g.counts for g in groups], axis=1)  # media x group
-        flat = counts.ravel()
-        starts = (np.cumsum(flat) - flat).reshape(counts.shape)
-        dest = np.concatenate([_positions(starts[:, j], g.counts) for j, g in enumerate(groups)])
-        order = np.empty(len(dest), np.int64)
-        order[dest] = np.arange(len(dest), dtype=np.int64)
-        group_of = np.repeat(np.arange(len(groups), dtype=np.int64), counts.sum(axis=0))
-        keys = text_array([g.key for g in groups], _STR).take(pa.array(group_of[order]))
-        values = pa.concat_arrays([g.values for g in groups]).take(pa.array(order))
-        owner = pa.array(np.repeat(np.arange(len(records), dtype=np.int64), counts.sum(axis=1)))
+    first = 0
+    for tags in pages:
+        groups = _tag_groups(tags)
+        for group in groups:
+            for row in np.flatnonzero(group.empty).tolist():
+                empty.setdefault(first + row, []).append(group.key)
+        if groups:
+            owner, key, value = _tag_rows(groups, len(tags))
+            owners.append(owner + first)
+            keys.append(key)
+            values.append(value)
+        first += len(tags)
+    owner_ids = pa.array(np.concatenate(owners))
     cols = {
-        "media_id": media_cols["media_id"].take(owner),
-        "dataset_id": media_cols["dataset_id"].take(owner),
-        "key": keys,
-        "value": values,
+        "media_id": media_cols["media_id"].take(owner_ids),
+        "dataset_id": media_cols["dataset_id"].take(owner_ids),
+        "key": pa.concat_arrays(keys),
+        "value": pa.concat_arrays(values),
     }
     return cols, empty
+
+
+def _tag_rows(groups: list[_TagGroup], n: int) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """The tag rows of ``n`` media: owner row, key and value, media by media."""
+    counts = np.stack([g.counts for g in groups], axis=1)  # media x group
+    flat = counts.ravel()
+    starts = (np.cumsum(flat) - flat).reshape(counts.shape)
+    dest = np.concatenate([_positions(starts[:, j], g.counts) for j, g in enumerate(groups)])
+    order = np.empty(len(dest), np.int64)
+    order[dest] = np.arange(len(dest), dtype=np.int64)
+    group_of = np.repeat(np.arange(len(groups), dtype=np.int64), counts.sum(axis=0))
+    keys = text_array([g.key for g in groups], _STR).take(pa.array(group_of[order]))
+    values = pa.concat_arrays([g.values for g in groups]).take(pa.array(order))
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts.sum(axis=1))
+    return owner, keys, values
 
 
 def _positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -451,9 +524,7 @@ def _positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + within - np.repeat(ends - counts, counts)
 
 
-def _media_extra(
-    records: pa.StructArray, media_cols: dict[str, pa.Array], empty: dict[int, list[str]]
-) -> pa.Array:
+def _media_extra(records: pa.StructArray, empty: dict[int, list[str]]) -> pa.Array:
     """``extra`` of the media: a ``dataset.id`` disagreeing with ``datasetId``, empty tag
     groups (in that order, as flatten merges them); null for every other media."""
     n = len(records)

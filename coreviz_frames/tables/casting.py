@@ -42,6 +42,7 @@ __all__ = [
     "GrainReader",
     "MalformedRecords",
     "RecordErrors",
+    "normalize_id_array",
     "read_columns",
     "text_array",
 ]
