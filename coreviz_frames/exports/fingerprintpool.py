@@ -15,7 +15,9 @@ fed by one thread of the pool over its stdin/stdout. Bodies queued together trav
 together (up to 64 bodies, 4 MiB) so that small Get Media bodies cost one round trip.
 
 Where processes cannot be started (``COREVIZ_FRAMES_PROCESSES=0`` in the environment,
-``processes=False``, no Python executable, a sandbox that refuses to start or kills them)
+``processes=False``, no Python executable, a sandbox that refuses to start or kills them),
+or should not be (inside a ``multiprocessing`` worker, such as those of an export split
+across processes: its siblings already use the cores),
 the pool computes in one thread of this process instead; :attr:`FingerprintPool.mode`
 says ``"processes"`` or ``"thread"`` and :meth:`FingerprintPool.describe` why (also logged
 on the ``coreviz_frames.exports`` logger). Results are the same either way.
@@ -44,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import queue
 import select
@@ -259,6 +262,8 @@ def processes_switched_off() -> str | None:
         return f"{PROCESSES_ENV}={value}"
     if not sys.executable:
         return "no Python executable to start (sys.executable is empty)"
+    if multiprocessing.parent_process() is not None:
+        return "this is a worker process: its sibling processes already use the cores"
     return None
 
 

@@ -199,3 +199,17 @@ def test_a_side_process_that_imports_another_copy_of_the_package_is_not_used(mon
             "m1": fingerprint({"id": "m1"})
         }
     assert pool.mode == "thread" and "another copy of the package" in pool.reason
+
+
+def _mode_in_a_worker(_: object) -> tuple[str, str | None]:
+    with FingerprintPool() as pool:
+        pool.submit(b'{"media": []}').result(timeout=120)
+        return pool.mode, pool.reason
+
+
+def test_inside_a_multiprocessing_worker_the_pool_computes_in_process():
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as workers:
+        mode, reason = workers.map(_mode_in_a_worker, [0])[0]
+    assert mode == "thread" and "worker process" in reason
