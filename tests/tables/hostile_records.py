@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from coreviz_frames._util.jsoncodec import loads
 from coreviz_frames.local_api.synthetic import synthetic_media
 
-__all__ = ["CASES", "HostileCase", "base_records", "page_body"]
+__all__ = ["CASES", "HostileCase", "base_records", "folder_row", "page_body"]
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _refused() -> list[HostileCase]:
         ),
         # a folder field on a media (even as null): the exact path keeps it in extra
         "folder_field_on_media": lambda r: (
-            r.insert(0, _folder()),
+            r.insert(0, folder_row()),
             r[1].update(folderItemCount=None),
         ),
     }
@@ -191,7 +191,7 @@ def _refused() -> list[HostileCase]:
     return cases
 
 
-def _folder() -> dict:
+def folder_row() -> dict:
     """A folder row as the API lists it (type folder, folder-only fields)."""
     return {
         "id": "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
@@ -223,7 +223,7 @@ def _read() -> list[HostileCase]:
     edits = {
         "plain": lambda r: None,
         "old_generation": _old_generation,
-        "folders": lambda r: r.insert(1, _folder()),
+        "folders": lambda r: r.insert(1, folder_row()),
         "explicit_nulls": lambda r: r[0].update(
             blob=None, duration=None, metadata=None, dataset=None, updatedById=None
         ),
