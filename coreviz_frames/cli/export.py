@@ -71,6 +71,7 @@ def interrupted(out_dir: str) -> NoReturn:
     epilog="Examples:\n\n\b\n"
     "  coreviz-frames export --collection 5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c --out export/\n"
     "  coreviz-frames export --collection ID --type image --tag color=red --out red/\n"
+    "  coreviz-frames export --collection ID --out export/ --processes 4\n"
     "  coreviz-frames export --ids ids.txt --out export/ --resume\n"
     "  cat ids.txt | coreviz-frames export --ids - --out export/"
 )
@@ -117,6 +118,13 @@ def interrupted(out_dir: str) -> NoReturn:
     default=None,
     help="Run on a Dask cluster: a scheduler address, or 'local'.",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Export the collection's offset ranges in N local worker processes (one part "
+    "per range of --batch-size media; resumable).",
+)
 def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **options) -> None:
     """Export a collection (or a list of media ids) to a Parquet dataset.
 
@@ -131,6 +139,7 @@ def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **
         raise click.UsageError("give exactly one of --collection or --ids")
     filters = filters_from(options, collection_id)
     check_path_selects(options, collection_id, filters)
+    _check_processes(options["processes"], dask_address, ids_file)
     if dask_address is not None:
         from coreviz_frames.cli.dask_export import export_on_dask
 
@@ -153,6 +162,14 @@ def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **
             collection_id, ids_file, out_dir, filters, resume=resume, overwrite=overwrite, **options
         )
     _finish_export(report, out_dir, allow_failures=options["allow_failures"])
+
+
+def _check_processes(processes: int | None, dask_address: str | None, ids_file: str | None) -> None:
+    """--processes splits a collection here: not with --dask, nor for --ids."""
+    if processes is not None and dask_address is not None:
+        raise click.UsageError("give --processes or --dask, not both (Dask has its own workers)")
+    if processes is not None and processes > 1 and ids_file is not None:
+        raise click.UsageError("--processes splits a --collection; an --ids export runs here")
 
 
 def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite, **options):
@@ -187,6 +204,7 @@ def _export_here(collection_id, ids_file, out_dir, filters, *, resume, overwrite
                 partition_by=options["partition_by"],
                 source=source,
                 table_format=options["table_format"],
+                processes=options["processes"],
             )
         except KeyboardInterrupt:
             interrupted(out_dir)
