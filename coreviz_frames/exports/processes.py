@@ -191,9 +191,10 @@ def _start_pool(processes: int, worker: _Worker) -> ProcessPoolExecutor | None:
             initializer=_init_worker,
             initargs=(worker, os.getpid()),
         )
-        with _main_hidden():
-            probe = pool.submit(os.getpid)
-        probe.result(timeout=120)  # the first worker is up
+        with _main_hidden():  # every worker starts now, side by side
+            probes = [pool.submit(os.getpid) for _ in range(processes)]
+        for probe in probes:
+            probe.result(timeout=120)
         return pool
     except (OSError, ImportError, NotImplementedError, BrokenProcessPool, TimeoutError) as exc:
         if pool is not None:
