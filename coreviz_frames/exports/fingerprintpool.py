@@ -49,7 +49,7 @@ import logging
 import multiprocessing
 import os
 import queue
-import select
+import selectors
 import signal
 import struct
 import subprocess
@@ -198,10 +198,11 @@ class _Side:
     def handshake(self, timeout: float) -> None:
         """Wait for the side process's "ready"; ``_SideDied`` if it ends or stays silent."""
         assert self.proc.stdout is not None
-        if os.name == "posix":
-            readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
-            if not readable:
-                raise _SideDied(f"no answer within {timeout:.0f}s of starting")
+        if os.name == "posix":  # (pipes cannot be waited on this way on Windows)
+            with selectors.DefaultSelector() as waiting:  # epoll/poll: any fd number
+                waiting.register(self.proc.stdout, selectors.EVENT_READ)
+                if not waiting.select(timeout):
+                    raise _SideDied(f"no answer within {timeout:.0f}s of starting")
         head = _read_frame(self.proc.stdout)
         if head is None:
             code = self.proc.wait()

@@ -213,3 +213,19 @@ def test_inside_a_multiprocessing_worker_the_pool_computes_in_process():
     with multiprocessing.get_context("spawn").Pool(1) as workers:
         mode, reason = workers.map(_mode_in_a_worker, [0])[0]
     assert mode == "thread" and "worker process" in reason
+
+
+@posix_only
+def test_a_side_process_that_stays_silent_at_start_is_killed_and_not_used(monkeypatch, tmp_path):
+    from coreviz_frames.exports import fingerprintpool
+
+    silent = tmp_path / "python"
+    silent.write_text("#!/bin/sh\nexec sleep 60\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(silent))
+    monkeypatch.setattr(fingerprintpool, "START_TIMEOUT", 0.5)
+    with FingerprintPool(workers=1) as pool:
+        assert pool.submit(b'{"media": {"id": "m1"}}').result(timeout=60) == {
+            "m1": fingerprint({"id": "m1"})
+        }
+    assert pool.mode == "thread" and "no answer within" in pool.reason and pool.pids == []
