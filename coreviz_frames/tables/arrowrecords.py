@@ -71,7 +71,7 @@ import pyarrow.json as pj
 
 from coreviz_frames.schema import API_FIELDS
 
-__all__ = ["RECORD_TYPE", "ArrowPage", "concat_media", "read_page", "read_record"]
+__all__ = ["RECORD_TYPE", "ArrowPage", "read_page", "read_record"]
 
 _STR = pa.string()
 _INT = pa.int64()
@@ -260,36 +260,6 @@ def read_record(body: bytes) -> pa.Table | None:
     if record is None or record.null_count or not _provable(record, body, folders=False):
         return None
     return pa.Table.from_struct_array(record)
-
-
-def concat_media(tables: Sequence[pa.Table]) -> pa.Table | None:
-    """Media tables of several pages (or :meth:`ArrowPage.take` of them) as one, or None
-    when their tag keys' orders conflict.
-
-    Each page's ``metadata.tags`` struct lists its keys in the order its records do; the
-    joined struct lists every key in first-seen order, which must keep each page's order
-    (else a record's tag rows would come out in another order than the exact path's).
-
-    Example:
-        >>> def page(tags):
-        ...     return read_page(b'{"media": [{"id": "a", "metadata": {"tags": %s}}]}' % tags).media
-        >>> a, b = page(b'{"x": ["1"]}'), page(b'{"y": ["2"], "x": ["3"]}')
-        >>> concat_media([a, b]) is None, concat_media([b, a]).num_rows
-        (True, 2)
-    """
-    order: dict[str, int] = {}
-    keys = [[f.name for f in t.schema.field("metadata").type.field("tags").type] for t in tables]
-    for names in keys:
-        for name in names:
-            order.setdefault(name, len(order))
-    if any([order[n] for n in names] != sorted(order[n] for n in names) for names in keys):
-        return None
-    try:
-        joined = pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    tags = joined.schema.field("metadata").type.field("tags").type
-    return joined if [f.name for f in tags] == list(order) else None
 
 
 # --- reading ------------------------------------------------------------------------------------

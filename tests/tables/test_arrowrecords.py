@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hostile_records import CASES, base_records, folder_row, page_body
+from hostile_records import CASES, base_records, page_body
 
 from coreviz_frames._util.jsoncodec import loads
 from coreviz_frames.api.client import needs_hydration
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.tables import flatten as flatten_module
-from coreviz_frames.tables.arrowrecords import RECORD_TYPE, concat_media, read_page, read_record
+from coreviz_frames.tables.arrowrecords import RECORD_TYPE, read_page, read_record
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 READ = [name for name, case in CASES.items() if case.arrow_reads]
@@ -159,27 +159,6 @@ def test_tag_order_follows_the_struct_only_when_records_agree():
     tags = page.media.column("metadata").combine_chunks().field("tags")
     assert [f.name for f in tags.type] == ["color", "split", "zone"]
     assert read_page(CASES["tag_keys_reordered"].body) is None
-
-
-def test_concat_media_keeps_each_page_order():
-    """Pages whose tag orders agree join (folder columns and new keys added); a page listing
-    keys in another order than an earlier page is refused."""
-    records = base_records(4)
-    first = read_page(page_body(records[:2]))
-    records[2]["metadata"]["tags"] = {"split": ["x"], "zone": ["z"]}
-    second = read_page(page_body([records[2], folder_row()]))
-    records[3]["metadata"]["tags"] = {"split": ["y"], "color": ["red"]}
-    third = read_page(page_body([records[3]]))
-    assert first is not None and second is not None and third is not None
-    joined = concat_media([first.media, second.take([0, 1]), first.take([1])])
-    assert joined is not None
-    tags = joined.column("metadata").combine_chunks().field("tags")
-    assert [f.name for f in tags.type] == ["color", "split", "zone"]
-    expected = [*records[:2], records[2], folder_row(), records[1]]
-    assert joined.column("id").to_pylist() == [r["id"] for r in expected]
-    assert joined.column("folderItemCount").to_pylist() == [None, None, None, 12, None]
-    assert concat_media([first.media, third.media]) is None
-    assert concat_media([third.media, first.media]) is None
 
 
 def test_needs_hydration_from_columns():
