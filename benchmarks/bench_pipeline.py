@@ -353,10 +353,8 @@ def read_and_flatten(
     bodies: list[bytes], read_page: Callable[[bytes], Any], flatten_arrow: Callable | None
 ) -> tuple[int, int, int]:
     """``read_page`` of every body, ``flatten_arrow`` of the kept rows (folders left out) in
-    batches of whole pages, :data:`BATCH` rows or just over: ``(pages read_page refused,
-    batches flatten_arrow refused, batches)``."""
-    import pyarrow as pa
-
+    batches of whole pages (one call takes a batch's pages), :data:`BATCH` rows or just over:
+    ``(pages read_page refused, batches flatten_arrow refused, batches)``."""
     refused_pages = refused_batches = done = 0
     pending: list[Any] = []
     for i, body in enumerate(bodies):
@@ -367,8 +365,7 @@ def read_and_flatten(
             pending.append(page.take([r for r, kind in enumerate(page.types) if kind != "folder"]))
         rows = sum(table.num_rows for table in pending)
         if pending and (rows >= BATCH or i == len(bodies) - 1):
-            batch = pa.concat_tables(pending, promote_options="default")
-            refused_batches += flatten_arrow(batch) is None
+            refused_batches += flatten_arrow(pending) is None
             done, pending = done + 1, []
     return refused_pages, refused_batches, done
 

@@ -112,9 +112,10 @@ def test_the_arrow_floor_flattens_kept_rows_in_batches(bench: ModuleType):
     pages = {b"a": ["video"] * 600 + ["folder"], b"b": ["image"] * 600, b"c": None, b"d": ["image"]}
     seen: list[int] = []
 
-    def flatten_arrow(table):
-        seen.append(table.num_rows)
-        assert set(table.column("type").to_pylist()) <= {"video", "image"}
+    def flatten_arrow(tables):
+        seen.append(sum(table.num_rows for table in tables))
+        for table in tables:
+            assert set(table.column("type").to_pylist()) <= {"video", "image"}
         return None if len(seen) == 2 else {}
 
     def read_page(body: bytes):
