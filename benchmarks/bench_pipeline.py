@@ -520,24 +520,39 @@ class Run:
 RSS_SAMPLE = 0.2  # seconds between two looks at the memory of a child and its processes
 
 
+def child_pids(pid: int) -> list[int]:
+    """The children of process ``pid`` (Linux ``/proc/PID/task/TID/children``; a scan of
+    every ``/proc/PID/stat`` where the kernel has no such file)."""
+    tasks = list(Path(f"/proc/{pid}/task").glob("*/children"))
+    if tasks:
+        found = []
+        for task in tasks:
+            try:
+                found += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue  # the thread ended meanwhile
+        return found
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return children
+
+
 def tree_rss_mb(pid: int) -> float:
     """The resident memory of process ``pid`` and all its descendants, in MB (Linux
     ``/proc``; 0 elsewhere)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
-        todo += parents.get(current, [])
         try:
             total += int(Path(f"/proc/{current}/statm").read_text().split()[1])
         except (OSError, IndexError):
-            continue
+            continue  # gone meanwhile, with its children
+        todo += child_pids(current)
     return total * resource.getpagesize() / 2**20
 
 
