@@ -154,6 +154,7 @@ _PARENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGINT to the group", "SIGKILL"])
 def test_no_orphan_after_the_parent_is_stopped(how):
@@ -207,6 +208,7 @@ def _mode_in_a_worker(_: object) -> tuple[str, str | None]:
         return pool.mode, pool.reason
 
 
+@pytest.mark.slow
 def test_inside_a_multiprocessing_worker_the_pool_computes_in_process():
     import multiprocessing
 
