@@ -49,7 +49,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,14 @@ class _Part:
         return f"<_Part media={self.media} failed={len(self.failed)}>"
 
 
-def _flatten(records: list[dict], on_error: str) -> tuple[MediaTables, list[dict[str, Any]]]:
+def _range_chunks(records: Iterator[dict]) -> list[Any]:
+    """A range's walk as page chunks (``BrowseIterator.chunks``: pages pyarrow reads
+    provably exactly stay Arrow, never decoded), else its records."""
+    chunks = getattr(records, "chunks", None)
+    return list(chunks() if callable(chunks) else records)
+
+
+def _flatten(records: list[Any], on_error: str) -> tuple[MediaTables, list[dict[str, Any]]]:
     if on_error == "raise":
         return to_tables(records), []
     report = FlattenReport()
@@ -155,7 +162,7 @@ def _collection_part(
         spec,
         read,
         OffsetRange(index, start, stop, last),
-        lambda records: _flatten(list(records), on_error),
+        lambda records: _flatten(_range_chunks(records), on_error),
         on_error=on_error,
     )
     fetch_failed = [failure_to_manifest(f) for f in report.failed]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from coreviz_frames.http.credentials import Secret, resolve_credentials
 from coreviz_frames.http.deadline import Cancellation
 from coreviz_frames.http.transport import Transport, build_session, pin_environment
 from coreviz_frames.http.urls import origin_of, safe_url
+from coreviz_frames.tables.arrowrecords import ArrowPage, read_page
+from coreviz_frames.tables.pagechunks import PageRows
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -125,6 +128,33 @@ def _done(value: Any) -> Future:
     fut: Future = Future()
     fut.set_result(value)
     return fut
+
+
+def _in_order(
+    executor: Executor, jobs: Iterable[Callable[[], Any] | Future], window: int
+) -> Generator[Future, None, None]:
+    """:func:`submit_in_order`, a finished :class:`PageRows` job counting as its rows: the
+    walk runs no further ahead of the consumer with pages read by pyarrow than with records."""
+    pending: deque[tuple[Future, int]] = deque()
+    ahead = 0
+    try:
+        for job in jobs:
+            if isinstance(job, Future):
+                rows = job.result()  # a finished job: a record or a PageRows
+                weight = len(rows) if isinstance(rows, PageRows) else 1
+                pending.append((job, weight))
+            else:
+                pending.append((executor.submit(job), 1))
+            ahead += pending[-1][1]
+            while pending and ahead >= window:
+                fut, weight = pending.popleft()
+                ahead -= weight
+                yield fut
+        while pending:
+            yield pending.popleft()[0]
+    finally:
+        for fut, _ in pending:
+            fut.cancel()
 
 
 class _ReportingIterator(Iterator[dict]):
@@ -314,6 +344,7 @@ class PageIterator(_ReportingIterator):
         pages = walker.pages()
         try:
             for page in pages:
+                assert isinstance(page, dict)  # no accept: every page decoded
                 media = page["media"]
                 if max_items is not None and report.succeeded + len(media) > max_items:
                     page = {**page, "media": media[: max_items - report.succeeded]}
@@ -345,6 +376,51 @@ def needs_hydration(item: Mapping[str, Any]) -> bool:
     )
 
 
+class _Keeper:
+    """Which listed items a browse keeps: not folders, each id once (compared normalised),
+    not the ids left out by ``exclude``, at most ``max_items``."""
+
+    def __init__(self, browse: BrowseIterator, bar: Any) -> None:
+        self.browse, self.bar = browse, bar
+        self.seen: set[str] = set()
+        self.queued = 0
+        self.max_items = browse._walk.max_items
+
+    @property
+    def full(self) -> bool:
+        return self.max_items is not None and self.queued >= self.max_items
+
+    def keeps(self, media_id: object, kind: object) -> bool:
+        """True if the item is kept (and counted)."""
+        if kind == "folder":
+            self.bar.update(1)
+            return False
+        if isinstance(media_id, str):
+            ident = normalize_id(media_id) or media_id  # one media, two spellings
+            if ident in self.seen:
+                return False
+            self.seen.add(ident)
+        if self.browse._is_excluded(media_id):
+            self.browse.report.excluded += 1
+            self.bar.update(1)
+            return False
+        self.queued += 1
+        return True
+
+    def kept_rows(self, part: PageRows) -> PageRows:
+        """The rows of ``part`` kept, in order (stops at ``max_items``)."""
+        types = part.page.types
+        rows: list[int] = []
+        ids: list[str | None] = []
+        for row, media_id in zip(part.rows, part.ids, strict=True):
+            if self.keeps(media_id, types[row]):
+                rows.append(row)
+                ids.append(media_id)
+                if self.full:
+                    break
+        return PageRows(part.page, rows, ids)
+
+
 class BrowseIterator(_ReportingIterator):
     """The lazy iterator returned by :meth:`Client.browse` and :meth:`Client.iter_range`,
     with its :class:`FetchReport`.
@@ -356,6 +432,8 @@ class BrowseIterator(_ReportingIterator):
     ends it: the error is raised and outstanding requests are cancelled.
     ``report.complete`` is True only once the walk reached ``hasMore: false`` (or
     ``max_items``); after an inconsistent page it is False, with ``incomplete_reason``.
+
+    :meth:`chunks` walks the same listing without decoding pages pyarrow can read.
 
     Example:
         >>> it = client.browse("COLLECTION_ID")
@@ -370,7 +448,35 @@ class BrowseIterator(_ReportingIterator):
     ) -> None:
         self._walk = walk
         self._hydrate = hydrate
+        self._chunked = False
         super().__init__(client, progress)
+
+    def chunks(self) -> Iterator[Any]:
+        """The walk as page chunks, in listing order: a
+        :class:`~coreviz_frames.tables.pagechunks.PageRows` (rows of a page read by pyarrow,
+        never decoded) or a media record (a dict: hydrated items, pages pyarrow could not
+        prove exact). The same media, order, report and warnings as iterating the records;
+        ``flatten_parts`` flattens them. Call it instead of iterating (once started, this
+        returns the iterator itself: records).
+
+        Example:
+            >>> from coreviz_frames.tables.pagechunks import flatten_parts
+            >>> tables = flatten_parts(list(client.browse("COLLECTION_ID").chunks()))
+        """
+        if self._started:
+            return self
+        self._chunked = True
+        return self._gen
+
+    def _accepts(self, page: ArrowPage) -> bool:
+        """Whether a page read by pyarrow stays undecoded: not when an item would be
+        hydrated (``hydrate="auto"``); ``hydrate=True`` never reads pages by pyarrow."""
+        if self._hydrate is False:
+            return True
+        types = page.types
+        return not any(
+            light and types[i] != "folder" for i, light in enumerate(page.needs_hydration)
+        )
 
     def __enter__(self) -> BrowseIterator:
         return self
@@ -405,25 +511,24 @@ class BrowseIterator(_ReportingIterator):
             "max_overrun": walk.max_overrun,
         }
 
-    def _jobs(self, pages: Iterator[dict], bar: Any) -> Iterator[Callable[[], Any] | Future]:
-        """One job per new media item: a finished future, or a Get Media to run."""
-        seen: set[str] = set()
-        queued, max_items, hydrate = 0, self._walk.max_items, self._hydrate
-        client, cancel = self._client, self._cancel
+    def _jobs(
+        self, pages: Iterator[dict | PageRows], bar: Any
+    ) -> Iterator[Callable[[], Any] | Future]:
+        """One job per new media item (a finished future, or a Get Media to run), one
+        finished future per page read by pyarrow (its kept rows)."""
+        keeper = _Keeper(self, bar)
+        hydrate, client, cancel = self._hydrate, self._client, self._cancel
         for page in pages:
+            if isinstance(page, PageRows):
+                part = keeper.kept_rows(page)
+                if part.rows:
+                    yield _done(part)
+                if keeper.full:
+                    return
+                continue
             for item in page["media"]:
                 media_id = item.get("id")
-                if item.get("type") == "folder":
-                    bar.update(1)
-                    continue
-                if isinstance(media_id, str):
-                    ident = normalize_id(media_id) or media_id  # one media, two spellings
-                    if ident in seen:
-                        continue
-                    seen.add(ident)
-                if self._is_excluded(media_id):
-                    self.report.excluded += 1
-                    bar.update(1)
+                if not keeper.keeps(media_id, item.get("type")):
                     continue
                 if isinstance(media_id, str) and (
                     hydrate is True or (hydrate == "auto" and needs_hydration(item))
@@ -431,11 +536,10 @@ class BrowseIterator(_ReportingIterator):
                     yield partial(client._hydrated, item, cancel)
                 else:
                     yield _done(item)
-                queued += 1
-                if max_items is not None and queued >= max_items:
+                if keeper.full:
                     return
 
-    def _run(self) -> Iterator[dict]:
+    def _run(self) -> Iterator[Any]:
         walk, report = self._walk, self.report
         if walk.max_items == 0:
             report.finish(_CAPPED)
@@ -443,12 +547,18 @@ class BrowseIterator(_ReportingIterator):
         client = self._client
         bar = progress_bar(desc="browse", unit="media", progress=self._progress)
         executor = ThreadPoolExecutor(client.max_workers, thread_name_prefix="coreviz-browse")
-        walker = client._page_walk(walk, executor, self._cancel, bar)
+        accept = self._accepts if self._chunked and self._hydrate is not True else None
+        walker = client._page_walk(walk, executor, self._cancel, bar, accept=accept)
         pages = walker.pages()
-        futures = submit_in_order(executor, self._jobs(pages, bar), 2 * client.max_workers)
+        futures = _in_order(executor, self._jobs(pages, bar), 2 * client.max_workers)
         try:
             for fut in futures:
                 record = fut.result()
+                if isinstance(record, PageRows):
+                    bar.update(len(record))
+                    report.succeeded += len(record)
+                    yield record
+                    continue
                 bar.update(1)
                 if isinstance(record, FailedFetch):
                     report.failed.append(record)
@@ -740,7 +850,9 @@ class Client:
         *,
         cancel: Cancellation | None = None,
     ) -> dict:
-        return self._page_body(collection_id, params, offset, limit, cancel=cancel)()
+        page = self._page_body(collection_id, params, offset, limit, cancel=cancel)()
+        assert isinstance(page, dict)  # no accept: always decoded
+        return page
 
     def _page_body(
         self,
@@ -750,9 +862,12 @@ class Client:
         limit: int,
         *,
         cancel: Cancellation | None = None,
-    ) -> Callable[[], dict]:
+        accept: Callable[[ArrowPage], bool] | None = None,
+    ) -> Callable[[], dict | ArrowPage]:
         """GET one page (in the calling worker thread); the returned callable decodes and
-        checks it (in the thread that walks the pages: parsed pages never wait in a queue)."""
+        checks it (in the thread that walks the pages: parsed pages never wait in a queue).
+        With ``accept``, the page is first read by pyarrow (``read_page``) and returned as an
+        ArrowPage when that is provably exact and ``accept`` takes it."""
         what = f"collection {collection_id!r} (offset {offset})"
         query = {**params, "limit": str(limit), "offset": str(offset)}
         path = f"dataset/{collection_id}/media"
@@ -760,7 +875,11 @@ class Client:
             path, params=query, what=what, media_id=collection_id, cancel=cancel
         )
 
-        def decode() -> dict:
+        def decode() -> dict | ArrowPage:
+            if accept is not None:
+                arrow = read_page(body.content)
+                if arrow is not None and accept(arrow):
+                    return arrow
             page = body.json()
             url = self._transport.url(path)
             objects_at(page, "media", what=what, url=url, media_id=collection_id)
@@ -773,12 +892,19 @@ class Client:
         return decode
 
     def _page_walk(
-        self, walk: _Walk, executor: Executor, cancel: Cancellation, bar: Any
+        self,
+        walk: _Walk,
+        executor: Executor,
+        cancel: Cancellation,
+        bar: Any,
+        accept: Callable[[ArrowPage], bool] | None = None,
     ) -> PageWalk:
         params = walk.filters.to_params()
 
-        def fetch(offset: int, limit: int) -> Callable[[], dict]:
-            return self._page_body(walk.collection_id, params, offset, limit, cancel=cancel)
+        def fetch(offset: int, limit: int) -> Callable[[], dict | ArrowPage]:
+            return self._page_body(
+                walk.collection_id, params, offset, limit, cancel=cancel, accept=accept
+            )
 
         def on_total(total: int) -> None:
             rows = max(0, total - walk.start)

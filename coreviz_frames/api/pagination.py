@@ -40,6 +40,8 @@ from concurrent.futures import Executor, Future
 from coreviz_frames._util.checks import check_int, is_int
 from coreviz_frames._util.ids import is_safe_id
 from coreviz_frames.errors import PaginationWarning
+from coreviz_frames.tables.arrowrecords import ArrowPage
+from coreviz_frames.tables.pagechunks import PageRows
 
 __all__ = ["PageWalk", "check_max_overrun"]
 
@@ -71,10 +73,28 @@ def _valid_total(pagination: dict) -> int | None:
     return total if is_int(total) and total >= 0 else None
 
 
-def _decoded(page: dict | Callable[[], dict]) -> dict:
+#: A page as ``fetch`` gives it: decoded, or read by pyarrow (see :class:`PageWalk`).
+Page = dict | ArrowPage
+
+
+def _decoded(page: Page | Callable[[], Page]) -> Page:
     """A fetched page: ``fetch`` may return the page, or a callable that decodes it (so
     that pages are decoded in the walking thread, when needed, not while they wait)."""
     return page() if callable(page) else page
+
+
+def _pagination(page: Page) -> dict:
+    if isinstance(page, ArrowPage):
+        return page.pagination
+    return page.get("pagination") or {}
+
+
+def _listing(page: Page) -> tuple[list, list]:
+    """The ids and types of the page's items, as ``item.get`` gives them."""
+    if isinstance(page, ArrowPage):
+        return page.ids, page.types
+    media = page["media"]
+    return [item.get("id") for item in media], [item.get("type") for item in media]
 
 
 class PageWalk:
@@ -82,6 +102,10 @@ class PageWalk:
 
     ``fetch(offset, limit)`` returns one validated page, or a callable returning it (called
     in the walking thread: a page then waits in the queue as bytes, not as Python objects).
+    A page may also be an :class:`~coreviz_frames.tables.arrowrecords.ArrowPage` (read by
+    pyarrow, never decoded into dicts): the walk checks it from its ids and types exactly as
+    a decoded one, and yields it as :class:`~coreviz_frames.tables.pagechunks.PageRows`
+    (the page and its rows within the range).
     ``start``/``stop`` bound the range (``stop`` exclusive, None for "until hasMore is
     false"); ``plan_limit`` caps the rows fetched ahead; ``on_total`` is called with the
     first page's ``total``.
@@ -89,7 +113,7 @@ class PageWalk:
 
     def __init__(
         self,
-        fetch: Callable[[int, int], dict | Callable[[], dict]],
+        fetch: Callable[[int, int], Page | Callable[[], Page]],
         *,
         page_size: int,
         executor: Executor,
@@ -147,7 +171,7 @@ class PageWalk:
                 return
             self._planned.append((nxt, self._executor.submit(self._fetch, nxt, self._limit(nxt))))
 
-    def _page_at(self, offset: int) -> dict:
+    def _page_at(self, offset: int) -> Page:
         self._top_up()
         if self._planned and self._planned[0][0] == offset:
             return _decoded(self._planned.popleft()[1].result())
@@ -164,23 +188,23 @@ class PageWalk:
         self.incomplete_reason = reason
         warnings.warn(f"{self._where}: {reason}", PaginationWarning, stacklevel=4)
 
-    def _page_ids(self, media: list) -> set[str]:
+    def _page_ids(self, media: tuple[list, list]) -> set[str]:
         """The page's string ids; counts the rows without one and the media items (not
         folders) whose id is missing or unsafe."""
         ids: set[str] = set()
-        for item in media:
-            ident = item.get("id")
+        for ident, kind in zip(*media, strict=True):
             if isinstance(ident, str):
                 ids.add(ident)
             else:
                 self._unnamed += 1
-            if not is_safe_id(ident) and item.get("type") != "folder":
+            if not is_safe_id(ident) and kind != "folder":
                 self._bad_ids += 1
         return ids
 
-    def _check(self, offset: int, media: list, has_more: bool, seen: set[str]) -> bool:
-        """False (with the reason recorded) if the walk must stop before this page."""
-        if not media:
+    def _check(self, offset: int, media: tuple[list, list], has_more: bool, seen: set[str]) -> bool:
+        """False (with the reason recorded) if the walk must stop before this page
+        (``media``: the ids and the types of its items)."""
+        if not media[0]:
             if has_more:
                 self._stop_early(
                     f"empty page at offset {offset} although hasMore is true;"
@@ -198,7 +222,7 @@ class PageWalk:
         seen |= ids
         if self.total is not None and has_more:
             allowance = overrun_allowance(self.total, self._max_overrun)
-            if offset + len(media) > self.total + allowance:
+            if offset + len(media[0]) > self.total + allowance:
                 self._stop_early(
                     f"the walk passed the announced total of {self.total} by more than "
                     f"{allowance} rows (hasMore is still true); stopping after {self.rows} "
@@ -207,11 +231,12 @@ class PageWalk:
                 return False
         return True
 
-    def __iter__(self) -> Generator[dict, None, None]:
+    def __iter__(self) -> Generator[dict | PageRows, None, None]:
         return self.pages()
 
-    def pages(self) -> Generator[dict, None, None]:
-        """The pages, in offset order (a new walk each call)."""
+    def pages(self) -> Generator[dict | PageRows, None, None]:
+        """The pages, in offset order (a new walk each call): decoded pages as dicts,
+        pages read by pyarrow as :class:`PageRows`."""
         if self._stop is not None and self._stop <= self._start:  # an empty range
             self.complete, self.unproven = True, self._judge()
             return
@@ -221,23 +246,24 @@ class PageWalk:
         seen = self._seen
         try:
             page = self._page_at(offset)
-            self.total = _valid_total(page.get("pagination") or {})
+            self.total = _valid_total(_pagination(page))
             if self.total is not None and self._on_total is not None:
                 self._on_total(self.total)
             while True:
-                page, media, has_more = self._within_range(page, offset)
+                kept, media, has_more = self._within_range(page, offset)
                 if not self._check(offset, media, has_more, seen):
                     return
-                if not media:
+                n = len(media[0])
+                if not n:
                     break
-                self.rows += len(media)
+                self.rows += n
                 if offset == self._start and self._stop is None and has_more:
                     # plan the later pages now, so they are queued before the caller's
                     # work on this one (hydration shares the executor)
-                    self._plan_from(offset + len(media), len(media), self.total)
+                    self._plan_from(offset + n, n, self.total)
                     self._top_up()
-                yield page
-                offset += len(media)
+                yield kept
+                offset += n
                 if not has_more or (self._stop is not None and offset >= self._stop):
                     break
                 page = self._page_at(offset)
@@ -246,13 +272,18 @@ class PageWalk:
         self.complete, self.unproven = True, self._judge()
         self._check_total()
 
-    def _within_range(self, page: dict, offset: int) -> tuple[dict, list, bool]:
-        """``page`` cut at the range's end, its media, and whether more follow."""
-        media = page["media"]
-        if self._stop is not None and offset + len(media) > self._stop:
-            media = media[: self._stop - offset]
-            page = {**page, "media": media}
-        pagination = page.get("pagination") or {}
+    def _within_range(
+        self, page: Page, offset: int
+    ) -> tuple[dict | PageRows, tuple[list, list], bool]:
+        """``page`` cut at the range's end (a dict, or the :class:`PageRows` of an
+        ArrowPage), the ids and types of its items, and whether more follow."""
+        ids, types = _listing(page)
+        if self._stop is not None and offset + len(ids) > self._stop:
+            ids, types = ids[: self._stop - offset], types[: self._stop - offset]
+            if isinstance(page, dict):
+                page = {**page, "media": page["media"][: len(ids)]}
+        kept = PageRows(page, range(len(ids)), ids) if isinstance(page, ArrowPage) else page
+        pagination = _pagination(page)
         total = _valid_total(pagination)
         if total is not None:
             self._max_total = max(total, self._max_total or 0)
@@ -261,8 +292,8 @@ class PageWalk:
         if not isinstance(has_more, bool):
             # without hasMore a short page proves nothing (a server may cap the page
             # size): read on, to an empty page
-            has_more = bool(media)
-        return page, media, has_more
+            has_more = bool(ids)
+        return kept, (ids, types), has_more
 
     def _judge(self) -> str | None:
         """Why this complete walk does not prove it saw the whole listing; None if it does."""

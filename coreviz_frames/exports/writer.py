@@ -10,6 +10,14 @@ that stopped early (``records.report.complete`` is False) ends the export as
 ``records.exclude(ids)`` (the client's iterators then neither fetch nor yield them) and
 skipped in any case.
 
+From ``client.browse(...)`` / ``client.iter_range(...)`` the records arrive as page chunks
+(:meth:`~coreviz_frames.api.client.BrowseIterator.chunks`): pages pyarrow reads provably
+exactly are never decoded into dicts; a batch made only of them is flattened by Arrow
+compute (:func:`~coreviz_frames.tables.pagechunks.flatten_parts`), any other batch the
+exact way, and their fingerprints are computed from the page bytes off the main thread
+(:mod:`.fingerprintpool`, where present); the writer thread waits for them before it
+commits the part. The files are the same whichever path ran.
+
 Example:
     >>> report = export_parquet(client.browse("COL"), "big/", resume=True)  # doctest: +SKIP
     >>> report.ok, report.media_exported  # doctest: +SKIP
@@ -18,10 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +52,9 @@ from coreviz_frames.exports.processes import export_ranges, ranged_plan
 from coreviz_frames.exports.store import ExportStore, PartCommit, PathLike
 from coreviz_frames.failures import FailedFetch, failure_line
 from coreviz_frames.schema import GRAINS
-from coreviz_frames.tables.flatten import FlattenReport, flatten
+from coreviz_frames.tables.flatten import FlattenReport
 from coreviz_frames.tables.media_tables import MediaTables
+from coreviz_frames.tables.pagechunks import PageRows, flatten_parts
 from coreviz_frames.tables.subset import restrict
 
 __all__ = ["ExportReport", "export_parquet", "flatten_batch"]
@@ -165,7 +177,7 @@ def flatten_batch(batch: list[Any]) -> tuple[dict[str, pa.Table], list[FailedFet
     skipped = FlattenReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRecordWarning)
-        tables, _ = flatten(batch, on_error="skip", report=skipped)
+        tables = flatten_parts(batch, on_error="skip", report=skipped)
     return tables, [FailedFetch.from_error(err.media_id, err) for err in skipped.skipped]
 
 
@@ -179,11 +191,41 @@ def _exclude_exported(records: Any, store: ExportStore) -> None:
 
 @dataclass
 class _Part:
-    """One batch, flattened, on its way to the writer thread."""
+    """One batch, flattened, on its way to the writer thread; ``pending``: fingerprints
+    still being computed (a future of ``{id: fingerprint}`` and the ids it gives)."""
 
     tables: dict[str, pa.Table]
     failures: list[FailedFetch]
     fingerprints: dict[str, tuple[str, None]]
+    pending: list[tuple[Future, PageRows, list[str]]] = field(default_factory=list)
+
+    def resolved(self) -> dict[str, tuple[str, None]]:
+        """Writer thread: every fingerprint, waiting for those still computed."""
+        for future, part, idents in self.pending:
+            found = future.result()
+            if any(ident not in found for ident in idents):
+                found = _fingerprints_here(part)
+            self.fingerprints.update({ident: (found[ident], None) for ident in idents})
+        return self.fingerprints
+
+
+def _fingerprints_here(part: PageRows) -> dict[str, str]:
+    """``{normalised id: fingerprint}`` of a part's rows, computed in this thread."""
+    found: dict[str, str] = {}
+    for record in part.records():
+        ident = _record_id(record)
+        if ident is not None:
+            found[ident] = fingerprint(record)
+    return found
+
+
+def _open_pool() -> contextlib.AbstractContextManager[Any]:
+    """The fingerprint pool (:mod:`.fingerprintpool`), or None where it is absent."""
+    try:
+        module = importlib.import_module("coreviz_frames.exports.fingerprintpool")
+    except ImportError:
+        return contextlib.nullcontext(None)
+    return module.FingerprintPool()
 
 
 class _Batcher:
@@ -194,9 +236,13 @@ class _Batcher:
     commit racing the check is always seen by one of the two).
     """
 
-    def __init__(self, records: Any, store: ExportStore, report: ExportReport) -> None:
+    def __init__(
+        self, records: Any, store: ExportStore, report: ExportReport, pool: Any = None
+    ) -> None:
         self.records, self.store, self.report = records, store, report
-        self.batch: list[Any] = []
+        self.pool = pool  # a FingerprintPool for the PageRows, or None
+        self.batch: list[Any] = []  # records and PageRows, in listing order
+        self.size = 0  # media in the batch
         self.batch_ids: dict[str, Any] = {}  # the batch's records with an id, by id
         self.queued: deque[dict[str, Any]] = deque()
         self.submitted = 0
@@ -217,24 +263,59 @@ class _Batcher:
             self.report.media_skipped += 1
             return False
         self.batch.append(record)
+        self.size += 1
         if ident is not None:
             self.batch_ids[ident] = record
         return True
 
+    def add_rows(self, part: PageRows) -> PageRows:
+        """The rows of ``part`` that are neither exported nor already in a batch (each id
+        once), counting the others as skipped."""
+        rows: list[int] = []
+        ids: list[str | None] = []
+        for row, media_id in zip(part.rows, part.ids, strict=True):
+            ident = normalize_id(media_id) if isinstance(media_id, str) else None
+            if ident is not None:
+                if self.is_duplicate(ident):
+                    self.report.media_skipped += 1
+                    continue
+                self.batch_ids[ident] = part
+            rows.append(row)
+            ids.append(media_id)
+        return PageRows(part.page, rows, ids)
+
+    def _fingerprints(self) -> tuple[dict[str, tuple[str, None]], list]:
+        """The batch's fingerprints: of its records now, of its PageRows as futures."""
+        fps: dict[str, tuple[str, None]] = {}
+        pending: list[tuple[Future, PageRows, list[str]]] = []
+        for item in self.batch:
+            if not isinstance(item, PageRows):
+                continue
+            idents = [i for i in (_record_id({"id": m}) for m in item.ids) if i is not None]
+            if self.pool is not None:
+                pending.append((self.pool.submit(item.page.body, list(item.rows)), item, idents))
+            else:
+                fps.update({i: (fp, None) for i, fp in _fingerprints_here(item).items()})
+        for ident, record in self.batch_ids.items():
+            if not isinstance(record, PageRows):
+                fps[ident] = (fingerprint(record), None)
+        return fps, pending
+
     def take(self) -> _Part:
         """The gathered batch, flattened and fingerprinted; the batcher starts a new one."""
         tables, bad = flatten_batch(self.batch)
-        fps = {ident: (fingerprint(record), None) for ident, record in self.batch_ids.items()}
-        part = _Part(tables, [*_reported_failures(self.records), *bad], fps)
+        fps, pending = self._fingerprints()
+        part = _Part(tables, [*_reported_failures(self.records), *bad], fps, pending)
         self.queued.append(self.batch_ids)
         self.submitted += 1
-        self.batch, self.batch_ids = [], {}
+        self.batch, self.batch_ids, self.size = [], {}, 0
         return part
 
     def committed(self, part: _Part) -> None:
-        """Writer thread: commit ``part``, then forget its queued ids (the store has them)."""
+        """Writer thread: commit ``part`` (once its fingerprints are computed), then forget
+        its queued ids (the store has them)."""
         commit = self.store.commit_part(
-            part.tables, failures=part.failures, fingerprints=part.fingerprints
+            part.tables, failures=part.failures, fingerprints=part.resolved()
         )
         self.report.add(commit)
         self.queued.popleft()
@@ -245,14 +326,37 @@ def _run(
 ) -> None:
     """Fetch, parse and flatten batch N+1 (this thread and the client's workers) while
     batch N is written (one writer thread; Arrow encodes and compresses without the GIL)."""
-    batcher = _Batcher(records, store, report)
-    with Handoff(batcher.committed, depth=1, name="coreviz-export-writer") as writer:
-        for record in records:
-            bar.update(1)
-            if batcher.add(record) and len(batcher.batch) >= batch_size:
-                writer.submit(batcher.take())
-        if batcher.batch or (batcher.submitted == 0 and not store.has_parts):
-            writer.submit(batcher.take())  # the last batch; or an empty part for the columns
+    chunks = getattr(records, "chunks", None)
+    fast = callable(chunks) and hasattr(records, "report")
+    with _open_pool() if fast else contextlib.nullcontext(None) as pool:
+        batcher = _Batcher(records, store, report, pool)
+        with Handoff(batcher.committed, depth=1, name="coreviz-export-writer") as writer:
+            for item in chunks() if fast else records:  # type: ignore[misc]
+                for full in _added(batcher, item, batch_size, bar):
+                    if full:
+                        writer.submit(batcher.take())
+            if batcher.batch or (batcher.submitted == 0 and not store.has_parts):
+                writer.submit(batcher.take())  # the last batch; or an empty part
+    # (the pool is closed after the writer: every part's fingerprints were awaited)
+
+
+def _added(batcher: _Batcher, item: Any, batch_size: int, bar: Any) -> Iterator[bool]:
+    """Add one record or :class:`PageRows` to the batch, cut at ``batch_size`` media; yields
+    True each time the batch is full (take it before the next step)."""
+    if not isinstance(item, PageRows):
+        bar.update(1)
+        yield batcher.add(item) and batcher.size >= batch_size
+        return
+    bar.update(len(item))
+    rest = item
+    while len(rest):
+        piece = rest.cut(0, batch_size - batcher.size)
+        rest = rest.cut(len(piece))
+        kept = batcher.add_rows(piece)
+        if len(kept):
+            batcher.batch.append(kept)
+            batcher.size += len(kept)
+        yield batcher.size >= batch_size
 
 
 def _run_tables(

@@ -186,6 +186,11 @@ class JsonBody:
             body=body,
         )
 
+    @property
+    def content(self) -> bytes:
+        """The body's bytes, as received (read whole by the transport)."""
+        return self._response.content or b""
+
     def json(self, *, array_key: str | None = None) -> dict:
         """The decoded JSON object (see :meth:`Transport.get_json` for ``array_key``)."""
         try:

@@ -26,6 +26,7 @@ from coreviz_frames.tables.arrow import to_arrow
 from coreviz_frames.tables.convert import arrow_to_polars, write_csv
 from coreviz_frames.tables.flatten import FLATTEN_ON_ERROR, FlattenReport, flatten
 from coreviz_frames.tables.joins import join_grains
+from coreviz_frames.tables.pagechunks import PageRows, flatten_parts, part_size
 from coreviz_frames.tables.preview import tables_html
 from coreviz_frames.tables.subset import GrainPredicate, matching_media, media_ids_of, restrict
 
@@ -327,6 +328,12 @@ def flatten_chunks(
     collection as Python objects, and the garbage collector has a small heap to walk.
     The tables are the ones one call of ``flatten`` would build.
 
+    A browse (``client.browse(...)``, ``client.iter_range(...)``) is walked as page chunks
+    (its ``chunks()``): pages pyarrow reads provably exactly are flattened by Arrow compute
+    without being decoded (:func:`~coreviz_frames.tables.pagechunks.flatten_parts`), other
+    chunks the exact way; :class:`~coreviz_frames.tables.pagechunks.PageRows` among
+    ``records`` are taken the same way.
+
     Example:
         >>> from coreviz_frames.local_api.synthetic import iter_synthetic
         >>> tables = flatten_chunks(iter_synthetic(5), chunk=2)
@@ -335,12 +342,19 @@ def flatten_chunks(
     """
     if isinstance(records, Mapping):
         records = [records]
+    chunks = getattr(records, "chunks", None)
+    if callable(chunks) and hasattr(records, "report"):  # a client's browse
+        records = chunks()
     parts: list[dict[str, pa.Table]] = []
     pending: list[Any] = []
+    size = 0
 
     def flush() -> None:
         own = FlattenReport()  # flatten warns once per skipped record of its own report
-        parts.append(flatten(pending, on_error=on_error, report=own)[0])
+        if any(isinstance(p, PageRows) for p in pending):
+            parts.append(flatten_parts(pending, on_error=on_error, report=own))
+        else:
+            parts.append(flatten(pending, on_error=on_error, report=own)[0])
         if report is not None:
             report.skipped.extend(own.skipped)
             report.folders += own.folders
@@ -348,8 +362,10 @@ def flatten_chunks(
 
     for record in records:
         pending.append(record)
-        if len(pending) >= chunk:
+        size += part_size(record)
+        if size >= chunk:
             flush()
+            size = 0
     if pending or not parts:
         flush()
     if len(parts) == 1:

@@ -1,0 +1,115 @@
+"""Page chunks: rows of a page read by pyarrow, flattened the fast way when provably exact.
+
+A browse walk (``client.browse(...).chunks()``) hands its consumer *page chunks* in listing
+order: :class:`PageRows` (an :class:`~coreviz_frames.tables.arrowrecords.ArrowPage` and the
+positions of the rows it keeps, never decoded into dicts) or decoded media records (dicts:
+hydrated items, pages pyarrow could not prove exact). :func:`flatten_parts` flattens a batch
+of them: through Arrow compute (:func:`flatten_arrow`) when every part of the batch is a
+:class:`PageRows` and the Arrow result is provably the exact one, else through
+:func:`~coreviz_frames.tables.flatten.flatten` on the decoded records of the whole batch, so
+the tables never depend on which path ran.
+
+Example:
+    >>> from coreviz_frames.tables.arrowrecords import read_page
+    >>> page = read_page(b'{"media": [{"id": "m1", "frames": []}, {"id": "m2", "frames": []}]}')
+    >>> part = PageRows(page, [1], ["m2"])
+    >>> len(part), part.records()
+    (1, [{'id': 'm2', 'frames': []}])
+    >>> tables = flatten_parts([part, {"id": "m3"}])
+    >>> tables["media"].column("media_id").to_pylist()
+    ['m2', 'm3']
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from coreviz_frames._util.jsoncodec import loads, paused_gc
+from coreviz_frames.tables.arrowrecords import ArrowPage
+from coreviz_frames.tables.flatten import FlattenReport, flatten
+
+__all__ = ["PageRows", "flatten_parts", "part_size"]
+
+
+@dataclass(frozen=True)
+class PageRows:
+    """The rows ``rows`` (positions, in listing order) of an ArrowPage, and their ``ids``
+    (as ``item.get("id")`` gives them)."""
+
+    page: ArrowPage
+    rows: Sequence[int]
+    ids: Sequence[str | None]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def cut(self, start: int, stop: int | None = None) -> PageRows:
+        """The rows ``[start:stop]`` of this part."""
+        return PageRows(self.page, self.rows[start:stop], self.ids[start:stop])
+
+    def table(self) -> pa.Table:
+        """The rows as a table of media records (``ArrowPage.take``)."""
+        return self.page.take(list(self.rows))
+
+    def records(self) -> list[dict]:
+        """The rows decoded the exact way (the dicts a decoded page holds)."""
+        with paused_gc():
+            media = loads(self.page.body)["media"]
+        return [media[i] for i in self.rows]
+
+
+def part_size(part: Any) -> int:
+    """Media in one part: the rows of a :class:`PageRows`, 1 for a record."""
+    return len(part) if isinstance(part, PageRows) else 1
+
+
+def decoded_parts(parts: Iterable[Any]) -> Iterator[Any]:
+    """The records of ``parts`` as the exact path sees them (PageRows decoded)."""
+    for part in parts:
+        if isinstance(part, PageRows):
+            yield from part.records()
+        else:
+            yield part
+
+
+def _arrow_flattener() -> Callable[[pa.Table], dict[str, pa.Table] | None] | None:
+    """``flatten_arrow`` of :mod:`coreviz_frames.tables.arrowflatten`, None where absent."""
+    try:
+        module = importlib.import_module("coreviz_frames.tables.arrowflatten")
+    except ImportError:
+        return None
+    return getattr(module, "flatten_arrow", None)
+
+
+def flatten_arrow(media: pa.Table) -> dict[str, pa.Table] | None:
+    """The five grain tables of ``media`` by Arrow compute, or None when not provably
+    those :func:`~coreviz_frames.tables.flatten.flatten` builds."""
+    flattener = _arrow_flattener()
+    return None if flattener is None else flattener(media)
+
+
+def _fast(parts: Sequence[Any]) -> dict[str, pa.Table] | None:
+    """The batch's tables by Arrow compute, when every part is a PageRows of one schema."""
+    if not parts or not all(isinstance(p, PageRows) for p in parts):
+        return None
+    tables = [p.table() for p in parts]
+    schema = tables[0].schema
+    if any(not t.schema.equals(schema) for t in tables[1:]):
+        return None  # tag fields differ between pages: their order could not be kept
+    return flatten_arrow(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+
+
+def flatten_parts(
+    parts: Sequence[Any], *, on_error: str = "raise", report: FlattenReport | None = None
+) -> dict[str, pa.Table]:
+    """The tables of a batch of page chunks, equal to ``flatten`` of its decoded records
+    (``on_error`` and ``report`` as there; the fast path skips nothing)."""
+    fast = _fast(parts)
+    if fast is not None:
+        return fast
+    return flatten(decoded_parts(parts), on_error=on_error, report=report)[0]
