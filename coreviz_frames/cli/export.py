@@ -122,7 +122,7 @@ def interrupted(out_dir: str) -> NoReturn:
     "--processes",
     type=click.IntRange(min=1),
     default=None,
-    help="Export the collection's offset ranges in N local worker processes (one part "
+    help="Export the collection's offset ranges in N local worker processes (1: here; one part "
     "per range of --batch-size media; resumable).",
 )
 def export(collection_id, ids_file, out_dir, resume, overwrite, dask_address, **options) -> None:

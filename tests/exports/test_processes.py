@@ -248,3 +248,29 @@ def test_a_signal_to_the_export_leaves_no_worker_behind(tmp_path, sig):
     if sig != signal.SIGKILL:
         assert proc.returncode in (1, 130, 143, -sig)
         assert read_manifest(tmp_path)["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_runs_once(api, tmp_path):
+    """Spawned workers import nothing of the user's script (it would run again in each)."""
+    script = tmp_path / "export_script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import coreviz_frames as cvf
+            print("script body ran", flush=True)
+            with cvf.Client(api_key={KEY!r}, base_url={api.base_url!r}) as client:
+                cvf.export_parquet(
+                    client.browse("synthetic"), {str(tmp_path / "out")!r}, batch_size=100,
+                    processes=2,
+                )
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("script body ran") == 1
+    assert read_manifest(tmp_path / "out")["media_exported"] == 250
