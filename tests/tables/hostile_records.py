@@ -180,6 +180,12 @@ def _refused() -> list[HostileCase]:
         _raw("duplicate_key", good.replace(b'"name": ', b'"name": "x", "name": ', 1), ""),
         _raw("two_values", good + b"\n" + good, "the exact decoder: Extra data"),
         _raw("trailing_garbage", good + b" x", ""),
+        _raw("trailing_nul", good + b"\x00", ""),
+        _raw("two_values_adjacent", b'{"media": []}{"media": []}', ""),
+        _raw("raw_control_char", good.replace(b"Synthetic caption", b"Synthetic\x1fcaption"), ""),
+        _raw(
+            "repeated_media_key", b'{"media": [], "media": []}', "the exact decoder keeps the last"
+        ),
         _raw("media_not_a_list", b'{"media": {"id": "m1"}}', ""),
         _raw("item_not_an_object", b'{"media": [1]}', ""),
         _raw("frames_not_a_list", b'{"media": [{"id": "m1", "frames": {}}]}', ""),
