@@ -75,6 +75,7 @@ MAX_BATCH_BYTES = 4 << 20
 #: Seconds a side process may take to start (import the package) before the pool gives up.
 START_TIMEOUT = 60.0
 _HEADER = struct.Struct(">Q")
+_HELLO_LIMIT = 1 << 16  # the "ready" frame is short: a longer one is stray output
 _STOP = object()
 _LOG = logging.getLogger("coreviz_frames.exports")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -116,14 +117,17 @@ def _write_frame(out: IO[bytes], data: bytes) -> None:
     out.write(data)
 
 
-def _read_frame(inp: IO[bytes]) -> bytes | None:
-    """The next frame, or None at a clean end of stream; ``_SideDied`` if cut mid-frame."""
+def _read_frame(inp: IO[bytes], limit: int | None = None) -> bytes | None:
+    """The next frame, or None at a clean end of stream; ``_SideDied`` if cut mid-frame
+    (or longer than ``limit``: not a frame, something else wrote to the stream)."""
     head = inp.read(_HEADER.size)
     if not head:
         return None
     if len(head) < _HEADER.size:
         raise _SideDied("the stream ended inside a frame header")
     (size,) = _HEADER.unpack(head)
+    if limit is not None and size > limit:
+        raise _SideDied(f"it wrote {head!r}..., not its answer")
     data = inp.read(size)
     if len(data) < size:
         raise _SideDied("the stream ended inside a frame")
@@ -203,11 +207,14 @@ class _Side:
                 waiting.register(self.proc.stdout, selectors.EVENT_READ)
                 if not waiting.select(timeout):
                     raise _SideDied(f"no answer within {timeout:.0f}s of starting")
-        head = _read_frame(self.proc.stdout)
+        head = _read_frame(self.proc.stdout, limit=_HELLO_LIMIT)
         if head is None:
             code = self.proc.wait()
             raise _SideDied(f"it exited at start (exit code {code})")
-        ready, _, where = json.loads(head)
+        try:
+            ready, _, where = json.loads(head)
+        except (ValueError, TypeError):
+            raise _SideDied(f"it wrote {head[:40]!r}, not its answer") from None
         if ready != "ready" or where != os.path.realpath(__file__):  # not by another copy
             raise _SideDied(f"it imported another copy of the package ({where})")
 

@@ -231,3 +231,18 @@ def test_a_side_process_that_stays_silent_at_start_is_killed_and_not_used(monkey
             "m1": fingerprint({"id": "m1"})
         }
     assert pool.mode == "thread" and "no answer within" in pool.reason and pool.pids == []
+
+
+@posix_only
+def test_stray_output_before_the_side_process_answers_is_not_taken_for_an_answer(
+    monkeypatch, tmp_path
+):
+    noisy = tmp_path / "python"  # as a sitecustomize that prints would
+    noisy.write_text(f'#!/bin/sh\necho "hello from sitecustomize"\nexec {sys.executable} "$@"\n')
+    noisy.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(noisy))
+    with FingerprintPool(workers=1) as pool:
+        assert pool.submit(b'{"media": {"id": "m1"}}').result(timeout=60) == {
+            "m1": fingerprint({"id": "m1"})
+        }
+    assert pool.mode == "thread" and "not its answer" in pool.reason and pool.pids == []
