@@ -481,7 +481,7 @@ def _tag_columns(
     owners, keys, values = [np.zeros(0, np.int64)], [pa.array([], _STR)], [pa.array([], _STR)]
     empty: dict[int, list[str]] = {}
     first = 0
-    for tags in pages:
+    for tags in _same_type_runs(pages):
         groups = _tag_groups(tags)
         for group in groups:
             for row in np.flatnonzero(group.empty).tolist():
@@ -500,6 +500,18 @@ def _tag_columns(
         "value": pa.concat_arrays(values),
     }
     return cols, empty
+
+
+def _same_type_runs(pages: list[pa.Array]) -> list[pa.Array]:
+    """Consecutive pages whose tags have the same type (the same keys in the same order),
+    each run as one array: one pass per run instead of one per page."""
+    runs: list[list[pa.Array]] = []
+    for tags in pages:
+        if runs and runs[-1][0].type == tags.type:
+            runs[-1].append(tags)
+        else:
+            runs.append([tags])
+    return [_concat(run) for run in runs]
 
 
 def _tag_rows(groups: list[_TagGroup], n: int) -> tuple[np.ndarray, pa.Array, pa.Array]:

@@ -27,7 +27,7 @@ from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.tables.arrow import as_grain_table
 from coreviz_frames.tables.arrowflatten import flatten_arrow
-from coreviz_frames.tables.arrowrecords import read_page, read_record
+from coreviz_frames.tables.arrowrecords import RECORD_TYPE, read_page, read_record
 from coreviz_frames.tables.flatten import flatten
 
 
@@ -163,3 +163,36 @@ def test_pages_with_tag_keys_in_other_orders_flatten_together() -> None:
     assert fast is not None
     assert_same(fast, flatten(first + second)[0])
     assert fast["tags"].column("key").to_pylist()[-2:] == ["split", "color"]
+
+
+def _with_tags(tags: pa.StructType) -> pa.StructType:
+    """RECORD_TYPE with ``metadata.tags`` of type ``tags`` (as the reader infers it)."""
+
+    def swap(field: pa.Field, name: str, typ: pa.DataType) -> pa.Field:
+        kids = [pa.field(name, typ) if f.name == name else f for f in field.type]
+        return field.with_type(pa.struct(kids))
+
+    metadata = pa.field("metadata", RECORD_TYPE.field("metadata").type)
+    metadata = swap(metadata, "tags", tags)
+    return swap(pa.field("r", RECORD_TYPE), "metadata", metadata.type).type
+
+
+def test_rows_the_reader_refuses_still_flatten_exactly() -> None:
+    """A table of the declared type built by pyarrow from the records: tag groups given as
+    ``[]`` or as one string, and a disagreeing ``dataset.id``, land in tags and ``extra``
+    as flatten puts them (the reader gives such pages to the exact path, flatten_arrow
+    need not)."""
+    records = base_records(3)
+    records[0]["metadata"]["tags"] = {"color": [], "split": "even"}
+    records[0]["dataset"]["id"] = "another"
+    records[1]["metadata"]["tags"] = {"color": ["red", "blue"], "split": "odd"}
+    records[2]["metadata"]["tags"] = {"color": []}
+    tags = pa.struct([("color", pa.list_(pa.string())), ("split", pa.string())])
+    table = pa.Table.from_struct_array(pa.array(records, type=_with_tags(tags)))
+    fast = flatten_arrow(table)
+    assert fast is not None
+    assert_same(fast, flatten(records)[0])
+    assert fast["media"].column("extra").to_pylist()[::2] == [
+        '{"dataset": {"id": "another"}, "metadata": {"tags": {"color": []}}}',
+        '{"metadata": {"tags": {"color": []}}}',
+    ]
