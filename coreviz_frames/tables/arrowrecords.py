@@ -16,7 +16,7 @@ it is the very number the exact path reads); a page mixing both spellings is ref
 declared as an empty struct and its fields are *inferred* (``unexpected_field_behavior=
 "infer"``), one ``list<string>`` field per tag key met in the body, in first-seen order.
 Any other inferred field is refused (an unknown field belongs in the ``extra`` column),
-except a scalar field at the top level of a page's ``type: "folder"`` items (folders
+except a field at the top level of a page's ``type: "folder"`` items (folders
 never reach the tables). The tag rows of a record follow its own key order: a row's
 non-null tag fields, in the struct's field order, are proved (one small scan of the
 body's ``"tags":{...}`` objects) to be exactly that record's keys in its order.
@@ -30,7 +30,7 @@ it the exact way", whenever the Arrow result could differ from the exact path's:
   list), an integer beyond int64, a number beyond the double range, a lone surrogate
   escape (``"\\ud800"``), a repeated key, malformed JSON, more than one top-level value;
 - invalid UTF-8 (the reader does not validate it; one check per body) or a leading BOM;
-- an inferred field other than a tag key or a folder's top-level scalar, a top-level key
+- an inferred field other than a tag key or a folder's top-level field, a top-level key
   of the page besides ``media`` and ``pagination``, a ``pagination`` value that is not
   an integer, boolean, string or null (a double may be a rounded huge integer);
 - NaN or an infinity in a number field (pyarrow also reads ``-NaN`` and ``Inf``, which
@@ -177,7 +177,7 @@ class ArrowPage:
     """One browse page read by pyarrow (see :func:`read_page`).
 
     ``media`` holds one row per listed item (folders included) with the fields of
-    :data:`RECORD_TYPE` (``metadata.tags`` as inferred; a folder's extra scalar fields as
+    :data:`RECORD_TYPE` (``metadata.tags`` as inferred; a folder's extra fields as
     more top-level columns); ``pagination`` is the page's ``pagination`` object as the
     decoder gives it (``{}`` when absent or null); ``body`` the bytes it was read from.
 
@@ -424,17 +424,16 @@ def _parts(media: pa.StructArray) -> tuple[pa.StructArray, ...]:
 
 
 def _folder_fields_provable(media: pa.StructArray, names: list[str], body: bytes) -> bool:
-    """Folder-only fields (``folderItemCount``): scalar, set on folder rows only, and the
-    key written in ``body`` exactly once per value (so no media carries it, not even null)."""
+    """Folder-only fields (``folderItemCount``, a list of previews): set on folder rows
+    only, and the key written in ``body`` exactly once per value (so no media carries it,
+    not even as null, and no value nests it). Their values never reach a table: folders
+    are left out (a ``"tags"`` object inside one makes the tag proof fail, not pass)."""
     if not names:
         return True
     folder = pc.fill_null(pc.equal(media.field("type"), "folder"), False)
     is_folder = folder.to_numpy(zero_copy_only=False)
     for name in names:
-        column = media.field(name)
-        if pa.types.is_nested(column.type):
-            return False
-        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        valid = media.field(name).is_valid().to_numpy(zero_copy_only=False)
         key = json.dumps(name, ensure_ascii=False).encode()
         if (valid & ~is_folder).any() or body.count(key) != int(valid.sum()):
             return False

@@ -156,6 +156,12 @@ def _refused() -> list[HostileCase]:
             frames=[{"id": "f1", "timestamp": "0", "captions": None}]
         ),
         # a folder field on a media (even as null): the exact path keeps it in extra
+        "folder_field_nested_twice": lambda r: r.insert(
+            0, {**folder_row(), "folderItemCount": None, "folderPreviews": [{"folderItemCount": 1}]}
+        ),
+        "folder_tags_shift": lambda r: r.insert(
+            0, {**folder_row(), "folderPreviews": [{"tags": {"color": ["red"], "split": ["x"]}}]}
+        ),
         "folder_field_on_media": lambda r: (
             r.insert(0, folder_row()),
             r[1].update(folderItemCount=None),
@@ -230,6 +236,14 @@ def _read() -> list[HostileCase]:
         "plain": lambda r: None,
         "old_generation": _old_generation,
         "folders": lambda r: r.insert(1, folder_row()),
+        "folder_nested_fields": lambda r: r.insert(
+            0,
+            {
+                **folder_row(),
+                "folderPreviews": [{"blob": "blob://p/1.jpg", "size": [64, 48]}],
+                "metadata": {"tags": {"color": ["red"]}},
+            },
+        ),
         "explicit_nulls": lambda r: r[0].update(
             blob=None, duration=None, metadata=None, dataset=None, updatedById=None
         ),
