@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hostile_records import CASES, base_records, page_body
+from hypothesis import given, settings, strategies as st
 
 from coreviz_frames._util.jsoncodec import loads
 from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
@@ -196,3 +197,75 @@ def test_rows_the_reader_refuses_still_flatten_exactly() -> None:
         '{"dataset": {"id": "another"}, "metadata": {"tags": {"color": []}}}',
         '{"metadata": {"tags": {"color": []}}}',
     ]
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=6)
+_ID = st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda u: str(u).upper()),
+    st.uuids().map(lambda u: u.hex),
+    st.text("ab-_9", min_size=1, max_size=5),
+)
+_DATE = st.sampled_from(
+    ["2026-01-05T09:00:00.000Z", "2026-01-05T09:00:00Z", "1999-12-31T23:59:59.999999Z", None]
+)
+_COORD = st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-1000, 1000)
+_POINT = st.fixed_dictionaries({"x": _COORD, "y": _COORD})
+
+
+def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.none() | strategy
+
+
+_OBJECT = st.fixed_dictionaries(
+    {"id": _ID},
+    optional={
+        "label": _maybe(_TEXT),
+        "blob": st.sampled_from(["", "blob://x", None]),
+        "polygon": _maybe(st.lists(_POINT, max_size=5)),
+    },
+)
+_CAPTION = st.fixed_dictionaries({"id": _ID}, optional={"text": _TEXT, "frameId": _ID})
+_FRAME = st.fixed_dictionaries(
+    {"id": _ID},
+    optional={
+        "timestamp": st.sampled_from(["0", "1.5", "-0", "2e1", " 3", None]),
+        "width": _maybe(st.integers(-(2**63), 2**63 - 1)),
+        "createdAt": _DATE,
+        "mediaId": _ID,
+        "captions": _maybe(st.lists(_CAPTION, max_size=3)),
+        "objects": _maybe(st.lists(_OBJECT, max_size=3)),
+    },
+)
+_MEDIA = st.fixed_dictionaries(
+    {"id": _ID, "type": st.sampled_from(["image", "video", "pdf", "folder"])},
+    optional={
+        "path": _maybe(st.text(".ab", max_size=6)),
+        "datasetId": _maybe(_ID),
+        "dataset": _maybe(st.fixed_dictionaries({}, optional={"id": _maybe(_ID)})),
+        "duration": _maybe(st.floats(allow_nan=False, allow_infinity=False)),
+        "createdAt": _DATE,
+        "metadata": _maybe(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "tags": st.fixed_dictionaries(
+                        {}, optional={"color": st.lists(_TEXT, min_size=1, max_size=2)}
+                    ),
+                    "moderation": st.fixed_dictionaries(
+                        {}, optional={"categories": st.lists(_TEXT, max_size=2)}
+                    ),
+                },
+            )
+        ),
+        "frames": _maybe(st.lists(_FRAME, max_size=3)),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_MEDIA, max_size=4))
+def test_generated_pages(media: list[dict]) -> None:
+    """Generated pages (ids of both generations, nulls, folders, odd paths, polygons of any
+    size, parent ids that may disagree): whichever path runs, the same tables."""
+    run_page(page_body(media))
