@@ -53,6 +53,7 @@ import pyarrow as pa
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.fingerprintpool import FingerprintPool
 from coreviz_frames.exports.ranges import (
     ClientSpec,
     OffsetRange,
@@ -64,6 +65,7 @@ from coreviz_frames.exports.ranges import (
 from coreviz_frames.exports.store import ExportStore, PartCommit, PartWriter, PendingPart
 from coreviz_frames.failures import FailedFetch
 from coreviz_frames.tables.media_tables import MediaTables
+from coreviz_frames.tables.pagechunks import PageRows
 
 __all__ = ["export_ranges", "ranged_plan"]
 
@@ -111,24 +113,69 @@ class _Worker:
         return _RangeResult(pending, [*report.failed, *bad], report.excluded)
 
     def _write(self, records: Iterator[dict], seq: int) -> tuple[PendingPart | None, list]:
-        """Flatten and fingerprint the range's records as the in-process export does (folders
-        and repeated ids left out), then write them as part ``seq``."""
+        """Flatten and fingerprint the range as the in-process export does (page chunks that
+        pyarrow reads exactly stay Arrow; folders and repeated ids left out), then write it
+        as part ``seq``."""
+        chunks = getattr(records, "chunks", None)
         batch: list[Any] = []
         fps: dict[str, tuple[str, None]] = {}
-        for record in records:
-            if isinstance(record, Mapping) and record.get("type") == "folder":
-                continue
-            raw = record.get("id") if isinstance(record, Mapping) else None
-            ident = normalize_id(raw) if isinstance(raw, str) else None
-            if ident is not None:
-                if ident in fps:
-                    continue
-                fps[ident] = (fingerprint(record), None)
-            batch.append(record)
-        if not batch:
-            return None, []
-        tables, bad = self.flatten(batch)
+        pages: list[tuple[Future, PageRows]] = []
+        with FingerprintPool(processes=False) as pool:  # a thread: this is a worker already
+            for item in chunks() if callable(chunks) else records:
+                if isinstance(item, PageRows):
+                    item = _new_rows(item, fps)
+                    if len(item):
+                        pages.append((pool.submit(item.page.body, list(item.rows)), item))
+                        batch.append(item)
+                elif _new_record(item, fps):
+                    batch.append(item)
+            if not batch:
+                return None, []
+            tables, bad = self.flatten(batch)
+            for future, part in pages:
+                fps.update(_page_fingerprints(future, part))
         return self.writer.write(tables, seq, fps), bad
+
+
+def _ident(media_id: Any) -> str | None:
+    return normalize_id(media_id) if isinstance(media_id, str) else None
+
+
+def _new_record(record: Any, fps: dict[str, tuple[str, None]]) -> bool:
+    """True for a record to export (not a folder, its id not seen); its fingerprint noted."""
+    if isinstance(record, Mapping) and record.get("type") == "folder":
+        return False
+    ident = _ident(record.get("id")) if isinstance(record, Mapping) else None
+    if ident is not None:
+        if ident in fps:
+            return False
+        fps[ident] = (fingerprint(record), None)
+    return True
+
+
+def _new_rows(part: PageRows, fps: dict[str, tuple[str, None]]) -> PageRows:
+    """The rows of ``part`` whose ids were not seen (their fingerprints come later)."""
+    rows: list[int] = []
+    ids: list[str | None] = []
+    for row, media_id in zip(part.rows, part.ids, strict=True):
+        ident = _ident(media_id)
+        if ident is not None:
+            if ident in fps:
+                continue
+            fps[ident] = ("", None)  # a place held until the page's fingerprints come
+        rows.append(row)
+        ids.append(media_id)
+    return PageRows(part.page, rows, ids)
+
+
+def _page_fingerprints(future: Future, part: PageRows) -> dict[str, tuple[str, None]]:
+    """The fingerprints of a page's kept rows, from its bytes; decoded here if the bytes
+    did not give every one."""
+    idents = [i for i in map(_ident, part.ids) if i is not None]
+    found = future.result()
+    if any(ident not in found for ident in idents):
+        found = {_ident(r.get("id")): fingerprint(r) for r in part.records()}
+    return {ident: (found[ident], None) for ident in idents}
 
 
 # --------------------------------------------------------------------------- the workers
