@@ -62,6 +62,7 @@ import json
 import math
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -565,13 +566,27 @@ def watched(cmd: list[str]) -> tuple[int, str, str, float]:
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
     peak = 0.0
-    while True:
-        try:
-            stdout, stderr = proc.communicate(timeout=RSS_SAMPLE)
-        except subprocess.TimeoutExpired:
-            peak = max(peak, tree_rss_mb(proc.pid))
-        else:
-            return proc.returncode, stdout, stderr, peak
+    try:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=RSS_SAMPLE)
+            except subprocess.TimeoutExpired:
+                peak = max(peak, tree_rss_mb(proc.pid))
+            else:
+                return proc.returncode, stdout, stderr, peak
+    except BaseException:  # Ctrl-C or SIGTERM of the benchmark: the child goes with it
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+def stop_on_sigterm() -> None:
+    """A SIGTERM ends the benchmark as Ctrl-C does: its servers and child are stopped."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def run_child(kind: str, run: Run, out: Path | None = None) -> dict:
@@ -1007,6 +1022,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args)
+    stop_on_sigterm()
     n = args.media or (3000 if args.quick else 20_000)
     if args.sweep:
         return sweep_main(args, args.media or (3000 if args.quick else 10_000))
