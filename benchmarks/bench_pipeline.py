@@ -48,7 +48,7 @@ bare pool's bytes-only fetch) for P in 50, 100, 200, 500, 1000 at each latency;
 ``--with-sweep`` adds it at the non-zero latency to a normal run.
 
 Usage:
-    .venv/bin/python benchmarks/bench_pipeline.py              # 20,000 media, ~13 minutes
+    .venv/bin/python benchmarks/bench_pipeline.py              # 20,000 media, 3 rounds, <= 15 min
     .venv/bin/python benchmarks/bench_pipeline.py --quick      # 3,000 media, < 2 minutes
     .venv/bin/python benchmarks/bench_pipeline.py --sweep      # the page-size sweep only
     .venv/bin/python benchmarks/bench_pipeline.py --media 5000 --latency 0.02 --rounds 5
