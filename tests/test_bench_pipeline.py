@@ -88,8 +88,11 @@ def test_today_is_the_package_at_the_frozen_commit(bench: ModuleType, tmp_path: 
     assert (tmp_path / "coreviz_frames" / "__init__.py").read_bytes() == shown
 
 
-def test_without_git_history_today_is_skipped_and_said(bench: ModuleType, tmp_path: Path):
-    bench.ROOT = tmp_path / "not-a-checkout"  # no .git anywhere above it: tmp_path
+def test_without_git_history_today_is_skipped_and_said(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it
+    bench.ROOT = tmp_path / "not-a-checkout"
     bench.ROOT.mkdir()
     folder, how = bench.freeze_today(tmp_path / "out")
     assert folder is None
