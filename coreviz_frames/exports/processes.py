@@ -258,8 +258,8 @@ def _start_pool(processes: int, worker: _Worker) -> ProcessPoolExecutor | None:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what is queued and end every worker now (no orphan process)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
-    procs = list((getattr(pool, "_processes", None) or {}).values())
     for proc in procs:
         if proc.is_alive():
             proc.terminate()

@@ -143,8 +143,14 @@ def test_the_key_reaches_workers_through_the_pipe_only(api, tmp_path):
             for pid in pids:
                 for name in ("cmdline", "environ"):
                     assert KEY.encode() not in Path(f"/proc/{pid}/{name}").read_bytes()
+            for _ in pids:
+                pool.submit(time.sleep, 120)  # a range that takes long
         finally:
             processes._stop(pool)
+        deadline = time.monotonic() + 10  # stopped, not left to finish their 120 s
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids)
         assert KEY not in repr(spec) + repr(worker) + repr(plan)
         store.finish("complete")
     with _client(api) as client:
