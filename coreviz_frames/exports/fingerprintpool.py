@@ -358,6 +358,9 @@ class FingerprintPool:
         future: Future[dict[str, str]] = Future()
         extra = {int(row): _as_bytes(b) for row, b in (hydrated or {}).items()}
         picked = None if rows is None else list(rows)
+        if picked == []:  # no row of this page: nothing to decode
+            future.set_result({})
+            return future
         self._queue.put(_Job(_as_bytes(body), picked, extra, label, future))
         return future
 

@@ -67,6 +67,7 @@ def test_side_processes_give_the_exact_fingerprints_of_each_body():
             for i, (body, want) in enumerate(pages + singles)
         ]  # the small ones travel batched
         rows = pool.submit(pages[0][0], [3, 1]).result()
+        assert pool.submit(b"not even JSON", []).result() == {}  # no row: never decoded
         assert [f.result(timeout=120) for f, _ in futures] == [want for _, want in futures]
         assert pool.mode == "processes" and pool.reason is None
         pids = pool.pids
