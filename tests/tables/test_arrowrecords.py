@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from hostile_records import CASES, base_records, page_body
+from hypothesis import given, settings, strategies as st
 
 from coreviz_frames._util.jsoncodec import loads
 from coreviz_frames.api.client import needs_hydration
@@ -217,3 +218,65 @@ def test_read_record_numeric_timestamps():
 )
 def test_read_record_refused(body):
     assert read_record(body) is None
+
+
+# --- property: whatever the page, a read page equals its decoded records ----------------------
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**65), max_value=2**65),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+)
+_KEYS = st.sampled_from(
+    ["id", "name", "width", "duration", "timestamp", "x", "y", "tags", "color", "extra", "type"]
+)
+
+
+def _value(depth: int) -> st.SearchStrategy:
+    if depth == 0:
+        return _SCALARS
+    inner = _value(depth - 1)
+    return st.one_of(
+        _SCALARS, st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=3)
+    )
+
+
+@st.composite
+def _hostile_pages(draw: st.DrawFn) -> bytes:
+    """Synthetic records with a few values replaced by random JSON (any type, any key)."""
+    records = base_records(2)
+    paths = [
+        ("width",),
+        ("name",),
+        ("duration",),
+        ("type",),
+        ("metadata", "tags", draw(_KEYS)),
+        ("metadata", "moderation", "categories"),
+        ("frames", 0, "timestamp"),
+        ("frames", 0, "captions"),
+        ("frames", 0, "objects", 0, "polygon"),
+        ("frames", 0, "objects", 0, "polygon", 0, "x"),
+        (draw(_KEYS),),
+    ]
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(paths))
+        node = records[draw(st.integers(0, 1))]
+        try:
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = draw(_value(2))
+        except (KeyError, IndexError, TypeError):  # an earlier change replaced a parent
+            continue
+    return json.dumps({"media": records}).encode()
+
+
+@settings(max_examples=60)
+@given(_hostile_pages())
+def test_any_read_page_equals_its_records(body):
+    """read_page never raises; when it reads a page, every row, id, type and
+    needs_hydration equals what the exact decode gives."""
+    page = read_page(body)
+    if page is not None:
+        _assert_rows_equal(body)
