@@ -2,7 +2,7 @@
 
 :func:`flatten_arrow` takes a table whose rows are media records of the declared nested
 type (:data:`~coreviz_frames.tables.arrowrecords.RECORD_TYPE`, as pyarrow's JSON reader
-builds it from a browse page) and builds the ``media``, ``frames``, ``captions``,
+builds it from a browse page), or the tables of several pages in order, and builds the ``media``, ``frames``, ``captions``,
 ``objects`` and ``tags`` tables that :func:`~coreviz_frames.tables.flatten.flatten` builds
 from the same records as Python dicts: the same schema, values, row order, list positions,
 ancestor ids, ``extra`` and boxes. Child rows come from ``list_flatten`` and their owners
