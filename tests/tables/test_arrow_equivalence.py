@@ -6,13 +6,15 @@ the batch takes the exact path: decode (``jsoncodec.loads``) and ``flatten``. On
 collection, 10,000 synthetic media and the hostile corpus (``hostile_records``), the
 tables must be equal (schema with metadata, values, row order) and the Parquet files the
 export writes for each grain byte-identical; where the exact path refuses a page, the
-fast path must not have built tables for it.
+fast path must not have built tables for it. The fingerprints of every page the fast path
+reads, computed from its bytes by the ``FingerprintPool``, are those of its decoded records.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
 import orjson
 import pyarrow as pa
@@ -21,7 +23,10 @@ import pytest
 from hostile_records import CASES, base_records, page_body
 from hypothesis import given, settings, strategies as st
 
+from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.jsoncodec import loads
+from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.fingerprintpool import FingerprintPool
 from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
 from coreviz_frames.local_api import SAMPLE_DATA_DIR
 from coreviz_frames.local_api.synthetic import iter_synthetic
@@ -86,12 +91,17 @@ def run_page(body: bytes) -> str:
     return "fast"
 
 
-def test_sample_collection_pages_and_records() -> None:
+def test_sample_collection_pages_and_records(fingerprint_pool: FingerprintPool) -> None:
     doc = json.loads((SAMPLE_DATA_DIR / "collection.json").read_text(encoding="utf-8"))
     items = doc["folders"] + doc["media"]
-    taken = [run_page(page_body(items[i : i + 4])) for i in range(0, len(items), 4)]
-    taken += [run_page(page_body([m])) for m in doc["media"]]
+    bodies = [page_body(items[i : i + 4]) for i in range(0, len(items), 4)]
+    bodies += [page_body([m]) for m in doc["media"]]
+    taken = [run_page(body) for body in bodies]
     assert taken.count("fast") >= len(doc["media"]) // 2  # most media read fast, one by one
+    for body, path in zip(bodies, taken, strict=True):
+        if path == "fast":
+            prints = fingerprint_pool.submit(body).result()
+            assert prints == exact_fingerprints(loads(body)["media"])
     for record in doc["media"]:
         table = read_record(json.dumps({"media": record}).encode())
         fast = fast_tables(None if table is None else [table])
@@ -131,6 +141,7 @@ def _more_pages() -> dict[str, bytes]:
         "parents_boxes_timestamps": page_body(records),
         "video": page_body(list(iter_synthetic(2, start=9))),
         "only_folders": page_body([{"id": "f1", "type": "folder", "path": "c.f1"}]),
+        "empty_page": page_body([]),
     }
 
 
@@ -269,3 +280,37 @@ def test_generated_pages(media: list[dict]) -> None:
     """Generated pages (ids of both generations, nulls, folders, odd paths, polygons of any
     size, parent ids that may disagree): whichever path runs, the same tables."""
     run_page(page_body(media))
+
+
+@pytest.fixture(scope="module")
+def fingerprint_pool() -> Iterator[FingerprintPool]:
+    """One pool of side processes for the module (it says if it computes in a thread)."""
+    with FingerprintPool(workers=1) as pool:
+        yield pool
+
+
+def exact_fingerprints(records: list) -> dict[str, str]:
+    """``{normalised id: fingerprint}`` as the export computes them from decoded records:
+    media items (folders left out) with a string id, the first of a repeated id."""
+    found: dict[str, str] = {}
+    for record in records:
+        if not isinstance(record, dict) or record.get("type") == "folder":
+            continue
+        ident = record.get("id")
+        if isinstance(ident, str):
+            found.setdefault(normalize_id(ident) or ident, fingerprint(record))
+    return found
+
+
+#: The pages the fast path reads: the export fingerprints their bytes in the pool (the
+#: others it decodes, and fingerprints the records in this process, as before).
+READ_PAGES = sorted(name for name, body in PAGES.items() if read_page(body) is not None)
+
+
+@pytest.mark.parametrize("name", READ_PAGES)
+def test_hostile_page_fingerprints(name: str, fingerprint_pool: FingerprintPool) -> None:
+    """The fingerprints computed from a page's bytes (in side processes) are those of its
+    decoded records."""
+    body = PAGES[name]
+    future = fingerprint_pool.submit(body, what=name)
+    assert future.result() == exact_fingerprints(loads(body)["media"])
