@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import time
 import warnings
 from collections import deque
@@ -43,9 +42,10 @@ from coreviz_frames._util.checks import check_int, is_int
 from coreviz_frames._util.concurrency import Handoff
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.progress import progress_bar
-from coreviz_frames.errors import ConfigError, SkippedRecordWarning
+from coreviz_frames.errors import ConfigError, FingerprintError, SkippedRecordWarning
 from coreviz_frames.exports.deltastore import open_store
 from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.fingerprintpool import FingerprintPool
 from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
 from coreviz_frames.exports.manifest import MANIFEST_NAME, failure_from_manifest
 from coreviz_frames.exports.processes import export_ranges, ranged_plan
@@ -202,7 +202,10 @@ class _Part:
     def resolved(self) -> dict[str, tuple[str, None]]:
         """Writer thread: every fingerprint, waiting for those still computed."""
         for future, part, idents in self.pending:
-            found = future.result()
+            try:
+                found = future.result()
+            except FingerprintError:  # its side process died: the same, computed here
+                found = {}
             if any(ident not in found for ident in idents):
                 found = _fingerprints_here(part)
             self.fingerprints.update({ident: (found[ident], None) for ident in idents})
@@ -219,13 +222,10 @@ def _fingerprints_here(part: PageRows) -> dict[str, str]:
     return found
 
 
-def _open_pool() -> contextlib.AbstractContextManager[Any]:
-    """The fingerprint pool (:mod:`.fingerprintpool`), or None where it is absent."""
-    try:
-        module = importlib.import_module("coreviz_frames.exports.fingerprintpool")
-    except ImportError:
-        return contextlib.nullcontext(None)
-    return module.FingerprintPool()
+def _open_pool() -> FingerprintPool:
+    """The pool of side processes that fingerprints page bytes (in a thread where processes
+    cannot start: see :mod:`.fingerprintpool`)."""
+    return FingerprintPool()
 
 
 class _Batcher:

@@ -22,14 +22,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from coreviz_frames._util.jsoncodec import loads, paused_gc
+from coreviz_frames.tables.arrowflatten import flatten_arrow
 from coreviz_frames.tables.arrowrecords import ArrowPage
 from coreviz_frames.tables.flatten import FlattenReport, flatten
 
@@ -77,31 +77,12 @@ def decoded_parts(parts: Iterable[Any]) -> Iterator[Any]:
             yield part
 
 
-def _arrow_flattener() -> Callable[[pa.Table], dict[str, pa.Table] | None] | None:
-    """``flatten_arrow`` of :mod:`coreviz_frames.tables.arrowflatten`, None where absent."""
-    try:
-        module = importlib.import_module("coreviz_frames.tables.arrowflatten")
-    except ImportError:
-        return None
-    return getattr(module, "flatten_arrow", None)
-
-
-def flatten_arrow(media: pa.Table) -> dict[str, pa.Table] | None:
-    """The five grain tables of ``media`` by Arrow compute, or None when not provably
-    those :func:`~coreviz_frames.tables.flatten.flatten` builds."""
-    flattener = _arrow_flattener()
-    return None if flattener is None else flattener(media)
-
-
 def _fast(parts: Sequence[Any]) -> dict[str, pa.Table] | None:
-    """The batch's tables by Arrow compute, when every part is a PageRows of one schema."""
+    """The batch's tables by Arrow compute, when every part is a PageRows (each page's
+    table handed over as it is: its tag fields keep their own order)."""
     if not parts or not all(isinstance(p, PageRows) for p in parts):
         return None
-    tables = [p.table() for p in parts]
-    schema = tables[0].schema
-    if any(not t.schema.equals(schema) for t in tables[1:]):
-        return None  # tag fields differ between pages: their order could not be kept
-    return flatten_arrow(pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+    return flatten_arrow([p.table() for p in parts])
 
 
 def flatten_parts(

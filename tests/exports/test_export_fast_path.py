@@ -24,6 +24,7 @@ import coreviz_frames as cvf
 from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api.server import LocalAPI
 from coreviz_frames.local_api.synthetic import synthetic_media
+from coreviz_frames.tables import pagechunks
 from coreviz_frames.tables.pagechunks import PageRows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,11 +60,22 @@ def _assert_same_files(tmp_path: Path) -> None:
         assert fast[name] == exact[name], name
 
 
-def test_fast_and_exact_exports_of_a_synthetic_collection_are_byte_identical(tmp_path):
+def test_fast_and_exact_exports_of_a_synthetic_collection_are_byte_identical(tmp_path, monkeypatch):
+    arrow: list[bool] = []  # whether each batch was flattened by Arrow compute
+    original = pagechunks.flatten_arrow
+
+    def spy(media):
+        tables = original(media)
+        arrow.append(tables is not None)
+        return tables
+
+    monkeypatch.setattr(pagechunks, "flatten_arrow", spy)
     with LocalAPI(api_key=KEY, synthetic=400) as api, fast_client(api.base_url) as client:
         it = client.browse(api.collection_id, page_size=90, progress=False)
         assert all(isinstance(p, PageRows) for p in it.chunks())  # no page decoded
+        arrow.clear()
         fast, exact = _both(client, api.collection_id, tmp_path, page_size=90)
+    assert arrow == [True] * 4  # every batch of the fast export through Arrow
     assert fast.ok and exact.ok
     assert fast.media_exported == exact.media_exported == 400
     assert fast.parts_written == exact.parts_written == 4  # 120 media a part, pages cut

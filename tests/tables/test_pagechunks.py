@@ -38,11 +38,19 @@ def test_pagerows_decode_to_the_records_of_the_page():
 
 @pytest.mark.parametrize("arrow", [True, False])
 def test_a_batch_flattens_to_the_exact_tables_on_either_path(monkeypatch, arrow):
-    if not arrow:  # the exact path for every batch
-        monkeypatch.setattr(pagechunks, "flatten_arrow", lambda media: None)
+    results: list[bool] = []
+    original = pagechunks.flatten_arrow
+
+    def spy(media):
+        tables = original(media) if arrow else None  # None: the exact path
+        results.append(tables is not None)
+        return tables
+
+    monkeypatch.setattr(pagechunks, "flatten_arrow", spy)
     records = [synthetic_media(i) for i in range(12)]
     parts = [_page(records[:5]).cut(2), _page(records[5:12])]
     _equal(flatten_parts(parts), flatten(records[2:12])[0])
+    assert results == [arrow]  # one call for the batch; Arrow's tables used when given
 
 
 def test_a_mixed_batch_is_flattened_the_exact_way(monkeypatch):
