@@ -165,8 +165,9 @@ _NUMBERS_GIVEN = re.compile(
 #: pagination field types whose Python value is exactly the decoder's.
 _SCALARS = (pa.types.is_int64, pa.types.is_boolean, pa.types.is_string, pa.types.is_null)
 _EXPLICIT_CHILD_NULL = re.compile(rb'"(?:captions|objects)"\s*:\s*null')
-#: ``"tags":`` then null (group 1) or an object of plain strings (group 2, no backslash).
-_TAGS = re.compile(rb'"tags"\s*:\s*(?:(null)|(\{(?:[^{}"\\]|"[^"\\]*")*\}))?')
+#: ``"tags":`` then null (group 1) or an object holding no object (group 2). The body is
+#: valid JSON (the reader took it): a string is a quote, escapes or other bytes, a quote.
+_TAGS = re.compile(rb'"tags"\s*:\s*(?:(null)|(\{(?:[^{}"\\]|"(?:[^"\\]|\\.)*")*\}))?')
 _BOM = b"\xef\xbb\xbf"
 _PAGE_KEYS = frozenset(("media", "pagination"))
 _WRAPPED = re.compile(rb'\s*\{\s*"media"\s*:')
@@ -478,7 +479,7 @@ def _tag_groups(tags: pa.StructArray, valid: np.ndarray) -> np.ndarray | None:
 
 def _written_tag_keys(body: bytes) -> list[list[str]] | None:
     """The keys of every ``"tags": {...}`` object of ``body``, in order (``"tags": null``
-    skipped); None if one cannot be read this way (a backslash or a nested value in it,
+    skipped); None if one cannot be read this way (a nested object in it,
     ``"tags"`` as the key of anything but an object or null).
 
     Inside a JSON string a quote is escaped, so ``"tags"`` followed by a colon is a key.

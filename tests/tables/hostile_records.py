@@ -142,7 +142,6 @@ def _refused() -> list[HostileCase]:
         ],
         "empty_tag_group": _set(("metadata", "tags", "color"), []),
         "null_tag_value": _set(("metadata", "tags", "color"), ["red", None]),
-        "tag_with_escape": _set(("metadata", "tags", "color"), ['say "red"']),
         "tag_keys_reordered": lambda r: r[1]["metadata"].update(
             tags={"split": ["odd"], "color": ["green"]}
         ),
@@ -261,6 +260,10 @@ def _read() -> list[HostileCase]:
         "tag_key_new_later": lambda r: r[2]["metadata"]["tags"].update(zone=["a", "b"]),
         "tag_braces_in_values": _set(("metadata", "tags", "color"), ["{red}", "a,b"]),
         "tag_key_named_tags": _set(("metadata", "tags", "tags"), ["x"]),
+        "tag_with_escapes": _set(("metadata", "tags", "color"), ['say "red" \\ }{', "grün"]),
+        "tag_keys_escaped": lambda r: [
+            rec["metadata"].update(tags={"Farbe\u00e9": ["grün"], 'q"}': ["x"]}) for rec in r
+        ],
         "tag_many_values": _set(("metadata", "tags", "color"), ["red", "red", "blue"]),
         "unicode_text": _set((*fr, "captions", 0, "text"), "café 東京 \u0000 😀"),
         "escaped_pair": _set(("name",), "\U0001f600"),  # stdlib json writes \\ud83d\\ude00
