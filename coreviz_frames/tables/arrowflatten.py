@@ -2,13 +2,13 @@
 
 :func:`flatten_arrow` takes a table whose rows are media records of the declared nested
 type (:data:`~coreviz_frames.tables.arrowrecords.RECORD_TYPE`, as pyarrow's JSON reader
-builds it from a browse page), or the tables of several pages in order, and builds the ``media``, ``frames``, ``captions``,
-``objects`` and ``tags`` tables that :func:`~coreviz_frames.tables.flatten.flatten` builds
-from the same records as Python dicts: the same schema, values, row order, list positions,
-ancestor ids, ``extra`` and boxes. Child rows come from ``list_flatten`` and their owners
-from the list lengths (numpy), every column from one vectorised cast; Python runs only
-for the few rows whose ``extra`` is not null (a parent id that disagrees, an empty tag
-group).
+builds it from a browse page), or the tables of several pages in order, and builds the
+``media``, ``frames``, ``captions``, ``objects`` and ``tags`` tables that
+:func:`~coreviz_frames.tables.flatten.flatten` builds from the same records as Python
+dicts: the same schema, values, row order, list positions, ancestor ids, ``extra`` and
+boxes. Child rows come from ``list_flatten`` and their owners from the list lengths
+(numpy), every column from one vectorised cast; Python runs only for the few rows whose
+``extra`` is not null (a parent id that disagrees, an empty tag group).
 
 It returns None whenever it cannot prove that equality, and the caller then runs the exact
 path for that batch: a media without an id, a null frame, caption, object or polygon
@@ -74,8 +74,17 @@ _TARGET = {
     "strlist": _STR_LIST,
     "polygon": _POLYGON,
 }
-#: The errors of a compute step on data it cannot take: the batch then goes the exact way.
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+#: The errors of a compute step on data it cannot take (and of a table not shaped as
+#: declared): the batch then goes the exact way. The equivalence tests require the fast
+#: way for every page the reader reads and flatten accepts, so none of these hides there.
+_ARROW_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    TypeError,
+    KeyError,
+    IndexError,
+)
 
 
 class _Unprovable(Exception):
@@ -271,6 +280,8 @@ def _ids(arr: pa.Array) -> pa.Array:
     """Ids normalised as flatten does. Only a 36-byte id can be a hyphenated UUID: without
     one (the lengths are the offsets' differences), or without a ``-`` byte in the text
     buffer, nothing is rewritten and no substring search runs per id."""
+    if arr.null_count == len(arr):  # (also no rows: an empty array may have no buffers)
+        return arr
     _, offsets, data = arr.buffers()
     ends = np.frombuffer(offsets, np.int32)[arr.offset : arr.offset + len(arr) + 1]
     if not (np.diff(ends) == _UUID_BYTES).any():  # (a null's length may count: no harm)
