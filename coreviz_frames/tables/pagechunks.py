@@ -53,8 +53,14 @@ class PageRows:
         return PageRows(self.page, self.rows[start:stop], self.ids[start:stop])
 
     def table(self) -> pa.Table:
-        """The rows as a table of media records (``ArrowPage.take``)."""
-        return self.page.take(list(self.rows))
+        """The rows as a table of media records: a zero-copy slice of the page's table for
+        consecutive rows (the usual case), else ``ArrowPage.take`` (which copies)."""
+        rows = self.rows
+        if rows and rows[-1] - rows[0] == len(rows) - 1 and list(rows) == list(
+            range(rows[0], rows[-1] + 1)
+        ):
+            return self.page.media.slice(rows[0], len(rows))
+        return self.page.take(list(rows))
 
     def records(self) -> list[dict]:
         """The rows decoded the exact way (the dicts a decoded page holds)."""

@@ -68,3 +68,14 @@ def test_flatten_chunks_counts_media_of_pagerows_and_keeps_the_order():
     records = [synthetic_media(i) for i in range(9)]
     parts = [_page(records[:4]), records[4], _page(records[5:])]
     _equal(flatten_chunks(parts, chunk=3), flatten(records)[0])
+
+
+def test_consecutive_rows_are_a_slice_others_a_take():
+    records = [synthetic_media(i) for i in range(6)]
+    whole = _page(records)
+    cut = whole.cut(2, 5)
+    assert cut.table().equals(whole.page.take([2, 3, 4]))
+    assert cut.table().column("id").chunk(0).offset == 2  # no copy: a view of the page
+    gaps = PageRows(whole.page, [0, 2, 5], [records[i]["id"] for i in (0, 2, 5)])
+    assert gaps.table().column("id").to_pylist() == gaps.ids
+    _equal(flatten_parts([cut, gaps]), flatten(records[2:5] + [records[i] for i in (0, 2, 5)])[0])
