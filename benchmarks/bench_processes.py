@@ -134,7 +134,11 @@ def report(n: int, procs: int, runs: dict[str, list[dict]], server_rate: float) 
     per_worker = 1000 / worker_cpu
     parent_rate = 1000 / parent_cpu if parent_cpu > 0 else float("inf")
     alone = statistics.median(r["parent_cpu"] for r in runs["1 process"]) / n * 1000
-    print(f"  1 process: {alone:.3f} CPU-s per 1,000 media (its threads, this process)")
+    sides = statistics.median(r["workers_cpu"] for r in runs["1 process"]) / n * 1000
+    print(
+        f"  1 process: {alone:.3f} CPU-s per 1,000 media in this process, {sides:.3f} in its "
+        "fingerprint side processes"
+    )
     print(
         f"  per worker: {worker_cpu:.3f} CPU-s per 1,000 media -> {per_worker:,.0f} media/s "
         f"per worker core; parent: {parent_cpu:.3f} CPU-s per 1,000 media -> "
