@@ -60,7 +60,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -173,7 +173,7 @@ _PAGE_KEYS = frozenset(("media", "pagination"))
 _WRAPPED = re.compile(rb'\s*\{\s*"media"\s*:')
 
 
-@dataclass
+@dataclass(repr=False)
 class ArrowPage:
     """One browse page read by pyarrow (see :func:`read_page`).
 
@@ -186,12 +186,17 @@ class ArrowPage:
         >>> page = read_page(b'{"media": [{"id": "a"}, {"id": "b", "frames": []}]}')
         >>> page.take([1]).column("id").to_pylist(), page.needs_hydration
         (['b'], [True, False])
+        >>> page
+        ArrowPage(2 items, 51 bytes)
     """
 
     media: pa.Table
     pagination: dict
     body: bytes
-    needs_hydration: list[bool] = field(repr=False)
+    needs_hydration: list[bool]
+
+    def __repr__(self) -> str:  # the body is megabytes: never in a repr
+        return f"ArrowPage({self.media.num_rows} items, {len(self.body)} bytes)"
 
     @cached_property
     def ids(self) -> list[str | None]:
