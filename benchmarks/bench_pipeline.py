@@ -351,6 +351,15 @@ def read_json_each(bodies: list[bytes]) -> int:
     return rows
 
 
+def kept_rows(page: Any) -> Any:
+    """The page's media rows but folders: a zero-copy slice when they are consecutive (as
+    the export's ``PageRows.table`` takes them), else ``ArrowPage.take`` (a copy)."""
+    rows = [r for r, kind in enumerate(page.types) if kind != "folder"]
+    if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+        return page.media.slice(rows[0], len(rows))
+    return page.take(rows)
+
+
 def read_and_flatten(
     bodies: list[bytes], read_page: Callable[[bytes], Any], flatten_arrow: Callable | None
 ) -> tuple[int, int, int]:
@@ -364,7 +373,7 @@ def read_and_flatten(
         if page is None:
             refused_pages += 1
         elif flatten_arrow is not None:
-            pending.append(page.take([r for r, kind in enumerate(page.types) if kind != "folder"]))
+            pending.append(kept_rows(page))
         rows = sum(table.num_rows for table in pending)
         if pending and (rows >= BATCH or i == len(bodies) - 1):
             refused_batches += flatten_arrow(pending) is None

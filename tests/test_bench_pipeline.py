@@ -103,16 +103,22 @@ class FakePage:
     """What ``read_page`` returns, as far as the Arrow floor uses it."""
 
     def __init__(self, types: list[str]) -> None:
-        self.types = types
-
-    def take(self, rows: list[int]):
         import pyarrow as pa
 
-        return pa.table({"type": [self.types[r] for r in rows]})
+        self.types = types
+        self.media = pa.table({"type": types})
+
+    def take(self, rows: list[int]):
+        return self.media.take(rows)
 
 
 def test_the_arrow_floor_flattens_kept_rows_in_batches(bench: ModuleType):
-    pages = {b"a": ["video"] * 600 + ["folder"], b"b": ["image"] * 600, b"c": None, b"d": ["image"]}
+    pages = {
+        b"a": ["video"] * 600 + ["folder"],
+        b"b": ["image"] * 300 + ["folder"] + ["image"] * 300,  # not consecutive: taken
+        b"c": None,
+        b"d": ["image"],
+    }
     seen: list[int] = []
 
     def flatten_arrow(tables):
