@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from helpers import KEY, ScriptedServer, fast_client
@@ -113,11 +114,15 @@ def test_a_hostile_page_mid_walk_goes_the_exact_way(tmp_path):
         with fast_client(server.base_url) as client:
             kinds = [type(p) for p in client.browse(cid, progress=False).chunks()]
             fast, exact = _both(client, cid, tmp_path)
+            tables = cvf.to_tables(client.browse(cid, progress=False))  # page chunks
+            exact_tables = cvf.to_tables(list(client.browse(cid, progress=False)))
     finally:
         server.close()
     assert kinds.count(PageRows) == 2 and kinds.count(dict) == 100  # the 2nd page decoded
     assert kinds.index(dict) == 1  # in listing order
     assert fast.ok and fast.media_exported == exact.media_exported == 300
+    for grain, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, getattr(exact_tables, grain))
     _assert_same_files(tmp_path)
     extra = pq.read_table(tmp_path / "fast" / "media").column("extra").to_pylist()
     assert sum("surprise" in (e or "") for e in extra) == 1
