@@ -154,27 +154,37 @@ class Handoff(Generic[T]):
 
 
 def submit_in_order(
-    executor: Executor, jobs: Iterable[Callable[[], R] | Future[R]], window: int
+    executor: Executor,
+    jobs: Iterable[Callable[[], R] | Future[R]],
+    window: int,
+    *,
+    weight: Callable[[Future[R]], int] | None = None,
 ) -> Generator[Future[R], None, None]:
     """Submit ``jobs`` (callables, or futures already made) keeping at most ``window``
     ahead of the consumer; yield their futures in input order. Closing the generator
-    cancels the futures not yet yielded.
+    cancels the futures not yet yielded. ``weight(future)`` (default 1 each) says how much
+    of the window a job takes (a finished job holding many items, say).
 
     Example:
         >>> with ThreadPoolExecutor(2) as pool:
         ...     [f.result() for f in submit_in_order(pool, [lambda: 1, lambda: 2], 2)]
         [1, 2]
     """
-    pending: deque[Future[R]] = deque()
+    pending: deque[tuple[Future[R], int]] = deque()
+    ahead = 0
     try:
         for job in jobs:
-            pending.append(job if isinstance(job, Future) else executor.submit(job))
-            if len(pending) >= window:
-                yield pending.popleft()
+            fut = job if isinstance(job, Future) else executor.submit(job)
+            pending.append((fut, 1 if weight is None else weight(fut)))
+            ahead += pending[-1][1]
+            while pending and ahead >= window:
+                fut, taken = pending.popleft()
+                ahead -= taken
+                yield fut
         while pending:
-            yield pending.popleft()
+            yield pending.popleft()[0]
     finally:
-        for fut in pending:
+        for fut, _ in pending:
             fut.cancel()
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,31 +129,15 @@ def _done(value: Any) -> Future:
     return fut
 
 
-def _in_order(
-    executor: Executor, jobs: Iterable[Callable[[], Any] | Future], window: int
-) -> Generator[Future, None, None]:
-    """:func:`submit_in_order`, a finished :class:`PageRows` job counting as its rows: the
-    walk runs no further ahead of the consumer with pages read by pyarrow than with records."""
-    pending: deque[tuple[Future, int]] = deque()
-    ahead = 0
-    try:
-        for job in jobs:
-            if isinstance(job, Future):
-                rows = job.result()  # a finished job: a record or a PageRows
-                weight = len(rows) if isinstance(rows, PageRows) else 1
-                pending.append((job, weight))
-            else:
-                pending.append((executor.submit(job), 1))
-            ahead += pending[-1][1]
-            while pending and ahead >= window:
-                fut, weight = pending.popleft()
-                ahead -= weight
-                yield fut
-        while pending:
-            yield pending.popleft()[0]
-    finally:
-        for fut, _ in pending:
-            fut.cancel()
+def _rows_of(job: Future) -> int:
+    """How much of the prefetch window a browse job takes: a finished :class:`PageRows`
+    its rows (the walk runs no further ahead with pages read by pyarrow than with
+    records), any other job 1."""
+    if job.done() and not job.cancelled() and job.exception() is None:
+        result = job.result()
+        if isinstance(result, PageRows):
+            return len(result)
+    return 1
 
 
 class _ReportingIterator(Iterator[dict]):
@@ -550,7 +533,9 @@ class BrowseIterator(_ReportingIterator):
         accept = self._accepts if self._chunked and self._hydrate is not True else None
         walker = client._page_walk(walk, executor, self._cancel, bar, accept=accept)
         pages = walker.pages()
-        futures = _in_order(executor, self._jobs(pages, bar), 2 * client.max_workers)
+        futures = submit_in_order(
+            executor, self._jobs(pages, bar), 2 * client.max_workers, weight=_rows_of
+        )
         try:
             for fut in futures:
                 record = fut.result()

@@ -56,8 +56,10 @@ class PageRows:
         """The rows as a table of media records: a zero-copy slice of the page's table for
         consecutive rows (the usual case), else ``ArrowPage.take`` (which copies)."""
         rows = self.rows
-        if rows and rows[-1] - rows[0] == len(rows) - 1 and list(rows) == list(
-            range(rows[0], rows[-1] + 1)
+        if (
+            rows
+            and rows[-1] - rows[0] == len(rows) - 1
+            and list(rows) == list(range(rows[0], rows[-1] + 1))
         ):
             return self.page.media.slice(rows[0], len(rows))
         return self.page.take(list(rows))
