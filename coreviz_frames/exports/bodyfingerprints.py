@@ -52,6 +52,19 @@ _SMALL_FLOAT = re.compile(rb"[:,\[][ \t\r\n]*-?(?:0\.0000|[0-9]+(?:\.[0-9]*)?[eE
 _ASCII_ESCAPE = re.compile(rb"\\u00[0-7]")
 
 
+def _may_hold_small_float(body: bytes) -> bool:
+    """:data:`_SMALL_FLOAT` searched only when a substring every match holds is in ``body``
+    (a substring test runs at memory speed; the pattern starts at every ``:`` and ``,``)."""
+    if b"0.0000" not in body and b"e-" not in body and b"E-" not in body:
+        return False
+    return _SMALL_FLOAT.search(body) is not None
+
+
+def _may_hold_ascii_escape(body: bytes) -> bool:
+    """:data:`_ASCII_ESCAPE` searched only when ``body`` holds ``\\u00`` at all."""
+    return b"\\u00" in body and _ASCII_ESCAPE.search(body) is not None
+
+
 @dataclass(frozen=True)
 class PageFacts:
     """What one body's bytes prove for every record decoded from it.
@@ -74,10 +87,10 @@ class PageFacts:
 
     @classmethod
     def of(cls, body: bytes, *, plain: bool) -> PageFacts:
-        escaped = _ASCII_ESCAPE.search(body) is not None
+        escaped = _may_hold_ascii_escape(body)
         return cls(
             plain=plain,
-            small_floats=_SMALL_FLOAT.search(body) is not None,
+            small_floats=_may_hold_small_float(body),
             marks=escaped or b"?" in body or b"#" in body,
             underscores=escaped or b'"_' in body,
         )
