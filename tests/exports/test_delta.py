@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -28,6 +27,7 @@ from coreviz_frames.exports.syncing import sync
 from coreviz_frames.exports.writer import export_parquet, flatten_batch
 from coreviz_frames.local_api.synthetic import iter_synthetic
 from coreviz_frames.schema import GRAINS, SCHEMAS
+from tests.same_rows import assert_same_rows
 
 KEY = "delta-test-key"
 
@@ -36,18 +36,9 @@ def _client(api) -> Client:
     return Client(api_key=KEY, base_url=api.base_url)
 
 
-def _canonical(tables) -> dict[str, pd.DataFrame]:
-    out = {}
-    for grain, frame in tables.items():
-        text = frame.astype(str)
-        out[grain] = text.sort_values(list(text.columns)).reset_index(drop=True)
-    return out
-
-
 def assert_same(a, b) -> None:
-    left, right = _canonical(a), _canonical(b)
-    for grain in GRAINS:
-        pd.testing.assert_frame_equal(left[grain], right[grain], obj=grain)
+    """The same rows in every grain, whatever their order."""
+    assert_same_rows(a, b)
 
 
 def _records(n: int = 30) -> list[dict]:

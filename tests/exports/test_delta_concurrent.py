@@ -27,6 +27,7 @@ from coreviz_frames.exports.manifest import read_manifest
 from coreviz_frames.exports.reader import read_parquet
 from coreviz_frames.exports.syncing import sync
 from coreviz_frames.schema import GRAINS, SCHEMAS, arrow_to_pandas
+from tests.same_rows import rows_in_key_order
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "concurrent-test-key"
@@ -74,24 +75,8 @@ READER = textwrap.dedent(
 )
 
 
-#: each grain's key (unique in a correct snapshot): the order rows are compared in
-KEYS = {
-    "media": ["media_id"],
-    "frames": ["frame_id"],
-    "captions": ["caption_id"],
-    "objects": ["object_id"],
-    "tags": ["media_id", "key", "value"],
-}
-
-
-def _rows(frame, grain: str) -> pa.Table:
-    """The frame's rows as an Arrow table in key order: equal tables, the same rows."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    return table.sort_by([(key, "ascending") for key in KEYS[grain]])
-
-
 def _snapshot(tables) -> dict[str, pa.Table]:
-    return {grain: _rows(frame, grain) for grain, frame in tables.items()}
+    return {grain: rows_in_key_order(frame, grain) for grain, frame in tables.items()}
 
 
 def _assert_same(got: pa.Table, want: pa.Table, where) -> None:
@@ -129,8 +114,9 @@ def test_ten_delta_syncs_while_another_process_reads(local_api_factory, tmp_path
         number, versions = kept["snapshot"], kept["tables"]
         again = _snapshot(read_parquet(out, snapshot=number))
         for grain in GRAINS:
-            _assert_same(again[grain], snapshots[number][grain], (number, grain))
+            want = snapshots[number][grain]
+            _assert_same(again[grain], want, (number, grain))
             # and with deltalake alone, at the version the manifest pins
             table = DeltaTable(str(out / grain), version=versions[grain]).to_pyarrow_table()
             table = arrow_to_pandas(table.cast(SCHEMAS[grain]), grain)
-            _assert_same(_rows(table, grain), snapshots[number][grain], (number, grain, "delta"))
+            _assert_same(rows_in_key_order(table, grain), want, (number, grain, "deltalake"))

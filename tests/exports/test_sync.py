@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import duckdb
-import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -28,6 +27,7 @@ from coreviz_frames.exports.syncing import SyncReport, sync
 from coreviz_frames.exports.writer import export_parquet
 from coreviz_frames.local_api import LocalAPI
 from coreviz_frames.schema import GRAINS
+from tests.same_rows import assert_same_rows
 
 KEY = "sync-test-key"
 
@@ -36,20 +36,9 @@ def _client(api: LocalAPI, **kwargs) -> Client:
     return Client(api_key=KEY, base_url=api.base_url, **kwargs)
 
 
-def _canonical(tables) -> dict[str, pd.DataFrame]:
-    """Each grain as text, rows sorted: equal tables compare equal whatever the row order."""
-    out = {}
-    for grain, frame in tables.items():
-        text = frame.astype(str)
-        out[grain] = text.sort_values(list(text.columns)).reset_index(drop=True)
-    return out
-
-
 def _assert_same(a, b) -> None:
-    left, right = _canonical(a), _canonical(b)
-    for grain in GRAINS:
-        assert list(left[grain].columns) == list(right[grain].columns), grain
-        pd.testing.assert_frame_equal(left[grain], right[grain], obj=grain)
+    """The same rows in every grain, whatever their order."""
+    assert_same_rows(a, b)
 
 
 def _fresh_export(api: LocalAPI, root: Path, **kwargs) -> object:
