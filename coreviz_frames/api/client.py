@@ -851,20 +851,22 @@ class Client:
     ) -> Callable[[], dict | ArrowPage]:
         """GET one page (in the calling worker thread); the returned callable decodes and
         checks it (in the thread that walks the pages: parsed pages never wait in a queue).
-        With ``accept``, the page is first read by pyarrow (``read_page``) and returned as an
-        ArrowPage when that is provably exact and ``accept`` takes it."""
+        With ``accept``, the page is first read by pyarrow (``read_page``), here in the worker
+        thread (pyarrow parses without the GIL, beside the walking thread's work; an Arrow
+        page costs the garbage collector nothing while it waits), and the callable returns
+        it as an ArrowPage when that is provably exact and ``accept`` takes it."""
         what = f"collection {collection_id!r} (offset {offset})"
         query = {**params, "limit": str(limit), "offset": str(offset)}
         path = f"dataset/{collection_id}/media"
         body = self._transport.get_body(
             path, params=query, what=what, media_id=collection_id, cancel=cancel
         )
+        arrow = read_page(body.content) if accept is not None else None
+        if arrow is not None and accept is not None and accept(arrow):
+            read: ArrowPage = arrow
+            return lambda: read
 
         def decode() -> dict | ArrowPage:
-            if accept is not None:
-                arrow = read_page(body.content)
-                if arrow is not None and accept(arrow):
-                    return arrow
             page = body.json()
             url = self._transport.url(path)
             objects_at(page, "media", what=what, url=url, media_id=collection_id)
