@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: What a wheel is built from: copied, so builds running in parallel never share ``build/``.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "coreviz_frames", "data", "notebooks")
 
+# One xdist worker per core: torch's OpenMP pool would make two threads per worker that
+# spin while they wait for each other. Set before any test imports torch; child processes
+# (README blocks, notebook kernels, DataLoader workers) inherit it; a value set outside wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("explore", max_examples=5_000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

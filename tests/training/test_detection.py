@@ -166,8 +166,13 @@ def test_faster_rcnn_trains_on_a_two_worker_loader_with_no_adapter(tables):
         ds, batch_size=4, num_workers=2, collate_fn=detection_collate, timeout=120
     )
     torch.manual_seed(0)
+    # the box head samples 64 proposals per image for its loss, not 512: the same training
+    # step on the loader's batch, without most of its matrix work
     model = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
-        weights=None, weights_backbone=None, num_classes=len(ds.classes) + 1
+        weights=None,
+        weights_backbone=None,
+        num_classes=len(ds.classes) + 1,
+        box_batch_size_per_image=64,
     )
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001)
