@@ -246,6 +246,8 @@ class _Batcher:
         self.batch_ids: dict[str, Any] = {}  # the batch's records with an id, by id
         self.queued: deque[dict[str, Any]] = deque()
         self.submitted = 0
+        # fingerprints of the batch's PageRows, started in the pool as each one is added
+        self.pending: list[tuple[Future, PageRows, list[str]]] = []
 
     def is_duplicate(self, ident: str) -> bool:
         return (
@@ -284,21 +286,28 @@ class _Batcher:
             ids.append(media_id)
         return PageRows(part.page, rows, ids)
 
+    def append_rows(self, kept: PageRows) -> None:
+        """Add ``kept`` to the batch and start its fingerprints in the pool now, so the side
+        processes compute them while the batch fills (not after it is handed over)."""
+        self.batch.append(kept)
+        self.size += len(kept)
+        if self.pool is not None:
+            idents = [i for i in (_record_id({"id": m}) for m in kept.ids) if i is not None]
+            future = self.pool.submit(kept.page.body, list(kept.rows))
+            self.pending.append((future, kept, idents))
+
     def _fingerprints(self) -> tuple[dict[str, tuple[str, None]], list]:
-        """The batch's fingerprints: of its records now, of its PageRows as futures."""
+        """The batch's fingerprints: of its records now, of its PageRows as the futures
+        started by :meth:`append_rows` (computed here when there is no pool)."""
         fps: dict[str, tuple[str, None]] = {}
-        pending: list[tuple[Future, PageRows, list[str]]] = []
-        for item in self.batch:
-            if not isinstance(item, PageRows):
-                continue
-            idents = [i for i in (_record_id({"id": m}) for m in item.ids) if i is not None]
-            if self.pool is not None:
-                pending.append((self.pool.submit(item.page.body, list(item.rows)), item, idents))
-            else:
-                fps.update({i: (fp, None) for i, fp in _fingerprints_here(item).items()})
+        if self.pool is None:
+            for item in self.batch:
+                if isinstance(item, PageRows):
+                    fps.update({i: (fp, None) for i, fp in _fingerprints_here(item).items()})
         for ident, record in self.batch_ids.items():
             if not isinstance(record, PageRows):
                 fps[ident] = (fingerprint(record), None)
+        pending, self.pending = self.pending, []
         return fps, pending
 
     def take(self) -> _Part:
@@ -330,7 +339,7 @@ def _run(
     fast = callable(chunks) and hasattr(records, "report")
     with _open_pool() if fast else contextlib.nullcontext(None) as pool:
         batcher = _Batcher(records, store, report, pool)
-        with Handoff(batcher.committed, depth=1, name="coreviz-export-writer") as writer:
+        with Handoff(batcher.committed, depth=2, name="coreviz-export-writer") as writer:
             for item in chunks() if fast else records:  # type: ignore[misc]
                 for full in _added(batcher, item, batch_size, bar):
                     if full:
@@ -354,8 +363,7 @@ def _added(batcher: _Batcher, item: Any, batch_size: int, bar: Any) -> Iterator[
         rest = rest.cut(len(piece))
         kept = batcher.add_rows(piece)
         if len(kept):
-            batcher.batch.append(kept)
-            batcher.size += len(kept)
+            batcher.append_rows(kept)
         yield batcher.size >= batch_size
 
 
