@@ -86,6 +86,9 @@ class ExportReport:
     elapsed: float = 0.0
     complete: bool = True
     incomplete_reason: str | None = None
+    #: Where the fingerprints of pages read by pyarrow were computed (``FingerprintPool.
+    #: describe()``: side processes, or in-process and why); None when no page was.
+    fingerprints: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -120,6 +123,8 @@ class ExportReport:
                 f"({self.incomplete_reason or 'no reason given'}); the export holds only "
                 "what was seen. A re-run with resume=True, or --resume, continues it."
             )
+        if self.fingerprints and "in-process" in self.fingerprints:
+            lines.append(f"note: {self.fingerprints}")
         if self.failed:
             lines.append(
                 f"FAILED: {len(self.failed):,} record{'' if len(self.failed) == 1 else 's'} "
@@ -346,6 +351,8 @@ def _run(
                         writer.submit(batcher.take())
             if batcher.batch or (batcher.submitted == 0 and not store.has_parts):
                 writer.submit(batcher.take())  # the last batch; or an empty part
+        if pool is not None:
+            report.fingerprints = pool.describe()
     # (the pool is closed after the writer: every part's fingerprints were awaited)
 
 

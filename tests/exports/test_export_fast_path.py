@@ -179,3 +179,19 @@ def test_an_export_killed_mid_way_resumes_with_every_media_once(tmp_path):
 def client_ids(api: LocalAPI) -> list[dict]:
     with fast_client(api.base_url) as client:
         return list(client.browse(api.collection_id, hydrate=False, progress=False))
+
+
+@pytest.mark.parametrize("processes", ["1", "0"])
+def test_the_report_says_where_the_fingerprints_were_computed(tmp_path, monkeypatch, processes):
+    monkeypatch.setenv("COREVIZ_FRAMES_PROCESSES", processes)
+    with LocalAPI(api_key=KEY, synthetic=30) as api, fast_client(api.base_url) as client:
+        report = export_parquet(
+            client.browse(api.collection_id, progress=False), tmp_path / "out", progress=False
+        )
+    assert report.ok and report.media_exported == 30
+    if processes == "0":  # where processes cannot start: in-process, and the report says so
+        assert report.fingerprints is not None and "in-process" in report.fingerprints
+        assert f"note: {report.fingerprints}" in str(report)
+    else:
+        assert report.fingerprints is not None and "side process" in report.fingerprints
+        assert "note:" not in str(report)
