@@ -45,13 +45,15 @@ demo: $(STAMP)
 DOCTEST_IGNORE := __main__.py local_api/__main__.py __init__.py api/client.py dask.py \
 	api/catalogue.py api/search.py errors.py
 
+# mypy and lint-imports run beside the doctests (each is one process on one core); the
+# step fails if any of the three does.
 test: $(TEST_STAMP)
 	$(BIN)/ruff check coreviz_frames tests benchmarks
 	$(BIN)/ruff format --check coreviz_frames tests benchmarks
-	$(BIN)/mypy
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy & types=$$!; $(BIN)/lint-imports --no-cache & layers=$$!; \
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules coreviz_frames \
-		$(addprefix --ignore=coreviz_frames/,$(DOCTEST_IGNORE))
+		$(addprefix --ignore=coreviz_frames/,$(DOCTEST_IGNORE)); doctests=$$?; \
+	wait $$types && wait $$layers && test $$doctests -eq 0
 	$(BIN)/python -m pytest -q -n auto --maxschedchunk 1
 
 lint: $(DEV_STAMP)
