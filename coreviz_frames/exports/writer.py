@@ -303,12 +303,9 @@ class _Batcher:
 
     def _fingerprints(self) -> tuple[dict[str, tuple[str, None]], list]:
         """The batch's fingerprints: of its records now, of its PageRows as the futures
-        started by :meth:`append_rows` (computed here when there is no pool)."""
+        started by :meth:`append_rows` (PageRows come only from ``chunks()``, which is
+        walked only with a pool)."""
         fps: dict[str, tuple[str, None]] = {}
-        if self.pool is None:
-            for item in self.batch:
-                if isinstance(item, PageRows):
-                    fps.update({i: (fp, None) for i, fp in _fingerprints_here(item).items()})
         for ident, record in self.batch_ids.items():
             if not isinstance(record, PageRows):
                 fps[ident] = (fingerprint(record), None)
