@@ -37,6 +37,9 @@ Example:
     ...     future = pool.submit(body, what="page 0")
     ...     prints = future.result()
     >>> from coreviz_frames.exports.fingerprint import fingerprint
+
+if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
+    from coreviz_frames.tables.pagechunks import PageRows
     >>> prints == {"m1": fingerprint({"id": "m1", "blob": "https://h/a.jpg"})}
     True
 """
@@ -60,13 +63,18 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from coreviz_frames._util.checks import check_int
+from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import FingerprintError
 from coreviz_frames.exports.bodyfingerprints import body_fingerprints
+from coreviz_frames.exports.fingerprint import fingerprint
 
-__all__ = ["PROCESSES_ENV", "FingerprintPool"]
+if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
+    from coreviz_frames.tables.pagechunks import PageRows
+
+__all__ = ["PROCESSES_ENV", "FingerprintPool", "page_fingerprints"]
 
 #: Set to ``0`` (or ``false``/``no``/``off``) to compute fingerprints in-process.
 PROCESSES_ENV = "COREVIZ_FRAMES_PROCESSES"
@@ -535,3 +543,35 @@ def _fail(jobs: list[_Job], why: str) -> None:
 def _as_bytes(body: bytes) -> bytes:
     """``body`` itself when it is bytes (no copy of a large page), else a bytes copy."""
     return body if type(body) is bytes else bytes(body)
+
+
+def _ident(media_id: Any) -> str | None:
+    return normalize_id(media_id) if isinstance(media_id, str) else None
+
+
+def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[str, str]:
+    """``{normalised id: fingerprint}`` of ``part``'s kept rows: the pool's answer for
+    ``submit(part.page.body, part.rows)``, or, where its side process died or the answer
+    lacks an id, computed here from the decoded rows (the same values).
+
+    Example:
+        >>> from coreviz_frames.tables.arrowrecords import read_page
+        >>> from coreviz_frames.tables.pagechunks import PageRows
+        >>> part = PageRows(read_page(b'{"media": [{"id": "m1"}]}'), [0], ["m1"])
+        >>> failed: Future[dict[str, str]] = Future()
+        >>> failed.set_exception(FingerprintError("its side process died"))
+        >>> list(page_fingerprints(failed, part))
+        ['m1']
+    """
+    idents = [ident for ident in map(_ident, part.ids) if ident is not None]
+    try:
+        found = future.result()
+    except FingerprintError:
+        found = {}
+    if any(ident not in found for ident in idents):
+        found = {}
+        for record in part.records():
+            ident = _ident(record.get("id"))
+            if ident is not None:
+                found[ident] = fingerprint(record)
+    return {ident: found[ident] for ident in idents}

@@ -53,7 +53,7 @@ import pyarrow as pa
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.exports.fingerprint import fingerprint
-from coreviz_frames.exports.fingerprintpool import FingerprintPool
+from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
 from coreviz_frames.exports.ranges import (
     ClientSpec,
     OffsetRange,
@@ -169,13 +169,8 @@ def _new_rows(part: PageRows, fps: dict[str, tuple[str, None]]) -> PageRows:
 
 
 def _page_fingerprints(future: Future, part: PageRows) -> dict[str, tuple[str, None]]:
-    """The fingerprints of a page's kept rows, from its bytes; decoded here if the bytes
-    did not give every one."""
-    idents = [i for i in map(_ident, part.ids) if i is not None]
-    found = future.result()
-    if any(ident not in found for ident in idents):
-        found = {_ident(r.get("id")): fingerprint(r) for r in part.records()}
-    return {ident: (found[ident], None) for ident in idents}
+    """The fingerprints of a page's kept rows, as the export's index stores them."""
+    return {ident: (fp, None) for ident, fp in page_fingerprints(future, part).items()}
 
 
 # --------------------------------------------------------------------------- the workers

@@ -42,10 +42,10 @@ from coreviz_frames._util.checks import check_int, is_int
 from coreviz_frames._util.concurrency import Handoff
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.progress import progress_bar
-from coreviz_frames.errors import ConfigError, FingerprintError, SkippedRecordWarning
+from coreviz_frames.errors import ConfigError, SkippedRecordWarning
 from coreviz_frames.exports.deltastore import open_store
 from coreviz_frames.exports.fingerprint import fingerprint
-from coreviz_frames.exports.fingerprintpool import FingerprintPool
+from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
 from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
 from coreviz_frames.exports.manifest import MANIFEST_NAME, failure_from_manifest
 from coreviz_frames.exports.processes import export_ranges, ranged_plan
@@ -202,29 +202,14 @@ class _Part:
     tables: dict[str, pa.Table]
     failures: list[FailedFetch]
     fingerprints: dict[str, tuple[str, None]]
-    pending: list[tuple[Future, PageRows, list[str]]] = field(default_factory=list)
+    pending: list[tuple[Future, PageRows]] = field(default_factory=list)
 
     def resolved(self) -> dict[str, tuple[str, None]]:
         """Writer thread: every fingerprint, waiting for those still computed."""
-        for future, part, idents in self.pending:
-            try:
-                found = future.result()
-            except FingerprintError:  # its side process died: the same, computed here
-                found = {}
-            if any(ident not in found for ident in idents):
-                found = _fingerprints_here(part)
-            self.fingerprints.update({ident: (found[ident], None) for ident in idents})
+        for future, part in self.pending:
+            found = page_fingerprints(future, part)
+            self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
         return self.fingerprints
-
-
-def _fingerprints_here(part: PageRows) -> dict[str, str]:
-    """``{normalised id: fingerprint}`` of a part's rows, computed in this thread."""
-    found: dict[str, str] = {}
-    for record in part.records():
-        ident = _record_id(record)
-        if ident is not None:
-            found[ident] = fingerprint(record)
-    return found
 
 
 def _open_pool() -> FingerprintPool:
@@ -252,7 +237,7 @@ class _Batcher:
         self.queued: deque[dict[str, Any]] = deque()
         self.submitted = 0
         # fingerprints of the batch's PageRows, started in the pool as each one is added
-        self.pending: list[tuple[Future, PageRows, list[str]]] = []
+        self.pending: list[tuple[Future, PageRows]] = []
 
     def is_duplicate(self, ident: str) -> bool:
         return (
@@ -297,9 +282,7 @@ class _Batcher:
         self.batch.append(kept)
         self.size += len(kept)
         if self.pool is not None:
-            idents = [i for i in (_record_id({"id": m}) for m in kept.ids) if i is not None]
-            future = self.pool.submit(kept.page.body, list(kept.rows))
-            self.pending.append((future, kept, idents))
+            self.pending.append((self.pool.submit(kept.page.body, list(kept.rows)), kept))
 
     def _fingerprints(self) -> tuple[dict[str, tuple[str, None]], list]:
         """The batch's fingerprints: of its records now, of its PageRows as the futures
