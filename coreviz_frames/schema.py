@@ -30,6 +30,7 @@ __all__ = [
     "BOX_CONVENTION",
     "COLUMN_DOCS",
     "GRAINS",
+    "KIND_TYPES",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "ApiField",
@@ -53,6 +54,17 @@ _TS = pa.timestamp("us", tz="UTC")
 _POINT = pa.struct([pa.field("x", _FLOAT), pa.field("y", _FLOAT)])
 _POLYGON = pa.list_(_POINT)
 _STR_LIST = pa.list_(_STR)
+#: The column type an API field of each kind (see :attr:`Column.kind`) is read into: the
+#: one owner of these types for the exact and the Arrow flattening.
+KIND_TYPES: dict[str, pa.DataType] = {
+    "id": _STR,
+    "str": _STR,
+    "int": _INT,
+    "float": _FLOAT,
+    "ts": _TS,
+    "strlist": _STR_LIST,
+    "polygon": _POLYGON,
+}
 
 
 class Column(NamedTuple):

@@ -45,35 +45,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coreviz_frames.schema import API_FIELDS, SCHEMAS
+from coreviz_frames.schema import API_FIELDS, KIND_TYPES, SCHEMAS
 from coreviz_frames.tables.arrowrecords import RECORD_TYPE
 from coreviz_frames.tables.casting import normalize_id_array, text_array
 from coreviz_frames.tables.flatten import bbox_columns
 
 __all__ = ["flatten_arrow"]
 
-_STR = pa.string()
-_INT = pa.int64()
-_FLOAT = pa.float64()
-_TS = pa.timestamp("us", tz="UTC")
-_POLYGON = SCHEMAS["objects"].field("polygon").type
-_STR_LIST = SCHEMAS["media"].field("moderation_categories").type
+_STR, _INT, _FLOAT, _TS = (KIND_TYPES[k] for k in ("str", "int", "float", "ts"))
+_POLYGON, _STR_LIST = KIND_TYPES["polygon"], KIND_TYPES["strlist"]
 # The dates a pandas frame can print (Python datetimes: years 1 to 9999).
 _TS_MIN = pa.scalar(datetime.min.replace(tzinfo=timezone.utc), _TS)
 _TS_MAX = pa.scalar(datetime.max.replace(tzinfo=timezone.utc), _TS)
 _HYPHEN = ord("-")
 _UUID_BYTES = 36  # a canonical hyphenated UUID
 _INHERITED = ("frame_id", "media_id", "dataset_id", "timestamp")
-#: The column type of each kind of API field (see :class:`~coreviz_frames.schema.Column`).
-_TARGET = {
-    "id": _STR,
-    "str": _STR,
-    "ts": _TS,
-    "int": _INT,
-    "float": _FLOAT,
-    "strlist": _STR_LIST,
-    "polygon": _POLYGON,
-}
 #: The errors of a compute step on data it cannot take (and of a table not shaped as
 #: declared): the batch then goes the exact way. The equivalence tests require the fast
 #: way for every page the reader reads and flatten accepts, so none of these hides there.
@@ -230,7 +216,7 @@ def _layout(lists: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _typed(arr: pa.Array, kind: str) -> pa.Array:
     """``arr`` (as the reader typed it) as the column of ``kind`` flatten builds."""
     if pa.types.is_null(arr.type):  # never given in this batch
-        return pa.nulls(len(arr), _TARGET[kind])
+        return pa.nulls(len(arr), KIND_TYPES[kind])
     convert = _CONVERT.get(kind)
     if convert is None:
         raise _Unprovable(f"no reading rule for kind {kind!r}")

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coreviz_frames.errors import SchemaError
-from coreviz_frames.schema import SCHEMAS, ApiField
+from coreviz_frames.schema import KIND_TYPES, ApiField
 
 __all__ = [
     "CHUNK_ROWS",
@@ -47,12 +47,8 @@ __all__ = [
     "text_array",
 ]
 
-_STR = pa.string()
-_INT = pa.int64()
-_FLOAT = pa.float64()
-_TS = pa.timestamp("us", tz="UTC")
-_POLYGON = SCHEMAS["objects"].field("polygon").type
-_STR_LIST = SCHEMAS["media"].field("moderation_categories").type
+_STR, _INT, _FLOAT, _TS = (KIND_TYPES[k] for k in ("str", "int", "float", "ts"))
+_POLYGON, _STR_LIST = KIND_TYPES["polygon"], KIND_TYPES["strlist"]
 _NONE = type(None)
 _UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # The dates a pandas frame can print (Python datetimes: years 1 to 9999), in microseconds.
@@ -177,15 +173,6 @@ _PY = {
     "polygon": _py_polygon,
     "strlist": _py_str_list,
 }
-_TYPES = {
-    "str": _STR,
-    "id": _STR,
-    "int": _INT,
-    "float": _FLOAT,
-    "ts": _TS,
-    "polygon": _POLYGON,
-    "strlist": _STR_LIST,
-}
 
 
 def _exact_array(values: list, kind: str) -> pa.Array | None:
@@ -206,7 +193,7 @@ def _exact_array(values: list, kind: str) -> pa.Array | None:
             return pa.array(values, type=_STR).cast(_FLOAT) if types <= {str, _NONE} else None
         if kind == "strlist":
             return text_array(values, _STR_LIST) if types <= {list, _NONE} else None
-        return text_array(values, _TYPES[kind])
+        return text_array(values, KIND_TYPES[kind])
     except _CAST_ERRORS:
         return None
 
@@ -300,7 +287,7 @@ class GrainReader:
                 out.append(None)
         if bad:
             self.fail(bad, key, bad.__getitem__)
-        return text_array(out, _TYPES[kind])
+        return text_array(out, KIND_TYPES[kind])
 
     def _timestamps(self, values: list, key: str) -> pa.Array:
         try:
