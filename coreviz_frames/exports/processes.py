@@ -40,7 +40,7 @@ import threading
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -50,10 +50,10 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.exports.fingerprint import fingerprint
 from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
+from coreviz_frames.exports.keeprules import KeepRules
 from coreviz_frames.exports.ranges import (
     ClientSpec,
     OffsetRange,
@@ -121,13 +121,14 @@ class _Worker:
         fps: dict[str, tuple[str, None]] = {}
         pages: list[tuple[Future, PageRows]] = []
         with FingerprintPool(processes=False) as pool:  # a thread: this is a worker already
+            rules = KeepRules(fps.__contains__, _hold_fingerprint(fps))
             for item in chunks() if callable(chunks) else records:
                 if isinstance(item, PageRows):
-                    item = _new_rows(item, fps)
+                    item = rules.rows(item)
                     if len(item):
                         pages.append((pool.submit(item.page.body, list(item.rows)), item))
                         batch.append(item)
-                elif _new_record(item, fps):
+                elif rules.record(item):
                     batch.append(item)
             if not batch:
                 return None, []
@@ -137,35 +138,14 @@ class _Worker:
         return self.writer.write(tables, seq, fps), bad
 
 
-def _ident(media_id: Any) -> str | None:
-    return normalize_id(media_id) if isinstance(media_id, str) else None
+def _hold_fingerprint(fps: dict[str, tuple[str, None]]) -> Callable[[str, Any], None]:
+    """``keep`` for :class:`KeepRules`: a record's fingerprint now, a page chunk's place
+    held until the page's fingerprints come."""
 
+    def keep(ident: str, item: Any) -> None:
+        fps[ident] = ("", None) if isinstance(item, PageRows) else (fingerprint(item), None)
 
-def _new_record(record: Any, fps: dict[str, tuple[str, None]]) -> bool:
-    """True for a record to export (not a folder, its id not seen); its fingerprint noted."""
-    if isinstance(record, Mapping) and record.get("type") == "folder":
-        return False
-    ident = _ident(record.get("id")) if isinstance(record, Mapping) else None
-    if ident is not None:
-        if ident in fps:
-            return False
-        fps[ident] = (fingerprint(record), None)
-    return True
-
-
-def _new_rows(part: PageRows, fps: dict[str, tuple[str, None]]) -> PageRows:
-    """The rows of ``part`` whose ids were not seen (their fingerprints come later)."""
-    rows: list[int] = []
-    ids: list[str | None] = []
-    for row, media_id in zip(part.rows, part.ids, strict=True):
-        ident = _ident(media_id)
-        if ident is not None:
-            if ident in fps:
-                continue
-            fps[ident] = ("", None)  # a place held until the page's fingerprints come
-        rows.append(row)
-        ids.append(media_id)
-    return PageRows(part.page, rows, ids)
+    return keep
 
 
 def _page_fingerprints(future: Future, part: PageRows) -> dict[str, tuple[str, None]]:

@@ -47,6 +47,7 @@ from coreviz_frames.exports.deltastore import open_store
 from coreviz_frames.exports.fingerprint import fingerprint
 from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
 from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
+from coreviz_frames.exports.keeprules import KeepRules
 from coreviz_frames.exports.manifest import MANIFEST_NAME, failure_from_manifest
 from coreviz_frames.exports.processes import export_ranges, ranged_plan
 from coreviz_frames.exports.store import ExportStore, PartCommit, PathLike
@@ -162,13 +163,6 @@ def walk_outcome(records: Any) -> tuple[bool, str | None]:
     return (complete is not False), (None if complete is not False else reason)
 
 
-def _record_id(record: Any) -> str | None:
-    if isinstance(record, Mapping):
-        ident = record.get("id")
-        return normalize_id(ident) if isinstance(ident, str) else None
-    return None
-
-
 def flatten_batch(batch: list[Any]) -> tuple[dict[str, pa.Table], list[FailedFetch]]:
     """The Arrow table of each grain for a batch (as :func:`~coreviz_frames.tables.flatten.flatten`
     builds them, ready for :meth:`ExportStore.commit_part`, with no pandas round trip); a
@@ -238,6 +232,13 @@ class _Batcher:
         self.submitted = 0
         # fingerprints of the batch's PageRows, started in the pool as each one is added
         self.pending: list[tuple[Future, PageRows]] = []
+        self.rules = KeepRules(self.is_duplicate, self._kept, self._skipped)
+
+    def _kept(self, ident: str, item: Any) -> None:
+        self.batch_ids[ident] = item  # a new dict each batch: never bind its method
+
+    def _skipped(self) -> None:
+        self.report.media_skipped += 1
 
     def is_duplicate(self, ident: str) -> bool:
         return (
@@ -248,33 +249,16 @@ class _Batcher:
 
     def add(self, record: Any) -> bool:
         """Add ``record`` unless it is a folder or a duplicate; True if added."""
-        if isinstance(record, Mapping) and record.get("type") == "folder":
-            return False
-        ident = _record_id(record)
-        if ident is not None and self.is_duplicate(ident):
-            self.report.media_skipped += 1
+        if not self.rules.record(record):
             return False
         self.batch.append(record)
         self.size += 1
-        if ident is not None:
-            self.batch_ids[ident] = record
         return True
 
     def add_rows(self, part: PageRows) -> PageRows:
         """The rows of ``part`` that are neither exported nor already in a batch (each id
         once), counting the others as skipped."""
-        rows: list[int] = []
-        ids: list[str | None] = []
-        for row, media_id in zip(part.rows, part.ids, strict=True):
-            ident = normalize_id(media_id) if isinstance(media_id, str) else None
-            if ident is not None:
-                if self.is_duplicate(ident):
-                    self.report.media_skipped += 1
-                    continue
-                self.batch_ids[ident] = part
-            rows.append(row)
-            ids.append(media_id)
-        return PageRows(part.page, rows, ids)
+        return self.rules.rows(part)
 
     def append_rows(self, kept: PageRows) -> None:
         """Add ``kept`` to the batch and start its fingerprints in the pool now, so the side
