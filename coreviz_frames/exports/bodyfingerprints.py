@@ -36,11 +36,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.jsoncodec import loads_checked
 from coreviz_frames.exports.fingerprint import fingerprint, fingerprint_plain
+
+if TYPE_CHECKING:
+    from coreviz_frames.exports.structfingerprints import StructFingerprints
 
 __all__ = ["PageFacts", "body_fingerprints"]
 
@@ -166,7 +169,11 @@ def _hydrated(item: dict[str, Any], body: bytes, row: int) -> tuple[dict[str, An
 
 
 def body_fingerprints(
-    body: bytes, rows: Sequence[int] | None = None, hydrated: Mapping[int, bytes] | None = None
+    body: bytes,
+    rows: Sequence[int] | None = None,
+    hydrated: Mapping[int, bytes] | None = None,
+    *,
+    structs: StructFingerprints | None = None,
 ) -> dict[str, str]:
     """``{normalised media id: fingerprint(record)}`` for the records of ``body`` that
     :func:`select_records` picks (records without a string id have none; an id seen twice
@@ -174,7 +181,9 @@ def body_fingerprints(
     of the page to its Get Media body: that row's record is the one the client yields for
     a hydrated item (the full record, plus the listed item's keys it lacks). Raises the
     decoder's ``ValueError`` (``json.JSONDecodeError``) or ``RecursionError`` for a body
-    that is not JSON, ``ValueError`` for one of the wrong shape.
+    that is not JSON, ``ValueError`` for one of the wrong shape. With ``structs`` a page
+    (not hydrated, without a float below 1e-4) is decoded into typed structs (see
+    :mod:`~coreviz_frames.exports.structfingerprints`): the same answer in less time.
 
     Example:
         >>> body_fingerprints(b'{"media": [{"id": "a"}, {"id": "b"}]}', [1]).keys()
@@ -184,6 +193,13 @@ def body_fingerprints(
         >>> body_fingerprints(page, hydrated={0: full}) == {"a": fingerprint({"id": "a", "n": 2})}
         True
     """
+    if structs is not None and hydrated is None and not _may_hold_small_float(body):
+        try:
+            fast = structs.page(body, rows)
+        except ValueError:  # not JSON: the client's decoder says how
+            fast = None
+        if fast is not None:
+            return fast
     value, plain = loads_checked(body)
     facts = PageFacts.of(body, plain=plain)
     out: dict[str, str] = {}

@@ -37,9 +37,6 @@ Example:
     ...     future = pool.submit(body, what="page 0")
     ...     prints = future.result()
     >>> from coreviz_frames.exports.fingerprint import fingerprint
-
-if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
-    from coreviz_frames.tables.pagechunks import PageRows
     >>> prints == {"m1": fingerprint({"id": "m1", "blob": "https://h/a.jpg"})}
     True
 """
@@ -70,6 +67,7 @@ from coreviz_frames._util.ids import normalize_id
 from coreviz_frames.errors import FingerprintError
 from coreviz_frames.exports.bodyfingerprints import body_fingerprints
 from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.structfingerprints import StructFingerprints
 
 if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
     from coreviz_frames.tables.pagechunks import PageRows
@@ -142,15 +140,41 @@ def _read_frame(inp: IO[bytes], limit: int | None = None) -> bytes | None:
     return data
 
 
-def _compute(body: bytes, rows: list[int] | None, hydrated: dict[int, bytes]) -> list[Any]:
+def _compute(
+    body: bytes,
+    rows: list[int] | None,
+    hydrated: dict[int, bytes],
+    structs: StructFingerprints | None = None,
+) -> list[Any]:
     """``["ok", fingerprints]`` or ``["error", message]`` for one body (both modes)."""
     try:
-        return ["ok", body_fingerprints(body, rows, hydrated or None)]
+        return ["ok", body_fingerprints(body, rows, hydrated or None, structs=structs)]
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         return ["error", f"{type(exc).__name__}: {exc}"]
 
 
 # ------------------------------------------------------------------ the side process
+
+
+def _structs(shape: dict[str, Any]) -> StructFingerprints | None:
+    """Records of ``shape`` decoded into structs, or None where msgspec is missing."""
+    try:
+        return StructFingerprints(shape)
+    except ImportError:
+        return None
+
+
+_SHAPE: list[dict[str, Any]] = []
+
+
+def _record_shape() -> dict[str, Any]:
+    """The record shape the side processes are started with (built once, in this process:
+    it needs pyarrow, which they never import)."""
+    if not _SHAPE:
+        from coreviz_frames.exports.structfingerprints import record_shape
+
+        _SHAPE.append(record_shape())
+    return _SHAPE[0]
 
 
 def _watch_parent(parent: int) -> None:
@@ -172,6 +196,7 @@ def _serve_child() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print goes to stderr, never into the answers
     inp = os.fdopen(os.dup(0), "rb")
+    structs = _structs(json.loads(sys.argv[2])) if len(sys.argv) > 2 else None
     _watch_parent(os.getppid())
     _write_frame(out, json.dumps(["ready", os.getpid(), os.path.realpath(__file__)]).encode())
     out.flush()
@@ -183,7 +208,8 @@ def _serve_child() -> None:
                 if None in frames:
                     return  # the parent went away between frames
                 body, *more = [frame or b"" for frame in frames]
-                answers.append(_compute(body, rows, dict(zip(hydrated_rows, more, strict=True))))
+                hydrated = dict(zip(hydrated_rows, more, strict=True))
+                answers.append(_compute(body, rows, hydrated, structs))
             _write_frame(out, json.dumps(answers).encode())
             out.flush()
     except (_SideDied, BrokenPipeError):
@@ -201,7 +227,7 @@ class _Side:
         if _PACKAGE_ROOT not in path:
             path.insert(0, _PACKAGE_ROOT)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, json.dumps(path)],
+            [sys.executable, "-c", _CHILD, json.dumps(path), json.dumps(_record_shape())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -306,6 +332,7 @@ class FingerprintPool:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._sides: dict[int, _Side] = {}
+        self._structs: StructFingerprints | Literal[False] | None = None  # thread mode's
         self._threads: list[threading.Thread] = []
         self._started = self._closing = self._closed = self._aborted = False
         self._count = 0
@@ -457,7 +484,8 @@ class FingerprintPool:
             try:
                 side = None if self.mode == "thread" else self._side_for(lane)
                 if side is None:
-                    _finish(jobs, [_compute(job.body, job.rows, job.hydrated) for job in jobs])
+                    structs = self._structs_here()
+                    _finish(jobs, [_compute(j.body, j.rows, j.hydrated, structs) for j in jobs])
                     continue
                 try:
                     _finish(jobs, side.run(jobs))
@@ -473,6 +501,13 @@ class FingerprintPool:
             side = self._sides.pop(lane, None)
         if side is not None:
             side.stop(kill=self._aborted)
+
+    def _structs_here(self) -> StructFingerprints | None:
+        """The struct decoder of the thread mode (built once; None without msgspec)."""
+        with self._lock:
+            if self._structs is None:
+                self._structs = _structs(_record_shape()) or False
+            return self._structs or None
 
     def _side_for(self, lane: int) -> _Side | None:
         """This lane's running side process, started if needed; None when the pool has

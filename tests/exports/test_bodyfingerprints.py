@@ -17,6 +17,8 @@ from coreviz_frames._util.jsoncodec import loads
 from coreviz_frames.api.client import needs_hydration
 from coreviz_frames.exports.bodyfingerprints import PageFacts, body_fingerprints, select_records
 from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.fingerprintpool import FingerprintPool
+from coreviz_frames.exports.structfingerprints import StructFingerprints, record_shape
 from coreviz_frames.local_api.synthetic import iter_synthetic
 
 SAMPLE_COLLECTION = "5c0f3e1a9b7d4c2e8f6a1b3d5e7f9a0c"
@@ -180,3 +182,153 @@ def test_a_hydrated_record_keeps_its_own_values_and_gains_the_listed_keys_it_lac
     want = {"id": "a", "name": "full", "listedOnly": 1, "frames": [{"blob": "https://h/f"}]}
     got = body_fingerprints(page, hydrated={0: full})
     assert got == {"a": fingerprint(want), "b": fingerprint({"id": "b"})}
+
+
+# --- records decoded into typed structs (what the side processes do) ---------------------
+
+STRUCTS = StructFingerprints(record_shape())
+
+
+def _by_structs(body: bytes, rows=None) -> tuple[dict[str, str], int, int]:
+    """body_fingerprints with the struct decoder, and how many records it decoded and
+    refused (handed to the dict way) doing so."""
+    decoded, refused = STRUCTS.decoded, STRUCTS.refused
+    got = body_fingerprints(body, rows, structs=STRUCTS)
+    return got, STRUCTS.decoded - decoded, STRUCTS.refused - refused
+
+
+def test_structs_fingerprint_a_synthetic_page_exactly_without_the_dict_way():
+    records = list(iter_synthetic(150))
+    blob = re.compile(rb'("(?:blob|thumbnailBlob)":"[a-z]+://[^"]*)"')
+    for body in (_page(records), blob.sub(rb'\1?X-Amz-Signature=abc&e=1#frag"', _page(records))):
+        got, decoded, refused = _by_structs(body)
+        assert got == _expected(body) == {r["id"]: fingerprint(r) for r in records}
+        assert (decoded, refused) == (150, 0)  # every record took the struct way
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # numbers json.dumps and msgspec write differently: 1e16 and above, below 1e-4
+        '{"media": [{"id": "a", "duration": 1e16, "width": 3}]}',
+        '{"media": [{"id": "a", "duration": 12345678901234567.0}]}',
+        '{"media": [{"id": "a", "frames": [{"objects": [{"polygon": [{"x": 1e-05}]}]}]}]}',
+        '{"media": [{"id": "a", "duration": -0.0, "width": -0, "height": 1E2}]}',
+        '{"media": [{"id": "a", "duration": 0.0001, "width": 123456789012345678901234567890}]}',
+        # strings: escapes, non-BMP, a lone surrogate, a query string outside blob fields
+        '{"media": [{"id": "a", "name": "caf\\u00e9 \\ud83d\\ude00 \\u2028 \\u007f \\u001f \\t"}]}',
+        '{"media": [{"id": "a", "name": "\\ud800"}, {"id": "b", "path": "https://h/p?v=2"}]}',
+        # "_" keys: a declared one, an escaped one, a tag key; tags holding other values
+        '{"media": [{"id": "a", "_score": 0.5, "metadata": {"tags": {"_k": ["v"]}}}]}',
+        '{"media": [{"id": "a", "\\u005fscore": 2, "metadata": {"tags": {"k": "v", "j": []}}}]}',
+        '{"media": [{"id": "a", "metadata": {"tags": {"k": [{"x": 1}]}, "moderation": null}}]}',
+        # repeated keys (the last wins, as in the client's decoder), explicit nulls, absences
+        '{"media": [{"id": "a", "name": "x", "name": "y", "frames": null, "dataset": {}}]}',
+        '{"media": [{"id": "a", "frames": [{"objects": [{"polygon": [{"y": 1, "x": 2}]}]}]}]}',
+        # unknown fields, folders, ids that are no strings, repeated ids, items that are no
+        # objects, a top-level key repeated
+        '{"media": [{"id": "f", "type": "folder", "folderItemCount": 2}, {"id": "b", "new": 1}]}',
+        '{"media": [{"id": 5}, {"name": "no id"}, {"id": "c"}, {"id": "c", "name": "2nd"}]}',
+        '{"media": [{"id": "a"}, null]}',
+        '{"media": [{"id": "a"}], "media": [{"id": "b"}], "pagination": {"total": 1}}',
+        '{"media": [{"id": "7938B58D-D60A-43D8-953F-4F56B3CD8410", "blob": "blob://h/a?b"}]}',
+    ],
+)
+def test_structs_give_the_exact_path_s_fingerprints_or_its_error(text):
+    body = text.encode()
+    try:
+        want = _expected(body)
+    except (ValueError, AttributeError) as exc:  # the dict way's error for a bad item
+        with pytest.raises(type(exc) if isinstance(exc, ValueError) else ValueError):
+            body_fingerprints(body, structs=STRUCTS)
+        return
+    assert _by_structs(body)[0] == want
+
+
+def test_structs_take_rows_as_given_and_leave_bad_rows_to_the_dict_way():
+    body = _page([{"id": "a"}, {"id": "f", "type": "folder"}, {"id": "c"}])
+    assert _by_structs(body, [1, 2])[0] == body_fingerprints(body, [1, 2])
+    assert list(_by_structs(body)[0]) == ["a", "c"]
+    with pytest.raises(ValueError, match=r"rows \[3\]"):
+        body_fingerprints(body, [3], structs=STRUCTS)
+
+
+def test_the_hostile_corpus_gives_the_same_fingerprints_both_ways():
+    from tests.tables.hostile_records import CASES
+
+    decoded = 0
+    for case in CASES.values():
+        try:
+            want = body_fingerprints(case.body)
+        except ValueError:
+            with pytest.raises(ValueError):
+                body_fingerprints(case.body, structs=STRUCTS)
+            continue
+        got, took, _ = _by_structs(case.body)
+        assert got == want, case.name
+        decoded += took
+    assert decoded > 100  # most records of the corpus took the struct way
+
+
+_shape_leaf = st.none() | st.booleans() | _number | _small | _text
+_point = st.fixed_dictionaries({}, optional={"x": _shape_leaf, "y": _shape_leaf})
+_shaped_record = st.fixed_dictionaries(
+    {"id": st.sampled_from(["m1", "m2", "ABC"])},
+    optional={
+        "blob": _text,
+        "name": _shape_leaf,
+        "width": _shape_leaf,
+        "duration": _shape_leaf,
+        "_score": _number,
+        "type": st.sampled_from(["image", "folder"]),
+        "metadata": st.fixed_dictionaries(
+            {},
+            optional={
+                "tags": st.dictionaries(_text, st.lists(_text, max_size=2) | _shape_leaf),
+                "moderation": st.none() | st.fixed_dictionaries({"categories": st.lists(_text)}),
+            },
+        ),
+        "frames": st.none()
+        | st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "blob": _text,
+                    "thumbnailBlob": _shape_leaf,
+                    "timestamp": _shape_leaf,
+                    "objects": st.lists(
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "blob": _text,
+                                "label": _shape_leaf,
+                                "polygon": st.lists(_point, max_size=3),
+                            },
+                        ),
+                        max_size=2,
+                    ),
+                },
+            ),
+            max_size=2,
+        ),
+    },
+)
+
+
+@given(st.lists(_shaped_record, max_size=4), st.booleans())
+def test_any_record_of_the_declared_shape_gets_its_exact_fingerprint_from_structs(
+    records, ascii_only
+):
+    body = json.dumps({"media": records}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert _by_structs(body)[0] == _expected(body)
+
+
+def test_the_pool_computes_with_structs_in_its_side_processes_and_in_a_thread():
+    records = list(iter_synthetic(40))
+    body = _page(records)
+    want = {r["id"]: fingerprint(r) for r in records}
+    for processes in (True, False):
+        with FingerprintPool(workers=1, processes=processes) as pool:
+            assert pool.submit(body, what="page").result() == want
+            if not processes:
+                assert pool._structs is not None and pool._structs.decoded == 40
