@@ -17,7 +17,9 @@ The result is the same digest, byte for byte, because the canonical JSON is the 
   float beyond 1e16 fails the decoding, and a page that may hold one below 1e-4 is not
   taken at all (:func:`~coreviz_frames.exports.bodyfingerprints.PageFacts`' check);
 - ``_`` keys are left out (``_score``) and blob URLs lose their query string and fragment,
-  as :func:`~coreviz_frames.exports.fingerprint.canonical` does.
+  as :func:`~coreviz_frames.exports.fingerprint.canonical` does; the frames and objects of
+  a record are walked for that only when the page holds a ``?``, a ``#`` or a ``\\u00``
+  escape (which could spell one), else no URL has anything to lose.
 
 A record that does not fit (an unknown field, a tag value that is an object, a ``_`` tag
 key, a huge float...) is fingerprinted by :func:`fingerprint` from its exact decoding, so
@@ -64,10 +66,17 @@ class _Level:
     maps: tuple[str, ...]  # string -> list maps (tags: no key may start with "_")
     objects: tuple[str, ...]  # objects below with something to strip
     lists: tuple[str, ...]  # lists of objects below with something to strip
+    # the same, counting no blob URL (a page without "?", "#" or "\u00" has none to strip)
+    plain_objects: tuple[str, ...]
+    plain_lists: tuple[str, ...]
 
     @property
     def work(self) -> bool:
         return bool(self.blobs or self.hidden or self.maps or self.objects or self.lists)
+
+    @property
+    def plain_work(self) -> bool:
+        return bool(self.hidden or self.maps or self.plain_objects or self.plain_lists)
 
 
 #: The blob URL keys of each level, by the key that leads to it (None: the media).
@@ -159,6 +168,12 @@ class StructFingerprints:
             lists=tuple(
                 attrs[k] for k in shape["lists"] if self._levels[kinds[k].__args__[0]].work
             ),
+            plain_objects=tuple(
+                attrs[k] for k in shape["objects"] if self._levels[kinds[k]].plain_work
+            ),
+            plain_lists=tuple(
+                attrs[k] for k in shape["lists"] if self._levels[kinds[k].__args__[0]].plain_work
+            ),
         )
         return struct
 
@@ -172,23 +187,24 @@ class StructFingerprints:
             return None
         if rows is not None and not all(type(r) is int and 0 <= r < len(items) for r in rows):
             return None
+        urls = b"?" in body or b"#" in body or b"\\u00" in body  # else no URL to strip
         out: dict[str, str] = {}
         for row in range(len(items)) if rows is None else rows:
-            picked = self._one(bytes(items[row]), folders=rows is None)
+            picked = self._one(items[row], folders=rows is None, urls=urls)
             if picked is None:
                 return None  # not an object: the dict way says what is wrong
             if picked and picked[0] not in out:
                 out[picked[0]] = picked[1]
         return out
 
-    def _one(self, raw: bytes, *, folders: bool) -> tuple[str, str] | tuple[()] | None:
-        """(id, fingerprint) of one item, () if it has none to give (a folder when
-        ``folders``, no string id), None if it is not an object."""
+    def _one(self, raw: Any, *, folders: bool, urls: bool) -> tuple[str, str] | tuple[()] | None:
+        """(id, fingerprint) of one item (``raw``: its bytes), () if it has none to give
+        (a folder when ``folders``, no string id), None if it is not an object."""
         try:
             record = self._decode_record(raw)
         except (msgspec.DecodeError, RecursionError):
             record = None
-        data = None if record is None else self._canonical(record)
+        data = None if record is None else self._canonical(record, urls)
         if data is not None:
             self.decoded += 1
             if folders and getattr(record, self._type_attr, None) == "folder":
@@ -198,31 +214,32 @@ class StructFingerprints:
                 return ()
             return normalize_id(ident) or ident, hashlib.blake2b(data, digest_size=16).hexdigest()
         self.refused += 1
-        value = loads(raw)
+        value = loads(bytes(raw))
         if not isinstance(value, dict):
             return None
         if (folders and value.get("type") == "folder") or not isinstance(value.get("id"), str):
             return ()
         return normalize_id(value["id"]) or value["id"], fingerprint(value)
 
-    def _canonical(self, record: Any) -> bytes | None:
+    def _canonical(self, record: Any, urls: bool) -> bytes | None:
         """The canonical JSON of a decoded record (``_`` keys out, blob URLs stripped), or
         None where a ``_`` tag key or a value msgspec cannot write is met."""
-        if not self._prepare(record):
+        if not self._prepare(record, urls):
             return None
         try:
             return self._encode(record)
         except (TypeError, ValueError, OverflowError):
             return None
 
-    def _prepare(self, level: Any) -> bool:
+    def _prepare(self, level: Any, urls: bool) -> bool:
         """Strip ``level`` (a struct) as the fingerprint's definition does, and the levels
-        below it that have something to strip; False if a tag key starts with ``_`` (the
+        below it that have something to strip (blob URLs only where ``urls``: the page
+        may hold a query string or fragment); False if a tag key starts with ``_`` (the
         dict way leaves it out)."""
         kind = self._levels[type(level)]
         for attr in kind.hidden:
             setattr(level, attr, msgspec.UNSET)
-        for attr in kind.blobs:
+        for attr in kind.blobs if urls else ():
             url = getattr(level, attr)
             if type(url) is str and ("?" in url or "#" in url):
                 setattr(level, attr, strip_signature(url))
@@ -230,13 +247,13 @@ class StructFingerprints:
             tags = getattr(level, attr)
             if type(tags) is dict and any(key.startswith("_") for key in tags):
                 return False
-        for attr in kind.objects:
+        for attr in kind.objects if urls else kind.plain_objects:
             inner = getattr(level, attr)
-            if isinstance(inner, msgspec.Struct) and not self._prepare(inner):
+            if isinstance(inner, msgspec.Struct) and not self._prepare(inner, urls):
                 return False
-        for attr in kind.lists:
+        for attr in kind.lists if urls else kind.plain_lists:
             items = getattr(level, attr)
-            if type(items) is list and not all(self._prepare(item) for item in items):
+            if type(items) is list and not all(self._prepare(item, urls) for item in items):
                 return False
         return True
 
