@@ -45,7 +45,7 @@ demo: $(STAMP)
 
 # Modules whose docstring examples need a live API (a client, a collection id) are not doctested.
 DOCTEST_IGNORE := __main__.py local_api/__main__.py __init__.py api/client.py dask.py \
-	api/catalogue.py api/search.py errors.py
+	api/catalogue.py api/search.py
 
 # The suite starts hundreds of interpreters (xdist workers, README blocks, CLI runs, side
 # processes): where PYTHONDONTWRITEBYTECODE is set, each would compile every module it imports

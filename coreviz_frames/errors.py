@@ -35,11 +35,20 @@ The package's warnings derive from :class:`CorevizWarning` (a ``UserWarning``), 
 Messages name what was wrong (the media id, the URL, the field) and never
 contain the API key or token.
 
+A caller catches as narrowly as it needs (``client`` is a :class:`~coreviz_frames.Client`)::
+
+    try:
+        record = client.get_media(media_id)
+    except NotFoundError as exc:       # this media is gone
+        print(exc.status, exc.media_id)
+    except CorevizError as exc:        # anything else the package raises
+        print(exc)
+
 Example:
-    >>> try:
-    ...     client.get_media("missing")
-    ... except NotFoundError as exc:
-    ...     print(exc.status, exc.media_id)
+    >>> issubclass(NotFoundError, APIStatusError), issubclass(APIStatusError, CorevizError)
+    (True, True)
+    >>> issubclass(MissingDependencyError, ImportError), issubclass(RateLimitError, ServerError)
+    (True, False)
 """
 
 from __future__ import annotations
