@@ -19,7 +19,7 @@ from typing import TypeGuard
 
 from coreviz_frames.errors import InvalidIdError
 
-__all__ = ["is_safe_id", "normalize_id", "validate_id"]
+__all__ = ["id_key", "is_safe_id", "normalize_id", "validate_id"]
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _UUID_PATTERN = re.compile(
@@ -53,6 +53,17 @@ def is_safe_id(value: object) -> TypeGuard[str]:
         (True, False, False, False)
     """
     return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None
+
+
+def id_key(value: object) -> str | None:
+    """The key a media id is known by (:func:`normalize_id`), or None when ``value`` is
+    not a string (an id that is missing, null or of another type).
+
+    Example:
+        >>> id_key("0F0E0D0C-0B0A-0908-0706-050403020100"), id_key("m1"), id_key(5)
+        ('0f0e0d0c0b0a09080706050403020100', 'm1', None)
+    """
+    return normalize_id(value) if isinstance(value, str) else None
 
 
 def normalize_id(value: str | None) -> str | None:

@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from coreviz_frames._util.checks import is_missing
-from coreviz_frames._util.ids import normalize_id
+from coreviz_frames._util.ids import id_key, normalize_id
 from coreviz_frames._util.terminal import printable
 from coreviz_frames.api.responses import objects_at
 from coreviz_frames.errors import CorevizWarning, SkippedRecordWarning
@@ -83,10 +83,6 @@ def _number(value: Any) -> float | None:
     return fit_cell(value, pa.float64())[1]
 
 
-def _id(value: Any) -> str | None:
-    return normalize_id(value) if isinstance(value, str) else None
-
-
 def _media_id(result: Mapping[str, Any]) -> str | None:
     media = result.get("media")
     if isinstance(media, Mapping) and isinstance(media.get("id"), str):
@@ -103,8 +99,8 @@ def _hit(position: int, result: Mapping[str, Any], query: str) -> dict[str, Any]
     row: dict[str, Any] = {
         "query": query,
         "hit_rank": position + 1,
-        "frame_id": _id(result.get("id")),
-        "media_id": _id(_media_id(result)),
+        "frame_id": id_key(result.get("id")),
+        "media_id": id_key(_media_id(result)),
         "rank": rank,
     }
     if row["frame_id"] is None and result.get("id") is not None:

@@ -50,6 +50,7 @@ from coreviz_frames._util.jsoncodec import fast_canonical_dumps, fast_canonical_
 
 __all__ = [
     "BLOB_FIELDS",
+    "digest",
     "fingerprint",
     "fingerprint_plain",
     "reference_fingerprint",
@@ -225,7 +226,13 @@ def strip_blob_urls(record: Any) -> Any:
     return _strip_exact(record, _MEDIA_KEYS, "frames")
 
 
-def _digest(data: bytes) -> str:
+def digest(data: bytes) -> str:
+    """The digest of canonical JSON bytes: BLAKE2b, 16 bytes, as hex.
+
+    Example:
+        >>> digest(b'{"id":"m1"}') == fingerprint({"id": "m1"})
+        True
+    """
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -275,7 +282,7 @@ def _fingerprint_of(
             data = fast_canonical_redumps(stripped)
     if data is None or (underscores and b'"_' in data):
         return reference_fingerprint(record)
-    return _digest(data)
+    return digest(data)
 
 
 def reference_fingerprint(record: Mapping[str, Any]) -> str:
@@ -291,7 +298,7 @@ def reference_fingerprint(record: Mapping[str, Any]) -> str:
         text = _dumps(canonical(record))
     # "surrogatepass": a lone surrogate (valid JSON escape, not Unicode) hashes, never raises
     data = text.encode("utf-8", "surrogatepass")
-    return _digest(data)
+    return digest(data)
 
 
 def _dumps(value: Any) -> str:

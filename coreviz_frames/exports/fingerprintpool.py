@@ -44,6 +44,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import multiprocessing
@@ -63,11 +64,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from coreviz_frames._util.checks import check_int
-from coreviz_frames._util.ids import normalize_id
+from coreviz_frames._util.ids import id_key
 from coreviz_frames.errors import FingerprintError
 from coreviz_frames.exports.bodyfingerprints import body_fingerprints
 from coreviz_frames.exports.fingerprint import fingerprint
-from coreviz_frames.exports.structfingerprints import StructFingerprints
+from coreviz_frames.exports.structfingerprints import StructFingerprints, record_shape
 
 if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
     from coreviz_frames.tables.pagechunks import PageRows
@@ -164,17 +165,11 @@ def _structs(shape: dict[str, Any]) -> StructFingerprints | None:
         return None
 
 
-_SHAPE: list[dict[str, Any]] = []
-
-
+@functools.cache
 def _record_shape() -> dict[str, Any]:
     """The record shape the side processes are started with (built once, in this process:
     it needs pyarrow, which they never import)."""
-    if not _SHAPE:
-        from coreviz_frames.exports.structfingerprints import record_shape
-
-        _SHAPE.append(record_shape())
-    return _SHAPE[0]
+    return record_shape()
 
 
 def _watch_parent(parent: int) -> None:
@@ -580,10 +575,6 @@ def _as_bytes(body: bytes) -> bytes:
     return body if type(body) is bytes else bytes(body)
 
 
-def _ident(media_id: Any) -> str | None:
-    return normalize_id(media_id) if isinstance(media_id, str) else None
-
-
 def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[str, str]:
     """``{normalised id: fingerprint}`` of ``part``'s kept rows: the pool's answer for
     ``submit(part.page.body, part.rows)``, or, where its side process died or the answer
@@ -598,7 +589,7 @@ def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[st
         >>> list(page_fingerprints(failed, part))
         ['m1']
     """
-    idents = [ident for ident in map(_ident, part.ids) if ident is not None]
+    idents = [ident for ident in map(id_key, part.ids) if ident is not None]
     try:
         found = future.result()
     except FingerprintError:
@@ -606,7 +597,7 @@ def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[st
     if any(ident not in found for ident in idents):
         found = {}
         for record in part.records():
-            ident = _ident(record.get("id"))
+            ident = id_key(record.get("id"))
             if ident is not None:
                 found[ident] = fingerprint(record)
     return {ident: found[ident] for ident in idents}

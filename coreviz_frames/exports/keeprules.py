@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coreviz_frames._util.ids import normalize_id
+from coreviz_frames._util.ids import id_key
 from coreviz_frames.tables.pagechunks import PageRows
 
 __all__ = ["KeepRules"]
@@ -35,13 +35,7 @@ def _record_id(record: Any) -> str | None:
         >>> _record_id({"id": "m1"}), _record_id({"id": 5}), _record_id(None)
         ('m1', None, None)
     """
-    if isinstance(record, Mapping):
-        return _ident(record.get("id"))
-    return None
-
-
-def _ident(media_id: Any) -> str | None:
-    return normalize_id(media_id) if isinstance(media_id, str) else None
+    return id_key(record.get("id")) if isinstance(record, Mapping) else None
 
 
 class KeepRules:
@@ -81,7 +75,7 @@ class KeepRules:
         rows: list[int] = []
         ids: list[str | None] = []
         for row, media_id in zip(part.rows, part.ids, strict=True):
-            if self._first(_ident(media_id), part):
+            if self._first(id_key(media_id), part):
                 rows.append(row)
                 ids.append(media_id)
         return PageRows(part.page, rows, ids)

@@ -73,7 +73,7 @@ import pyarrow.parquet as pq
 
 from coreviz_frames._util.checks import check_choice, check_int
 from coreviz_frames._util.fileio import TMP_PREFIX, TMP_SUFFIX, atomic_write_bytes, is_temporary
-from coreviz_frames._util.ids import normalize_id
+from coreviz_frames._util.ids import id_key, normalize_id
 from coreviz_frames._version import __version__
 from coreviz_frames.errors import ExportError
 from coreviz_frames.exports.engines import CARD_NAME, is_our_card, write_dataset_card
@@ -784,7 +784,7 @@ class ExportStore:
         for grain, n in rows.items():
             manifest["rows"][grain] = int(manifest["rows"].get(grain, 0)) + n
         for ident in ids:
-            ident = normalize_id(ident) if isinstance(ident, str) else None
+            ident = id_key(ident)
             if ident is not None:
                 self._exported.add(ident)
                 self._failed.pop(ident, None)
@@ -1203,7 +1203,7 @@ def index_table(ids: Iterable[Any], fingerprints: Fingerprints) -> pa.Table:
         >>> index_table(["a", "a", None], {"a": ("f", None)}).to_pylist()
         [{'media_id': 'a', 'fingerprint': 'f', 'listing_fingerprint': None}]
     """
-    normalised = (normalize_id(i) if isinstance(i, str) else None for i in ids)
+    normalised = map(id_key, ids)
     keys = [k for k in dict.fromkeys(normalised) if k is not None]
     pairs = [fingerprints.get(k, (None, None)) for k in keys]
     return pa.table([keys, [p[0] for p in pairs], [p[1] for p in pairs]], schema=_INDEX_SCHEMA)

@@ -39,14 +39,13 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from coreviz_frames._util.ids import normalize_id
+from coreviz_frames._util.ids import id_key
 from coreviz_frames._util.jsoncodec import loads
-from coreviz_frames.exports.fingerprint import fingerprint, strip_signature
+from coreviz_frames.exports.fingerprint import digest, fingerprint, strip_signature
 
 try:
     import msgspec
@@ -209,17 +208,16 @@ class StructFingerprints:
             self.decoded += 1
             if folders and getattr(record, self._type_attr, None) == "folder":
                 return ()
-            ident = getattr(record, self._id_attr, None)
-            if not isinstance(ident, str):
-                return ()
-            return normalize_id(ident) or ident, hashlib.blake2b(data, digest_size=16).hexdigest()
+            ident = id_key(getattr(record, self._id_attr, None))
+            return () if ident is None else (ident, digest(data))
         self.refused += 1
         value = loads(bytes(raw))
         if not isinstance(value, dict):
             return None
-        if (folders and value.get("type") == "folder") or not isinstance(value.get("id"), str):
+        ident = id_key(value.get("id"))
+        if (folders and value.get("type") == "folder") or ident is None:
             return ()
-        return normalize_id(value["id"]) or value["id"], fingerprint(value)
+        return ident, fingerprint(value)
 
     def _canonical(self, record: Any, urls: bool) -> bytes | None:
         """The canonical JSON of a decoded record (``_`` keys out, blob URLs stripped), or
