@@ -200,8 +200,10 @@ def write_file(target: Path, table: pa.Table, *, row_group_size: int, compressio
         table = table.replace_schema_metadata(
             {**meta, **pandas_metadata(grain, table.column_names)}
         )
+    sink = pa.BufferOutputStream()  # encoded without the GIL, then written in one call
+    pq.write_table(table, sink, row_group_size=row_group_size, compression=compression)
     with atomic_writer(target) as fh:
-        pq.write_table(table, fh, row_group_size=row_group_size, compression=compression)
+        fh.write(sink.getvalue())
 
 
 def visible_parquet(gdir: Path) -> list[Path]:

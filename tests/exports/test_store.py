@@ -381,3 +381,52 @@ def test_without_flock_the_lock_file_decides(tmp_path: Path, monkeypatch) -> Non
     assert lock.taken_over is not None and lock.taken_over.pid == dead
     lock.release()
     assert not list(tmp_path.iterdir())  # no lock, no temporary file left
+
+
+# --------------------------------------------------------------------------- part files
+
+
+def test_the_files_of_a_part_are_written_side_by_side(tmp_path: Path, monkeypatch) -> None:
+    """Two grain files of one part are being written at the same moment (a barrier of two
+    that a one-by-one writer could never pass), and the part reads back whole."""
+    import coreviz_frames.exports.store as store_module
+
+    original = store_module.write_file
+    meeting = threading.Barrier(2, timeout=10)
+    met: list[bool] = []
+
+    def meet_then_write(target, table, **kwargs):
+        if not met:
+            try:
+                meeting.wait()
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+        return original(target, table, **kwargs)
+
+    monkeypatch.setattr(store_module, "write_file", meet_then_write)
+    report = export_parquet(iter_synthetic(20), tmp_path / "out", progress=False)
+    assert report.ok and met and all(met)
+    assert len(cvf.read_parquet(tmp_path / "out").media) == 20
+
+
+def test_a_failing_file_fails_the_part_and_commits_nothing(tmp_path: Path, monkeypatch) -> None:
+    """An error writing one grain file reaches the caller; the part is not committed and
+    the rerun (resume) exports every media once."""
+    import coreviz_frames.exports.store as store_module
+
+    original = store_module.write_file
+
+    def fail_captions(target, table, **kwargs):
+        if "captions" in Path(target).parts:
+            raise OSError(28, "No space left on device")
+        return original(target, table, **kwargs)
+
+    monkeypatch.setattr(store_module, "write_file", fail_captions)
+    with pytest.raises(OSError, match="No space left"):
+        export_parquet(iter_synthetic(10), tmp_path / "out", progress=False)
+    monkeypatch.setattr(store_module, "write_file", original)
+    report = export_parquet(iter_synthetic(10), tmp_path / "out", progress=False, resume=True)
+    assert report.ok
+    media = cvf.read_parquet(tmp_path / "out").media
+    assert sorted(media["media_id"]) == sorted(m["id"] for m in iter_synthetic(10))
