@@ -1,21 +1,23 @@
-"""Benchmark: main-process CPU of exact fingerprints, in-process against FingerprintPool.
+"""Benchmark: CPU of fingerprints, from decoded records and from page bytes, in-process and
+in FingerprintPool.
 
 Pages of synthetic media (``iter_synthetic``, compact JSON as the local API writes them;
 20 pages of 1,000 media, about 200 MB, by default) are fingerprinted by
 
-- ``fingerprint() of decoded records``: what ``export_parquet`` does today for each batch
-  (the records were already decoded for flatten; decoding is not counted): the baseline;
-- ``the same, checks made once per page``: :class:`PageFacts` of each page, as the side
-  processes use them;
-- ``body_fingerprints in-process``: decode + fingerprint from the bytes in this process
-  (what the Arrow path would pay without a pool);
+- ``fingerprint() of decoded records``: the definition on records already decoded (the
+  decoding is not counted): the baseline;
+- ``legacy_fingerprint() of decoded records``: the previous definition (sorted keys), which
+  a sync computes only for media an older release fingerprinted;
+- ``decode + fingerprint()``: what fingerprints from bytes cost by decoding them first;
+- ``body_fingerprints in-process``: each record's fingerprint from its text in the body;
 - ``FingerprintPool, thread``: the fallback (``COREVIZ_FRAMES_PROCESSES=0``);
 - ``FingerprintPool, N processes``: every page submitted as bytes, results awaited.
 
 For each: this process's CPU time (``time.process_time``: all its threads) and the wall
 time, and their ratios to the baseline. The pool is started and warmed before timing
 (its start-up is printed apart). Optionally ``--signed`` adds ``?X-Amz-...`` to every blob
-URL (every record then takes the strip path). Results are checked equal to the baseline's.
+URL (every record then has its blob URLs stripped). Results are checked equal to the
+baseline's.
 
 Usage:
     .venv/bin/python benchmarks/bench_fingerprintpool.py              # 20 x 1,000 media
@@ -34,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coreviz_frames._util.jsoncodec import canonical_dumps, loads_checked
-from coreviz_frames.exports.bodyfingerprints import PageFacts, body_fingerprints
-from coreviz_frames.exports.fingerprint import fingerprint
+from coreviz_frames.exports.bodyfingerprints import body_fingerprints
+from coreviz_frames.exports.fingerprint import fingerprint, legacy_fingerprint
 from coreviz_frames.exports.fingerprintpool import FingerprintPool
 from coreviz_frames.local_api.synthetic import iter_synthetic
 
@@ -53,21 +55,22 @@ def _pages(pages: int, per_page: int, signed: bool) -> list[bytes]:
     return out
 
 
-def _today(
-    bodies: list[bytes], per_page_checks: bool = False
+def _decoded(
+    bodies: list[bytes], prints: Callable[[dict], str] = fingerprint
 ) -> tuple[list[dict[str, str]], float, float]:
-    """fingerprint() per decoded record (or with the checks made once per page, as the
-    pool's side processes do); the decoding is not timed."""
+    """``prints`` per decoded record; the decoding is not timed."""
     results, cpu, wall = [], 0.0, 0.0
     for body in bodies:
-        media, plain = loads_checked(body)
-        media = media["media"]
-        prints = PageFacts.of(body, plain=plain).fingerprint if per_page_checks else fingerprint
+        media = loads_checked(body)[0]["media"]
         c0, w0 = time.process_time(), time.perf_counter()
         results.append({r["id"]: prints(r) for r in media})
         cpu += time.process_time() - c0
         wall += time.perf_counter() - w0
     return results, cpu, wall
+
+
+def _decode_then_fingerprint(bodies: list[bytes]) -> list[dict[str, str]]:
+    return [{r["id"]: fingerprint(r) for r in loads_checked(b)[0]["media"]} for b in bodies]
 
 
 def _timed(run: Callable[[], list[dict[str, str]]]) -> tuple[list[dict[str, str]], float, float]:
@@ -92,14 +95,16 @@ def main() -> None:
     mb = sum(map(len, bodies)) / 1e6
     print(f"{args.pages} pages x {args.per_page} media, {mb:.0f} MB, signed={args.signed}")
     rows = []
-    base, base_cpu, base_wall = _today(bodies)
-    rows.append(("fingerprint() of decoded records (today)", base_cpu, base_wall))
-    got, cpu, wall = _today(bodies, per_page_checks=True)
+    base, base_cpu, base_wall = _decoded(bodies)
+    rows.append(("fingerprint() of decoded records", base_cpu, base_wall))
+    _, cpu, wall = _decoded(bodies, legacy_fingerprint)
+    rows.append(("legacy_fingerprint() of decoded records", cpu, wall))
+    got, cpu, wall = _timed(lambda: _decode_then_fingerprint(bodies))
     assert got == base
-    rows.append(("the same, checks made once per page", cpu, wall))
+    rows.append(("decode + fingerprint()", cpu, wall))
     got, cpu, wall = _timed(lambda: [body_fingerprints(b) for b in bodies])
     assert got == base
-    rows.append(("body_fingerprints in-process (decode + fp)", cpu, wall))
+    rows.append(("body_fingerprints in-process (the records' text)", cpu, wall))
     for label, kwargs in (
         ("FingerprintPool, thread", {"processes": False}),
         (f"FingerprintPool, {args.workers} processes", {"workers": args.workers}),

@@ -272,11 +272,11 @@ def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _orjson_options(lib: ModuleType) -> int:
+def _orjson_options(lib: ModuleType, sort_keys: bool) -> int:
     # subclasses, datetimes and dataclasses go to `default` (which refuses): the standard
     # library writes them differently (str subclasses aside, refused all the same).
     return int(
-        lib.OPT_SORT_KEYS
+        (lib.OPT_SORT_KEYS if sort_keys else 0)
         | lib.OPT_PASSTHROUGH_SUBCLASS
         | lib.OPT_PASSTHROUGH_DATETIME
         | lib.OPT_PASSTHROUGH_DATACLASS
@@ -324,8 +324,10 @@ def _holds_nan_or_infinity(packed: bytes) -> bool:
     return False
 
 
-def fast_canonical_dumps(value: Any) -> bytes | None:
+def fast_canonical_dumps(value: Any, *, sort_keys: bool = True) -> bytes | None:
     """:func:`canonical_dumps` by orjson, or None where its bytes might differ.
+    ``sort_keys=False`` keeps each dict's own key order (``json.dumps`` without
+    ``sort_keys``), with the same guards.
 
     None when orjson is missing or refuses ``value`` (non-str keys, lone surrogates,
     integers beyond 64 bits, nesting beyond 255 levels, types without a JSON form), when
@@ -340,7 +342,7 @@ def fast_canonical_dumps(value: Any) -> bytes | None:
         >>> fast_canonical_dumps([float("nan")]) is None, fast_canonical_dumps([1e-05]) is None
         (True, True)
     """
-    out = fast_canonical_redumps(value)
+    out = fast_canonical_redumps(value, sort_keys=sort_keys)
     if out is None or _python_writes_float_otherwise(out):
         return None
     try:
@@ -350,7 +352,7 @@ def fast_canonical_dumps(value: Any) -> bytes | None:
     return None if _holds_nan_or_infinity(packed) else out
 
 
-def fast_canonical_redumps(value: Any) -> bytes | None:
+def fast_canonical_redumps(value: Any, *, sort_keys: bool = True) -> bytes | None:
     """:func:`fast_canonical_dumps` of ``value`` without its guards, for a value derived from
     one that :func:`fast_canonical_dumps` accepted only by putting new exact ``str``,
     ``list`` and ``dict`` objects in place of some (its floats, types and keys otherwise the
@@ -364,7 +366,7 @@ def fast_canonical_redumps(value: Any) -> bytes | None:
     if lib is None:
         return None
     try:
-        out: bytes = lib.dumps(value, default=_refuse, option=_orjson_options(lib))
+        out: bytes = lib.dumps(value, default=_refuse, option=_orjson_options(lib, sort_keys))
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return None
     return out

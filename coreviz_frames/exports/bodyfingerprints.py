@@ -1,25 +1,23 @@
 """Fingerprints straight from a response body: a browse page or a Get Media answer.
 
-:func:`body_fingerprints` decodes the body as the client does
-(:func:`~coreviz_frames._util.jsoncodec.loads_checked`, the decoding of ``response.json()``)
-and returns ``{normalised media id: fingerprint(record)}``, each value exactly
-:func:`~coreviz_frames.exports.fingerprint.fingerprint` of the record the client would yield.
-It is what :class:`~coreviz_frames.exports.fingerprintpool.FingerprintPool` runs in its side
-processes; it holds no state and imports nothing heavy.
+:func:`body_fingerprints` returns ``{normalised media id: fingerprint}`` for the records of a
+body, each taken from the record's own text in the body: the body is made compact
+(``msgspec.json.format``: whitespace outside strings removed, every byte of a value kept),
+split into records without decoding their values, and each record's text is hashed
+(:func:`~coreviz_frames.exports.fingerprint.text_fingerprint`). Only a record whose text
+holds ``"_`` (a key to leave out), ``?`` or ``#`` (a blob URL to strip) or a backslash (a
+string escaped otherwise than Python's ``json`` writes it) is looked into: its objects and
+lists are rebuilt from their raw members (:class:`_Canonical`), the members that need it
+normalised as :func:`~coreviz_frames.exports.fingerprint.canonical` does, the rest kept as
+written. The result is :func:`~coreviz_frames.exports.fingerprint.fingerprint` of the
+decoded record wherever the body writes its numbers as Python does and each key once (the
+module doc of :mod:`~coreviz_frames.exports.fingerprint` says why that suffices). A body that
+is not strict JSON (``NaN``, a lone surrogate escape) or not UTF-8 is decoded as the client
+decodes it and its records fingerprinted by
+:func:`~coreviz_frames.exports.fingerprint.fingerprint`.
 
-The checks :func:`fingerprint` makes per record are made once per page where the page's
-bytes prove their answer (:class:`PageFacts`):
-
-- a body the fast parser decoded holds only plain JSON types and finite floats, so the
-  encoder's type and NaN checks (a ``marshal`` of each record) are skipped;
-- no number of the body is written with a negative exponent or as ``0.0000..``: then no
-  float lies between 1e-9 and 1e-4, the only ones orjson writes otherwise, and the
-  per-record float scan is skipped;
-- no ``?`` and no ``#`` byte (and no ``\\u00XX`` escape of an ASCII character, as
-  ``\\u003f`` is a ``?``): no blob URL needs stripping; likewise ``"_`` for keys that
-  start with ``_``.
-
-Anything not proven goes through :func:`fingerprint` itself, record by record.
+It is what :class:`~coreviz_frames.exports.fingerprintpool.FingerprintPool` runs; it holds
+no state and imports nothing heavy.
 
 Example:
     >>> body = b'{"media": [{"id": "M1", "blob": "https://h/a.jpg?sig=1"}, {"id": "f", '
@@ -33,96 +31,167 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import msgspec
 
 from coreviz_frames._util.ids import normalize_id
 from coreviz_frames._util.jsoncodec import loads_checked
-from coreviz_frames.exports.fingerprint import fingerprint, fingerprint_plain
+from coreviz_frames.exports.fingerprint import fingerprint, strip_signature, text_fingerprint
 
-if TYPE_CHECKING:
-    from coreviz_frames.exports.structfingerprints import StructFingerprints
+__all__ = ["body_fingerprints"]
 
-__all__ = ["PageFacts", "body_fingerprints"]
-
-# A JSON number (after ":", "," or "[" and optional whitespace) with a negative exponent
-# or written 0.0000...: the only spellings of a float between 1e-9 and 1e-4 (a smaller
-# mantissa needs the leading zeros; a positive exponent only makes it larger).
-_SMALL_FLOAT = re.compile(rb"[:,\[][ \t\r\n]*-?(?:0\.0000|[0-9]+(?:\.[0-9]*)?[eE]-)")
-# A \u escape of an ASCII character (\u0000-\u007f): could spell "?", "#", "_" or '"'.
-_ASCII_ESCAPE = re.compile(rb"\\u00[0-7]")
-
-
-def _may_hold_small_float(body: bytes) -> bool:
-    """:data:`_SMALL_FLOAT` searched only when a substring every match holds is in ``body``
-    (a substring test runs at memory speed; the pattern starts at every ``:`` and ``,``)."""
-    if b"0.0000" not in body and b"e-" not in body and b"E-" not in body:
-        return False
-    return _SMALL_FLOAT.search(body) is not None
+_Members = dict[str, msgspec.Raw]
+_OBJECT = msgspec.json.Decoder(_Members)
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_VALUE = msgspec.json.Decoder()
+_ENCODE = msgspec.json.Encoder().encode
+# What makes a record's text worth looking into (see the module doc).
+_LOOK_INTO = (b'"_', b"?", b"#", b"\\")
+_Level = tuple[tuple[str, ...], "str | None"]
 
 
-def _may_hold_ascii_escape(body: bytes) -> bool:
-    """:data:`_ASCII_ESCAPE` searched only when ``body`` holds ``\\u00`` at all."""
-    return b"\\u00" in body and _ASCII_ESCAPE.search(body) is not None
+def _needs_look(text: bytes) -> bool:
+    # "_" alone first: one byte is searched at memory speed, two bytes are not
+    return (b"_" in text and b'"_' in text) or b"?" in text or b"#" in text or b"\\" in text
 
 
-@dataclass(frozen=True)
-class PageFacts:
-    """What one body's bytes prove for every record decoded from it.
-
-    ``plain``: the fast parser decoded it (exact types, finite floats); ``small_floats``:
-    a float between 1e-9 and 1e-4 may be in it; ``marks``: a string may hold ``?`` or
-    ``#``; ``underscores``: a string may start with ``_`` or hold ``"_``.
-
-    Example:
-        >>> PageFacts.of(b'{"a": "x?"}', plain=True)
-        PageFacts(plain=True, small_floats=False, marks=True, underscores=False)
-        >>> PageFacts.of(b'{"a": "\\\\u005fx", "b": 1e-5}', plain=True).small_floats
-        True
-    """
-
-    plain: bool
-    small_floats: bool
-    marks: bool
-    underscores: bool
-
-    @classmethod
-    def of(cls, body: bytes, *, plain: bool) -> PageFacts:
-        escaped = _may_hold_ascii_escape(body)
-        return cls(
-            plain=plain,
-            small_floats=_may_hold_small_float(body),
-            marks=escaped or b"?" in body or b"#" in body,
-            underscores=escaped or b'"_' in body,
-        )
-
-    def joined(self, other: PageFacts) -> PageFacts:
-        """What both bodies prove, for a record made of both (a hydrated item)."""
-        return PageFacts(
-            plain=self.plain and other.plain,
-            small_floats=self.small_floats or other.small_floats,
-            marks=self.marks or other.marks,
-            underscores=self.underscores or other.underscores,
-        )
-
-    @property
-    def exact_per_page(self) -> bool:
-        """True when :func:`fingerprint_plain` gives :func:`fingerprint` for its records."""
-        return self.plain and not self.small_floats
-
-    def fingerprint(self, record: Mapping[str, Any]) -> str:
-        """``fingerprint(record)``, with the checks this page proved skipped."""
-        if not self.exact_per_page:
-            return fingerprint(record)
-        return fingerprint_plain(record, marks=self.marks, underscores=self.underscores)
+class _Object(msgspec.Struct):
+    blob: str | None = None
 
 
-def select_records(value: Any, rows: Sequence[int] | None) -> list[tuple[int, dict[str, Any]]]:
-    """``(row, record)`` for each record of a decoded body to fingerprint: a page's items at
+class _Frame(msgspec.Struct):
+    blob: str | None = None
+    thumbnailBlob: str | None = None
+    objects: list[_Object] | None = None
+
+
+class _Media(msgspec.Struct):
+    blob: str | None = None
+    frames: list[_Frame] | None = None
+
+
+class _Page(msgspec.Struct):
+    media: list[_Members]
+
+
+_SKELETON = msgspec.json.Decoder(_Media)
+_PAGE = msgspec.json.Decoder(_Page)
+_BLOB_KEYS = (b'"blob":"', b'"thumbnailBlob":"')
+
+
+def _strip_in_place(text: bytes) -> bytes | None:
+    """``text`` (a compact record without ``\\`` nor ``"_``) with its blob URLs stripped
+    where they stand, or None if that cannot be proved to be :func:`canonical`'s stripping.
+
+    Without a backslash every ``"`` of the text delimits a string, so each ``"blob":"`` is a
+    key and its string value; when there are exactly as many as there are string blob
+    fields at the places :data:`BLOB_FIELDS` names (the record's skeleton, decoded), every
+    one is such a field."""
+    try:
+        media = _SKELETON.decode(text)
+    except msgspec.ValidationError:
+        return None
+    frames = media.frames or []
+    fields = (media.blob is not None) + sum(
+        (f.blob is not None)
+        + (f.thumbnailBlob is not None)
+        + sum(o.blob is not None for o in f.objects or [])
+        for f in frames
+    )
+    starts = sorted(at + len(key) for key in _BLOB_KEYS for at in _occurrences(text, key))
+    if len(starts) != fields:
+        return None
+    out, last = [], 0
+    for start in starts:
+        end = text.index(b'"', start)
+        url = text[start:end].decode("utf-8", "surrogatepass")
+        out += [text[last:start], strip_signature(url).encode("utf-8", "surrogatepass")]
+        last = end
+    out.append(text[last:])
+    return b"".join(out)
+
+
+def _occurrences(text: bytes, key: bytes) -> list[int]:
+    found, at = [], text.find(key)
+    while at != -1:
+        found.append(at)
+        at = text.find(key, at + 1)
+    return found
+
+
+class _Canonical:
+    """A record's canonical text from its raw members: objects and lists rebuilt only where
+    something in them changes, ``_`` keys left out, blob URLs stripped at their places,
+    escaped strings written as Python's ``json`` writes them."""
+
+    MEDIA: _Level = (("blob",), "frames")
+    FRAME: _Level = (("blob", "thumbnailBlob"), "objects")
+    OBJECT: _Level = (("blob",), None)
+
+    def record(self, members: _Members) -> bytes:
+        return _ENCODE(self._level(members, self.MEDIA))
+
+    def _level(self, members: _Members, level: _Level) -> _Members:
+        keys, below = level
+        out: _Members = {}
+        for key, raw in members.items():
+            if key.startswith("_"):
+                continue
+            text = bytes(raw)
+            if key in keys:
+                out[key] = self._url(text)
+            elif key == below and text.startswith(b"["):
+                out[key] = self._items(text, self.FRAME if below == "frames" else self.OBJECT)
+            else:
+                out[key] = self._plain(text)
+        return out
+
+    def _items(self, text: bytes, level: _Level) -> msgspec.Raw:
+        if not _needs_look(text):
+            return msgspec.Raw(text)
+        items = []
+        for item in _ITEMS.decode(text):
+            item_text = bytes(item)
+            if item_text.startswith(b"{"):
+                items.append(msgspec.Raw(_ENCODE(self._level(_OBJECT.decode(item_text), level))))
+            else:
+                items.append(self._plain(item_text))
+        return msgspec.Raw(_ENCODE(items))
+
+    def _url(self, text: bytes) -> msgspec.Raw:
+        if not text.startswith(b'"'):
+            return self._plain(text)
+        if not _needs_look(text):
+            return msgspec.Raw(text)
+        return msgspec.Raw(_ENCODE(strip_signature(_VALUE.decode(text))))
+
+    def _plain(self, text: bytes) -> msgspec.Raw:
+        """``text`` with ``_`` keys left out at every depth and escaped strings rewritten."""
+        if not _needs_look(text):
+            return msgspec.Raw(text)
+        if text.startswith(b'"'):
+            return msgspec.Raw(_ENCODE(_VALUE.decode(text)) if b"\\" in text else text)
+        if text.startswith(b"["):
+            items = [self._plain(bytes(item)) for item in _ITEMS.decode(text)]
+            return msgspec.Raw(_ENCODE(items))
+        if text.startswith(b"{"):
+            members = _OBJECT.decode(text)
+            kept = {k: self._plain(bytes(v)) for k, v in members.items() if not k.startswith("_")}
+            return msgspec.Raw(_ENCODE(kept))
+        return msgspec.Raw(text)
+
+
+_CANONICAL = _Canonical()
+
+
+def select_records(value: Any, rows: Sequence[int] | None) -> list[tuple[int, Any]]:
+    """``(row, record)`` for each record of a body to fingerprint: a page's items at
     ``rows`` (all but folders when None), or the one record (row 0) of a Get Media answer
-    (``{"media": {...}}`` or the record itself). ``ValueError`` names what is wrong.
+    (``{"media": {...}}`` or the record itself). ``value`` is the decoded body (records as
+    dicts), or its raw members (records as raw members too). ``ValueError`` names what is
+    wrong.
 
     Example:
         >>> select_records({"media": [{"id": "a"}, {"id": "b", "type": "folder"}]}, None)
@@ -139,11 +208,7 @@ def select_records(value: Any, rows: Sequence[int] | None) -> list[tuple[int, di
             raise ValueError(f"rows {list(rows)[:5]} given for a Get Media body (one record)")
         return [(0, record)]
     if rows is None:
-        picked = [
-            (r, m)
-            for r, m in enumerate(media)
-            if not (isinstance(m, dict) and m.get("type") == "folder")
-        ]
+        picked = [(r, m) for r, m in enumerate(media) if not (isinstance(m, dict) and _folder(m))]
     else:
         bad = [r for r in rows if not (isinstance(r, int) and 0 <= r < len(media))]
         if bad:
@@ -151,39 +216,143 @@ def select_records(value: Any, rows: Sequence[int] | None) -> list[tuple[int, di
         picked = [(r, media[r]) for r in rows]
     odd = [r for r, m in picked if not isinstance(m, dict)]
     if odd:
-        raise ValueError(f"item {odd[0]} is {type(media[odd[0]]).__name__}, not an object")
+        raise ValueError(f"item {odd[0]} is {_kind(media[odd[0]])}, not an object")
     return picked
 
 
-def _hydrated(item: dict[str, Any], body: bytes, row: int) -> tuple[dict[str, Any], PageFacts]:
+def _folder(record: Mapping[str, Any]) -> bool:
+    kind = record.get("type")
+    if isinstance(kind, msgspec.Raw):
+        return _text_value(kind) == "folder"
+    return kind == "folder"
+
+
+def _text_value(raw: msgspec.Raw) -> Any:
+    """The value of a raw member if it is a string, else None (never decodes a container)."""
+    text = bytes(raw)
+    return _VALUE.decode(text) if text.startswith(b'"') else None
+
+
+def _kind(item: Any) -> str:
+    """The Python type name of an item, raw or decoded (for an error message)."""
+    if isinstance(item, msgspec.Raw):
+        item = _VALUE.decode(item)
+    return type(item).__name__
+
+
+def _raw_members(body: bytes) -> tuple[dict[str, Any], bool]:
+    """The body's top level as raw members, its ``media`` split into raw members too (a
+    page's items, or a Get Media record), and whether any record may need a look;
+    ``ValueError`` if it is not strict JSON."""
+    text = msgspec.json.format(body, indent=-1)
+    text.decode("utf-8")  # UnicodeDecodeError: the client's decoder replaces bad bytes
+    look = _needs_look(text)
+    try:
+        return {"media": _PAGE.decode(text).media}, look  # a page of objects: one pass
+    except msgspec.ValidationError:
+        pass
+    top: dict[str, Any] = _OBJECT.decode(text)
+    media = top.get("media")
+    if media is None:  # the record itself (a Get Media body)
+        return top, look
+    first = bytes(memoryview(media)[:1])
+    if first == b"[":
+        items: list[Any] = []
+        for item in _ITEMS.decode(media):
+            items.append(_OBJECT.decode(item) if bytes(memoryview(item)[:1]) == b"{" else item)
+        top["media"] = items
+    elif first == b"{":
+        top["media"] = _OBJECT.decode(media)
+    return top, look
+
+
+def _raw_text(members: _Members, look: bool = True) -> bytes:
+    """A record's canonical text from its raw members (``look=False``: its body proved that
+    none of them needs a look)."""
+    text = _ENCODE(members)
+    if not look or not _needs_look(text):
+        return text
+    if b"\\" not in text and not (b"_" in text and b'"_' in text):
+        stripped = _strip_in_place(text)  # only blob URLs to strip, the usual case
+        if stripped is not None:
+            return stripped
+    return _CANONICAL.record(members)
+
+
+def _raw_id(members: _Members) -> str | None:
+    """The normalised id of a record's raw members, or None if it is not a string."""
+    raw = members.get("id")
+    ident = _text_value(raw) if raw is not None else None
+    return (normalize_id(ident) or ident) if isinstance(ident, str) else None
+
+
+def _hydrated_members(item: _Members, body: bytes, row: int) -> _Members:
     """The record the client yields for a hydrated item: the Get Media ``body``'s record
     with the listed ``item``'s keys added where it lacks them (``Client._hydrated``)."""
-    value, plain = loads_checked(body)
-    if isinstance(value, dict) and isinstance(value.get("media"), list):
+    value, _ = _raw_members(body)
+    if isinstance(value.get("media"), list):
         raise ValueError(f"the hydrated body of row {row} is a page, not a Get Media body")
     ((_, record),) = select_records(value, None)
+    if not isinstance(record, dict):
+        raise ValueError(f"the hydrated body of row {row} is {_kind(record)}, not an object")
     full = dict(record)
     for key, field in item.items():
         full.setdefault(key, field)
-    return full, PageFacts.of(body, plain=plain)
+    return full
+
+
+def _from_text(
+    body: bytes, rows: Sequence[int] | None, hydrated: Mapping[int, bytes] | None
+) -> dict[str, str]:
+    """:func:`body_fingerprints` from the records' text; ``ValueError`` (``DecodeError``)
+    where a body is not strict JSON."""
+    value, look = _raw_members(body)
+    out: dict[str, str] = {}
+    for row, members in select_records(value, rows):
+        joined = hydrated is not None and row in hydrated
+        if joined:
+            members = _hydrated_members(members, hydrated[row], row)  # type: ignore[index]
+        key = _raw_id(members)
+        if key is not None and key not in out:
+            out[key] = text_fingerprint(_raw_text(members, look or joined))
+    return out
+
+
+def _from_records(
+    body: bytes, rows: Sequence[int] | None, hydrated: Mapping[int, bytes] | None
+) -> dict[str, str]:
+    """:func:`body_fingerprints` of the records as the client decodes them."""
+    value, _ = loads_checked(body)
+    out: dict[str, str] = {}
+    for row, item in select_records(value, rows):
+        record = item
+        if hydrated is not None and row in hydrated:
+            full_value, _ = loads_checked(hydrated[row])
+            if isinstance(full_value, dict) and isinstance(full_value.get("media"), list):
+                raise ValueError(f"the hydrated body of row {row} is a page, not a Get Media body")
+            ((_, full),) = select_records(full_value, None)
+            record = dict(full)
+            for key, field in item.items():
+                record.setdefault(key, field)
+        ident = record.get("id")
+        if not isinstance(ident, str):
+            continue
+        key = normalize_id(ident) or ident
+        if key not in out:
+            out[key] = fingerprint(record)
+    return out
 
 
 def body_fingerprints(
-    body: bytes,
-    rows: Sequence[int] | None = None,
-    hydrated: Mapping[int, bytes] | None = None,
-    *,
-    structs: StructFingerprints | None = None,
+    body: bytes, rows: Sequence[int] | None = None, hydrated: Mapping[int, bytes] | None = None
 ) -> dict[str, str]:
-    """``{normalised media id: fingerprint(record)}`` for the records of ``body`` that
+    """``{normalised media id: fingerprint}`` for the records of ``body`` that
     :func:`select_records` picks (records without a string id have none; an id seen twice
     keeps its first record, as the client yields only the first). ``hydrated`` maps a row
     of the page to its Get Media body: that row's record is the one the client yields for
     a hydrated item (the full record, plus the listed item's keys it lacks). Raises the
     decoder's ``ValueError`` (``json.JSONDecodeError``) or ``RecursionError`` for a body
-    that is not JSON, ``ValueError`` for one of the wrong shape. With ``structs`` a page
-    (not hydrated, without a float below 1e-4) is decoded into typed structs (see
-    :mod:`~coreviz_frames.exports.structfingerprints`): the same answer in less time.
+    that is not JSON, ``ValueError`` for one of the wrong shape.
 
     Example:
         >>> body_fingerprints(b'{"media": [{"id": "a"}, {"id": "b"}]}', [1]).keys()
@@ -193,25 +362,7 @@ def body_fingerprints(
         >>> body_fingerprints(page, hydrated={0: full}) == {"a": fingerprint({"id": "a", "n": 2})}
         True
     """
-    if structs is not None and hydrated is None and not _may_hold_small_float(body):
-        try:
-            fast = structs.page(body, rows)
-        except ValueError:  # not JSON: the client's decoder says how
-            fast = None
-        if fast is not None:
-            return fast
-    value, plain = loads_checked(body)
-    facts = PageFacts.of(body, plain=plain)
-    out: dict[str, str] = {}
-    for row, item in select_records(value, rows):
-        record, proven = item, facts
-        if hydrated is not None and row in hydrated:
-            record, extra = _hydrated(item, hydrated[row], row)
-            proven = facts.joined(extra)
-        ident = record.get("id")
-        if not isinstance(ident, str):
-            continue
-        key = normalize_id(ident) or ident
-        if key not in out:
-            out[key] = proven.fingerprint(record)
-    return out
+    try:
+        return _from_text(body, rows, hydrated)
+    except (msgspec.MsgspecError, UnicodeDecodeError):  # not strict JSON, or not UTF-8
+        return _from_records(body, rows, hydrated)

@@ -1,9 +1,10 @@
-"""The fingerprint of a media record: a stable hash of its content, for change detection.
+"""The fingerprint of a media record: a hash of its content as written, for change detection.
 
 The API has no change feed and nothing documents that AI-added captions or objects bump
 ``updatedAt``, so :func:`sync <coreviz_frames.exports.syncing.sync>` compares a hash of the whole
-record instead. The hash is taken over canonical JSON (keys sorted, no whitespace) of the
-record with two normalisations:
+record instead. The hash is taken over the record's JSON text, compact (no whitespace outside
+strings), keys in the record's own order, strings as Python's ``json`` writes them with
+``ensure_ascii=False``, with two normalisations:
 
 - **Blob URLs lose their query string and fragment** (``https://h/a.jpg?sig=..&exp=..``
   hashes as ``https://h/a.jpg``): a blob host that signs URLs with short-lived parameters
@@ -17,25 +18,34 @@ record with two normalisations:
   they describe the listing, not the media.
 
 Everything else counts: a new caption, a moved box, an edited tag, a bumped ``updatedAt``.
-Key order in the JSON does not count. The digest is BLAKE2b (16 bytes, hex).
+The digest is BLAKE2b (16 bytes, hex) after the mark ``v2:``.
 
-Speed: the canonical bytes are written by
-:func:`~coreviz_frames._util.jsoncodec.fast_canonical_dumps` (orjson, exactly the standard
-library's bytes). Only a record whose bytes hold a ``?`` or ``#`` is looked at again:
-:func:`strip_blob_urls` strips its blob fields (copying only the dicts and lists on the way
-to one it changes) and, if one changed, orjson encodes the copy
-(:func:`~coreviz_frames._util.jsoncodec.fast_canonical_redumps`: the first pass's checks hold for
-it), about as fast as the byte-level rewrite this replaced. Wherever the fast encoder cannot
-prove its bytes equal, :func:`reference_fingerprint` (``json.dumps`` of :func:`canonical`)
-gives the digest: the two agree on every input.
+Two ways to the same text:
+
+- :func:`fingerprint` of a decoded record writes its JSON (``json.dumps``, or orjson where its
+  bytes are provably the same);
+- :func:`~coreviz_frames.exports.bodyfingerprints.body_fingerprints` takes each record's text
+  from the response body it came in, without decoding its values (an export's pages: about a
+  fifth of the CPU). The two agree wherever the API writes numbers as Python does (shortest
+  round-trip, ``1.5`` not ``1.50``, ``1e-05`` not ``0.00001``) and keys once; where a body
+  writes a number otherwise, a media fingerprinted one way by one run and the other way by the
+  next is rewritten once by that sync, never missed.
+
+**Key order counts** (a record whose keys the API reorders is rewritten once). Releases
+before this one sorted keys and wrote no mark: :func:`legacy_fingerprint` computes that
+definition, and :func:`matches` compares a stored fingerprint by the definition it was
+written with, so the first sync after an upgrade rewrites no media for the change of
+definition (it stores the new fingerprints as it goes).
 
 Example:
     >>> a = {"id": "m1", "blob": "https://b.example/x.jpg?sig=1", "tags": ["a"]}
-    >>> b = {"tags": ["a"], "blob": "https://b.example/x.jpg?sig=2", "id": "m1"}
-    >>> fingerprint(a) == fingerprint(b), len(fingerprint(a))
-    (True, 32)
+    >>> b = {"id": "m1", "blob": "https://b.example/x.jpg?sig=2", "tags": ["a"]}
+    >>> fingerprint(a) == fingerprint(b), fingerprint(a)[:3], len(fingerprint(a))
+    (True, 'v2:', 35)
     >>> fingerprint(a) == fingerprint({**a, "tags": ["https://h/p?v=2"]})
     False
+    >>> matches(legacy_fingerprint(a), b), matches(fingerprint(a), b)
+    (True, True)
 """
 
 from __future__ import annotations
@@ -50,14 +60,20 @@ from coreviz_frames._util.jsoncodec import fast_canonical_dumps, fast_canonical_
 
 __all__ = [
     "BLOB_FIELDS",
-    "digest",
+    "VERSION_MARK",
     "fingerprint",
-    "fingerprint_plain",
+    "legacy_fingerprint",
+    "matches",
     "reference_fingerprint",
     "strip_signature",
+    "text_fingerprint",
 ]
 
 _URL_PREFIXES = ("http://", "https://", "blob://")
+
+#: What every fingerprint of the current definition starts with (one without it is a
+#: :func:`legacy_fingerprint`).
+VERSION_MARK = "v2:"
 
 #: Where blob URLs sit in a media record: the only strings whose query string and
 #: fragment the fingerprint ignores.
@@ -227,61 +243,77 @@ def strip_blob_urls(record: Any) -> Any:
 
 
 def digest(data: bytes) -> str:
-    """The digest of canonical JSON bytes: BLAKE2b, 16 bytes, as hex.
+    """The digest of canonical JSON bytes: BLAKE2b, 16 bytes, as hex (no mark).
 
     Example:
-        >>> digest(b'{"id":"m1"}') == fingerprint({"id": "m1"})
-        True
+        >>> len(digest(b'{"id":"m1"}'))
+        32
     """
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def fingerprint(record: Mapping[str, Any]) -> str:
-    """The fingerprint of ``record`` (see the module doc): 32 hex characters.
+def text_fingerprint(text: bytes) -> str:
+    """The fingerprint of a record whose canonical text is ``text`` (see the module doc).
 
-    Equal to :func:`reference_fingerprint` for every record (the module doc says how).
+    Example:
+        >>> text_fingerprint(b'{"id":"m1"}') == fingerprint({"id": "m1"})
+        True
+    """
+    return VERSION_MARK + digest(text)
+
+
+def fingerprint(record: Mapping[str, Any]) -> str:
+    """The fingerprint of ``record`` (see the module doc): ``v2:`` and 32 hex characters.
+
+    Equal to :func:`reference_fingerprint` for every record.
 
     Example:
         >>> fingerprint({"id": "m1"}) == fingerprint({"id": "m1"})
         True
+        >>> fingerprint({"id": "m1", "n": 1}) == fingerprint({"n": 1, "id": "m1"})
+        False
     """
-    return _fingerprint_of(record, fast_canonical_dumps(record), marks=True, underscores=True)
+    return VERSION_MARK + _digest_of(record, sort_keys=False)
 
 
-def fingerprint_plain(
-    record: Mapping[str, Any], *, marks: bool = True, underscores: bool = True
-) -> str:
-    """:func:`fingerprint` of a record whose checks were made once for its whole page.
-
-    Exact (equal to ``fingerprint(record)``) only for a record decoded by the fast parser
-    (:func:`~coreviz_frames._util.jsoncodec.loads_checked` said ``plain``: exact types,
-    finite floats) from a body without a float between 1e-9 and 1e-4 (the only floats
-    orjson writes otherwise); ``marks=False`` only when no string of it holds ``?`` or
-    ``#``, ``underscores=False`` only when none starts with ``_`` nor holds ``"_``.
-    :mod:`~coreviz_frames.exports.bodyfingerprints` proves these from the page's bytes.
+def legacy_fingerprint(record: Mapping[str, Any]) -> str:
+    """The fingerprint of ``record`` as releases before the ``v2:`` mark wrote it: the same
+    text with every object's keys sorted, 32 hex characters without a mark.
 
     Example:
-        >>> rec = {"id": "m1", "blob": "https://h/a.jpg?sig=1"}
-        >>> fingerprint_plain(rec) == fingerprint(rec)
+        >>> legacy_fingerprint({"id": "m1", "n": 1}) == legacy_fingerprint({"n": 1, "id": "m1"})
         True
     """
-    return _fingerprint_of(
-        record, fast_canonical_redumps(record), marks=marks, underscores=underscores
-    )
+    return _digest_of(record, sort_keys=True)
 
 
-def _fingerprint_of(
-    record: Mapping[str, Any], data: bytes | None, *, marks: bool, underscores: bool
-) -> str:
-    """The digest from ``data`` (the fast canonical bytes of ``record``, None if refused),
-    blob URLs stripped when ``marks`` (it may hold ``?``/``#``), by the definition when
-    ``underscores`` and a ``"_`` shows."""
-    if data is not None and marks and (b"?" in data or b"#" in data):
+def matches(stored: str | None, record: Mapping[str, Any], *, current: str | None = None) -> bool:
+    """Whether ``stored`` (a fingerprint read from an export, or None) is ``record``'s, by
+    the definition it was written with: :func:`fingerprint` for a ``v2:`` one (``current``,
+    when already computed), else :func:`legacy_fingerprint`.
+
+    Example:
+        >>> matches(legacy_fingerprint({"id": "m1"}), {"id": "m1"}), matches(None, {})
+        (True, False)
+    """
+    if stored is None:
+        return False
+    if stored.startswith(VERSION_MARK):
+        return stored == (fingerprint(record) if current is None else current)
+    return stored == legacy_fingerprint(record)
+
+
+def _digest_of(record: Mapping[str, Any], *, sort_keys: bool) -> str:
+    """The digest of ``record``'s canonical bytes: orjson where provably equal to the
+    standard library, blob URLs stripped only for a record whose bytes hold ``?`` or ``#``,
+    the definition itself where a ``"_`` shows (a key to leave out)."""
+    data = fast_canonical_dumps(record, sort_keys=sort_keys)
+    if data is not None and (b"?" in data or b"#" in data):
         stripped = strip_blob_urls(record)
         if stripped is not record:
-            data = fast_canonical_redumps(stripped)
-    if data is None or (underscores and b'"_' in data):
-        return reference_fingerprint(record)
+            data = fast_canonical_redumps(stripped, sort_keys=sort_keys)
+    if data is None or b'"_' in data:
+        return _reference_digest(record, sort_keys=sort_keys)
     return digest(data)
 
 
@@ -293,13 +325,19 @@ def reference_fingerprint(record: Mapping[str, Any]) -> str:
         ...     {"blob": "https://h/x"})
         True
     """
-    text = _dumps(record)
+    return VERSION_MARK + _reference_digest(record, sort_keys=False)
+
+
+def _reference_digest(record: Mapping[str, Any], *, sort_keys: bool) -> str:
+    text = _dumps(record, sort_keys)
     if "?" in text or "#" in text or '"_' in text:  # else canonical(record) is record itself
-        text = _dumps(canonical(record))
+        text = _dumps(canonical(record), sort_keys)
     # "surrogatepass": a lone surrogate (valid JSON escape, not Unicode) hashes, never raises
     data = text.encode("utf-8", "surrogatepass")
     return digest(data)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+def _dumps(value: Any, sort_keys: bool) -> str:
+    return json.dumps(
+        value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, default=str
+    )

@@ -1,13 +1,10 @@
-"""Exact fingerprints of response bodies, computed in a small pool of side processes.
+"""Fingerprints of response bodies, computed in a small pool of side processes.
 
-An export spends more GIL-held CPU on fingerprints (decoding each record into Python
-objects, then its canonical JSON) than on reading and flattening the pages through Arrow.
-:class:`FingerprintPool` moves that work out of the main process: ``submit(body, rows)``
-hands the raw bytes of a browse page (or of a Get Media answer) to a side process, which
-runs :func:`~coreviz_frames.exports.bodyfingerprints.body_fingerprints` (the client's own
-decoding, then exactly :func:`~coreviz_frames.exports.fingerprint.fingerprint` of each
-record) and answers ``{normalised media id: fingerprint}``. The main process only copies
-bytes to a pipe and reads a small answer back.
+:class:`FingerprintPool` keeps fingerprinting out of the main process's GIL: ``submit(body,
+rows)`` hands the raw bytes of a browse page (or of a Get Media answer) to a side process,
+which runs :func:`~coreviz_frames.exports.bodyfingerprints.body_fingerprints` (each record's
+fingerprint from its own text in the body) and answers ``{normalised media id: fingerprint}``.
+The main process only copies bytes to a pipe and reads a small answer back.
 
 Processes: ``workers`` (default ``min(2, cpu count)``) fresh interpreters, started as
 ``python -c ...`` (a fork *and exec*: never a bare fork of a process with threads), each
@@ -44,7 +41,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import multiprocessing
@@ -67,8 +63,6 @@ from coreviz_frames._util.checks import check_int
 from coreviz_frames._util.ids import id_key
 from coreviz_frames.errors import FingerprintError
 from coreviz_frames.exports.bodyfingerprints import body_fingerprints
-from coreviz_frames.exports.fingerprint import fingerprint
-from coreviz_frames.exports.structfingerprints import StructFingerprints, record_shape
 
 if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
     from coreviz_frames.tables.pagechunks import PageRows
@@ -141,35 +135,15 @@ def _read_frame(inp: IO[bytes], limit: int | None = None) -> bytes | None:
     return data
 
 
-def _compute(
-    body: bytes,
-    rows: list[int] | None,
-    hydrated: dict[int, bytes],
-    structs: StructFingerprints | None = None,
-) -> list[Any]:
+def _compute(body: bytes, rows: list[int] | None, hydrated: dict[int, bytes]) -> list[Any]:
     """``["ok", fingerprints]`` or ``["error", message]`` for one body (both modes)."""
     try:
-        return ["ok", body_fingerprints(body, rows, hydrated or None, structs=structs)]
+        return ["ok", body_fingerprints(body, rows, hydrated or None)]
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         return ["error", f"{type(exc).__name__}: {exc}"]
 
 
 # ------------------------------------------------------------------ the side process
-
-
-def _structs(shape: dict[str, Any]) -> StructFingerprints | None:
-    """Records of ``shape`` decoded into structs, or None where msgspec is missing."""
-    try:
-        return StructFingerprints(shape)
-    except ImportError:
-        return None
-
-
-@functools.cache
-def _record_shape() -> dict[str, Any]:
-    """The record shape the side processes are started with (built once, in this process:
-    it needs pyarrow, which they never import)."""
-    return record_shape()
 
 
 def _watch_parent(parent: int) -> None:
@@ -191,7 +165,6 @@ def _serve_child() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print goes to stderr, never into the answers
     inp = os.fdopen(os.dup(0), "rb")
-    structs = _structs(json.loads(sys.argv[2])) if len(sys.argv) > 2 else None
     _watch_parent(os.getppid())
     _write_frame(out, json.dumps(["ready", os.getpid(), os.path.realpath(__file__)]).encode())
     out.flush()
@@ -204,7 +177,7 @@ def _serve_child() -> None:
                     return  # the parent went away between frames
                 body, *more = [frame or b"" for frame in frames]
                 hydrated = dict(zip(hydrated_rows, more, strict=True))
-                answers.append(_compute(body, rows, hydrated, structs))
+                answers.append(_compute(body, rows, hydrated))
             _write_frame(out, json.dumps(answers).encode())
             out.flush()
     except (_SideDied, BrokenPipeError):
@@ -222,7 +195,7 @@ class _Side:
         if _PACKAGE_ROOT not in path:
             path.insert(0, _PACKAGE_ROOT)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, json.dumps(path), json.dumps(_record_shape())],
+            [sys.executable, "-c", _CHILD, json.dumps(path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -327,7 +300,6 @@ class FingerprintPool:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._sides: dict[int, _Side] = {}
-        self._structs: StructFingerprints | Literal[False] | None = None  # thread mode's
         self._threads: list[threading.Thread] = []
         self._started = self._closing = self._closed = self._aborted = False
         self._count = 0
@@ -479,8 +451,7 @@ class FingerprintPool:
             try:
                 side = None if self.mode == "thread" else self._side_for(lane)
                 if side is None:
-                    structs = self._structs_here()
-                    _finish(jobs, [_compute(j.body, j.rows, j.hydrated, structs) for j in jobs])
+                    _finish(jobs, [_compute(j.body, j.rows, j.hydrated) for j in jobs])
                     continue
                 try:
                     _finish(jobs, side.run(jobs))
@@ -496,13 +467,6 @@ class FingerprintPool:
             side = self._sides.pop(lane, None)
         if side is not None:
             side.stop(kill=self._aborted)
-
-    def _structs_here(self) -> StructFingerprints | None:
-        """The struct decoder of the thread mode (built once; None without msgspec)."""
-        with self._lock:
-            if self._structs is None:
-                self._structs = _structs(_record_shape()) or False
-            return self._structs or None
 
     def _side_for(self, lane: int) -> _Side | None:
         """This lane's running side process, started if needed; None when the pool has
@@ -578,7 +542,7 @@ def _as_bytes(body: bytes) -> bytes:
 def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[str, str]:
     """``{normalised id: fingerprint}`` of ``part``'s kept rows: the pool's answer for
     ``submit(part.page.body, part.rows)``, or, where its side process died or the answer
-    lacks an id, computed here from the decoded rows (the same values).
+    lacks an id, computed here from the same bytes (the same values).
 
     Example:
         >>> from coreviz_frames.tables.arrowrecords import read_page
@@ -595,9 +559,5 @@ def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[st
     except FingerprintError:
         found = {}
     if any(ident not in found for ident in idents):
-        found = {}
-        for record in part.records():
-            ident = id_key(record.get("id"))
-            if ident is not None:
-                found[ident] = fingerprint(record)
+        found = body_fingerprints(_as_bytes(part.page.body), list(part.rows))
     return {ident: found[ident] for ident in idents}

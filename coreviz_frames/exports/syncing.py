@@ -59,7 +59,7 @@ from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.errors import AuthenticationError, ConfigError, CorevizError
 from coreviz_frames.exports.delta import DEFAULT_RETENTION
 from coreviz_frames.exports.deltastore import open_store
-from coreviz_frames.exports.fingerprint import fingerprint, strip_signature
+from coreviz_frames.exports.fingerprint import VERSION_MARK, fingerprint, matches, strip_signature
 from coreviz_frames.exports.manifest import (
     MANIFEST_NAME,
     failure_from_manifest,
@@ -232,13 +232,17 @@ class _Run:
         stored = self.known.get(ident)
         listed = fingerprint(item)
         if not needs_hydration(item) and self.hydrate is not True:
-            if stored is not None and stored.fingerprint == listed:
-                self.report.unchanged += 1
+            if stored is not None and matches(stored.fingerprint, item, current=listed):
+                self.unchanged(stored, ident, listed, listed)
             else:
                 self.add(dict(item), ident, listed, listed)
             return
-        if self.hydrate is not True and stored is not None and stored.listing_fingerprint == listed:
-            self.report.unchanged += 1
+        if (
+            self.hydrate is not True
+            and stored is not None
+            and matches(stored.listing_fingerprint, item, current=listed)
+        ):
+            self.unchanged(stored, ident, stored.fingerprint, listed)
             return
         self.to_fetch.append((dict(item), ident, listed))
         if len(self.to_fetch) >= self.batch_size:
@@ -261,11 +265,21 @@ class _Run:
                 full.setdefault(key, value)
             content = fingerprint(full)
             stored = self.known.get(ident)
-            if stored is not None and stored.fingerprint == content:
+            if stored is not None and matches(stored.fingerprint, full, current=content):
                 self.report.unchanged += 1  # the listed item changed, the record did not:
                 self.store.refresh_fingerprints(stored.part, {ident: (content, listed)})
             else:
                 self.add(full, ident, content, listed)
+
+    def unchanged(
+        self, stored: StoredMedia, ident: str, content: str | None, listed: str | None
+    ) -> None:
+        """Count an unchanged media; one whose stored fingerprints were written by the
+        previous definition gets the current ones (its rows stay as they are)."""
+        self.report.unchanged += 1
+        old = (stored.fingerprint, stored.listing_fingerprint)
+        if any(fp is not None and not fp.startswith(VERSION_MARK) for fp in old):
+            self.store.refresh_fingerprints(stored.part, {ident: (content, listed)})
 
     def add(self, record: dict, ident: str, content: str, listed: str | None) -> None:
         stored = self.known.get(ident)

@@ -1,4 +1,5 @@
-"""fingerprint: stable over key order and blob URL signatures, sensitive to any content change."""
+"""fingerprint: stable over blob URL signatures and ``_`` keys, sensitive to any content change;
+legacy_fingerprint: the previous definition (sorted keys), for exports written before it."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from coreviz_frames._util import jsoncodec
 from coreviz_frames.exports import fingerprint as fingerprint_module
 from coreviz_frames.exports.fingerprint import (
     BLOB_FIELDS,
+    VERSION_MARK,
     canonical,
     fingerprint,
+    legacy_fingerprint,
+    matches,
     reference_fingerprint,
     strip_blob_urls,
     strip_signature,
+    text_fingerprint,
 )
 from coreviz_frames.local_api.synthetic import synthetic_media
 
@@ -39,23 +44,59 @@ _json = st.recursive(
 )
 
 
-def _slow(record) -> str:
-    text = json.dumps(canonical(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _slow(record, sort_keys: bool = False) -> str:
+    text = json.dumps(
+        canonical(record), sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @settings(max_examples=_examples(200), deadline=None)
 @given(st.dictionaries(_text, _json, max_size=4))
 def test_the_fast_path_equals_hashing_the_canonical_record(record):
-    assert fingerprint(record) == _slow(record)
+    assert fingerprint(record) == VERSION_MARK + _slow(record)
+    assert legacy_fingerprint(record) == _slow(record, sort_keys=True)
+    text = json.dumps(canonical(record), separators=(",", ":"), ensure_ascii=False).encode()
+    assert text_fingerprint(text) == fingerprint(record)
 
 
-def test_key_order_and_url_signatures_do_not_count():
+def test_url_signatures_and_underscore_keys_do_not_count_key_order_does():
     record = synthetic_media(9)  # a video with many frames
     signed = json.loads(json.dumps(record).replace('.jpg"', '.jpg?sig=abc&se=2026"'))
-    reordered = dict(reversed(list(signed.items())))
-    assert fingerprint(record) == fingerprint(reordered)
+    assert fingerprint(record) == fingerprint(signed)
     assert fingerprint({**record, "_score": 0.3}) == fingerprint(record)
+    reordered = dict(reversed(list(signed.items())))
+    assert fingerprint(record) != fingerprint(reordered)
+    assert legacy_fingerprint(record) == legacy_fingerprint(reordered)  # it sorted keys
+    assert fingerprint(record).startswith("v2:") and len(legacy_fingerprint(record)) == 32
+
+
+#: What the release before the ``v2:`` definition stored for these records (its
+#: ``fingerprint()``, run on them once): legacy_fingerprint must keep giving them.
+PREVIOUS_RELEASE = [
+    (synthetic_media(0), "16d369f1416366c1da9089d7a02bcc92"),
+    (synthetic_media(7), "f4b85a89a5e8cd1609f415e747960c40"),
+    (
+        {
+            "id": "m1",
+            "_score": 0.5,
+            "blob": "https://h/a.jpg?sig=1",
+            "x": [1e-05, 2.5, None],
+            "n": "caf\u00e9",
+        },
+        "914d4001f440f58ec9ca375ff17e8a95",
+    ),
+    ({"b": 1, "a": {"d": [1, 2], "c": "https://h/p?v=2"}}, "b5ddf8002544712607178b9492e0170e"),
+]
+
+
+@pytest.mark.parametrize(("record", "stored"), PREVIOUS_RELEASE)
+def test_legacy_fingerprints_are_those_the_previous_release_stored(record, stored):
+    assert legacy_fingerprint(record) == stored
+    assert matches(stored, record) and matches(fingerprint(record), record)
+    edited = {**record, "id": "another"}
+    assert not matches(stored, edited) and not matches(fingerprint(record), edited)
+    assert not matches(None, record)
 
 
 def test_any_content_change_counts():
@@ -248,14 +289,17 @@ def _by_definition(record) -> str:
             out[below] = [level(v, *child) for v in value[below]]
         return out
 
-    text = _old_dumps(level(record, ("blob",), "frames"))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    text = json.dumps(
+        level(record, ("blob",), "frames"), separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return VERSION_MARK + digest
 
 
 def _outcome(fn, record):
     try:
         return fn(record)
-    except TypeError as exc:  # mixed key types cannot be sorted, by every implementation
+    except TypeError as exc:  # mixed key types cannot be sorted (legacy_fingerprint)
         return type(exc), str(exc)
 
 
@@ -332,13 +376,14 @@ def _sample_records() -> list[dict]:
 
 
 def test_records_without_urls_outside_blob_fields_keep_their_old_fingerprint():
-    """Fingerprints stored before the change stay valid for every such record, signed blob
-    URLs included: a sync after the upgrade rewrites only media with such URLs elsewhere."""
+    """Fingerprints stored before 0.2.0's change stay valid for every such record, signed
+    blob URLs included: a sync after the upgrade rewrites only media with such URLs
+    elsewhere (compared by :func:`legacy_fingerprint`, the definition of that time)."""
     records = [synthetic_media(i) for i in range(40)] + _sample_records()
     records += [_signed(r) for r in records]
-    assert [fingerprint(r) for r in records] == [old_fingerprint(r) for r in records]
+    assert [legacy_fingerprint(r) for r in records] == [old_fingerprint(r) for r in records]
     with_url = _with_url_texts(synthetic_media(1), "https://h.example/p?id=1")
-    assert fingerprint(with_url) != old_fingerprint(with_url)
+    assert legacy_fingerprint(with_url) != old_fingerprint(with_url)
 
 
 def _signed(record: dict) -> dict:

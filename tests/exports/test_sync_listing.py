@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from helpers import KEY, ScriptedServer, fast_client
@@ -25,6 +27,7 @@ from coreviz_frames.errors import (
     SkippedRecordWarning,
 )
 from coreviz_frames.exports import writer as export_module
+from coreviz_frames.exports.fingerprint import legacy_fingerprint
 from coreviz_frames.exports.manifest import read_manifest
 from coreviz_frames.exports.reader import read_parquet
 from coreviz_frames.exports.syncing import sync
@@ -387,3 +390,78 @@ def test_an_honest_listing_is_whole_and_a_part_of_one_is_not(sample_api, local_a
             assert len(list(part)) == 2 and len(list(rng)) <= 3
         assert part.report.complete and not part.report.whole
         assert "max_items" in part.report.unproven and "offset range" in rng.report.unproven
+
+
+# --------------------------------------------------------------------------- v2 fingerprints
+
+
+def _stored_fingerprints(out) -> dict[str, tuple[str | None, str | None]]:
+    """``{media_id: (fingerprint, listing_fingerprint)}`` of the current snapshot."""
+    found = {}
+    for part in read_manifest(out)["parts"]:
+        table = pq.read_table(out / part["index"]).to_pylist()
+        found.update({r["media_id"]: (r["fingerprint"], r["listing_fingerprint"]) for r in table})
+    return found
+
+
+def _as_the_previous_release_stored(out, records: list[dict]) -> None:
+    """Rewrite the export's fingerprint files with what the release before the ``v2:``
+    definition stored: ``legacy_fingerprint`` of each record (pinned to that release's own
+    values in test_fingerprint.py), for the content and, where set, the listing."""
+    legacy = {r["id"]: legacy_fingerprint(r) for r in records}
+    for part in read_manifest(out)["parts"]:
+        path = out / part["index"]
+        rows = pq.read_table(path).to_pylist()
+        for row in rows:
+            row["fingerprint"] = legacy[row["media_id"]]
+            if row["listing_fingerprint"] is not None:
+                row["listing_fingerprint"] = legacy_fingerprint(light_item(_record(records, row)))
+        pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(path)), path)
+
+
+def _record(records: list[dict], row: dict) -> dict:
+    return next(r for r in records if r["id"] == row["media_id"])
+
+
+@pytest.mark.parametrize("light", [False, True])
+def test_an_export_of_the_previous_definition_is_synced_without_rewriting_its_media(
+    listing, tmp_path, light
+):
+    """The first sync after the upgrade compares each media by the definition its stored
+    fingerprint was written with: nothing is rewritten for the change of definition, the
+    fingerprint files get ``v2:`` fingerprints, and the next sync compares by those. A
+    light listing is compared by its listing fingerprint (no Get Media); the content
+    fingerprint stays the old one until a Get Media gives the new one."""
+    served = listing([synthetic_media(i) for i in range(12)])
+    served.light = light
+    out = tmp_path / "out"
+    _sync(served, out)
+    if light:
+        _sync(served, out)  # stores the listing fingerprints of the light items
+        assert all(listed is not None for _, listed in _stored_fingerprints(out).values())
+    _as_the_previous_release_stored(out, served.records)
+    assert not any(fp.startswith("v2:") for fp, _ in _stored_fingerprints(out).values())
+    data = {p: p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+    report = _sync(served, out)
+    assert (report.updated, report.unchanged, report.added) == (0, 12, 0), str(report)
+    assert report.parts_written == 0 and report.fetched == 0
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*.parquet"))} == data  # rows kept
+    stored = _stored_fingerprints(out).values()
+    if light:
+        assert all(listed.startswith("v2:") and not fp.startswith("v2:") for fp, listed in stored)
+    else:
+        assert all(fp.startswith("v2:") for fp, _ in stored)
+    again = _sync(served, out)
+    assert not again.changed and again.unchanged == 12 and again.fetched == 0
+
+
+def test_an_edit_is_still_seen_by_the_first_sync_after_the_upgrade(listing, tmp_path):
+    served = listing([synthetic_media(i) for i in range(6)])
+    out = tmp_path / "out"
+    _sync(served, out)
+    _as_the_previous_release_stored(out, served.records)
+    served.records[4] = _with_caption(served.records[4], "an edit made meanwhile")
+    report = _sync(served, out)
+    assert (report.updated, report.unchanged) == (1, 5), str(report)
+    captions = read_parquet(out, grains=["captions"]).captions
+    assert "an edit made meanwhile" in set(captions["text"])

@@ -307,10 +307,21 @@ def exact_fingerprints(records: list) -> dict[str, str]:
 READ_PAGES = sorted(name for name, body in PAGES.items() if read_page(body) is not None)
 
 
+#: Pages that write a number otherwise than Python does (``"width": -0``): their records'
+#: fingerprints keep that spelling (see ``exports.fingerprint``), once written as Python
+#: writes them they are those of the decoded records.
+NUMBERS_WRITTEN_OTHERWISE = {"negative_zero"}
+
+
 @pytest.mark.parametrize("name", READ_PAGES)
 def test_hostile_page_fingerprints(name: str, fingerprint_pool: FingerprintPool) -> None:
     """The fingerprints computed from a page's bytes (in side processes) are those of its
-    decoded records."""
+    decoded records, wherever the page writes its numbers as Python does."""
     body = PAGES[name]
-    future = fingerprint_pool.submit(body, what=name)
-    assert future.result() == exact_fingerprints(loads(body)["media"])
+    value = loads(body)
+    respelled = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    exact = exact_fingerprints(value["media"])
+    assert fingerprint_pool.submit(respelled, what=name).result() == exact
+    from_bytes = fingerprint_pool.submit(body, what=name).result()
+    assert (from_bytes == exact) is (name not in NUMBERS_WRITTEN_OTHERWISE)
+    assert from_bytes.keys() == exact.keys()
