@@ -69,6 +69,9 @@ DEFAULT_BASE_URL = "https://lab.coreviz.io/api"
 #: The values of ``hydrate=`` (see :meth:`Client.browse`).
 HYDRATE = ("auto", True, False)
 _CLOSED_EARLY = "the iteration was closed before its end"
+#: Pages read by pyarrow at once, whatever the number of requests in flight: one per core
+#: (more threads parsing than cores only trade the cores and the GIL back and forth).
+_PARSING = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 _CAPPED = "max_items ended the walk before the listing did"
 
 
@@ -861,7 +864,10 @@ class Client:
         body = self._transport.get_body(
             path, params=query, what=what, media_id=collection_id, cancel=cancel
         )
-        arrow = read_page(body.content) if accept is not None else None
+        arrow = None
+        if accept is not None:
+            with _PARSING:
+                arrow = read_page(body.content)
         if arrow is not None and accept is not None and accept(arrow):
             read: ArrowPage = arrow
             return lambda: read

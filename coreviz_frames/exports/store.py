@@ -256,9 +256,8 @@ class PartWriter:
         )
         store.hive = self.hive
         arrow = grain_tables(tables)
-        files = store._write_part(arrow, seq)
+        files, index = store._write_part(arrow, seq, fingerprints=fingerprints)
         ids = arrow["media"].column("media_id").to_pylist()
-        index = store._write_index(seq, ids, fingerprints) if fingerprints is not None else None
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         return PendingPart(seq, files, rows, ids, index)
 
@@ -793,16 +792,23 @@ class ExportStore:
                 self._failed.pop(ident, None)
 
     def _write_part(
-        self, arrow: Mapping[str, pa.Table], seq: int, *, staged: bool = False
-    ) -> dict[str, list[str]]:
-        """Write part ``seq`` (a file per grain and partition); its files by grain.
+        self,
+        arrow: Mapping[str, pa.Table],
+        seq: int,
+        *,
+        staged: bool = False,
+        fingerprints: Fingerprints | None = None,
+    ) -> tuple[dict[str, list[str]], str | None]:
+        """Write part ``seq`` (a file per grain and partition) and, given ``fingerprints``,
+        its fingerprint file; its files by grain, and the fingerprint file (or None).
 
-        ``staged`` (a sync) writes each file under its hidden :func:`staged_name`, which no
-        reader or glob sees; :meth:`commit_snapshot` renames them just before the manifest.
+        ``staged`` (a sync) writes each grain file under its hidden :func:`staged_name`,
+        which no reader or glob sees; :meth:`commit_snapshot` renames them just before the
+        manifest (the fingerprint file counts only once a manifest lists it).
         """
         name = part_name(seq)
         files: dict[str, list[str]] = {}
-        jobs: list[tuple[Path, pa.Table]] = []
+        jobs: list[tuple[Path, pa.Table, str]] = []
         for grain, table in arrow.items():
             files[grain] = []
             for subdir, piece in split_partitions(table, self.partition_by, hive=self.hive):
@@ -811,19 +817,23 @@ class ExportStore:
                 if staged:
                     target = staged_name(target)
                     self._hidden.append((target, self.root / rel))
-                jobs.append((target, piece))
+                jobs.append((target, piece, self.compression))
                 files[grain].append(rel.as_posix())
+        index = None
+        if fingerprints is not None:
+            ids = arrow["media"].column("media_id").to_pylist()
+            rel = _index_path(seq)
+            jobs.append((self.root / rel, index_table(ids, fingerprints), "zstd"))
+            index = rel.as_posix()
 
         def write(job: int) -> None:
-            target, piece = jobs[job]
-            write_file(
-                target, piece, row_group_size=self.row_group_size, compression=self.compression
-            )
+            target, table, compression = jobs[job]
+            write_file(target, table, row_group_size=self.row_group_size, compression=compression)
 
         # Arrow encodes and compresses without the GIL, and each file's fsync waits on the
         # disk alone: the files of a part are written side by side (an error stops the rest).
         run_fail_fast(range(len(jobs)), write, workers=_WRITE_THREADS)
-        return files
+        return files, index
 
     def _write_index(
         self, seq: int, ids: Iterable[Any], fingerprints: Fingerprints, suffix: str = ""
@@ -832,7 +842,7 @@ class ExportStore:
         names a newer version of it (``part-000003-s7.index``). The ``.index`` suffix (the
         file is Parquet) keeps it out of every ``**/*.parquet`` glob of the export."""
         table = index_table(ids, fingerprints)
-        rel = Path(INDEX_DIR, part_name(seq).replace(".parquet", f"{suffix}{INDEX_SUFFIX}"))
+        rel = _index_path(seq, suffix)
         write_file(self.root / rel, table, row_group_size=self.row_group_size, compression="zstd")
         return rel.as_posix()
 
@@ -852,10 +862,9 @@ class ExportStore:
         self._require_running()
         arrow = grain_tables(tables)  # checks first
         seq = self._next_seq()
-        files = self._write_part(arrow, seq)
+        files, index = self._write_part(arrow, seq, fingerprints=fingerprints)
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         ids = arrow["media"].column("media_id").to_pylist()
-        index = self._write_index(seq, ids, fingerprints) if fingerprints is not None else None
         commit = self._commit(files, rows, len(ids), ids, index, seq)
         self._add_failures(failures)
         self._save()
@@ -1054,8 +1063,7 @@ class ExportStore:
         self, arrow: Mapping[str, pa.Table], ids: list[Any], fps: Fingerprints
     ) -> PartCommit:
         seq = self._next_seq()
-        files = self._write_part(arrow, seq, staged=True)
-        index = self._write_index(seq, ids, fps)
+        files, index = self._write_part(arrow, seq, staged=True, fingerprints=fps)
         rows = {grain: table.num_rows for grain, table in arrow.items()}
         entry = {"part": seq, "media": len(ids), "rows": rows, "files": files, "index": index}
         self._staged.append(entry)
@@ -1202,6 +1210,12 @@ def read_index(path: Path, hint: str) -> dict[str, list[Any]]:
             return table.to_pydict()
         problem = f"its column {wrong[0]!r} is missing or not text (not a fingerprint file)"
     raise ExportError(f"{path} is damaged: {problem}; {hint}", path=str(path.parent))
+
+
+def _index_path(seq: int, suffix: str = "") -> Path:
+    """The fingerprint file of part ``seq`` (``_coreviz_index/part-000003.index``), or a newer
+    version of it (``suffix``: ``part-000003-s7.index``)."""
+    return Path(INDEX_DIR, part_name(seq).replace(".parquet", f"{suffix}{INDEX_SUFFIX}"))
 
 
 def index_table(ids: Iterable[Any], fingerprints: Fingerprints) -> pa.Table:

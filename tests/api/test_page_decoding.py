@@ -54,3 +54,37 @@ def test_a_page_that_is_not_json_fails_when_the_walk_reaches_it() -> None:
             assert seen == [f"m{i}" for i in range(len(seen))]  # in order, none after it
     finally:
         srv.close()
+
+
+def test_no_more_pages_are_read_by_pyarrow_at_once_than_the_machine_has_cores(
+    local_api_factory, monkeypatch
+) -> None:
+    """Eight requests in flight, but pages parsed only as many at a time as the parsing
+    semaphore allows (one per core by default): more threads parsing than cores only trade
+    the cores and the GIL back and forth."""
+    import os
+    import time
+
+    from coreviz_frames.api import client as client_module
+
+    assert client_module._PARSING._value == max(1, os.cpu_count() or 1)  # type: ignore[attr-defined]
+    monkeypatch.setattr(client_module, "_PARSING", threading.BoundedSemaphore(2))
+    api = local_api_factory(synthetic=240, api_key=KEY)
+    original = client_module.read_page
+    lock, now, most = threading.Lock(), [0], [0]
+
+    def slow_read(body):
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        time.sleep(0.02)  # long enough for every worker to arrive here
+        with lock:
+            now[0] -= 1
+        return original(body)
+
+    monkeypatch.setattr(client_module, "read_page", slow_read)
+    with cvf.Client(api_key=KEY, base_url=api.base_url, max_workers=8) as client:
+        walk = client.browse(api.collection_id, page_size=10, progress=False)
+        media = sum(len(chunk) if hasattr(chunk, "rows") else 1 for chunk in walk.chunks())
+    assert media == 240
+    assert most[0] == 2

@@ -247,3 +247,19 @@ def test_stray_output_before_the_side_process_answers_is_not_taken_for_an_answer
             "m1": fingerprint({"id": "m1"})
         }
     assert pool.mode == "thread" and "not its answer" in pool.reason and pool.pids == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are Linux's")
+def test_one_side_process_by_default_fed_through_a_pipe_that_holds_a_page():
+    import fcntl
+
+    body, want = _page(0, 30)
+    with FingerprintPool() as pool:
+        assert pool.workers == 1
+        assert pool.submit(body).result() == want
+        if pool.mode != "processes":
+            pytest.skip(f"side processes are not available here: {pool.describe()}")
+        (side,) = pool._sides.values()
+        size = fcntl.fcntl(side.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    assert size >= min(1 << 20, limit) > 64 << 10
