@@ -24,7 +24,8 @@ process (``LocalAPIProcess``, warmed), at each latency (default 0 and 0.02 s), i
   - **today's** package, frozen: ``git archive`` of commit ``b504686`` (``coreviz_frames``)
     extracted into a temporary folder that is first on ``sys.path`` in its children, so
     "x today" keeps meaning the export path before issue 25 (skipped, and said, where the
-    checkout has no git history);
+    checkout has no git history). Both packages are compiled to bytecode before the first
+    child starts, so no child (nor its side processes) compiles a module it imports;
   - the **first release's** path: standard-library JSON with the GC on
     (``response.json()``), stages one after another, each step on one thread: fetch a batch
     of pages with the bare pool, parse, ``to_tables``, then (export) ``pa.Table.from_pandas``
@@ -57,6 +58,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import compileall
 import io
 import json
 import math
@@ -408,6 +410,14 @@ def arrow_floor(bodies: list[bytes]) -> tuple[float, str]:
 # --------------------------------------------------------------------------- today's package
 
 
+def compile_package(folder: Path) -> None:
+    """Write the bytecode of every module under ``folder``, so that no child compiles a
+    module it imports, before or during its timed run (where ``PYTHONDONTWRITEBYTECODE`` is
+    set, an import would compile it again in every child, side processes included): both
+    packages, today's and this checkout's, start alike."""
+    compileall.compile_dir(str(folder), quiet=1, workers=0)
+
+
 def freeze_today(dest: Path) -> tuple[Path | None, str]:
     """Extract ``coreviz_frames`` as of :data:`TODAY_COMMIT` into ``dest``: ``(folder to put
     first on sys.path, what was done)``, or ``(None, why not)`` without git history."""
@@ -424,6 +434,7 @@ def freeze_today(dest: Path) -> tuple[Path | None, str]:
             archive.extractall(dest, filter="data")
         except TypeError:  # a Python without extraction filters (before 3.10.12 / 3.11.4)
             archive.extractall(dest)  # our own repository's archive
+    compile_package(dest / "coreviz_frames")
     return dest, (
         f"today's path = the package at commit {TODAY_COMMIT} (git archive extracted into a "
         "temporary folder, first on sys.path in its children)"
@@ -1036,6 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         return sweep_main(args, args.media or (3000 if args.quick else 10_000))
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp, ExitStack() as stack:
+        compile_package(ROOT / "coreviz_frames")
         today, how = freeze_today(Path(tmp) / "today")
         print(
             f"bench_pipeline: {n:,} synthetic media, local API in its own process, page_size "
