@@ -86,6 +86,7 @@ def test_today_is_the_package_at_the_frozen_commit(bench: ModuleType, tmp_path: 
         check=True,
     ).stdout
     assert (tmp_path / "coreviz_frames" / "__init__.py").read_bytes() == shown
+    assert (tmp_path / "coreviz_frames" / "__pycache__").is_dir()  # compiled: no child will
 
 
 def test_without_git_history_today_is_skipped_and_said(
@@ -163,3 +164,19 @@ def test_the_memory_of_a_process_tree_counts_its_children(bench: ModuleType):
         os.killpg(proc.pid, signal.SIGKILL)  # the group this test started: parent and child
         proc.wait()
         proc.stdout.close()
+
+
+def test_each_round_starts_one_path_later(bench: ModuleType, tmp_path: Path, monkeypatch):
+    """No path always follows the same one: a child runs slower after some others."""
+    order: list[str] = []
+
+    def fake_child(kind, run, out=None):
+        order.append(f"{kind}{'-today' if run.package else ''}")
+        return {"seconds": 1.0}
+
+    monkeypatch.setattr(bench, "run_child", fake_child)
+    paths = [f"{p.child}{'-today' if p.today else ''}" for p in bench.PATHS]
+    results = bench.end_to_end(bench.Run(None, 10, 5), tmp_path, tmp_path, rounds=3)
+    n = len(paths)
+    assert order == paths + paths[1:] + paths[:1] + paths[2:] + paths[:2]
+    assert order[:n] != order[n : 2 * n] and all(len(r) == 3 for r in results.values())
