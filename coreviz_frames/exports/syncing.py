@@ -278,7 +278,8 @@ class _Run:
         previous definition gets the current ones (its rows stay as they are)."""
         self.report.unchanged += 1
         old = (stored.fingerprint, stored.listing_fingerprint)
-        if any(fp is not None and not fp.startswith(VERSION_MARK) for fp in old):
+        legacy = any(fp is not None and not fp.startswith(VERSION_MARK) for fp in old)
+        if legacy and (content, listed) != old:  # (a light item's content stays as stored)
             self.store.refresh_fingerprints(stored.part, {ident: (content, listed)})
 
     def add(self, record: dict, ident: str, content: str, listed: str | None) -> None:

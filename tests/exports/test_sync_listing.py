@@ -435,22 +435,24 @@ def test_an_export_of_the_previous_definition_is_synced_without_rewriting_its_me
     served = listing([synthetic_media(i) for i in range(12)])
     served.light = light
     out = tmp_path / "out"
-    _sync(served, out)
+    _sync(served, out, table_format="parquet")  # its fingerprints are files to rewrite
     if light:
         _sync(served, out)  # stores the listing fingerprints of the light items
         assert all(listed is not None for _, listed in _stored_fingerprints(out).values())
     _as_the_previous_release_stored(out, served.records)
-    assert not any(fp.startswith("v2:") for fp, _ in _stored_fingerprints(out).values())
+    stored = _stored_fingerprints(out)
+    assert len(stored) == 12 and not any(fp.startswith("v2:") for fp, _ in stored.values())
     data = {p: p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
     report = _sync(served, out)
     assert (report.updated, report.unchanged, report.added) == (0, 12, 0), str(report)
     assert report.parts_written == 0 and report.fetched == 0
     assert {p: p.read_bytes() for p in sorted(out.rglob("*.parquet"))} == data  # rows kept
-    stored = _stored_fingerprints(out).values()
+    stored = _stored_fingerprints(out)
+    assert len(stored) == 12
     if light:
-        assert all(listed.startswith("v2:") and not fp.startswith("v2:") for fp, listed in stored)
+        assert all(lf.startswith("v2:") and not fp.startswith("v2:") for fp, lf in stored.values())
     else:
-        assert all(fp.startswith("v2:") for fp, _ in stored)
+        assert all(fp.startswith("v2:") for fp, _ in stored.values())
     again = _sync(served, out)
     assert not again.changed and again.unchanged == 12 and again.fetched == 0
 
@@ -458,8 +460,9 @@ def test_an_export_of_the_previous_definition_is_synced_without_rewriting_its_me
 def test_an_edit_is_still_seen_by_the_first_sync_after_the_upgrade(listing, tmp_path):
     served = listing([synthetic_media(i) for i in range(6)])
     out = tmp_path / "out"
-    _sync(served, out)
+    _sync(served, out, table_format="parquet")
     _as_the_previous_release_stored(out, served.records)
+    assert not any(fp.startswith("v2:") for fp, _ in _stored_fingerprints(out).values())
     served.records[4] = _with_caption(served.records[4], "an edit made meanwhile")
     report = _sync(served, out)
     assert (report.updated, report.unchanged) == (1, 5), str(report)
