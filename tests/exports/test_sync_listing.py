@@ -468,3 +468,34 @@ def test_an_edit_is_still_seen_by_the_first_sync_after_the_upgrade(listing, tmp_
     assert (report.updated, report.unchanged) == (1, 5), str(report)
     captions = read_parquet(out, grains=["captions"]).captions
     assert "an edit made meanwhile" in set(captions["text"])
+
+
+def _delta_fingerprints(out) -> list[str]:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(out / "_coreviz_index")).to_pyarrow_table()["fingerprint"].to_pylist()
+
+
+def test_a_delta_export_of_the_previous_definition_is_synced_without_rewriting(
+    listing, tmp_path, monkeypatch
+):
+    """The same for a Delta export (what a sync makes of a new directory): the first sync
+    after the upgrade rewrites no media and commits the ``v2:`` fingerprints."""
+    pytest.importorskip("deltalake")
+    from coreviz_frames.exports import syncing
+
+    served = listing([synthetic_media(i) for i in range(8)])
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:  # the export as the previous release wrote it
+        patch.setattr(syncing, "fingerprint", legacy_fingerprint)
+        first = _sync(served, out)
+    assert first.added == 8 and read_manifest(out)["table_format"] == "delta"
+    before = _delta_fingerprints(out)
+    assert len(before) == 8 and not any(fp.startswith("v2:") for fp in before)
+    report = _sync(served, out)
+    assert (report.updated, report.unchanged, report.added) == (0, 8, 0), str(report)
+    assert report.parts_written == 0
+    assert all(fp.startswith("v2:") for fp in _delta_fingerprints(out))
+    assert sorted(_media_ids(out)) == sorted(r["id"] for r in served.records)
+    again = _sync(served, out)
+    assert not again.changed and again.unchanged == 8
