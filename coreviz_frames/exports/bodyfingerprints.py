@@ -286,11 +286,11 @@ def _raw_id(members: _Members) -> str | None:
     return (normalize_id(ident) or ident) if isinstance(ident, str) else None
 
 
-def _hydrated_members(item: _Members, body: bytes, row: int) -> _Members:
-    """The record the client yields for a hydrated item: the Get Media ``body``'s record
-    with the listed ``item``'s keys added where it lacks them (``Client._hydrated``)."""
-    value, _ = _raw_members(body)
-    if isinstance(value.get("media"), list):
+def _hydrated(item: Mapping[str, Any], value: Any, row: int) -> dict[str, Any]:
+    """The record the client yields for a hydrated item: the record of ``value`` (a Get
+    Media body, decoded or as raw members) with the listed ``item``'s keys added where it
+    lacks them (``Client._hydrated``)."""
+    if isinstance(value, dict) and isinstance(value.get("media"), list):
         raise ValueError(f"the hydrated body of row {row} is a page, not a Get Media body")
     ((_, record),) = select_records(value, None)
     if not isinstance(record, dict):
@@ -311,7 +311,7 @@ def _from_text(
     for row, members in select_records(value, rows):
         joined = hydrated is not None and row in hydrated
         if joined:
-            members = _hydrated_members(members, hydrated[row], row)  # type: ignore[index]
+            members = _hydrated(members, _raw_members(hydrated[row])[0], row)  # type: ignore[index]
         key = _raw_id(members)
         if key is not None and key not in out:
             out[key] = text_fingerprint(_raw_text(members, look or joined))
@@ -327,13 +327,7 @@ def _from_records(
     for row, item in select_records(value, rows):
         record = item
         if hydrated is not None and row in hydrated:
-            full_value, _ = loads_checked(hydrated[row])
-            if isinstance(full_value, dict) and isinstance(full_value.get("media"), list):
-                raise ValueError(f"the hydrated body of row {row} is a page, not a Get Media body")
-            ((_, full),) = select_records(full_value, None)
-            record = dict(full)
-            for key, field in item.items():
-                record.setdefault(key, field)
+            record = _hydrated(item, loads_checked(hydrated[row])[0], row)
         ident = record.get("id")
         if not isinstance(ident, str):
             continue

@@ -136,7 +136,7 @@ def test_numbers_written_otherwise_keep_their_spelling(text, record_text):
 def test_stripping_in_place_is_used_only_where_the_skeleton_proves_it(monkeypatch):
     """A signed record is stripped where it stands (no rebuild) unless a ``"blob":"`` stands
     elsewhere than the blob fields, which the record's skeleton tells."""
-    rebuilt: list[bytes] = []
+    rebuilt: list[dict] = []
     record = bodyfingerprints._CANONICAL.record
 
     def spy(members):
