@@ -25,6 +25,8 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow as pa
 
+from coreviz_frames._util.arrowmemory import table_pool
+
 __all__ = [
     "API_FIELDS",
     "BOX_CONVENTION",
@@ -305,7 +307,9 @@ def arrow_to_pandas(table: pa.Table, grain: str) -> pd.DataFrame:
     schema = SCHEMAS[grain]
     if table.schema != schema:
         table = table.select(schema.names).cast(schema)
-    frame = table.to_pandas(types_mapper=_types_mapper, coerce_temporal_nanoseconds=False)
+    frame = table.to_pandas(
+        memory_pool=table_pool(), types_mapper=_types_mapper, coerce_temporal_nanoseconds=False
+    )
     for field in schema:
         if pa.types.is_timestamp(field.type) and frame[field.name].dtype != pandas_dtype(
             field.type

@@ -45,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreviz_frames._util.arrowmemory import table_pool
 from coreviz_frames.schema import API_FIELDS, KIND_TYPES, SCHEMAS
 from coreviz_frames.tables.arrowrecords import RECORD_TYPE
 from coreviz_frames.tables.casting import normalize_id_array, text_array
@@ -137,7 +138,7 @@ def _media_part(table: pa.Table) -> tuple[pa.StructArray, pa.Array]:
     if "type" in table.column_names and table.num_rows:
         folder = pc.fill_null(pc.equal(table.column("type"), "folder"), False)
         if pc.any(folder).as_py():
-            table = table.filter(pc.invert(folder))
+            table = pc.filter(table, pc.invert(folder), memory_pool=table_pool())
     names = RECORD_TYPE.names
     if not set(names) <= set(table.column_names):
         raise _Unprovable("a declared field is missing from the table")
@@ -154,13 +155,20 @@ def _media_part(table: pa.Table) -> tuple[pa.StructArray, pa.Array]:
 
 
 def _one_chunk(chunked: pa.ChunkedArray) -> pa.Array:
-    return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+    if chunked.num_chunks == 1:
+        return chunked.chunk(0)
+    return chunked.combine_chunks(memory_pool=table_pool())
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:
     if not arrays:
         raise _Unprovable("no table")
-    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays, memory_pool=table_pool())
+
+
+def _take(arr: pa.Array, rows: pa.Array | np.ndarray) -> pa.Array:
+    """The values of ``arr`` at ``rows`` (int64), allocated from the package's pool."""
+    return pc.take(arr, rows, memory_pool=table_pool())
 
 
 def _path(struct: pa.StructArray, source: str) -> pa.Array:
@@ -216,7 +224,7 @@ def _layout(lists: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _typed(arr: pa.Array, kind: str) -> pa.Array:
     """``arr`` (as the reader typed it) as the column of ``kind`` flatten builds."""
     if pa.types.is_null(arr.type):  # never given in this batch
-        return pa.nulls(len(arr), KIND_TYPES[kind])
+        return pa.nulls(len(arr), KIND_TYPES[kind], memory_pool=table_pool())
     convert = _CONVERT.get(kind)
     if convert is None:
         raise _Unprovable(f"no reading rule for kind {kind!r}")
@@ -235,7 +243,7 @@ def _as_ids(arr: pa.Array) -> pa.Array:
 def _as_dates(arr: pa.Array) -> pa.Array:
     """ISO text as UTC microseconds: the cast flatten runs (an unparsable date raises
     ArrowInvalid: give up); a date outside years 1 to 9999 (flatten refuses it) gives up."""
-    dates = _as_text(arr).cast(_TS)
+    dates = pc.cast(_as_text(arr), _TS, memory_pool=table_pool())
     if dates.null_count != len(dates):
         outside = pc.or_(pc.less(dates, _TS_MIN), pc.greater(dates, _TS_MAX))
         if pc.any(outside).as_py():
@@ -251,7 +259,7 @@ def _as_int(arr: pa.Array) -> pa.Array:
 def _as_float(arr: pa.Array) -> pa.Array:
     """Numbers; given as text (``"0.5"``), the cast flatten runs on all-text values."""
     if arr.type == _STR:
-        return arr.cast(_FLOAT)
+        return pc.cast(arr, _FLOAT, memory_pool=table_pool())
     _expect(arr, _FLOAT)
     return arr
 
@@ -259,7 +267,7 @@ def _as_float(arr: pa.Array) -> pa.Array:
 def _as_str_list(arr: pa.Array) -> pa.Array:
     if not (pa.types.is_list(arr.type) and arr.type.value_type == _STR):
         raise _Unprovable(f"expected a list of strings, got {arr.type}")
-    return arr.cast(_STR_LIST)
+    return pc.cast(arr, _STR_LIST, memory_pool=table_pool())
 
 
 def _ids(arr: pa.Array) -> pa.Array:
@@ -287,7 +295,7 @@ def _polygon(arr: pa.Array) -> pa.Array:
     (each an error of the exact path) gives up."""
     if not pa.types.is_list(arr.type):
         raise _Unprovable(f"expected a list of points, got {arr.type}")
-    polygon = arr.cast(_POLYGON)
+    polygon = pc.cast(arr, _POLYGON, memory_pool=table_pool())
     points = pc.list_flatten(polygon)
     if points.null_count:
         raise _Unprovable("a null polygon point")
@@ -328,7 +336,8 @@ def _media_columns(records: pa.StructArray, frames_list: pa.Array) -> dict[str, 
     _required(cols["media_id"], "a media")
     given = cols["dataset_id"]
     if given.null_count:  # datasetId missing: the nested dataset's id
-        cols["dataset_id"] = pc.coalesce(given, _typed(_path(records, "dataset.id"), "id"))
+        nested = _typed(_path(records, "dataset.id"), "id")
+        cols["dataset_id"] = pc.coalesce(given, nested, memory_pool=table_pool())
     cols["folder_path"] = _folder_paths(cols["path"])
     cols["frame_count"] = _counts(frames_list)
     return cols
@@ -337,10 +346,11 @@ def _media_columns(records: pa.StructArray, frames_list: pa.Array) -> dict[str, 
 def _folder_paths(paths: pa.Array) -> pa.Array:
     """The ltree path before the last ``.`` (null without one), as ``str.rsplit``."""
     if paths.null_count == len(paths):
-        return pa.nulls(len(paths), _STR)
+        return pa.nulls(len(paths), _STR, memory_pool=table_pool())
     parts = pc.split_pattern(paths, ".", max_splits=1, reverse=True)
     has_dot = pc.equal(pc.list_value_length(parts), 2)
-    return pc.if_else(has_dot, pc.list_element(parts, 0), pa.scalar(None, _STR))
+    before = pc.list_element(parts, 0)
+    return pc.if_else(has_dot, before, pa.scalar(None, _STR), memory_pool=table_pool())
 
 
 def _frame_columns(
@@ -350,10 +360,10 @@ def _frame_columns(
     cols = _read(frames, "frames")
     _required(cols["frame_id"], "a frame")
     owner, index = _layout(frames_list)
-    media_id = media_cols["media_id"].take(owner)
+    media_id = _take(media_cols["media_id"], owner)
     cols.update(
         media_id=media_id,
-        dataset_id=media_cols["dataset_id"].take(owner),
+        dataset_id=_take(media_cols["dataset_id"], owner),
         frame_index=index,
         caption_count=_counts(_path(frames, "captions")),
         object_count=_counts(_path(frames, "objects")),
@@ -369,7 +379,7 @@ def _caption_columns(
     cols = _read(captions, "captions")
     _required(cols["caption_id"], "a caption")
     owner, index = _layout(captions_list)
-    inherited = {name: frame_cols[name].take(owner) for name in _INHERITED}
+    inherited = {name: _take(frame_cols[name], owner) for name in _INHERITED}
     cols.update(
         inherited,
         caption_index=index,
@@ -386,14 +396,15 @@ def _object_columns(
     _required(cols["object_id"], "an object")
     blob = cols["blob"]
     if len(blob) and pc.any(pc.equal(blob, "")).as_py():
-        cols["blob"] = pc.if_else(pc.equal(blob, ""), pa.scalar(None, _STR), blob)
+        empty = pc.equal(blob, "")
+        cols["blob"] = pc.if_else(empty, pa.scalar(None, _STR), blob, memory_pool=table_pool())
     owner, index = _layout(objects_list)
     cols.update(
-        {name: frame_cols[name].take(owner) for name in _INHERITED},
-        frame_width=frame_cols["width"].take(owner),
-        frame_height=frame_cols["height"].take(owner),
+        {name: _take(frame_cols[name], owner) for name in _INHERITED},
+        frame_width=_take(frame_cols["width"], owner),
+        frame_height=_take(frame_cols["height"], owner),
         object_index=index,
-        extra=pa.nulls(len(objects), _STR),
+        extra=pa.nulls(len(objects), _STR, memory_pool=table_pool()),
     )
     cols.update(bbox_columns(cols["polygon"]))
     return cols
@@ -403,12 +414,12 @@ def _parent_extra(raw: pa.Array, parent_ids: pa.Array, key: str) -> pa.Array:
     """``extra`` of child rows: the parent id (``mediaId``) a row gives, where it names
     another parent than its actual one (flatten keeps it so nothing is lost)."""
     if raw.null_count == len(raw):
-        return pa.nulls(len(raw), _STR)
+        return pa.nulls(len(raw), _STR, memory_pool=table_pool())
     given = _typed(raw, "id")
     differs = pc.fill_null(pc.not_equal(given, parent_ids), False)
     rows = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
     if not len(rows):
-        return pa.nulls(len(raw), _STR)
+        return pa.nulls(len(raw), _STR, memory_pool=table_pool())
     extra: list[str | None] = [None] * len(raw)
     for r in rows.tolist():
         extra[r] = _dumps({key: raw[r].as_py()})
@@ -456,7 +467,7 @@ def _tag_groups(tags: pa.Array) -> list[_TagGroup]:
             continue
         if given.type == _STR:
             counts = given.is_valid().to_numpy(zero_copy_only=False).astype(np.int64)
-            values = given.drop_null()
+            values = pc.drop_null(given, memory_pool=table_pool())
         elif pa.types.is_list(given.type) and given.type.value_type == _STR:
             counts = _count_array(given)
             values = pc.list_flatten(given)
@@ -491,10 +502,10 @@ def _tag_columns(
         first += len(tags)
     owner_ids = pa.array(np.concatenate(owners))
     cols = {
-        "media_id": media_cols["media_id"].take(owner_ids),
-        "dataset_id": media_cols["dataset_id"].take(owner_ids),
-        "key": pa.concat_arrays(keys),
-        "value": pa.concat_arrays(values),
+        "media_id": _take(media_cols["media_id"], owner_ids),
+        "dataset_id": _take(media_cols["dataset_id"], owner_ids),
+        "key": pa.concat_arrays(keys, memory_pool=table_pool()),
+        "value": pa.concat_arrays(values, memory_pool=table_pool()),
     }
     return cols, empty
 
@@ -520,8 +531,8 @@ def _tag_rows(groups: list[_TagGroup], n: int) -> tuple[np.ndarray, pa.Array, pa
     order = np.empty(len(dest), np.int64)
     order[dest] = np.arange(len(dest), dtype=np.int64)
     group_of = np.repeat(np.arange(len(groups), dtype=np.int64), counts.sum(axis=0))
-    keys = text_array([g.key for g in groups], _STR).take(pa.array(group_of[order]))
-    values = pa.concat_arrays([g.values for g in groups]).take(pa.array(order))
+    keys = _take(text_array([g.key for g in groups], _STR), group_of[order])
+    values = _take(_concat([g.values for g in groups]), order)
     owner = np.repeat(np.arange(n, dtype=np.int64), counts.sum(axis=1))
     return owner, keys, values
 
@@ -546,7 +557,7 @@ def _media_extra(records: pa.StructArray, empty: dict[int, list[str]]) -> pa.Arr
             disagree[r] = nested[r].as_py()
     rows = sorted({*disagree, *empty})
     if not rows:
-        return pa.nulls(n, _STR)
+        return pa.nulls(n, _STR, memory_pool=table_pool())
     extra: list[str | None] = [None] * n
     for r in rows:
         value: dict = {}

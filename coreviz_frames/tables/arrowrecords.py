@@ -68,6 +68,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from coreviz_frames._util.arrowmemory import table_pool
 from coreviz_frames.schema import API_FIELDS
 
 __all__ = ["RECORD_TYPE", "ArrowPage", "read_page", "read_record"]
@@ -306,12 +307,13 @@ def _read_json(body: bytes, schema: pa.Schema) -> pa.Table | pa.ArrowInvalid:
             pa.BufferReader(pa.py_buffer(body)),  # no copy, no Python file calls
             read_options=pj.ReadOptions(use_threads=False, block_size=block),
             parse_options=options,
+            memory_pool=table_pool(),
         )
     except pa.ArrowInvalid as exc:
         return exc
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         return pa.ArrowInvalid(str(exc))
-    return table.combine_chunks()
+    return table.combine_chunks(memory_pool=table_pool())
 
 
 def _as_text_numbers(media: pa.StructArray) -> pa.StructArray | None:

@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coreviz_frames._util.arrowmemory import table_pool
 from coreviz_frames.errors import SchemaError
 from coreviz_frames.schema import KIND_TYPES, ApiField
 
@@ -92,9 +93,9 @@ def _clean(value: object) -> object:
 def text_array(values: list, typ: pa.DataType) -> pa.Array:
     """``pa.array(values, type=typ)``; text holding a lone surrogate is cleaned, not fatal."""
     try:
-        return pa.array(values, type=typ)
+        return pa.array(values, type=typ, memory_pool=table_pool())
     except UnicodeEncodeError:
-        return pa.array(_clean(values), type=typ)
+        return pa.array(_clean(values), type=typ, memory_pool=table_pool())
 
 
 # --- per-value conversions, used only when a vectorised cast fails -------------------------
@@ -182,15 +183,18 @@ def _exact_array(values: list, kind: str) -> pa.Array | None:
     integer (truncated), no bool for a number (1.0), no string for a list (split).
     """
     types = set(map(type, values))
+    pool = table_pool()
     try:
         if kind in ("str", "id"):
             return text_array(values, _STR) if types <= {str, _NONE} else None
         if kind == "int":
-            return pa.array(values, type=_INT) if types <= {int, _NONE} else None
+            return pa.array(values, type=_INT, memory_pool=pool) if types <= {int, _NONE} else None
         if kind == "float":
             if types <= {float, int, _NONE}:
-                return pa.array(values, type=_FLOAT)
-            return pa.array(values, type=_STR).cast(_FLOAT) if types <= {str, _NONE} else None
+                return pa.array(values, type=_FLOAT, memory_pool=pool)
+            if types <= {str, _NONE}:
+                return pc.cast(pa.array(values, type=_STR), _FLOAT, memory_pool=pool)
+            return None
         if kind == "strlist":
             return text_array(values, _STR_LIST) if types <= {list, _NONE} else None
         return text_array(values, KIND_TYPES[kind])
@@ -291,7 +295,7 @@ class GrainReader:
 
     def _timestamps(self, values: list, key: str) -> pa.Array:
         try:
-            arr = pa.array(values, type=_STR).cast(_TS)
+            arr = pc.cast(pa.array(values, type=_STR), _TS, memory_pool=table_pool())
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
             pass
         else:
@@ -338,7 +342,8 @@ def normalize_id_array(arr: pa.Array) -> pa.Array:
     if len(arr) == arr.null_count or not pc.any(pc.match_substring(arr, "-")).as_py():
         return arr
     mask = pc.match_substring_regex(arr, _UUID_RE)
-    return pc.if_else(mask, pc.utf8_lower(pc.replace_substring(arr, "-", "")), arr)
+    hyphenless = pc.utf8_lower(pc.replace_substring(arr, "-", ""))
+    return pc.if_else(mask, hyphenless, arr, memory_pool=table_pool())
 
 
 # Kinds whose raw JSON values convert exactly (no silent coercion) inside one struct array.
@@ -375,7 +380,7 @@ def read_columns(
     raw = chunked.raw if chunked is not None and chunked.rows == len(rows) else None
     if struct is None and rows and structable:
         try:
-            struct = pa.array(rows, type=_struct_type(structable))
+            struct = pa.array(rows, type=_struct_type(structable), memory_pool=table_pool())
         except _CAST_ERRORS:
             struct = None
     if struct is not None:
@@ -436,7 +441,7 @@ class ChunkedRows:
         self.rows += len(chunk)
         if self._parts is not None:
             try:
-                self._parts.append(pa.array(chunk, type=self._type))
+                self._parts.append(pa.array(chunk, type=self._type, memory_pool=table_pool()))
             except _CAST_ERRORS:
                 self._parts = None
         if self.raw:
@@ -451,7 +456,7 @@ class ChunkedRows:
         if not self._parts or self.rows != rows:
             return None
         if len(self._parts) > 1:
-            self._parts = [pa.concat_arrays(self._parts)]
+            self._parts = [pa.concat_arrays(self._parts, memory_pool=table_pool())]
         return self._parts[0]
 
 
@@ -468,7 +473,7 @@ def _from_struct(
     if field.kind != "ts":
         return arr
     try:
-        dates = arr.cast(_TS)
+        dates = pc.cast(arr, _TS, memory_pool=table_pool())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return reader.column([r.get(key) for r in rows], field.kind, field.source)
     reader.check_dates(dates, field.source, lambda r: arr[r].as_py())
