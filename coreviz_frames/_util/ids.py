@@ -19,9 +19,12 @@ from typing import TypeGuard
 
 from coreviz_frames.errors import InvalidIdError
 
-__all__ = ["id_key", "is_safe_id", "normalize_id", "validate_id"]
+__all__ = ["all_safe_ids", "id_key", "id_keys", "is_safe_id", "normalize_id", "validate_id"]
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+#: Safe ids, one a line (``all_safe_ids``: one match for a page of ids).
+_ID_LINES = re.compile(r"[A-Za-z0-9_-]+(?:\n[A-Za-z0-9_-]+)*")
+_UUID_LENGTH = 36
 _UUID_PATTERN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -66,10 +69,41 @@ def id_key(value: object) -> str | None:
     return normalize_id(value) if isinstance(value, str) else None
 
 
+def id_keys(values: list[object]) -> list[str | None]:
+    """``[id_key(v) for v in values]``, with one call instead of one a value (a page of ids:
+    only a 36-character text can be a UUID to rewrite).
+
+    Example:
+        >>> id_keys(["m1", "0F0E0D0C-0B0A-0908-0706-050403020100", None, 5])
+        ['m1', '0f0e0d0c0b0a09080706050403020100', None, None]
+    """
+    return [
+        (normalize_id(v) if len(v) == _UUID_LENGTH else v) if isinstance(v, str) else None
+        for v in values
+    ]
+
+
+def all_safe_ids(values: list[str]) -> bool:
+    """True if every one of ``values`` (texts) is a safe id (:func:`is_safe_id`), checked
+    in one match of the texts joined by line breaks: as many lines as values (a value
+    holding a line break would make more), each a safe id.
+
+    Example:
+        >>> all_safe_ids(["a", "b-1"]), all_safe_ids(["a", ""]), all_safe_ids(["a/b", "c"])
+        (True, False, False)
+        >>> all_safe_ids(["a" + chr(10) + "b"])  # two safe lines, one unsafe id
+        False
+    """
+    if not values:
+        return True
+    joined = "\n".join(values)
+    return joined.count("\n") == len(values) - 1 and _ID_LINES.fullmatch(joined) is not None
+
+
 def normalize_id(value: str | None) -> str | None:
     """Strip the hyphens of a canonical UUID and lower-case it; other ids are kept as given."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) == 36 and _UUID_PATTERN.fullmatch(value):
+    if isinstance(value, str) and len(value) == _UUID_LENGTH and _UUID_PATTERN.fullmatch(value):
         return value.replace("-", "").lower()
     return value

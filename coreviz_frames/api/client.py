@@ -26,13 +26,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import requests
 
 from coreviz_frames._util.checks import check_choice, check_int, check_on_error
 from coreviz_frames._util.concurrency import submit_in_order
-from coreviz_frames._util.ids import normalize_id, validate_id
+from coreviz_frames._util.ids import id_keys, normalize_id, validate_id
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.api.pagination import PageWalk, check_max_overrun
@@ -395,6 +395,9 @@ class _Keeper:
 
     def kept_rows(self, part: PageRows) -> PageRows:
         """The rows of ``part`` kept, in order (stops at ``max_items``)."""
+        at_once = self._all_kept(part)
+        if at_once is not None:
+            return at_once
         types = part.page.types
         rows: list[int] = []
         ids: list[str | None] = []
@@ -405,6 +408,24 @@ class _Keeper:
                 if self.full:
                     break
         return PageRows(part.page, rows, ids)
+
+    def _all_kept(self, part: PageRows) -> PageRows | None:
+        """:meth:`kept_rows` for the usual chunk, with set operations instead of a step a
+        row: every row kept (a page without folders, ids all texts, none seen before or
+        twice in the chunk, none excluded, ``max_items`` not reached); else None."""
+        keys = id_keys(list(part.ids))
+        n = len(keys)
+        if "folder" in part.page.types or None in keys:
+            return None
+        if self.max_items is not None and self.queued + n > self.max_items:
+            return None
+        unique = set(cast(list[str], keys))
+        excluded = self.browse._excluded
+        if len(unique) != n or not self.seen.isdisjoint(unique) or not excluded.isdisjoint(unique):
+            return None
+        self.seen |= unique
+        self.queued += n
+        return PageRows(part.page, list(part.rows), list(part.ids))
 
 
 class BrowseIterator(_ReportingIterator):

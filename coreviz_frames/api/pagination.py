@@ -38,7 +38,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Executor, Future
 
 from coreviz_frames._util.checks import check_int, is_int
-from coreviz_frames._util.ids import is_safe_id
+from coreviz_frames._util.ids import all_safe_ids, is_safe_id
 from coreviz_frames.errors import PaginationWarning
 from coreviz_frames.tables.arrowrecords import ArrowPage
 from coreviz_frames.tables.pagechunks import PageRows
@@ -191,6 +191,9 @@ class PageWalk:
     def _page_ids(self, media: tuple[list, list]) -> set[str]:
         """The page's string ids; counts the rows without one and the media items (not
         folders) whose id is missing or unsafe."""
+        named = [ident for ident in media[0] if isinstance(ident, str)]
+        if len(named) == len(media[0]) and all_safe_ids(named):  # the usual page: at once
+            return set(named)
         ids: set[str] = set()
         for ident, kind in zip(*media, strict=True):
             if isinstance(ident, str):

@@ -19,9 +19,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from coreviz_frames._util.ids import id_key
+from coreviz_frames._util.ids import id_key, id_keys
 from coreviz_frames.tables.pagechunks import PageRows
 
 __all__ = ["KeepRules"]
@@ -60,8 +60,11 @@ class KeepRules:
         seen: Callable[[str], bool],
         keep: Callable[[str, Any], Any],
         on_skip: Callable[[], Any] | None = None,
+        *,
+        any_seen: Callable[[set[str]], bool] | None = None,
     ) -> None:
         self.seen, self.keep, self.on_skip = seen, keep, on_skip
+        self.any_seen = any_seen  # seen() of a set of ids at once: a page in one step
         self.skipped = 0
 
     def record(self, record: Any) -> bool:
@@ -71,11 +74,21 @@ class KeepRules:
         return self._first(_record_id(record), record)
 
     def rows(self, part: PageRows) -> PageRows:
-        """The rows of ``part`` to export, in order (a page chunk holds no folder row)."""
+        """The rows of ``part`` to export, in order (a page chunk holds no folder row).
+        With ``any_seen``, a part whose ids are all texts, none twice and none seen is
+        kept whole in one step (the usual page)."""
+        keys = id_keys(list(part.ids))
+        if self.any_seen is not None and None not in keys:
+            texts = cast(list[str], keys)
+            unique = set(texts)
+            if len(unique) == len(texts) and not self.any_seen(unique):
+                for text in texts:
+                    self.keep(text, part)
+                return PageRows(part.page, list(part.rows), list(part.ids))
         rows: list[int] = []
         ids: list[str | None] = []
-        for row, media_id in zip(part.rows, part.ids, strict=True):
-            if self._first(id_key(media_id), part):
+        for row, media_id, key in zip(part.rows, part.ids, keys, strict=True):
+            if self._first(key, part):
                 rows.append(row)
                 ids.append(media_id)
         return PageRows(part.page, rows, ids)

@@ -313,6 +313,10 @@ class ExportStore:
         """True if ``media_id`` (normalised) is in a committed part."""
         return normalize_id(media_id) in self._exported
 
+    def any_exported(self, media_ids: set[str]) -> bool:
+        """True if any of ``media_ids`` (normalised already) is in a committed part."""
+        return not self._exported.isdisjoint(media_ids)
+
     def exported_ids(self) -> frozenset[str]:
         """The (normalised) media ids of the committed parts."""
         return frozenset(self._exported)

@@ -232,7 +232,9 @@ class _Batcher:
         self.submitted = 0
         # fingerprints of the batch's PageRows, started in the pool as each one is added
         self.pending: list[tuple[Future, PageRows]] = []
-        self.rules = KeepRules(self.is_duplicate, self._kept, self._skipped)
+        self.rules = KeepRules(
+            self.is_duplicate, self._kept, self._skipped, any_seen=self.any_duplicate
+        )
 
     def _kept(self, ident: str, item: Any) -> None:
         self.batch_ids[ident] = item  # a new dict each batch: never bind its method
@@ -245,6 +247,14 @@ class _Batcher:
             ident in self.batch_ids
             or any(ident in ids for ids in tuple(self.queued))
             or self.store.is_exported(ident)
+        )
+
+    def any_duplicate(self, idents: set[str]) -> bool:
+        """:meth:`is_duplicate` of any of ``idents`` (normalised), with set operations."""
+        return (
+            any(map(self.batch_ids.__contains__, idents))
+            or any(any(map(ids.__contains__, idents)) for ids in tuple(self.queued))
+            or self.store.any_exported(idents)
         )
 
     def add(self, record: Any) -> bool:
