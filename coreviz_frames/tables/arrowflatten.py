@@ -8,7 +8,8 @@ builds it from a browse page), or the tables of several pages in order, and buil
 dicts: the same schema, values, row order, list positions, ancestor ids, ``extra`` and
 boxes. Child rows come from ``list_flatten`` and their owners from the list lengths
 (numpy), every column from one vectorised cast; Python runs only for the few rows whose
-``extra`` is not null (a parent id that disagrees, an empty tag group).
+``extra`` is not null (a parent id that disagrees, an empty tag group). Every buffer it
+allocates comes from the package's pool (:func:`~coreviz_frames._util.arrowmemory.table_pool`).
 
 It returns None whenever it cannot prove that equality, and the caller then runs the exact
 path for that batch: a media without an id, a null frame, caption, object or polygon

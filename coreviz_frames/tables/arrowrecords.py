@@ -295,7 +295,8 @@ def _read_json(body: bytes, schema: pa.Schema) -> pa.Table | pa.ArrowInvalid:
     One block holds one value, which pyarrow parses on one thread anyway: its thread pool
     only adds hand-offs (measured: 15% more CPU a page), and the pages of a walk are read on
     several threads at once. Line breaks count as whitespace only where the body has some
-    (where it has none, the reader skips looking for them)."""
+    (where it has none, the reader skips looking for them). The table is allocated from the
+    package's pool (``table_pool``)."""
     options = pj.ParseOptions(
         explicit_schema=schema,
         unexpected_field_behavior="infer",
