@@ -39,8 +39,6 @@ import threading
 from types import ModuleType, TracebackType
 from typing import Any, Protocol
 
-import requests
-
 try:  # pragma: no cover - the import is exercised either way by the test-suite
     import msgspec
     import msgspec.json
@@ -244,6 +242,8 @@ def response_json(response: _Response) -> Any:
         try:
             return loads(response.content)
         except json.JSONDecodeError as exc:
+            import requests  # here: the fingerprint side processes never import it
+
             raise requests.JSONDecodeError(exc.msg, exc.doc, exc.pos) from None
     content = response.content
     if response.encoding is None and len(content) > 3:
