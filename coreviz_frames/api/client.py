@@ -26,13 +26,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
 from coreviz_frames._util.checks import check_choice, check_int, check_on_error
 from coreviz_frames._util.concurrency import submit_in_order
-from coreviz_frames._util.ids import id_keys, normalize_id, validate_id
+from coreviz_frames._util.ids import normalize_id, validate_id
 from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.api.pagination import PageWalk, check_max_overrun
@@ -413,18 +413,15 @@ class _Keeper:
         """:meth:`kept_rows` for the usual chunk, with set operations instead of a step a
         row: every row kept (a page without folders, ids all texts, none seen before or
         twice in the chunk, none excluded, ``max_items`` not reached); else None."""
-        keys = id_keys(list(part.ids))
-        n = len(keys)
-        if "folder" in part.page.types or None in keys:
+        keys = part.distinct_keys()
+        if keys is None or "folder" in part.page.types:
             return None
-        if self.max_items is not None and self.queued + n > self.max_items:
+        if self.max_items is not None and self.queued + len(keys) > self.max_items:
             return None
-        unique = set(cast(list[str], keys))
-        excluded = self.browse._excluded
-        if len(unique) != n or not self.seen.isdisjoint(unique) or not excluded.isdisjoint(unique):
+        if not self.seen.isdisjoint(keys) or not self.browse._excluded.isdisjoint(keys):
             return None
-        self.seen |= unique
-        self.queued += n
+        self.seen.update(keys)
+        self.queued += len(keys)
         return PageRows(part.page, list(part.rows), list(part.ids))
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "BLOB_FIELDS",
     "VERSION_MARK",
     "fingerprint",
+    "is_legacy",
     "legacy_fingerprint",
     "matches",
     "reference_fingerprint",
@@ -287,6 +288,17 @@ def legacy_fingerprint(record: Mapping[str, Any]) -> str:
     return _digest_of(record, sort_keys=True)
 
 
+def is_legacy(stored: str | None) -> bool:
+    """Whether ``stored`` (a fingerprint read from an export) was written by the previous
+    definition (no ``v2:`` mark); None is no fingerprint, not a legacy one.
+
+    Example:
+        >>> is_legacy(legacy_fingerprint({"id": "m1"})), is_legacy(fingerprint({})), is_legacy(None)
+        (True, False, False)
+    """
+    return stored is not None and not stored.startswith(VERSION_MARK)
+
+
 def matches(stored: str | None, record: Mapping[str, Any], *, current: str | None = None) -> bool:
     """Whether ``stored`` (a fingerprint read from an export, or None) is ``record``'s, by
     the definition it was written with: :func:`fingerprint` for a ``v2:`` one (``current``,
@@ -298,9 +310,9 @@ def matches(stored: str | None, record: Mapping[str, Any], *, current: str | Non
     """
     if stored is None:
         return False
-    if stored.startswith(VERSION_MARK):
-        return stored == (fingerprint(record) if current is None else current)
-    return stored == legacy_fingerprint(record)
+    if is_legacy(stored):
+        return stored == legacy_fingerprint(record)
+    return stored == (fingerprint(record) if current is None else current)
 
 
 def _digest_of(record: Mapping[str, Any], *, sort_keys: bool) -> str:

@@ -19,9 +19,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
-from coreviz_frames._util.ids import id_key, id_keys
+from coreviz_frames._util.ids import id_key
 from coreviz_frames.tables.pagechunks import PageRows
 
 __all__ = ["KeepRules"]
@@ -77,18 +77,16 @@ class KeepRules:
         """The rows of ``part`` to export, in order (a page chunk holds no folder row).
         With ``any_seen``, a part whose ids are all texts, none twice and none seen is
         kept whole in one step (the usual page)."""
-        keys = id_keys(list(part.ids))
-        if self.any_seen is not None and None not in keys:
-            texts = cast(list[str], keys)
-            unique = set(texts)
-            if len(unique) == len(texts) and not self.any_seen(unique):
-                for text in texts:
-                    self.keep(text, part)
-                return PageRows(part.page, list(part.rows), list(part.ids))
+        any_seen = self.any_seen
+        keys = part.distinct_keys() if any_seen is not None else None
+        if any_seen is not None and keys is not None and not any_seen(set(keys)):
+            for key in keys:
+                self.keep(key, part)
+            return PageRows(part.page, list(part.rows), list(part.ids))
         rows: list[int] = []
         ids: list[str | None] = []
-        for row, media_id, key in zip(part.rows, part.ids, keys, strict=True):
-            if self._first(key, part):
+        for row, media_id in zip(part.rows, part.ids, strict=True):
+            if self._first(id_key(media_id), part):
                 rows.append(row)
                 ids.append(media_id)
         return PageRows(part.page, rows, ids)

@@ -59,7 +59,7 @@ from coreviz_frames.api.filters import BrowseFilters, walk_source
 from coreviz_frames.errors import AuthenticationError, ConfigError, CorevizError
 from coreviz_frames.exports.delta import DEFAULT_RETENTION
 from coreviz_frames.exports.deltastore import open_store
-from coreviz_frames.exports.fingerprint import VERSION_MARK, fingerprint, matches, strip_signature
+from coreviz_frames.exports.fingerprint import fingerprint, is_legacy, matches, strip_signature
 from coreviz_frames.exports.manifest import (
     MANIFEST_NAME,
     failure_from_manifest,
@@ -278,8 +278,8 @@ class _Run:
         previous definition gets the current ones (its rows stay as they are)."""
         self.report.unchanged += 1
         old = (stored.fingerprint, stored.listing_fingerprint)
-        legacy = any(fp is not None and not fp.startswith(VERSION_MARK) for fp in old)
-        if legacy and (content, listed) != old:  # (a light item's content stays as stored)
+        # (a light item's content fingerprint stays as stored until a Get Media)
+        if any(map(is_legacy, old)) and (content, listed) != old:
             self.store.refresh_fingerprints(stored.part, {ident: (content, listed)})
 
     def add(self, record: dict, ident: str, content: str, listed: str | None) -> None:

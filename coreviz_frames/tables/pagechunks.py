@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
+from coreviz_frames._util.ids import id_keys
 from coreviz_frames._util.jsoncodec import loads, paused_gc
 from coreviz_frames.tables.arrowflatten import flatten_arrow
 from coreviz_frames.tables.arrowrecords import ArrowPage
@@ -63,6 +64,24 @@ class PageRows:
         ):
             return self.page.media.slice(rows[0], len(rows))
         return self.page.take(list(rows))
+
+    def distinct_keys(self) -> list[str] | None:
+        """The rows' ids as they are known (:func:`~coreviz_frames._util.ids.id_keys`), in
+        order, when every one is a text and none repeats within this part; else None (such a
+        part is looked at row by row).
+
+        Example:
+            >>> from coreviz_frames.tables.arrowrecords import read_page
+            >>> page = read_page(b'{"media": [{"id": "a"}, {"id": "a"}, {"id": "b"}]}')
+            >>> PageRows(page, [0, 2], ["a", "b"]).distinct_keys()
+            ['a', 'b']
+            >>> PageRows(page, [0, 1], ["a", "a"]).distinct_keys() is None
+            True
+        """
+        keys = id_keys(list(self.ids))
+        if None in keys or len(set(keys)) != len(keys):
+            return None
+        return cast(list[str], keys)
 
     def records(self) -> list[dict]:
         """The rows decoded the exact way (the dicts a decoded page holds)."""
