@@ -60,7 +60,6 @@ from coreviz_frames._util.jsoncodec import fast_canonical_dumps, fast_canonical_
 
 __all__ = [
     "BLOB_FIELDS",
-    "VERSION_MARK",
     "fingerprint",
     "is_legacy",
     "legacy_fingerprint",
