@@ -504,22 +504,43 @@ def _written_tag_keys(body: bytes) -> list[list[str]] | None:
         [['b', 'a']]
     """
     found: list[bytes] = []
-    at = body.find(b'"tags')  # (not '"tags"': a needle ending in '"' is found slower)
-    while at >= 0:
+    resume = 0  # a "tags inside a tags object is one of its keys: skipped
+    for at in _occurrences_of_tags(body).tolist():
+        if at < resume:
+            continue
         match = _TAGS.match(body, at)
         if match is None:  # not a key
-            at = body.find(b'"tags', at + 5)
             continue
         if match.group(2) is not None:
             found.append(match.group(2))
         elif match.group(1) is None:
             return None
-        at = body.find(b'"tags', match.end())
+        resume = match.end()
     try:
         objects = json.loads(b"[" + b",".join(found) + b"]")
     except ValueError:  # pragma: no cover - the pattern admits only well-formed objects
         return None
     return [list(obj) for obj in objects]
+
+
+def _occurrences_of_tags(body: bytes) -> np.ndarray:
+    """Where ``"tags`` starts in ``body``, in order. numpy finds each ``g`` (its rarest
+    byte in a page's JSON) and checks the bytes around it: a pass over the body that does
+    not hold the GIL, where a search for the text (``bytes.find``) does, and takes longer.
+
+    Example:
+        >>> _occurrences_of_tags(b'{"tags": {}, "x": "tag", "tags"}').tolist()
+        [1, 25]
+    """
+    data = np.frombuffer(body, np.uint8)
+    g = np.flatnonzero(data[3:-1] == ord("g")) + 3
+    found = (
+        (data[g - 3] == ord('"'))
+        & (data[g - 2] == ord("t"))
+        & (data[g - 1] == ord("a"))
+        & (data[g + 1] == ord("s"))
+    )
+    return g[found] - 3
 
 
 def _needs_hydration(media: pa.StructArray, body: bytes) -> list[bool] | None:

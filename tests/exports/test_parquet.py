@@ -16,7 +16,7 @@ import pytest
 import coreviz_frames as cvf
 from coreviz_frames import ConfigError, ExportError, SchemaError
 from coreviz_frames.api.client import Client
-from coreviz_frames.exports.grainfiles import METADATA_KEY
+from coreviz_frames.exports.grainfiles import METADATA_KEY, PLAIN_COLUMNS, dictionary_columns
 from coreviz_frames.exports.reader import MANIFEST_NAME, read_manifest
 from coreviz_frames.exports.store import write_tables
 from coreviz_frames.local_api.synthetic import iter_synthetic
@@ -110,6 +110,33 @@ def test_files_carry_metadata_schema_zstd_and_bounded_row_groups(
     assert pq.ParquetFile(next((path / "objects").glob("*.parquet"))).num_row_groups > 1
     ts = pq.read_schema(next((path / "media").glob("*.parquet"))).field("created_at").type
     assert ts == pa.timestamp("us", tz="UTC")
+
+
+def test_dictionary_only_where_values_repeat_as_duckdb_reads_the_files(
+    tables: MediaTables, tmp_path: Path
+) -> None:
+    """Ids, URLs and free text are written plain; every other column (nested leaves by
+    their Parquet path) with a dictionary: the encodings DuckDB reports of each file."""
+    path = write_tables(tables, tmp_path / "x")
+    con = duckdb.connect()
+    for grain in GRAINS:
+        (file,) = (path / grain).glob("*.parquet")
+        rows = con.execute(
+            "SELECT path_in_schema, encodings FROM parquet_metadata(?)", [str(file)]
+        ).fetchall()
+        encodings: dict[str, set[str]] = {}
+        for column, found in rows:  # DuckDB writes a nested path "polygon, list, element, x"
+            encodings.setdefault(column.replace(", ", "."), set()).update(found.split(", "))
+        assert set(dictionary_columns(SCHEMAS[grain])) == {
+            column for column in encodings if column.split(".")[0] not in PLAIN_COLUMNS
+        }  # every path names a column of the file: none is silently ignored
+        for column, found in encodings.items():
+            dictionary = bool(found & {"RLE_DICTIONARY", "PLAIN_DICTIONARY"})
+            assert dictionary == (column.split(".")[0] not in PLAIN_COLUMNS), (grain, column)
+    assert {"polygon.list.element.x", "polygon.list.element.y"} <= set(
+        dictionary_columns(SCHEMAS["objects"])
+    )
+    assert_tables_equal(cvf.read_parquet(path), tables)
 
 
 def test_partitioned_round_trip(tables: MediaTables, tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from hostile_records import CASES, base_records, page_body
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from coreviz_frames._util.jsoncodec import loads
 from coreviz_frames.api.client import needs_hydration
 from coreviz_frames.local_api.synthetic import iter_synthetic
-from coreviz_frames.tables import flatten as flatten_module
+from coreviz_frames.tables import arrowrecords, flatten as flatten_module
 from coreviz_frames.tables.arrowrecords import RECORD_TYPE, read_page, read_record
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -284,3 +284,91 @@ def test_any_read_page_equals_its_records(body):
     table = read_record(json.dumps({"media": first}).encode())
     if table is not None:
         assert table.to_pylist() == [_expected(first, pa.struct(list(table.schema)))]
+
+
+def _written_tag_keys_by_find(body: bytes) -> list[list[str]] | None:
+    """The tag objects' keys found by ``bytes.find``, the way the module found them before
+    its numpy scan (the oracle)."""
+    found, at = [], body.find(b'"tags')
+    while at >= 0:
+        match = arrowrecords._TAGS.match(body, at)
+        if match is None:
+            at = body.find(b'"tags', at + 5)
+            continue
+        if match.group(2) is not None:
+            found.append(match.group(2))
+        elif match.group(1) is None:
+            return None
+        at = body.find(b'"tags', match.end())
+    return [list(obj) for obj in json.loads(b"[" + b",".join(found) + b"]")]
+
+
+_TAG_TEXT = st.lists(
+    st.sampled_from(
+        [
+            '"tags"',
+            '"tags',
+            '"tag',
+            '"ta',
+            "tags",
+            "t",
+            "a",
+            '"',
+            "g",
+            "s",
+            ":",
+            " ",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            '"a"',
+            '"b"',
+            '"tags":{"k":["v"],"tags":["w"]}',
+            '"tags": null',
+            "null",
+            '{"tags":{}}',
+            "é",
+            "\\\\",
+            '\\"',
+        ]
+    ),
+    max_size=25,
+).map(lambda parts: "".join(parts).encode())
+
+
+@settings(max_examples=300)
+@given(_TAG_TEXT)
+@example(b'"tigs "taxs "xags tags" "tags')  # one byte off at each place but the g
+def test_occurrences_of_tags_are_every_start_of_the_text(body):
+    """The numpy scan finds exactly the offsets where '"tags' starts, at any position."""
+    expected = [i for i in range(len(body)) if body.startswith(b'"tags', i)]
+    assert arrowrecords._occurrences_of_tags(body).tolist() == expected
+
+
+@settings(max_examples=150)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["tags", "color", "a", "g"]),
+            st.one_of(
+                st.none(),
+                st.lists(st.sampled_from(["tags", "x"]), max_size=2),
+                st.dictionaries(
+                    st.sampled_from(["tags", "b", "c"]),
+                    st.lists(st.just("v"), max_size=1),
+                    max_size=3,
+                ),
+            ),
+            max_size=3,
+        ),
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_written_tag_keys_as_found_by_bytes_find(records, spaced):
+    """The tag keys read from a body are those the text search finds, tags keys inside a
+    tags object and non-object tags included."""
+    body = json.dumps(records, separators=(", ", ": ") if spaced else (",", ":")).encode()
+    assert arrowrecords._written_tag_keys(body) == _written_tag_keys_by_find(body)
