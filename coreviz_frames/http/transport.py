@@ -59,15 +59,21 @@ logger = logging.getLogger("coreviz_frames.http")
 
 #: Redirect hops followed by :class:`Transport` before giving up.
 MAX_REDIRECTS = 5
-#: Bytes asked of the socket per read of a response body (requests' own ``content`` reads
-#: 10 KiB at a time: ~100 reads, each holding the GIL, for a 1 MB page).
+#: Bytes asked of the socket per read of a response body whose length is not declared, or
+#: is declared above :data:`WHOLE_READ_MAX` (requests' own ``content`` reads 10 KiB at a
+#: time: ~100 reads, each holding the GIL, for a 1 MB page).
 BODY_CHUNK = 1 << 20
+#: A body whose ``Content-Length`` is at most this is read in one call: one copy from the
+#: socket (reads of :data:`BODY_CHUNK` cost two more copies in urllib3's buffer). Beyond
+#: it, a declared length is not allocated up front: the body is read as it comes.
+WHOLE_READ_MAX = 64 << 20
 DEFAULT_USER_AGENT = "coreviz-frames"
 
 
 def read_whole(response: requests.Response) -> bytes:
-    """Read the body of a ``stream=True`` response in :data:`BODY_CHUNK` reads and keep it
-    as its ``content`` (``response.json()``, ``.text`` then use it, as for ``stream=False``).
+    """Read the body of a ``stream=True`` response and keep it as its ``content``
+    (``response.json()``, ``.text`` then use it, as for ``stream=False``): in one read when
+    its declared length is at most :data:`WHOLE_READ_MAX`, else in :data:`BODY_CHUNK` reads.
 
     Read errors are those of ``response.content`` (``ChunkedEncodingError``,
     ``ConnectionError``, ...); call it inside the attempt's :class:`Deadline`.
@@ -79,9 +85,20 @@ def read_whole(response: requests.Response) -> bytes:
         if response.raw is None or response.status_code == 0:
             response._content = None
         else:
-            response._content = b"".join(response.iter_content(BODY_CHUNK)) or b""
+            length = _declared_length(response)
+            chunk = None if length is not None and length <= WHOLE_READ_MAX else BODY_CHUNK
+            response._content = b"".join(response.iter_content(chunk)) or b""
         response._content_consumed = True
     return response._content or b""
+
+
+def _declared_length(response: requests.Response) -> int | None:
+    """The body's ``Content-Length``, or None when absent, malformed or overridden by a
+    ``Transfer-Encoding`` (then the length is not known before the end)."""
+    if "Transfer-Encoding" in response.headers:
+        return None
+    value = response.headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() else None
 
 
 def build_session(
@@ -416,7 +433,7 @@ class Transport:
         )
 
     def _get(self, url: str, params: Mapping[str, str] | None) -> requests.Response:
-        """One GET, its body read whole (:func:`read_whole`: 1 MiB reads), retried like a
+        """One GET, its body read whole (:func:`read_whole`: one read), retried like a
         read error when the connection breaks *while the body is read* (the body is read
         after urllib3's ``Retry`` has returned, so ``Retry`` alone never retries a truncated
         body); the adapter's own ``Retry`` budget and backoff apply.

@@ -1,4 +1,5 @@
-"""Response bodies are read whole: 1 MiB per read of the socket, not requests' 10 KiB.
+"""Response bodies are read whole: in one read when their length is declared (up to
+WHOLE_READ_MAX), else 1 MiB per read of the socket; never requests' 10 KiB.
 
 Counted on a real answer from a server on 127.0.0.1 (urllib3's reads are counted, not
 replaced); the limits the transport keeps (total deadlines, cancellation, retried broken
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import requests
 import urllib3.response
 from helpers import ScriptedServer, fast_client
 
@@ -42,11 +44,22 @@ def reads(monkeypatch):
     return counted
 
 
-def test_a_3_mib_body_takes_a_handful_of_reads(big_server, reads):
+def test_a_3_mib_body_of_declared_length_takes_one_read(big_server, reads):
     with fast_client(big_server.base_url) as client:
         record = client.get_media("m1")
     assert len(record["name"]) == BODY_CHARS
-    # 3 full reads and the one that finds the end; requests' own .content makes ~300
+    assert reads == [None]  # the whole declared length; requests' own .content makes ~300
+
+
+def test_a_length_declared_beyond_the_whole_read_limit_is_read_as_it_comes(
+    big_server, reads, monkeypatch
+):
+    """A Content-Length above WHOLE_READ_MAX is not read (allocated) in one call."""
+    monkeypatch.setattr(cvhttp, "WHOLE_READ_MAX", 1 << 20)
+    with fast_client(big_server.base_url) as client:
+        record = client.get_media("m1")
+    assert len(record["name"]) == BODY_CHARS
+    # 3 full reads and the one that finds the end
     assert 1 <= len(reads) <= 5, reads
     assert all(amt == cvhttp.BODY_CHUNK for amt in reads)
 
@@ -59,3 +72,21 @@ def test_the_body_is_read_within_the_attempt(big_server, reads):
         assert n >= 1
         assert body.json()["media"]["id"] == "m1"
         assert len(reads) == n  # decoding read nothing more from the socket
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Content-Length": "1024"}, 1024),
+        ({"Content-Length": " 7 "}, 7),
+        ({}, None),
+        ({"Content-Length": "-1"}, None),
+        ({"Content-Length": "12, 12"}, None),
+        ({"Content-Length": "5", "Transfer-Encoding": "chunked"}, None),
+    ],
+)
+def test_declared_length(headers, expected):
+    """Only a plain Content-Length, not overridden by a Transfer-Encoding, is a length."""
+    response = requests.Response()
+    response.headers.update(headers)
+    assert cvhttp._declared_length(response) == expected
