@@ -97,7 +97,7 @@ def interrupted(out_dir: str) -> NoReturn:
 @click.option(
     "--batch-size",
     type=int,
-    default=1000,
+    default=2000,  # DEFAULT_BATCH_SIZE (the CLI does not import the exports to start)
     show_default=True,
     help="Media per Parquet part (bounds memory).",
 )

@@ -77,7 +77,9 @@ def _interrupt_note(out_dir: str) -> Iterator[None]:
     help="Delete even when the listing is empty or would delete over half the export.",
 )
 @click.option("--page-size", type=int, default=100, show_default=True)
-@click.option("--batch-size", type=int, default=1000, show_default=True, help="Media per part.")
+@click.option(  # default: DEFAULT_BATCH_SIZE (the CLI does not import the exports to start)
+    "--batch-size", type=int, default=2000, show_default=True, help="Media per part."
+)
 @click.option("--partition-by", default=None, help="Hive partitioning of a new export.")
 @click.option(
     "--format",

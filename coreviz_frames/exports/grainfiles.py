@@ -41,7 +41,6 @@ from coreviz_frames.tables.arrow import METADATA_KEY
 
 __all__ = [
     "DEFAULT_ROW_GROUP_SIZE",
-    "PLAIN_COLUMNS",
     "check_partition_by",
     "damaged_part",
     "detect_partition",

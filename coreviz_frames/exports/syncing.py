@@ -65,7 +65,7 @@ from coreviz_frames.exports.manifest import (
     failure_from_manifest,
     failure_to_manifest,
 )
-from coreviz_frames.exports.store import ExportStore, StoredMedia
+from coreviz_frames.exports.store import DEFAULT_BATCH_SIZE, ExportStore, StoredMedia
 from coreviz_frames.exports.writer import flatten_batch
 from coreviz_frames.failures import FailedFetch, failure_line
 
@@ -428,7 +428,7 @@ def sync(
     hydrate: Literal["auto"] | bool = "auto",
     delete_missing: bool = True,
     allow_mass_delete: bool = False,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     page_size: int = 100,
     partition_by: str | None = None,
     progress: bool | None = None,

@@ -50,7 +50,7 @@ from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
 from coreviz_frames.exports.keeprules import KeepRules
 from coreviz_frames.exports.manifest import MANIFEST_NAME, failure_from_manifest
 from coreviz_frames.exports.processes import export_ranges, ranged_plan
-from coreviz_frames.exports.store import ExportStore, PartCommit, PathLike
+from coreviz_frames.exports.store import DEFAULT_BATCH_SIZE, ExportStore, PartCommit, PathLike
 from coreviz_frames.failures import FailedFetch, failure_line
 from coreviz_frames.schema import GRAINS
 from coreviz_frames.tables.flatten import FlattenReport
@@ -395,7 +395,7 @@ def export_parquet(
     records: Iterable[Mapping[str, Any]] | MediaTables,
     path: PathLike,
     *,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool | None = None,

@@ -572,3 +572,19 @@ def test_demo_names_an_install_of_the_notebook_extra_that_works_from_a_checkout(
     assert (checkout / "pyproject.toml").is_file()  # the tests run from a checkout
     assert f'pip install -e "{checkout}[notebook]"' in result.output
     assert '"coreviz-frames[notebook]"' not in result.output
+
+
+@pytest.mark.parametrize("command", ["export", "sync"])
+def test_batch_size_defaults_to_the_library_default(command):
+    """--batch-size defaults to DEFAULT_BATCH_SIZE, like export_parquet and sync (the CLI
+    spells the number out so that it does not import the exports to start)."""
+    import inspect
+
+    from coreviz_frames.exports.store import DEFAULT_BATCH_SIZE
+    from coreviz_frames.exports.syncing import sync
+    from coreviz_frames.exports.writer import export_parquet
+
+    option = next(p for p in main.commands[command].params if p.name == "batch_size")
+    assert option.default == DEFAULT_BATCH_SIZE
+    for function in (export_parquet, sync):
+        assert inspect.signature(function).parameters["batch_size"].default == DEFAULT_BATCH_SIZE
