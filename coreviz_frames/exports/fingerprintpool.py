@@ -58,7 +58,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 try:  # pipes' size can be set on Linux only
     import fcntl
@@ -73,7 +73,7 @@ from coreviz_frames.exports.bodyfingerprints import body_fingerprints
 if TYPE_CHECKING:  # the side processes import this module: keep pyarrow out of their start
     from coreviz_frames.tables.pagechunks import PageRows
 
-__all__ = ["PROCESSES_ENV", "FingerprintPool", "page_fingerprints"]
+__all__ = ["PROCESSES_ENV", "FingerprintPool", "SentPage", "page_fingerprints"]
 
 #: Set to ``0`` (or ``false``/``no``/``off``) to compute fingerprints in-process.
 PROCESSES_ENV = "COREVIZ_FRAMES_PROCESSES"
@@ -354,6 +354,12 @@ class FingerprintPool:
             _LOG.info("%s", self.describe())
         return self
 
+    def submit_rows(self, part: PageRows) -> SentPage:
+        """:meth:`submit` of a page chunk's kept rows: the future with the page's bytes,
+        rows and ids (see :class:`SentPage`)."""
+        rows = list(part.rows)
+        return SentPage(self.submit(part.page.body, rows), part.page.body, rows, list(part.ids))
+
     def submit(
         self,
         body: bytes,
@@ -556,25 +562,35 @@ def _as_bytes(body: bytes) -> bytes:
     return body if type(body) is bytes else bytes(body)
 
 
-def page_fingerprints(future: Future[dict[str, str]], part: PageRows) -> dict[str, str]:
-    """``{normalised id: fingerprint}`` of ``part``'s kept rows: the pool's answer for
-    ``submit(part.page.body, part.rows)``, or, where its side process died or the answer
-    lacks an id, computed here from the same bytes (the same values).
+class SentPage(NamedTuple):
+    """A page's kept rows sent to a :class:`FingerprintPool` (:meth:`FingerprintPool.submit_rows`):
+    the pool's future, and what :func:`page_fingerprints` needs to compute the fingerprints
+    here if it must (the page's bytes, the rows, their ids). Not the page's Arrow table: a
+    batch that holds only these until its fingerprints come lets its pages' tables go as
+    soon as it is flattened."""
+
+    future: Future[dict[str, str]]
+    body: bytes
+    rows: list[int]
+    ids: list[str | None]
+
+
+def page_fingerprints(sent: SentPage) -> dict[str, str]:
+    """``{normalised id: fingerprint}`` of a sent page's kept rows: the pool's answer, or,
+    where its side process died or the answer lacks an id, computed here from the same
+    bytes (the same values).
 
     Example:
-        >>> from coreviz_frames.tables.arrowrecords import read_page
-        >>> from coreviz_frames.tables.pagechunks import PageRows
-        >>> part = PageRows(read_page(b'{"media": [{"id": "m1"}]}'), [0], ["m1"])
         >>> failed: Future[dict[str, str]] = Future()
         >>> failed.set_exception(FingerprintError("its side process died"))
-        >>> list(page_fingerprints(failed, part))
+        >>> list(page_fingerprints(SentPage(failed, b'{"media": [{"id": "m1"}]}', [0], ["m1"])))
         ['m1']
     """
-    idents = [ident for ident in map(id_key, part.ids) if ident is not None]
+    idents = [ident for ident in map(id_key, sent.ids) if ident is not None]
     try:
-        found = future.result()
+        found = sent.future.result()
     except FingerprintError:
         found = {}
     if any(ident not in found for ident in idents):
-        found = body_fingerprints(_as_bytes(part.page.body), list(part.rows))
+        found = body_fingerprints(_as_bytes(sent.body), sent.rows)
     return {ident: found[ident] for ident in idents}

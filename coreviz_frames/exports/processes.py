@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from coreviz_frames.errors import ConfigError
 from coreviz_frames.exports.fingerprint import fingerprint
-from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
+from coreviz_frames.exports.fingerprintpool import FingerprintPool, SentPage, page_fingerprints
 from coreviz_frames.exports.keeprules import KeepRules
 from coreviz_frames.exports.ranges import (
     ClientSpec,
@@ -119,22 +119,22 @@ class _Worker:
         chunks = getattr(records, "chunks", None)
         batch: list[Any] = []
         fps: dict[str, tuple[str, None]] = {}
-        pages: list[tuple[Future, PageRows]] = []
+        pages: list[SentPage] = []
         with FingerprintPool(processes=False) as pool:  # a thread: this is a worker already
             rules = KeepRules(fps.__contains__, _hold_fingerprint(fps))
             for item in chunks() if callable(chunks) else records:
                 if isinstance(item, PageRows):
                     item = rules.rows(item)
                     if len(item):
-                        pages.append((pool.submit(item.page.body, list(item.rows)), item))
+                        pages.append(pool.submit_rows(item))
                         batch.append(item)
                 elif rules.record(item):
                     batch.append(item)
             if not batch:
                 return None, []
             tables, bad = self.flatten(batch)
-            for future, part in pages:
-                fps.update(_page_fingerprints(future, part))
+            for sent in pages:
+                fps.update(_page_fingerprints(sent))
         return self.writer.write(tables, seq, fps), bad
 
 
@@ -148,9 +148,9 @@ def _hold_fingerprint(fps: dict[str, tuple[str, None]]) -> Callable[[str, Any], 
     return keep
 
 
-def _page_fingerprints(future: Future, part: PageRows) -> dict[str, tuple[str, None]]:
+def _page_fingerprints(sent: SentPage) -> dict[str, tuple[str, None]]:
     """The fingerprints of a page's kept rows, as the export's index stores them."""
-    return {ident: (fp, None) for ident, fp in page_fingerprints(future, part).items()}
+    return {ident: (fp, None) for ident, fp in page_fingerprints(sent).items()}
 
 
 # --------------------------------------------------------------------------- the workers

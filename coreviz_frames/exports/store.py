@@ -138,7 +138,7 @@ STATUSES = ("complete", "incomplete", "failed")
 #: written as one file per grain; each file costs a fixed ~2 ms of CPU (a Parquet writer,
 #: a zstd context per column, an fsync), so parts of 1,000 synthetic media spent a quarter
 #: of their writing on it. 2,000 halves the files and made a 20,000-media export about 8%
-#: faster, for about 100 MB more peak memory (``benchmarks/bench_pipeline.py``).
+#: faster (``benchmarks/bench_pipeline.py``).
 DEFAULT_BATCH_SIZE = 2000
 #: How many syncs the manifest's ``syncs`` history keeps.
 HISTORY_LENGTH = 20

@@ -31,7 +31,6 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from coreviz_frames._util.progress import progress_bar
 from coreviz_frames.errors import ConfigError, SkippedRecordWarning
 from coreviz_frames.exports.deltastore import open_store
 from coreviz_frames.exports.fingerprint import fingerprint
-from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
+from coreviz_frames.exports.fingerprintpool import FingerprintPool, SentPage, page_fingerprints
 from coreviz_frames.exports.grainfiles import DEFAULT_ROW_GROUP_SIZE
 from coreviz_frames.exports.keeprules import KeepRules
 from coreviz_frames.exports.manifest import MANIFEST_NAME, failure_from_manifest
@@ -191,17 +190,17 @@ def _exclude_exported(records: Any, store: ExportStore) -> None:
 @dataclass
 class _Part:
     """One batch, flattened, on its way to the writer thread; ``pending``: fingerprints
-    still being computed (a future of ``{id: fingerprint}`` and the ids it gives)."""
+    still being computed (each page's future, with its bytes and ids, not its table)."""
 
     tables: dict[str, pa.Table]
     failures: list[FailedFetch]
     fingerprints: dict[str, tuple[str, None]]
-    pending: list[tuple[Future, PageRows]] = field(default_factory=list)
+    pending: list[SentPage] = field(default_factory=list)
 
     def resolved(self) -> dict[str, tuple[str, None]]:
         """Writer thread: every fingerprint, waiting for those still computed."""
-        for future, part in self.pending:
-            found = page_fingerprints(future, part)
+        for sent in self.pending:
+            found = page_fingerprints(sent)
             self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
         return self.fingerprints
 
@@ -228,10 +227,10 @@ class _Batcher:
         self.batch: list[Any] = []  # records and PageRows, in listing order
         self.size = 0  # media in the batch
         self.batch_ids: dict[str, Any] = {}  # the batch's records with an id, by id
-        self.queued: deque[dict[str, Any]] = deque()
+        self.queued: deque[frozenset[str]] = deque()  # ids only: not their records or pages
         self.submitted = 0
         # fingerprints of the batch's PageRows, started in the pool as each one is added
-        self.pending: list[tuple[Future, PageRows]] = []
+        self.pending: list[SentPage] = []
         self.rules = KeepRules(
             self.is_duplicate, self._kept, self._skipped, any_seen=self.any_duplicate
         )
@@ -276,7 +275,7 @@ class _Batcher:
         self.batch.append(kept)
         self.size += len(kept)
         if self.pool is not None:
-            self.pending.append((self.pool.submit(kept.page.body, list(kept.rows)), kept))
+            self.pending.append(self.pool.submit_rows(kept))
 
     def _fingerprints(self) -> tuple[dict[str, tuple[str, None]], list]:
         """The batch's fingerprints: of its records now, of its PageRows as the futures
@@ -294,7 +293,7 @@ class _Batcher:
         tables, bad = flatten_batch(self.batch)
         fps, pending = self._fingerprints()
         part = _Part(tables, [*_reported_failures(self.records), *bad], fps, pending)
-        self.queued.append(self.batch_ids)
+        self.queued.append(frozenset(self.batch_ids))
         self.submitted += 1
         self.batch, self.batch_ids, self.size = [], {}, 0
         return part
@@ -318,7 +317,9 @@ def _run(
     fast = callable(chunks) and hasattr(records, "report")
     with _open_pool() if fast else contextlib.nullcontext(None) as pool:
         batcher = _Batcher(records, store, report, pool)
-        with Handoff(batcher.committed, depth=2, name="coreviz-export-writer") as writer:
+        # one part waits for the writer at most: parts of DEFAULT_BATCH_SIZE media keep the
+        # writer busy, and a deeper queue only held more memory (measured: same speed)
+        with Handoff(batcher.committed, depth=1, name="coreviz-export-writer") as writer:
             for item in chunks() if fast else records:  # type: ignore[misc]
                 for full in _added(batcher, item, batch_size, bar):
                     if full:

@@ -223,3 +223,35 @@ def test_a_fetch_error_mid_walk_stops_every_thread(tmp_path: Path) -> None:
     # whole batches of what the walk yielded before the failing page, each media once
     assert len(ids) == len(set(ids)) and len(ids) in (50, 100)
     assert set(ids) <= {r["id"] for r in records[:100]}
+
+
+def test_a_flattened_batch_lets_its_pages_tables_go(tmp_path: Path) -> None:
+    """Once a batch is flattened, the part on its way to the writer keeps each page's bytes
+    and ids for its fingerprints, not the page (its Arrow table): memory is what the parts
+    in flight hold, not their pages too."""
+    import gc
+    import json
+    import weakref
+
+    from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
+    from coreviz_frames.exports.writer import ExportReport, _Batcher
+    from coreviz_frames.tables.arrowrecords import read_page
+    from coreviz_frames.tables.pagechunks import PageRows
+
+    pages = []
+    for n in range(3):
+        media = list(iter_synthetic(10, start=n * 10))
+        page = read_page(json.dumps({"media": media}).encode())
+        assert page is not None
+        pages.append(page)
+    gone = [weakref.ref(page) for page in pages]
+    with ExportStore(tmp_path / "out").open() as store, FingerprintPool(processes=False) as pool:
+        batcher = _Batcher([], store, ExportReport(path=str(tmp_path / "out")), pool)
+        for page in pages:
+            batcher.append_rows(batcher.add_rows(PageRows(page, list(range(10)), page.ids)))
+        del page, pages
+        part = batcher.take()
+        gc.collect()
+        assert [ref() for ref in gone] == [None, None, None]
+        assert part.tables["media"].num_rows == 30
+        assert sum(len(page_fingerprints(sent)) for sent in part.pending) == 30
