@@ -204,6 +204,19 @@ class _Part:
             self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
         return self.fingerprints
 
+    def settle(self) -> None:
+        """Take in the fingerprints of pages the pool has answered already, and let go of
+        those pages' bytes (kept only in case a side process dies): a part waiting for the
+        writer then holds its tables and little else."""
+        waiting = []
+        for sent in self.pending:
+            if sent.future.done() and sent.future.exception() is None:
+                found = page_fingerprints(sent)
+                self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
+            else:
+                waiting.append(sent)
+        self.pending = waiting
+
 
 def _open_pool() -> FingerprintPool:
     """The pool of side processes that fingerprints page bytes (in a thread where processes
@@ -293,6 +306,7 @@ class _Batcher:
         tables, bad = flatten_batch(self.batch)
         fps, pending = self._fingerprints()
         part = _Part(tables, [*_reported_failures(self.records), *bad], fps, pending)
+        part.settle()
         self.queued.append(frozenset(self.batch_ids))
         self.submitted += 1
         self.batch, self.batch_ids, self.size = [], {}, 0

@@ -233,7 +233,7 @@ def test_a_flattened_batch_lets_its_pages_tables_go(tmp_path: Path) -> None:
     import json
     import weakref
 
-    from coreviz_frames.exports.fingerprintpool import FingerprintPool, page_fingerprints
+    from coreviz_frames.exports.fingerprintpool import FingerprintPool
     from coreviz_frames.exports.writer import ExportReport, _Batcher
     from coreviz_frames.tables.arrowrecords import read_page
     from coreviz_frames.tables.pagechunks import PageRows
@@ -250,8 +250,41 @@ def test_a_flattened_batch_lets_its_pages_tables_go(tmp_path: Path) -> None:
         for page in pages:
             batcher.append_rows(batcher.add_rows(PageRows(page, list(range(10)), page.ids)))
         del page, pages
+        for sent in batcher.pending:
+            sent.future.result()  # answered before the batch is taken
         part = batcher.take()
         gc.collect()
         assert [ref() for ref in gone] == [None, None, None]
         assert part.tables["media"].num_rows == 30
-        assert sum(len(page_fingerprints(sent)) for sent in part.pending) == 30
+        # the answered pages' bytes are let go too (no SentPage left): their fingerprints are in
+        assert part.pending == []
+        assert len(part.fingerprints) == 30
+        assert part.resolved() == part.fingerprints
+
+
+def test_settle_takes_in_answered_pages_only() -> None:
+    """A part takes in the fingerprints of answered pages at once; a page still computed, or
+    whose side process died, stays pending (the writer waits for it, or computes it)."""
+    from concurrent.futures import Future
+
+    from coreviz_frames.errors import FingerprintError
+    from coreviz_frames.exports.fingerprintpool import SentPage
+    from coreviz_frames.exports.writer import _Part
+
+    body = b'{"media": [{"id": "a"}, {"id": "b"}]}'
+    answered, running, died = Future(), Future(), Future()
+    answered.set_result({"a": "v2:fa"})
+    died.set_exception(FingerprintError("its side process died"))
+    pages = [
+        SentPage(answered, body, [0], ["a"]),
+        SentPage(running, body, [1], ["b"]),
+        SentPage(died, b'{"media": [{"id": "c"}]}', [0], ["c"]),
+    ]
+    part = _Part({}, [], {}, list(pages))
+    part.settle()
+    assert part.fingerprints == {"a": ("v2:fa", None)}
+    assert part.pending == pages[1:]
+    running.set_result({"b": "v2:fb"})
+    resolved = part.resolved()
+    assert resolved["b"] == ("v2:fb", None) and resolved["c"][0].startswith("v2:")
+    assert set(resolved) == {"a", "b", "c"}
