@@ -200,8 +200,8 @@ class _Part:
     def resolved(self) -> dict[str, tuple[str, None]]:
         """Writer thread: every fingerprint, waiting for those still computed."""
         for sent in self.pending:
-            found = page_fingerprints(sent)
-            self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
+            self._take_in(sent)
+        self.pending = []
         return self.fingerprints
 
     def settle(self) -> None:
@@ -211,11 +211,14 @@ class _Part:
         waiting = []
         for sent in self.pending:
             if sent.future.done() and sent.future.exception() is None:
-                found = page_fingerprints(sent)
-                self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
+                self._take_in(sent)
             else:
                 waiting.append(sent)
         self.pending = waiting
+
+    def _take_in(self, sent: SentPage) -> None:
+        found = page_fingerprints(sent)
+        self.fingerprints.update({ident: (fp, None) for ident, fp in found.items()})
 
 
 def _open_pool() -> FingerprintPool:
